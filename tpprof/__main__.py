@@ -1,0 +1,5 @@
+import sys
+
+from tpprof.cli import main
+
+sys.exit(main())

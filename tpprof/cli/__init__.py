@@ -1,0 +1,65 @@
+"""The ``tpprof`` command: a thin shell that parses flags and calls data functions.
+
+Each command group lives in its own module exposing ``register(subparsers)``; a command's
+handler takes the parsed namespace and returns an exit code. Command modules import torch
+lazily, inside handlers, so that ``tpprof estimate`` stays fast and torch-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from tpprof import __version__
+from tpprof.errors import UserError
+
+#: Command-group modules under tpprof.cli, in the order their commands appear in --help.
+COMMAND_MODULES: tuple[str, ...] = ("analytic_cmds", "train_cmds", "measure_cmds", "app_cmds")
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="tpprof",
+        description="Memory and time profiler for on-device learning rules in spiking neural nets "
+        "(Traces Propagation, TESS, BPTT, ...).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'tpprof COMMAND --help' for a command's flags and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"tpprof {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"tpprof.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        sys.stderr.write(f"tpprof {args.command}: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"tpprof {args.command}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
