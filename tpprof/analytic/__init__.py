@@ -1,1 +1,59 @@
-"""tpprof.analytic."""
+"""tpprof's analytic memory and compute model (pure Python + numpy; never imports torch).
+
+    from tpprof.analytic import estimate
+    bd = estimate(make_config("shd", "tp"), accounting="full")   # "full" | "paper" | "paper+s"
+    bd.total_bytes, bd.peak_bytes, bd.by_category(), bd.macs_per_step, bd.not_modelled
+
+``full``: every algorithmic term of the rule (weights, gradients, optimiser state, neuron state,
+traces, auxiliary matrices, loss buffers, saved tensors) plus the PyTorch implementation's
+overheads (:mod:`tpprof.analytic.implementation`). ``paper`` / ``paper+s``: the paper's own
+state accounting (§9 / Table 3), labelled as such.
+"""
+
+from __future__ import annotations
+
+from tpprof.analytic.paper import PAPER_NOT_MODELLED, paper_terms
+from tpprof.analytic.rules import REGISTRY, get_rule
+from tpprof.analytic.terms import CATEGORIES, Breakdown, ComputeTerm, MemoryTerm, TermList
+from tpprof.config import RULES, Config
+from tpprof.errors import UserError
+
+ACCOUNTINGS: tuple[str, ...] = ("full", "paper", "paper+s")
+
+if set(REGISTRY) != set(RULES):  # pragma: no cover - a packaging bug, caught by the tests too
+    raise RuntimeError(f"analytic rule registry {sorted(REGISTRY)} does not match tpprof.config.RULES {sorted(RULES)}")
+
+
+def estimate(cfg: Config, accounting: str = "full", *, implementation: bool = True) -> Breakdown:
+    """Memory terms, peak, total and compute per step for one configuration.
+
+    ``implementation=False`` leaves out the implementation-overhead terms of the full model
+    (the algorithmic memory alone, what :mod:`tpprof.analytic.regimes` computes in closed form).
+    """
+    acc = str(accounting).strip().lower()
+    if acc not in ACCOUNTINGS:
+        raise UserError("accounting", f"{accounting!r} is not known", ", ".join(ACCOUNTINGS))
+    model = get_rule(cfg.rule.name)
+    tl = TermList(cfg.workload.dtype_bytes)
+    if acc == "full":
+        model.full(cfg, tl)
+        terms = list(tl.terms)
+        if implementation:
+            from tpprof.analytic.implementation import implementation_terms
+
+            terms += implementation_terms(cfg)
+        not_modelled = model.not_modelled
+        if not implementation:
+            not_modelled = not_modelled + ("implementation overheads (left out on request)",)
+    else:
+        paper_terms(cfg, tl, with_s=acc == "paper+s")
+        # The compute of the paper accounting is the full model's (the paper gives orders only).
+        model.full(cfg, full := TermList(cfg.workload.dtype_bytes))
+        tl.compute = full.compute
+        terms = list(tl.terms)
+        not_modelled = PAPER_NOT_MODELLED + model.not_modelled
+    return Breakdown(model.name, acc, tuple(terms), tuple(tl.compute), tuple(not_modelled),
+                     steps=cfg.workload.steps, config=cfg)
+
+
+__all__ = ["estimate", "CATEGORIES", "Breakdown", "MemoryTerm", "ComputeTerm", "ACCOUNTINGS", "RULES"]

@@ -1,9 +1,100 @@
-"""Placeholder: this command group is being written (see the issue tracker)."""
+"""``tpprof app`` (the Streamlit dashboard) and ``tpprof report`` (paper figures to a folder)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tpprof.errors import UserError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    return None
+def app_file() -> Path:
+    """The dashboard's entry file, found relative to the package (repository checkout)."""
+    here = Path(__file__).resolve().parent.parent.parent  # tpprof/cli/ -> repository root
+    path = here / "app" / "streamlit_app.py"
+    if not path.is_file():
+        raise UserError("app", f"{path} does not exist",
+                        "a tpprof checkout installed with `pip install -e .` (the app/ folder ships with the repo)")
+    return path
+
+
+def _port(text: str) -> int:
+    try:
+        p = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (accepted: 1..65535, e.g. 8501)") from None
+    if not 1 <= p <= 65535:
+        raise argparse.ArgumentTypeError(f"{p} is out of range (accepted: 1..65535, e.g. 8501)")
+    return p
+
+
+def app_command(port: int, address: str, headless: bool = True) -> list[str]:
+    """The ``streamlit run`` command line that serves the dashboard."""
+    return [sys.executable, "-m", "streamlit", "run", str(app_file()),
+            "--server.port", str(port), "--server.address", address,
+            "--server.headless", "true" if headless else "false",
+            "--browser.gatherUsageStats", "false", "--global.developmentMode", "false"]
+
+
+def run_app(args: argparse.Namespace) -> int:
+    cmd = app_command(args.port, args.address)
+    sys.stderr.write(f"tpprof app: serving the dashboard at http://{args.address}:{args.port} (Ctrl-C stops)\n")
+    env = dict(os.environ)
+    env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tpprof import report
+
+    device = report.resolve_device(args.device, args.budget) if (args.device or args.budget) else None
+    if args.measurements and not Path(args.measurements).exists():
+        raise UserError("measurements", f"{args.measurements!r} does not exist", "a .csv file or a folder of them")
+    with tqdm(desc="figures", unit="fig", file=sys.stderr, leave=False) as bar:
+        items = report.build_report(args.out, measurements=args.measurements, results=args.results, device=device,
+                                    progress=lambda stem: (bar.set_postfix_str(stem), bar.update(1)))
+    out = Path(args.out)
+    for it in items:
+        print(f"{it.stem:<22} " + " ".join(p.name for p in it.files))
+    print(f"index: {out / 'index.html'}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "app", help="open the dashboard (Figure 5, device regimes, scaling, measured vs analytic, training)",
+        description="Start the Streamlit dashboard on this machine (headless; open the printed URL). "
+        "Example: tpprof app --port 8501",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--port", type=_port, default=8501, help="TCP port to serve on, e.g. --port 8502 (default 8501)")
+    p.add_argument("--address", default="127.0.0.1",
+                   help="address to bind, e.g. --address 127.0.0.1 (default: localhost only; 0.0.0.0 exposes it)")
+    p.set_defaults(func=run_app)
+
+    r = sub.add_parser(
+        "report", help="export the paper figures (PDF, SVG, PNG + JSON provenance) and an index page",
+        description="Write DIR/<figure>.{pdf,svg,png,json} and DIR/index.html for: figure5 (Figure-5 "
+        "reproduction), figure5_full, regime_map, scaling, measured_vs_analytic and t_invariance (when "
+        "measurements exist), accuracy, finetune, silhouette (when docs/results/ has them). Needs a Chromium "
+        "browser for static export (apt-get install chromium). Example: tpprof report --out figures/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--out", required=True, help="output folder, created if absent, e.g. --out figures/")
+    r.add_argument("--measurements", default=None,
+                   help="measurement CSV or folder of them, e.g. --measurements measurements/ "
+                   "(default: the shipped measurements/ folder)")
+    r.add_argument("--results", default=None,
+                   help="training results folder, e.g. --results docs/results (default: docs/results)")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--device", default=None, help="catalogue device for the regime map, e.g. --device 'Jetson Nano'")
+    g.add_argument("--budget", default=None, help="memory budget for the regime map instead, e.g. --budget 8MiB")
+    r.set_defaults(func=run_report)

@@ -1,9 +1,149 @@
-"""Placeholder: this command group is being written (see the issue tracker)."""
+"""``tpprof measure`` (real peak memory and step time) and ``tpprof validate`` (measured vs
+analytic). Thin shells over :mod:`tpprof.measure`; torch is imported only in the subprocesses
+that measure, so both commands start fast."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from typing import Any
+
+from tpprof.errors import UserError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    return None
+def _csv_list(flag: str, text: str | None, kind: type = str) -> list[Any] | None:
+    if text is None:
+        return None
+    items = [s.strip() for s in str(text).split(",") if s.strip()]
+    if not items:
+        raise UserError(flag, "is empty", "a comma-separated list, e.g. 16,128")
+    if kind is int:
+        out = []
+        for s in items:
+            if not s.isdigit() or int(s) < 1:
+                raise UserError(flag, f"{s!r} is not a positive integer", "e.g. 16,128")
+            out.append(int(s))
+        return out
+    return items
+
+
+def _handle_measure(args: argparse.Namespace) -> int:
+    from tpprof.measure.grid import Protocol, expand, load_grid, run_grid, run_subprocess
+
+    proto_kw: dict[str, Any] = {}
+    blocks: list[dict[str, Any]]
+    if args.grid:
+        if args.net or args.rule:
+            raise UserError("grid", "is given together with --net/--rule", "either --grid FILE.toml or the flags")
+        blocks, proto_kw = load_grid(args.grid)
+    else:
+        if not args.net or not args.batch or not args.steps:
+            raise UserError("measure", "needs --net, --batch and --steps (or --grid)",
+                            "e.g. tpprof measure --net shd --rule tp,bptt --batch 16 --steps 25 --out m.csv")
+        block: dict[str, Any] = {
+            "rule": _csv_list("rule", args.rule or "tp,tess,bptt"),
+            "net": _csv_list("net", args.net),
+            "batch": _csv_list("batch", args.batch, int),
+            "steps": _csv_list("steps", args.steps, int),
+            "dtype": _csv_list("dtype", args.dtype),
+            "device": _csv_list("device", args.device),
+            "optimizer": _csv_list("optimizer", args.optimizer),
+            "cadence": _csv_list("cadence", args.cadence),
+        }
+        if args.classes:
+            block["classes"] = _csv_list("classes", args.classes, int)
+        blocks = [block]
+    for name in ("batches", "repeats", "warmup", "timeout", "threads"):
+        v = getattr(args, name)
+        if v is not None:
+            proto_kw[name] = v
+    if args.no_rss:
+        proto_kw["rss"] = False
+    protocol = Protocol(**proto_kw)
+    points = expand(blocks)
+    if args.dry_run:
+        for p in points:
+            print(p.label())
+        print(f"{len(points)} points", file=sys.stderr)
+        return 0
+    res = run_grid(points, args.out, protocol, run_one=run_subprocess, retry_failed=args.retry_failed,
+                   progress=not args.quiet)
+    print(f"{len(res.ran)} measured ({res.count('ok')} ok, {res.count('oom')} oom, {res.count('timeout')} timeout, "
+          f"{res.count('error')} error), {res.skipped} already in {args.out}")
+    for r in res.ran:
+        if r["status"] != "ok":
+            print(f"  {r['status']}: {r['rule']} {r['net']} B={r['batch']} T={r['steps']}: {r['error']}")
+    return 0 if all(r["status"] == "ok" for r in res.ran) else 1
+
+
+def _handle_validate(args: argparse.Namespace) -> int:
+    from tpprof.measure.validate import render, validate_rows
+    from tpprof.store import load_many
+
+    if not (0 < args.tolerance < 10):
+        raise UserError("tolerance", f"{args.tolerance!r} is out of range", "a fraction such as 0.05")
+    loaded = load_many(args.measurements)
+    v = validate_rows(loaded.rows, tolerance=args.tolerance, bad_rows=loaded.bad)
+    if args.json:
+        json.dump(v.to_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(render(v))
+    if not v.points:
+        return 1
+    return 1 if v.summary()["out_of_tolerance"] and args.strict else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    m = sub.add_parser(
+        "measure",
+        help="measure real peak memory and step time of the torch learners (grid; appends, resumes)",
+        description="Measure peak tensor memory and time per step for rules x nets x B x C x T x dtype x device. "
+        "Each point runs in a fresh subprocess; one CSV row is appended and flushed per finished point; "
+        "rerunning skips points already in --out. Out-of-memory, timeouts and crashes become a status.",
+        epilog="examples:\n  tpprof measure --net shd --rule tp,tess,bptt --batch 16 --steps 25,100 --out m.csv\n"
+        "  tpprof measure --grid measurements/default_grid.toml --out measurements/cpu_reference.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m.add_argument("--net", help="comma-separated nets: presets or net strings, e.g. shd,700-450-450-20")
+    m.add_argument("--rule", help="comma-separated rules with a learner, e.g. tp,tess,bptt (default all three)")
+    m.add_argument("--batch", help="comma-separated mini-batch sizes B, e.g. 16,128")
+    m.add_argument("--classes", help="comma-separated class counts C, e.g. 20,100 (default: the net's readout)")
+    m.add_argument("--steps", help="comma-separated time steps T, e.g. 25,100,400")
+    m.add_argument("--dtype", default="fp32", help="comma-separated dtypes, e.g. fp32 or fp32,bf16 (default fp32)")
+    m.add_argument("--device", default="cpu", help="comma-separated torch devices, e.g. cpu or cuda (default cpu)")
+    m.add_argument("--optimizer", default="adam", help="comma-separated optimisers, e.g. adam,sgd (default adam)")
+    m.add_argument("--cadence", default="step", help="update cadence: step or sequence, e.g. step (default step)")
+    m.add_argument("--grid", help="TOML grid file instead of the flags above, e.g. measurements/default_grid.toml")
+    m.add_argument("--batches", type=int, help="measured mini-batches per point, e.g. 2 (default 1)")
+    m.add_argument("--repeats", type=int, help="timed mini-batches per point, median taken, e.g. 5 (default 3)")
+    m.add_argument("--warmup", type=int, help="warm-up mini-batches before measuring, e.g. 1 (default 1)")
+    m.add_argument("--timeout", type=float, help="seconds per point before it is recorded as timeout, e.g. 300 "
+                   "(default 600)")
+    m.add_argument("--threads", type=int, help="torch threads per point, e.g. 1 (default 1)")
+    m.add_argument("--no-rss", action="store_true", help="skip the RSS secondary counter (CPU), e.g. --no-rss")
+    m.add_argument("--retry-failed", action="store_true",
+                   help="also rerun points recorded as oom / timeout / error, e.g. --retry-failed")
+    m.add_argument("--dry-run", action="store_true", help="list the points and exit, e.g. --dry-run")
+    m.add_argument("--quiet", action="store_true", help="no progress bar, e.g. --quiet")
+    m.add_argument("--out", required=True, help="CSV file to append rows to, e.g. measurements/mine.csv")
+    m.set_defaults(func=_handle_measure)
+
+    v = sub.add_parser(
+        "validate",
+        help="compare measured peaks with the analytic model (ratios, errors, T-scaling checks)",
+        description="Join measurement rows with estimate(cfg, accounting='full'): per point and per category the "
+        "ratio measured/analytic, median and max |error| of the total, points beyond --tolerance, "
+        "TP/TESS peak(T=400)/peak(T=25) and the BPTT linear-in-T fit R^2.",
+        epilog="examples:\n  tpprof validate\n  tpprof validate --measurements m.csv --json --tolerance 0.02",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    v.add_argument("--measurements", default="measurements",
+                   help="a measurement CSV or a folder of them, e.g. measurements/cpu_reference.csv "
+                   "(default: measurements/)")
+    v.add_argument("--json", action="store_true", help="print the full result as JSON, e.g. --json")
+    v.add_argument("--tolerance", type=float, default=0.05,
+                   help="flag points whose |measured/analytic - 1| exceeds this fraction, e.g. 0.05 (default)")
+    v.add_argument("--strict", action="store_true", help="exit 1 when a point is out of tolerance, e.g. --strict")
+    v.set_defaults(func=_handle_validate)

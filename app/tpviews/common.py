@@ -1,0 +1,148 @@
+"""Shared pieces of the dashboard: cached table functions, bound widgets, figure + downloads."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import streamlit as st
+
+from tpprof import plots, report
+from tpprof.config import DTYPE_BYTES, OPTIMIZERS, PRESETS, RULES
+from tpprof.errors import UserError
+
+DTYPES: tuple[str, ...] = tuple(k for k in DTYPE_BYTES if k != "int8")
+PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
+NET_HELP = ("A preset (" + ", ".join(PRESET_NAMES) + ") or a net string: 700-450-20 (dense), 700-450r-20 "
+            "(recurrent), 2x32x32-c64-c128p-10 (conv), vgg9:2x32x32. The readout is resized to C.")
+RANGE_STEPS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+_BIND = {"bind": "query-params", "persist_state": "session"}
+
+# --- cached doors into tpprof (pure in their arguments, so safe to cache) -----------------
+figure5_frame = st.cache_data(max_entries=64, show_spinner="Computing G(C, B)…")(report.figure5_frame)
+regime_frame = st.cache_data(max_entries=64, show_spinner="Computing the regime map…")(report.regime_frame)
+breakdown_frame = st.cache_data(max_entries=256, show_spinner=False)(report.breakdown_frame)
+inverse_frame = st.cache_data(max_entries=256, show_spinner=False)(report.inverse_frame)
+scaling_frame = st.cache_data(max_entries=64, show_spinner="Computing the scaling sweep…")(report.scaling_frame)
+
+
+def shipped_measurements() -> tuple[pd.DataFrame, list[tuple[str, int, str]], list[str]]:
+    """Rows of the shipped measurements/ files (cached on the files' names, sizes and times)."""
+    files = report.shipped_measurement_files()
+    return _load_measurements(tuple((str(f), f.stat().st_size, f.stat().st_mtime) for f in files))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _load_measurements(files: tuple[tuple[str, int, float], ...]) -> tuple[pd.DataFrame, list, list[str]]:
+    m = report.load_measurements([f for f, _, _ in files])
+    return m.rows, m.bad, m.files
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def uploaded_measurements(name: str, data: bytes) -> tuple[pd.DataFrame, list[tuple[str, int, str]], list[str]]:
+    m = report.load_uploaded(name, data)
+    return m.rows, m.bad, m.files
+
+
+compare_frame = st.cache_data(max_entries=32, show_spinner="Joining with the analytic model…")(report.compare_frame)
+
+
+def results() -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """docs/results/*.csv (cached on the folder and its files' sizes and times)."""
+    folder = report.default_results_dir()
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime) for f in sorted(folder.glob("*.csv"))) \
+        if folder.is_dir() else ()
+    return _load_results(str(folder), stamp)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _load_results(folder: str, stamp: tuple) -> tuple[dict[str, pd.DataFrame], list[str]]:  # noqa: ARG001
+    return report.load_results(folder)
+
+
+@st.cache_resource(show_spinner=False)
+def catalogue() -> tuple[Any, ...]:
+    try:
+        return report.device_catalogue()
+    except Exception as e:  # noqa: BLE001 - a broken catalogue must not take the app down
+        st.warning(f"Device catalogue unavailable ({e}); type a budget instead.")
+        return ()
+
+
+@st.cache_resource(show_spinner=False)
+def can_export() -> str | None:
+    """None when static export works here, else the one-line reason."""
+    try:
+        plots.find_browser()
+        return None
+    except UserError as e:
+        return str(e)
+
+
+# --- widgets bound to the URL query --------------------------------------------------------
+
+
+def select(label: str, options: Sequence[Any], key: str, default: Any = None, **kw: Any) -> Any:
+    opts = list(options)
+    index = opts.index(default) if default in opts else 0
+    return st.selectbox(label, opts, index=index, key=key, **_BIND, **kw)
+
+
+def net_input(key: str, default: str = "shd", label: str = "Net") -> str:
+    return st.text_input(label, value=default, key=key, help=NET_HELP, **_BIND).strip()
+
+
+def dtype_optimizer(prefix: str) -> tuple[str, str]:
+    c1, c2 = st.columns(2)
+    with c1:
+        dtype = select("dtype", DTYPES, f"{prefix}_dtype", "fp32", help="Element type of every tensor, e.g. fp32")
+    with c2:
+        opt = select("Optimiser", OPTIMIZERS, f"{prefix}_opt", "adam",
+                     help="Optimiser state per parameter: sgd 0, momentum 1, adam 2")
+    return dtype, opt
+
+
+def range_slider(label: str, key: str, default: tuple[int, int], help: str) -> tuple[int, int]:
+    lo, hi = st.select_slider(label, options=list(RANGE_STEPS), value=default, key=key, help=help, **_BIND)
+    if lo == hi:
+        hi = RANGE_STEPS[min(RANGE_STEPS.index(hi) + 1, len(RANGE_STEPS) - 1)]
+    return int(lo), int(hi)
+
+
+def rules_select(key: str, default: Sequence[str] = ("tp", "tess", "bptt"), label: str = "Rules") -> list[str]:
+    chosen = st.multiselect(label, list(RULES), default=list(default), key=key,
+                            format_func=lambda r: plots.RULE_LABELS.get(r, r), **_BIND,
+                            help="Learning rules to compare (tpprof's full accounting)")
+    return chosen or list(default)
+
+
+# --- output --------------------------------------------------------------------------------
+
+
+def show_figure(fig: Any, data: pd.DataFrame, stem: str) -> None:
+    """The figure, then PNG / SVG / PDF (rendered on click) and CSV download buttons."""
+    st.plotly_chart(fig, key=f"chart_{stem}", width="stretch", config={"displaylogo": False})
+    cols = st.columns([1, 1, 1, 1, 4])
+    reason = can_export()
+    for col, fmt in zip(cols, plots.EXPORT_FORMATS):
+        with col:
+            st.download_button(fmt.upper(), data=_renderer(fig, fmt), file_name=f"{stem}.{fmt}",
+                               mime={"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}[fmt],
+                               key=f"dl_{stem}_{fmt}", disabled=reason is not None, help=reason or f"{stem}.{fmt}",
+                               on_click="ignore")
+    with cols[3]:
+        st.download_button("CSV", data=lambda: data.to_csv(index=False), file_name=f"{stem}.csv", mime="text/csv",
+                           key=f"dl_{stem}_csv", help=f"the data behind this figure ({len(data)} rows)",
+                           on_click="ignore")
+
+
+def _renderer(fig: Any, fmt: str) -> Callable[[], bytes]:
+    return lambda: plots.figure_bytes(fig, fmt)
+
+
+def guard(fn: Callable[[], None]) -> None:
+    """Run a view; bad user input shows its one-line message instead of a traceback."""
+    try:
+        fn()
+    except UserError as e:
+        st.error(str(e))

@@ -1,0 +1,67 @@
+"""Measured vs analytic: shipped measurements/ plus an uploaded file, validated row by row."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from tpprof import plots, report
+
+from . import common
+
+
+def _bad_rows(bad: list[tuple[str, int, str]]) -> None:
+    if bad:
+        st.warning(f"{len(bad)} row(s) rejected by validation and left out (file, line, problem):")
+        st.dataframe(pd.DataFrame(bad, columns=["file", "line", "problem"]), hide_index=True, width="stretch")
+
+
+def render() -> None:
+    st.subheader("Measured peak memory against the analytic model")
+    rows, bad, files = common.shipped_measurements()
+    frames = [rows] if not rows.empty else []
+    bad = list(bad)
+    up = st.file_uploader("Add a measurement CSV (written by tpprof measure)", type=["csv"], key="ms_upload",
+                          help="Columns as in measurements/README.md; bad rows are reported, not fatal")
+    if up is not None:
+        urows, ubad, _ = common.uploaded_measurements(up.name, up.getvalue())
+        bad += ubad
+        if urows.empty:
+            st.error(f"{up.name}: no valid row to show" + (" (see the rejected rows below)" if ubad else ""))
+        else:
+            frames.append(urows)
+            st.success(f"{up.name}: {len(urows)} valid row(s)")
+    st.caption("Files: " + (", ".join(f"`{f.split('/')[-1]}`" for f in files) or "no shipped measurement file")
+               + (f" + `{up.name}`" if up is not None else ""))
+    _bad_rows(bad)
+    if not frames:
+        st.info("No measurements yet. Measure with e.g. `tpprof measure --net shd --rule tp,tess,bptt --batch 16 "
+                "--classes 20 --steps 25 --out measurements/mine.csv`, or upload a file above.")
+        return
+    cmp = common.compare_frame(pd.concat(frames, ignore_index=True))
+    if cmp.empty:
+        st.info("No measured point with status ok could be joined with the analytic model.")
+        return
+    c1, c2 = st.columns([1, 3])
+    with c1:
+        tol = st.slider("Error band ±", min_value=0.01, max_value=0.5, value=0.05, step=0.01, key="ms_tol",
+                        format="%.2f", help="Relative tolerance drawn around y = x, e.g. 0.05", **common._BIND)
+    with c2:
+        present = sorted(cmp["rule"].unique())
+        chosen = st.multiselect("Rules", present, default=present, key="ms_rules",
+                                format_func=lambda r: plots.RULE_LABELS.get(r, r), **common._BIND)
+    sub = cmp[cmp["rule"].isin(chosen or present)]
+    s = report.error_summary(sub, tol)
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Points", s["points"])
+    m2.metric("Median |error|", f"{s['median_abs_error']:.2%}" if s["points"] else "–")
+    m3.metric("Max |error|", f"{s['max_abs_error']:.2%}" if s["points"] else "–")
+    m4.metric(f"Outside ±{tol:.0%}", s["out_of_tolerance"])
+    if cmp.attrs.get("skipped"):
+        st.caption(f"{cmp.attrs['skipped']} measured row(s) have a configuration the analytic model rejects.")
+    common.show_figure(plots.measured_vs_analytic(sub, tol), sub, "measured_vs_analytic")
+    ti = report.t_invariance_frame(sub)
+    if ti.empty:
+        st.info("No rule and workload was measured at two or more values of T: no T-invariance plot.")
+    else:
+        common.show_figure(plots.t_invariance(ti), ti, "t_invariance")

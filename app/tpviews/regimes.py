@@ -1,0 +1,92 @@
+"""Device regimes: which rules fit a device over (C, B), where TP wins, headroom, inverse design."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tpprof import plots, report
+from tpprof.config import PRESETS, format_bytes
+
+from . import common
+
+_CUSTOM = "custom"
+
+
+def _device() -> tuple[str, int]:
+    cat = common.catalogue()
+    modes = (["catalogue device"] if cat else []) + ["typed budget"]
+    mode = st.radio("Memory budget from", modes, key="rg_src", horizontal=True, **common._BIND)
+    if mode == "catalogue device":
+        names = [d.name for d in cat]
+        by_name = {d.name: d for d in cat}
+        name = common.select("Device", names, "rg_device", names[0],
+                             help="From tpprof's device catalogue (tpprof devices lists each figure's source)")
+        dev = by_name[name]
+        st.caption(f"Budget {format_bytes(dev.budget_bytes)}" + (f" — {dev.notes}" if dev.notes else "")
+                   + (f". Source: {dev.source}" if dev.source else ""))
+        return dev.name, dev.budget_bytes
+    text = st.text_input("Budget", value="8MiB", key="rg_budget", help="e.g. 512KiB, 1.5 MB, 8GiB, 4096",
+                         **common._BIND)
+    dev = report.resolve_device(budget=text)
+    return dev.name, dev.budget_bytes
+
+
+def _net() -> str:
+    choice = common.select("Net", list(PRESETS) + [_CUSTOM], "rg_preset", "shd",
+                           help="One of the paper's nets (presets), or type your own net string")
+    if choice == _CUSTOM:
+        return common.net_input("rg_net", "700-450-20", label="Net string")
+    p = PRESETS[choice]
+    st.caption(f"{p.description}: {p.net.to_string()}, preset B = {p.batch}, T = {p.steps}")
+    return choice
+
+
+def render() -> None:
+    st.subheader("Which rule fits this device, and where TP wins")
+    c1, c2 = st.columns(2)
+    with c1:
+        dev_name, budget = _device()
+    with c2:
+        net = report.check_net(_net())
+    dtype, opt = common.dtype_optimizer("rg")
+    c3, c4, c5 = st.columns(3)
+    with c3:
+        steps = st.number_input("Time steps T", min_value=1, max_value=100_000, value=None, step=1, key="rg_steps",
+                                placeholder="the preset's T (100 for net strings)",
+                                help="T per mini-batch; matters for BPTT (saves every step), e.g. 100",
+                                **common._BIND)
+    with c4:
+        crange = common.range_slider("Classes C", "rg_c", (2, 1000), "Range of class counts (log-spaced)")
+    with c5:
+        brange = common.range_slider("Batch size B", "rg_b", (2, 1000), "Range of batch sizes (log-spaced)")
+    steps = int(steps) if steps else None
+    df = common.regime_frame(net, budget, dtype, opt, steps, crange, brange, 20, ("tp", "tess", "bptt"))
+    common.show_figure(plots.regime_map(df, budget, dev_name), df, "regime_map")
+    cells = df.drop_duplicates(["classes", "batch"])
+    tp_wins = cells["verdict"].isin(["only TP fits", "both fit, TP smaller"]).mean()
+    st.caption(f"TP wins (fits where TESS does not, or needs less) in {tp_wins:.0%} of the cells; full "
+               "accounting, peak over a step. Hover a cell for each rule's peak.")
+
+    st.markdown("#### Headroom at one point, and the largest batch per rule")
+    c6, c7, c8 = st.columns([1, 1, 3])
+    with c6:
+        classes = st.number_input("Classes C", min_value=1, max_value=10**6, value=100, step=1, key="rg_pc",
+                                  help="e.g. 100", **common._BIND)
+    with c7:
+        batch = st.number_input("Batch B", min_value=1, max_value=10**6, value=32, step=1, key="rg_pb",
+                                help="e.g. 32", **common._BIND)
+    with c8:
+        rules = common.rules_select("rg_rules")
+    bd = common.breakdown_frame(net, tuple(rules), int(batch), int(classes), steps, dtype, opt, "full", budget)
+    fig = plots.category_bars(bd, budget_bytes=budget,
+                              title=f"Memory by category at C = {classes}, B = {batch} vs {dev_name}")
+    common.show_figure(fig, bd, "headroom")
+    inv = common.inverse_frame(net, tuple(rules), int(classes), budget, steps, dtype, opt)
+    st.markdown(f"**Largest batch that trains with C = {classes} on {dev_name}** (full accounting, peak ≤ budget):")
+    view = inv.assign(rule=inv["rule"].map(lambda r: plots.RULE_LABELS.get(r, r)),
+                      peak=inv["peak_bytes"].map(lambda v: plots.human_bytes(v) if v == v and v else "–"),
+                      headroom=(inv["budget_bytes"] - inv["peak_bytes"]).map(
+                          lambda v: plots.human_bytes(v) if v == v else "–"))
+    st.dataframe(view[["rule", "max_batch", "peak", "headroom"]], hide_index=True, width="content")
+    st.download_button("CSV", data=lambda: inv.to_csv(index=False), file_name="inverse_design.csv",
+                       mime="text/csv", key="dl_inverse_csv", on_click="ignore")

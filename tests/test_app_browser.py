@@ -1,0 +1,80 @@
+"""The dashboard in a real browser: `streamlit run` on loopback, headless Chromium, screenshot."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    pytest.importorskip("tpprof.analytic.paper")
+    port = _free_port()
+    log = (tmp_path / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=str(APP.parent.parent))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 40
+    while time.time() < deadline:  # wait until the server accepts connections
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_figure5_chart_renders_in_chromium(server, tmp_path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    artifacts = Path(os.environ.get("TPPROF_ARTIFACTS", tmp_path))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "dashboard_figure5.png"
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(server, timeout=30_000)
+            # Streamlit renders client-side: wait for the plotly heatmap itself, not the page skeleton.
+            page.wait_for_selector(".js-plotly-plot .heatmaplayer", timeout=60_000)
+            page.wait_for_timeout(500)
+            title = page.locator(".js-plotly-plot .gtitle").first.text_content() or ""
+            assert "G(C, B)" in title and "reconstructed" in title
+            assert page.locator(".js-plotly-plot .contourlayer path").count() > 0  # the G = 1 line and contours
+            assert page.get_by_text("Traceback").count() == 0
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    print(f"screenshot: {shot}")
+    assert shot.stat().st_size > 10_000

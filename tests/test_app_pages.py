@@ -1,0 +1,208 @@
+"""Every dashboard page under Streamlit's AppTest: runs clean, and key widgets change the data."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("tpprof.analytic.paper")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tpprof import store  # noqa: E402
+from tpprof.analytic import estimate  # noqa: E402
+from tpprof.config import make_config  # noqa: E402
+
+APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+
+
+def _app(page: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if page:
+        at.query_params["page"] = page
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _arr(v) -> np.ndarray:
+    """A plotly JSON array (a list, or plotly's base64 ``bdata`` form) as numpy."""
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return a.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else a
+    return np.asarray(v)
+
+
+def _same(a, b) -> bool:
+    x, y = _arr(a), _arr(b)
+    return x.shape == y.shape and bool(np.all((x == y) | (np.isnan(x) & np.isnan(y)) if x.dtype.kind == "f" else x == y))
+
+
+def _clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.fixture(autouse=True)
+def _no_shipped_data(tmp_path_factory, monkeypatch):
+    """Pages read an empty measurements/ and results/ unless a test provides files."""
+    monkeypatch.setenv("TPPROF_MEASUREMENTS_DIR", str(tmp_path_factory.mktemp("meas")))
+    monkeypatch.setenv("TPPROF_RESULTS_DIR", str(tmp_path_factory.mktemp("res")))
+
+
+def test_figure5_page_accounting_and_net_change_the_data() -> None:
+    at = _app()
+    _clean(at)
+    (spec,) = _charts(at)
+    heat = spec["data"][0]
+    assert heat["type"] == "heatmap" and "reconstructed" in spec["layout"]["title"]["text"]
+    paper_z = heat["z"]
+    at.selectbox(key="f5_acc").set_value("full").run()
+    _clean(at)
+    full = _charts(at)[0]["data"][0]
+    assert not _same(full["z"], paper_z) and "full accounting" in _charts(at)[0]["layout"]["title"]["text"]
+    at.text_input(key="f5_net").set_value("700-64-64-20").run()
+    _clean(at)
+    assert not _same(_charts(at)[0]["data"][0]["z"], full["z"])
+    # The hover carries both memories and the ratio.
+    assert "TP: " in heat["hovertemplate"] and "TESS: " in heat["hovertemplate"] and "G = " in heat["hovertemplate"]
+
+
+def test_figure5_bad_net_string_is_one_line_error() -> None:
+    at = _app(f5_net="700-abc-10")
+    assert not at.exception
+    assert len(at.error) == 1 and "net" in at.error[0].value and "\n" not in at.error[0].value
+    assert not _charts(at)
+
+
+def test_view_settings_come_from_the_url() -> None:
+    at = _app(f5_acc="paper+s")
+    _clean(at)
+    assert at.selectbox(key="f5_acc").value == "paper+s"
+    assert "+ S" in _charts(at)[0]["layout"]["title"]["text"]
+
+
+def test_regimes_page_budget_changes_the_map_and_bad_budget_errors() -> None:
+    at = _app("Device regimes", rg_src="typed budget")
+    _clean(at)
+    specs = _charts(at)
+    assert len(specs) == 2  # regime map + headroom bars
+    z1 = specs[0]["data"][0]["z"]
+    at.text_input(key="rg_budget").set_value("64MiB").run()
+    _clean(at)
+    assert not _same(_charts(at)[0]["data"][0]["z"], z1)
+    # Inverse design table: largest batch per rule at C = 100.
+    inv = at.dataframe[0].value
+    assert list(inv["rule"]) == ["TP", "TESS", "BPTT"] and (inv["max_batch"] >= 0).all()
+    at.text_input(key="rg_budget").set_value("12 parsecs").run()
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("budget:")
+
+
+def test_regimes_page_catalogue_device_and_custom_net() -> None:
+    at = _app("Device regimes")
+    _clean(at)
+    if at.radio(key="rg_src").options[0] == "catalogue device":
+        names = at.selectbox(key="rg_device").options
+        z1 = _charts(at)[0]["data"][0]["z"]
+        at.selectbox(key="rg_device").set_value(names[-1]).run()
+        _clean(at)
+        assert not _same(_charts(at)[0]["data"][0]["z"], z1) or len(names) == 1
+    at.selectbox(key="rg_preset").set_value("custom").run()
+    at.text_input(key="rg_net").set_value("700-450-x").run()
+    assert not at.exception and len(at.error) == 1 and at.error[0].value.startswith("net:")
+
+
+def test_scaling_page_sweep_variable_changes_the_data() -> None:
+    at = _app("Scaling")
+    _clean(at)
+    depth = _charts(at)[0]
+    at.radio(key="sc_var").set_value("steps").run()
+    _clean(at)
+    steps = _charts(at)[0]
+    assert not _same(depth["data"][0]["x"], steps["data"][0]["x"])
+    assert steps["layout"]["xaxis"]["title"]["text"] == "steps"
+
+
+def _measurement_row(rule: str, steps: int, peak: int) -> dict:
+    """A valid ``ok`` measurement row of 700-32-10 (B=4, C=10) whatever columns the schema adds:
+    every required column gets a neutral value of its kind, then the point's own values."""
+    row = {c.name: ({"int": 0, "float": 0.0}.get(c.kind, "x") if c.required or c.ok_required else None)
+           for c in store.COLUMNS}
+    row.update(rule=rule, net="700-32-10", net_string="700-32-10", depth=1, batch=4, classes=10, steps=steps,
+               dtype="fp32", optimizer="adam", cadence="step", aux="stored", device="cpu", status="ok",
+               baseline_bytes=peak // 2, peak_bytes=peak, timestamp="2026-01-01T00:00:00Z")
+    return {k: v for k, v in row.items() if k in store.FIELDNAMES}
+
+
+def _write_measurements(path: Path, factor: float = 1.03) -> None:
+    for rule in ("tp", "tess", "bptt"):
+        for t in (25, 100):
+            cfg = make_config("700-32-10", rule, batch=4, classes=10, steps=t)
+            store.append_row(path, _measurement_row(rule, t, int(estimate(cfg).peak_bytes * factor)))
+
+
+def test_measured_page_shows_shipped_files_and_survives_a_bad_upload(tmp_path, monkeypatch) -> None:
+    _write_measurements(tmp_path / "ref.csv")
+    monkeypatch.setenv("TPPROF_MEASUREMENTS_DIR", str(tmp_path))
+    at = _app("Measured vs analytic")
+    _clean(at)
+    scatter, tinv = _charts(at)
+    ys = [y for tr in scatter["data"] if tr.get("mode") == "markers" for y in _arr(tr["y"])]
+    assert len(ys) == 6
+    assert any("T-invariance" in tinv["layout"]["title"]["text"] for _ in [0])
+    band = scatter["data"][0]["y"]
+    at.slider(key="ms_tol").set_value(0.2).run()
+    _clean(at)
+    assert not _same(_charts(at)[0]["data"][0]["y"], band)
+    # A broken upload: rejected rows listed, the shipped points still shown, no traceback.
+    at.get("file_uploader")[0].set_value(("bad.csv", b"rule,net\ntp,shd\n", "text/csv")).run()
+    assert not at.exception
+    assert any("bad.csv" in e.value for e in at.error)
+    assert any("rejected" in w.value for w in at.warning)
+    assert len(_charts(at)) == 2
+
+
+def test_measured_page_accepts_a_valid_upload(tmp_path) -> None:
+    _write_measurements(tmp_path / "up.csv", factor=1.10)
+    at = _app("Measured vs analytic")
+    _clean(at)
+    assert not _charts(at) and any("No measurements yet" in i.value for i in at.info)
+    at.get("file_uploader")[0].set_value(("up.csv", (tmp_path / "up.csv").read_bytes(), "text/csv")).run()
+    _clean(at)
+    assert len(_charts(at)) == 2 and any("6 valid" in s.value for s in at.success)
+
+
+def test_training_page_without_and_with_results(tmp_path, monkeypatch) -> None:
+    at = _app("Training")
+    _clean(at)
+    assert not _charts(at) and at.info
+    pd.DataFrame({
+        "rule": ["tp", "tp", "bptt", "bptt", "tp"], "task": ["digit"] * 5, "net": ["fsdd"] * 5, "seed": [0, 1, 0, 1, 0],
+        "epochs": [5] * 5, "frozen_hidden": ["false"] * 4 + ["true"], "test_final": [0.9, 0.92, 0.95, 0.96, 0.5],
+        "test_best": [0.93, 0.94, 0.97, 0.97, 0.55], "test_mean_last3": [0.9] * 5, "train_final": [0.99] * 5,
+        "seconds_per_epoch": [3.0] * 5,
+    }).to_csv(tmp_path / "accuracy.csv", index=False)
+    pd.DataFrame({"speaker": ["a", "a", "a", "a"], "shots": ["0", "1", "5", "all"], "accuracy": [0.8, 0.9, 0.93, 0.97],
+                  "seed": [0] * 4}).to_csv(tmp_path / "finetune.csv", index=False)
+    pd.DataFrame({"net": ["n"] * 3, "layer": [1, 2, 3], "silhouette": [0.1, 0.2, 0.3]}).to_csv(
+        tmp_path / "silhouette.csv", index=False)
+    monkeypatch.setenv("TPPROF_RESULTS_DIR", str(tmp_path))
+    at = _app("Training")
+    _clean(at)
+    acc, ft, sil = _charts(at)
+    assert [tr["name"] for tr in acc["data"]] == ["TP", "BPTT", "TP (hidden frozen)"]
+    best = acc["data"][0]["y"]
+    at.selectbox(key="tr_metric").set_value("test_final").run()
+    _clean(at)
+    assert not _same(_charts(at)[0]["data"][0]["y"], best)
+    assert list(_arr(ft["data"][0]["x"])) == ["before", "1-shot", "5-shot", "all"]
+    np.testing.assert_allclose(_arr(sil["data"][0]["y"]), [0.1, 0.2, 0.3])

@@ -1,0 +1,63 @@
+"""Counters checked on allocations whose sizes are known by construction."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tpprof.measure.counters import ProfilerCounter, SavedTensorTracker, unique_bytes  # noqa: E402
+
+
+def test_profiler_counter_exact_on_known_allocations() -> None:
+    torch.set_num_threads(1)
+    with ProfilerCounter() as pc:
+        with pc.phase("a"):
+            keep = torch.empty(1000, dtype=torch.float32)  # 4000 B, stays alive
+        with pc.phase("b"):
+            tmp = torch.empty(2500, dtype=torch.float64)  # 20000 B, freed inside the phase
+            del tmp
+            small = torch.empty(10, dtype=torch.int8)  # 10 B
+            del small
+    a, b = pc.stats("a"), pc.stats("b")
+    assert (a.start_bytes, a.end_bytes, a.peak_bytes) == (0, 4000, 4000)
+    # 4000 live + 20000 transient = 24000 at the peak; back to 4000 at the end
+    assert (b.start_bytes, b.peak_bytes, b.end_bytes) == (4000, 24000, 4000)
+    assert keep.numel() == 1000
+
+
+def test_profiler_counter_ignores_frees_of_blocks_allocated_before() -> None:
+    before = torch.empty(5000)  # allocated before the counter: not its business
+    with ProfilerCounter() as pc:
+        with pc.phase("p"):
+            del before
+            x = torch.empty(100)  # 400 B
+    s = pc.stats("p")
+    assert (s.start_bytes, s.peak_bytes, s.end_bytes) == (0, 400, 400)
+    assert x.numel() == 100
+
+
+def test_profiler_counter_unknown_phase() -> None:
+    with ProfilerCounter() as pc:
+        pass
+    with pytest.raises(KeyError):
+        pc.stats("nope")
+
+
+def test_saved_tensor_tracker_counts_distinct_saved_storages() -> None:
+    w = torch.ones(100, requires_grad=True)  # excluded: the learner's own parameter
+    x = torch.ones(100)
+    tr = SavedTensorTracker(exclude={w.untyped_storage().data_ptr()})
+    with tr.active():
+        h = w * x  # saves x (400 B) and w (excluded)
+        z = h * h  # saves h twice: one storage (400 B)
+        loss = z.sum()
+    assert tr.live == 800 and tr.peak == 800
+    loss.backward()
+    del h, z, loss
+    assert tr.live == 0 and tr.peak == 800
+
+
+def test_unique_bytes_counts_views_once() -> None:
+    a = torch.empty(10, 10)  # 400 B
+    assert unique_bytes([a, a[0], a.t()]) == 400

@@ -1,0 +1,126 @@
+"""The tables behind the figures (tpprof.report) against independent oracles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tpprof import report, store
+from tpprof.config import RuleSpec, make_config
+from tpprof.errors import UserError
+
+pytest.importorskip("tpprof.analytic.paper")
+from tpprof.analytic import estimate  # noqa: E402
+from tpprof.analytic.paper import g_ratio  # noqa: E402
+
+
+def test_figure5_paper_accounting_equals_the_reconstructed_ratio() -> None:
+    # Oracle: paper.g_ratio, (B + C) / (2B), whatever the net (per-layer H cancels).
+    df = report.figure5_frame("paper", "shd", classes=(2, 1000), batch=(2, 1000), points=6)
+    np.testing.assert_allclose(df["G"], g_ratio(df["classes"], df["batch"]), rtol=1e-12)
+    assert set(df.columns) >= {"classes", "batch", "tp_bytes", "tess_bytes", "G"}
+    # G crosses 1 at C = B.
+    assert np.all((df["G"] > 1) == (df["classes"] > df["batch"]))
+
+
+def test_figure5_paper_plus_s_equals_the_s_variant_for_one_layer() -> None:
+    # SHD net: one hidden layer of 450, so L = 1 and S adds C·H: G = (B + C) / (2B + C).
+    df = report.figure5_frame("paper+s", "shd", classes=(2, 500), batch=(2, 500), points=5)
+    np.testing.assert_allclose(df["G"], g_ratio(df["classes"], df["batch"], 1, "s"), rtol=1e-12)
+
+
+def test_figure5_full_uses_the_full_model_peaks() -> None:
+    df = report.figure5_frame("full", "700-64-10", classes=(10, 100), batch=(2, 64), points=3)
+    row = df.iloc[-1]
+    cfg = make_config("700-64-10", "tp", batch=int(row["batch"]), classes=int(row["classes"]))
+    assert row["tp_bytes"] == estimate(cfg, accounting="full").peak_bytes
+
+
+def test_figure5_rejects_bad_input_in_one_line() -> None:
+    with pytest.raises(UserError, match="net"):
+        report.figure5_frame("paper", "700-x-10")
+    with pytest.raises(UserError, match="accounting"):
+        report.figure5_frame("nope", "shd")
+
+
+def test_regime_verdicts_agree_with_estimate_and_budget() -> None:
+    budget = 4 * 2**20
+    df = report.regime_frame("shd", budget, classes=(2, 1000), batch=(2, 1000), points=5)
+    for (c, b), cell in df.groupby(["classes", "batch"]):
+        peaks = {}
+        for rule in ("tp", "tess", "bptt"):
+            cfg = make_config("shd", rule, batch=int(b), classes=int(c))
+            peaks[rule] = estimate(cfg, accounting="full").peak_bytes
+            assert cell.loc[cell["rule"] == rule, "peak_bytes"].item() == peaks[rule]
+            assert cell.loc[cell["rule"] == rule, "fits"].item() == (peaks[rule] <= budget)
+        tp_fit, tess_fit = peaks["tp"] <= budget, peaks["tess"] <= budget
+        v = cell["verdict"].iloc[0]
+        assert ("TP" in v and "only TP" in v) == (tp_fit and not tess_fit)
+        assert (v == "neither fits") == (not tp_fit and not tess_fit)
+        if tp_fit and tess_fit:
+            assert v == ("both fit, TP smaller" if peaks["tp"] < peaks["tess"] else "both fit, TESS smaller")
+
+
+def test_largest_batch_is_the_boundary_of_the_budget() -> None:
+    budget = 3 * 2**20
+    for rule in ("tp", "tess", "bptt"):
+        b = report.largest_batch("shd", rule, 100, budget)
+        peak = lambda n: estimate(make_config("shd", rule, batch=n, classes=100), accounting="full").peak_bytes  # noqa: E731
+        if b == 0:
+            assert peak(1) > budget
+        else:
+            assert peak(b) <= budget < peak(b + 1)
+
+
+def test_scaling_frame_reflects_t_invariance_of_local_rules() -> None:
+    df = report.scaling_frame("steps", (10, 100, 400), rules=("tp", "tess", "bptt"))
+    pk = df.drop_duplicates(["rule", "steps"]).pivot(index="steps", columns="rule", values="peak_bytes")
+    assert pk["tp"].nunique() == 1 and pk["tess"].nunique() == 1
+    assert pk["bptt"].is_monotonic_increasing and pk["bptt"].iloc[-1] > pk["bptt"].iloc[0]
+    # Category bytes add up to each point's total.
+    tot = df.groupby(["rule", "steps"]).agg(s=("bytes", "sum"), t=("total_bytes", "first"))
+    assert (tot["s"] == tot["t"]).all()
+
+
+def _row(rule: str, steps: int, peak: int) -> dict:
+    """A valid ``ok`` measurement row of 700-32-10 (B=4, C=10) whatever columns the schema adds:
+    every required column gets a neutral value of its kind, then the point's own values."""
+    row = {c.name: ({"int": 0, "float": 0.0}.get(c.kind, "x") if c.required or c.ok_required else None)
+           for c in store.COLUMNS}
+    row.update(rule=rule, net="700-32-10", net_string="700-32-10", depth=1, batch=4, classes=10, steps=steps,
+               dtype="fp32", optimizer="adam", cadence="step", aux="stored", device="cpu", status="ok",
+               baseline_bytes=peak // 2, peak_bytes=peak, timestamp="2026-01-01T00:00:00Z")
+    return {k: v for k, v in row.items() if k in store.FIELDNAMES}
+
+
+def test_measurements_join_validates_and_reports_bad_rows(tmp_path) -> None:
+    p = tmp_path / "m.csv"
+    for rule, t in (("tp", 25), ("tp", 100), ("bptt", 25), ("bptt", 100)):
+        pred = estimate(make_config("700-32-10", RuleSpec(rule), batch=4, classes=10, steps=t)).peak_bytes
+        store.append_row(p, _row(rule, t, int(pred * 1.02)))
+    with p.open("a") as f:
+        f.write("tp,broken,row\n")
+    m = report.load_measurements([p])
+    assert len(m.rows) == 4 and len(m.bad) == 1 and m.bad[0][1] == 6
+    cmp = report.compare_frame(m.rows)
+    np.testing.assert_allclose(cmp["error"], 0.02, atol=1e-5)  # int() rounding of the peak
+    assert report.error_summary(cmp, 0.05)["out_of_tolerance"] == 0
+    assert report.error_summary(cmp, 0.01)["out_of_tolerance"] == 4
+    ti = report.t_invariance_frame(cmp)
+    assert set(ti["steps"]) == {25, 100} and len(ti) == 4
+
+
+def test_uploaded_garbage_is_reported_not_raised() -> None:
+    m = report.load_uploaded("junk.csv", b"\x00\xffnot,a\ncsv")
+    assert m.rows.empty and m.bad and m.bad[0][0] == "junk.csv"
+    assert report.compare_frame(m.rows).empty
+
+
+def test_results_loader_reports_wrong_columns(tmp_path) -> None:
+    pd.DataFrame({"speaker": ["a"], "shots": [0], "accuracy": [0.5], "seed": [0]}).to_csv(
+        tmp_path / "finetune.csv", index=False)
+    pd.DataFrame({"net": ["x"]}).to_csv(tmp_path / "silhouette.csv", index=False)
+    frames, problems = report.load_results(tmp_path)
+    assert list(frames) == ["finetune"]
+    assert problems == ["silhouette.csv: lacks column(s) layer, silhouette"]

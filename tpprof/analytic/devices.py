@@ -1,0 +1,150 @@
+"""Device catalogue: real targets with on-chip and off-chip memory and a source per figure.
+
+The shipped catalogue is ``devices.json`` beside this file. Users add their own with a JSON or
+TOML file (``--devices FILE``) of the same form::
+
+    [[devices]]
+    name = "my-board"
+    on_chip_bytes = "512KiB"      # sizes as integers or strings ("1.5 MB", "8GiB")
+    off_chip_bytes = "8MiB"
+    budget = "off_chip"           # which figure a run must fit in: on_chip | off_chip | a size
+    source = "my measurements"
+
+or give an ad-hoc budget with ``--budget 512KiB``. Entries become :class:`tpprof.config.Device`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from tpprof.config import Device, budget_device, format_bytes, parse_bytes
+from tpprof.errors import UserError
+
+KINDS: tuple[str, ...] = ("mcu", "neuromorphic", "sbc", "edge-gpu", "gpu", "custom")
+
+
+def _size(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    return parse_bytes(value, field)
+
+
+def device_from_mapping(entry: Mapping[str, Any], origin: str = "catalogue") -> Device:
+    """One catalogue entry → :class:`Device` (one-line :class:`UserError` when malformed)."""
+    if not isinstance(entry, Mapping):
+        raise UserError("devices", f"{origin}: an entry is not a table", "tables with name, on_chip_bytes / off_chip_bytes")
+    name = str(entry.get("name", "")).strip()
+    if not name:
+        raise UserError("devices", f"{origin}: an entry has no name", "name = \"my-board\"")
+    on = _size(entry.get("on_chip_bytes"), f"{name}.on_chip_bytes")
+    off = _size(entry.get("off_chip_bytes"), f"{name}.off_chip_bytes")
+    budget = entry.get("budget", "off_chip" if off else "on_chip")
+    if budget == "on_chip":
+        b = on
+    elif budget == "off_chip":
+        b = off
+    else:
+        b = _size(budget, f"{name}.budget")
+    if b is None:
+        raise UserError("devices", f"{origin}: {name} has no memory figure for its budget {budget!r}",
+                        "on_chip_bytes or off_chip_bytes, or budget = a size")
+    kind = str(entry.get("kind", "custom"))
+    if kind not in KINDS:
+        raise UserError("devices", f"{origin}: {name} has kind {kind!r}", ", ".join(KINDS))
+    sources = entry.get("sources")
+    if isinstance(sources, Mapping):
+        source = "; ".join(f"{k}: {v}" for k, v in sources.items())
+    else:
+        source = str(entry.get("source", origin))
+    notes = str(entry.get("notes", entry.get("title", "")))
+    if entry.get("title") and entry.get("notes"):
+        notes = f"{entry['title']}. {entry['notes']}"
+    return Device(name=name, budget_bytes=b, source=source, kind=kind, on_chip_bytes=on, off_chip_bytes=off,
+                  notes=notes)
+
+
+def _entries(data: Any, origin: str) -> list[Mapping[str, Any]]:
+    if isinstance(data, Mapping) and "devices" in data:
+        data = data["devices"]
+    if not isinstance(data, list):
+        raise UserError("devices", f"{origin} has no device list", "a 'devices' array of tables ([[devices]] in TOML)")
+    return data
+
+
+def read_device_file(path: str | Path) -> tuple[Device, ...]:
+    """A user's JSON or TOML device file → devices."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError("devices", f"file {str(path)!r} does not exist", "a .json or .toml device file")
+    text = p.read_text(encoding="utf-8", errors="replace")
+    try:
+        if p.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import tomllib
+
+            data = tomllib.loads(text)
+    except Exception as e:  # noqa: BLE001 - any parse failure is the user's file
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError("devices", f"{p.name} does not parse ({first})", "valid JSON or TOML") from None
+    return tuple(device_from_mapping(e, p.name) for e in _entries(data, p.name))
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> tuple[Device, ...]:
+    text = resources.files("tpprof.analytic").joinpath("devices.json").read_text(encoding="utf-8")
+    return tuple(device_from_mapping(e, "devices.json") for e in _entries(json.loads(text), "devices.json"))
+
+
+def load_catalogue(extra: str | Path | Iterable[str | Path] | None = None) -> tuple[Device, ...]:
+    """The shipped devices, then those of ``extra`` file(s); a later entry replaces an earlier one
+    of the same name (case-insensitive)."""
+    out: dict[str, Device] = {d.name.lower(): d for d in _shipped()}
+    files = [] if extra is None else ([extra] if isinstance(extra, (str, Path)) else list(extra))
+    for f in files:
+        for d in read_device_file(f):
+            out[d.name.lower()] = d
+    return tuple(out.values())
+
+
+def get_device(name: str, extra: str | Path | Iterable[str | Path] | None = None) -> Device:
+    """Look a device up by name (case-insensitive)."""
+    key = str(name).strip().lower()
+    for d in load_catalogue(extra):
+        if d.name.lower() == key:
+            return d
+    names = ", ".join(d.name for d in load_catalogue(extra))
+    raise UserError("device", f"{name!r} is not in the catalogue", names + " (or --budget SIZE, or --devices FILE)")
+
+
+def resolve_budget(device: str | None = None, budget: str | None = None,
+                   extra: str | Path | None = None) -> Device | None:
+    """``--device NAME`` or ``--budget SIZE`` → a :class:`Device` (None when neither is given)."""
+    if device and budget:
+        raise UserError("budget", "both --device and --budget were given", "one of them")
+    if budget:
+        return budget_device(budget)
+    if device:
+        return get_device(device, extra)
+    return None
+
+
+def device_to_dict(d: Device) -> dict[str, Any]:
+    return {"name": d.name, "kind": d.kind, "budget_bytes": d.budget_bytes, "on_chip_bytes": d.on_chip_bytes,
+            "off_chip_bytes": d.off_chip_bytes, "source": d.source, "notes": d.notes}
+
+
+def catalogue_table(devices: Iterable[Device]) -> list[dict[str, str]]:
+    """Rows for a human table."""
+    rows = []
+    for d in devices:
+        rows.append({"name": d.name, "kind": d.kind,
+                     "on-chip": format_bytes(d.on_chip_bytes) if d.on_chip_bytes else "–",
+                     "off-chip": format_bytes(d.off_chip_bytes) if d.off_chip_bytes else "–",
+                     "budget": format_bytes(d.budget_bytes),
+                     "verified": "no" if "unverified" in d.source else "partly" if "unverified" not in d.source else ""})
+    return rows

@@ -1,0 +1,46 @@
+"""Building blocks for the rules modelled at the depth of the paper's Table 3 (e-prop, OSTL,
+OSTTP, ETLP, OTTT): per-synapse eligibility traces, per-neuron traces, fixed feedback matrices
+and the per-layer learning signal."""
+
+from __future__ import annotations
+
+from tpprof.analytic.rules._common import TRACE_OPS, Ctx, fwd_macs
+from tpprof.analytic.terms import TermList
+from tpprof.config import LayerGeometry
+
+
+def presyn_trace(tl: TermList, c: Ctx, g: LayerGeometry, source: str) -> None:
+    """Filtered presynaptic spikes, B × n_in (+ B × n_nrn for R_l's input in recurrent layers)."""
+    tl.mem("presynaptic trace", "traces", c.B * g.n_in, f"{source}: per presynaptic neuron, B × n_in", layer=g.index)
+    if g.n_recurrent:
+        tl.mem("presynaptic trace (recurrent)", "traces", c.B * g.n_neurons,
+               f"{source}: trace of s_l^{{t−1}} for R_l, B × n_nrn", layer=g.index)
+    tl.ops("presynaptic trace", 0, TRACE_OPS * c.B * (g.n_in + (g.n_neurons if g.n_recurrent else 0)), source,
+           layer=g.index)
+
+
+def synapse_eligibility(tl: TermList, c: Ctx, g: LayerGeometry, source: str) -> None:
+    """One eligibility value per synapse and sample: B·(nW + nR) (Table 3: LH²)."""
+    n = c.B * (g.n_weights + g.n_recurrent)
+    tl.mem("eligibility (per synapse)", "traces", n,
+           f"{source}: per synapse and sample, B·(nW + nR) (paper Table 3: LH²)", layer=g.index)
+    tl.ops("eligibility update", fwd_macs(c, g), TRACE_OPS * n,
+           f"{source}: ψ ⊗ presynaptic trace, B·(nW·P + nR) MACs, then decay", layer=g.index)
+    tl.ops("gradient Σ_b L·e", n, 0, f"{source}: learning signal × eligibility, B·(nW + nR) MACs", layer=g.index)
+
+
+def feedback_matrix(tl: TermList, c: Ctx, g: LayerGeometry, source: str) -> None:
+    """A fixed random C × n_out feedback / target-projection matrix (Table 3: aux LOH)."""
+    if c.aux_stored:
+        tl.mem("feedback matrix", "aux", c.C * g.n_out, f"{source}: fixed random C × n_out (Table 3 aux: LOH)",
+               layer=g.index)
+    else:
+        tl.ops("regenerate feedback matrix", 0, c.C * g.n_out, f"{source}: regenerated from its seed", layer=g.index)
+
+
+def learning_signal(tl: TermList, c: Ctx, g: LayerGeometry, source: str) -> None:
+    """Per-layer learning signal, B × n_nrn, live while layer l is updated."""
+    tl.mem("learning signal", "loss_buffers", c.B * g.n_neurons, f"{source}: B × n_nrn", layer=g.index,
+           phases=(f"loss:{g.index}",))
+    tl.ops("learning signal", c.B * c.C * g.n_out, 2 * c.B * g.n_neurons,
+           f"{source}: output error projected to the layer, B·C·n_out MACs", layer=g.index)

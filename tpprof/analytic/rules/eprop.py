@@ -1,0 +1,55 @@
+"""e-prop (Bellec et al. 2020), symmetric and random-feedback variants, at Table-3 depth.
+
+Per hidden layer: LIF state (v, s); a filtered presynaptic trace (B × n_in); the filtered
+eligibility trace per synapse and sample, B·(nW + nR) (Table 3: space LH²); the learning
+signal L_l (B × n_nrn, transient). Symmetric e-prop feeds the readout error back through the
+readout's own weights (no auxiliary memory; weight transport); the random-feedback variant
+stores a fixed C × n_out matrix per layer (Table 3 aux: LOH). Readout: delta rule as §7.
+"""
+
+from __future__ import annotations
+
+from tpprof.analytic.rules import RuleModel, register
+from tpprof.analytic.rules._common import (
+    COMMON_NOT_MODELLED, SPIKES_WHY, add_forward_ops, add_lif_state, add_params, add_readout_delta,
+    add_readout_state, ctx, net_params, readout_phases,
+)
+from tpprof.analytic.rules._local import feedback_matrix, learning_signal, presyn_trace, synapse_eligibility
+from tpprof.analytic.terms import TermList
+from tpprof.config import Config
+
+
+def _terms(cfg: Config, tl: TermList, random_feedback: bool) -> None:
+    c = ctx(cfg)
+    src = "e-prop (Bellec et al. 2020)"
+    add_params(tl, c, net_params(c), readout_phases)
+    for g in c.geo:
+        add_lif_state(tl, c, g, "", SPIKES_WHY)
+        presyn_trace(tl, c, g, src)
+        synapse_eligibility(tl, c, g, src)
+        if random_feedback:
+            feedback_matrix(tl, c, g, src + ", random feedback")
+        learning_signal(tl, c, g, src)
+        add_forward_ops(tl, c, g, "")
+    add_readout_state(tl, c)
+    tl.mem("ε_L (readout input trace)", "traces", c.B * c.n_out_last,
+           "§7: the readout's delta rule reads a trace of the last hidden spikes, B × n_out_L")
+    add_readout_delta(tl, c)
+
+
+def eprop_terms(cfg: Config, tl: TermList) -> None:
+    _terms(cfg, tl, random_feedback=False)
+
+
+def eprop_rfb_terms(cfg: Config, tl: TermList) -> None:
+    _terms(cfg, tl, random_feedback=True)
+
+
+NOT_MODELLED = COMMON_NOT_MODELLED + (
+    "modelled at the depth of the paper's Table 3: LIF neurons without adaptation (ALIF's extra per-synapse "
+    "eligibility component is not counted)",
+    "symmetric e-prop for layers below the last: feedback through transposed weights assumed (no extra memory)",
+)
+
+register(RuleModel("eprop", "e-prop (symmetric feedback)", eprop_terms, NOT_MODELLED))
+register(RuleModel("eprop-rfb", "e-prop (random feedback)", eprop_rfb_terms, NOT_MODELLED))

@@ -1,0 +1,113 @@
+"""Traces Propagation (TP): full memory and compute model (reference sheet §2–8).
+
+Per time step, for every hidden layer l (geometry from ``cfg.net.geometry()``):
+
+* both paths (input, target) keep a membrane v and spikes s at the pre-pool neuron shape
+  (B·n_nrn each) and a trace at the post-pool output shape (B·n_out each, Eqs. 11–12);
+* the target path enters layer 1 through the fixed S (C × n_nrn_1; conv: C → C_1·H·W), then
+  the shared W_l (§4); the layer-0 target trace ε̃_0 (B × C) feeds y_1 (Eq. 15);
+* the local loss of layer l is a B×B problem (Eqs. 13–15): z, y and softmax(z) are B×B each,
+  live only while layer l's loss is computed (losses in sequence: peak = largest layer's set);
+* Eq. 18: δ_l = ((softmax(z) − y) ε̃_l) ⊙ Θ′(u_l) and δ̃_l = ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l)
+  (B × n_nrn each; δ̃ only for l ≥ 2, where the target path runs through W_l, or when S is
+  trained), then dW_l = δ_lᵀ s_{l−1} + δ̃_lᵀ s̃_{l−1}.
+
+Compute per step: forward B·(nW·P + nR) MACs per path (layer 1 target: B·C·n_nrn_1 for S c),
+similarity z: B²·n_out, distance f for y: B²·n_prev (n_prev = n_out_{l−1}, or C for l = 1),
+Eq. 18: 2·B²·n_out for the two B×B products plus B·nW·P per term for the weight gradient.
+"""
+
+from __future__ import annotations
+
+from tpprof.analytic.rules import RuleModel, register
+from tpprof.analytic.rules._common import (
+    COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
+    add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, positions, readout_phases,
+)
+from tpprof.analytic.terms import TermList
+from tpprof.config import Config
+
+
+def _grad_phase(layer: int | None) -> tuple[str, ...]:
+    return readout_phases(layer)
+
+
+def full_terms(cfg: Config, tl: TermList) -> None:
+    c = ctx(cfg)
+    B, C = c.B, c.C
+    train_s = cfg.rule.train_s
+    n1 = c.geo[0].n_neurons
+    params = net_params(c)
+    if train_s:
+        params.insert(0, ("S", C * n1, 1, "§4: label projection S, C × n_nrn_1, trained (train_s)"))
+    add_params(tl, c, params, _grad_phase)
+
+    # Fixed label projection S (not a parameter unless trained).
+    if not train_s:
+        if c.aux_stored:
+            tl.mem("S (label projection)", "aux", C * n1,
+                   "§4: fixed random S, C × n_nrn_1 (conv: C × C_1·H·W)", layer=1)
+        else:
+            tl.ops("regenerate S rows", 0, min(B, C) * n1,
+                   "§4: S regenerated from its seed (aux='regenerated'): rows of the batch's labels", layer=1)
+
+    tl.mem("ε̃_0 (label trace)", "traces", B * C, "Eq. 12 layer 0: ε̃_0 = βε̃_0 + c, B × C; read by y_1 (Eq. 15)",
+           layer=0)
+    tl.ops("label trace ε̃_0", 0, TRACE_OPS * B * C, "Eq. 12 layer 0", layer=0)
+
+    for g in c.geo:
+        l = g.index
+        for path in ("input", "target"):
+            add_lif_state(tl, c, g, path, SPIKES_WHY)
+        tl.mem("ε (input trace)", "traces", B * g.n_out, "Eq. 11: ε_l, B × n_out (post-pool)", layer=l)
+        tl.mem("ε̃ (target trace)", "traces", B * g.n_out, "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
+
+        phase = (f"loss:{l}",)
+        two_terms = l >= 2 or train_s
+        tl.mem("z (similarity)", "loss_buffers", B * B, "Eq. 14: z_l = ε_l ε̃_lᵀ, B × B", layer=l, phases=phase)
+        tl.mem("y (soft targets)", "loss_buffers", B * B,
+               "Eq. 15: y_l = softmax(f(ε̃_{l−1}, ε̃_{l−1})), B × B (distance computed in place)",
+               layer=l, phases=phase)
+        tl.mem("softmax(z)", "loss_buffers", B * B,
+               "Eq. 13: softmax(z_l), B × B; (softmax(z) − y)/B formed in place for Eq. 18", layer=l, phases=phase)
+        tl.mem("δ (input-path signal)", "loss_buffers", B * g.n_neurons,
+               "Eq. 18 first term: ((softmax(z) − y) ε̃_l) ⊙ Θ′(u_l), B × n_nrn (un-pooled)", layer=l, phases=phase)
+        if two_terms:
+            tl.mem("δ̃ (target-path signal)", "loss_buffers", B * g.n_neurons,
+                   "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B × n_nrn (l ≥ 2: W_l shared)",
+                   layer=l, phases=phase)
+
+        # ---- compute ----
+        add_forward_ops(tl, c, g, "input path")
+        if l == 1:
+            add_forward_ops(tl, c, g, "target path", macs=B * C * n1 + B * g.n_recurrent)
+        else:
+            add_forward_ops(tl, c, g, "target path")
+        tl.ops("traces ε, ε̃", 0, 2 * TRACE_OPS * B * g.n_out, "Eqs. 11–12", layer=l)
+        n_prev = C if l == 1 else c.geo[l - 2].n_out
+        tl.ops("similarity z", B * B * g.n_out, 0, "Eq. 14: B²·n_out MACs", layer=l)
+        tl.ops("distance f for y", B * B * n_prev, 6 * B * B,
+               "Eq. 15: B²·n_prev MACs (negative Euclidean distance via Gram), softmax", layer=l)
+        tl.ops("softmax(z) − y", 0, 5 * B * B, "Eq. 13", layer=l)
+        k_terms = 2 if two_terms else 1
+        tl.ops("Eq. 18 B×B products", k_terms * B * B * g.n_out, k_terms * (SURR_OPS + 1) * B * g.n_neurons,
+               "Eq. 18: (softmax(z) − y) ε̃_l and its transpose with ε_l, B²·n_out MACs each; ⊙ Θ′(u)",
+               layer=l)
+        wg = fwd_macs(c, g)
+        tl.ops("Eq. 18 weight gradient", k_terms * wg, 0,
+               "Eq. 18: δᵀ s_{l−1} (+ δ̃ᵀ s̃_{l−1}), B·(nW·P + nR) MACs per term", layer=l)
+        if train_s and l == 1:
+            tl.ops("S gradient", B * C * n1, 0, "δ̃_1ᵀ c, B·C·n_nrn_1 MACs", layer=1)
+
+    add_readout_state(tl, c)
+    add_readout_delta(tl, c)
+
+
+NOT_MODELLED = COMMON_NOT_MODELLED + (
+    "ε_0 (input-path layer-0 trace, B × F): computed by the reference algorithm §8 but read by no TP "
+    "loss (Eqs. 13–15 use ε̃_0 only); carried as an implementation term",
+    "conv layers: the pooled-shape intermediate of δ before un-pooling (B × n_out, smaller than δ)",
+    "the B vector of squared norms in the distance of Eq. 15 (O(B))",
+)
+
+register(RuleModel("tp", "Traces Propagation", full_terms, NOT_MODELLED))

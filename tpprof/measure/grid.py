@@ -1,0 +1,282 @@
+"""Measurement grids: expand rules × nets × B × C × T × dtype × device, run each point in a
+fresh subprocess, append one row per finished point, resume on rerun.
+
+A grid comes from CLI flags or a TOML file::
+
+    [protocol]            # optional; CLI flags override
+    batches = 1           # measured mini-batches in the memory window
+    repeats = 3           # timed mini-batches (median)
+    warmup = 1
+    timeout = 600         # seconds per point
+    rss = true            # also sample process RSS (CPU secondary counter)
+
+    [[grid]]              # each block is a Cartesian product; the grid is their union
+    rule = ["tp", "tess", "bptt"]
+    net = ["shd", "700-450-450-20"]
+    batch = [16, 128]
+    classes = [20]        # optional: the net's readout when absent
+    steps = [25, 400]
+    dtype = ["fp32"]      # optional
+    device = ["cpu"]      # optional
+    optimizer = ["adam"]  # optional; also cadence, aux
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from tpprof.config import Config, make_config
+from tpprof.errors import UserError
+from tpprof.store import append_row, finished_keys, point_key
+
+GRID_KEYS = ("rule", "net", "batch", "classes", "steps", "dtype", "device", "optimizer", "cadence", "aux")
+PROTOCOL_KEYS = ("batches", "repeats", "warmup", "timeout", "rss", "threads", "seed")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How each point is measured (see :mod:`tpprof.measure.protocol`)."""
+
+    batches: int = 1
+    repeats: int = 3
+    warmup: int = 1
+    timeout: float = 600.0
+    rss: bool = True
+    threads: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("batches", "repeats", "warmup", "threads"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "warmup" else 1):
+                raise UserError(name, f"{v!r} is not a valid count", "an integer >= 1 (warmup >= 0)")
+        if not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
+            raise UserError("timeout", f"{self.timeout!r} is not a positive number of seconds", "e.g. 600")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: the config, the label the user gave the net, the device."""
+
+    cfg: Config
+    net: str
+    device: str = "cpu"
+
+    def key_row(self) -> dict[str, Any]:
+        from tpprof.measure.protocol import config_columns
+
+        return config_columns(self.cfg, self.device, self.net)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return point_key(self.key_row())
+
+    def label(self) -> str:
+        wl = self.cfg.workload
+        return f"{self.cfg.rule.name} {self.net} B={wl.batch} C={wl.classes} T={wl.steps} {wl.dtype} {self.device}"
+
+
+def _as_list(name: str, v: Any) -> list[Any]:
+    if isinstance(v, (list, tuple)):
+        if not v:
+            raise UserError(name, "is an empty list", "at least one value")
+        return list(v)
+    return [v]
+
+
+def _check_device(dev: str) -> str:
+    d = str(dev).strip().lower()
+    if d != "cpu" and not (d == "cuda" or (d.startswith("cuda:") and d[5:].isdigit())):
+        raise UserError("device", f"{dev!r} is not known", "cpu, cuda, cuda:N")
+    return d
+
+
+def expand_block(block: Mapping[str, Any]) -> list[Point]:
+    """One product block → points (configs validated; bad values raise UserError)."""
+    unknown = set(block) - set(GRID_KEYS)
+    if unknown:
+        raise UserError("grid", f"unknown key(s) {sorted(unknown)}", ", ".join(GRID_KEYS))
+    for need in ("rule", "net", "batch", "steps"):
+        if need not in block:
+            raise UserError("grid", f"a block lacks {need!r}", "rule, net, batch, steps (classes, dtype, device optional)")
+    lists = {k: _as_list(k, block.get(k, d)) for k, d in
+             (("rule", None), ("net", None), ("batch", None), ("classes", None), ("steps", None),
+              ("dtype", "fp32"), ("device", "cpu"), ("optimizer", "adam"), ("cadence", "step"), ("aux", "stored"))}
+    points = []
+    for combo in itertools.product(*lists.values()):
+        v = dict(zip(lists, combo))
+        rule = str(v["rule"]).strip().lower()
+        from tpprof.config import TRAINABLE_RULES
+
+        if rule not in TRAINABLE_RULES:
+            raise UserError("rule", f"{v['rule']!r} has no torch learner to measure", ", ".join(TRAINABLE_RULES))
+        cfg = make_config(str(v["net"]).strip(), rule, int(v["batch"]),
+                          None if v["classes"] is None else int(v["classes"]), int(v["steps"]),
+                          str(v["dtype"]), optimizer=str(v["optimizer"]), cadence=str(v["cadence"]), aux=str(v["aux"]))
+        points.append(Point(cfg, str(v["net"]).strip(), _check_device(v["device"])))
+    return points
+
+
+def expand(blocks: Iterable[Mapping[str, Any]]) -> list[Point]:
+    """The union of blocks, first occurrence kept, in order."""
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for b in blocks:
+        for p in expand_block(b):
+            if p.key not in seen:
+                seen.add(p.key)
+                out.append(p)
+    return out
+
+
+def load_grid(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A grid TOML file → (blocks, protocol overrides)."""
+    import tomllib
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError("grid", f"file {str(path)!r} does not exist", "a .toml file with [[grid]] blocks")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise UserError("grid", f"{p.name} does not parse ({e})", "valid TOML") from None
+    unknown = set(data) - {"grid", "protocol"}
+    if unknown:
+        raise UserError("grid", f"{p.name} has unknown section(s) {sorted(unknown)}", "[protocol] and [[grid]]")
+    blocks = data.get("grid")
+    if not isinstance(blocks, list) or not blocks:
+        raise UserError("grid", f"{p.name} has no [[grid]] block", "one or more [[grid]] tables")
+    proto = data.get("protocol", {})
+    bad = set(proto) - set(PROTOCOL_KEYS)
+    if bad:
+        raise UserError("protocol", f"unknown key(s) {sorted(bad)}", ", ".join(PROTOCOL_KEYS))
+    return blocks, dict(proto)
+
+
+# --------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------
+
+RunOne = Callable[[Point, Protocol], dict[str, Any]]
+
+
+def failure_row(point: Point, protocol: Protocol, status: str, error: str, wall_s: float) -> dict[str, Any]:
+    """A row for a point that did not finish (no torch import: the parent stays light)."""
+    import platform
+    from importlib import metadata
+
+    from tpprof import __version__
+    from tpprof.measure.counters import hardware_description, now_utc
+    from tpprof.measure.protocol import PEAK_DEFINITION
+
+    try:
+        tv = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        tv = ""
+    row = point.key_row()
+    row.update(counter="cuda-allocator" if point.device.startswith("cuda") else "torch-profiler-cpu",
+               peak_definition=PEAK_DEFINITION, warmup_batches=protocol.warmup, batches=protocol.batches,
+               repeats=protocol.repeats, seed=protocol.seed, threads=protocol.threads,
+               status=status, error=" ".join(error.split())[:300], wall_s=wall_s,
+               tpprof_version=__version__, torch_version=tv, python_version=platform.python_version(),
+               hardware=hardware_description(), timestamp=now_utc())
+    return row
+
+
+def _classify(returncode: int, stderr: str) -> str:
+    text = stderr.lower()
+    if returncode in (-9, 137) or "out of memory" in text or "memoryerror" in text or "outofmemoryerror" in text:
+        return "oom"
+    return "error"
+
+
+def _last_error_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip() and not ln.startswith("USDT:")]
+    return lines[-1] if lines else "no message"
+
+
+def run_subprocess(point: Point, protocol: Protocol) -> dict[str, Any]:
+    """Measure one point in a fresh ``python -m tpprof.measure.protocol`` process."""
+    spec = {"config": point.cfg.to_dict(), "net": point.net, "device": point.device,
+            "batches": protocol.batches, "repeats": protocol.repeats, "warmup": protocol.warmup,
+            "rss": protocol.rss, "seed": protocol.seed, "threads": protocol.threads}
+    env = dict(os.environ)
+    # Large blocks go to mmap and back to the OS when freed, so RSS follows tensor memory.
+    env.update(MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS=str(protocol.threads),
+               MKL_NUM_THREADS=str(protocol.threads))
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "tpprof.measure.protocol", json.dumps(spec)],
+                              capture_output=True, text=True, timeout=protocol.timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return failure_row(point, protocol, "timeout", f"exceeded {protocol.timeout:g} s",
+                           time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        if proc.returncode < 0:
+            msg = f"killed by signal {-proc.returncode}" + (" (likely the kernel OOM killer)" if proc.returncode == -9 else "")
+        else:
+            msg = _last_error_line(proc.stderr)
+        return failure_row(point, protocol, _classify(proc.returncode, proc.stderr), msg, wall)
+    try:
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return failure_row(point, protocol, "error", "the point printed no result row", wall)
+    row["wall_s"] = wall
+    return row
+
+
+def run_in_process(point: Point, protocol: Protocol, factory: Any = None) -> dict[str, Any]:
+    """Measure one point in this process (tests, notebooks); errors become rows too."""
+    from tpprof.measure.protocol import measure_point
+
+    t0 = time.perf_counter()
+    try:
+        row = measure_point(point.cfg, device=point.device, batches=protocol.batches, repeats=protocol.repeats,
+                            warmup=protocol.warmup, rss=protocol.rss, seed=protocol.seed,
+                            threads=protocol.threads, factory=factory)
+    except MemoryError as e:
+        return failure_row(point, protocol, "oom", f"MemoryError: {e}", time.perf_counter() - t0)
+    except Exception as e:  # noqa: BLE001 - a failed point is data; the grid goes on
+        status = "oom" if "out of memory" in str(e).lower() else "error"
+        return failure_row(point, protocol, status, f"{type(e).__name__}: {e}", time.perf_counter() - t0)
+    row["net"] = point.net
+    row["wall_s"] = time.perf_counter() - t0
+    return row
+
+
+@dataclass
+class GridResult:
+    """What a grid run did."""
+
+    ran: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(r["status"] == status for r in self.ran)
+
+
+def run_grid(points: Sequence[Point], out: str | Path, protocol: Protocol, run_one: RunOne = run_subprocess,
+             retry_failed: bool = False, progress: bool = True) -> GridResult:
+    """Run every point not yet in ``out``; append and flush one row per finished point."""
+    from tqdm import tqdm
+
+    done = finished_keys(out, retry_failed=retry_failed)
+    todo = [p for p in points if p.key not in done]
+    res = GridResult(skipped=len(points) - len(todo))
+    bar = tqdm(todo, desc="measure", unit="point", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    for p in bar:
+        bar.set_postfix_str(p.label(), refresh=True)
+        row = run_one(p, protocol)
+        append_row(out, row)
+        res.ran.append(row)
+    bar.close()
+    return res

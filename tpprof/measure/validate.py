@@ -1,0 +1,251 @@
+"""Measured vs analytic: join measurement rows with ``estimate(cfg, accounting="full")``.
+
+Per point: ratio = measured / analytic peak, error = ratio − 1 (a fraction). The measured
+figure is peak_bytes + input_saved_bytes: the harness holds the input batch x outside the
+peak (a device streams it one frame at a time), but frames that autograd keeps for backward
+(BPTT: all T) must then be stored by the device, and the analytic model counts them as saved.
+Per category, at the peak: measured bytes_<category> vs the analytic terms of that category
+that are live at the peak (persistent terms + transients of the peak phase); and the
+transient part, measured peak − inventory vs analytic peak − persistent.
+Summary over ``ok`` rows: median |error|, max |error|, points beyond the tolerance.
+Scaling checks on the measured rows alone:
+
+* T-invariance: for TP and TESS, peak(T=400) / peak(T=25) at otherwise equal points (≈ 1: their
+  memory does not grow with T);
+* BPTT linear in T: least-squares fit peak = a + b·T per otherwise-equal group (≥ 3 values of
+  T), coefficient of determination R² = 1 − SS_res / SS_tot.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from tpprof.store import CATEGORIES
+
+PERSISTENT_CATEGORIES = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux")
+Estimator = Callable[..., Any]
+
+
+def config_of(row: Mapping[str, Any]) -> Any:
+    """The Config a measurement row describes."""
+    from tpprof.config import make_config
+
+    return make_config(row["net"], row["rule"], int(row["batch"]), int(row["classes"]), int(row["steps"]),
+                       row["dtype"], optimizer=row["optimizer"], cadence=row["cadence"], aux=row["aux"])
+
+
+def analytic_at_peak(bd: Any) -> dict[str, int]:
+    """Bytes per category live at the analytic peak: persistent terms + the peak phase's transients."""
+    phase = bd.peak_phase
+    out = {c: 0 for c in CATEGORIES}
+    for t in bd.terms:
+        if t.persistent or (phase is not None and phase in t.phases):
+            out[t.category] += t.bytes
+    return out
+
+
+def measured_total(row: Mapping[str, Any]) -> int:
+    """peak_bytes + input frames kept for backward (see the module docstring)."""
+    return int(row["peak_bytes"]) + int(row.get("input_saved_bytes") or 0)
+
+
+def _ratio(measured: float, analytic: float) -> float | None:
+    if analytic == 0:
+        return 1.0 if measured == 0 else None
+    return measured / analytic
+
+
+@dataclass
+class PointCheck:
+    """One measured point against its analytic twin."""
+
+    row: dict[str, Any]
+    measured: int  # peak_bytes + input_saved_bytes
+    analytic_peak: int
+    ratio: float
+    categories: dict[str, dict[str, Any]]
+    flagged: bool
+
+    @property
+    def error(self) -> float:
+        return self.ratio - 1.0
+
+    def label(self) -> str:
+        r = self.row
+        return f"{r['rule']} {r['net']} B={r['batch']} C={r['classes']} T={r['steps']} {r['dtype']} {r['device']}"
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = ("rule", "net", "net_string", "batch", "classes", "steps", "dtype", "optimizer", "cadence",
+                "device", "counter", "peak_bytes", "baseline_bytes", "ms_per_step")
+        d = {k: self.row.get(k) for k in keys}
+        d.update(input_saved_bytes=self.row.get("input_saved_bytes"), measured_bytes=self.measured,
+                 analytic_peak_bytes=self.analytic_peak, ratio=self.ratio, error=self.error,
+                 out_of_tolerance=self.flagged, categories=self.categories)
+        return d
+
+
+@dataclass
+class Validation:
+    """Everything ``tpprof validate`` prints."""
+
+    tolerance: float
+    points: list[PointCheck] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (label, why)
+    t_invariance: list[dict[str, Any]] = field(default_factory=list)
+    bptt_linearity: list[dict[str, Any]] = field(default_factory=list)
+    bad_rows: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        errs = [abs(p.error) for p in self.points]
+        tinv = [t["ratio"] for t in self.t_invariance]
+        r2 = [b["r2"] for b in self.bptt_linearity if b["r2"] is not None]
+        return {
+            "n_points": len(self.points),
+            "median_abs_error": statistics.median(errs) if errs else None,
+            "max_abs_error": max(errs) if errs else None,
+            "tolerance": self.tolerance,
+            "out_of_tolerance": sum(p.flagged for p in self.points),
+            "t_invariance_max_ratio": max(tinv) if tinv else None,
+            "bptt_min_r2": min(r2) if r2 else None,
+            "skipped": len(self.skipped),
+            "bad_rows": len(self.bad_rows),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "points": [p.to_dict() for p in self.points],
+                "t_invariance": self.t_invariance, "bptt_linearity": self.bptt_linearity,
+                "skipped": [{"point": a, "why": b} for a, b in self.skipped],
+                "bad_rows": [{"file": f, "line": n, "problem": m} for f, n, m in self.bad_rows]}
+
+
+def check_point(row: Mapping[str, Any], estimate: Estimator, tolerance: float) -> PointCheck:
+    """Compare one ok row with ``estimate(cfg, accounting='full')``."""
+    bd = estimate(config_of(row), accounting="full")
+    a_peak = int(bd.peak_bytes)
+    at_peak = analytic_at_peak(bd)
+    cats: dict[str, dict[str, Any]] = {}
+    total = measured_total(row)
+    for c in CATEGORIES:
+        m = int(row.get(f"bytes_{c}") or 0)
+        if c == "saved":
+            m += int(row.get("input_saved_bytes") or 0)
+        cats[c] = {"measured": m, "analytic": at_peak[c], "ratio": _ratio(m, at_peak[c])}
+    a_persistent = sum(t.bytes for t in bd.terms if t.persistent)
+    m_trans = total - int(row["inventory_bytes"])
+    cats["transient"] = {"measured": m_trans, "analytic": a_peak - a_persistent,
+                         "ratio": _ratio(m_trans, a_peak - a_persistent)}
+    ratio = total / a_peak if a_peak else math.inf
+    return PointCheck(dict(row), total, a_peak, ratio, cats, abs(ratio - 1.0) > tolerance)
+
+
+def _group_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[k] for k in ("rule", "net", "batch", "classes", "dtype", "optimizer", "cadence", "aux",
+                                  "device"))
+
+
+def t_invariance(rows: Iterable[Mapping[str, Any]], t_lo: int = 25, t_hi: int = 400,
+                 rules: tuple[str, ...] = ("tp", "tess")) -> list[dict[str, Any]]:
+    """peak(T = t_hi) / peak(T = t_lo) for each otherwise-equal TP / TESS point pair."""
+    by: dict[tuple[Any, ...], dict[int, int]] = {}
+    for r in rows:
+        if r["rule"] in rules:
+            by.setdefault(_group_key(r), {})[int(r["steps"])] = measured_total(r)
+    out = []
+    for k, peaks in by.items():
+        if t_lo in peaks and t_hi in peaks:
+            out.append({"rule": k[0], "net": k[1], "batch": k[2], "classes": k[3], "dtype": k[4],
+                        "device": k[8], f"peak_T{t_lo}": peaks[t_lo], f"peak_T{t_hi}": peaks[t_hi],
+                        "ratio": peaks[t_hi] / peaks[t_lo]})
+    return out
+
+
+def linear_fit(ts: list[float], ys: list[float]) -> tuple[float, float, float | None]:
+    """Least squares y = a + b t → (a, b, R²); R² is None when y does not vary."""
+    n = len(ts)
+    mt, my = sum(ts) / n, sum(ys) / n
+    stt = sum((t - mt) ** 2 for t in ts)
+    b = sum((t - mt) * (y - my) for t, y in zip(ts, ys)) / stt
+    a = my - b * mt
+    ss_tot = sum((y - my) ** 2 for y in ys)
+    ss_res = sum((y - (a + b * t)) ** 2 for t, y in zip(ts, ys))
+    return a, b, (1.0 - ss_res / ss_tot) if ss_tot > 0 else None
+
+
+def bptt_linearity(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Fit peak = a + b·T for each BPTT group with ≥ 3 distinct T."""
+    by: dict[tuple[Any, ...], dict[int, int]] = {}
+    for r in rows:
+        if r["rule"] == "bptt":
+            by.setdefault(_group_key(r), {})[int(r["steps"])] = measured_total(r)
+    out = []
+    for k, peaks in by.items():
+        if len(peaks) >= 3:
+            ts = sorted(peaks)
+            a, b, r2 = linear_fit([float(t) for t in ts], [float(peaks[t]) for t in ts])
+            out.append({"net": k[1], "batch": k[2], "classes": k[3], "dtype": k[4], "device": k[8],
+                        "steps": ts, "intercept_bytes": a, "bytes_per_step": b, "r2": r2})
+    return out
+
+
+def validate_rows(rows: list[Mapping[str, Any]], tolerance: float = 0.05, estimate: Estimator | None = None,
+                  bad_rows: list[tuple[str, int, str]] | None = None) -> Validation:
+    """Check every ``ok`` row against the analytic model; scaling checks on the same rows."""
+    if estimate is None:
+        from tpprof.analytic import estimate as estimate_fn
+
+        estimate = estimate_fn
+    from tpprof.errors import UserError
+    from tpprof.store import merge
+
+    v = Validation(tolerance=tolerance, bad_rows=list(bad_rows or []))
+    ok = [r for r in merge(rows) if r["status"] == "ok"]
+    for r in merge(rows):
+        if r["status"] != "ok":
+            v.skipped.append((f"{r['rule']} {r['net']} B={r['batch']} T={r['steps']}", f"status {r['status']}"))
+    for r in ok:
+        try:
+            v.points.append(check_point(r, estimate, tolerance))
+        except UserError as e:
+            v.skipped.append((f"{r['rule']} {r['net']} B={r['batch']} T={r['steps']}", str(e)))
+    v.t_invariance = t_invariance(ok)
+    v.bptt_linearity = bptt_linearity(ok)
+    return v
+
+
+def render(v: Validation) -> str:
+    """A plain-text report: per-point table, scaling checks, summary."""
+    from tpprof.config import format_bytes
+
+    lines = [f"{'point':<52} {'measured':>11} {'analytic':>11} {'ratio':>7}  transient m/a"]
+    for p in v.points:
+        tr = p.categories["transient"]["ratio"]
+        flag = "  << out of tolerance" if p.flagged else ""
+        lines.append(f"{p.label():<52} {format_bytes(p.measured):>11} {format_bytes(p.analytic_peak):>11} "
+                     f"{p.ratio:>7.4f}  {'-' if tr is None else f'{tr:.3f}':>6}{flag}")
+    if v.t_invariance:
+        lines.append("")
+        lines.append("T-invariance (peak T=400 / T=25):")
+        for t in v.t_invariance:
+            lines.append(f"  {t['rule']} {t['net']} B={t['batch']} C={t['classes']}: {t['ratio']:.4f}")
+    if v.bptt_linearity:
+        lines.append("BPTT peak linear in T (least squares):")
+        for b in v.bptt_linearity:
+            r2 = "n/a" if b["r2"] is None else f"{b['r2']:.5f}"
+            lines.append(f"  {b['net']} B={b['batch']} C={b['classes']} T={b['steps']}: "
+                         f"{format_bytes(b['bytes_per_step'])}/step, R²={r2}")
+    for label, why in v.skipped:
+        lines.append(f"skipped {label}: {why}")
+    for f, n, m in v.bad_rows:
+        lines.append(f"bad row {f}:{n}: {m}")
+    s = v.summary()
+    lines.append("")
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.2f} %"
+
+    lines.append(f"summary: {s['n_points']} points, median |error| {pct(s['median_abs_error'])}, "
+                 f"max |error| {pct(s['max_abs_error'])}, {s['out_of_tolerance']} beyond ±{pct(v.tolerance)}")
+    return "\n".join(lines)

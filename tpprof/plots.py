@@ -1,0 +1,503 @@
+"""Figures from tpprof's result tables (plotly), and their static export with provenance.
+
+Every figure function takes a tidy :class:`pandas.DataFrame` produced by :mod:`tpprof.report`
+(the same table the dashboard offers as CSV) and returns a :class:`plotly.graph_objects.Figure`;
+no figure function computes a memory formula. :func:`save_figure` writes one figure as PDF, SVG
+and PNG plus a JSON provenance sidecar.
+
+Static export uses kaleido 1.x, which drives a Chromium-family browser installed on the
+machine (Debian: ``apt-get install chromium``). One kaleido server is started per process
+(:func:`figure_bytes`), so each export after the first costs ~0.15 s instead of ~2.5 s.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as _dt
+import json
+import math
+import os
+import shutil
+import threading
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tpprof.errors import UserError
+
+#: The shared memory categories (docs/architecture.md), in stacking order.
+CATEGORIES: tuple[str, ...] = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux",
+                               "loss_buffers", "saved", "implementation")
+CATEGORY_COLORS: dict[str, str] = {
+    "weights": "#4C78A8", "gradients": "#9ECAE9", "optimizer": "#F58518", "neuron_state": "#54A24B",
+    "traces": "#E45756", "aux": "#B279A2", "loss_buffers": "#FF9DA6", "saved": "#9D755D",
+    "implementation": "#BAB0AC",
+}
+RULE_COLORS: dict[str, str] = {
+    "tp": "#D62728", "tess": "#1F77B4", "bptt": "#7F7F7F", "eprop": "#2CA02C", "eprop-rfb": "#98DF8A",
+    "ostl": "#9467BD", "osttp": "#C5B0D5", "etlp": "#8C564B", "ottt": "#E377C2",
+}
+RULE_LABELS: dict[str, str] = {
+    "tp": "TP", "tess": "TESS", "bptt": "BPTT", "eprop": "e-prop", "eprop-rfb": "e-prop (random fb)",
+    "ostl": "OSTL", "osttp": "OSTTP", "etlp": "ETLP", "ottt": "OTTT",
+}
+#: Regime-map verdicts (see tpprof.report.regime_frame), in legend order, with their colours.
+VERDICTS: tuple[str, ...] = ("neither fits", "only TESS fits", "both fit, TESS smaller",
+                             "both fit, TP smaller", "only TP fits")
+VERDICT_COLORS: tuple[str, ...] = ("#E0E0E0", "#3C78B4", "#A6C8E6", "#F4A6A0", "#C8322D")
+EXPORT_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+_EXPORT_SIZE = {"width": 900, "height": 600}
+_TEMPLATE = "plotly_white"
+
+
+def human_bytes(n: float) -> str:
+    """Binary-prefixed size for labels: 262144 → ``'256 KiB'`` (NaN → ``'–'``)."""
+    if n is None or not math.isfinite(float(n)):
+        return "–"
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" or abs(n) >= 100 else f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} TiB"  # pragma: no cover
+
+
+def _rule_label(rule: str) -> str:
+    return RULE_LABELS.get(rule, rule)
+
+
+def _pivot(df: pd.DataFrame, value: str, index: str = "classes", columns: str = "batch") -> pd.DataFrame:
+    return df.pivot_table(index=index, columns=columns, values=value, aggfunc="first").sort_index().sort_index(axis=1)
+
+
+def _diverging(lo: float, hi: float, name: str = "RdBu_r", n: int = 11) -> list[list[Any]]:
+    """A diverging colour scale over [lo, hi] whose white midpoint sits at 0 and whose
+    saturation is proportional to |value| / max(|lo|, |hi|) on both sides."""
+    from plotly.colors import sample_colorscale
+
+    m = max(abs(lo), abs(hi))
+    pos = np.linspace(0.0, 1.0, n)
+    vals = lo + pos * (hi - lo)
+    cols = sample_colorscale(name, list(0.5 + 0.5 * vals / m))
+    return [[float(p), c] for p, c in zip(pos, cols)]
+
+
+def _layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
+    fig.update_layout(template=_TEMPLATE, title={"text": title, "x": 0.01, "xanchor": "left"},
+                      margin={"l": 70, "r": 30, "t": 70, "b": 60}, **kw)
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Relative memory cost (the paper's Figure 5)
+# --------------------------------------------------------------------------------------
+
+
+def figure5(df: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Heatmap of G(C, B) = Mem_TESS / Mem_TP over classes × batch, log axes.
+
+    ``df``: one row per (classes, batch) with ``tp_bytes``, ``tess_bytes``, ``G``
+    (:func:`tpprof.report.figure5_frame`). Colour is log2 G (red: TP needs less, G > 1;
+    blue: TESS needs less); thin contours at G = 2^k; the bold line is G = 1 (equal memory).
+    """
+    g = _pivot(df, "G")  # (C, B)
+    tp = _pivot(df, "tp_bytes").reindex_like(g)
+    tess = _pivot(df, "tess_bytes").reindex_like(g)
+    b = g.columns.to_numpy(dtype=float)  # (nB,)
+    c = g.index.to_numpy(dtype=float)  # (nC,)
+    log2g = np.log2(g.to_numpy(dtype=float))  # (nC, nB)
+    finite = log2g[np.isfinite(log2g)]
+    lo = min(-1, math.floor(float(finite.min()))) if finite.size else -1
+    hi = max(1, math.ceil(float(finite.max()))) if finite.size else 1
+    ticks = list(range(lo, hi + 1))
+    text_tp = np.vectorize(human_bytes)(tp.to_numpy(dtype=float))
+    text_tess = np.vectorize(human_bytes)(tess.to_numpy(dtype=float))
+    custom = np.dstack([text_tp, text_tess, g.to_numpy(dtype=float)])  # (nC, nB, 3)
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        x=b, y=c, z=log2g, zmin=lo, zmax=hi, colorscale=_diverging(lo, hi), customdata=custom,
+        colorbar={"title": {"text": "G"}, "tickvals": ticks, "ticktext": [f"{2.0 ** t:g}" for t in ticks]},
+        hovertemplate="B = %{x}<br>C = %{y}<br>TP: %{customdata[0]}<br>TESS: %{customdata[1]}"
+                      "<br>G = TESS / TP = %{customdata[2]:.3f}<extra></extra>",
+        name="G",
+    ))
+    fig.add_trace(go.Contour(
+        x=b, y=c, z=log2g, contours={"start": lo, "end": hi, "size": 1, "coloring": "none"},
+        line={"width": 0.6, "color": "rgba(40,40,40,0.45)"}, showscale=False, hoverinfo="skip",
+        name="G = 2^k", showlegend=True,
+    ))
+    fig.add_trace(go.Contour(
+        x=b, y=c, z=log2g, contours={"start": 0, "end": 0, "size": 1, "coloring": "none"},
+        line={"width": 3, "color": "black"}, showscale=False, hoverinfo="skip",
+        name="G = 1 (equal memory)", showlegend=True,
+    ))
+    fig.update_xaxes(type="log", title="batch size B")
+    fig.update_yaxes(type="log", title="classes C")
+    _layout(fig, title or "Relative memory cost G(C, B) = Mem_TESS / Mem_TP (G > 1: TP needs less)",
+            legend={"orientation": "h", "y": -0.16, "x": 0})
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Device regimes
+# --------------------------------------------------------------------------------------
+
+
+def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str | None = None) -> go.Figure:
+    """Per (classes, batch) cell: which of TP / TESS fits the budget and which needs less.
+
+    ``df``: :func:`tpprof.report.regime_frame` (one row per cell and rule with ``peak_bytes``,
+    ``fits``, and the cell's ``verdict``). BPTT (when present) is drawn as the boundary of
+    the cells where it fits.
+    """
+    cells = df.drop_duplicates(["classes", "batch"]).copy()
+    codes = cells["verdict"].map({v: i for i, v in enumerate(VERDICTS)})
+    cells = cells.assign(code=codes)
+    z = _pivot(cells, "code")  # (C, B)
+    b = z.columns.to_numpy(dtype=float)
+    c = z.index.to_numpy(dtype=float)
+    hover = df.assign(txt=df["rule"].map(_rule_label) + ": " + df["peak_bytes"].map(human_bytes)
+                      + np.where(df["fits"], " fits", " does not fit"))
+    hover = hover.groupby(["classes", "batch"])["txt"].agg("<br>".join).reset_index()
+    hv = _pivot(hover, "txt").reindex_like(z)
+    verdict = _pivot(cells, "verdict").reindex_like(z)
+    n = len(VERDICTS)
+    scale = []
+    for i, col in enumerate(VERDICT_COLORS):
+        scale += [[i / n, col], [(i + 1) / n, col]]
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        x=b, y=c, z=z.to_numpy(dtype=float), zmin=-0.5, zmax=n - 0.5, colorscale=scale,
+        customdata=np.dstack([verdict.to_numpy(dtype=object), hv.to_numpy(dtype=object)]),
+        colorbar={"tickvals": list(range(n)), "ticktext": list(VERDICTS), "title": {"text": ""}},
+        hovertemplate="B = %{x}<br>C = %{y}<br><b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
+        name="regime",
+    ))
+    if "bptt" in set(df["rule"]):
+        bp = _pivot(df[df["rule"] == "bptt"].assign(f=lambda d: d["fits"].astype(float)), "f").reindex_like(z)
+        if 0 < np.nanmean(bp.to_numpy(dtype=float)) < 1:
+            fig.add_trace(go.Contour(
+                x=b, y=c, z=bp.to_numpy(dtype=float), contours={"start": 0.5, "end": 0.5, "size": 1,
+                                                                  "coloring": "none"},
+                line={"width": 2.5, "dash": "dash", "color": "black"}, showscale=False, hoverinfo="skip",
+                name="BPTT fits on the small-B side of this line", showlegend=True,
+            ))
+    fig.update_xaxes(type="log", title="batch size B")
+    fig.update_yaxes(type="log", title="classes C")
+    where = f" on {device}" if device else ""
+    _layout(fig, title or f"Which rule fits{where} (budget {human_bytes(budget_bytes)}) and where TP wins",
+            legend={"orientation": "h", "y": -0.16, "x": 0})
+    return fig
+
+
+def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = None,
+                  title: str = "Peak memory by category") -> go.Figure:
+    """Stacked bars of bytes per category for each ``x`` value (e.g. each rule); budget line.
+
+    ``df``: columns ``x``, ``category``, ``bytes`` (:func:`tpprof.report.breakdown_frame`).
+    """
+    fig = go.Figure()
+    order = list(dict.fromkeys(df[x]))
+    labels = [_rule_label(v) if x == "rule" else str(v) for v in order]
+    for cat in CATEGORIES:
+        sub = df[df["category"] == cat].set_index(x)["bytes"].reindex(order).fillna(0)
+        if (sub > 0).any():
+            fig.add_trace(go.Bar(x=labels, y=sub.to_numpy(), name=cat, marker_color=CATEGORY_COLORS[cat],
+                                 customdata=[human_bytes(v) for v in sub],
+                                 hovertemplate=f"{cat}: %{{customdata}}<extra>%{{x}}</extra>"))
+    fig.update_layout(barmode="stack")
+    if budget_bytes:
+        fig.add_hline(y=budget_bytes, line={"color": "black", "dash": "dash", "width": 2},
+                      annotation_text=f"budget {human_bytes(budget_bytes)}", annotation_position="top left")
+    fig.update_yaxes(title="bytes")
+    return _layout(fig, title)
+
+
+# --------------------------------------------------------------------------------------
+# Scaling
+# --------------------------------------------------------------------------------------
+
+
+def scaling(df: pd.DataFrame, var: str, title: str | None = None) -> go.Figure:
+    """Memory vs ``var`` (depth, width or steps), one panel per rule, stacked by category.
+
+    ``df``: :func:`tpprof.report.scaling_frame` (columns ``rule``, ``var``, ``category``, ``bytes``,
+    ``peak_bytes``). Bars stack the bytes of every term; the black line is the step's peak.
+    """
+    rules = list(dict.fromkeys(df["rule"]))
+    fig = make_subplots(rows=1, cols=len(rules), shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=[_rule_label(r) for r in rules])
+    xs = sorted(df[var].unique())
+    xlabels = [str(v) for v in xs]
+    for j, rule in enumerate(rules, start=1):
+        sub = df[df["rule"] == rule]
+        for cat in CATEGORIES:
+            s = sub[sub["category"] == cat].set_index(var)["bytes"].reindex(xs).fillna(0)
+            if (s > 0).any():
+                fig.add_trace(go.Bar(x=xlabels, y=s.to_numpy(), name=cat, legendgroup=cat, showlegend=j == 1,
+                                     marker_color=CATEGORY_COLORS[cat], customdata=[human_bytes(v) for v in s],
+                                     hovertemplate=f"{var} = %{{x}}<br>{cat}: %{{customdata}}<extra>{rule}</extra>"),
+                              row=1, col=j)
+        pk = sub.drop_duplicates(var).set_index(var)["peak_bytes"].reindex(xs)
+        fig.add_trace(go.Scatter(x=xlabels, y=pk.to_numpy(), mode="lines+markers", name="peak", legendgroup="peak",
+                                 showlegend=j == 1, line={"color": "black"},
+                                 customdata=[human_bytes(v) for v in pk],
+                                 hovertemplate=f"{var} = %{{x}}<br>peak: %{{customdata}}<extra>{rule}</extra>"),
+                      row=1, col=j)
+        fig.update_xaxes(title=var, type="category", row=1, col=j)
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title="bytes", row=1, col=1)
+    return _layout(fig, title or f"Memory vs {var}, stacked by category (bars: all terms; line: peak)",
+                   legend={"orientation": "h", "y": -0.2, "x": 0})
+
+
+# --------------------------------------------------------------------------------------
+# Measured vs analytic
+# --------------------------------------------------------------------------------------
+
+
+def measured_vs_analytic(df: pd.DataFrame, tolerance: float = 0.05, title: str | None = None) -> go.Figure:
+    """Measured peak against the analytic peak, log-log, with y = x and a ±tolerance band.
+
+    ``df``: :func:`tpprof.report.compare_frame` (columns ``rule``, ``predicted_bytes``,
+    ``measured_bytes``, ``error``, ``label``, ``source``).
+    """
+    fig = go.Figure()
+    pos = df[(df["predicted_bytes"] > 0) & (df["measured_bytes"] > 0)]
+    if len(pos):
+        lo = float(min(pos["predicted_bytes"].min(), pos["measured_bytes"].min())) / 1.5
+        hi = float(max(pos["predicted_bytes"].max(), pos["measured_bytes"].max())) * 1.5
+    else:
+        lo, hi = 1.0, 1e9
+    line = np.geomspace(lo, hi, 50)
+    fig.add_trace(go.Scatter(x=np.r_[line, line[::-1]], y=np.r_[line * (1 + tolerance), (line * (1 - tolerance))[::-1]],
+                             fill="toself", fillcolor="rgba(120,120,120,0.18)", line={"width": 0},
+                             name=f"±{tolerance:.0%} band", hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=line, y=line, mode="lines", line={"color": "black", "width": 1.5},
+                             name="y = x (exact)", hoverinfo="skip"))
+    for rule in dict.fromkeys(pos["rule"]):
+        sub = pos[pos["rule"] == rule]
+        fig.add_trace(go.Scatter(
+            x=sub["predicted_bytes"], y=sub["measured_bytes"], mode="markers", name=_rule_label(rule),
+            marker={"color": RULE_COLORS.get(rule), "size": 8, "line": {"width": 0.5, "color": "white"}},
+            customdata=np.c_[sub["label"].astype(str), sub["error"].map(lambda e: f"{e:+.1%}"), sub["source"]],
+            hovertemplate="%{customdata[0]}<br>analytic %{x:.4s}B, measured %{y:.4s}B<br>error %{customdata[1]}"
+                          "<br>%{customdata[2]}<extra></extra>",
+        ))
+    fig.update_xaxes(type="log", title="analytic peak (bytes)")
+    fig.update_yaxes(type="log", title="measured peak (bytes)")
+    return _layout(fig, title or "Measured vs analytic peak memory")
+
+
+def t_invariance(df: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Peak memory against time steps T per rule and net: measured (markers), analytic (lines).
+
+    ``df``: :func:`tpprof.report.compare_frame` rows of groups measured at ≥ 2 values of T.
+    """
+    fig = go.Figure()
+    for (rule, group), sub in df.groupby(["rule", "group"], sort=False):
+        sub = sub.sort_values("steps")
+        color = RULE_COLORS.get(rule)
+        name = f"{_rule_label(rule)} · {group}"
+        fig.add_trace(go.Scatter(x=sub["steps"], y=sub["measured_bytes"], mode="markers", name=name + " measured",
+                                 legendgroup=name, marker={"color": color, "size": 8},
+                                 hovertemplate="T = %{x}<br>measured %{y:.4s}B<extra>" + name + "</extra>"))
+        fig.add_trace(go.Scatter(x=sub["steps"], y=sub["predicted_bytes"], mode="lines", name=name + " analytic",
+                                 legendgroup=name, line={"color": color, "dash": "dot"},
+                                 hovertemplate="T = %{x}<br>analytic %{y:.4s}B<extra>" + name + "</extra>"))
+    fig.update_xaxes(type="log", title="time steps T")
+    fig.update_yaxes(type="log", title="peak memory (bytes)")
+    return _layout(fig, title or "T-invariance: TP and TESS flat in T, BPTT linear")
+
+
+# --------------------------------------------------------------------------------------
+# Training results
+# --------------------------------------------------------------------------------------
+
+
+def _mean_std(df: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    out = df.groupby(keys, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
+    return out.fillna({"std": 0.0})
+
+
+def accuracy_bars(df: pd.DataFrame, metric: str = "test_best", title: str | None = None) -> go.Figure:
+    """Test accuracy per rule and task (mean ± std over seeds); hidden-frozen controls apart.
+
+    ``df``: docs/results/accuracy.csv rows (accuracies as fractions 0–1).
+    """
+    d = df.assign(variant=np.where(df["frozen_hidden"].astype(str).str.lower().isin(["true", "1"]),
+                                   df["rule"].map(_rule_label) + " (hidden frozen)", df["rule"].map(_rule_label)))
+    stats = _mean_std(d, ["task", "variant", "rule"], metric)
+    fig = go.Figure()
+    for variant, sub in stats.groupby("variant", sort=False):
+        rule = sub["rule"].iloc[0]
+        frozen = "frozen" in variant
+        fig.add_trace(go.Bar(x=sub["task"], y=sub["mean"] * 100, name=variant,
+                             error_y={"type": "data", "array": sub["std"] * 100},
+                             marker={"color": RULE_COLORS.get(rule), "pattern": {"shape": "/" if frozen else ""}},
+                             customdata=sub["count"],
+                             hovertemplate="%{x}: %{y:.2f} %<br>seeds: %{customdata}<extra>" + variant + "</extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title=f"{metric.replace('_', ' ')} accuracy (%)", range=[0, 100])
+    fig.update_xaxes(title="task")
+    return _layout(fig, title or "Test accuracy per rule (mean ± std over seeds)")
+
+
+def _shots_order(v: Any) -> tuple[int, str]:
+    s = str(v).strip().lower()
+    if s in {"0", "before"}:
+        return (0, "before")
+    if s.isdigit():
+        return (int(s), f"{s}-shot")
+    return (10**9, s)
+
+
+def finetune_bars(df: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """On-device fine-tuning on a new speaker: accuracy before, after 1-shot, 5-shot, all.
+
+    ``df``: docs/results/finetune.csv rows (speaker, shots, accuracy, seed); bars are means
+    over speakers and seeds, error bars one std, dots individual speakers.
+    """
+    d = df.assign(order=df["shots"].map(lambda v: _shots_order(v)[0]),
+                  label=df["shots"].map(lambda v: _shots_order(v)[1]))
+    stats = _mean_std(d.sort_values("order"), ["order", "label"], "accuracy")
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=stats["label"], y=stats["mean"] * 100, error_y={"type": "data", "array": stats["std"] * 100},
+                         marker_color=["#BBBBBB"] + [RULE_COLORS["tp"]] * (len(stats) - 1), name="mean ± std",
+                         hovertemplate="%{x}: %{y:.2f} %<extra></extra>"))
+    fig.add_trace(go.Scatter(x=d.sort_values("order")["label"], y=d.sort_values("order")["accuracy"] * 100,
+                             mode="markers", marker={"color": "black", "size": 5, "opacity": 0.6},
+                             name="speaker / seed", customdata=d.sort_values("order")["speaker"],
+                             hovertemplate="%{customdata}: %{y:.1f} %<extra></extra>"))
+    fig.update_yaxes(title="query accuracy (%)", range=[0, 100])
+    fig.update_xaxes(title="fine-tuning shots per class", type="category")
+    return _layout(fig, title or "Fine-tuning on a new speaker (Figure 3b analogue)")
+
+
+def silhouette(df: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Per-layer silhouette score of the input traces (Figure 4 analogue), one line per net."""
+    fig = go.Figure()
+    for net, sub in df.groupby("net", sort=False):
+        s = _mean_std(sub, ["layer"], "silhouette").sort_values("layer")
+        fig.add_trace(go.Scatter(x=s["layer"], y=s["mean"], error_y={"type": "data", "array": s["std"]},
+                                 mode="lines+markers", name=str(net)))
+    fig.update_xaxes(title="hidden layer", dtick=1)
+    fig.update_yaxes(title="silhouette score")
+    return _layout(fig, title or "Class separation of the input traces per layer (Figure 4 analogue)")
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure carrying a message (for views with no data)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, "")
+
+
+# --------------------------------------------------------------------------------------
+# Static export
+# --------------------------------------------------------------------------------------
+
+_BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+_export_lock = threading.Lock()
+_server_started = False
+
+
+def find_browser() -> str:
+    """Path of the Chromium-family browser kaleido will drive; a one-line error if none.
+
+    Honours ``BROWSER_PATH`` (as kaleido's browser finder does), then searches ``PATH``.
+    """
+    env = os.environ.get("BROWSER_PATH")
+    if env and os.access(env, os.X_OK):
+        return env
+    for name in _BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise UserError("export", "static figure export needs a Chromium browser and none was found",
+                    "install it with `apt-get install chromium` (or set BROWSER_PATH)")
+
+
+def _stop_server() -> None:
+    global _server_started
+    if _server_started:
+        import kaleido
+
+        try:
+            kaleido.stop_sync_server(silence_warnings=True)
+        except Exception:  # noqa: BLE001 - interpreter shutdown; nothing to report to
+            pass
+        _server_started = False
+
+
+def figure_bytes(fig: go.Figure, fmt: str, width: int | None = None, height: int | None = None,
+                 scale: float = 2.0) -> bytes:
+    """Render ``fig`` as ``png``, ``svg`` or ``pdf`` bytes with kaleido (one server per process)."""
+    global _server_started
+    fmt = fmt.lower()
+    if fmt not in EXPORT_FORMATS:
+        raise UserError("format", f"{fmt!r} is not an export format", ", ".join(EXPORT_FORMATS))
+    find_browser()
+    import kaleido
+
+    with _export_lock:
+        if not _server_started:
+            kaleido.start_sync_server(silence_warnings=True)
+            _server_started = True
+            atexit.register(_stop_server)
+        opts = {"format": fmt, "width": width or _EXPORT_SIZE["width"], "height": height or _EXPORT_SIZE["height"],
+                "scale": scale if fmt == "png" else 1}
+        return kaleido.calc_fig_sync(fig.to_dict(), opts=opts)
+
+
+def versions() -> dict[str, str | None]:
+    """Versions for provenance, read from installed metadata (no torch import)."""
+    out: dict[str, str | None] = {}
+    for pkg in ("tpprof", "torch", "numpy", "pandas", "plotly", "kaleido"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def provenance_record(figure: str, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON sidecar: the caller's provenance (config, measurement files) + versions + time."""
+    rec: dict[str, Any] = {"figure": figure}
+    rec.update(dict(provenance or {}))
+    rec.setdefault("versions", versions())
+    rec.setdefault("created_utc", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    return rec
+
+
+def save_figure(fig: go.Figure, path_stem: str | Path, provenance: Mapping[str, Any] | None = None,
+                formats: Iterable[str] = EXPORT_FORMATS) -> list[Path]:
+    """Write ``<stem>.pdf/.svg/.png`` and ``<stem>.json`` (provenance); return the paths.
+
+    Each file is written to a temporary name and renamed, so an interrupted export never
+    leaves a half-written figure behind.
+    """
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for fmt in formats:
+        data = figure_bytes(fig, fmt)
+        written.append(_atomic_write(stem.with_name(stem.name + "." + fmt), data))
+    rec = provenance_record(stem.name, provenance)
+    written.append(_atomic_write(stem.with_name(stem.name + ".json"),
+                                 json.dumps(rec, indent=2, sort_keys=True, default=str).encode()))
+    return written
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,578 @@
+"""The tables behind every tpprof figure, and ``tpprof report`` (all paper figures to a folder).
+
+Each ``*_frame`` function turns a handful of plain values (net string, dtype, ranges...) into a
+tidy :class:`pandas.DataFrame` by calling the analytic model (:func:`tpprof.analytic.estimate`)
+or reading result files; it computes no memory formula of its own. The dashboard caches these
+functions on their arguments; :mod:`tpprof.plots` turns the frames into figures; the same
+frame is what a user downloads as CSV.
+
+No torch import here: versions for provenance come from installed metadata.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from tpprof.config import PRESETS, RULES, Config, Device, RuleSpec, make_config, parse_bytes, parse_net
+from tpprof.errors import UserError
+
+#: The accounting choices of the relative-memory view (see tpprof.analytic.estimate).
+ACCOUNTINGS: dict[str, str] = {
+    "paper": "paper (reconstructed): TP = 2BLH, TESS = BLH + LCH",
+    "paper+s": "paper + S: TP also stores its C×H label projection S",
+    "full": "tpprof full accounting (every term, peak over a step)",
+}
+SCALING_VARS: tuple[str, ...] = ("depth", "width", "steps")
+DEFAULT_SCALING_VALUES: dict[str, tuple[int, ...]] = {
+    "depth": (1, 2, 3, 4, 6, 8),
+    "width": (64, 128, 256, 512, 1024, 2048),
+    "steps": (10, 25, 50, 100, 200, 400),
+}
+RESULT_FILES: dict[str, tuple[str, ...]] = {
+    "accuracy": ("rule", "task", "net", "seed", "epochs", "frozen_hidden", "test_final", "test_best",
+                 "test_mean_last3", "train_final", "seconds_per_epoch"),
+    "finetune": ("speaker", "shots", "accuracy", "seed"),
+    "silhouette": ("net", "layer", "silhouette"),
+    "memory": ("rule", "task", "net", "batch", "classes", "steps", "peak_bytes"),
+}
+
+
+def repo_root() -> Path:
+    """The folder holding the ``tpprof`` package (the repository in an editable install)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def default_measurements_dir() -> Path:
+    """measurements/ of the repository, or ``$TPPROF_MEASUREMENTS_DIR`` when set."""
+    env = os.environ.get("TPPROF_MEASUREMENTS_DIR")
+    return Path(env) if env else repo_root() / "measurements"
+
+
+def default_results_dir() -> Path:
+    """docs/results/ of the repository, or ``$TPPROF_RESULTS_DIR`` when set."""
+    env = os.environ.get("TPPROF_RESULTS_DIR")
+    return Path(env) if env else repo_root() / "docs" / "results"
+
+
+# --------------------------------------------------------------------------------------
+# The analytic model, called through one cached door
+# --------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=200_000)
+def _estimate(cfg: Config, accounting: str) -> Any:
+    from tpprof.analytic import estimate
+
+    return estimate(cfg, accounting=accounting)
+
+
+def memory_of(cfg: Config, accounting: str = "full") -> int:
+    """The memory a configuration needs under ``accounting``: the step's peak for the full
+    model; the summed state for the paper's accountings (which count persistent state only)."""
+    bd = _estimate(cfg, accounting)
+    return int(bd.peak_bytes if accounting == "full" else bd.total_bytes)
+
+
+def config_for(net: str, rule: str, batch: int, classes: int, steps: int | None = None, dtype: str = "fp32",
+               optimizer: str = "adam") -> Config:
+    """A :class:`Config` from view values (preset workloads fill ``steps`` when ``None``)."""
+    return make_config(net, RuleSpec(name=rule, optimizer=optimizer), batch=batch, classes=classes, steps=steps,
+                       dtype=dtype)
+
+
+def log_grid(lo: int, hi: int, points: int, field_name: str = "range") -> np.ndarray:
+    """About ``points`` distinct integers log-spaced over [lo, hi] (both ends included)."""
+    lo_i, hi_i = int(lo), int(hi)
+    if lo_i < 1 or hi_i < lo_i:
+        raise UserError(field_name, f"[{lo}, {hi}] is not a range", "1 <= low <= high")
+    if points < 2:
+        raise UserError(field_name, f"{points} points is too few", "at least 2 points")
+    return np.unique(np.round(np.geomspace(lo_i, hi_i, points)).astype(np.int64))
+
+
+def check_net(net: str) -> str:
+    """Validate a typed net (preset or net string); return it stripped (UserError if bad)."""
+    parse_net(net)
+    return net.strip()
+
+
+# --------------------------------------------------------------------------------------
+# Relative memory cost (Figure 5)
+# --------------------------------------------------------------------------------------
+
+
+def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
+                  steps: int | None = None, classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024),
+                  points: int = 24) -> pd.DataFrame:
+    """G(C, B) = Mem_TESS / Mem_TP over a log grid of classes × batch sizes.
+
+    Both memories come from :func:`tpprof.analytic.estimate` for ``net`` with its readout
+    resized to C, under ``accounting`` (``paper``, ``paper+s`` or ``full``). Columns:
+    classes, batch, tp_bytes, tess_bytes, G, accounting, net.
+    """
+    if accounting not in ACCOUNTINGS:
+        raise UserError("accounting", f"{accounting!r} is not known", ", ".join(ACCOUNTINGS))
+    net = check_net(net)
+    cs = log_grid(*classes, points, "classes")
+    bs = log_grid(*batch, points, "batch")
+    rows = []
+    for c in cs:
+        for b in bs:
+            tp = memory_of(config_for(net, "tp", int(b), int(c), steps, dtype, optimizer), accounting)
+            tess = memory_of(config_for(net, "tess", int(b), int(c), steps, dtype, optimizer), accounting)
+            rows.append((int(c), int(b), tp, tess))
+    df = pd.DataFrame(rows, columns=["classes", "batch", "tp_bytes", "tess_bytes"])
+    df["G"] = df["tess_bytes"] / df["tp_bytes"]  # the ratio's definition (paper's Figure 5)
+    df["accounting"] = accounting
+    df["net"] = net
+    return df
+
+
+# --------------------------------------------------------------------------------------
+# Devices and regimes
+# --------------------------------------------------------------------------------------
+
+
+def _as_device(entry: Any, name: str | None = None) -> Device:
+    if isinstance(entry, Device):
+        return entry
+    if isinstance(entry, Mapping):
+        d = dict(entry)
+        if name and "name" not in d:
+            d["name"] = name
+        fields = {"name", "budget_bytes", "source", "kind", "on_chip_bytes", "off_chip_bytes", "notes"}
+        return Device(**{k: v for k, v in d.items() if k in fields})
+    raise TypeError(f"unexpected catalogue entry {entry!r}")
+
+
+@functools.lru_cache(maxsize=1)
+def device_catalogue() -> tuple[Device, ...]:
+    """The analytic model's device catalogue as :class:`Device` records (may be empty)."""
+    try:
+        from tpprof.analytic.devices import load_catalogue
+    except ImportError:
+        return ()
+    cat = load_catalogue()
+    entries = cat.items() if isinstance(cat, Mapping) else ((None, e) for e in cat)
+    return tuple(_as_device(e, n) for n, e in entries)
+
+
+def resolve_device(device: str | None = None, budget: str | None = None) -> Device:
+    """A catalogue device by name, or an ad-hoc one from a typed budget (``'512KiB'``)."""
+    if budget is not None and str(budget).strip():
+        text = str(budget).strip()
+        return Device(name=f"budget {text}", budget_bytes=parse_bytes(text), source="user budget")
+    if device:
+        for d in device_catalogue():
+            if d.name.lower() == device.strip().lower():
+                return d
+        names = ", ".join(d.name for d in device_catalogue()) or "none in the catalogue"
+        raise UserError("device", f"{device!r} is not in the catalogue", names)
+    raise UserError("device", "none given", "a catalogue device name or a budget such as 512KiB")
+
+
+def _verdict(tp_fits: bool, tess_fits: bool, tp: float, tess: float) -> str:
+    if tp_fits and tess_fits:
+        return "both fit, TP smaller" if tp < tess else "both fit, TESS smaller"
+    if tp_fits:
+        return "only TP fits"
+    if tess_fits:
+        return "only TESS fits"
+    return "neither fits"
+
+
+def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: str = "adam", steps: int | None = None,
+                 classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024), points: int = 20,
+                 rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
+    """Per (classes, batch) cell and rule: peak memory (full accounting), fits, headroom.
+
+    ``verdict`` (per cell) says which of TP and TESS fit ``budget_bytes`` and which needs
+    less; TP wins where it fits and TESS does not, or both fit and TP needs less.
+    """
+    net = check_net(net)
+    rules = tuple(dict.fromkeys(("tp", "tess") + tuple(rules)))
+    cs = log_grid(*classes, points, "classes")
+    bs = log_grid(*batch, points, "batch")
+    rows = []
+    for c in cs:
+        for b in bs:
+            peaks = {r: memory_of(config_for(net, r, int(b), int(c), steps, dtype, optimizer)) for r in rules}
+            fits = {r: peaks[r] <= budget_bytes for r in rules}
+            verdict = _verdict(fits["tp"], fits["tess"], peaks["tp"], peaks["tess"])
+            for r in rules:
+                rows.append((int(c), int(b), r, peaks[r], fits[r], budget_bytes - peaks[r], verdict))
+    return pd.DataFrame(rows, columns=["classes", "batch", "rule", "peak_bytes", "fits", "headroom_bytes", "verdict"])
+
+
+def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, steps: int | None = None,
+                    dtype: str = "fp32", optimizer: str = "adam", accounting: str = "full",
+                    budget_bytes: int | None = None) -> pd.DataFrame:
+    """Bytes per category for each rule at one point (rows: rule, category, bytes) with each
+    rule's peak, total and — given a budget — headroom = budget − peak."""
+    net = check_net(net)
+    rows = []
+    for r in rules:
+        bd = _estimate(config_for(net, r, batch, classes, steps, dtype, optimizer), accounting)
+        for cat, nbytes in bd.by_category().items():
+            rows.append((r, cat, int(nbytes), int(bd.peak_bytes), int(bd.total_bytes)))
+    df = pd.DataFrame(rows, columns=["rule", "category", "bytes", "peak_bytes", "total_bytes"])
+    if budget_bytes is not None:
+        df["headroom_bytes"] = budget_bytes - df["peak_bytes"]
+    return df
+
+
+def _fits(net: str, rule: str, batch: int, classes: int, steps: int | None, dtype: str, optimizer: str,
+          budget: int) -> bool:
+    return memory_of(config_for(net, rule, batch, classes, steps, dtype, optimizer)) <= budget
+
+
+def largest_batch(net: str, rule: str, classes: int, budget_bytes: int, steps: int | None = None,
+                  dtype: str = "fp32", optimizer: str = "adam", limit: int = 2**24) -> int:
+    """Largest B with peak(B) ≤ budget (0 if even B = 1 does not fit); peak is non-decreasing
+    in B, so a doubling search then bisection over :func:`tpprof.analytic.estimate`."""
+    net = check_net(net)
+    args = (net, rule)
+    if not _fits(*args, 1, classes, steps, dtype, optimizer, budget_bytes):
+        return 0
+    lo, hi = 1, 2
+    while hi <= limit and _fits(*args, hi, classes, steps, dtype, optimizer, budget_bytes):
+        lo, hi = hi, hi * 2
+    if hi > limit:
+        return lo
+    while hi - lo > 1:  # invariant: fits(lo), not fits(hi)
+        mid = (lo + hi) // 2
+        if _fits(*args, mid, classes, steps, dtype, optimizer, budget_bytes):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def inverse_frame(net: str, rules: Sequence[str], classes: int, budget_bytes: int, steps: int | None = None,
+                  dtype: str = "fp32", optimizer: str = "adam") -> pd.DataFrame:
+    """Per rule: the largest batch that trains with ``classes`` classes within the budget,
+    and its peak memory (rows: rule, classes, max_batch, peak_bytes, budget_bytes)."""
+    rows = []
+    for r in rules:
+        b = largest_batch(net, r, classes, budget_bytes, steps, dtype, optimizer)
+        pk = memory_of(config_for(net, r, b, classes, steps, dtype, optimizer)) if b else None
+        rows.append((r, classes, b, pk, budget_bytes))
+    return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes"])
+
+
+# --------------------------------------------------------------------------------------
+# Scaling
+# --------------------------------------------------------------------------------------
+
+
+def dense_net(features: int, width: int, depth: int, classes: int) -> str:
+    """The net string of a uniform dense net: ``F-H-...-H-C`` with ``depth`` hidden layers."""
+    return "-".join([str(features)] + [str(width)] * depth + [str(classes)])
+
+
+def scaling_frame(var: str, values: Sequence[int] | None = None, features: int = 700, width: int = 450,
+                  depth: int = 1, classes: int = 20, batch: int = 128, steps: int = 100, dtype: str = "fp32",
+                  optimizer: str = "adam", rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
+    """Memory vs ``var`` ∈ {depth, width, steps} for a uniform dense net, per rule and category.
+
+    Rows: rule, <var>, category, bytes (every term of that category), peak_bytes, total_bytes.
+    """
+    if var not in SCALING_VARS:
+        raise UserError("scaling variable", f"{var!r} is not known", ", ".join(SCALING_VARS))
+    vals = tuple(values) if values else DEFAULT_SCALING_VALUES[var]
+    rows = []
+    for v in vals:
+        d, w, t = (v, width, steps) if var == "depth" else (depth, v, steps) if var == "width" else (depth, width, v)
+        net = dense_net(features, w, d, classes)
+        for r in rules:
+            bd = _estimate(config_for(net, r, batch, classes, t, dtype, optimizer), "full")
+            for cat, nbytes in bd.by_category().items():
+                rows.append((r, int(v), cat, int(nbytes), int(bd.peak_bytes), int(bd.total_bytes)))
+    return pd.DataFrame(rows, columns=["rule", var, "category", "bytes", "peak_bytes", "total_bytes"])
+
+
+# --------------------------------------------------------------------------------------
+# Measured vs analytic
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurements:
+    """Validated measurement rows, the rows rejected (file, line, problem) and files read."""
+
+    rows: pd.DataFrame
+    bad: list[tuple[str, int, str]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def load_measurements(paths: Iterable[str | Path]) -> Measurements:
+    """Read measurement CSVs (files or folders) through :mod:`tpprof.store`'s validation.
+
+    A file whose header is unusable is reported as one bad entry (line 1), not raised, so a
+    view of several files still shows the good ones.
+    """
+    from tpprof import store
+
+    rows: list[dict[str, Any]] = []
+    bad: list[tuple[str, int, str]] = []
+    files: list[str] = []
+    for p in paths:
+        p = Path(p)
+        targets = sorted(p.glob("*.csv")) if p.is_dir() else [p]
+        for f in targets:
+            try:
+                res = store.load(f)
+            except UserError as e:
+                bad.append((str(f), 1, str(e)))
+                continue
+            rows += [{**r, "_source": f.name} for r in res.rows]
+            bad += res.bad
+            files += res.files
+    df = pd.DataFrame(rows)
+    return Measurements(df, bad, files)
+
+
+def load_uploaded(name: str, data: bytes) -> Measurements:
+    """Validate an uploaded measurement CSV (bytes) the same way as a file on disk."""
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / (Path(name).name or "upload.csv")
+        p.write_bytes(data)
+        m = load_measurements([p])
+    m.bad = [(name, line, prob.replace(str(p), name)) for _, line, prob in m.bad]
+    m.files = [name]
+    return m
+
+
+def shipped_measurement_files(folder: str | Path | None = None) -> list[Path]:
+    """The ``*.csv`` files shipped in measurements/ (empty when there are none)."""
+    d = Path(folder) if folder else default_measurements_dir()
+    return sorted(d.glob("*.csv")) if d.is_dir() else []
+
+
+def compare_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Join ``ok`` measurement rows with the analytic peak (full accounting) of the same point.
+
+    Rows: rule, net, batch, classes, steps, dtype, optimizer, device, measured_bytes,
+    predicted_bytes, error (measured / predicted − 1), label, group, source. Rows whose
+    configuration the analytic model rejects are dropped and counted in ``attrs['skipped']``.
+    """
+    cols = ["rule", "net", "batch", "classes", "steps", "dtype", "optimizer", "device", "measured_bytes",
+            "predicted_bytes", "error", "label", "group", "source"]
+    if rows is None or rows.empty:
+        return pd.DataFrame(columns=cols)
+    ok = rows[rows["status"] == "ok"] if "status" in rows else rows
+    out, skipped = [], 0
+    for r in ok.to_dict("records"):
+        try:
+            spec = RuleSpec(name=r["rule"], optimizer=r.get("optimizer") or "adam",
+                            cadence=r.get("cadence") or "step", aux=r.get("aux") or "stored")
+            cfg = make_config(r["net"], spec, batch=int(r["batch"]), classes=int(r["classes"]),
+                              steps=int(r["steps"]), dtype=r.get("dtype") or "fp32")
+            pred = memory_of(cfg, "full")
+        except (UserError, KeyError, TypeError, ValueError):
+            skipped += 1
+            continue
+        meas = float(r["peak_bytes"])
+        label = f"{r['rule']} {r['net']} B={r['batch']} C={r['classes']} T={r['steps']} {r.get('dtype', '')}"
+        group = f"{r['net']} B={r['batch']} C={r['classes']} {r.get('dtype', '')} {r.get('device', '')}".strip()
+        out.append((r["rule"], r["net"], int(r["batch"]), int(r["classes"]), int(r["steps"]), r.get("dtype"),
+                    r.get("optimizer"), r.get("device"), meas, float(pred), meas / pred - 1 if pred else math.nan,
+                    label, group, r.get("_source", "")))
+    df = pd.DataFrame(out, columns=cols)
+    df.attrs["skipped"] = skipped
+    return df
+
+
+def t_invariance_frame(cmp: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`compare_frame` whose (rule, group) was measured at ≥ 2 values of T."""
+    if cmp.empty:
+        return cmp
+    n = cmp.groupby(["rule", "group"])["steps"].transform("nunique")
+    return cmp[n >= 2].sort_values(["rule", "group", "steps"]).reset_index(drop=True)
+
+
+def error_summary(cmp: pd.DataFrame, tolerance: float = 0.05) -> dict[str, Any]:
+    """Median and max |measured / predicted − 1| over the joined points, and how many exceed
+    ``tolerance``."""
+    if cmp.empty:
+        return {"points": 0, "median_abs_error": None, "max_abs_error": None, "out_of_tolerance": 0}
+    e = cmp["error"].abs()
+    return {"points": int(len(cmp)), "median_abs_error": float(e.median()), "max_abs_error": float(e.max()),
+            "out_of_tolerance": int((e > tolerance).sum())}
+
+
+# --------------------------------------------------------------------------------------
+# Training results (docs/results/*.csv)
+# --------------------------------------------------------------------------------------
+
+
+def load_results(folder: str | Path | None = None) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Read docs/results/{accuracy,finetune,silhouette,memory}.csv when present.
+
+    Returns the frames that loaded (by name) and one-line problems for files that exist but
+    do not have the agreed columns; absent files are simply missing from the dict.
+    """
+    d = Path(folder) if folder else default_results_dir()
+    frames: dict[str, pd.DataFrame] = {}
+    problems: list[str] = []
+    for name, cols in RESULT_FILES.items():
+        p = d / f"{name}.csv"
+        if not p.is_file():
+            continue
+        try:
+            df = pd.read_csv(p)
+        except Exception as e:  # noqa: BLE001 - any parse failure is the file's problem
+            problems.append(f"{p.name}: does not parse ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+            continue
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            problems.append(f"{p.name}: lacks column(s) {', '.join(missing)}")
+            continue
+        if df.empty:
+            continue
+        frames[name] = df
+    return frames, problems
+
+
+# --------------------------------------------------------------------------------------
+# tpprof report
+# --------------------------------------------------------------------------------------
+
+#: Figure 5 grid and the default views exported by ``tpprof report``.
+REPORT_DEFAULTS: dict[str, Any] = {
+    "net": "shd", "dtype": "fp32", "optimizer": "adam", "classes": (2, 1000), "batch": (2, 1024), "points": 24,
+    "scaling_var": "depth", "rules": ("tp", "tess", "bptt"),
+}
+
+
+@dataclass
+class ReportItem:
+    """One exported figure: its stem, title, files written and provenance."""
+
+    stem: str
+    title: str
+    files: list[Path]
+    provenance: dict[str, Any]
+
+
+def default_report_device() -> Device:
+    """The device of the report's regime map: the catalogue's first entry whose budget lies
+    between 1 MiB and 64 MiB (where TP/TESS boundaries show on the SHD net), else 8 MiB."""
+    for d in device_catalogue():
+        if 2**20 <= d.budget_bytes <= 64 * 2**20:
+            return d
+    return Device(name="budget 8MiB", budget_bytes=8 * 2**20, source="tpprof report default")
+
+
+def build_report(out: str | Path, measurements: str | Path | None = None, results: str | Path | None = None,
+                 device: Device | None = None, progress: Any = None) -> list[ReportItem]:
+    """Write every available paper figure to ``out`` (PDF, SVG, PNG + JSON each) and
+    ``out/index.html``; return what was written.
+
+    Always: figure5 (paper accounting, reconstructed), figure5_full (tpprof's accounting),
+    regime_map, scaling. With measurement files (``measurements`` or the shipped
+    measurements/): measured_vs_analytic and t_invariance. With training results (``results``
+    or docs/results/): accuracy, finetune and silhouette.
+    """
+    from tpprof import plots
+
+    plots.find_browser()  # fail first, in one line, when static export cannot work
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dflt = REPORT_DEFAULTS
+    jobs: list[tuple[str, str, Any, dict[str, Any]]] = []  # (stem, title, thunk, provenance)
+
+    def add(stem: str, title: str, thunk: Any, prov: dict[str, Any]) -> None:
+        jobs.append((stem, title, thunk, prov))
+
+    f5 = {k: dflt[k] for k in ("net", "dtype", "optimizer", "classes", "batch", "points")}
+    add("figure5", "Figure 5 reproduction: G(C, B), paper accounting (reconstructed)",
+        lambda: plots.figure5(figure5_frame("paper", **f5),
+                              title="G(C, B) = Mem_TESS / Mem_TP, paper accounting [reconstructed]"),
+        {"view": "figure5", "accounting": "paper", **f5, "label": "reconstructed (reference sheet §9)"})
+    add("figure5_full", "G(C, B) under tpprof's full accounting (SHD net)",
+        lambda: plots.figure5(figure5_frame("full", **f5),
+                              title=f"G(C, B) = peak TESS / peak TP, tpprof full accounting ({f5['net']})"),
+        {"view": "figure5", "accounting": "full", **f5})
+    dev = device or default_report_device()
+    reg = {"net": dflt["net"], "dtype": dflt["dtype"], "optimizer": dflt["optimizer"], "classes": dflt["classes"],
+           "batch": dflt["batch"], "points": 20}
+    add("regime_map", f"Device regimes on {dev.name}",
+        lambda: plots.regime_map(regime_frame(budget_bytes=dev.budget_bytes, **reg), dev.budget_bytes, dev.name),
+        {"view": "regimes", **reg, "device": {"name": dev.name, "budget_bytes": dev.budget_bytes,
+                                              "source": dev.source}})
+    add("scaling", "Memory vs depth per rule, by category",
+        lambda: plots.scaling(scaling_frame("depth"), "depth"),
+        {"view": "scaling", "var": "depth", "values": list(DEFAULT_SCALING_VALUES["depth"]),
+         "base": {"features": 700, "width": 450, "classes": 20, "batch": 128, "steps": 100, "dtype": "fp32",
+                  "optimizer": "adam"}})
+    files = [Path(measurements)] if measurements else shipped_measurement_files()
+    if measurements and not Path(measurements).exists():
+        raise UserError("measurements", f"{str(measurements)!r} does not exist", "a .csv file or a folder of them")
+    if files:
+        meas = load_measurements(files)
+        cmp = compare_frame(meas.rows)
+        mprov = {"measurement_files": meas.files, "bad_rows": [list(b) for b in meas.bad],
+                 "accounting": "full", "summary": error_summary(cmp)}
+        if not cmp.empty:
+            add("measured_vs_analytic", "Measured vs analytic peak memory",
+                lambda: plots.measured_vs_analytic(cmp), {"view": "measured", **mprov})
+            ti = t_invariance_frame(cmp)
+            if not ti.empty:
+                add("t_invariance", "T-invariance of peak memory", lambda: plots.t_invariance(ti),
+                    {"view": "measured", **mprov})
+    res_dir = Path(results) if results else default_results_dir()
+    frames, _problems = load_results(res_dir)
+    rprov = {"results_dir": str(res_dir)}
+    if "accuracy" in frames:
+        add("accuracy", "Test accuracy per rule", lambda: plots.accuracy_bars(frames["accuracy"]),
+            {"view": "training", **rprov, "results_files": ["accuracy.csv"]})
+    if "finetune" in frames:
+        add("finetune", "Fine-tuning on a new speaker", lambda: plots.finetune_bars(frames["finetune"]),
+            {"view": "training", **rprov, "results_files": ["finetune.csv"]})
+    if "silhouette" in frames:
+        add("silhouette", "Per-layer silhouette", lambda: plots.silhouette(frames["silhouette"]),
+            {"view": "training", **rprov, "results_files": ["silhouette.csv"]})
+    items: list[ReportItem] = []
+    for stem, title, thunk, prov in jobs:
+        fig = thunk()
+        written = plots.save_figure(fig, out_dir / stem, prov)
+        items.append(ReportItem(stem, title, written, plots.provenance_record(stem, prov)))
+        if progress is not None:
+            progress(stem)
+    write_index(out_dir, items)
+    return items
+
+
+def write_index(out_dir: Path, items: Sequence[ReportItem]) -> Path:
+    """``index.html``: each figure (SVG inline via <img>) with links to its files and provenance."""
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>tpprof report</title>",
+             "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto}"
+             "figure{margin:2em 0}img{max-width:100%;border:1px solid #ddd}"
+             "pre{background:#f6f6f6;padding:.5em;font-size:11px;overflow:auto;max-height:12em}</style>",
+             "</head><body><h1>tpprof report</h1>"]
+    for it in items:
+        links = " · ".join(f"<a href='{html.escape(p.name)}'>{html.escape(p.suffix[1:].upper())}</a>"
+                           for p in it.files)
+        parts.append(f"<figure id='{html.escape(it.stem)}'><h2>{html.escape(it.title)}</h2>"
+                     f"<img src='{html.escape(it.stem)}.svg' alt='{html.escape(it.title)}'>"
+                     f"<figcaption>{links}</figcaption>"
+                     f"<pre>{html.escape(json.dumps(it.provenance, indent=1, sort_keys=True, default=str))}</pre>"
+                     "</figure>")
+    parts.append("</body></html>")
+    path = out_dir / "index.html"
+    tmp = path.with_name("index.html.tmp")
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,230 @@
+"""What every learner shares: the net, per-layer optimisers, gradient buffers, the input-path
+forward (prediction, traces), checkpoints and the memory inventory.
+
+Memory contract (docs/architecture.md): ``memory_inventory()`` lists every tensor the learner
+holds between two time steps as ``(name, category, tensor)`` with the shared categories.
+Gradients live in persistent buffers (``p.grad``, allocated once, written in place), so
+their bytes are held for the learner's lifetime and listed under ``gradients``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+
+from tpprof.config import Config
+from tpprof.errors import UserError
+from tpprof.snn.neurons import LIFParams, LIFState, lif_step, lif_zeros
+from tpprof.snn.nets import SpikingNet, build_net
+
+__all__ = ["Learner", "CATEGORIES", "make_optimizer"]
+
+CATEGORIES = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux",
+              "loss_buffers", "saved", "implementation")
+
+Inventory = list[tuple[str, str, torch.Tensor]]
+
+
+def make_optimizer(params: list[torch.nn.Parameter], name: str, lr: float) -> torch.optim.Optimizer:
+    """sgd | momentum (0.9) | adam (β = 0.9, 0.999), fused kernels where the backend has them."""
+    kwargs: dict = {"lr": lr}
+    if name == "momentum":
+        kwargs["momentum"] = 0.9
+    cls = torch.optim.Adam if name == "adam" else torch.optim.SGD
+    try:
+        return cls(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):  # backend/dtype without a fused kernel
+        return cls(params, **kwargs)
+
+
+class Learner:
+    """Base of the TP, TESS and BPTT learners (see ``tpprof.snn`` for the public API)."""
+
+    rule = "base"
+
+    def __init__(self, cfg: Config, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 seed: int = 0) -> None:
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.seed = int(seed)
+        self.net: SpikingNet = build_net(cfg.net, self.device, dtype, seed)
+        self.lif = LIFParams.from_spec(cfg.net.neuron)
+        self.beta = float(cfg.net.neuron.beta)
+        self.classes = cfg.net.readout
+        self.freeze_hidden = False
+        self._state: object | None = None  # per-mini-batch state, (re)allocated by train_batch
+        self._setup_extra()
+        self._groups = self._param_groups()
+        for _, params in self._groups:
+            for p in params:
+                p.grad = torch.zeros_like(p)  # persistent gradient buffer
+        self._optims = [make_optimizer(params, cfg.rule.optimizer, cfg.rule.lr) for _, params in self._groups]
+
+    # ---- hooks for subclasses -----------------------------------------------------------
+    def _setup_extra(self) -> None:
+        """Create rule-specific parameters/aux before the optimisers are built."""
+
+    def _param_groups(self) -> list[tuple[str, list[torch.nn.Parameter]]]:
+        """One optimiser per hidden layer (W_l, R_l) and one for the readout."""
+        groups = []
+        for i, layer in enumerate(self.net.layers, start=1):
+            ps = [layer.W] + ([layer.R] if layer.R is not None else [])
+            groups.append((f"layer{i}", ps))
+        groups.append(("readout", [self.net.W_out]))
+        return groups
+
+    def _state_inventory(self) -> Inventory:
+        return []
+
+    def _aux_inventory(self) -> Inventory:
+        return []
+
+    def _extra_state_dict(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def _load_extra(self, sd: dict[str, torch.Tensor]) -> None:
+        """Load rule-specific entries of a state dict."""
+
+    # ---- public API -----------------------------------------------------------------------
+    def train_batch(self, x: torch.Tensor, y: torch.Tensor,
+                    on_step: Callable[[int], None] | None = None) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def named_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """Trainable tensors (W_l, R_l, W_out, and S when it is trained)."""
+        return self.net.named_parameters()
+
+    def n_params(self) -> int:
+        return sum(p.numel() for _, p in self.named_parameters())
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, *input_shape) → readout potential m^T (B, C), input path only."""
+        m, _ = self._input_path(self._check_x(x), want_traces=False)
+        return m
+
+    @torch.no_grad()
+    def layer_traces(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Input traces ε_l^T of every hidden layer, each flattened to (B, n_out_l)."""
+        _, traces = self._input_path(self._check_x(x), want_traces=True)
+        return [tr.reshape(tr.shape[0], -1) for tr in traces]
+
+    def memory_inventory(self) -> Inventory:
+        """Every tensor held between steps: ``[(name, category, tensor)]``."""
+        inv: Inventory = []
+        for name, p in self.named_parameters():
+            inv.append((name, "weights", p))
+        for name, p in self.named_parameters():
+            if p.grad is not None:
+                inv.append((name + ".grad", "gradients", p.grad))
+        names = {id(p): n for n, p in self.named_parameters()}
+        for opt in self._optims:
+            for p, st in opt.state.items():
+                for key, val in st.items():
+                    if torch.is_tensor(val):
+                        inv.append((f"{names.get(id(p), '?')}.{key}", "optimizer", val))
+        inv.extend(self._aux_inventory())
+        inv.extend(self._state_inventory())
+        return inv
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Plain tensors (CPU copies): parameters and fixed aux; ``torch.load(weights_only=True)``-safe."""
+        sd = {name: p.detach().to("cpu").clone() for name, p in self.named_parameters()}
+        sd.update({k: v.detach().to("cpu").clone() for k, v in self._extra_state_dict().items()})
+        return sd
+
+    def load_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
+        """Copy parameters (and fixed aux) from ``sd``; shapes must match this learner's net."""
+        params = dict(self.named_parameters())
+        missing = [n for n in params if n not in sd]
+        if missing:
+            raise UserError("checkpoint", f"lacks {missing}", "a state dict of the same net and rule")
+        for name, p in params.items():
+            if tuple(sd[name].shape) != tuple(p.shape):
+                raise UserError("checkpoint", f"{name} has shape {tuple(sd[name].shape)}, the net needs {tuple(p.shape)}",
+                                "a checkpoint of the same net")
+            with torch.no_grad():
+                p.copy_(sd[name].to(device=p.device, dtype=p.dtype))
+        self._load_extra(sd)
+
+    # ---- shared helpers --------------------------------------------------------------------
+    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
+        want = tuple(self.cfg.net.input_shape)
+        if not torch.is_tensor(x) or x.dim() != 2 + len(want) or tuple(x.shape[2:]) != want:
+            shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+            raise UserError("x", f"has shape {shape}", f"(B, T, {', '.join(map(str, want))})")
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise UserError("x", f"has shape {tuple(x.shape)}", "at least one sample and one time step")
+        return x
+
+    def _check_xy(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self._check_x(x)
+        if not torch.is_tensor(y) or y.dim() != 1 or y.shape[0] != x.shape[0]:
+            raise UserError("y", f"has shape {tuple(y.shape) if torch.is_tensor(y) else y!r}", f"({x.shape[0]},) labels")
+        y = y.to(device=self.device, dtype=torch.long)
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.classes):
+            raise UserError("y", f"has labels outside 0..{self.classes - 1}", f"integers 0..{self.classes - 1}")
+        return x, y
+
+    def _x_at(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        """Input frame t as the learner's dtype/device: (B, *input_shape)."""
+        return x[:, t].to(device=self.device, dtype=self.dtype)
+
+    def _one_hot(self, y: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(y, self.classes).to(self.dtype)  # (B, C)
+
+    def _zeros(self, *shape: int) -> torch.Tensor:
+        return torch.zeros(shape, device=self.device, dtype=self.dtype)
+
+    def _lif_zeros(self, batch: int, shape: Iterable[int]) -> LIFState:
+        return lif_zeros((batch, *shape), self.dtype, self.device)
+
+    def _input_path(self, x: torch.Tensor, want_traces: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run the input path over T steps (no learning); returns m^T (B, C) and ε_l^T."""
+        B, T = x.shape[0], x.shape[1]
+        layers = self.net.layers
+        states = [self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers]
+        traces = [self._zeros(B, *lay.geom.out_shape) for lay in layers] if want_traces else []
+        m = self._zeros(B, self.classes)  # (B, C)
+        w_eff = [lay.weight_eff() for lay in layers]
+        for t in range(T):
+            a = self._x_at(x, t)
+            for i, lay in enumerate(layers):
+                cur = lay.current(a, w_eff[i])
+                if lay.R is not None:
+                    cur = cur + lay.rec_current(states[i].s)
+                s, _, states[i] = lif_step(cur, states[i], self.lif)
+                a, _ = lay.pool(s)
+                if want_traces:
+                    traces[i].mul_(self.beta).add_(a)
+            m.add_(F.linear(a.reshape(B, -1), self.net.W_out))
+        return m, traces
+
+    def _readout_delta(self, m: torch.Tensor, c: torch.Tensor, eps_last: torch.Tensor) -> None:
+        """Readout delta rule: grad W_out += (softmax(m) − c)ᵀ ε_L / B  (C, n_out_L)."""
+        B = m.shape[0]
+        err = torch.softmax(m, dim=1).sub_(c)  # (B, C)
+        self.net.W_out.grad.addmm_(err.t(), eps_last.reshape(B, -1), alpha=1.0 / B)
+
+    def _zero_grads(self, groups: Iterable[int] | None = None) -> None:
+        idx = range(len(self._groups)) if groups is None else groups
+        for g in idx:
+            for p in self._groups[g][1]:
+                p.grad.zero_()
+
+    def _step_optims(self) -> None:
+        """Optimiser steps: every group, or only the readout when the hidden layers are frozen."""
+        opts = self._optims[-1:] if self.freeze_hidden else self._optims
+        for opt in opts:
+            opt.step()
+
+    @staticmethod
+    def _result(m: torch.Tensor, y: torch.Tensor, **extra: float) -> dict:
+        """{"loss": CE(m^T, y), "correct": #(argmax m^T = y), "n": B} (+ extras)."""
+        loss = F.cross_entropy(m, y).item() if y.numel() else 0.0
+        out = {"loss": float(loss), "correct": int((m.argmax(1) == y).sum().item()), "n": int(y.numel())}
+        out.update(extra)
+        return out

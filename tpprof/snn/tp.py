@@ -1,0 +1,259 @@
+"""Traces Propagation (reference sheet §3–8): forward-only, layer-local, time-local learning.
+
+Per mini-batch (c = one-hot labels; all state zero), for every time step t:
+
+  target trace 0:   ε̃_0 ← β ε̃_0 + c                                     (B, C)
+  layer l, input path:   u_l = LIF(W_l a_{l−1} [+ R_l s_l^{t−1}]),  a_l = pool(s_l)
+  layer l, target path:  ũ_l = LIF(S c  (l = 1)  |  W_l ã_{l−1} (l ≥ 2)  [+ R_l s̃_l^{t−1}])
+  traces:           ε_l ← β ε_l + a_l ;  ε̃_l ← β ε̃_l + ã_l                  (B, *out_shape_l)
+  local loss (13)–(15):  z = ε_l ε̃_lᵀ / P   (B, B),   P = spatial positions (1 if dense)
+                         y = softmax_b′ f(ε̃_{l−1}[b], ε̃_{l−1}[b′]),  f = −‖·‖ (or dot)
+                         E_l = −(1/B) Σ y log softmax(z)
+  update (Eq. 18), closed form with G = (softmax(z) − y) / B   (B, B):
+      δ_in = pool′(G ε̃_l / P) ⊙ Θ′(u_l)        δ_tg = pool′(Gᵀ ε_l / P) ⊙ Θ′(ũ_l)
+      ∂E/∂W_l = δ_inᵀ a_{l−1} + δ_tgᵀ ã_{l−1}   (second term only for l ≥ 2: layer 1's
+                                                 target path runs through the fixed S)
+      ∂E/∂R_l = δ_inᵀ s_l^{t−1} + δ_tgᵀ s̃_l^{t−1};   ∂E/∂S = δ_tg,1ᵀ c  (only with train_s)
+  readout:          m ← m + W_out a_L ;  ∂W_out = (softmax(m) − c)ᵀ ε_L / B
+  optimiser step per layer (cadence "step"), or accumulate over T and step once ("sequence").
+
+Inputs, past state and past traces are constants of E_l^t, so no autograd graph exists:
+the whole step runs under ``torch.no_grad`` and every gradient is a matmul (conv: through
+``conv2d_weight`` with the pooling's backward done explicitly). No B×B×H tensor is formed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from tpprof.snn.base import Inventory, Learner
+from tpprof.snn.neurons import LIFState, lif_step, surrogate_at
+
+__all__ = ["TPLearner", "TPState", "tp_similarity", "tp_loss_grad", "pairwise_distance"]
+
+
+@dataclass
+class TPState:
+    """Everything TP holds between two time steps of one mini-batch."""
+
+    inp: list[LIFState]  # input path (v, s) per layer, (B, *neuron_shape_l)
+    tgt: list[LIFState]  # target path (ṽ, s̃) per layer
+    eps: list[torch.Tensor]  # ε_l, (B, *out_shape_l)
+    eps_t: list[torch.Tensor]  # ε̃_l, (B, *out_shape_l)
+    eps0_t: torch.Tensor  # ε̃_0, (B, C)
+    m: torch.Tensor  # readout potential, (B, C)
+
+
+def pairwise_distance(a: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances between the rows of a (…, B, n) → (…, B, B), exact enough for targets.
+
+    Same-class target traces are identical rows whose distance must come out ≈ 0; the fast
+    expansion |a|² + |b|² − 2 a·b loses that to cancellation in float32 (an error of
+    √ε_mach·|a|, tens of percent in y). So the rows are centred and the expansion is done in
+    float64 (error ≈ 1e-8·|a|), at the cost of one float64 (B, B, n) matmul — much cheaper
+    than the direct (B·B·n, non-BLAS) evaluation.
+    """
+    a64 = a.to(torch.float64)
+    a64 = a64 - a64.mean(dim=-2, keepdim=True)  # distances are translation invariant
+    sq = (a64 * a64).sum(dim=-1)  # (…, B)
+    d2 = sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * (a64 @ a64.transpose(-1, -2))  # (…, B, B)
+    return d2.clamp_(min=0.0).sqrt_().to(a.dtype)
+
+
+def tp_similarity(prev: torch.Tensor, kind: str = "distance") -> torch.Tensor:
+    """f(ε̃_{l−1}[b], ε̃_{l−1}[b′]) (B, B) of Eq. 15.
+
+    distance: −‖a_b − a_b′‖₂ (for spatial (B, C, H, W) traces: per position over channels,
+    averaged over positions); dot: a_b · a_b′ (spatial: flattened dot / P).
+    """
+    B = prev.shape[0]
+    if kind == "dot":
+        flat = prev.reshape(B, -1)
+        p = prev[0, 0].numel() if prev.dim() == 4 else 1
+        return flat @ flat.t() / p
+    if prev.dim() == 4:
+        pos = prev.flatten(2).permute(2, 0, 1)  # (P, B, C)
+        return -pairwise_distance(pos).mean(dim=0)  # (B, B)
+    return -pairwise_distance(prev.reshape(B, -1))  # (B, B)
+
+
+def tp_loss_grad(eps: torch.Tensor, eps_t: torch.Tensor, prev_t: torch.Tensor, kind: str = "distance",
+                 need_target: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """E_l^t and its gradients w.r.t. the two traces of layer l.
+
+    Returns (E, dε, dε̃) with dε = G ε̃ / P, dε̃ = Gᵀ ε / P, G = (softmax(z) − y)/B, shaped
+    like the traces. P = spatial positions of the traces (1 for dense layers). dε̃ is None
+    unless ``need_target`` (layer 1's target path runs through the fixed S: no W_1 term).
+    """
+    B = eps.shape[0]
+    P = eps[0, 0].numel() if eps.dim() == 4 else 1
+    flat, flat_t = eps.reshape(B, -1), eps_t.reshape(B, -1)  # (B, n_out)
+    z = flat @ flat_t.t() / P  # (B, B)
+    y = torch.softmax(tp_similarity(prev_t, kind), dim=1)  # (B, B)
+    logp = torch.log_softmax(z, dim=1)  # (B, B)
+    loss = -(y * logp).sum() / B
+    G = logp.exp_().sub_(y).div_(B * P)  # (B, B): (softmax(z) − y) / (B P)
+    d_eps = (G @ flat_t).view_as(eps)  # (B, *out)
+    d_eps_t = (G.t() @ flat).view_as(eps_t) if need_target else None  # (B, *out)
+    return loss, d_eps, d_eps_t
+
+
+class TPLearner(Learner):
+    """Traces Propagation learner; see the module docstring for the equations."""
+
+    rule = "tp"
+
+    def _setup_extra(self) -> None:
+        g1 = self.net.layers[0].geom
+        self.train_s = bool(self.cfg.rule.train_s)
+        self.aux_stored = self.cfg.rule.aux == "stored" or self.train_s  # a trained S must be stored
+        self._s_shape = (g1.n_neurons, self.classes)  # S: (n_neurons_1, C), c ↦ S c
+        self._aux_seed = self.seed + 7919  # S has its own stream: the net's draw does not move it
+        s = self._draw_s()
+        self.S: torch.nn.Parameter | None = torch.nn.Parameter(s) if self.aux_stored else None
+
+    def _draw_s(self) -> torch.Tensor:
+        """Fixed random S ~ U(±1/√C), the default init of a C → n_1 linear map."""
+        gen = torch.Generator().manual_seed(self._aux_seed)
+        bound = 1.0 / self.classes**0.5
+        s = (torch.rand(self._s_shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+        return s.to(device=self.device, dtype=self.dtype)
+
+    def _s_matrix(self) -> torch.Tensor:
+        return self.S if self.S is not None else self._draw_s()  # regenerated: a transient
+
+    def _param_groups(self):
+        groups = super()._param_groups()
+        if self.train_s:
+            groups[0] = (groups[0][0], groups[0][1] + [self.S])
+        return groups
+
+    def named_parameters(self):
+        ps = self.net.named_parameters()
+        if self.train_s:
+            ps = ps[:-1] + [("S", self.S)] + ps[-1:]
+        return ps
+
+    def _aux_inventory(self) -> Inventory:
+        if self.S is not None and not self.train_s:
+            return [("S", "aux", self.S)]
+        return []
+
+    def _extra_state_dict(self):
+        sd = {"aux_seed": torch.tensor(self._aux_seed, dtype=torch.int64)}
+        if self.S is not None and not self.train_s:
+            sd["S"] = self.S
+        return sd
+
+    def _load_extra(self, sd):
+        if "aux_seed" in sd:
+            self._aux_seed = int(sd["aux_seed"])
+        if self.S is not None and "S" in sd and not self.train_s:
+            with torch.no_grad():
+                self.S.copy_(sd["S"].to(device=self.device, dtype=self.dtype))
+        elif self.S is not None and not self.train_s:
+            with torch.no_grad():
+                self.S.copy_(self._draw_s())
+
+    def _state_inventory(self) -> Inventory:
+        st = self._state
+        if st is None:
+            return []
+        inv: Inventory = []
+        for i in range(len(st.inp)):
+            l = i + 1
+            inv += [(f"layer{l}.v", "neuron_state", st.inp[i].v), (f"layer{l}.s", "neuron_state", st.inp[i].s),
+                    (f"layer{l}.v_target", "neuron_state", st.tgt[i].v),
+                    (f"layer{l}.s_target", "neuron_state", st.tgt[i].s),
+                    (f"layer{l}.eps", "traces", st.eps[i]), (f"layer{l}.eps_target", "traces", st.eps_t[i])]
+        inv += [("layer0.eps_target", "traces", st.eps0_t), ("readout.m", "neuron_state", st.m)]
+        return inv
+
+    def _new_state(self, B: int) -> TPState:
+        layers = self.net.layers
+        return TPState(
+            inp=[self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers],
+            tgt=[self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers],
+            eps=[self._zeros(B, *lay.geom.out_shape) for lay in layers],
+            eps_t=[self._zeros(B, *lay.geom.out_shape) for lay in layers],
+            eps0_t=self._zeros(B, self.classes),
+            m=self._zeros(B, self.classes),
+        )
+
+    @torch.no_grad()
+    def train_batch(self, x: torch.Tensor, y: torch.Tensor, on_step: Callable[[int], None] | None = None) -> dict:
+        """One mini-batch of T steps; returns {"loss", "correct", "n", "local_loss"}.
+
+        ``loss`` is the readout cross-entropy at t = T; ``local_loss`` is the mean over steps
+        of Σ_l E_l^t.
+        """
+        x, y = self._check_xy(x, y)
+        B, T = x.shape[0], x.shape[1]
+        self._state = None  # free the previous batch's state before allocating this one
+        st = self._state = self._new_state(B)
+        c = self._one_hot(y)  # (B, C)
+        per_step = self.cfg.rule.cadence == "step"
+        self._zero_grads()
+        local = torch.zeros((), dtype=self.dtype, device=self.device)
+        for t in range(T):
+            if per_step:
+                self._zero_grads()
+            local += self._step(self._x_at(x, t), c, st)
+            if per_step or t == T - 1:
+                self._step_optims()
+            if on_step is not None:
+                on_step(t)
+        return self._result(st.m, y, local_loss=float(local) / T)
+
+    def _step(self, x_t: torch.Tensor, c: torch.Tensor, st: TPState) -> torch.Tensor:
+        """One time step, all layers: both paths, traces, local losses, gradients (in p.grad)."""
+        B = x_t.shape[0]
+        p, beta = self.lif, self.beta
+        learn = not self.freeze_hidden
+        kind = self.cfg.rule.similarity
+        st.eps0_t.mul_(beta).add_(c)  # ε̃_0 ← β ε̃_0 + c
+        a, a_t, prev_t = x_t, c, st.eps0_t
+        total = torch.zeros((), dtype=self.dtype, device=self.device)
+        for i, lay in enumerate(self.net.layers):
+            w_eff = lay.weight_eff()
+            s_prev, s_prev_t = st.inp[i].s, st.tgt[i].s  # (B, H) previous spikes (recurrent term)
+            cur = lay.current(a, w_eff)  # (B, *neuron)
+            if lay.R is not None:
+                cur += lay.rec_current(s_prev)
+            s, u, st.inp[i] = lif_step(cur, st.inp[i], p)
+            o, idx = lay.pool(s)  # (B, *out)
+            st.eps[i].mul_(beta).add_(o)
+            if learn:
+                if i == 0:
+                    cur_t = F.linear(c, self._s_matrix()).view(B, *lay.geom.neuron_shape)  # S c
+                else:
+                    cur_t = lay.current(a_t, w_eff)
+                if lay.R is not None:
+                    cur_t += lay.rec_current(s_prev_t)
+                s_t, u_t, st.tgt[i] = lif_step(cur_t, st.tgt[i], p)
+                o_t, idx_t = lay.pool(s_t)
+                st.eps_t[i].mul_(beta).add_(o_t)
+                # the target-path term reaches W_l for l ≥ 2, R_l, and S when it is trained
+                need_tg = i > 0 or lay.R is not None or self.train_s
+                loss, d_eps, d_eps_t = tp_loss_grad(st.eps[i], st.eps_t[i], prev_t, kind, need_tg)
+                total += loss
+                d_in = lay.pool_backward(d_eps, s, idx).mul_(surrogate_at(u, p.v_th, p.k))  # (B, *neuron)
+                pairs = [(a, d_in)]
+                if need_tg:
+                    d_tg = lay.pool_backward(d_eps_t, s_t, idx_t).mul_(surrogate_at(u_t, p.v_th, p.k))
+                    if i > 0:
+                        pairs.append((a_t, d_tg))
+                lay.add_weight_grad(lay.W.grad, pairs)
+                if lay.R is not None:
+                    lay.R.grad.addmm_(d_in.t(), s_prev).addmm_(d_tg.t(), s_prev_t)  # (H, H)
+                if i == 0 and self.train_s:
+                    self.S.grad.addmm_(d_tg.reshape(B, -1).t(), c)  # (n_1, C)
+                a_t, prev_t = o_t, st.eps_t[i]
+            a = o
+        st.m.add_(F.linear(a.reshape(B, -1), self.net.W_out))  # m ← m + W_out a_L
+        self._readout_delta(st.m, c, st.eps[-1])
+        return total

@@ -1,0 +1,301 @@
+"""Measurement files: schema, validation, crash-safe append, resume and merge.
+
+A measurement file is a CSV with a header and one tidy row per measured point (one rule × net
+× workload × dtype × device). Rows are appended one at a time, flushed and fsync'ed, so a
+crash loses at most the point being measured; a torn last line is reported as a bad row by
+line number and skipped (never silently dropped). ``measurements/README.md`` documents every
+column; :data:`COLUMNS` is the machine-readable form of the same schema.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from tpprof.config import DTYPE_BYTES, RULES
+from tpprof.errors import UserError
+
+#: The shared memory categories (the same strings as the analytic terms and the learners).
+CATEGORIES: tuple[str, ...] = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux",
+                               "loss_buffers", "saved", "implementation")
+STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error")
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    """One CSV column: ``kind`` is str / int / float; ``required`` means non-empty on every row,
+    ``ok_required`` non-empty on rows whose status is ``ok``."""
+
+    name: str
+    kind: str
+    doc: str
+    required: bool = False
+    ok_required: bool = False
+    signed: bool = False  # may be negative (differences of two counters)
+
+
+def _c(name: str, kind: str, doc: str, req: str = "", signed: bool = False) -> Column:
+    return Column(name, kind, doc, required=req == "all", ok_required=req in ("all", "ok"), signed=signed)
+
+
+COLUMNS: tuple[Column, ...] = (
+    # --- the point (config) ---
+    _c("rule", "str", "learning rule: tp, tess, bptt", "all"),
+    _c("net", "str", "net as given (preset name or net string), e.g. shd, 700-450-20", "all"),
+    _c("net_string", "str", "canonical net string (NetSpec.to_string), readout = classes", "all"),
+    _c("depth", "int", "hidden layers L", "all"),
+    _c("batch", "int", "mini-batch size B", "all"),
+    _c("classes", "int", "classes C (= readout units)", "all"),
+    _c("steps", "int", "time steps T per mini-batch", "all"),
+    _c("dtype", "str", "tensor dtype: fp32, fp16, bf16, fp64", "all"),
+    _c("optimizer", "str", "sgd, momentum, adam", "all"),
+    _c("cadence", "str", "step (optimiser step every time step) or sequence (once per mini-batch)", "all"),
+    _c("aux", "str", "stored or regenerated fixed random matrices", "all"),
+    _c("device", "str", "torch device the learner ran on: cpu, cuda, cuda:1", "all"),
+    # --- the protocol ---
+    _c("counter", "str", "torch-profiler-cpu (CPU tensor allocations) or cuda-allocator", "all"),
+    _c("peak_definition", "str", "what peak_bytes means (see README)", "all"),
+    _c("warmup_batches", "int", "mini-batches run before measuring (creates Adam's lazy state)", "all"),
+    _c("batches", "int", "mini-batches inside the measured memory window", "all"),
+    _c("repeats", "int", "timed mini-batches (median taken)", "all"),
+    _c("seed", "int", "seed of weights and synthetic data", "all"),
+    _c("threads", "int", "torch intra-op threads", "all"),
+    # --- memory (bytes) ---
+    _c("input_bytes", "int", "bytes of the mini-batch x (B,T,*input) and labels y: allocated before, excluded", "ok"),
+    _c("input_saved_bytes", "int", "bytes of input frames (views of x) autograd keeps for backward at the last step "
+       "(BPTT: all T frames); part of x, so outside peak_bytes", "ok"),
+    _c("inventory_bytes", "int", "Σ distinct storages in learner.memory_inventory() after warm-up", "ok"),
+    _c("baseline_bytes", "int", "live tensor bytes when the measured window opens (counter's view)", "ok"),
+    _c("peak_bytes", "int", "max live tensor bytes in the measured window, absolute (x excluded)", "ok"),
+    _c("transient_bytes", "int", "peak_bytes - baseline_bytes", "ok"),
+    _c("untracked_bytes", "int", "baseline_bytes - inventory_bytes (live but not in the inventory)", "ok", True),
+    *(_c(f"bytes_{cat}", "int", f"measured bytes attributed to {cat} (see README: attribution)", "ok")
+      for cat in CATEGORIES),
+    _c("bytes_other", "int", "peak_bytes - Σ bytes_<category>: transient temporaries not saved for backward", "ok",
+       True),
+    _c("reserved_peak_bytes", "int", "CUDA only: max_memory_reserved (allocator cache included)"),
+    _c("rss_before_bytes", "int", "CPU secondary: process RSS before the RSS window"),
+    _c("rss_peak_bytes", "int", "CPU secondary: max process RSS sampled every 1 ms in the RSS window"),
+    _c("rss_delta_bytes", "int", "rss_peak_bytes - rss_before_bytes (compare with transient_bytes)"),
+    # --- time ---
+    _c("batch_s_median", "float", "median wall seconds per mini-batch of T steps (no counter attached)", "ok"),
+    _c("batch_s_min", "float", "fastest timed mini-batch, seconds", "ok"),
+    _c("ms_per_step", "float", "batch_s_median * 1000 / T", "ok"),
+    _c("step_ms_median", "float", "median interval between on_step callbacks, ms"),
+    _c("build_s", "float", "seconds to construct the learner"),
+    # --- outcome and provenance ---
+    _c("status", "str", "ok, oom, timeout, error", "all"),
+    _c("error", "str", "one-line reason when status is not ok"),
+    _c("wall_s", "float", "seconds the whole point took (subprocess included)"),
+    _c("tpprof_version", "str", "tpprof version", "all"),
+    _c("torch_version", "str", "torch version", "ok"),
+    _c("python_version", "str", "Python version", "all"),
+    _c("hardware", "str", "CPU model, cores, RAM, GPU name (no host names)", "all"),
+    _c("timestamp", "str", "UTC time the row was written, ISO 8601", "all"),
+)
+FIELDNAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+_BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
+#: Columns that identify a point: a rerun skips rows whose key is already in the file.
+KEY_COLUMNS: tuple[str, ...] = ("rule", "net", "batch", "classes", "steps", "dtype", "optimizer",
+                                "cadence", "aux", "device")
+
+
+class RowError(ValueError):
+    """A row that breaks the schema (with its 1-based line number in the file)."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        self.line = line
+        self.problem = problem
+        super().__init__(f"line {line}: {problem}")
+
+
+@dataclass
+class LoadResult:
+    """Rows that passed validation (typed dicts) and the bad ones as (line, problem)."""
+
+    rows: list[dict[str, Any]]
+    bad: list[tuple[str, int, str]]  # (file, line, problem)
+    files: list[str]
+
+
+def _parse_value(col: Column, text: str, line: int) -> Any:
+    if text is None or text == "":
+        return None
+    if col.kind == "str":
+        return text
+    try:
+        if col.kind == "int":
+            f = float(text)
+            if not f.is_integer():
+                raise ValueError
+            return int(f)
+        v = float(text)
+        if math.isnan(v):
+            raise ValueError
+        return v
+    except ValueError:
+        raise RowError(line, f"column {col.name}: {text!r} is not {'an integer' if col.kind == 'int' else 'a number'}") from None
+
+
+def validate_row(raw: Mapping[str, Any], line: int) -> dict[str, Any]:
+    """Type and check one row (values as text or Python values) → typed dict, or RowError."""
+    row: dict[str, Any] = {}
+    for col in COLUMNS:
+        v = raw.get(col.name)
+        row[col.name] = _parse_value(col, "" if v is None else str(v), line)
+    status = row["status"]
+    if status not in STATUSES:
+        raise RowError(line, f"status {status!r} is not one of {', '.join(STATUSES)}")
+    for col in COLUMNS:
+        need = col.required or (col.ok_required and status == "ok")
+        if need and row[col.name] is None:
+            raise RowError(line, f"column {col.name} is empty")
+        if col.kind in ("int", "float") and not col.signed and row[col.name] is not None and row[col.name] < 0:
+            raise RowError(line, f"column {col.name}: {row[col.name]} is negative")
+    if row["rule"] not in RULES:
+        raise RowError(line, f"rule {row['rule']!r} is not known")
+    if row["dtype"] not in DTYPE_BYTES:
+        raise RowError(line, f"dtype {row['dtype']!r} is not known")
+    for name in ("batch", "classes", "steps"):
+        if row[name] < 1:
+            raise RowError(line, f"column {name} must be >= 1")
+    if status == "ok" and row["peak_bytes"] < row["baseline_bytes"]:
+        raise RowError(line, "peak_bytes is below baseline_bytes")
+    return row
+
+
+def point_key(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The identity of a point (see :data:`KEY_COLUMNS`), as normalised text."""
+    return tuple(str(row.get(k, "")).strip().lower() for k in KEY_COLUMNS)
+
+
+def load(path: str | Path, strict: bool = False) -> LoadResult:
+    """Read one measurement CSV. Bad rows are reported as (file, line, problem) and skipped;
+    with ``strict`` the first one raises a one-line :class:`UserError` instead."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError("measurements", f"file {str(path)!r} does not exist", "a .csv written by tpprof measure")
+    rows: list[dict[str, Any]] = []
+    bad: list[tuple[str, int, str]] = []
+    with p.open(newline="", encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return LoadResult([], [], [str(p)])
+    missing = [c.name for c in COLUMNS if c.required and c.name not in header]
+    if missing:
+        raise UserError("measurements", f"{p.name} line 1: header lacks column(s) {', '.join(missing)}",
+                        "the columns in measurements/README.md")
+    for rec in reader:
+        line = reader.line_num
+        if not rec or (len(rec) == 1 and not rec[0].strip()):
+            continue
+        try:
+            if len(rec) != len(header):
+                raise RowError(line, f"has {len(rec)} fields, the header has {len(header)} (a torn or edited row)")
+            rows.append(validate_row(dict(zip(header, rec)), line))
+        except RowError as e:
+            if strict:
+                raise UserError("measurements", f"{p.name} {e}", "rows as described in measurements/README.md") from None
+            bad.append((str(p), e.line, e.problem))
+    return LoadResult(rows, bad, [str(p)])
+
+
+def load_many(path: str | Path, strict: bool = False) -> LoadResult:
+    """A CSV file, or every ``*.csv`` in a folder (sorted), as one :class:`LoadResult`."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*.csv"))
+        if not files:
+            raise UserError("measurements", f"folder {str(path)!r} has no .csv file", "a folder of tpprof measure CSVs")
+    elif p.is_file():
+        files = [p]
+    else:
+        raise UserError("measurements", f"{str(path)!r} does not exist", "a .csv file or a folder of them")
+    out = LoadResult([], [], [])
+    for f in files:
+        r = load(f, strict=strict)
+        out.rows += r.rows
+        out.bad += r.bad
+        out.files += r.files
+    return out
+
+
+def _format(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(round(v, 6)) if math.isfinite(v) else ""
+    return " ".join(str(v).split())  # one line: no newlines inside a cell
+
+
+def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
+    """Validate ``row`` and append it as one line, then flush and fsync (crash-safe).
+
+    A new or empty file gets the header first. If the file's last line was torn by a crash
+    (no final newline), a newline is written first so the torn row stays one bad line.
+    """
+    validate_row(row, line=0)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    exists = p.is_file() and p.stat().st_size > 0
+    if exists:
+        with p.open("rb") as f:
+            header = f.readline().decode("utf-8", "replace").strip()
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+        if header.split(",") != list(FIELDNAMES):
+            raise UserError("out", f"{p.name} has a different header (another schema or not a tpprof file)",
+                            "a new file name, or a file written by this tpprof version")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if not exists:
+        w.writerow(FIELDNAMES)
+    w.writerow([_format(row.get(k)) for k in FIELDNAMES])
+    with p.open("a", encoding="utf-8", newline="") as f:
+        if exists and torn:
+            f.write("\n")
+        f.write(buf.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def finished_keys(path: str | Path, retry_failed: bool = False) -> set[tuple[str, ...]]:
+    """Keys of points already in ``path`` (all statuses, or only ``ok`` with ``retry_failed``)."""
+    p = Path(path)
+    if not p.is_file() or p.stat().st_size == 0:
+        return set()
+    res = load(p)
+    return {point_key(r) for r in res.rows if not retry_failed or r["status"] == "ok"}
+
+
+def merge(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per point key: an ``ok`` row beats a failed one, then the latest timestamp wins."""
+    best: dict[tuple[str, ...], dict[str, Any]] = {}
+    for r in rows:
+        k = point_key(r)
+        cur = best.get(k)
+        rank = (r["status"] == "ok", str(r.get("timestamp") or ""))
+        if cur is None or rank >= (cur["status"] == "ok", str(cur.get("timestamp") or "")):
+            best[k] = dict(r)
+    return list(best.values())
+
+
+def write_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write rows to a new file (header + rows; used by merge). Returns the number written."""
+    p = Path(path)
+    if p.exists():
+        raise UserError("out", f"{p.name} exists", "a new file name (merge never overwrites)")
+    n = 0
+    for r in rows:
+        append_row(p, r)
+        n += 1
+    return n

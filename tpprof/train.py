@@ -1,0 +1,317 @@
+"""Train, evaluate and fine-tune a learner of :mod:`tpprof.snn` on an :class:`ArrayDataset`.
+
+Loop (one epoch): shuffle with a seeded generator; cut mini-batches of B; **drop** a final
+mini-batch shorter than B — with an update at every time step it would still receive T
+optimiser steps from fewer samples and skew the weights just before evaluation (reference
+§12) — then ``learner.train_batch(x, y)`` per mini-batch; then the test accuracy
+(argmax of the readout potential m^T, input path only).
+
+Learning rate: cosine schedule per epoch, as the reference code's ``CosineAnnealingLR``
+stepped once per epoch with T_max = epochs and η_min = 0.25 η:
+    η_e = η_min + (η − η_min) (1 + cos(π e / E)) / 2,   e = 0..E−1.
+
+Files (``out_dir``): ``metrics.json`` and ``model.pt``, both rewritten after every epoch by
+writing a temporary file and renaming it over the old one (atomic on POSIX), so an
+interruption (Ctrl-C) leaves the last complete epoch's files intact; ``metrics.json`` then
+says ``"status": "interrupted"``. ``model.pt`` is a plain dict of tensors and strings that
+loads with ``torch.load(..., weights_only=True)``: ``state_dict``, ``config_json``
+(:meth:`Config.to_json`) and ``meta_json`` (data, task, features, epoch, seed).
+
+The training accuracy in the metrics is counted online, during the epoch, from the
+predictions ``train_batch`` makes while it learns (no second pass over the training set).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tpprof.config import Config
+from tpprof.data.arrays import ArrayDataset
+from tpprof.errors import UserError
+
+METRICS = "metrics.json"
+CHECKPOINT = "model.pt"
+ETA_MIN_FRACTION = 0.25
+
+
+# --------------------------------------------------------------------------------------
+# Small pieces
+# --------------------------------------------------------------------------------------
+
+
+def cosine_lr(base: float, epoch: int, epochs: int, eta_min_fraction: float = ETA_MIN_FRACTION) -> float:
+    """η_e = η_min + (η − η_min)(1 + cos(π e / E)) / 2 with η_min = 0.25 η (e is 0-based)."""
+    eta_min = eta_min_fraction * base
+    return eta_min + (base - eta_min) * (1.0 + math.cos(math.pi * epoch / max(1, epochs))) / 2.0
+
+
+def set_lr(learner: Any, lr: float) -> None:
+    """Set the learning rate of every optimiser the learner holds."""
+    if hasattr(learner, "set_lr"):
+        learner.set_lr(lr)
+        return
+    import torch
+
+    opts: list = []
+    for v in vars(learner).values():  # optimisers held directly or in a list/dict attribute
+        items = list(v.values()) if isinstance(v, dict) else (list(v) if isinstance(v, (list, tuple)) else [v])
+        opts.extend(o for o in items if isinstance(o, torch.optim.Optimizer))
+    if not opts:
+        raise RuntimeError(f"{type(learner).__name__} exposes no optimiser to set the learning rate of")
+    for opt in opts:
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    import torch
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    d = str(device).strip().lower()
+    if d not in ("cpu", "cuda") and not d.startswith("cuda:"):
+        raise UserError("device", f"{device!r} is not known", "cpu, cuda, cuda:N")
+    if d.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("device", "CUDA is not available on this machine", "cpu")
+    return d
+
+
+def check_fits(cfg: Config, data: ArrayDataset) -> None:
+    """The net's input shape and readout must match the data; one-line errors otherwise."""
+    if tuple(cfg.net.input_shape) != data.input_shape:
+        raise UserError("net", f"input {'x'.join(map(str, cfg.net.input_shape))} does not match the data's "
+                        f"{'x'.join(map(str, data.input_shape))} features",
+                        f"a net starting with {'x'.join(map(str, data.input_shape))}, e.g. "
+                        f"{'x'.join(map(str, data.input_shape))}-256-256-{data.classes}")
+    if cfg.net.readout < data.classes:
+        raise UserError("classes", f"the readout has {cfg.net.readout} units but the data has {data.classes} classes",
+                        "a readout >= the number of classes")
+    if data.steps != cfg.workload.steps:
+        raise UserError("steps", f"the config has T={cfg.workload.steps} but the data has T={data.steps}",
+                        "the same number of time steps")
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation and one epoch
+# --------------------------------------------------------------------------------------
+
+
+def evaluate(learner: Any, data: ArrayDataset, batch: int = 256, device: str = "cpu") -> float:
+    """Accuracy of argmax ``learner.predict(x)`` (input path only) over ``data``, in [0, 1]."""
+    import torch
+
+    if len(data) == 0:
+        return float("nan")
+    correct = 0
+    with torch.no_grad():
+        for xb, yb in data.batches(batch):
+            logits = learner.predict(torch.from_numpy(xb).to(device))  # (b, C)
+            correct += int((logits.argmax(dim=1).cpu() == torch.from_numpy(yb)).sum())
+    return correct / len(data)
+
+
+def train_epoch(learner: Any, data: ArrayDataset, batch: int, rng: np.random.Generator, device: str = "cpu",
+                progress: bool = True, desc: str = "train") -> dict[str, float]:
+    """One pass over ``data`` in shuffled mini-batches of ``batch`` (short last one dropped)."""
+    import torch
+    from tqdm import tqdm
+
+    n_batches = data.n_batches(batch, drop_last=True)
+    loss_sum, correct, seen = 0.0, 0, 0
+    bar = tqdm(data.batches(batch, shuffle=True, rng=rng, drop_last=True), total=n_batches, desc=desc,
+               unit="batch", disable=not progress, file=sys.stderr, mininterval=1.0, leave=False)
+    for xb, yb in bar:
+        out = learner.train_batch(torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device))
+        loss_sum += float(out.get("loss", float("nan"))) * len(yb)
+        correct += int(out.get("correct", 0))
+        seen += int(out.get("n", len(yb)))
+        bar.set_postfix(acc=f"{correct / max(1, seen):.3f}", refresh=False)
+    bar.close()
+    return {"train_loss": loss_sum / max(1, seen), "train_accuracy": correct / max(1, seen), "n": seen,
+            "dropped": len(data) - seen}
+
+
+# --------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, learner: Any, cfg: Config, meta: dict[str, Any]) -> None:
+    """Atomically write ``{state_dict, config_json, meta_json}`` (loads with weights_only=True)."""
+    sd = {k: v.detach().cpu() if hasattr(v, "detach") else v for k, v in learner.state_dict().items()}
+    atomic_torch_save({"state_dict": sd, "config_json": cfg.to_json(),
+                       "meta_json": json.dumps(meta, sort_keys=True, default=str)}, Path(path))
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[Config, dict[str, Any], dict[str, Any]]:
+    """(config, state_dict, meta) of a checkpoint written by :func:`save_checkpoint`."""
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError("checkpoint", f"file {str(path)!r} does not exist", "a model.pt written by tpprof train")
+    try:
+        ck = torch.load(p, map_location="cpu", weights_only=True)
+        cfg = Config.from_dict(json.loads(ck["config_json"]))
+        meta = json.loads(ck.get("meta_json", "{}"))
+        sd = ck["state_dict"]
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a foreign or truncated file is the user's file
+        raise UserError("checkpoint", f"{p.name} is not a tpprof checkpoint ({type(e).__name__})",
+                        "a model.pt written by tpprof train") from None
+    return cfg, sd, meta
+
+
+def learner_from_checkpoint(path: str | os.PathLike, device: str = "cpu", seed: int = 0) -> tuple[Any, Config, dict]:
+    """Rebuild the learner of a checkpoint and load its weights."""
+    import torch
+
+    from tpprof.snn import make_learner
+
+    cfg, sd, meta = load_checkpoint(path)
+    learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
+    learner.load_state_dict({k: v.to(device) if hasattr(v, "to") else v for k, v in sd.items()})
+    return learner, cfg, meta
+
+
+# --------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------
+
+
+def summarise(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Final / best / mean-of-last-3 test accuracy and timing from the per-epoch history."""
+    tests = [h["test_accuracy"] for h in history]
+    best = int(np.nanargmax(tests)) if tests and not all(np.isnan(tests)) else 0
+    return {
+        "epochs": len(history),
+        "test_accuracy": tests[-1] if tests else None,
+        "train_accuracy": history[-1]["train_accuracy"] if history else None,
+        "test_final": tests[-1] if tests else None,
+        "test_best": tests[best] if tests else None,
+        "test_best_epoch": best + 1 if tests else None,
+        "test_mean_last3": float(np.mean(tests[-3:])) if tests else None,
+        "seconds_per_epoch": float(np.mean([h["train_seconds"] for h in history])) if history else None,
+    }
+
+
+def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, seed: int = 0,
+        out_dir: str | os.PathLike | None = None, device: str = "cpu", freeze_hidden: bool = False,
+        progress: bool = True, meta: dict[str, Any] | None = None, learner: Any = None,
+        eval_batch: int = 256, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train ``epochs`` epochs with the cosine schedule; evaluate and save after each epoch.
+
+    Returns the metrics dict also written to ``out_dir/metrics.json`` (when ``out_dir``).
+    A ``learner`` may be passed in (fine-tuning); otherwise ``make_learner(cfg, seed=seed)``.
+    """
+    import torch
+
+    if epochs < 1:
+        raise UserError("epochs", f"{epochs} is too small", "an integer >= 1")
+    check_fits(cfg, train)
+    batch = min(cfg.workload.batch, len(train))
+    if batch < 2:
+        raise UserError("data", f"{len(train)} training sample(s)", "at least 2 (the TP loss compares samples)")
+    torch.manual_seed(seed)
+    if learner is None:
+        from tpprof.snn import make_learner
+
+        learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
+    if freeze_hidden:
+        learner.freeze_hidden = True
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    base = {"rule": cfg.rule.name, "net": cfg.net.to_string(), "batch": batch, "lr": cfg.rule.lr, "seed": seed,
+            "epochs_planned": epochs, "freeze_hidden": bool(freeze_hidden), "n_train": len(train),
+            "n_test": len(test), "last_batch": "dropped when shorter than the batch", "classes": train.classes,
+            "steps": train.steps, "device": device, "config": cfg.to_dict(), "data": dict(meta or {}),
+            "train_accuracy_kind": "online, during the epoch"}
+    history: list[dict[str, Any]] = []
+    started = time.perf_counter()
+
+    def record(status: str) -> dict[str, Any]:
+        m = dict(base, **summarise(history), history=history, status=status,
+                 seconds=time.perf_counter() - started)
+        if out is not None:
+            atomic_write_text(out / METRICS, json.dumps(m, indent=1, sort_keys=True, default=str))
+        return m
+
+    metrics = record("running")
+    try:
+        for epoch in range(epochs):
+            lr = cosine_lr(cfg.rule.lr, epoch, epochs)
+            set_lr(learner, lr)
+            t0 = time.perf_counter()
+            ep = train_epoch(learner, train, batch, rng, device, progress, f"epoch {epoch + 1}/{epochs}")
+            t1 = time.perf_counter()
+            acc = evaluate(learner, test, eval_batch, device)
+            row = {"epoch": epoch + 1, "lr": lr, **ep, "test_accuracy": acc, "train_seconds": t1 - t0,
+                   "eval_seconds": time.perf_counter() - t1}
+            history.append(row)
+            if out is not None:
+                save_checkpoint(out / CHECKPOINT, learner, cfg, dict(meta or {}, epoch=epoch + 1, seed=seed,
+                                                                     test_accuracy=acc))
+            metrics = record("running" if epoch + 1 < epochs else "done")
+            if progress:
+                sys.stderr.write(f"epoch {epoch + 1}/{epochs}: loss {ep['train_loss']:.4f} train "
+                                 f"{ep['train_accuracy']:.3f} test {acc:.3f} ({t1 - t0:.1f} s)\n")
+            if on_epoch is not None:
+                on_epoch(row)
+    except KeyboardInterrupt:
+        record("interrupted")
+        raise
+    metrics["learner"] = learner  # not written: handed back for callers that continue
+    return metrics
+
+
+def finetune(checkpoint: str | os.PathLike, support: ArrayDataset, query: ArrayDataset, *, epochs: int = 3,
+             lr: float | None = None, seed: int = 0, out_dir: str | os.PathLike | None = None,
+             device: str = "cpu", progress: bool = True, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Query accuracy of a checkpoint before and after ``epochs`` of training on ``support``.
+
+    Mini-batches are min(B, |support|) so a 1-shot support set (10 samples) still trains.
+    """
+    from dataclasses import replace
+
+    learner, cfg, ck_meta = learner_from_checkpoint(checkpoint, device, seed)
+    if lr is not None:
+        cfg = replace(cfg, rule=replace(cfg.rule, lr=lr))
+    check_fits(cfg, query)
+    before = evaluate(learner, query, device=device)
+    m = fit(cfg, support, query, epochs=epochs, seed=seed, out_dir=None, device=device, progress=progress,
+            learner=learner)
+    result = {"before_accuracy": before, "after_accuracy": m["test_final"], "epochs": epochs,
+              "support_size": len(support), "query_size": len(query), "lr": cfg.rule.lr, "batch": m["batch"],
+              "seed": seed, "history": m["history"], "seconds": m["seconds"], "checkpoint": str(checkpoint),
+              "pretrain": ck_meta, **(meta or {})}
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / METRICS, json.dumps(result, indent=1, sort_keys=True, default=str))
+        save_checkpoint(out / CHECKPOINT, m["learner"], cfg, dict(ck_meta, finetuned=meta or {}))
+    result["learner"] = m["learner"]
+    return result
