@@ -32,6 +32,7 @@ st.title("tpprof")
 st.caption("Can this spiking net learn on this device, with Traces Propagation, TESS or BPTT, and at what memory "
            "cost? Settings live in the URL: copy it to share a view.")
 tabs = st.tabs(list(PAGES), key="page", bind="query-params")
+common.warm_up()
 for tab, render in zip(tabs, PAGES.values()):
     if tab.open:
         with tab:

@@ -70,7 +70,7 @@ def peak_rules(net: str, batch: int, steps: int, timeout: float) -> dict[str, di
     from tpprof.measure.grid import Point, Protocol, run_subprocess
 
     proto = Protocol(batches=1, repeats=1, warmup=1, rss=False, timeout=timeout)
-    return {r: run_subprocess(Point(make_config(net, r, batch, None, steps), net), proto) for r in RULES}
+    return {r: run_subprocess(Point(make_config(net, r, batch, None, steps), net), proto, timing=False) for r in RULES}
 
 
 def main(argv: list[str] | None = None) -> int:

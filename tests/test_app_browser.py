@@ -64,7 +64,7 @@ def test_figure5_chart_renders_in_chromium(server, tmp_path) -> None:
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page = browser.new_page(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
             page.goto(server, timeout=30_000)
             # Streamlit renders client-side: wait for the plotly heatmap itself, not the page skeleton.
             page.wait_for_selector(".js-plotly-plot .heatmaplayer", timeout=60_000)
@@ -74,6 +74,11 @@ def test_figure5_chart_renders_in_chromium(server, tmp_path) -> None:
             assert page.locator(".js-plotly-plot .contourlayer path").count() > 0  # the G = 1 line and contours
             assert page.get_by_text("Traceback").count() == 0
             page.screenshot(path=str(shot), full_page=True)
+            # The figure's downloads: PNG rendered on click by the server, and the data as CSV.
+            for label, head in (("PNG", b"\x89PNG"), ("CSV", b"classes,batch")):
+                with page.expect_download(timeout=60_000) as dl:
+                    page.get_by_role("button", name=label, exact=True).first.click()
+                assert Path(dl.value.path()).read_bytes().startswith(head), label
         finally:
             browser.close()
     print(f"screenshot: {shot}")

@@ -116,6 +116,17 @@ def test_regimes_page_catalogue_device_and_custom_net() -> None:
         at.selectbox(key="rg_device").set_value(names[-1]).run()
         _clean(at)
         assert not _same(_charts(at)[0]["data"][0]["z"], z1) or len(names) == 1
+        from tpprof.report import device_catalogue
+
+        both = [d for d in device_catalogue() if d.on_chip_bytes and d.off_chip_bytes
+                and d.on_chip_bytes != d.off_chip_bytes]
+        if both:  # on-chip memory alone is a different (smaller) budget: a different map
+            at.selectbox(key="rg_device").set_value(both[0].name).run()
+            z_off = _charts(at)[0]["data"][0]["z"]
+            at.radio(key="rg_mem").set_value("on-chip").run()
+            _clean(at)
+            assert "on-chip" in _charts(at)[0]["layout"]["title"]["text"]
+            assert not _same(_charts(at)[0]["data"][0]["z"], z_off)
     at.selectbox(key="rg_preset").set_value("custom").run()
     at.text_input(key="rg_net").set_value("700-450-x").run()
     assert not at.exception and len(at.error) == 1 and at.error[0].value.startswith("net:")

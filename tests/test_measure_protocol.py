@@ -117,3 +117,11 @@ def test_subprocess_timeout_is_a_status() -> None:
     p = expand([{"rule": "tp", "net": "20-16-4", "batch": 4, "steps": 3}])[0]
     row = run_subprocess(p, Protocol(timeout=0.2, rss=False))
     assert row["status"] == "timeout" and "0.2 s" in row["error"]
+
+
+def test_cuda_request_without_gpu_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tpprof.errors import UserError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="no CUDA device"):
+        measure_point(cfg_small(), device="cuda", rss=False, factory=KnownLearner)

@@ -59,7 +59,7 @@ def test_ratios_summary_and_flags() -> None:
     assert s["out_of_tolerance"] == 2
     p0 = v.points[0]
     assert p0.categories["weights"] == {"measured": 400, "analytic": 400, "ratio": 1.0}
-    assert p0.categories["transient"] == {"measured": 100, "analytic": 100, "ratio": 1.0}
+    assert p0.categories["rest"] == {"measured": 100, "analytic": 100, "ratio": 1.0}
     assert p0.categories["implementation"]["analytic"] == 0  # not live in the peak phase
     tinv = {t["rule"]: t["ratio"] for t in v.t_invariance}
     assert tinv == {"tp": pytest.approx(505 / 500), "tess": 1.0}
@@ -103,5 +103,5 @@ def test_cli_validate_json_with_stub(tmp_path: Path, monkeypatch: pytest.MonkeyP
     doc = json.loads(capsys.readouterr().out)
     assert doc["summary"]["median_abs_error"] == 0.0 and doc["summary"]["bad_rows"] == 1
     assert doc["bad_rows"][0]["line"] == 4
-    assert set(doc["points"][0]["categories"]) == set(CATEGORIES) | {"transient"}
+    assert set(doc["points"][0]["categories"]) == set(CATEGORIES) | {"rest"}
     assert main(["validate", "--measurements", str(p), "--tolerance", "0"]) == 2

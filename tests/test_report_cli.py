@@ -61,7 +61,9 @@ def test_report_writes_every_figure(tmp_path, monkeypatch, capsys) -> None:
         prov = _check_files(out, stem)
         assert prov["figure"] == stem and prov["versions"]["tpprof"]
         assert "torch" in prov["versions"]
-    assert _check_files(out, "figure5")["label"].startswith("reconstructed")
+    f5 = _check_files(out, "figure5")
+    assert f5["label"].startswith("reconstructed") and f5["config"]["accounting"] == "paper"
+    assert f5["config"]["base_config"]["net"]["string"] == "700-450-20"
     assert _check_files(out, "regime_map")["device"]["budget_bytes"] == 4 * 2**20
     assert _check_files(out, "measured_vs_analytic")["measurement_files"] == [str(meas)]
     index = (out / "index.html").read_text()

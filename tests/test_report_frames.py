@@ -78,9 +78,10 @@ def test_scaling_frame_reflects_t_invariance_of_local_rules() -> None:
     pk = df.drop_duplicates(["rule", "steps"]).pivot(index="steps", columns="rule", values="peak_bytes")
     assert pk["tp"].nunique() == 1 and pk["tess"].nunique() == 1
     assert pk["bptt"].is_monotonic_increasing and pk["bptt"].iloc[-1] > pk["bptt"].iloc[0]
-    # Category bytes add up to each point's total.
-    tot = df.groupby(["rule", "steps"]).agg(s=("bytes", "sum"), t=("total_bytes", "first"))
-    assert (tot["s"] == tot["t"]).all()
+    # Bytes at the peak add up to the peak; every term's bytes add up to the total.
+    tot = df.groupby(["rule", "steps"]).agg(s=("bytes", "sum"), p=("peak_bytes", "first"),
+                                            a=("all_terms_bytes", "sum"), t=("total_bytes", "first"))
+    assert (tot["s"] == tot["p"]).all() and (tot["a"] == tot["t"]).all()
 
 
 def _row(rule: str, steps: int, peak: int) -> dict:

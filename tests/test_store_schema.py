@@ -112,3 +112,9 @@ def test_resume_keys_and_merge(tmp_path: Path) -> None:
     assert len(load_many(q).rows) == 2
     with pytest.raises(UserError, match="exists"):
         write_rows(q / "merged.csv", merged)
+
+
+def test_readme_documents_every_column() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "measurements" / "README.md").read_text(encoding="utf-8")
+    missing = [c for c in FIELDNAMES if f"`{c}`" not in readme]
+    assert not missing

@@ -59,8 +59,9 @@ def test_set_lr_reaches_every_optimiser():
 
     learner = make_learner(make_config("12-8-8-3", "tp", batch=4, steps=8), seed=0)
     set_lr(learner, 0.123)
-    groups = [g for opt in learner._optims for g in opt.param_groups]
-    assert groups and all(g["lr"] == 0.123 for g in groups)
+    opts = learner._optims
+    lrs = [g["lr"] for o in opts for g in o.param_groups] if hasattr(opts[0], "param_groups") else [o.lr for o in opts]
+    assert len(lrs) >= 2 and all(lr == 0.123 for lr in lrs)
 
 
 @pytest.mark.parametrize("rule", ["tp", "tess", "bptt"])
@@ -162,11 +163,11 @@ def test_cuda_request_without_cuda_is_a_user_error(tmp_path, capsys):
 def test_tp_learns_spoken_digits_then_finetunes(tmp_path, capsys):
     """A tiny end-to-end run on real speech: TP must beat chance (10 %) by a wide margin."""
     pre = tmp_path / "pre"
-    rc = main(["train", "--rule", "tp", "--data", "fsdd", "--holdout-speaker", "theo", "--limit", "960",
-               "--epochs", "3", "--lr", "1e-3", "--seed", "0", "--threads", "1", "--no-progress", "--out", str(pre)])
+    rc = main(["train", "--rule", "tp", "--data", "fsdd", "--holdout-speaker", "theo", "--limit", "1280",
+               "--epochs", "4", "--lr", "1e-4", "--seed", "0", "--threads", "1", "--no-progress", "--out", str(pre)])
     assert rc == 0
     m = json.loads((pre / "metrics.json").read_text())
-    assert m["n_train"] == 960 and m["data"]["holdout_speaker"] == "theo"
+    assert m["n_train"] == 1280 and m["data"]["holdout_speaker"] == "theo"
     assert m["test_accuracy"] >= 0.5, m["history"]
     capsys.readouterr()
     ft = tmp_path / "ft"

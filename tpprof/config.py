@@ -112,8 +112,9 @@ def parse_bytes(text: str | int | float, field_name: str = "budget") -> int:
     if isinstance(text, bool):
         raise ConfigError(field_name, f"{text!r} is not a size", "e.g. 4096, 256KiB, 1.5 MB, 8GiB")
     if isinstance(text, (int, float)):
-        if not math.isfinite(float(text)) or text <= 0:
-            raise ConfigError(field_name, f"{text!r} is not a positive size", "e.g. 4096, 256KiB, 1.5 MB, 8GiB")
+        if not math.isfinite(float(text)) or text < 1 or text > 2**62:
+            raise ConfigError(field_name, f"{text!r} is not a size between 1 byte and 4 EiB",
+                              "e.g. 4096, 256KiB, 1.5 MB, 8GiB")
         return int(text)
     m = _SIZE_RE.match(str(text))
     accepted = "a positive number with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 256KiB, 1.5 MB)"
@@ -326,12 +327,12 @@ class NetSpec:
 _VGG9_BODY = "c64-c128p-c256-c256p-c512-c512p-c512-c512a2"
 _NET_HELP = ("a preset (" + ", ".join(["nmnist", "shd", "shd-rec", "gsc", "dvsgesture-vgg9", "cifar10dvs-vgg9", "fsdd"])
              + ") or a net string such as 700-450-20, 700-450r-20, 2x32x32-c64-c128p-10, vgg9:2x32x32")
-_LAYER_RE = re.compile(r"^(?:(\d+)(r?)|c(\d+)(?:k(\d+))?(p|v|a2)?)$")
+_LAYER_RE = re.compile(r"^(?:(\d+)(r?)|c(\d+)(?:k(\d+))?(p|v|a2)?)$", re.ASCII)
 
 
 def _parse_shape(tok: str) -> tuple[int, ...]:
     parts = tok.lower().split("x")
-    if len(parts) not in (1, 3) or not all(p.isdigit() for p in parts):
+    if len(parts) not in (1, 3) or not all(p.isascii() and p.isdigit() for p in parts):
         raise ConfigError("net", f"input {tok!r} is not a size", "F (e.g. 700) or CxHxW (e.g. 2x32x32); " + _NET_HELP)
     dims = tuple(int(p) for p in parts)
     if any(d < 1 or d > 10**7 for d in dims):
@@ -377,7 +378,7 @@ def parse_net(text: str, neuron: NeuronSpec | None = None) -> NetSpec:
         raise ConfigError("net", f"{text!r} needs input, hidden layers and readout", _NET_HELP)
     shape = _parse_shape(toks[0])
     layers = tuple(_parse_layer(t) for t in toks[1:-1])
-    if not toks[-1].isdigit() or not 1 <= int(toks[-1]) <= 10**7:
+    if not (toks[-1].isascii() and toks[-1].isdigit()) or not 1 <= int(toks[-1]) <= 10**7:
         raise ConfigError("net", f"readout {toks[-1]!r} is not a class count", "an integer 1..10^7 at the end")
     return NetSpec(shape, layers, int(toks[-1]), neuron or NeuronSpec(), name=text.strip())
 
@@ -439,7 +440,13 @@ class RuleSpec:
         if not (lr > 0 and math.isfinite(lr)):
             raise ConfigError("lr", f"{self.lr!r} is not positive", "a number > 0, e.g. 1e-4")
         object.__setattr__(self, "lr", lr)
-        facs = tuple(float(f) for f in self.tess_factors)
+        try:
+            facs = tuple(float(f) for f in self.tess_factors)
+        except (TypeError, ValueError):
+            raise ConfigError("tess_factors", f"{self.tess_factors!r} is not a list of numbers",
+                              "four numbers: λ_post, λ_pre, α_post, α_pre") from None
+        if not isinstance(self.train_s, bool):
+            raise ConfigError("train_s", f"{self.train_s!r} is not true or false", "true or false")
         if len(facs) != 4:
             raise ConfigError("tess_factors", f"{self.tess_factors!r} has {len(facs)} values",
                               "four numbers: λ_post, λ_pre, α_post, α_pre")
@@ -630,6 +637,8 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> Conf
             net = net["string"]
         else:
             return Config.from_dict(data)
+    if not isinstance(net, str):
+        raise ConfigError("net", f"{source}: {net!r} is not a net string", _NET_HELP)
     wl = data.get("workload", {})
     rl = data.get("rule", {})
     if isinstance(rl, str):
@@ -645,7 +654,7 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> Conf
     if bad:
         raise ConfigError("rule", f"unknown key(s) {sorted(bad)}", ", ".join(sorted(rule_fields)))
     rl = dict(rl)
-    if "tess_factors" in rl:
+    if isinstance(rl.get("tess_factors"), list):
         rl["tess_factors"] = tuple(rl["tess_factors"])
     dev = data.get("device")
     device = None

@@ -55,6 +55,14 @@ _EXPORT_SIZE = {"width": 900, "height": 600}
 _TEMPLATE = "plotly_white"
 
 
+def byte_unit(max_bytes: float) -> tuple[float, str]:
+    """(divisor, name) of the binary unit that keeps axis numbers readable for ``max_bytes``."""
+    for div, name in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if max_bytes >= div:
+            return float(div), name
+    return 1.0, "B"
+
+
 def human_bytes(n: float) -> str:
     """Binary-prefixed size for labels: 262144 → ``'256 KiB'`` (NaN → ``'–'``)."""
     if n is None or not math.isfinite(float(n)):
@@ -72,7 +80,9 @@ def _rule_label(rule: str) -> str:
 
 
 def _pivot(df: pd.DataFrame, value: str, index: str = "classes", columns: str = "batch") -> pd.DataFrame:
-    return df.pivot_table(index=index, columns=columns, values=value, aggfunc="first").sort_index().sort_index(axis=1)
+    """(index × columns) table of ``value``; the first row wins where a cell repeats."""
+    d = df.drop_duplicates([index, columns]) if df.duplicated([index, columns]).any() else df
+    return d.pivot(index=index, columns=columns, values=value).sort_index().sort_index(axis=1)
 
 
 def _diverging(lo: float, hi: float, name: str = "RdBu_r", n: int = 11) -> list[list[Any]]:
@@ -87,8 +97,17 @@ def _diverging(lo: float, hi: float, name: str = "RdBu_r", n: int = 11) -> list[
     return [[float(p), c] for p, c in zip(pos, cols)]
 
 
+def _log_edges(v: np.ndarray) -> list[float]:
+    """Log10 axis range covering the heatmap cells centred on the (log-spaced) values ``v``."""
+    lv = np.log10(np.asarray(v, dtype=float))
+    half = (lv[-1] - lv[0]) / max(len(lv) - 1, 1) / 2
+    return [float(lv[0] - half), float(lv[-1] + half)]
+
+
 def _layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
-    fig.update_layout(template=_TEMPLATE, title={"text": title, "x": 0.01, "xanchor": "left"},
+    # No template here: the dashboard styles figures with Streamlit's theme, and applying a
+    # template costs ~25 ms per figure; static export (figure_bytes) applies _TEMPLATE.
+    fig.update_layout(title={"text": title, "x": 0.01, "xanchor": "left"},
                       margin={"l": 70, "r": 30, "t": 70, "b": 60}, **kw)
     return fig
 
@@ -98,12 +117,13 @@ def _layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
 # --------------------------------------------------------------------------------------
 
 
-def figure5(df: pd.DataFrame, title: str | None = None) -> go.Figure:
+def figure5(df: pd.DataFrame, title: str | None = None, points: pd.DataFrame | None = None) -> go.Figure:
     """Heatmap of G(C, B) = Mem_TESS / Mem_TP over classes × batch, log axes.
 
     ``df``: one row per (classes, batch) with ``tp_bytes``, ``tess_bytes``, ``G``
     (:func:`tpprof.report.figure5_frame`). Colour is log2 G (red: TP needs less, G > 1;
     blue: TESS needs less); thin contours at G = 2^k; the bold line is G = 1 (equal memory).
+    ``points`` (name, classes, batch) marks workloads, e.g. the paper's benchmarks.
     """
     g = _pivot(df, "G")  # (C, B)
     tp = _pivot(df, "tp_bytes").reindex_like(g)
@@ -112,34 +132,59 @@ def figure5(df: pd.DataFrame, title: str | None = None) -> go.Figure:
     c = g.index.to_numpy(dtype=float)  # (nC,)
     log2g = np.log2(g.to_numpy(dtype=float))  # (nC, nB)
     finite = log2g[np.isfinite(log2g)]
-    lo = min(-1, math.floor(float(finite.min()))) if finite.size else -1
-    hi = max(1, math.ceil(float(finite.max()))) if finite.size else 1
-    ticks = list(range(lo, hi + 1))
+    dlo, dhi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    lo, hi = min(-1, math.floor(dlo)), max(1, math.ceil(dhi))
+    narrow = dhi - dlo < 2  # less than a factor 4 in G: label and contour in steps of 0.1 in G
+    if narrow:
+        nice = (0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
+        gvals = [v for v in nice if lo <= math.log2(v) <= hi]
+        ticks, labels = [math.log2(v) for v in gvals], [f"{v:g}" for v in gvals]
+        gmin, gmax = 2.0 ** dlo, 2.0 ** dhi
+        size = 0.1 if gmax <= 2 else 0.25 if gmax <= 4 else 0.5
+        level_name = f"G in steps of {size:g}"
+    else:
+        ticks = list(range(lo, hi + 1))
+        labels = [f"{2.0 ** t:g}" for t in ticks]
+        level_name = "G = 2^k"
     text_tp = np.vectorize(human_bytes)(tp.to_numpy(dtype=float))
     text_tess = np.vectorize(human_bytes)(tess.to_numpy(dtype=float))
     custom = np.dstack([text_tp, text_tess, g.to_numpy(dtype=float)])  # (nC, nB, 3)
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
         x=b, y=c, z=log2g, zmin=lo, zmax=hi, colorscale=_diverging(lo, hi), customdata=custom,
-        colorbar={"title": {"text": "G"}, "tickvals": ticks, "ticktext": [f"{2.0 ** t:g}" for t in ticks]},
+        colorbar={"title": {"text": "G"}, "tickvals": ticks, "ticktext": labels},
         hovertemplate="B = %{x}<br>C = %{y}<br>TP: %{customdata[0]}<br>TESS: %{customdata[1]}"
                       "<br>G = TESS / TP = %{customdata[2]:.3f}<extra></extra>",
         name="G",
     ))
+    zc = np.power(2.0, log2g) if narrow else log2g  # contour levels must be evenly spaced
+    start, end, size = ((size * math.ceil(gmin / size), gmax, size) if narrow else (float(lo), float(hi), 1.0))
     fig.add_trace(go.Contour(
-        x=b, y=c, z=log2g, contours={"start": lo, "end": hi, "size": 1, "coloring": "none"},
+        x=b, y=c, z=zc, contours={"start": start, "end": end, "size": size, "coloring": "none"},
         line={"width": 0.6, "color": "rgba(40,40,40,0.45)"}, showscale=False, hoverinfo="skip",
-        name="G = 2^k", showlegend=True,
+        name=level_name, showlegend=True,
     ))
+    crosses = dlo < 0 < dhi
     fig.add_trace(go.Contour(
         x=b, y=c, z=log2g, contours={"start": 0, "end": 0, "size": 1, "coloring": "none"},
         line={"width": 3, "color": "black"}, showscale=False, hoverinfo="skip",
-        name="G = 1 (equal memory)", showlegend=True,
+        name="G = 1 (equal memory)" if crosses else "G = 1 (not reached in this range)", showlegend=True,
     ))
-    fig.update_xaxes(type="log", title="batch size B")
-    fig.update_yaxes(type="log", title="classes C")
+    if points is not None and len(points):
+        inside = points[points["classes"].between(c.min(), c.max()) & points["batch"].between(b.min(), b.max())]
+        inside = inside.groupby(["classes", "batch"], as_index=False)["name"].agg(", ".join)  # one label per spot
+        # Labels: above the highest point of a column, below the others; leftwards near the right edge.
+        top = inside["classes"] == inside.groupby("batch")["classes"].transform("max")
+        right = np.log(inside["batch"]) > np.log(b.min()) + 0.8 * np.log(b.max() / b.min())  # near the edge
+        pos = np.where(top, "top ", "bottom ") + np.where(right, "left", "right")
+        fig.add_trace(go.Scatter(x=inside["batch"], y=inside["classes"], mode="markers+text", text=inside["name"],
+                                 textposition=list(pos), textfont={"size": 10},
+                                 marker={"symbol": "x", "size": 9, "color": "black"}, name="paper's workloads",
+                                 hovertemplate="%{text}: B = %{x}, C = %{y}<extra></extra>"))
+    fig.update_xaxes(type="log", title="batch size B", range=_log_edges(b))
+    fig.update_yaxes(type="log", title="classes C", range=_log_edges(c))
     _layout(fig, title or "Relative memory cost G(C, B) = Mem_TESS / Mem_TP (G > 1: TP needs less)",
-            legend={"orientation": "h", "y": -0.16, "x": 0})
+            legend={"orientation": "h", "y": -0.16, "x": 0}, height=560)
     return fig
 
 
@@ -161,10 +206,13 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
     z = _pivot(cells, "code")  # (C, B)
     b = z.columns.to_numpy(dtype=float)
     c = z.index.to_numpy(dtype=float)
-    hover = df.assign(txt=df["rule"].map(_rule_label) + ": " + df["peak_bytes"].map(human_bytes)
-                      + np.where(df["fits"], " fits", " does not fit"))
-    hover = hover.groupby(["classes", "batch"])["txt"].agg("<br>".join).reset_index()
-    hv = _pivot(hover, "txt").reindex_like(z)
+    hv = None
+    for rule in dict.fromkeys(df["rule"]):
+        sub = df[df["rule"] == rule]
+        txt = (_rule_label(rule) + ": " + sub["peak_bytes"].map(human_bytes)
+               + np.where(sub["fits"], " fits", " does not fit"))
+        part = _pivot(sub.assign(txt=txt), "txt").reindex_like(z).to_numpy(dtype=object)
+        hv = part if hv is None else hv + "<br>" + part
     verdict = _pivot(cells, "verdict").reindex_like(z)
     n = len(VERDICTS)
     scale = []
@@ -173,7 +221,7 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
         x=b, y=c, z=z.to_numpy(dtype=float), zmin=-0.5, zmax=n - 0.5, colorscale=scale,
-        customdata=np.dstack([verdict.to_numpy(dtype=object), hv.to_numpy(dtype=object)]),
+        customdata=np.dstack([verdict.to_numpy(dtype=object), hv]),
         colorbar={"tickvals": list(range(n)), "ticktext": list(VERDICTS), "title": {"text": ""}},
         hovertemplate="B = %{x}<br>C = %{y}<br><b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
         name="regime",
@@ -187,34 +235,45 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
                 line={"width": 2.5, "dash": "dash", "color": "black"}, showscale=False, hoverinfo="skip",
                 name="BPTT fits on the small-B side of this line", showlegend=True,
             ))
-    fig.update_xaxes(type="log", title="batch size B")
-    fig.update_yaxes(type="log", title="classes C")
+    fig.update_xaxes(type="log", title="batch size B", range=_log_edges(b))
+    fig.update_yaxes(type="log", title="classes C", range=_log_edges(c))
     where = f" on {device}" if device else ""
     _layout(fig, title or f"Which rule fits{where} (budget {human_bytes(budget_bytes)}) and where TP wins",
-            legend={"orientation": "h", "y": -0.16, "x": 0})
+            legend={"orientation": "h", "y": -0.16, "x": 0}, height=560)
     return fig
 
 
 def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = None,
-                  title: str = "Peak memory by category") -> go.Figure:
-    """Stacked bars of bytes per category for each ``x`` value (e.g. each rule); budget line.
+                  title: str = "Memory at the step's peak, by category") -> go.Figure:
+    """Stacked bars of the bytes live at the peak per category for each ``x`` value (e.g. each
+    rule), the peak marked with its headroom, and the budget line.
 
-    ``df``: columns ``x``, ``category``, ``bytes`` (:func:`tpprof.report.breakdown_frame`).
+    ``df``: columns ``x``, ``category``, ``bytes``, optionally ``peak_bytes``
+    (:func:`tpprof.report.breakdown_frame`).
     """
     fig = go.Figure()
     order = list(dict.fromkeys(df[x]))
     labels = [_rule_label(v) if x == "rule" else str(v) for v in order]
+    top = max(float(df.groupby(x)["bytes"].sum().max()), float(budget_bytes or 0))
+    div, unit = byte_unit(top)
     for cat in CATEGORIES:
         sub = df[df["category"] == cat].set_index(x)["bytes"].reindex(order).fillna(0)
         if (sub > 0).any():
-            fig.add_trace(go.Bar(x=labels, y=sub.to_numpy(), name=cat, marker_color=CATEGORY_COLORS[cat],
+            fig.add_trace(go.Bar(x=labels, y=sub.to_numpy() / div, name=cat, marker_color=CATEGORY_COLORS[cat],
                                  customdata=[human_bytes(v) for v in sub],
                                  hovertemplate=f"{cat}: %{{customdata}}<extra>%{{x}}</extra>"))
+    if "peak_bytes" in df:
+        pk = df.drop_duplicates(x).set_index(x)["peak_bytes"].reindex(order)
+        txt = [human_bytes(v) + (f"<br>headroom {human_bytes(budget_bytes - v)}" if budget_bytes and v <= budget_bytes
+                                 else " (over budget)" if budget_bytes else "") for v in pk]
+        fig.add_trace(go.Scatter(x=labels, y=pk.to_numpy() / div, mode="markers+text", name="peak over a step",
+                                 marker={"symbol": "diamond", "size": 11, "color": "black"}, text=txt,
+                                 textposition="top center", hovertemplate="peak %{text}<extra>%{x}</extra>"))
     fig.update_layout(barmode="stack")
     if budget_bytes:
-        fig.add_hline(y=budget_bytes, line={"color": "black", "dash": "dash", "width": 2},
-                      annotation_text=f"budget {human_bytes(budget_bytes)}", annotation_position="top left")
-    fig.update_yaxes(title="bytes")
+        fig.add_hline(y=budget_bytes / div, line={"color": "black", "dash": "dash", "width": 2},
+                      annotation_text=f"budget {human_bytes(budget_bytes)}", annotation_position="top right")
+    fig.update_yaxes(title=unit, rangemode="tozero")
     return _layout(fig, title)
 
 
@@ -223,36 +282,37 @@ def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = 
 # --------------------------------------------------------------------------------------
 
 
-def scaling(df: pd.DataFrame, var: str, title: str | None = None) -> go.Figure:
+def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool = True) -> go.Figure:
     """Memory vs ``var`` (depth, width or steps), one panel per rule, stacked by category.
 
-    ``df``: :func:`tpprof.report.scaling_frame` (columns ``rule``, ``var``, ``category``, ``bytes``,
-    ``peak_bytes``). Bars stack the bytes of every term; the black line is the step's peak.
+    ``df``: :func:`tpprof.report.scaling_frame` (columns ``rule``, ``var``, ``category``, ``bytes``).
+    Bars stack the bytes live at the step's peak (their top is the peak).
+    ``shared_y=False`` gives each rule its own scale (BPTT can dwarf the local rules).
     """
     rules = list(dict.fromkeys(df["rule"]))
-    fig = make_subplots(rows=1, cols=len(rules), shared_yaxes=True, horizontal_spacing=0.03,
+    fig = make_subplots(rows=1, cols=len(rules), shared_yaxes=shared_y, horizontal_spacing=0.03 if shared_y else 0.06,
                         subplot_titles=[_rule_label(r) for r in rules])
     xs = sorted(df[var].unique())
     xlabels = [str(v) for v in xs]
+    div, unit = byte_unit(float(df.groupby(["rule", var])["bytes"].sum().max()))
+    traces, cols = [], []
     for j, rule in enumerate(rules, start=1):
         sub = df[df["rule"] == rule]
+        table = sub.pivot_table(index="category", columns=var, values="bytes", aggfunc="sum").reindex(columns=xs)
         for cat in CATEGORIES:
-            s = sub[sub["category"] == cat].set_index(var)["bytes"].reindex(xs).fillna(0)
-            if (s > 0).any():
-                fig.add_trace(go.Bar(x=xlabels, y=s.to_numpy(), name=cat, legendgroup=cat, showlegend=j == 1,
-                                     marker_color=CATEGORY_COLORS[cat], customdata=[human_bytes(v) for v in s],
-                                     hovertemplate=f"{var} = %{{x}}<br>{cat}: %{{customdata}}<extra>{rule}</extra>"),
-                              row=1, col=j)
-        pk = sub.drop_duplicates(var).set_index(var)["peak_bytes"].reindex(xs)
-        fig.add_trace(go.Scatter(x=xlabels, y=pk.to_numpy(), mode="lines+markers", name="peak", legendgroup="peak",
-                                 showlegend=j == 1, line={"color": "black"},
-                                 customdata=[human_bytes(v) for v in pk],
-                                 hovertemplate=f"{var} = %{{x}}<br>peak: %{{customdata}}<extra>{rule}</extra>"),
-                      row=1, col=j)
-        fig.update_xaxes(title=var, type="category", row=1, col=j)
+            if cat not in table.index:
+                continue
+            vals = table.loc[cat].fillna(0).to_numpy()
+            if (vals > 0).any():
+                traces.append(go.Bar(x=xlabels, y=vals / div, name=cat, legendgroup=cat, showlegend=j == 1,
+                                     marker_color=CATEGORY_COLORS[cat], customdata=[human_bytes(v) for v in vals],
+                                     hovertemplate=f"{var} = %{{x}}<br>{cat}: %{{customdata}}<extra>{rule}</extra>"))
+                cols.append(j)
+    fig.add_traces(traces, rows=[1] * len(traces), cols=cols)  # one call: far cheaper than one per trace
+    fig.update_xaxes(title=var, type="category")
     fig.update_layout(barmode="stack")
-    fig.update_yaxes(title="bytes", row=1, col=1)
-    return _layout(fig, title or f"Memory vs {var}, stacked by category (bars: all terms; line: peak)",
+    fig.update_yaxes(title=unit, row=1, col=1)
+    return _layout(fig, title or f"Memory at the step's peak vs {var}, by category",
                    legend={"orientation": "h", "y": -0.2, "x": 0})
 
 
@@ -454,7 +514,8 @@ def figure_bytes(fig: go.Figure, fmt: str, width: int | None = None, height: int
             atexit.register(_stop_server)
         opts = {"format": fmt, "width": width or _EXPORT_SIZE["width"], "height": height or _EXPORT_SIZE["height"],
                 "scale": scale if fmt == "png" else 1}
-        return kaleido.calc_fig_sync(fig.to_dict(), opts=opts)
+        spec = go.Figure(fig).update_layout(template=_TEMPLATE).to_dict()
+        return kaleido.calc_fig_sync(spec, opts=opts)
 
 
 def versions() -> dict[str, str | None]:

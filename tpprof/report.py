@@ -19,12 +19,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from tpprof.config import PRESETS, RULES, Config, Device, RuleSpec, make_config, parse_bytes, parse_net
+from tpprof.config import Config, Device, RuleSpec, Workload, make_config, parse_bytes, parse_net
 from tpprof.errors import UserError
 
 #: The accounting choices of the relative-memory view (see tpprof.analytic.estimate).
@@ -70,7 +70,7 @@ def default_results_dir() -> Path:
 # --------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=200_000)
+@functools.lru_cache(maxsize=8192)  # a few views' grids; a Breakdown is ~10 KB, so ≤ ~100 MB
 def _estimate(cfg: Config, accounting: str) -> Any:
     from tpprof.analytic import estimate
 
@@ -84,11 +84,36 @@ def memory_of(cfg: Config, accounting: str = "full") -> int:
     return int(bd.peak_bytes if accounting == "full" else bd.total_bytes)
 
 
+def at_peak_by_category(bd: Any) -> dict[str, int]:
+    """Bytes live at the step's peak, per category: every persistent term plus the transient
+    terms live in the peak phase (so the categories add up to ``bd.peak_bytes``)."""
+    phase = bd.peak_phase
+    out: dict[str, int] = {c: 0 for c in bd.by_category()}
+    for t in bd.terms:
+        if t.persistent or (phase is not None and phase in t.phases):
+            out[t.category] += int(t.bytes)
+    return out
+
+
 def config_for(net: str, rule: str, batch: int, classes: int, steps: int | None = None, dtype: str = "fp32",
                optimizer: str = "adam") -> Config:
     """A :class:`Config` from view values (preset workloads fill ``steps`` when ``None``)."""
     return make_config(net, RuleSpec(name=rule, optimizer=optimizer), batch=batch, classes=classes, steps=steps,
                        dtype=dtype)
+
+
+def grid_configs(net: str, rule: str, classes: Sequence[int], batches: Sequence[int], steps: int | None = None,
+                 dtype: str = "fp32", optimizer: str = "adam") -> list[tuple[int, int, Config]]:
+    """(C, B, Config) for every cell of a classes × batch grid; the net is parsed once and
+    its readout resized per C (as :func:`config_for` does, without re-parsing per cell)."""
+    base = config_for(net, rule, 1, int(classes[0]), steps, dtype, optimizer)
+    out = []
+    for c in classes:
+        spec = base.net.with_readout(int(c))
+        for b in batches:
+            out.append((int(c), int(b), Config(spec, Workload(int(b), int(c), base.workload.steps, base.workload.dtype),
+                                               base.rule)))
+    return out
 
 
 def log_grid(lo: int, hi: int, points: int, field_name: str = "range") -> np.ndarray:
@@ -126,17 +151,24 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
     net = check_net(net)
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    rows = []
-    for c in cs:
-        for b in bs:
-            tp = memory_of(config_for(net, "tp", int(b), int(c), steps, dtype, optimizer), accounting)
-            tess = memory_of(config_for(net, "tess", int(b), int(c), steps, dtype, optimizer), accounting)
-            rows.append((int(c), int(b), tp, tess))
+    tp = [memory_of(cfg, accounting) for _, _, cfg in grid_configs(net, "tp", cs, bs, steps, dtype, optimizer)]
+    tess = [memory_of(cfg, accounting) for _, _, cfg in grid_configs(net, "tess", cs, bs, steps, dtype, optimizer)]
+    cc, bb = np.meshgrid(cs, bs, indexing="ij")  # (nC, nB): the order grid_configs walks
+    rows = list(zip(cc.ravel().tolist(), bb.ravel().tolist(), tp, tess))
     df = pd.DataFrame(rows, columns=["classes", "batch", "tp_bytes", "tess_bytes"])
     df["G"] = df["tess_bytes"] / df["tp_bytes"]  # the ratio's definition (paper's Figure 5)
     df["accounting"] = accounting
     df["net"] = net
     return df
+
+
+def preset_points() -> pd.DataFrame:
+    """The paper's benchmarks as (classes, batch) points: one row per preset (name, classes,
+    batch), to mark where published workloads sit on the Figure-5 map."""
+    from tpprof.config import PRESETS
+
+    return pd.DataFrame([(name, p.classes, p.batch) for name, p in PRESETS.items()],
+                        columns=["name", "classes", "batch"])
 
 
 # --------------------------------------------------------------------------------------
@@ -204,29 +236,31 @@ def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: st
     rules = tuple(dict.fromkeys(("tp", "tess") + tuple(rules)))
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
+    peaks = {r: [memory_of(cfg) for _, _, cfg in grid_configs(net, r, cs, bs, steps, dtype, optimizer)] for r in rules}
+    cc, bb = np.meshgrid(cs, bs, indexing="ij")  # (nC, nB): the order grid_configs walks
     rows = []
-    for c in cs:
-        for b in bs:
-            peaks = {r: memory_of(config_for(net, r, int(b), int(c), steps, dtype, optimizer)) for r in rules}
-            fits = {r: peaks[r] <= budget_bytes for r in rules}
-            verdict = _verdict(fits["tp"], fits["tess"], peaks["tp"], peaks["tess"])
-            for r in rules:
-                rows.append((int(c), int(b), r, peaks[r], fits[r], budget_bytes - peaks[r], verdict))
+    for i, (c, b) in enumerate(zip(cc.ravel().tolist(), bb.ravel().tolist())):
+        fits = {r: peaks[r][i] <= budget_bytes for r in rules}
+        verdict = _verdict(fits["tp"], fits["tess"], peaks["tp"][i], peaks["tess"][i])
+        for r in rules:
+            rows.append((c, b, r, peaks[r][i], fits[r], budget_bytes - peaks[r][i], verdict))
     return pd.DataFrame(rows, columns=["classes", "batch", "rule", "peak_bytes", "fits", "headroom_bytes", "verdict"])
 
 
 def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, steps: int | None = None,
                     dtype: str = "fp32", optimizer: str = "adam", accounting: str = "full",
                     budget_bytes: int | None = None) -> pd.DataFrame:
-    """Bytes per category for each rule at one point (rows: rule, category, bytes) with each
-    rule's peak, total and — given a budget — headroom = budget − peak."""
+    """Bytes per category for each rule at one point: ``bytes`` live at the step's peak (they
+    add up to ``peak_bytes``), ``all_terms_bytes`` the plain sum of the category's terms; with
+    each rule's peak, total and — given a budget — headroom = budget − peak."""
     net = check_net(net)
     rows = []
     for r in rules:
         bd = _estimate(config_for(net, r, batch, classes, steps, dtype, optimizer), accounting)
-        for cat, nbytes in bd.by_category().items():
-            rows.append((r, cat, int(nbytes), int(bd.peak_bytes), int(bd.total_bytes)))
-    df = pd.DataFrame(rows, columns=["rule", "category", "bytes", "peak_bytes", "total_bytes"])
+        every = bd.by_category()
+        for cat, nbytes in at_peak_by_category(bd).items():
+            rows.append((r, cat, nbytes, int(every[cat]), int(bd.peak_bytes), int(bd.total_bytes)))
+    df = pd.DataFrame(rows, columns=["rule", "category", "bytes", "all_terms_bytes", "peak_bytes", "total_bytes"])
     if budget_bytes is not None:
         df["headroom_bytes"] = budget_bytes - df["peak_bytes"]
     return df
@@ -286,7 +320,8 @@ def scaling_frame(var: str, values: Sequence[int] | None = None, features: int =
                   optimizer: str = "adam", rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
     """Memory vs ``var`` ∈ {depth, width, steps} for a uniform dense net, per rule and category.
 
-    Rows: rule, <var>, category, bytes (every term of that category), peak_bytes, total_bytes.
+    Rows: rule, <var>, category, bytes (live at the step's peak), all_terms_bytes (every term of
+    the category), peak_bytes, total_bytes.
     """
     if var not in SCALING_VARS:
         raise UserError("scaling variable", f"{var!r} is not known", ", ".join(SCALING_VARS))
@@ -297,9 +332,11 @@ def scaling_frame(var: str, values: Sequence[int] | None = None, features: int =
         net = dense_net(features, w, d, classes)
         for r in rules:
             bd = _estimate(config_for(net, r, batch, classes, t, dtype, optimizer), "full")
-            for cat, nbytes in bd.by_category().items():
-                rows.append((r, int(v), cat, int(nbytes), int(bd.peak_bytes), int(bd.total_bytes)))
-    return pd.DataFrame(rows, columns=["rule", var, "category", "bytes", "peak_bytes", "total_bytes"])
+            every = bd.by_category()
+            for cat, nbytes in at_peak_by_category(bd).items():
+                rows.append((r, int(v), cat, nbytes, int(every[cat]), int(bd.peak_bytes), int(bd.total_bytes)))
+    return pd.DataFrame(rows, columns=["rule", var, "category", "bytes", "all_terms_bytes", "peak_bytes",
+                                       "total_bytes"])
 
 
 # --------------------------------------------------------------------------------------
@@ -466,24 +503,37 @@ class ReportItem:
     provenance: dict[str, Any]
 
 
+def informative_device(net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
+                       classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024)) -> Device:
+    """A catalogue device whose budget cuts through the (C, B) map of ``net``: the one closest
+    (in log scale) to the geometric mean of TP's smallest and largest peak over the ranges,
+    so the regime map shows both feasible and infeasible cells. 8 MiB if the catalogue is empty."""
+    lo = memory_of(config_for(check_net(net), "tp", batch[0], classes[0], None, dtype, optimizer))
+    hi = memory_of(config_for(check_net(net), "tp", batch[1], classes[1], None, dtype, optimizer))
+    target = math.sqrt(lo * hi)
+    inside = [d for d in device_catalogue() if lo <= d.budget_bytes <= hi] or list(device_catalogue())
+    if not inside:
+        return Device(name="budget 8MiB", budget_bytes=8 * 2**20, source="tpprof default")
+    return min(inside, key=lambda d: abs(math.log(d.budget_bytes / target)))
+
+
 def default_report_device() -> Device:
-    """The device of the report's regime map: the catalogue's first entry whose budget lies
-    between 1 MiB and 64 MiB (where TP/TESS boundaries show on the SHD net), else 8 MiB."""
-    for d in device_catalogue():
-        if 2**20 <= d.budget_bytes <= 64 * 2**20:
-            return d
-    return Device(name="budget 8MiB", budget_bytes=8 * 2**20, source="tpprof report default")
+    """The regime map's device in ``tpprof report`` (see :func:`informative_device`)."""
+    d = REPORT_DEFAULTS
+    return informative_device(d["net"], d["dtype"], d["optimizer"], d["classes"], d["batch"])
 
 
 def build_report(out: str | Path, measurements: str | Path | None = None, results: str | Path | None = None,
-                 device: Device | None = None, progress: Any = None) -> list[ReportItem]:
+                 device: Device | None = None,
+                 progress: Callable[[str, int], Any] | None = None) -> list[ReportItem]:
     """Write every available paper figure to ``out`` (PDF, SVG, PNG + JSON each) and
     ``out/index.html``; return what was written.
 
     Always: figure5 (paper accounting, reconstructed), figure5_full (tpprof's accounting),
     regime_map, scaling. With measurement files (``measurements`` or the shipped
     measurements/): measured_vs_analytic and t_invariance. With training results (``results``
-    or docs/results/): accuracy, finetune and silhouette.
+    or docs/results/): accuracy, finetune and silhouette. ``progress(stem, n_figures)`` is
+    called after each figure.
     """
     from tpprof import plots
 
@@ -496,61 +546,63 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     def add(stem: str, title: str, thunk: Any, prov: dict[str, Any]) -> None:
         jobs.append((stem, title, thunk, prov))
 
+    if measurements and not Path(measurements).exists():
+        raise UserError("measurements", f"{str(measurements)!r} does not exist", "a .csv file or a folder of them")
+    base = config_for(dflt["net"], "tp", 128, 20, None, dflt["dtype"], dflt["optimizer"]).to_dict()
     f5 = {k: dflt[k] for k in ("net", "dtype", "optimizer", "classes", "batch", "points")}
     add("figure5", "Figure 5 reproduction: G(C, B), paper accounting (reconstructed)",
-        lambda: plots.figure5(figure5_frame("paper", **f5),
+        lambda: plots.figure5(figure5_frame("paper", **f5), points=preset_points(),
                               title="G(C, B) = Mem_TESS / Mem_TP, paper accounting [reconstructed]"),
-        {"view": "figure5", "accounting": "paper", **f5, "label": "reconstructed (reference sheet §9)"})
+        {"config": {"view": "figure5", "accounting": "paper", **f5, "base_config": base},
+         "label": "reconstructed (reference sheet §9): TP = 2BLH, TESS = BLH + LCH"})
     add("figure5_full", "G(C, B) under tpprof's full accounting (SHD net)",
-        lambda: plots.figure5(figure5_frame("full", **f5),
+        lambda: plots.figure5(figure5_frame("full", **f5), points=preset_points(),
                               title=f"G(C, B) = peak TESS / peak TP, tpprof full accounting ({f5['net']})"),
-        {"view": "figure5", "accounting": "full", **f5})
+        {"config": {"view": "figure5", "accounting": "full", **f5, "base_config": base}})
     dev = device or default_report_device()
     reg = {"net": dflt["net"], "dtype": dflt["dtype"], "optimizer": dflt["optimizer"], "classes": dflt["classes"],
            "batch": dflt["batch"], "points": 20}
     add("regime_map", f"Device regimes on {dev.name}",
         lambda: plots.regime_map(regime_frame(budget_bytes=dev.budget_bytes, **reg), dev.budget_bytes, dev.name),
-        {"view": "regimes", **reg, "device": {"name": dev.name, "budget_bytes": dev.budget_bytes,
-                                              "source": dev.source}})
+        {"config": {"view": "regimes", "accounting": "full", **reg, "base_config": base},
+         "device": {"name": dev.name, "budget_bytes": dev.budget_bytes, "source": dev.source}})
+    sc = {"features": 700, "width": 450, "depth": 1, "classes": 20, "batch": 128, "steps": 100, "dtype": "fp32",
+          "optimizer": "adam"}
     add("scaling", "Memory vs depth per rule, by category",
-        lambda: plots.scaling(scaling_frame("depth"), "depth"),
-        {"view": "scaling", "var": "depth", "values": list(DEFAULT_SCALING_VALUES["depth"]),
-         "base": {"features": 700, "width": 450, "classes": 20, "batch": 128, "steps": 100, "dtype": "fp32",
-                  "optimizer": "adam"}})
+        lambda: plots.scaling(scaling_frame("depth", **sc), "depth"),
+        {"config": {"view": "scaling", "accounting": "full", "var": "depth",
+                    "values": list(DEFAULT_SCALING_VALUES["depth"]), **sc}})
     files = [Path(measurements)] if measurements else shipped_measurement_files()
-    if measurements and not Path(measurements).exists():
-        raise UserError("measurements", f"{str(measurements)!r} does not exist", "a .csv file or a folder of them")
     if files:
         meas = load_measurements(files)
         cmp = compare_frame(meas.rows)
-        mprov = {"measurement_files": meas.files, "bad_rows": [list(b) for b in meas.bad],
-                 "accounting": "full", "summary": error_summary(cmp)}
+        mprov = {"config": {"view": "measured", "accounting": "full"}, "measurement_files": meas.files,
+                 "bad_rows": [list(b) for b in meas.bad], "summary": error_summary(cmp)}
         if not cmp.empty:
-            add("measured_vs_analytic", "Measured vs analytic peak memory",
-                lambda: plots.measured_vs_analytic(cmp), {"view": "measured", **mprov})
+            add("measured_vs_analytic", "Measured vs analytic peak memory", lambda: plots.measured_vs_analytic(cmp),
+                mprov)
             ti = t_invariance_frame(cmp)
             if not ti.empty:
-                add("t_invariance", "T-invariance of peak memory", lambda: plots.t_invariance(ti),
-                    {"view": "measured", **mprov})
+                add("t_invariance", "T-invariance of peak memory", lambda: plots.t_invariance(ti), mprov)
     res_dir = Path(results) if results else default_results_dir()
     frames, _problems = load_results(res_dir)
-    rprov = {"results_dir": str(res_dir)}
+    rprov = {"config": {"view": "training"}, "results_dir": str(res_dir)}
     if "accuracy" in frames:
         add("accuracy", "Test accuracy per rule", lambda: plots.accuracy_bars(frames["accuracy"]),
-            {"view": "training", **rprov, "results_files": ["accuracy.csv"]})
+            {**rprov, "results_files": ["accuracy.csv"]})
     if "finetune" in frames:
         add("finetune", "Fine-tuning on a new speaker", lambda: plots.finetune_bars(frames["finetune"]),
-            {"view": "training", **rprov, "results_files": ["finetune.csv"]})
+            {**rprov, "results_files": ["finetune.csv"]})
     if "silhouette" in frames:
         add("silhouette", "Per-layer silhouette", lambda: plots.silhouette(frames["silhouette"]),
-            {"view": "training", **rprov, "results_files": ["silhouette.csv"]})
+            {**rprov, "results_files": ["silhouette.csv"]})
     items: list[ReportItem] = []
     for stem, title, thunk, prov in jobs:
         fig = thunk()
         written = plots.save_figure(fig, out_dir / stem, prov)
-        items.append(ReportItem(stem, title, written, plots.provenance_record(stem, prov)))
+        items.append(ReportItem(stem, title, written, json.loads(written[-1].read_text())))
         if progress is not None:
-            progress(stem)
+            progress(stem, len(jobs))
     write_index(out_dir, items)
     return items
 

@@ -94,6 +94,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("error", "str", "one-line reason when status is not ok"),
     _c("wall_s", "float", "seconds the whole point took (subprocess included)"),
     _c("tpprof_version", "str", "tpprof version", "all"),
+    _c("learner_hash", "str", "first 12 hex digits of SHA-256 over tpprof/snn/*.py: which learner code was measured"),
     _c("torch_version", "str", "torch version", "ok"),
     _c("python_version", "str", "Python version", "all"),
     _c("hardware", "str", "CPU model, cores, RAM, GPU name (no host names)", "all"),

@@ -15,7 +15,8 @@ writing a temporary file and renaming it over the old one (atomic on POSIX), so 
 interruption (Ctrl-C) leaves the last complete epoch's files intact; ``metrics.json`` then
 says ``"status": "interrupted"``. ``model.pt`` is a plain dict of tensors and strings that
 loads with ``torch.load(..., weights_only=True)``: ``state_dict``, ``config_json``
-(:meth:`Config.to_json`) and ``meta_json`` (data, task, features, epoch, seed).
+(:meth:`Config.to_json`) and ``meta_json`` ({"data": how to load the data again — kind,
+task, features, held-out speaker —, "epoch", "seed", "test_accuracy"}).
 
 The training accuracy in the metrics is counted online, during the epoch, from the
 predictions ``train_batch`` makes while it learns (no second pass over the training set).
@@ -54,21 +55,28 @@ def cosine_lr(base: float, epoch: int, epochs: int, eta_min_fraction: float = ET
 
 
 def set_lr(learner: Any, lr: float) -> None:
-    """Set the learning rate of every optimiser the learner holds."""
+    """Set the learning rate of every optimiser the learner holds.
+
+    Uses ``learner.set_lr`` when the learner has one; otherwise every optimiser found in its
+    attributes (directly or in a list/dict): ``torch.optim`` ones through ``param_groups``,
+    the learners' own per-layer optimisers through their ``lr`` attribute.
+    """
     if hasattr(learner, "set_lr"):
         learner.set_lr(lr)
         return
-    import torch
-
-    opts: list = []
-    for v in vars(learner).values():  # optimisers held directly or in a list/dict attribute
+    n = 0
+    for v in vars(learner).values():
         items = list(v.values()) if isinstance(v, dict) else (list(v) if isinstance(v, (list, tuple)) else [v])
-        opts.extend(o for o in items if isinstance(o, torch.optim.Optimizer))
-    if not opts:
+        for o in items:
+            if hasattr(o, "param_groups") and hasattr(o, "step"):
+                for group in o.param_groups:
+                    group["lr"] = lr
+                n += 1
+            elif hasattr(o, "lr") and hasattr(o, "step") and hasattr(o, "params"):
+                o.lr = float(lr)
+                n += 1
+    if n == 0:
         raise RuntimeError(f"{type(learner).__name__} exposes no optimiser to set the learning rate of")
-    for opt in opts:
-        for group in opt.param_groups:
-            group["lr"] = lr
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -273,8 +281,8 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
                    "eval_seconds": time.perf_counter() - t1}
             history.append(row)
             if out is not None:
-                save_checkpoint(out / CHECKPOINT, learner, cfg, dict(meta or {}, epoch=epoch + 1, seed=seed,
-                                                                     test_accuracy=acc))
+                save_checkpoint(out / CHECKPOINT, learner, cfg, {"data": dict(meta or {}), "epoch": epoch + 1,
+                                                                 "seed": seed, "test_accuracy": acc})
             metrics = record("running" if epoch + 1 < epochs else "done")
             if progress:
                 sys.stderr.write(f"epoch {epoch + 1}/{epochs}: loss {ep['train_loss']:.4f} train "

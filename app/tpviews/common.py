@@ -70,6 +70,39 @@ def catalogue() -> tuple[Any, ...]:
 
 
 @st.cache_resource(show_spinner=False)
+def warm_up() -> bool:
+    """Build one tiny figure of every trace type once per server process: plotly creates its
+    validators lazily on first use (~100 ms per type), which would otherwise land on the first
+    interaction that shows that type."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2)
+    fig.add_traces([go.Heatmap(z=[[0.0]]), go.Contour(z=[[0.0, 1.0], [1.0, 0.0]]), go.Bar(y=[1]),
+                    go.Scatter(y=[1], error_y={"array": [0.1]})], rows=[1] * 4, cols=[1, 1, 2, 2])
+    fig.add_hline(y=1)
+    fig.to_json()
+    return True
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def figure(name: str, *args: Any, **kwargs: Any) -> Any:
+    """``tpprof.plots.<name>(*args, **kwargs)``, built once per distinct table and options
+    (building a plotly figure costs tens of ms; a rerun that changes nothing in it reuses it)."""
+    return getattr(plots, name)(*args, **kwargs)
+
+
+@st.cache_resource(show_spinner=False)
+def default_device_name() -> str | None:
+    """The catalogue device preselected on the regimes page: one whose budget cuts through the
+    SHD net's (C, B) map (tpprof.report.informative_device)."""
+    try:
+        return report.informative_device().name
+    except Exception:  # noqa: BLE001 - only a default; the first entry will do
+        return None
+
+
+@st.cache_resource(show_spinner=False)
 def can_export() -> str | None:
     """None when static export works here, else the one-line reason."""
     try:

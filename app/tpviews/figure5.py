@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tpprof import plots, report
+from tpprof import report
 
 from . import common
+
+#: Log-spaced values per axis (18 × 18 cells × 2 rules: ~650 analytic estimates per view, which keeps an
+#: interaction near 300 ms of server time on a 2-core machine; tpprof report draws 24 × 24).
+GRID_POINTS = 18
 
 _TITLES = {
     "paper": "G(C, B) = Mem_TESS / Mem_TP — paper accounting [reconstructed]",
@@ -34,8 +38,11 @@ def render() -> None:
         crange = common.range_slider("Classes C", "f5_c", (2, 1000), "Range of class counts (log-spaced)")
     with c4:
         brange = common.range_slider("Batch size B", "f5_b", (2, 1000), "Range of batch sizes (log-spaced)")
-    df = common.figure5_frame(acc, net, dtype, opt, None, crange, brange, 24)
-    fig = plots.figure5(df, title=_TITLES[acc] + ("" if acc != "full" else f" ({net})"))
+    df = common.figure5_frame(acc, net, dtype, opt, None, crange, brange, GRID_POINTS)
+    marks = report.preset_points() if st.checkbox("Mark the paper's workloads", value=True, key="f5_marks",
+                                                  **common._BIND, help="Each preset's (C, B), e.g. SHD at C = 20, "
+                                                  "B = 128") else None
+    fig = common.figure("figure5", df, title=_TITLES[acc] + ("" if acc != "full" else f" ({net})"), points=marks)
     common.show_figure(fig, df, f"figure5_{acc.replace('+', '_')}")
     tp_wins = float((df["G"] > 1).mean())
     m1, m2, m3 = st.columns(3)

@@ -59,9 +59,15 @@ def render() -> None:
     m4.metric(f"Outside ±{tol:.0%}", s["out_of_tolerance"])
     if cmp.attrs.get("skipped"):
         st.caption(f"{cmp.attrs['skipped']} measured row(s) have a configuration the analytic model rejects.")
-    common.show_figure(plots.measured_vs_analytic(sub, tol), sub, "measured_vs_analytic")
+    common.show_figure(common.figure("measured_vs_analytic", sub, tol), sub, "measured_vs_analytic")
+    out = sub[sub["error"].abs() > tol]
+    with st.expander(f"Points outside ±{tol:.0%} ({len(out)}) and the joined table"):
+        cols = ["rule", "net", "batch", "classes", "steps", "dtype", "measured_bytes", "predicted_bytes", "error",
+                "source"]
+        st.dataframe((out if len(out) else sub)[cols], hide_index=True, width="stretch",
+                     column_config={"error": st.column_config.NumberColumn(format="percent")})
     ti = report.t_invariance_frame(sub)
     if ti.empty:
         st.info("No rule and workload was measured at two or more values of T: no T-invariance plot.")
     else:
-        common.show_figure(plots.t_invariance(ti), ti, "t_invariance")
+        common.show_figure(common.figure("t_invariance", ti), ti, "t_invariance")

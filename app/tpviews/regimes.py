@@ -10,6 +10,9 @@ from tpprof.config import PRESETS, format_bytes
 from . import common
 
 _CUSTOM = "custom"
+#: Log-spaced values per axis (14 × 14 cells × 3 rules: ~590 analytic estimates per view; tpprof report
+#: draws 20 × 20).
+GRID_POINTS = 14
 
 
 def _device() -> tuple[str, int]:
@@ -19,12 +22,18 @@ def _device() -> tuple[str, int]:
     if mode == "catalogue device":
         names = [d.name for d in cat]
         by_name = {d.name: d for d in cat}
-        name = common.select("Device", names, "rg_device", names[0],
+        name = common.select("Device", names, "rg_device", common.default_device_name(),
                              help="From tpprof's device catalogue (tpprof devices lists each figure's source)")
         dev = by_name[name]
-        st.caption(f"Budget {format_bytes(dev.budget_bytes)}" + (f" — {dev.notes}" if dev.notes else "")
+        figures = {"catalogue budget": dev.budget_bytes, "on-chip": dev.on_chip_bytes, "off-chip": dev.off_chip_bytes}
+        figures = {k: v for k, v in figures.items() if v}
+        which = st.radio("Memory", list(figures), key="rg_mem", horizontal=True, **common._BIND,
+                         help="The catalogue's budget is the memory a run must fit in (off-chip when the device "
+                         "has it); choose on-chip to ask whether learning fits in SRAM alone")
+        budget = int(figures[which])
+        st.caption(f"{which}: {format_bytes(budget)}" + (f" — {dev.notes.rstrip('.')}" if dev.notes else "")
                    + (f". Source: {dev.source}" if dev.source else ""))
-        return dev.name, dev.budget_bytes
+        return (dev.name if which == "catalogue budget" else f"{dev.name} ({which})"), budget
     text = st.text_input("Budget", value="8MiB", key="rg_budget", help="e.g. 512KiB, 1.5 MB, 8GiB, 4096",
                          **common._BIND)
     dev = report.resolve_device(budget=text)
@@ -60,8 +69,13 @@ def render() -> None:
     with c5:
         brange = common.range_slider("Batch size B", "rg_b", (2, 1000), "Range of batch sizes (log-spaced)")
     steps = int(steps) if steps else None
-    df = common.regime_frame(net, budget, dtype, opt, steps, crange, brange, 20, ("tp", "tess", "bptt"))
-    common.show_figure(plots.regime_map(df, budget, dev_name), df, "regime_map")
+    df = common.regime_frame(net, budget, dtype, opt, steps, crange, brange, GRID_POINTS, ("tp", "tess", "bptt"))
+    common.show_figure(common.figure("regime_map", df, budget, dev_name), df, "regime_map")
+    if not df["fits"].any():
+        best = df.loc[df["peak_bytes"].idxmin()]
+        st.warning(f"Nothing fits {dev_name} ({format_bytes(budget)}) in this range: the smallest peak is "
+                   f"{format_bytes(best['peak_bytes'])} ({plots.RULE_LABELS.get(best['rule'], best['rule'])} at "
+                   f"C = {best['classes']}, B = {best['batch']}). Try sgd, fp16 or a smaller net.")
     cells = df.drop_duplicates(["classes", "batch"])
     tp_wins = cells["verdict"].isin(["only TP fits", "both fit, TP smaller"]).mean()
     st.caption(f"TP wins (fits where TESS does not, or needs less) in {tp_wins:.0%} of the cells; full "
@@ -78,7 +92,7 @@ def render() -> None:
     with c8:
         rules = common.rules_select("rg_rules")
     bd = common.breakdown_frame(net, tuple(rules), int(batch), int(classes), steps, dtype, opt, "full", budget)
-    fig = plots.category_bars(bd, budget_bytes=budget,
+    fig = common.figure("category_bars", bd, budget_bytes=budget,
                               title=f"Memory by category at C = {classes}, B = {batch} vs {dev_name}")
     common.show_figure(fig, bd, "headroom")
     inv = common.inverse_frame(net, tuple(rules), int(classes), budget, steps, dtype, opt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tpprof import plots, report
+from tpprof import report
 
 from . import common
 
@@ -13,8 +13,9 @@ _LABELS = {"depth": "depth L (hidden layers)", "width": "width H (neurons per la
 
 def render() -> None:
     st.subheader("How memory scales with depth, width and time steps")
-    st.caption("A uniform dense net F–H–…–H–C; bars stack every term by category, the line is the step's peak "
-               "(tpprof full accounting). TP and TESS stay flat in T; BPTT grows linearly.")
+    st.caption("A uniform dense net F–H–…–H–C; bars stack, by category, the bytes live at the step's peak "
+               "(tpprof full accounting: persistent terms plus the transients of the peak phase; the CSV also has "
+               "every term's sum). TP and TESS stay flat in T; BPTT grows linearly.")
     var = st.radio("Sweep", list(report.SCALING_VARS), key="sc_var", horizontal=True,
                    captions=[_LABELS[v] for v in report.SCALING_VARS], **common._BIND)
     cols = st.columns(6)
@@ -32,4 +33,6 @@ def render() -> None:
         rules = common.rules_select("sc_rules")
     df = common.scaling_frame(var, None, vals["sc_f"], vals["sc_h"], vals["sc_l"], vals["sc_c"], vals["sc_bs"],
                               vals["sc_t"], dtype, opt, tuple(rules))
-    common.show_figure(plots.scaling(df, var), df, f"scaling_{var}")
+    shared = st.checkbox("Same y axis for every rule", value=True, key="sc_shared", **common._BIND,
+                         help="Untick to give each rule its own scale (BPTT can dwarf TP and TESS)")
+    common.show_figure(common.figure("scaling", df, var, shared_y=shared), df, f"scaling_{var}")

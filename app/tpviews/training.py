@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tpprof import plots
 
 from . import common
 
@@ -27,14 +26,14 @@ def render() -> None:
         tasks = sorted(acc["task"].astype(str).unique())
         chosen = st.multiselect("Tasks", tasks, default=tasks, key="tr_tasks", **common._BIND)
         sub = acc[acc["task"].astype(str).isin(chosen or tasks)]
-        common.show_figure(plots.accuracy_bars(sub, metric), sub, "accuracy")
+        common.show_figure(common.figure("accuracy_bars", sub, metric), sub, "accuracy")
     else:
         st.info("No accuracy.csv yet.")
     if "finetune" in frames:
-        common.show_figure(plots.finetune_bars(frames["finetune"]), frames["finetune"], "finetune")
+        common.show_figure(common.figure("finetune_bars", frames["finetune"]), frames["finetune"], "finetune")
     else:
         st.info("No finetune.csv yet.")
     if "silhouette" in frames:
-        common.show_figure(plots.silhouette(frames["silhouette"]), frames["silhouette"], "silhouette")
+        common.show_figure(common.figure("silhouette", frames["silhouette"]), frames["silhouette"], "silhouette")
     else:
         st.info("No silhouette.csv yet.")

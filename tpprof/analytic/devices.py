@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from tpprof.config import Device, budget_device, format_bytes, parse_bytes
+from tpprof.config import Device, budget_device, parse_bytes
 from tpprof.errors import UserError
 
 KINDS: tuple[str, ...] = ("mcu", "neuromorphic", "sbc", "edge-gpu", "gpu", "custom")
@@ -136,15 +136,3 @@ def resolve_budget(device: str | None = None, budget: str | None = None,
 def device_to_dict(d: Device) -> dict[str, Any]:
     return {"name": d.name, "kind": d.kind, "budget_bytes": d.budget_bytes, "on_chip_bytes": d.on_chip_bytes,
             "off_chip_bytes": d.off_chip_bytes, "source": d.source, "notes": d.notes}
-
-
-def catalogue_table(devices: Iterable[Device]) -> list[dict[str, str]]:
-    """Rows for a human table."""
-    rows = []
-    for d in devices:
-        rows.append({"name": d.name, "kind": d.kind,
-                     "on-chip": format_bytes(d.on_chip_bytes) if d.on_chip_bytes else "–",
-                     "off-chip": format_bytes(d.off_chip_bytes) if d.off_chip_bytes else "–",
-                     "budget": format_bytes(d.budget_bytes),
-                     "verified": "no" if "unverified" in d.source else "partly" if "unverified" not in d.source else ""})
-    return rows

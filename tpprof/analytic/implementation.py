@@ -1,83 +1,300 @@
 """What the PyTorch learners (``tpprof.snn``) hold beyond the algorithm: category "implementation".
 
-``implementation_terms(cfg)`` is the one entry point (its signature is stable: the measurement
-engineer calibrates the *contents* of this file against the allocator). Every term's source
-starts with ``"implementation: "`` and says why the buffer exists. These terms are included
-only under ``accounting="full"``; algorithmic terms are never adjusted to match measurements.
+``implementation_terms(cfg)`` is the one entry point. Every term's source starts with
+``"implementation: "`` and names the line of learner code (or the torch mechanism) that holds
+the buffer, with its formula. The terms were derived by reading the learners and checked
+against the allocator with ``tpprof measure --explain`` (every block live at the measured peak,
+by allocating op); nothing here is fitted, and algorithmic terms are never adjusted. They are
+included only under ``accounting="full"``.
 
-Current content is a first model from how such learners are usually written:
+Notation as in :mod:`tpprof.analytic.rules._common`: B batch, C classes, T steps, d bytes per
+element; per hidden layer n_in, n_nrn (neurons), n_out (after pooling), nW, nR.
 
-* optimiser step temporaries: ``torch.optim.Adam`` (foreach) forms sqrt(v̂)+ε and the update
-  in temporaries of the parameter's size (momentum: one); live during that layer's update;
-* the surrogate Θ′(u) materialised as its own tensor (B × n_nrn per path) for Eq. 18 / TESS;
-* TP: the second Eq. 18 term's dW formed in a temporary before it is added (l ≥ 2);
-* TP: ε_0 (B × F), updated by the reference algorithm §8 although no loss reads it;
-* TP conv: the Eq. 15 distance per spatial position as a (P, B, B) tensor before averaging;
-* BPTT: max_pool2d saves its (pre-pool) input for backward in addition to the switches.
+Terms (what, formula, why):
+
+* **gradient buffers outside their update** (all rules with per-step or per-sequence updates):
+  the learners allocate ``p.grad`` once, at construction, and write every gradient into it in
+  place (``addmm_``); the algorithmic model holds a layer's gradient only while that layer
+  updates (update-every-step rules) or during backward/update (BPTT). In every phase p this
+  term is Σ_params n · d − (algorithmic gradient bytes live in p), so that persistent buffers
+  are counted exactly once.
+* **Adam step counters**: ``LayerOptimizer`` keeps one fp32 scalar ``step`` per parameter
+  tensor (as ``torch.optim.Adam``): 4 bytes × #parameter tensors. The optimisers update in
+  place (fused Adam kernel, ``add_`` for SGD and momentum): no update temporaries.
+* **BPTT, autograd's gradient accumulation over T uses of each weight**: every weight is used
+  at each of the T steps, so autograd sums T per-step weight gradients in an input buffer
+  before ``p.grad`` is touched: one running sum of the weight's size per weight, live for the
+  whole backward pass, and — while the largest weight's sum is being updated — the incoming
+  per-step product and the new sum besides (out-of-place add): Σ_w n_w + 2 · max_w n_w
+  elements (T ≥ 2; for T = 1 no sum is formed: Σ_w n_w).
+  Also live in backward: the last layer's input current of step T−1 (B·n_nrn_L, a loop
+  variable), log_softmax(m^T) and its gradient (2·B·C), and for recurrent layers the zero
+  initial spikes saved by R_l s^0 plus the R_lᵀ δ product (2·B·n_nrn).
+* **one-hot labels** (TP, TESS): c = one_hot(y), B·C, kept for the mini-batch.
+* TP and TESS per-step temporaries: see :func:`_tp_terms` and :func:`_tess_terms`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tpprof.analytic.terms import MemoryTerm, TermList
 from tpprof.config import Config
 
-_ADAM_TEMPS = {"sgd": 0, "momentum": 1, "adam": 1}
+SRC = "implementation: "
+
+
+def _algorithmic(cfg: Config) -> list[MemoryTerm]:
+    from tpprof.analytic.rules import get_rule
+
+    tl = TermList(cfg.workload.dtype_bytes)
+    get_rule(cfg.rule.name).full(cfg, tl)
+    return tl.terms
+
+
+def _param_tensors(cfg: Config) -> list[int]:
+    """Element counts of the trainable tensors the learners build: W_l, R_l, (S), W_out."""
+    geo = cfg.net.geometry()
+    out: list[int] = []
+    for g in geo:
+        out.append(g.n_weights)
+        if g.n_recurrent:
+            out.append(g.n_recurrent)
+    if cfg.rule.name == "tp" and cfg.rule.train_s:
+        out.append(geo[0].n_neurons * cfg.workload.classes)
+    out.append(geo[-1].n_out * cfg.workload.classes)
+    return out
+
+
+def _persistent_grads(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
+    d = cfg.workload.dtype_bytes
+    total = sum(_param_tensors(cfg)) * d
+    phases = sorted({p for t in algo for p in t.phases})
+    for p in phases:
+        live = sum(t.bytes for t in algo if t.category == "gradients" and (t.persistent or p in t.phases))
+        extra = total - live
+        if extra > 0:
+            tl.mem(f"p.grad buffers outside their update ({p})", "implementation", extra // d,
+                   SRC + "snn.base.Learner allocates p.grad once for every parameter and writes gradients in "
+                   "place; Σ_params n·d minus the algorithmic gradients live in this phase", phases=(p,))
+
+
+def _adam_counters(tl: TermList, cfg: Config) -> None:
+    if cfg.rule.optimizer == "adam":
+        n = len(_param_tensors(cfg))
+        tl.mem("Adam step counters", "implementation", n,
+               SRC + "LayerOptimizer keeps one fp32 scalar 'step' per parameter tensor (as torch.optim.Adam): "
+               "4 B × #parameter tensors", elem_bytes=4)
+
+
+def _bptt_terms(tl: TermList, cfg: Config) -> None:
+    sizes = _param_tensors(cfg)
+    wl = cfg.workload
+    geo = cfg.net.geometry()
+    lays = _layers(cfg)
+    ws_sizes = [lay.w for lay in lays if lay.ws]
+    acc = 2 * max(sizes) if wl.steps >= 2 else 0
+    ws_bwd = 4 * max(ws_sizes) if ws_sizes else 0
+    n = sum(sizes) + max(acc, ws_bwd)
+    tl.mem("autograd gradient accumulation over T", "implementation", n,
+           SRC + "each weight is used at all T steps; autograd sums the T per-step weight gradients in an "
+           "input buffer before AccumulateGrad: Σ_w n_w running sums, plus the larger of the largest weight's "
+           "incoming product and new sum during an out-of-place accumulation (2·max_w n_w) and, for "
+           "standardised conv weights, the four |W| temporaries of the division's backward in ws_forward's "
+           "graph (4·max |W_l|)", phases=("backward",))
+    if ws_sizes:
+        tl.mem("weight standardisation graph (3 × |W_l|)", "implementation", 3 * sum(ws_sizes),
+               SRC + "snn/bptt.py computes Ŵ_l = ws_forward(W_l) once per mini-batch under autograd, which keeps "
+               "W − μ, g·(W − μ) and Ŵ for backward: 3·|W_l| per standardised conv layer", phases=("backward",))
+    for lay in lays:
+        if lay.pooled:
+            tl.mem("pooling's saved input s × T", "implementation", wl.steps * wl.batch * lay.n,
+                   SRC + "max_pool2d / adaptive_avg_pool2d save their un-pooled input s_l for backward at each "
+                   "step: T·B·n_nrn", layer=lay.l, phases=("backward",))
+        if lay.maxpool and wl.dtype_bytes < 8:
+            tl.mem("max-pool indices are int64", "implementation", wl.steps * wl.batch * lay.no,
+                   SRC + "the switches saved by max_pool2d are int64 indices: T·B·n_out·(8 − d) bytes beyond "
+                   "the algorithmic T·B·n_out·d", layer=lay.l, phases=("backward",), elem_bytes=8 - wl.dtype_bytes)
+    tl.mem("last input current (B × n_nrn_L)", "implementation", wl.batch * geo[-1].n_neurons,
+           SRC + "snn/bptt.py: the loop variable cur still references the last layer's input current of "
+           "step T−1 during backward", phases=("backward",))
+    tl.mem("log-softmax output and its gradient (2 × B × C)", "implementation", 2 * wl.batch * wl.classes,
+           SRC + "F.cross_entropy saves log_softmax(m^T) for backward and forms its gradient (B·C each)",
+           phases=("backward",))
+    for g in geo:
+        if g.n_recurrent:
+            tl.mem("initial spikes s^0 saved for R_l, and the R_lᵀ adjoint product", "implementation",
+                   2 * wl.batch * g.n_neurons,
+                   SRC + "R_l s^{t−1} at t = 0 saves the zero state s^0 (B·n_nrn) that no other op saves; "
+                   "backward forms R_lᵀ δ as its own product before adding it to ∂E/∂s (B·n_nrn)",
+                   layer=g.index, phases=("backward",))
+
+
+def _algo_transient(algo: list[MemoryTerm], phase: str) -> int:
+    """Algorithmic transient bytes live in ``phase``, gradients excluded (handled above)."""
+    return sum(t.bytes for t in algo if not t.persistent and phase in t.phases and t.category != "gradients")
+
+
+def _one_hot(tl: TermList, cfg: Config) -> None:
+    wl = cfg.workload
+    tl.mem("one-hot labels c (B × C)", "implementation", wl.batch * wl.classes,
+           SRC + "the learner forms c = one_hot(y) once per mini-batch and keeps it for all T steps "
+           "(the algorithm reads the labels through ε̃_0 / the error terms): B·C·d")
+
+
+@dataclass(frozen=True)
+class _Lay:
+    """Per-layer sizes used by the step models (elements unless noted)."""
+
+    l: int
+    n: int  # neurons (pre-pool)
+    no: int  # outputs (post-pool)
+    w: int  # feed-forward weights
+    conv: bool
+    ws: bool  # conv with weight standardisation
+    maxpool: bool
+    P_out: int  # spatial positions of the output map (1 for dense)
+
+    @property
+    def pooled(self) -> bool:
+        return self.no != self.n
+
+
+def _layers(cfg: Config) -> list[_Lay]:
+    out = []
+    for g, spec in zip(cfg.net.geometry(), cfg.net.layers):
+        conv = g.kind == "conv"
+        out.append(_Lay(g.index, g.n_neurons, g.n_out, g.n_weights, conv, conv and spec.weight_std,
+                        spec.pool == "max2", g.n_out // g.out_shape[0] if conv else 1))
+    return out
+
+
+def _ws_temps(pairs: int, lay: _Lay, d: int) -> int:
+    """Weight-gradient temporaries of a conv layer (snn/nets.py add_weight_grad + ws_backward).
+
+    conv2d_weight output per pair (g, and the second pair's gi before g.add_(gi)); through the
+    standardisation ws_backward holds d = W − μ, (G − Ḡ)/σ, d·Σ(G⊙d) and its /σ³ at once:
+    (pairs + 4)·|W| with standardisation, pairs·|W| without. Dense layers use addmm_ (none).
+    """
+    if not lay.conv:
+        return 0
+    return (pairs + 4 if lay.ws else pairs) * lay.w * d
+
+
+def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
+    """TP step temporaries (snn/tp.py ``_step`` and ``tp_loss_grad``), per hidden layer l.
+
+    While layer l is processed the step holds, beyond the algorithm's state, pooled spikes and
+    Eq. 13–18 buffers (``base``): the currents and pre-reset potentials of both paths (``cur``,
+    ``u``, ``cur_t``, ``u_t``: 4·B·n_nrn), the previous spikes kept by ``s_prev``/``s_prev_t``
+    (2·B·n_nrn), the standardised weight ``w_eff`` (conv: |W|) and max-pool indices (int64,
+    2·B·n_out·8 bytes). ``sim`` = f(ε̃_{l−1}) of Eq. 15 (B²·d) is a step variable: live from
+    its creation until layer l+1 rebinds it. The peak is the largest of these moments:
+
+    * forming sim (l ≥ 2; layer 1 uses c cᵀ, B²·d) by ``pairwise_distance`` in float64, with
+      layer l−1's sim and δ buffers still live: the largest of centring 2·B·n_prev·8 +
+      n_prev·8; forming d² B·n_prev·8 + P·B·8 + 3·P·B²·8; casting back B·n_prev·8 + P·B·8 +
+      P·B²·(8 + d); negation (and the conv mean) 2·P·B²·d (P = positions of a conv ε̃_{l−1});
+    * Eq. 13 loss: sim, z, y, log-softmax and y·log p (5·B²·d), or sim, z, y, G with dε (and
+      dε̃) formed, with layer l−1's δ buffers until the call returns;
+    * Θ′(u) (``surrogate_at``, one B·n_nrn temporary) while sim, dε, dε̃ and the un-pooled δ
+      are held (and layer l−1's un-pooled δ until rebound);
+    * conv weight gradient: sim, all δ buffers plus :func:`_ws_temps`.
+
+    The term is that peak minus the algorithmic transients of phase ``loss:l``; the readout
+    phase gets the last layer's leftovers (m is updated in place by ``addmm_``).
+    """
+    wl = cfg.workload
+    B, C, d = wl.batch, wl.classes, wl.dtype_bytes
+    lays = _layers(cfg)
+    geo = cfg.net.geometry()
+    train_s = cfg.rule.train_s
+    prev_all = prev_din = 0  # layer l−1's δ buffers still referenced (all / the un-pooled ones)
+    base = deltas = 0
+    sim = B * B * d
+    for lay, g in zip(lays, geo):
+        l, n, no = lay.l, lay.n, lay.no
+        tg = l >= 2 or g.n_recurrent > 0 or train_s
+        base = 6 * B * n * d + (lay.w * d if lay.ws else 0) + (2 * B * no * 8 if lay.maxpool else 0)
+        if l == 1:
+            dist = sim
+        else:
+            n_prev, P = lays[l - 2].no, lays[l - 2].P_out
+            dist = sim + max(2 * B * n_prev * 8 + n_prev * 8,
+                             B * n_prev * 8 + P * B * 8 + 3 * P * B * B * 8,
+                             B * n_prev * 8 + P * B * 8 + P * B * B * (8 + d),
+                             2 * P * B * B * d + (B * B * d if P > 1 else 0))
+        d_pool = B * no * d * (1 + tg)  # dε, dε̃ (pooled shape)
+        d_unpool = B * n * d * (1 + tg) if lay.pooled else 0  # δ, δ̃ after pool_backward (new tensors)
+        loss = sim + max(4 * B * B * d, 3 * B * B * d + d_pool)
+        surr_a = sim + d_pool + (B * n * d if lay.pooled else 0) + B * n * d + prev_din
+        surr_b = sim + d_pool + d_unpool + B * n * d
+        pairs = 1 + (tg and l >= 2)
+        wgrad = sim + d_pool + d_unpool + _ws_temps(pairs, lay, d)
+        peak = base + max(prev_all + dist, prev_all + loss, surr_a, surr_b, wgrad)
+        extra = peak - _algo_transient(algo, f"loss:{l}")
+        tl.mem("step temporaries beyond Eqs. 13–18", "implementation", max(extra, 0) // d,
+               SRC + "snn/tp.py _step: currents and pre-reset potentials of both paths (4·B·n_nrn), previous "
+               "spikes held by s_prev/s_prev_t (2·B·n_nrn), w_eff and max-pool indices, sim (B²), layer l−1's δ, "
+               "plus the largest of the Eq. 15 float64 distance, the Eq. 13 loss, the Θ′(u) temporary and the "
+               "conv weight-gradient temporaries; minus the algorithmic loss:l buffers", layer=l, phases=(f"loss:{l}",))
+        deltas = d_pool + d_unpool
+        prev_all, prev_din = deltas + sim, (d_unpool if lay.pooled else d_pool)
+    ro = base + deltas + sim
+    extra = ro - _algo_transient(algo, "readout")
+    tl.mem("readout-phase leftovers", "implementation", max(extra, 0) // d,
+           SRC + "after the layer loop the last layer's currents, potentials, previous spikes, w_eff, indices, "
+           "sim and δ buffers are still referenced", phases=("readout",))
+
+
+def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
+    """TESS step temporaries (snn/tess.py ``_step``), per hidden layer l.
+
+    Layer l holds, beyond the algorithm's state and its p − t*, δ_causal, δ_non-causal
+    (``base``): the current ``cur``, pre-reset potential ``u``, previous spikes ``s_prev`` and
+    Ψ(u) ``psi`` (4·B·n_nrn) and max-pool indices (int64, B·n_out·8 bytes). Its peak is the
+    largest of: forming δ_non-causal (the learning signal ``sig`` and the sig·q product, 2·B·n_nrn,
+    with layer l−1's δ_non-causal not yet rebound); un-pooling the signal (pooled and un-pooled
+    copies, with layer l−1's two δ still referenced); the conv weight gradient
+    (:func:`_ws_temps`, two pairs). The readout phase gets the last layer's leftovers plus the
+    readout current (B·C).
+    """
+    wl = cfg.workload
+    B, C, d = wl.batch, wl.classes, wl.dtype_bytes
+    lays = _layers(cfg)
+    prev_nc = prev_two = 0
+    base = 0
+    algo_l = 0
+    for lay in _layers(cfg):
+        l, n, no = lay.l, lay.n, lay.no
+        base = 4 * B * n * d + (B * no * 8 if lay.maxpool else 0)
+        algo_l = _algo_transient(algo, f"loss:{l}")
+        m_nc = 2 * B * n * d + prev_nc + algo_l
+        m_sig = B * no * d + B * n * d + prev_two + B * C * d if lay.pooled else 0
+        m_wg = B * n * d + algo_l + _ws_temps(2, lay, d)
+        extra = base + max(m_nc, m_sig, m_wg) - algo_l
+        tl.mem("step temporaries beyond the LSG update", "implementation", max(extra, 0) // d,
+               SRC + "snn/tess.py _step: cur, u, s_prev, Ψ(u) (4·B·n_nrn) and max-pool indices, plus the largest of "
+               "forming δ_non-causal (signal and sig·q product, layer l−1's δ_non-causal), un-pooling the signal "
+               "and the conv weight-gradient temporaries", layer=l, phases=(f"loss:{l}",))
+        prev_nc, prev_two = B * n * d, 2 * B * n * d
+    ro = base + B * lays[-1].n * d + algo_l + B * C * d
+    extra = ro - _algo_transient(algo, "readout")
+    tl.mem("readout-phase leftovers", "implementation", max(extra, 0) // d,
+           SRC + "after the layer loop the last layer's cur, u, s_prev, Ψ(u), signal, indices, both δ and p − t* are "
+           "still referenced, plus the readout current W_out a_L (B·C)", phases=("readout",))
 
 
 def implementation_terms(cfg: Config) -> list[MemoryTerm]:
     """Implementation-overhead terms for ``cfg`` (category "implementation")."""
-    wl = cfg.workload
-    B, C, T, d = wl.batch, wl.classes, wl.steps, wl.dtype_bytes
+    tl = TermList(cfg.workload.dtype_bytes)
+    algo = _algorithmic(cfg)
+    _persistent_grads(tl, cfg, algo)
+    _adam_counters(tl, cfg)
     rule = cfg.rule.name
-    geo = cfg.net.geometry()
-    tl = TermList(d)
-    local = rule not in ("bptt", "ottt")
-    seq = cfg.rule.cadence == "sequence"
-
-    def upd_phase(layer: int | None) -> tuple[str, ...]:
-        if rule == "bptt":
-            return ("update",)
-        if rule == "ottt":
-            return ("backward",)
-        if seq:
-            return ("update",)
-        return (f"loss:{layer}",) if layer is not None else ("readout",)
-
-    k = _ADAM_TEMPS[cfg.rule.optimizer]
-    if k:
-        for g in geo:
-            tl.mem("optimizer step temporary", "implementation", k * g.n_params,
-                   f"implementation: torch.optim.{cfg.rule.optimizer} forms its update in a temporary of the "
-                   "parameter's size", layer=g.index, phases=upd_phase(g.index))
-        tl.mem("optimizer step temporary (W_out)", "implementation", k * geo[-1].n_out * C,
-               "implementation: optimiser update temporary for W_out", phases=upd_phase(None))
-
-    if local and rule in ("tp", "tess"):
-        for g in geo:
-            paths = 2 if rule == "tp" and (g.index >= 2 or cfg.rule.train_s) else 1
-            tl.mem("surrogate Θ′(u) tensor", "implementation", paths * B * g.n_neurons,
-                   "implementation: Θ′(u) materialised per path before the ⊙ of Eq. 18 / TESS",
-                   layer=g.index, phases=(f"loss:{g.index}",))
-
-    if rule == "tp":
-        tl.mem("ε_0 (input trace, unused by the loss)", "implementation", B * cfg.net.input_size,
-               "implementation: reference §8 updates ε_0 = βε_0 + x; no TP loss reads it", layer=0)
-        for g in geo:
-            if g.index >= 2:
-                tl.mem("second dW term temporary", "implementation", g.n_params,
-                       "implementation: δ̃ᵀ s̃_{l−1} formed before being added to the first term",
-                       layer=g.index, phases=(f"loss:{g.index}",))
-                prev = geo[g.index - 2]
-                if prev.kind == "conv":
-                    P = prev.n_out // prev.out_shape[0]
-                    tl.mem("per-position distance (P, B, B)", "implementation", P * B * B,
-                           "implementation: Eq. 15 conv distance per spatial position before averaging",
-                           layer=g.index, phases=(f"loss:{g.index}",))
-
     if rule == "bptt":
-        for g, spec in zip(geo, cfg.net.layers):
-            if spec.pool == "max2":
-                tl.mem("max_pool2d saved input × T", "implementation", T * B * g.n_neurons,
-                       "implementation: autograd's max_pool2d keeps its input as well as the switches",
-                       layer=g.index, phases=("backward",))
+        _bptt_terms(tl, cfg)
+    if rule in ("tp", "tess"):
+        _one_hot(tl, cfg)
+        (_tp_terms if rule == "tp" else _tess_terms)(tl, cfg, algo)
     return tl.terms

@@ -129,7 +129,10 @@ def _bptt(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
     a.add("loss_buffers", 2 * B * L * H + B * C, bw)
 
 
-def _synaptic(feedback: bool, adjoint: bool) -> Callable[..., None]:
+def _synaptic(feedback: bool) -> Callable[..., None]:
+    """e-prop / OSTL / OSTTP: per-synapse eligibility; the per-layer transient (e-prop's learning
+    signal, OSTL's spatial adjoint, OSTTP's projected target) is B × H in every case."""
+
     def fn(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
         _params(a, F, H, L, C, k, seq, _local_phases)
         _lif(a, B, H, L)
@@ -168,8 +171,8 @@ def _ottt(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
 
 CLOSED_FORMS: dict[str, Callable[..., None]] = {
     "tp": _tp, "tess": _tess, "bptt": _bptt,
-    "eprop": _synaptic(feedback=False, adjoint=False), "eprop-rfb": _synaptic(feedback=True, adjoint=False),
-    "ostl": _synaptic(feedback=False, adjoint=True), "osttp": _synaptic(feedback=True, adjoint=False),
+    "eprop": _synaptic(feedback=False), "eprop-rfb": _synaptic(feedback=True),
+    "ostl": _synaptic(feedback=False), "osttp": _synaptic(feedback=True),
     "etlp": _etlp, "ottt": _ottt,
 }
 assert set(CLOSED_FORMS) == set(RULES)
@@ -297,7 +300,8 @@ def tp_tess_crossover(B: Any, L: Any = 1, H: Any = 450, F: Any = 700, T: Any = 1
         te = memory_dense("tess", B, c, L, H, T, F, dtype_bytes, opt_factor)[key]
         return tp < te
 
-    return _bisect_int(pred, np.zeros(np.broadcast(B, L, np.asarray(H), np.asarray(F)).shape), c_max)
+    shape = np.broadcast(B, L, np.asarray(H), np.asarray(F), np.asarray(T)).shape
+    return _bisect_int(pred, np.zeros(shape), c_max)
 
 
 def crossover_surface(B: Any, C: Any, L: int = 1, H: int = 450, F: int = 700, T: int = 100,
@@ -377,7 +381,7 @@ def _resize(cfg: Any, param: str, value: int) -> Any:
 
 
 def largest_fitting(cfg: Any, budget_bytes: int, param: str, *, metric: str = "peak",
-                    accounting: str = "full", hi: int = 2 ** 24) -> int:
+                    accounting: str = "full", implementation: bool = True, hi: int = 2 ** 24) -> int:
     """Largest batch, classes, width (all hidden layers) or depth (repeating the last hidden layer)
     at which ``estimate(cfg)`` fits the budget — a search over the general model (any net).
 
@@ -388,7 +392,7 @@ def largest_fitting(cfg: Any, budget_bytes: int, param: str, *, metric: str = "p
 
     def fits(v: int) -> bool:
         try:
-            bd = estimate(_resize(cfg, param, v), accounting)
+            bd = estimate(_resize(cfg, param, v), accounting, implementation=implementation)
         except UserError:  # e.g. a conv net pooled to nothing
             return False
         return (bd.peak_bytes if metric == "peak" else bd.total_bytes) <= budget_bytes

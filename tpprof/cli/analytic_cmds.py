@@ -186,7 +186,8 @@ def _rows(bd: Any, per_layer: bool) -> list[dict[str, Any]]:
     for t in bd.terms:
         k = (t.key, t.category, t.persistent)
         g = groups.setdefault(k, {"name": t.key, "category": t.category, "count": 0, "bytes": 0, "layers": [],
-                                  "live": "persistent" if t.persistent else "transient"})
+                                  "phases": [], "live": "persistent"})
+        g["phases"] += [("loss:l" if p.startswith("loss:") else p) for p in t.phases if p not in g["phases"]]
         g["count"] += t.count
         g["bytes"] += t.bytes
         if t.layer is not None and t.layer >= 1:
@@ -194,6 +195,9 @@ def _rows(bd: Any, per_layer: bool) -> list[dict[str, Any]]:
     out = []
     for g in groups.values():
         ls = g.pop("layers")
+        phases = list(dict.fromkeys(g.pop("phases")))
+        if phases:
+            g["live"] = "transient (" + ", ".join(phases) + ")"
         if len(ls) > 1:
             g["name"] += f" [×{len(ls)} layers]"
         elif len(ls) == 1 and bd.config is not None and bd.config.net.depth > 1:
@@ -252,6 +256,10 @@ def render_breakdown(bd: Any, per_layer: bool = False, device: Any = None) -> st
                                               for c, v in cats.items() if v))
     lines.append(f"compute per step: {_si(bd.macs_per_step)}MAC, {_si(bd.elementwise_per_step)} elementwise ops; "
                  f"per mini-batch (T={bd.steps}): {_si(bd.macs_per_step * bd.steps)}MAC")
+    g = figure5_g(bd)
+    if g is not None:
+        lines.append(f"Figure-5 ratio G = Mem_TESS / Mem_TP at C={wl.classes}, B={wl.batch}, L={cfg.net.depth}: "
+                     f"{g['G']:.3f} ({g['formula']}; {g['label']}; TP cheaper where G > 1)")
     if device is not None:
         fit = bd.fit(device.budget_bytes)
         verdict = ("fits, headroom " + format_bytes(fit["headroom_bytes"])
@@ -262,6 +270,19 @@ def render_breakdown(bd: Any, per_layer: bool = False, device: Any = None) -> st
     lines.append("not modelled:")
     lines += [f"  - {x}" for x in bd.not_modelled]
     return "\n".join(lines)
+
+
+def figure5_g(bd: Any) -> dict[str, Any] | None:
+    """The reconstructed Figure-5 ratio for TP / TESS under the paper's accounting (else None)."""
+    if bd.accounting == "full" or bd.rule not in ("tp", "tess"):
+        return None
+    from tpprof.analytic.paper import RECONSTRUCTED, g_ratio
+
+    wl = bd.config.workload
+    variant = "s" if bd.accounting == "paper+s" else "base"
+    formula = "L(B + C)/(2BL + C)" if variant == "s" else "(B + C)/(2B)"
+    return {"G": float(g_ratio(wl.classes, wl.batch, bd.config.net.depth, variant)), "variant": variant,
+            "formula": formula, "label": RECONSTRUCTED}
 
 
 def _budget_source(device: Any) -> str:
@@ -283,6 +304,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     bd = estimate(cfg, args.accounting)
     if args.json:
         doc = bd.to_dict()
+        g = figure5_g(bd)
+        if g is not None:
+            doc["figure5_g"] = g
         if dev is not None:
             doc["device"] = {"name": dev.name, "budget_bytes": dev.budget_bytes, "source": dev.source}
             doc["fit"] = bd.fit(dev.budget_bytes)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tpprof.errors import UserError
 
@@ -36,7 +37,8 @@ def app_command(port: int, address: str, headless: bool = True) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(app_file()),
             "--server.port", str(port), "--server.address", address,
             "--server.headless", "true" if headless else "false",
-            "--browser.gatherUsageStats", "false", "--global.developmentMode", "false"]
+            "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
+            "--client.toolbarMode", "minimal"]
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -44,10 +46,19 @@ def run_app(args: argparse.Namespace) -> int:
     sys.stderr.write(f"tpprof app: serving the dashboard at http://{args.address}:{args.port} (Ctrl-C stops)\n")
     env = dict(os.environ)
     env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
-    try:
+    sys.stderr.flush()
+    if os.name == "posix":  # become the server: Ctrl-C and kill reach it directly, no orphan left
+        os.execve(cmd[0], cmd, env)
+    try:  # pragma: no cover - non-POSIX
         return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # pragma: no cover
         return 0
+
+
+def _tick(bar: Any, stem: str, total: int) -> None:
+    bar.total = total
+    bar.set_postfix_str(stem)
+    bar.update(1)
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -60,7 +71,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise UserError("measurements", f"{args.measurements!r} does not exist", "a .csv file or a folder of them")
     with tqdm(desc="figures", unit="fig", file=sys.stderr, leave=False) as bar:
         items = report.build_report(args.out, measurements=args.measurements, results=args.results, device=device,
-                                    progress=lambda stem: (bar.set_postfix_str(stem), bar.update(1)))
+                                    progress=lambda stem, n: _tick(bar, stem, n))
     out = Path(args.out)
     for it in items:
         print(f"{it.stem:<22} " + " ".join(p.name for p in it.files))

@@ -62,11 +62,21 @@ def _handle_measure(args: argparse.Namespace) -> int:
         proto_kw["rss"] = False
     protocol = Protocol(**proto_kw)
     points = expand(blocks)
+    if args.explain:
+        from tpprof.measure.attribution import explain_peak
+
+        if len(points) != 1 or points[0].device != "cpu":
+            raise UserError("explain", f"needs exactly one CPU point, the flags give {len(points)}",
+                            "one value per flag, e.g. --net shd --rule tp --batch 16 --steps 25")
+        print(explain_peak(points[0].cfg).render())
+        return 0
     if args.dry_run:
         for p in points:
             print(p.label())
         print(f"{len(points)} points", file=sys.stderr)
         return 0
+    if not args.out:
+        raise UserError("out", "is missing", "a CSV file to append rows to, e.g. --out measurements/mine.csv")
     res = run_grid(points, args.out, protocol, run_one=run_subprocess, retry_failed=args.retry_failed,
                    progress=not args.quiet)
     print(f"{len(res.ran)} measured ({res.count('ok')} ok, {res.count('oom')} oom, {res.count('timeout')} timeout, "
@@ -89,7 +99,7 @@ def _handle_validate(args: argparse.Namespace) -> int:
         json.dump(v.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
-        print(render(v))
+        print(render(v, categories=args.categories))
     if not v.points:
         return 1
     return 1 if v.summary()["out_of_tolerance"] and args.strict else 0
@@ -126,8 +136,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--retry-failed", action="store_true",
                    help="also rerun points recorded as oom / timeout / error, e.g. --retry-failed")
     m.add_argument("--dry-run", action="store_true", help="list the points and exit, e.g. --dry-run")
+    m.add_argument("--explain", action="store_true",
+                   help="profile one CPU point in this process and list the blocks live at its peak by "
+                   "allocating op, next to the analytic terms (writes no row), e.g. --explain")
     m.add_argument("--quiet", action="store_true", help="no progress bar, e.g. --quiet")
-    m.add_argument("--out", required=True, help="CSV file to append rows to, e.g. measurements/mine.csv")
+    m.add_argument("--out", help="CSV file to append rows to (required unless --dry-run/--explain), "
+                   "e.g. measurements/mine.csv")
     m.set_defaults(func=_handle_measure)
 
     v = sub.add_parser(
@@ -145,5 +159,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--json", action="store_true", help="print the full result as JSON, e.g. --json")
     v.add_argument("--tolerance", type=float, default=0.05,
                    help="flag points whose |measured/analytic - 1| exceeds this fraction, e.g. 0.05 (default)")
+    v.add_argument("--categories", action="store_true",
+                   help="also print measured vs analytic bytes per category at the peak, e.g. --categories")
     v.add_argument("--strict", action="store_true", help="exit 1 when a point is out of tolerance, e.g. --strict")
     v.set_defaults(func=_handle_validate)

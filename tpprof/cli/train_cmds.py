@@ -146,7 +146,7 @@ def evaluate_handler(args: argparse.Namespace) -> int:
 
     device = _setup(args)
     learner, cfg, meta = learner_from_checkpoint(args.checkpoint, device)
-    data_meta = meta.get("data", meta)
+    data_meta = meta.get("data") or meta
     data = args.data or (data_meta.get("path") if data_meta.get("kind") == "file" else "fsdd")
     task = args.task or data_meta.get("task") or "digit"
     if task == "labels":
@@ -181,7 +181,7 @@ def finetune_handler(args: argparse.Namespace) -> int:
     parse_shots(args.shots)
     device = _setup(args)
     _, _, meta = load_checkpoint(args.checkpoint)
-    data_meta = meta.get("data", {})
+    data_meta = meta.get("data") or meta
     if data_meta.get("kind") not in (None, "fsdd"):
         raise UserError("checkpoint", "was not trained on fsdd", "a checkpoint from tpprof train --data fsdd")
     spec = {"data_dir": args.data_dir or data_meta.get("data_dir"), "features": data_meta.get("features") or {}}

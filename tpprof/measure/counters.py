@@ -80,7 +80,7 @@ class ProfilerCounter:
     def __enter__(self) -> "ProfilerCounter":
         from torch.profiler import ProfilerActivity, profile
 
-        self._prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+        self._prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True, with_stack=self.keep_ops)
         self._prof.__enter__()
         return self
 
@@ -186,12 +186,20 @@ class ProfilerCounter:
 
 
 def _op_path(node: Any) -> str:
-    names = []
+    """'op < caller op' plus the innermost tpprof source line on the Python stack, if recorded."""
+    from torch._C._profiler import _EventType
+
+    names: list[str] = []
+    where = ""
     p = node.parent
-    while p is not None and len(names) < 3:
-        names.append(p.name)
+    while p is not None:
+        if p.tag == _EventType.PyCall:
+            if not where and "tpprof" in p.name and "measure" not in p.name:
+                where = p.name.split("tpprof/")[-1]
+        elif p.tag == _EventType.TorchOp and len(names) < 2 and not p.name.startswith("tpprof::"):
+            names.append(p.name)
         p = p.parent
-    return " < ".join(names)
+    return " < ".join(names) + (f"  @ {where}" if where else "")
 
 
 class CudaCounter:
@@ -374,6 +382,18 @@ def hardware_description() -> str:
         if torch.cuda.is_available():
             desc += f"; GPU {torch.cuda.get_device_name(0)}"
     return desc
+
+
+def learner_hash() -> str:
+    """SHA-256 (first 12 hex digits) of the learner sources, so a row names the code it measured."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256()
+    for f in sorted((Path(__file__).resolve().parents[1] / "snn").glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def now_utc() -> str:

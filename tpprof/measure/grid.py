@@ -174,7 +174,7 @@ def failure_row(point: Point, protocol: Protocol, status: str, error: str, wall_
     from importlib import metadata
 
     from tpprof import __version__
-    from tpprof.measure.counters import hardware_description, now_utc
+    from tpprof.measure.counters import hardware_description, learner_hash, now_utc
     from tpprof.measure.protocol import PEAK_DEFINITION
 
     try:
@@ -187,7 +187,7 @@ def failure_row(point: Point, protocol: Protocol, status: str, error: str, wall_
                repeats=protocol.repeats, seed=protocol.seed, threads=protocol.threads,
                status=status, error=" ".join(error.split())[:300], wall_s=wall_s,
                tpprof_version=__version__, torch_version=tv, python_version=platform.python_version(),
-               hardware=hardware_description(), timestamp=now_utc())
+               hardware=hardware_description(), timestamp=now_utc(), learner_hash=learner_hash())
     return row
 
 
@@ -203,11 +203,12 @@ def _last_error_line(stderr: str) -> str:
     return lines[-1] if lines else "no message"
 
 
-def run_subprocess(point: Point, protocol: Protocol) -> dict[str, Any]:
-    """Measure one point in a fresh ``python -m tpprof.measure.protocol`` process."""
+def run_subprocess(point: Point, protocol: Protocol, timing: bool = True) -> dict[str, Any]:
+    """Measure one point in a fresh ``python -m tpprof.measure.protocol`` process
+    (``timing=False``: memory window only, for benchmarks)."""
     spec = {"config": point.cfg.to_dict(), "net": point.net, "device": point.device,
             "batches": protocol.batches, "repeats": protocol.repeats, "warmup": protocol.warmup,
-            "rss": protocol.rss, "seed": protocol.seed, "threads": protocol.threads}
+            "rss": protocol.rss, "seed": protocol.seed, "threads": protocol.threads, "timing": timing}
     env = dict(os.environ)
     # Large blocks go to mmap and back to the OS when freed, so RSS follows tensor memory.
     env.update(MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS=str(protocol.threads),

@@ -39,6 +39,7 @@ from tpprof.measure.counters import (
     ProfilerCounter,
     SavedTensorTracker,
     hardware_description,
+    learner_hash,
     saved_in_graph,
     now_utc,
     rss_peak,
@@ -132,9 +133,12 @@ def measure_point(
     seed: int = 0,
     threads: int = 1,
     factory: LearnerFactory | None = None,
+    timing: bool = True,
 ) -> dict[str, Any]:
     """Measure one point; returns a row for :mod:`tpprof.store` (status ``ok``).
 
+    ``timing=False`` skips the timing and RSS windows (memory only; such a row lacks the
+    time columns and is for benchmarks, not for measurement files).
     Exceptions propagate (the grid runner turns them into oom / error rows).
     """
     import torch
@@ -149,25 +153,29 @@ def measure_point(
     x, y = make_batch(cfg, device, seed)
     input_bytes = x.untyped_storage().nbytes() + y.untyped_storage().nbytes()
 
-    # --- timing window (no counter attached) ---
-    t0 = time.perf_counter()
-    learner = factory(cfg, device=device, dtype=dt, seed=seed)
-    sync()
-    build_s = time.perf_counter() - t0
-    for _ in range(warmup):
-        learner.train_batch(x, y)
-    batch_s, step_ms = _timed_batches(learner, x, y, repeats, sync)
-
-    # --- RSS window (CPU secondary) ---
+    batch_s: list[float] = []
+    step_ms: list[float] = []
     rss_before = rss_peak_b = None
-    if rss and not is_cuda:
-        def run() -> None:
-            for _ in range(batches):
-                learner.train_batch(x, y)
+    build_s = None
+    if timing:
+        # --- timing window (no counter attached) ---
+        t0 = time.perf_counter()
+        learner = factory(cfg, device=device, dtype=dt, seed=seed)
+        sync()
+        build_s = time.perf_counter() - t0
+        for _ in range(warmup):
+            learner.train_batch(x, y)
+        batch_s, step_ms = _timed_batches(learner, x, y, repeats, sync)
 
-        rss_before, rss_peak_b, _ = rss_peak(run, interval=0.001)
-    del learner
-    gc.collect()
+        # --- RSS window (CPU secondary) ---
+        if rss and not is_cuda:
+            def run() -> None:
+                for _ in range(batches):
+                    learner.train_batch(x, y)
+
+            rss_before, rss_peak_b, _ = rss_peak(run, interval=0.001)
+        del learner
+        gc.collect()
 
     # --- memory window (primary counter) ---
     if is_cuda:
@@ -183,8 +191,8 @@ def measure_point(
         input_bytes=input_bytes,
         rss_before_bytes=rss_before, rss_peak_bytes=rss_peak_b,
         rss_delta_bytes=None if rss_before is None else rss_peak_b - rss_before,  # type: ignore[operator]
-        batch_s_median=statistics.median(batch_s), batch_s_min=min(batch_s),
-        ms_per_step=statistics.median(batch_s) * 1e3 / cfg.workload.steps,
+        batch_s_median=statistics.median(batch_s) if batch_s else None, batch_s_min=min(batch_s, default=None),
+        ms_per_step=statistics.median(batch_s) * 1e3 / cfg.workload.steps if batch_s else None,
         step_ms_median=statistics.median(step_ms) if step_ms else None,
         build_s=build_s, status="ok", error="",
     )
@@ -294,7 +302,7 @@ def provenance() -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - rows for failed points still get written
         tv = ""
     return dict(tpprof_version=__version__, torch_version=tv, python_version=platform.python_version(),
-                hardware=hardware_description(), timestamp=now_utc())
+                hardware=hardware_description(), timestamp=now_utc(), learner_hash=learner_hash())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
 
     spec = json.loads((argv or sys.argv[1:])[0])
     cfg = Config.from_dict(spec["config"])
-    kw = {k: spec[k] for k in ("device", "batches", "repeats", "warmup", "rss", "seed", "threads") if k in spec}
+    kw = {k: spec[k] for k in ("device", "batches", "repeats", "warmup", "rss", "seed", "threads", "timing")
+          if k in spec}
     row = measure_point(cfg, **kw)
     if spec.get("net"):
         row["net"] = spec["net"]

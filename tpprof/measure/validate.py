@@ -5,8 +5,9 @@ figure is peak_bytes + input_saved_bytes: the harness holds the input batch x ou
 peak (a device streams it one frame at a time), but frames that autograd keeps for backward
 (BPTT: all T) must then be stored by the device, and the analytic model counts them as saved.
 Per category, at the peak: measured bytes_<category> vs the analytic terms of that category
-that are live at the peak (persistent terms + transients of the peak phase); and the
-transient part, measured peak − inventory vs analytic peak − persistent.
+that are live at the peak (persistent terms + transients of the peak phase); and the rest,
+total minus the learner-held categories (weights … aux) on each side, i.e. loss buffers, saved
+tensors and implementation temporaries together.
 Summary over ``ok`` rows: median |error|, max |error|, points beyond the tolerance.
 Scaling checks on the measured rows alone:
 
@@ -97,6 +98,7 @@ class Validation:
     t_invariance: list[dict[str, Any]] = field(default_factory=list)
     bptt_linearity: list[dict[str, Any]] = field(default_factory=list)
     bad_rows: list[tuple[str, int, str]] = field(default_factory=list)
+    stale: int = 0  # ok rows measured with learner code other than the installed one
 
     def summary(self) -> dict[str, Any]:
         errs = [abs(p.error) for p in self.points]
@@ -112,6 +114,7 @@ class Validation:
             "bptt_min_r2": min(r2) if r2 else None,
             "skipped": len(self.skipped),
             "bad_rows": len(self.bad_rows),
+            "rows_from_other_learner_code": self.stale,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,10 +136,10 @@ def check_point(row: Mapping[str, Any], estimate: Estimator, tolerance: float) -
         if c == "saved":
             m += int(row.get("input_saved_bytes") or 0)
         cats[c] = {"measured": m, "analytic": at_peak[c], "ratio": _ratio(m, at_peak[c])}
-    a_persistent = sum(t.bytes for t in bd.terms if t.persistent)
-    m_trans = total - int(row["inventory_bytes"])
-    cats["transient"] = {"measured": m_trans, "analytic": a_peak - a_persistent,
-                         "ratio": _ratio(m_trans, a_peak - a_persistent)}
+    # what is left at the peak once the learner-held categories are taken out, on both sides
+    m_rest = total - sum(cats[c]["measured"] for c in PERSISTENT_CATEGORIES)
+    a_rest = a_peak - sum(cats[c]["analytic"] for c in PERSISTENT_CATEGORIES)
+    cats["rest"] = {"measured": m_rest, "analytic": a_rest, "ratio": _ratio(m_rest, a_rest)}
     ratio = total / a_peak if a_peak else math.inf
     return PointCheck(dict(row), total, a_peak, ratio, cats, abs(ratio - 1.0) > tolerance)
 
@@ -212,19 +215,28 @@ def validate_rows(rows: list[Mapping[str, Any]], tolerance: float = 0.05, estima
             v.skipped.append((f"{r['rule']} {r['net']} B={r['batch']} T={r['steps']}", str(e)))
     v.t_invariance = t_invariance(ok)
     v.bptt_linearity = bptt_linearity(ok)
+    from tpprof.measure.counters import learner_hash
+
+    current = learner_hash()
+    v.stale = sum(1 for r in ok if r.get("learner_hash") and r["learner_hash"] != current)
     return v
 
 
-def render(v: Validation) -> str:
-    """A plain-text report: per-point table, scaling checks, summary."""
+def render(v: Validation, categories: bool = False) -> str:
+    """A plain-text report: per-point table (and per-category ratios), scaling checks, summary."""
     from tpprof.config import format_bytes
 
-    lines = [f"{'point':<52} {'measured':>11} {'analytic':>11} {'ratio':>7}  transient m/a"]
+    lines = [f"{'point':<52} {'measured':>11} {'analytic':>11} {'ratio':>7}  rest m/a"]
     for p in v.points:
-        tr = p.categories["transient"]["ratio"]
+        tr = p.categories["rest"]["ratio"]
         flag = "  << out of tolerance" if p.flagged else ""
         lines.append(f"{p.label():<52} {format_bytes(p.measured):>11} {format_bytes(p.analytic_peak):>11} "
                      f"{p.ratio:>7.4f}  {'-' if tr is None else f'{tr:.3f}':>6}{flag}")
+        if categories:
+            for c, e in p.categories.items():
+                if e["measured"] or e["analytic"]:
+                    r = "-" if e["ratio"] is None else f"{e['ratio']:.4f}"
+                    lines.append(f"    {c:<16} measured {e['measured']:>12}  analytic {e['analytic']:>12}  {r}")
     if v.t_invariance:
         lines.append("")
         lines.append("T-invariance (peak T=400 / T=25):")
@@ -240,6 +252,9 @@ def render(v: Validation) -> str:
         lines.append(f"skipped {label}: {why}")
     for f, n, m in v.bad_rows:
         lines.append(f"bad row {f}:{n}: {m}")
+    if v.stale:
+        lines.append(f"note: {v.stale} row(s) were measured with learner code other than the installed one "
+                     "(learner_hash differs); remeasure them to compare like with like")
     s = v.summary()
     lines.append("")
 

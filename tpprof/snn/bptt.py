@@ -44,7 +44,8 @@ class BPTTLearner(Learner):
             inv.append((f"saved.{j}", "saved", t))
         return inv
 
-    def train_batch(self, x: torch.Tensor, y: torch.Tensor, on_step: Callable[[int], None] | None = None) -> dict:
+    def train_batch(self, x: torch.Tensor, y: torch.Tensor, on_step: Callable[[int], None] | None = None,
+                    lr_scale: float = 1.0) -> dict:
         """Forward T steps with autograd, backward once, one optimiser step."""
         x, y = self._check_xy(x, y)
         B, T = x.shape[0], x.shape[1]
@@ -85,7 +86,7 @@ class BPTTLearner(Learner):
         self._saved = []
         self._live = {}
         del states, w_eff
-        self._step_optims()
+        self._step_optims(lr_scale)
         m = m.detach()
         for p in hidden:
             p.requires_grad_(True)

@@ -115,8 +115,11 @@ class HiddenLayer:
             return F.pad(g, (0, s.shape[-1] - g.shape[-1], 0, s.shape[-2] - g.shape[-2]))  # odd edge: no grad
         return torch.ops.aten._adaptive_avg_pool2d_backward(grad_out, s)
 
-    def add_weight_grad(self, gbuf: torch.Tensor, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """gbuf += Σ_pairs ∂(Σ δ ⊙ I(a))/∂W for I = current(a), δ shaped like the neurons.
+    def add_weight_grad(self, gbuf: torch.Tensor, pairs: list[tuple[torch.Tensor, torch.Tensor]],
+                        beta: float = 1.0) -> None:
+        """gbuf ← beta·gbuf + Σ_pairs ∂(Σ δ ⊙ I(a))/∂W for I = current(a), δ shaped like the neurons.
+
+        beta = 0 overwrites (a per-step update needs no separate zeroing pass).
 
         dense: δᵀ a (H, n_in) by addmm into the buffer (no temporary);
         conv: Σ conv2d_weight(a, δ) (C_out, C_in, k, k), then through the standardisation.
@@ -128,10 +131,11 @@ class HiddenLayer:
                 g = gi if g is None else g.add_(gi)
             if g is None:
                 return
-            gbuf.add_(ws_backward(self.W.detach(), g) if self.uses_ws else g)
+            g = ws_backward(self.W.detach(), g) if self.uses_ws else g
+            gbuf.copy_(g) if beta == 0.0 else gbuf.add_(g)
         else:
-            for a, delta in pairs:
-                gbuf.addmm_(delta.t(), a.reshape(a.shape[0], -1))  # (H, B) @ (B, n_in)
+            for j, (a, delta) in enumerate(pairs):
+                gbuf.addmm_(delta.t(), a.reshape(a.shape[0], -1), beta=beta if j == 0 else 1.0)  # (H, B) @ (B, n_in)
 
 
 @dataclass

@@ -109,7 +109,7 @@ def lif_step(current: torch.Tensor, state: LIFState, p: LIFParams) -> tuple[torc
     inputs are not modified.
     """
     v_prev, s_prev = state
-    grad = torch.is_grad_enabled() and (current.requires_grad or v_prev.requires_grad)
+    grad = torch.is_grad_enabled() and (current.requires_grad or v_prev.requires_grad or s_prev.requires_grad)
     if p.order == "code":
         u = torch.add(current, v_prev, alpha=p.alpha)  # u = α v + I
         if grad:

@@ -2,7 +2,7 @@
 
 Per mini-batch (c = one-hot labels; all state zero), for every time step t:
 
-  target trace 0:   ε̃_0 ← β ε̃_0 + c                                     (B, C)
+  target trace 0:   ε̃_0 ← β ε̃_0 + c = κ_t c   (a number κ_t is kept, not the (B, C) tensor)
   layer l, input path:   u_l = LIF(W_l a_{l−1} [+ R_l s_l^{t−1}]),  a_l = pool(s_l)
   layer l, target path:  ũ_l = LIF(S c  (l = 1)  |  W_l ã_{l−1} (l ≥ 2)  [+ R_l s̃_l^{t−1}])
   traces:           ε_l ← β ε_l + a_l ;  ε̃_l ← β ε̃_l + ã_l                  (B, *out_shape_l)
@@ -24,6 +24,7 @@ the whole step runs under ``torch.no_grad`` and every gradient is a matmul (conv
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 from tpprof.snn.base import Inventory, Learner
 from tpprof.snn.neurons import LIFState, lif_step, surrogate_at
 
-__all__ = ["TPLearner", "TPState", "tp_similarity", "tp_loss_grad", "pairwise_distance"]
+__all__ = ["TPLearner", "TPState", "tp_similarity", "label_similarity", "tp_loss_grad", "pairwise_distance"]
 
 
 @dataclass
@@ -44,7 +45,7 @@ class TPState:
     tgt: list[LIFState]  # target path (ṽ, s̃) per layer
     eps: list[torch.Tensor]  # ε_l, (B, *out_shape_l)
     eps_t: list[torch.Tensor]  # ε̃_l, (B, *out_shape_l)
-    eps0_t: torch.Tensor  # ε̃_0, (B, C)
+    kappa: float  # ε̃_0 = κ_t c with κ_t = β κ_{t−1} + 1 (held as a number, see label_similarity)
     m: torch.Tensor  # readout potential, (B, C)
 
 
@@ -81,9 +82,20 @@ def tp_similarity(prev: torch.Tensor, kind: str = "distance") -> torch.Tensor:
     return -pairwise_distance(prev.reshape(B, -1))  # (B, B)
 
 
-def tp_loss_grad(eps: torch.Tensor, eps_t: torch.Tensor, prev_t: torch.Tensor, kind: str = "distance",
-                 need_target: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """E_l^t and its gradients w.r.t. the two traces of layer l.
+def label_similarity(c: torch.Tensor, kappa: float, kind: str = "distance") -> torch.Tensor:
+    """f(ε̃_0[b], ε̃_0[b′]) (B, B) for layer 1, up to a constant (softmax ignores it).
+
+    The layer-0 target trace is ε̃_0^t = Σ_k β^k c = κ_t c: a multiple of the one-hot labels,
+    so it is never stored. With same = c cᵀ (1 for equal labels, else 0):
+    distance: −‖κ c_b − κ c_b′‖ = κ√2 (same − 1), returned as κ√2 same;  dot: κ² same.
+    """
+    same = c @ c.t()  # (B, B)
+    return same.mul_(kappa * math.sqrt(2.0) if kind == "distance" else kappa * kappa)
+
+
+def tp_loss_grad(eps: torch.Tensor, eps_t: torch.Tensor, sim: torch.Tensor, need_target: bool = True
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """E_l^t and its gradients w.r.t. the two traces of layer l, given sim = f(ε̃_{l−1}) (B, B).
 
     Returns (E, dε, dε̃) with dε = G ε̃ / P, dε̃ = Gᵀ ε / P, G = (softmax(z) − y)/B, shaped
     like the traces. P = spatial positions of the traces (1 for dense layers). dε̃ is None
@@ -93,7 +105,7 @@ def tp_loss_grad(eps: torch.Tensor, eps_t: torch.Tensor, prev_t: torch.Tensor, k
     P = eps[0, 0].numel() if eps.dim() == 4 else 1
     flat, flat_t = eps.reshape(B, -1), eps_t.reshape(B, -1)  # (B, n_out)
     z = flat @ flat_t.t() / P  # (B, B)
-    y = torch.softmax(tp_similarity(prev_t, kind), dim=1)  # (B, B)
+    y = torch.softmax(sim, dim=1)  # (B, B)
     logp = torch.log_softmax(z, dim=1)  # (B, B)
     loss = -(y * logp).sum() / B
     G = logp.exp_().sub_(y).div_(B * P)  # (B, B): (softmax(z) − y) / (B P)
@@ -114,7 +126,10 @@ class TPLearner(Learner):
         self._s_shape = (g1.n_neurons, self.classes)  # S: (n_neurons_1, C), c ↦ S c
         self._aux_seed = self.seed + 7919  # S has its own stream: the net's draw does not move it
         s = self._draw_s()
-        self.S: torch.nn.Parameter | None = torch.nn.Parameter(s) if self.aux_stored else None
+        # a fixed S is a plain tensor (no autograd); a trained S is a parameter with its own gradient
+        self.S: torch.Tensor | None = None
+        if self.aux_stored:
+            self.S = torch.nn.Parameter(s) if self.train_s else s
 
     def _draw_s(self) -> torch.Tensor:
         """Fixed random S ~ U(±1/√C), the default init of a C → n_1 linear map."""
@@ -170,7 +185,7 @@ class TPLearner(Learner):
                     (f"layer{l}.v_target", "neuron_state", st.tgt[i].v),
                     (f"layer{l}.s_target", "neuron_state", st.tgt[i].s),
                     (f"layer{l}.eps", "traces", st.eps[i]), (f"layer{l}.eps_target", "traces", st.eps_t[i])]
-        inv += [("layer0.eps_target", "traces", st.eps0_t), ("readout.m", "neuron_state", st.m)]
+        inv += [("readout.m", "neuron_state", st.m)]
         return inv
 
     def _new_state(self, B: int) -> TPState:
@@ -180,12 +195,13 @@ class TPLearner(Learner):
             tgt=[self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers],
             eps=[self._zeros(B, *lay.geom.out_shape) for lay in layers],
             eps_t=[self._zeros(B, *lay.geom.out_shape) for lay in layers],
-            eps0_t=self._zeros(B, self.classes),
+            kappa=0.0,
             m=self._zeros(B, self.classes),
         )
 
     @torch.no_grad()
-    def train_batch(self, x: torch.Tensor, y: torch.Tensor, on_step: Callable[[int], None] | None = None) -> dict:
+    def train_batch(self, x: torch.Tensor, y: torch.Tensor, on_step: Callable[[int], None] | None = None,
+                    lr_scale: float = 1.0) -> dict:
         """One mini-batch of T steps; returns {"loss", "correct", "n", "local_loss"}.
 
         ``loss`` is the readout cross-entropy at t = T; ``local_loss`` is the mean over steps
@@ -197,26 +213,25 @@ class TPLearner(Learner):
         st = self._state = self._new_state(B)
         c = self._one_hot(y)  # (B, C)
         per_step = self.cfg.rule.cadence == "step"
-        self._zero_grads()
+        self._zero_grads()  # per step, the first contribution overwrites instead (beta = 0)
+        acc = 0.0 if per_step else 1.0
         local = torch.zeros((), dtype=self.dtype, device=self.device)
         for t in range(T):
-            if per_step:
-                self._zero_grads()
-            local += self._step(self._x_at(x, t), c, st)
+            local += self._step(self._x_at(x, t), c, st, acc)
             if per_step or t == T - 1:
-                self._step_optims()
+                self._step_optims(lr_scale)
             if on_step is not None:
                 on_step(t)
         return self._result(st.m, y, local_loss=float(local) / T)
 
-    def _step(self, x_t: torch.Tensor, c: torch.Tensor, st: TPState) -> torch.Tensor:
+    def _step(self, x_t: torch.Tensor, c: torch.Tensor, st: TPState, acc: float) -> torch.Tensor:
         """One time step, all layers: both paths, traces, local losses, gradients (in p.grad)."""
         B = x_t.shape[0]
         p, beta = self.lif, self.beta
         learn = not self.freeze_hidden
         kind = self.cfg.rule.similarity
-        st.eps0_t.mul_(beta).add_(c)  # ε̃_0 ← β ε̃_0 + c
-        a, a_t, prev_t = x_t, c, st.eps0_t
+        st.kappa = beta * st.kappa + 1.0  # ε̃_0 ← β ε̃_0 + c, as ε̃_0 = κ c
+        a, a_t, prev_t = x_t, c, None
         total = torch.zeros((), dtype=self.dtype, device=self.device)
         for i, lay in enumerate(self.net.layers):
             w_eff = lay.weight_eff()
@@ -226,7 +241,7 @@ class TPLearner(Learner):
                 cur += lay.rec_current(s_prev)
             s, u, st.inp[i] = lif_step(cur, st.inp[i], p)
             o, idx = lay.pool(s)  # (B, *out)
-            st.eps[i].mul_(beta).add_(o)
+            torch.add(o, st.eps[i], alpha=beta, out=st.eps[i])  # ε ← β ε + o, one pass
             if learn:
                 if i == 0:
                     cur_t = F.linear(c, self._s_matrix()).view(B, *lay.geom.neuron_shape)  # S c
@@ -236,10 +251,11 @@ class TPLearner(Learner):
                     cur_t += lay.rec_current(s_prev_t)
                 s_t, u_t, st.tgt[i] = lif_step(cur_t, st.tgt[i], p)
                 o_t, idx_t = lay.pool(s_t)
-                st.eps_t[i].mul_(beta).add_(o_t)
+                torch.add(o_t, st.eps_t[i], alpha=beta, out=st.eps_t[i])
                 # the target-path term reaches W_l for l ≥ 2, R_l, and S when it is trained
                 need_tg = i > 0 or lay.R is not None or self.train_s
-                loss, d_eps, d_eps_t = tp_loss_grad(st.eps[i], st.eps_t[i], prev_t, kind, need_tg)
+                sim = label_similarity(c, st.kappa, kind) if i == 0 else tp_similarity(prev_t, kind)
+                loss, d_eps, d_eps_t = tp_loss_grad(st.eps[i], st.eps_t[i], sim, need_tg)
                 total += loss
                 d_in = lay.pool_backward(d_eps, s, idx).mul_(surrogate_at(u, p.v_th, p.k))  # (B, *neuron)
                 pairs = [(a, d_in)]
@@ -247,13 +263,13 @@ class TPLearner(Learner):
                     d_tg = lay.pool_backward(d_eps_t, s_t, idx_t).mul_(surrogate_at(u_t, p.v_th, p.k))
                     if i > 0:
                         pairs.append((a_t, d_tg))
-                lay.add_weight_grad(lay.W.grad, pairs)
+                lay.add_weight_grad(lay.W.grad, pairs, beta=acc)
                 if lay.R is not None:
-                    lay.R.grad.addmm_(d_in.t(), s_prev).addmm_(d_tg.t(), s_prev_t)  # (H, H)
+                    lay.R.grad.addmm_(d_in.t(), s_prev, beta=acc).addmm_(d_tg.t(), s_prev_t)  # (H, H)
                 if i == 0 and self.train_s:
-                    self.S.grad.addmm_(d_tg.reshape(B, -1).t(), c)  # (n_1, C)
+                    self.S.grad.addmm_(d_tg.reshape(B, -1).t(), c, beta=acc)  # (n_1, C)
                 a_t, prev_t = o_t, st.eps_t[i]
             a = o
-        st.m.add_(F.linear(a.reshape(B, -1), self.net.W_out))  # m ← m + W_out a_L
-        self._readout_delta(st.m, c, st.eps[-1])
+        st.m.addmm_(a.reshape(B, -1), self.net.W_out.t())  # m ← m + W_out a_L
+        self._readout_delta(st.m, c, st.eps[-1], beta=acc)
         return total

@@ -84,7 +84,7 @@ def net_params(c: Ctx) -> list[Param]:
 
 def add_params(tl: TermList, c: Ctx, params: list[Param],
                grad_phases: Callable[[int | None], tuple[str, ...]] | None,
-               *, once_per_sequence: bool = False) -> None:
+               *, once_per_sequence: bool = False, grad_source: str | None = None) -> None:
     """Weights, one gradient buffer per parameter, optimiser state (sgd 0, momentum 1×, Adam 2×).
 
     ``grad_phases(layer)`` gives the phases in which the per-step gradient of a layer lives
@@ -97,14 +97,15 @@ def add_params(tl: TermList, c: Ctx, params: list[Param],
     for key, n, layer, src in params:
         tl.mem(key, "weights", n, src, layer=layer)
         if seq:
-            why = ("gradient accumulator: cadence 'sequence' sums the T per-step gradients before one update"
-                   if c.cadence == "sequence" else "gradient, accumulated over the T steps before one update")
+            why = ("gradient accumulator, one element per parameter element: cadence 'sequence' sums the T "
+                   "per-step gradients before one update" if c.cadence == "sequence" else
+                   "gradient, one element per parameter element, accumulated over the T steps before one update")
             tl.mem(f"grad {key}", "gradients", n, why, layer=layer)
         else:
             tl.mem(f"grad {key}", "gradients", n,
-                   "per-step gradient of this layer's local loss, applied at once by its own optimiser "
-                   "(update every step, one optimiser per layer, reference §6)", layer=layer,
-                   phases=grad_phases(layer))
+                   grad_source or "per-step gradient of this layer's local loss (one element per parameter "
+                   "element), applied at once by its own optimiser (update every step, one optimiser per layer, "
+                   "reference §6)", layer=layer, phases=grad_phases(layer))
         if k:
             tl.mem(f"{c.opt} state {key}", "optimizer", k * n,
                    f"{c.opt}: {k} buffer(s) per trainable element", layer=layer)

@@ -36,7 +36,9 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     c = ctx(cfg)
     B, C, T = c.B, c.C, c.T
     add_params(tl, c, net_params(c), lambda _layer: ("backward", "update"),
-               once_per_sequence=True)
+               once_per_sequence=True,
+               grad_source="gradient of the sequence loss (one element per parameter element), accumulated "
+                           "over the T steps during backward, applied once per mini-batch")
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "", SPIKES_WHY)

@@ -25,7 +25,8 @@ STEP_BACKWARD = ("backward",)
 def full_terms(cfg: Config, tl: TermList) -> None:
     c = ctx(cfg)
     src = "OTTT (Xiao et al. 2022)"
-    add_params(tl, c, net_params(c), lambda _layer: STEP_BACKWARD)
+    add_params(tl, c, net_params(c), lambda _layer: STEP_BACKWARD,
+               grad_source=f"{src}: gradient of this step's instantaneous loss (one element per parameter element)")
     for g in c.geo:
         add_lif_state(tl, c, g, "", SPIKES_WHY)
         presyn_trace(tl, c, g, src)

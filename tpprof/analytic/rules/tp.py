@@ -22,7 +22,7 @@ from __future__ import annotations
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
-    add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, positions, readout_phases,
+    add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
 )
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config
@@ -104,8 +104,8 @@ def full_terms(cfg: Config, tl: TermList) -> None:
 
 
 NOT_MODELLED = COMMON_NOT_MODELLED + (
-    "ε_0 (input-path layer-0 trace, B × F): computed by the reference algorithm §8 but read by no TP "
-    "loss (Eqs. 13–15 use ε̃_0 only); carried as an implementation term",
+    "ε_0 (input-path layer-0 trace, B × F): defined in §3 and updated in §8, but read by no TP loss "
+    "(Eqs. 13–15 use ε̃_0 only), so not algorithmic memory; a learner that keeps it shows it as implementation",
     "conv layers: the pooled-shape intermediate of δ before un-pooling (B × n_out, smaller than δ)",
     "the B vector of squared norms in the distance of Eq. 15 (O(B))",
 )

@@ -1,0 +1,225 @@
+"""Produce the real-data results of docs/results.md (a benchmark script, not a test).
+
+Every training run is a ``tpprof train`` / ``tpprof finetune`` command (printed before it
+runs), executed in worker processes with one torch thread each; each writes its own folder
+under ``--runs`` (default ``$TPPROF_RUNS`` or ``~/tpprof-runs``), and a run whose
+``metrics.json`` already says ``done`` is skipped, so the script can be resumed. The tables
+in ``docs/results/`` are rebuilt from the run folders by ``collect``.
+
+    python bench/results_train.py accuracy  --epochs 30 --seeds 0 1 2 --jobs 2
+    python bench/results_train.py many      --epochs 30 --seeds 0 1 2 --jobs 2   # digit x speaker
+    python bench/results_train.py finetune  --epochs 20 --ft-epochs 3 --jobs 2
+    python bench/results_train.py silhouette --epochs 30
+    python bench/results_train.py collect     # docs/results/*.csv + a markdown summary on stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"
+RULE_LR = {"tp": 1e-4, "tess": 1e-4, "bptt": 1e-3}  # chosen by a coarse sweep, docs/results.md
+SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+
+
+def runs_dir(args: argparse.Namespace) -> Path:
+    return Path(args.runs or os.environ.get("TPPROF_RUNS") or Path.home() / "tpprof-runs")
+
+
+def _done(out: Path) -> bool:
+    try:
+        return json.loads((out / "metrics.json").read_text()).get("status", "done") == "done"
+    except (OSError, ValueError):
+        return False
+
+
+def _run(argv: list[str]) -> tuple[list[str], int, float]:
+    """One CLI command in this worker process (torch single-threaded)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from tpprof.cli import main
+
+    t0 = time.perf_counter()
+    rc = main(argv)
+    return argv, rc, time.perf_counter() - t0
+
+
+def run_all(commands: list[list[str]], jobs: int) -> None:
+    todo = [c for c in commands if not _done(Path(c[c.index("--out") + 1]))]
+    for c in todo:
+        print("tpprof " + shlex.join(c), flush=True)
+    if not todo:
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for argv, rc, secs in pool.map(_run, todo):
+            print(f"[rc={rc}, {secs:.0f} s] {argv[argv.index('--out') + 1]}", flush=True)
+
+
+def _train_cmd(rule: str, net: str, task: str, epochs: int, seed: int, out: Path, frozen: bool = False,
+               extra: list[str] | None = None) -> list[str]:
+    cmd = ["train", "--rule", rule, "--net", net, "--data", "fsdd", "--task", task, "--lr", str(RULE_LR[rule]),
+           "--epochs", str(epochs), "--seed", str(seed), "--batch", "32", "--no-progress", "--out", str(out)]
+    return cmd + (["--freeze-hidden"] if frozen else []) + (extra or [])
+
+
+def cmd_accuracy(args: argparse.Namespace, task: str = "digit", net: str = "fsdd", tag: str = "official") -> None:
+    root = runs_dir(args) / tag
+    cmds = []
+    for seed in args.seeds:
+        for rule in args.rules:
+            cmds.append(_train_cmd(rule, net, task, args.epochs, seed, root / f"{rule}-s{seed}"))
+        if args.control:
+            cmds.append(_train_cmd("tp", net, task, args.epochs, seed, root / f"tp-frozen-s{seed}", frozen=True))
+    run_all(cmds, args.jobs)
+
+
+def cmd_many(args: argparse.Namespace) -> None:
+    cmd_accuracy(args, "digit-speaker", args.net_many, "digit-speaker")
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    root = runs_dir(args) / "finetune"
+    pre = [_train_cmd("tp", "fsdd", "digit", args.epochs, args.seed, root / f"pre-{s}",
+                      extra=["--holdout-speaker", s]) for s in args.speakers]
+    run_all(pre, args.jobs)
+    ft = []
+    for s in args.speakers:
+        for shots in ("1", "5", "all"):
+            ft.append(["finetune", "--checkpoint", str(root / f"pre-{s}" / "model.pt"), "--data", "fsdd",
+                       "--speaker", s, "--shots", shots, "--epochs", str(args.ft_epochs), "--seed", str(args.seed),
+                       "--no-progress", "--out", str(root / f"ft-{s}-{shots}")])
+    run_all(ft, args.jobs)
+
+
+def cmd_silhouette(args: argparse.Namespace) -> None:
+    out = runs_dir(args) / "silhouette" / f"tp-{args.net_deep}-s{args.seed}"
+    run_all([_train_cmd("tp", args.net_deep, "digit", args.epochs, args.seed, out)], 1)
+    scores = silhouettes(out / "model.pt")
+    (out / "silhouette.json").write_text(json.dumps(scores, indent=1))
+    print(json.dumps(scores, indent=1))
+
+
+def silhouettes(checkpoint: Path) -> dict:
+    """Silhouette score (Euclidean, sklearn) of each hidden layer's input traces ε_l^T on the
+    official test set, labelled by digit — for the trained net and for the same net at its
+    random initialisation (the seed's weights before training)."""
+    import numpy as np
+    import torch
+    from sklearn.metrics import silhouette_score
+
+    from tpprof.data import load_fsdd, official_split
+    from tpprof.snn import make_learner
+    from tpprof.train import learner_from_checkpoint
+
+    torch.set_num_threads(1)
+    learner, cfg, meta = learner_from_checkpoint(checkpoint)
+    _, test = official_split(load_fsdd(), "digit")
+    x = torch.from_numpy(test.x)
+    init = make_learner(cfg, seed=int(meta.get("seed", 0)))
+    out = {"net": cfg.net.to_string(), "checkpoint": str(checkpoint), "n": len(test)}
+    for name, lrn in (("trained", learner), ("init", init)):
+        traces = lrn.layer_traces(x)  # list of (N, n_out_l)
+        out[name] = [float(silhouette_score(t.numpy(), test.y)) if float(t.std()) > 0 else float("nan")
+                     for t in traces]
+    out["input"] = float(silhouette_score(test.x.mean(axis=1), test.y))  # time-averaged features
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# collect: run folders → docs/results/*.csv
+# --------------------------------------------------------------------------------------
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def cmd_collect(args: argparse.Namespace) -> None:
+    root = runs_dir(args)
+    acc_rows = []
+    for tag in ("official", "digit-speaker"):
+        for mpath in sorted((root / tag).glob("*/metrics.json")):
+            m = json.loads(mpath.read_text())
+            if m.get("status") != "done":
+                continue
+            task = m["data"].get("task", "digit")
+            acc_rows.append([m["rule"], task, m["net"], m["seed"], m["epochs"], str(m["freeze_hidden"]).lower(),
+                             f"{m['test_final']:.4f}", f"{m['test_best']:.4f}", f"{m['test_mean_last3']:.4f}",
+                             f"{m['train_accuracy']:.4f}", f"{m['seconds_per_epoch']:.2f}"])
+    _write_csv(RESULTS / "accuracy.csv", ["rule", "task", "net", "seed", "epochs", "frozen_hidden", "test_final",
+                                          "test_best", "test_mean_last3", "train_final", "seconds_per_epoch"],
+               acc_rows)
+    ft_rows = []
+    for mpath in sorted((root / "finetune").glob("ft-*/metrics.json")):
+        m = json.loads(mpath.read_text())
+        if m["shots"] == "1":
+            ft_rows.append([m["speaker"], 0, f"{m['before_accuracy']:.4f}", m["seed"]])
+        ft_rows.append([m["speaker"], m["shots"], f"{m['after_accuracy']:.4f}", m["seed"]])
+    order = {"0": 0, "1": 1, "5": 2, "all": 3}
+    ft_rows.sort(key=lambda r: (r[0], order[str(r[1])]))
+    _write_csv(RESULTS / "finetune.csv", ["speaker", "shots", "accuracy", "seed"], ft_rows)
+    sil_rows = []
+    for spath in sorted((root / "silhouette").glob("*/silhouette.json")):
+        s = json.loads(spath.read_text())
+        sil_rows += [[s["net"], i, f"{v:.4f}"] for i, v in enumerate(s["trained"], start=1)]
+    _write_csv(RESULTS / "silhouette.csv", ["net", "layer", "silhouette"], sil_rows)
+    mem_rows = memory_rows()
+    if mem_rows:
+        _write_csv(RESULTS / "memory.csv", ["rule", "task", "net", "batch", "classes", "steps", "peak_bytes"],
+                   mem_rows)
+    print(f"wrote {len(acc_rows)} accuracy, {len(ft_rows)} finetune, {len(sil_rows)} silhouette, "
+          f"{len(mem_rows)} memory rows to {RESULTS}")
+
+
+def memory_rows() -> list[list]:
+    """Analytic peak bytes (tpprof.analytic.estimate, accounting 'full') of the trained configs."""
+    try:
+        from tpprof.analytic import estimate
+        from tpprof.config import make_config
+    except ImportError:
+        return []
+    rows = []
+    for task, classes, net in (("digit", 10, "fsdd"), ("digit-speaker", 60, "fsdd")):
+        for rule in ("tp", "tess", "bptt"):
+            cfg = make_config(net, rule, batch=32, classes=classes, steps=50)
+            bd = estimate(cfg, accounting="full")
+            rows.append([rule, task, cfg.net.to_string(), 32, classes, 50, int(bd.peak_bytes)])
+    return rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=("accuracy", "many", "finetune", "silhouette", "collect"))
+    p.add_argument("--runs", default=None, help="folder for the run folders (default $TPPROF_RUNS or ~/tpprof-runs)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--ft-epochs", type=int, default=3)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rules", nargs="+", default=["tp", "tess", "bptt"])
+    p.add_argument("--no-control", dest="control", action="store_false")
+    p.add_argument("--speakers", nargs="+", default=list(SPEAKERS))
+    p.add_argument("--net-many", default="40-256-256-60")
+    p.add_argument("--net-deep", default="40-256-256-256-10")
+    p.add_argument("--jobs", type=int, default=2)
+    args = p.parse_args()
+    {"accuracy": cmd_accuracy, "many": cmd_many, "finetune": cmd_finetune, "silhouette": cmd_silhouette,
+     "collect": cmd_collect}[args.what](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
