@@ -36,7 +36,7 @@ TP_TERMS = {
     "grad W_out": (10, False, ("readout",)),
     "adam state W_out": (20, True, P),
     "layer1/S (label projection)": (6, True, P),    # C·H1 = 2·3
-    "ε̃_0 (label trace)": (4, True, P),              # B·C = 2·2
+    # no ε̃_0 term: ε̃_0 = κ_t c (constant label within the mini-batch), κ_t a scalar
     # layer 1: v and s per path at B·H1 = 6, traces at B·H1 = 6
     "layer1/v (input path)": (6, True, P), "layer1/s (input path)": (6, True, P),
     "layer1/v (target path)": (6, True, P), "layer1/s (target path)": (6, True, P),
@@ -61,21 +61,21 @@ TP_TERMS = {
 def test_tp_every_term() -> None:
     bd, terms = _algorithmic("tp")
     assert terms == TP_TERMS
-    # persistent: weights 37 + Adam 74 + S 6 + ε̃_0 4 + layer 1 (4·6 + 2·6) + layer 2 (4·10 + 2·10) + m 4 = 221
+    # persistent: weights 37 + Adam 74 + S 6 + layer 1 (4·6 + 2·6) + layer 2 (4·10 + 2·10) + m 4 = 217
     # phases: loss:1 = 12 + 3·4 + 6 = 30; loss:2 = 15 + 3·4 + 10 + 10 = 47; readout = 10 + 4 = 14
-    assert bd.persistent_bytes == 221 * 4
+    assert bd.persistent_bytes == 217 * 4
     assert bd.phase_bytes() == {"loss:1": 30 * 4, "loss:2": 47 * 4, "readout": 14 * 4}
-    assert bd.peak_bytes == (221 + 47) * 4 == 1072
+    assert bd.peak_bytes == (217 + 47) * 4 == 1056
     assert bd.peak_phase == "loss:2"
-    assert bd.total_bytes == (221 + 30 + 47 + 14) * 4 == 1248
+    assert bd.total_bytes == (217 + 30 + 47 + 14) * 4 == 1232
 
 
 def test_tp_sequence_cadence_makes_gradients_persistent_accumulators() -> None:
     bd, terms = _algorithmic("tp", cadence="sequence")
     assert terms["layer1/grad W"] == (12, True, P)
     assert terms["grad W_out"] == (10, True, P)
-    # persistent 221 + 37 grads; loss:2 = 3·4 + 20 = 32 (largest phase)
-    assert bd.peak_bytes == (221 + 37 + 32) * 4
+    # persistent 217 + 37 grads; loss:2 = 3·4 + 20 = 32 (largest phase)
+    assert bd.peak_bytes == (217 + 37 + 32) * 4
 
 
 def test_tp_regenerated_s_moves_s_to_compute() -> None:
@@ -164,15 +164,81 @@ def test_bptt_ignores_cadence() -> None:
 
 def test_tp_conv_layer_uses_pooled_trace_shape() -> None:
     # 2x4x4 input, conv 3 channels 3x3 + max-pool 2: neurons 3·4·4 = 48, output 3·2·2 = 12, W = 9·2·3 = 54
-    cfg = make_config("2x4x4-c3p-2", "tp", batch=2, classes=2, steps=5)
-    terms = {t.name: t.count for t in estimate(cfg, implementation=False).terms}
-    assert terms["layer1/W"] == 54
-    assert terms["layer1/v (input path)"] == 2 * 48 and terms["layer1/s (target path)"] == 2 * 48
-    assert terms["layer1/pooled s (input path)"] == 2 * 12
-    assert terms["layer1/ε (input trace)"] == 2 * 12 and terms["layer1/ε̃ (target trace)"] == 2 * 12
-    assert terms["layer1/S (label projection)"] == 2 * 48  # C → C_1·H·W
-    assert terms["W_out"] == 12 * 2
-    assert terms["layer1/δ (input-path signal)"] == 2 * 48  # un-pooled
+    cfg = make_config("2x4x4-c3p-2", "tp", batch=2, classes=2, steps=5, optimizer="adam")
+    bd = estimate(cfg, implementation=False)
+    terms = {t.name: (t.count, t.persistent, t.phases) for t in bd.terms}
+    assert terms["layer1/W"] == (54, True, P)
+    assert terms["layer1/v (input path)"] == (2 * 48, True, P) and terms["layer1/s (target path)"] == (2 * 48, True, P)
+    # pooled spikes are a transient of the step: formed at layer 1, read by the readout (last layer)
+    assert terms["layer1/pooled s (input path)"] == (2 * 12, False, ("loss:1", "readout"))
+    assert terms["layer1/pooled s (target path)"] == (2 * 12, False, ("loss:1", "readout"))
+    assert terms["layer1/ε (input trace)"][0] == 2 * 12 and terms["layer1/ε̃ (target trace)"][0] == 2 * 12
+    assert terms["layer1/S (label projection)"][0] == 2 * 48  # C → C_1·H·W
+    assert terms["W_out"][0] == 12 * 2
+    assert terms["layer1/δ (input-path signal)"][0] == 2 * 48  # un-pooled
+    # persistent: W 54 + Adam 108 + W_out 24 + Adam 48 + S 96 + v, s per path 4·96 + ε, ε̃ 2·24 + m 4 = 766
+    # loss:1 = grad W 54 + z, y, softmax 3·4 + δ 96 + pooled s 2·24 = 210; readout = 24 + 4 + 48 = 76
+    assert bd.persistent_bytes == 766 * 4
+    assert bd.phase_bytes() == {"loss:1": 210 * 4, "readout": 76 * 4}
+
+
+def test_pooled_spikes_live_in_the_next_layers_phase() -> None:
+    # 2x4x4-c3p-c2-2: layer 1 pools 48 → 12 neurons' spikes; its pooled output is layer 2's input
+    for rule in ("tp", "tess", "eprop", "ostl", "osttp", "etlp"):
+        terms = {t.name: t for t in estimate(make_config("2x4x4-c3p-c2-2", rule, batch=2, classes=2, steps=5),
+                                             implementation=False).terms}
+        pooled = [t for n, t in terms.items() if "pooled s" in n]
+        assert pooled and all(not t.persistent and t.phases == ("loss:1", "loss:2") for t in pooled), rule
+        assert not any("pooled" in n for n in terms if n.startswith("layer2/")), rule  # layer 2 is unpooled
+    for rule in ("bptt", "ottt"):  # the pooled output is saved as layer 2's input / used in the forward only
+        names = [t.name for t in estimate(make_config("2x4x4-c3p-c2-2", rule, batch=2, classes=2, steps=5),
+                                          implementation=False).terms]
+        assert not any("pooled s" in n for n in names), rule
+
+
+def test_tp_label_trace_is_a_scalar() -> None:
+    # ε̃_0 = κ_t c with κ_t = β κ_{t−1} + 1: no B × C tensor, one scalar multiply-add per step
+    bd = estimate(_cfg("tp"), implementation=False)
+    assert not any("ε̃_0" in t.name for t in bd.terms)
+    assert {c.name: (c.macs, c.elementwise) for c in bd.compute}["label-trace scale κ_t"] == (0, 2)
+
+
+def test_tp_recurrent_layer1_needs_the_target_path_term() -> None:
+    # 4-3r-2, B = C = 2: W_1 = 3·4 = 12, R_1 = 3·3 = 9. R_1 s̃_1^{t−1} drives the target path, so
+    # Eq. 18 gives dR_1 = δ_1ᵀ s_1^{t−1} + δ̃_1ᵀ s̃_1^{t−1}: δ̃_1 (B·H1 = 6) lives in loss:1, even though
+    # W_1 gets only the input-path term (layer 1's target input is S c).
+    bd = estimate(make_config("4-3r-2", "tp", batch=2, classes=2, steps=5), implementation=False)
+    terms = {t.name: (t.count, t.persistent, t.phases) for t in bd.terms}
+    assert terms["layer1/δ̃ (target-path signal)"] == (6, False, ("loss:1",))
+    c = {t.name: t.macs for t in bd.compute}
+    assert c["layer1/Eq. 18 B×B products"] == 2 * 2 * 2 * 3   # two products, B²·n_out each
+    assert c["layer1/Eq. 18 weight gradient"] == 2 * (12 + 2 * 9)  # B·(1 term · nW + 2 terms · nR) = 60
+    assert c["layer1/forward target path"] == 2 * 2 * 3 + 2 * 9  # S c (B·C·H1) + R_1 s̃ (B·nR)
+    # feed-forward layer 1: only the input-path term, one product, W_1 term once
+    ff = {t.name: t.macs for t in estimate(_cfg("tp"), implementation=False).compute}
+    assert ff["layer1/Eq. 18 B×B products"] == 2 * 2 * 3 and ff["layer1/Eq. 18 weight gradient"] == 2 * 12
+    assert "layer1/δ̃ (target-path signal)" not in {t.name for t in estimate(_cfg("tp"), implementation=False).terms}
+
+
+def test_tp_train_s_weight_gradient_is_one_term_for_w1() -> None:
+    # train_s: δ̃_1 feeds dS = δ̃_1ᵀ c (B·C·H1 = 12 MACs), not W_1 (B·nW = 24 MACs, one term)
+    c = {t.name: t.macs for t in estimate(_cfg("tp", train_s=True), implementation=False).compute}
+    assert c["layer1/Eq. 18 weight gradient"] == 24
+    assert c["layer1/S gradient"] == 12
+
+
+def test_tess_recurrent_traces_follow_the_factors() -> None:
+    # 4-3r-2, B = 2: trace_in B·F = 8, recurrent causal trace B·H1 = 6, trace_out B·H1 = 6, ε_L B·H1 = 6
+    def traces(f):
+        bd = estimate(make_config("4-3r-2", "tess", batch=2, classes=2, steps=5, tess_factors=f), implementation=False)
+        return {t.name: t.count for t in bd.terms if t.category == "traces"}
+
+    assert traces((0.2, 0.5, 1.0, 1.0)) == {"layer1/trace_in": 8, "layer1/trace_in (recurrent)": 6,
+                                             "layer1/trace_out": 6, "ε_L (readout input trace)": 6}
+    assert traces((0.2, 0.5, 0.0, 1.0)) == {"layer1/trace_in": 8, "layer1/trace_in (recurrent)": 6,
+                                             "ε_L (readout input trace)": 6}  # α_post = 0: no trace_out
+    assert traces((0.2, 0.5, 1.0, 0.0)) == {"layer1/trace_out": 6,
+                                             "ε_L (readout input trace)": 6}  # α_pre = 0: no presynaptic traces
 
 
 def test_bptt_conv_saves_pool_switches() -> None:
@@ -187,7 +253,7 @@ def test_bptt_conv_saves_pool_switches() -> None:
 @pytest.mark.parametrize("dtype,bytes_", [("fp64", 8), ("fp16", 2), ("int8", 1)])
 def test_bytes_scale_with_dtype(dtype: str, bytes_: int) -> None:
     bd = estimate(make_config("4-3-5-2", "tp", batch=2, classes=2, steps=5, dtype=dtype), implementation=False)
-    assert bd.total_bytes == 312 * bytes_
+    assert bd.total_bytes == 308 * bytes_  # 1232 B at fp32 (test_tp_every_term)
     assert all(t.bytes == t.count * bytes_ for t in bd.terms)
 
 

@@ -1,4 +1,4 @@
-"""The dashboard in a real browser: `streamlit run` on loopback, headless Chromium, screenshot."""
+"""The dashboard in a real browser: `tpprof app` (streamlit run) on loopback, headless Chromium, screenshot."""
 
 from __future__ import annotations
 
@@ -31,10 +31,10 @@ def server(tmp_path):
     pytest.importorskip("tpprof.analytic.paper")
     port = _free_port()
     log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=str(APP.parent.parent))
+    # `tpprof app` replaces itself with `streamlit run app/streamlit_app.py --server.headless true ...`,
+    # so this covers the CLI command and the server in one process (terminate() reaches streamlit).
+    proc = subprocess.Popen([sys.executable, "-m", "tpprof", "app", "--port", str(port), "--address", "127.0.0.1"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=str(APP.parent.parent))
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 40
     while time.time() < deadline:  # wait until the server accepts connections

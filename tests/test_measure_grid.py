@@ -79,3 +79,13 @@ def test_cli_measure_dry_run_and_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["measure", "--grid", str(ROOT / "measurements" / "default_grid.toml"), "--net", "shd",
                  "--out", out]) == 2
     assert not Path(out).exists()
+
+
+def test_measure_and_validate_modules_stay_torch_free() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, tpprof.cli, tpprof.store, tpprof.measure.grid, tpprof.measure.validate; "
+            "tpprof.cli.build_parser(); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -549,34 +549,39 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     if measurements and not Path(measurements).exists():
         raise UserError("measurements", f"{str(measurements)!r} does not exist", "a .csv file or a folder of them")
     base = config_for(dflt["net"], "tp", 128, 20, None, dflt["dtype"], dflt["optimizer"]).to_dict()
+    peak_full = ("tpprof.analytic.estimate(cfg, 'full').peak_bytes: persistent terms + the largest set of "
+                 "transients live at once in a step")
+    paper_sum = "tpprof.analytic.estimate(cfg, accounting).total_bytes: the sum of the paper's state terms"
     f5 = {k: dflt[k] for k in ("net", "dtype", "optimizer", "classes", "batch", "points")}
     add("figure5", "Figure 5 reproduction: G(C, B), paper accounting (reconstructed)",
         lambda: plots.figure5(figure5_frame("paper", **f5), points=preset_points(),
                               title="G(C, B) = Mem_TESS / Mem_TP, paper accounting [reconstructed]"),
         {"config": {"view": "figure5", "accounting": "paper", **f5, "base_config": base},
-         "label": "reconstructed (reference sheet §9): TP = 2BLH, TESS = BLH + LCH"})
+         "label": "reconstructed (reference sheet §9): TP = 2BLH, TESS = BLH + LCH", "memory": paper_sum})
     add("figure5_full", "G(C, B) under tpprof's full accounting (SHD net)",
         lambda: plots.figure5(figure5_frame("full", **f5), points=preset_points(),
                               title=f"G(C, B) = peak TESS / peak TP, tpprof full accounting ({f5['net']})"),
-        {"config": {"view": "figure5", "accounting": "full", **f5, "base_config": base}})
+        {"config": {"view": "figure5", "accounting": "full", **f5, "base_config": base}, "memory": peak_full})
     dev = device or default_report_device()
     reg = {"net": dflt["net"], "dtype": dflt["dtype"], "optimizer": dflt["optimizer"], "classes": dflt["classes"],
            "batch": dflt["batch"], "points": 20}
     add("regime_map", f"Device regimes on {dev.name}",
         lambda: plots.regime_map(regime_frame(budget_bytes=dev.budget_bytes, **reg), dev.budget_bytes, dev.name),
         {"config": {"view": "regimes", "accounting": "full", **reg, "base_config": base},
-         "device": {"name": dev.name, "budget_bytes": dev.budget_bytes, "source": dev.source}})
+         "device": {"name": dev.name, "budget_bytes": dev.budget_bytes, "source": dev.source}, "memory": peak_full})
     sc = {"features": 700, "width": 450, "depth": 1, "classes": 20, "batch": 128, "steps": 100, "dtype": "fp32",
           "optimizer": "adam"}
     add("scaling", "Memory vs depth per rule, by category",
         lambda: plots.scaling(scaling_frame("depth", **sc), "depth"),
         {"config": {"view": "scaling", "accounting": "full", "var": "depth",
-                    "values": list(DEFAULT_SCALING_VALUES["depth"]), **sc}})
+                    "values": list(DEFAULT_SCALING_VALUES["depth"]), **sc},
+         "memory": "bytes live at the step's peak per category (persistent + peak-phase transients)"})
     files = [Path(measurements)] if measurements else shipped_measurement_files()
     if files:
         meas = load_measurements(files)
         cmp = compare_frame(meas.rows)
         mprov = {"config": {"view": "measured", "accounting": "full"}, "measurement_files": meas.files,
+                 "memory": "measured: the files' peak_bytes (see measurements/README.md); analytic: " + peak_full,
                  "bad_rows": [list(b) for b in meas.bad], "summary": error_summary(cmp)}
         if not cmp.empty:
             add("measured_vs_analytic", "Measured vs analytic peak memory", lambda: plots.measured_vs_analytic(cmp),

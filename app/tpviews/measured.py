@@ -10,6 +10,11 @@ from tpprof import plots, report
 from . import common
 
 
+def _pct(v: float) -> str:
+    """A relative error as a percentage that stays informative when tiny (2.8e-06 → '0.00028%')."""
+    return f"{v:.2%}" if v >= 1e-3 or v == 0 else f"{v * 100:.2g}%"
+
+
 def _bad_rows(bad: list[tuple[str, int, str]]) -> None:
     if bad:
         st.warning(f"{len(bad)} row(s) rejected by validation and left out (file, line, problem):")
@@ -54,8 +59,8 @@ def render() -> None:
     s = report.error_summary(sub, tol)
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Points", s["points"])
-    m2.metric("Median |error|", f"{s['median_abs_error']:.2%}" if s["points"] else "–")
-    m3.metric("Max |error|", f"{s['max_abs_error']:.2%}" if s["points"] else "–")
+    m2.metric("Median |error|", _pct(s["median_abs_error"]) if s["points"] else "–")
+    m3.metric("Max |error|", _pct(s["max_abs_error"]) if s["points"] else "–")
     m4.metric(f"Outside ±{tol:.0%}", s["out_of_tolerance"])
     if cmp.attrs.get("skipped"):
         st.caption(f"{cmp.attrs['skipped']} measured row(s) have a configuration the analytic model rejects.")

@@ -11,8 +11,8 @@ checks them equal to :func:`tpprof.analytic.estimate` (``implementation=False``)
 Notation: P = F·H + (L−1)·H² + H·C trainable elements, k = optimiser buffers per element
 (sgd 0, momentum 1, Adam 2), d = bytes per element. Per rule (bytes = elements × d):
 
-* TP:   persistent = P(1+k) [+P grads if cadence=sequence] + C·H (S, stored) + B·C (ε̃_0)
-        + 6·B·L·H (v, s per path, ε, ε̃) + B·C (m);
+* TP:   persistent = P(1+k) [+P grads if cadence=sequence] + C·H (S, stored)
+        + 6·B·L·H (v, s per path, ε, ε̃) + B·C (m)   (ε̃_0 = κ_t c: a scalar, no tensor);
         loss phase l: 3B² (z, y, softmax) + B·H (δ) [+ B·H δ̃ for l ≥ 2] [+ layer grads, step cadence];
         readout phase: B·C [+ H·C grad].
 * TESS: persistent = P(1+k) [+P] + 2BLH (v, s) + B(F + (L−1)H) (trace_in) + BLH (trace_out)
@@ -103,8 +103,7 @@ def _per_layer_transient(acc: _Acc, cat: str, n_l1: Array, n_l: Array, L: Array)
 
 def _tp(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
     _params(a, F, H, L, C, k, seq, _local_phases)
-    a.add("aux", aux * C * H)  # S
-    a.add("traces", B * C)  # ε̃_0
+    a.add("aux", aux * C * H)  # S (ε̃_0 = κ_t c is a scalar: nothing stored)
     _lif(a, B, H, L, paths=2)
     a.add("traces", 2 * B * L * H)
     _per_layer_transient(a, "loss_buffers", 3 * B * B + B * H, 3 * B * B + 2 * B * H, L)

@@ -69,6 +69,8 @@ def run_report(args: argparse.Namespace) -> int:
     device = report.resolve_device(args.device, args.budget) if (args.device or args.budget) else None
     if args.measurements and not Path(args.measurements).exists():
         raise UserError("measurements", f"{args.measurements!r} does not exist", "a .csv file or a folder of them")
+    if args.results and not Path(args.results).is_dir():
+        raise UserError("results", f"{args.results!r} is not a folder", "a folder with accuracy.csv, finetune.csv, ...")
     with tqdm(desc="figures", unit="fig", file=sys.stderr, leave=False) as bar:
         items = report.build_report(args.out, measurements=args.measurements, results=args.results, device=device,
                                     progress=lambda stem, n: _tick(bar, stem, n))
@@ -106,6 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--results", default=None,
                    help="training results folder, e.g. --results docs/results (default: docs/results)")
     g = r.add_mutually_exclusive_group()
-    g.add_argument("--device", default=None, help="catalogue device for the regime map, e.g. --device 'Jetson Nano'")
+    g.add_argument("--device", default=None, help="catalogue device for the regime map, e.g. --device jetson-nano "
+                   "(names: tpprof devices; default: one whose budget cuts through the SHD map)")
     g.add_argument("--budget", default=None, help="memory budget for the regime map instead, e.g. --budget 8MiB")
     r.set_defaults(func=run_report)

@@ -123,13 +123,37 @@ def add_params(tl: TermList, c: Ctx, params: list[Param],
 
 
 def add_lif_state(tl: TermList, c: Ctx, g: LayerGeometry, path: str, why_s: str) -> None:
-    """Membrane v (B·n_nrn), spikes s (B·n_nrn) and, for pooled conv layers, pooled spikes (B·n_out)."""
+    """Membrane v and spikes s, both at the neuron (pre-pool) shape, B·n_nrn each.
+
+    Only the pre-pool spikes are state: the pooled spikes o_l = pool(s_l) are a transient of
+    the step (see :func:`add_pooled_spikes`); nothing of theirs is read at the next step.
+    """
     sfx = f" ({path} path)" if path else ""
     tl.mem(f"v{sfx}", "neuron_state", c.B * g.n_neurons, "Eq. 1: membrane potential, B × n_nrn", layer=g.index)
     tl.mem(f"s{sfx}", "neuron_state", c.B * g.n_neurons, why_s, layer=g.index)
-    if g.n_out != g.n_neurons:
-        tl.mem(f"pooled s{sfx}", "neuron_state", c.B * g.n_out,
-               "§3: pooled spikes passed to layer l+1 (and its presynaptic factor), B × n_out", layer=g.index)
+
+
+def next_phase(c: Ctx, l: int) -> str:
+    """The phase that follows layer l's local loss: layer l+1's, or the readout's after the last layer."""
+    return f"loss:{l + 1}" if l < c.L else "readout"
+
+
+def add_pooled_spikes(tl: TermList, c: Ctx, g: LayerGeometry, path: str) -> None:
+    """Pooled spikes o_l = pool(s_l), B × n_out, for pooled conv layers only: a transient of the step.
+
+    Formed at layer l (and read there, e.g. by TP's trace ε_l or TESS's z = B_l o), then read as
+    layer l+1's input and presynaptic factor (its weight update), or by the readout after the
+    last layer; nothing reads them at the next step (the reset and R_l use the pre-pool s_l),
+    so they live in the phases ``loss:l`` and the next one. Dense and unpooled conv layers pass
+    s_l itself on (already counted as state).
+    """
+    if g.n_out == g.n_neurons:
+        return
+    sfx = f" ({path} path)" if path else ""
+    tl.mem(f"pooled s{sfx}", "neuron_state", c.B * g.n_out,
+           "§3: pooled spikes o_l = pool(s_l), B × n_out: layer l+1's input and presynaptic factor (or the "
+           "readout's input); a transient of the step, not held to the next step", layer=g.index,
+           phases=(f"loss:{g.index}", next_phase(c, g.index)))
 
 
 SPIKES_WHY = ("spikes s_l, B × n_nrn: needed across steps for the reset under the paper's ordering (Eq. 1) "

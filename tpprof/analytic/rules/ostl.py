@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SPIKES_WHY, add_forward_ops, add_lif_state, add_params, add_readout_delta,
-    add_readout_state, ctx, fwd_macs, net_params, readout_phases,
+    COMMON_NOT_MODELLED, SPIKES_WHY, add_forward_ops, add_lif_state, add_params, add_pooled_spikes,
+    add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
 )
 from tpprof.analytic.rules._local import presyn_trace, synapse_eligibility
 from tpprof.analytic.terms import TermList
@@ -24,6 +24,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     add_params(tl, c, net_params(c), readout_phases)
     for g in c.geo:
         add_lif_state(tl, c, g, "", SPIKES_WHY)
+        add_pooled_spikes(tl, c, g, "")
         presyn_trace(tl, c, g, src)
         synapse_eligibility(tl, c, g, src)
         tl.mem("spatial adjoint", "loss_buffers", c.B * g.n_neurons,

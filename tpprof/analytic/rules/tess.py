@@ -2,10 +2,13 @@
 
 Per hidden layer l, one path only:
 
-* LIF state v, s (B·n_nrn each; pooled spikes B·n_out for pooled conv layers);
-* trace_in = Σ λ_pre^{t−t′} o^{(l−1)}[t′] (B × n_in; recurrent layers add B × n_nrn for R_l's
-  input), needed only when α_pre ≠ 0 (causal term), and trace_out = Σ λ_post^{t−t′} Ψ(u[t′])
-  (B × n_nrn), needed only when α_post ≠ 0 (non-causal term);
+* LIF state v, s at the neuron (pre-pool) shape, B·n_nrn each; the pooled spikes o_l of a
+  pooled conv layer (B·n_out) are a transient of the step (read by z = B_l o and by layer l+1);
+* trace_in = Σ λ_pre^{t−t′} o^{(l−1)}[t′] (B × n_in; recurrent layers add B × n_nrn, the same
+  trace of s_l^{t−1} for R_l's input), needed only when α_pre ≠ 0 (causal term), and
+  trace_out = Σ λ_post^{t−t′} Ψ(u[t′]) (B × n_nrn), needed only when α_post ≠ 0 (non-causal
+  term) — TESS paper §10 and the TESS code (one presynaptic and one postsynaptic trace per
+  layer); the learner (tpprof/snn/tess.py) keeps exactly these, and nothing when a factor is 0;
 * the fixed binary matrix B_l (C × n_out; the TP paper's accounting treats it as C × H_l),
   stored, or regenerated from its square-wave definition (compute instead of memory);
 * learning-signal generation (transient, layer by layer): z = B_l o → p = softmax(z) and
@@ -13,7 +16,8 @@ Per hidden layer l, one path only:
   δ_noncausal = m ⊙ trace_out (B × n_nrn each);
 * ΔW_l = δ_causalᵀ trace_in + δ_noncausalᵀ (α_post o^{(l−1)}).
 
-Readout: trained by the same delta rule as TP's (§7) on a trace of the last layer's spikes.
+Readout: trained by the same delta rule as TP's (§7) on a trace ε_L of the last layer's
+(pooled) spikes, B × n_out_L, whatever the factors.
 Compute per step: forward B·(nW·P + nR); LSG 2·B·C·n_out (z and m); updates B·(nW·P + nR) per term.
 """
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
-    add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
+    add_pooled_spikes, add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
 )
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config
@@ -37,13 +41,15 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "", SPIKES_WHY)
+        add_pooled_spikes(tl, c, g, "")
         if causal:
             tl.mem("trace_in", "traces", B * g.n_in,
                    "TESS §10: presynaptic trace Σ λ_pre^{t−t′} o^{(l−1)}[t′], B × n_in (causal term, α_pre ≠ 0)",
                    layer=l)
             if g.n_recurrent:
                 tl.mem("trace_in (recurrent)", "traces", B * g.n_neurons,
-                       "TESS §10: presynaptic trace of s_l^{t−1} for R_l, B × n_nrn", layer=l)
+                       "TESS §10: presynaptic trace Σ λ_pre^{t−t′} s_l^{t′−1} for R_l (the causal term of the "
+                       "recurrent input), B × n_nrn (α_pre ≠ 0)", layer=l)
         if noncausal:
             tl.mem("trace_out", "traces", B * g.n_neurons,
                    "TESS §10: postsynaptic trace Σ λ_post^{t−t′} Ψ(u[t′]), B × n_nrn (non-causal, α_post ≠ 0)",
@@ -64,7 +70,8 @@ def full_terms(cfg: Config, tl: TermList) -> None:
             tl.mem("δ non-causal", "loss_buffers", B * g.n_neurons,
                    "TESS §10: m_l ⊙ trace_out, B × n_nrn", layer=l, phases=phase)
         add_forward_ops(tl, c, g, "")
-        tl.ops("traces", 0, TRACE_OPS * B * (g.n_in * causal + g.n_neurons * noncausal) + SURR_OPS * B * g.n_neurons,
+        n_pre = (g.n_in + (g.n_neurons if g.n_recurrent else 0)) * causal
+        tl.ops("traces", 0, TRACE_OPS * B * (n_pre + g.n_neurons * noncausal) + SURR_OPS * B * g.n_neurons,
                "TESS §10: trace_in, trace_out, Ψ(u)", layer=l)
         tl.ops("learning signal z, m", 2 * B * C * g.n_out, 5 * B * C + 2 * B * g.n_neurons,
                "TESS §10: z = B_l o and m = B_lᵀ(p − t*), B·C·n_out MACs each", layer=l)
@@ -72,7 +79,8 @@ def full_terms(cfg: Config, tl: TermList) -> None:
                "TESS §10: one outer product per term, B·(nW·P + nR) MACs", layer=l)
     add_readout_state(tl, c)
     tl.mem("ε_L (readout input trace)", "traces", B * c.n_out_last,
-           "§7: the readout's delta rule reads a trace of the last hidden spikes, B × n_out_L")
+           "§7: the readout's delta rule (the one tpprof uses for every local rule) reads a trace of the last "
+           "hidden (pooled) spikes, B × n_out_L")
     add_readout_delta(tl, c)
 
 

@@ -3,18 +3,29 @@
 Per time step, for every hidden layer l (geometry from ``cfg.net.geometry()``):
 
 * both paths (input, target) keep a membrane v and spikes s at the pre-pool neuron shape
-  (B·n_nrn each) and a trace at the post-pool output shape (B·n_out each, Eqs. 11–12);
+  (B·n_nrn each) and a trace at the post-pool output shape (B·n_out each, Eqs. 11–12); the
+  pooled spikes of a pooled conv layer (B·n_out per path) are a transient of the step, live
+  while layers l and l+1 (or the readout) are processed;
 * the target path enters layer 1 through the fixed S (C × n_nrn_1; conv: C → C_1·H·W), then
-  the shared W_l (§4); the layer-0 target trace ε̃_0 (B × C) feeds y_1 (Eq. 15);
+  the shared W_l (§4); the layer-0 target trace needs no tensor: the label is constant within a
+  mini-batch and all state starts at 0, so ε̃_0^t = Σ_k β^k c = κ_t c with the scalar
+  κ_t = β κ_{t−1} + 1, and y_1 (Eq. 15) is softmax of f(κ_t c_b, κ_t c_b′), from c cᵀ (distance:
+  −κ_t √2 (1 − c_b·c_b′)). The labels are the target path's input, as x^t is the input path's,
+  and an input of every rule: B integers suffice (S c is a column gather, c cᵀ a label
+  equality), counted with the data (not modelled); the one-hot B × C copy the learner keeps
+  for the mini-batch is an implementation term;
 * the local loss of layer l is a B×B problem (Eqs. 13–15): z, y and softmax(z) are B×B each,
   live only while layer l's loss is computed (losses in sequence: peak = largest layer's set);
 * Eq. 18: δ_l = ((softmax(z) − y) ε̃_l) ⊙ Θ′(u_l) and δ̃_l = ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l)
-  (B × n_nrn each; δ̃ only for l ≥ 2, where the target path runs through W_l, or when S is
-  trained), then dW_l = δ_lᵀ s_{l−1} + δ̃_lᵀ s̃_{l−1}.
+  (B × n_nrn each; δ̃ whenever a trained matrix sees the target path: W_l for l ≥ 2, R_l of a
+  recurrent layer — layer 1 included, since R_1 s̃_1^{t−1} drives the target path — and S when
+  it is trained), then dW_l = δ_lᵀ s_{l−1} + δ̃_lᵀ s̃_{l−1} (second term l ≥ 2),
+  dR_l = δ_lᵀ s_l^{t−1} + δ̃_lᵀ s̃_l^{t−1}, dS = δ̃_1ᵀ c.
 
 Compute per step: forward B·(nW·P + nR) MACs per path (layer 1 target: B·C·n_nrn_1 for S c),
-similarity z: B²·n_out, distance f for y: B²·n_prev (n_prev = n_out_{l−1}, or C for l = 1),
-Eq. 18: 2·B²·n_out for the two B×B products plus B·nW·P per term for the weight gradient.
+similarity z: B²·n_out, distance f for y: B²·n_prev (n_prev = n_out_{l−1}; for l = 1 the
+label Gram c cᵀ, B²·C), Eq. 18: B²·n_out per B×B product (one, or two with δ̃), and for the
+weight gradients B·nW·P per W_l term plus B·nR per R_l term.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from __future__ import annotations
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
-    add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
+    add_pooled_spikes, add_readout_delta, add_readout_state, ctx, net_params, positions, readout_phases,
 )
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config
@@ -51,19 +62,24 @@ def full_terms(cfg: Config, tl: TermList) -> None:
             tl.ops("regenerate S rows", 0, min(B, C) * n1,
                    "§4: S regenerated from its seed (aux='regenerated'): rows of the batch's labels", layer=1)
 
-    tl.mem("ε̃_0 (label trace)", "traces", B * C, "Eq. 12 layer 0: ε̃_0 = βε̃_0 + c, B × C; read by y_1 (Eq. 15)",
-           layer=0)
-    tl.ops("label trace ε̃_0", 0, TRACE_OPS * B * C, "Eq. 12 layer 0", layer=0)
+    # ε̃_0 = κ_t c (module docstring): a scalar, no tensor; its update is one multiply-add per step.
+    tl.ops("label-trace scale κ_t", 0, TRACE_OPS, "Eq. 12 layer 0 with a constant label: ε̃_0 = κ_t c, "
+           "κ_t = β κ_{t−1} + 1 (one scalar)", layer=0)
 
     for g in c.geo:
         l = g.index
         for path in ("input", "target"):
             add_lif_state(tl, c, g, path, SPIKES_WHY)
+            add_pooled_spikes(tl, c, g, path)
         tl.mem("ε (input trace)", "traces", B * g.n_out, "Eq. 11: ε_l, B × n_out (post-pool)", layer=l)
         tl.mem("ε̃ (target trace)", "traces", B * g.n_out, "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
 
         phase = (f"loss:{l}",)
-        two_terms = l >= 2 or train_s
+        # Eq. 18's target-path term is needed wherever a trained matrix sees the target path:
+        # W_l for l ≥ 2 (shared), R_l of any recurrent layer (layer 1 included), S when trained.
+        w_terms = 2 if l >= 2 else 1
+        r_terms = 2 if g.n_recurrent else 0
+        two_terms = l >= 2 or g.n_recurrent > 0 or (train_s and l == 1)
         tl.mem("z (similarity)", "loss_buffers", B * B, "Eq. 14: z_l = ε_l ε̃_lᵀ, B × B", layer=l, phases=phase)
         tl.mem("y (soft targets)", "loss_buffers", B * B,
                "Eq. 15: y_l = softmax(f(ε̃_{l−1}, ε̃_{l−1})), B × B (distance computed in place)",
@@ -74,7 +90,8 @@ def full_terms(cfg: Config, tl: TermList) -> None:
                "Eq. 18 first term: ((softmax(z) − y) ε̃_l) ⊙ Θ′(u_l), B × n_nrn (un-pooled)", layer=l, phases=phase)
         if two_terms:
             tl.mem("δ̃ (target-path signal)", "loss_buffers", B * g.n_neurons,
-                   "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B × n_nrn (l ≥ 2: W_l shared)",
+                   "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B × n_nrn (needed by W_l for l ≥ 2, "
+                   "R_l of a recurrent layer, S when trained)",
                    layer=l, phases=phase)
 
         # ---- compute ----
@@ -87,15 +104,17 @@ def full_terms(cfg: Config, tl: TermList) -> None:
         n_prev = C if l == 1 else c.geo[l - 2].n_out
         tl.ops("similarity z", B * B * g.n_out, 0, "Eq. 14: B²·n_out MACs", layer=l)
         tl.ops("distance f for y", B * B * n_prev, 6 * B * B,
-               "Eq. 15: B²·n_prev MACs (negative Euclidean distance via Gram), softmax", layer=l)
+               "Eq. 15: B²·n_prev MACs (negative Euclidean distance via Gram; layer 1: the label Gram c cᵀ "
+               "scaled by κ_t), softmax", layer=l)
         tl.ops("softmax(z) − y", 0, 5 * B * B, "Eq. 13", layer=l)
         k_terms = 2 if two_terms else 1
         tl.ops("Eq. 18 B×B products", k_terms * B * B * g.n_out, k_terms * (SURR_OPS + 1) * B * g.n_neurons,
                "Eq. 18: (softmax(z) − y) ε̃_l and its transpose with ε_l, B²·n_out MACs each; ⊙ Θ′(u)",
                layer=l)
-        wg = fwd_macs(c, g)
-        tl.ops("Eq. 18 weight gradient", k_terms * wg, 0,
-               "Eq. 18: δᵀ s_{l−1} (+ δ̃ᵀ s̃_{l−1}), B·(nW·P + nR) MACs per term", layer=l)
+        P = positions(g)
+        tl.ops("Eq. 18 weight gradient", B * (w_terms * g.n_weights * P + r_terms * g.n_recurrent), 0,
+               "Eq. 18: δᵀ s_{l−1} (+ δ̃ᵀ s̃_{l−1} for l ≥ 2), B·nW·P MACs per term; recurrent "
+               "δᵀ s_l^{t−1} + δ̃ᵀ s̃_l^{t−1}, B·nR MACs per term", layer=l)
         if train_s and l == 1:
             tl.ops("S gradient", B * C * n1, 0, "δ̃_1ᵀ c, B·C·n_nrn_1 MACs", layer=1)
 
@@ -104,6 +123,8 @@ def full_terms(cfg: Config, tl: TermList) -> None:
 
 
 NOT_MODELLED = COMMON_NOT_MODELLED + (
+    "ε̃_0 (layer-0 target trace): held as the scalar κ_t (ε̃_0 = κ_t c, constant label within a mini-batch), "
+    "O(1); the labels c are the target path's input (the learner's one-hot B × C copy is an implementation term)",
     "ε_0 (input-path layer-0 trace, B × F): defined in §3 and updated in §8, but read by no TP loss "
     "(Eqs. 13–15 use ε̃_0 only), so not algorithmic memory; a learner that keeps it shows it as implementation",
     "conv layers: the pooled-shape intermediate of δ before un-pooling (B × n_out, smaller than δ)",
