@@ -8,7 +8,7 @@ in ``docs/results/`` are rebuilt from the run folders by ``collect``.
 
     python bench/results_train.py accuracy  --epochs 30 --seeds 0 1 2 --jobs 2
     python bench/results_train.py many      --epochs 30 --seeds 0 1 2 --jobs 2   # digit x speaker
-    python bench/results_train.py finetune  --epochs 20 --ft-epochs 3 --jobs 2
+    python bench/results_train.py finetune  --epochs 20 --ft-epochs 3 --ft-seeds 0 1 2 3 4 --jobs 2
     python bench/results_train.py silhouette --epochs 30
     python bench/results_train.py collect     # docs/results/*.csv + a markdown summary on stdout
 """
@@ -93,11 +93,12 @@ def cmd_finetune(args: argparse.Namespace) -> None:
                       extra=["--holdout-speaker", s]) for s in args.speakers]
     run_all(pre, args.jobs)
     ft = []
-    for s in args.speakers:
-        for shots in ("1", "5", "all"):
-            ft.append(["finetune", "--checkpoint", str(root / f"pre-{s}" / "model.pt"), "--data", "fsdd",
-                       "--speaker", s, "--shots", shots, "--epochs", str(args.ft_epochs), "--seed", str(args.seed),
-                       "--no-progress", "--out", str(root / f"ft-{s}-{shots}")])
+    for seed in args.ft_seeds:  # the seed draws the support takes and the shuffling
+        for s in args.speakers:
+            for shots in ("1", "5", "all"):
+                ft.append(["finetune", "--checkpoint", str(root / f"pre-{s}" / "model.pt"), "--data", "fsdd",
+                           "--speaker", s, "--shots", shots, "--epochs", str(args.ft_epochs), "--seed", str(seed),
+                           "--no-progress", "--out", str(root / f"ft-{s}-{shots}-s{seed}")])
     run_all(ft, args.jobs)
 
 
@@ -111,8 +112,9 @@ def cmd_silhouette(args: argparse.Namespace) -> None:
 
 def silhouettes(checkpoint: Path) -> dict:
     """Silhouette score (Euclidean, sklearn) of each hidden layer's input traces ε_l^T on the
-    official test set, labelled by digit — for the trained net and for the same net at its
-    random initialisation (the seed's weights before training)."""
+    official test set, labelled by digit — on the traces themselves and on a 2-D t-SNE
+    embedding of them — for the trained net and for the same net at its random
+    initialisation (the seed's weights before training)."""
     import numpy as np
     import torch
     from sklearn.metrics import silhouette_score
@@ -127,10 +129,16 @@ def silhouettes(checkpoint: Path) -> dict:
     x = torch.from_numpy(test.x)
     init = make_learner(cfg, seed=int(meta.get("seed", 0)))
     out = {"net": cfg.net.to_string(), "checkpoint": str(checkpoint), "n": len(test)}
+    from sklearn.manifold import TSNE
+
     for name, lrn in (("trained", learner), ("init", init)):
         traces = lrn.layer_traces(x)  # list of (N, n_out_l)
         out[name] = [float(silhouette_score(t.numpy(), test.y)) if float(t.std()) > 0 else float("nan")
                      for t in traces]
+        # the paper's Figure 4 scores a 2-D t-SNE embedding of the traces
+        out[name + "_tsne"] = [float(silhouette_score(TSNE(2, random_state=0, init="pca").fit_transform(t.numpy()),
+                                                      test.y)) for t in traces]
+        out[name + "_rate"] = [float(t.mean()) for t in traces]  # mean trace value (activity check)
     out["input"] = float(silhouette_score(test.x.mean(axis=1), test.y))  # time-averaged features
     return out
 
@@ -170,7 +178,7 @@ def cmd_collect(args: argparse.Namespace) -> None:
             ft_rows.append([m["speaker"], 0, f"{m['before_accuracy']:.4f}", m["seed"]])
         ft_rows.append([m["speaker"], m["shots"], f"{m['after_accuracy']:.4f}", m["seed"]])
     order = {"0": 0, "1": 1, "5": 2, "all": 3}
-    ft_rows.sort(key=lambda r: (r[0], order[str(r[1])]))
+    ft_rows.sort(key=lambda r: (r[0], order[str(r[1])], r[3]))
     _write_csv(RESULTS / "finetune.csv", ["speaker", "shots", "accuracy", "seed"], ft_rows)
     sil_rows = []
     for spath in sorted((root / "silhouette").glob("*/silhouette.json")):
@@ -179,14 +187,41 @@ def cmd_collect(args: argparse.Namespace) -> None:
     _write_csv(RESULTS / "silhouette.csv", ["net", "layer", "silhouette"], sil_rows)
     mem_rows = memory_rows()
     if mem_rows:
-        _write_csv(RESULTS / "memory.csv", ["rule", "task", "net", "batch", "classes", "steps", "peak_bytes"],
+        _write_csv(RESULTS / "memory.csv", ["rule", "task", "net", "batch", "classes", "steps", "peak_bytes",
+                                               "paper_bytes"],
                    mem_rows)
+    print_summary()
     print(f"wrote {len(acc_rows)} accuracy, {len(ft_rows)} finetune, {len(sil_rows)} silhouette, "
           f"{len(mem_rows)} memory rows to {RESULTS}")
 
 
+def print_summary() -> None:
+    """Markdown tables (mean ± sample std over seeds) from docs/results/*.csv."""
+    import pandas as pd
+
+    acc = pd.read_csv(RESULTS / "accuracy.csv")
+    if len(acc):
+        print("| task | rule | hidden | seeds | epochs | final | best | mean of last 3 | train | s/epoch |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for (task, rule, frozen), g in acc.groupby(["task", "rule", "frozen_hidden"], sort=False):
+            ms = [f"{100 * g[c].mean():.1f} ± {100 * g[c].std(ddof=1):.1f}" if len(g) > 1 else f"{100 * g[c].mean():.1f}"
+                  for c in ("test_final", "test_best", "test_mean_last3", "train_final")]
+            print(f"| {task} | {rule} | {'frozen' if frozen else 'trained'} | {len(g)} | {g['epochs'].iloc[0]} | "
+                  + " | ".join(ms) + f" | {g['seconds_per_epoch'].mean():.1f} |")
+    ft = pd.read_csv(RESULTS / "finetune.csv", dtype={"shots": str})
+    if len(ft):
+        piv = ft.pivot_table(index="speaker", columns="shots", values="accuracy")[["0", "1", "5", "all"]]
+        print(f"\nfine-tuning: mean over seeds {sorted(ft['seed'].unique())} per speaker")
+        print("| speaker | before | 1-shot | 5-shot | all |\n|---|---|---|---|---|")
+        for spk, row in piv.iterrows():
+            print(f"| {spk} | " + " | ".join(f"{100 * v:.1f}" for v in row) + " |")
+        print("| mean ± std | " + " | ".join(f"{100 * piv[c].mean():.1f} ± {100 * piv[c].std(ddof=1):.1f}"
+                                           for c in piv.columns) + " |")
+
+
 def memory_rows() -> list[list]:
-    """Analytic peak bytes (tpprof.analytic.estimate, accounting 'full') of the trained configs."""
+    """Analytic memory of the trained configs: peak bytes of tpprof.analytic.estimate's 'full'
+    accounting, and the paper's own state accounting ('paper': Table 3 / Figure 5 terms)."""
     try:
         from tpprof.analytic import estimate
         from tpprof.config import make_config
@@ -197,7 +232,9 @@ def memory_rows() -> list[list]:
         for rule in ("tp", "tess", "bptt"):
             cfg = make_config(net, rule, batch=32, classes=classes, steps=50)
             bd = estimate(cfg, accounting="full")
-            rows.append([rule, task, cfg.net.to_string(), 32, classes, 50, int(bd.peak_bytes)])
+            paper = estimate(cfg, accounting="paper")
+            rows.append([rule, task, cfg.net.to_string(), 32, classes, 50, int(bd.peak_bytes),
+                         int(paper.total_bytes)])
     return rows
 
 
@@ -209,6 +246,7 @@ def main() -> int:
     p.add_argument("--ft-epochs", type=int, default=3)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ft-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--rules", nargs="+", default=["tp", "tess", "bptt"])
     p.add_argument("--no-control", dest="control", action="store_false")
     p.add_argument("--speakers", nargs="+", default=list(SPEAKERS))

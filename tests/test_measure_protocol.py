@@ -125,3 +125,22 @@ def test_cuda_request_without_gpu_is_a_user_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(UserError, match="no CUDA device"):
         measure_point(cfg_small(), device="cuda", rss=False, factory=KnownLearner)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")
+def test_subprocess_failure_becomes_an_error_row_with_one_line() -> None:
+    p = expand([{"rule": "tp", "net": "20-16-4", "batch": 4, "steps": 3, "device": "cuda"}])[0]
+    row = run_subprocess(p, Protocol(rss=False, repeats=1))
+    assert row["status"] == "error" and row["error"].startswith("device: 'cuda' is not available")
+
+
+def test_explain_peak_lists_the_blocks_live_at_the_peak() -> None:
+    from tpprof.measure.attribution import explain_peak
+
+    ex = explain_peak(cfg_small(), factory=KnownLearner, with_analytic=False)
+    assert ex.peak_bytes - ex.baseline_bytes == 4 * 100 * 4  # the (B, 100) temporary
+    ops = {(op, nb): n for op, nb, n in ex.blocks}
+    # live at the peak and allocated in the window: the temporary and the new state (B, H)
+    assert any(nb == 1600 and n == 1 for (_op, nb), n in ops.items())
+    assert any(nb == 4 * H * 4 and n == 1 for (_op, nb), n in ops.items())
+    assert "measured peak" in ex.render()

@@ -27,11 +27,21 @@ Terms (what, formula, why):
   whole backward pass, and — while the largest weight's sum is being updated — the incoming
   per-step product and the new sum besides (out-of-place add): Σ_w n_w + 2 · max_w n_w
   elements (T ≥ 2; for T = 1 no sum is formed: Σ_w n_w).
+  With standardised conv weights, the division's backward in ws_forward's graph (4·|W_l|)
+  can exceed the accumulation: the larger of the two is taken.
   Also live in backward: the last layer's input current of step T−1 (B·n_nrn_L, a loop
   variable), log_softmax(m^T) and its gradient (2·B·C), and for recurrent layers the zero
-  initial spikes saved by R_l s^0 plus the R_lᵀ δ product (2·B·n_nrn).
+  initial spikes saved by R_l s^0 plus the R_lᵀ δ product (2·B·n_nrn). Conv: ws_forward's
+  graph (W − μ, g·(W − μ), Ŵ: 3·|W_l|), pooling's saved un-pooled input (T·B·n_nrn) and the
+  int64 max-pool indices (T·B·n_out·(8 − d) bytes beyond the algorithmic switches).
 * **one-hot labels** (TP, TESS): c = one_hot(y), B·C, kept for the mini-batch.
-* TP and TESS per-step temporaries: see :func:`_tp_terms` and :func:`_tess_terms`.
+* TP and TESS per-step temporaries, including the conv weight-gradient temporaries through
+  the weight standardisation: see :func:`_tp_terms`, :func:`_tess_terms`, :func:`_ws_temps`.
+
+Not modelled (listed, not zero): the convolution backends' weight-gradient workspaces (oneDNN
+reorders or im2col columns, shape- and backend-dependent); they dominate only for conv layers
+with few channels. BPTT's phase model treats everything saved as live during ``backward``;
+in deep conv nets the allocator peak comes after part of it is freed (the model reads high).
 """
 
 from __future__ import annotations
@@ -202,7 +212,8 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     * conv weight gradient: sim, all δ buffers plus :func:`_ws_temps`.
 
     The term is that peak minus the algorithmic transients of phase ``loss:l``; the readout
-    phase gets the last layer's leftovers (m is updated in place by ``addmm_``).
+    phase gets the last layer's leftovers (m is updated in place by ``addmm_``), on top of the
+    algorithm's softmax(m) − c.
     """
     wl = cfg.workload
     B, C, d = wl.batch, wl.classes, wl.dtype_bytes
@@ -240,9 +251,9 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                "conv weight-gradient temporaries; minus the algorithmic loss:l buffers", layer=l, phases=(f"loss:{l}",))
         deltas = d_pool + d_unpool
         prev_all, prev_din = deltas + sim, (d_unpool if lay.pooled else d_pool)
+    # leftovers only: the readout's own softmax(m) − c is an algorithmic term of this phase
     ro = base + deltas + sim
-    extra = ro - _algo_transient(algo, "readout")
-    tl.mem("readout-phase leftovers", "implementation", max(extra, 0) // d,
+    tl.mem("readout-phase leftovers", "implementation", ro // d,
            SRC + "after the layer loop the last layer's currents, potentials, previous spikes, w_eff, indices, "
            "sim and δ buffers are still referenced", phases=("readout",))
 
@@ -256,8 +267,8 @@ def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     largest of: forming δ_non-causal (the learning signal ``sig`` and the sig·q product, 2·B·n_nrn,
     with layer l−1's δ_non-causal not yet rebound); un-pooling the signal (pooled and un-pooled
     copies, with layer l−1's two δ still referenced); the conv weight gradient
-    (:func:`_ws_temps`, two pairs). The readout phase gets the last layer's leftovers plus the
-    readout current (B·C).
+    (:func:`_ws_temps`, two pairs). The readout phase gets the last layer's leftovers (m is
+    updated in place), on top of the algorithm's softmax(m) − c.
     """
     wl = cfg.workload
     B, C, d = wl.batch, wl.classes, wl.dtype_bytes
@@ -278,11 +289,11 @@ def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                "forming δ_non-causal (signal and sig·q product, layer l−1's δ_non-causal), un-pooling the signal "
                "and the conv weight-gradient temporaries", layer=l, phases=(f"loss:{l}",))
         prev_nc, prev_two = B * n * d, 2 * B * n * d
-    ro = base + B * lays[-1].n * d + algo_l + B * C * d
-    extra = ro - _algo_transient(algo, "readout")
-    tl.mem("readout-phase leftovers", "implementation", max(extra, 0) // d,
+    # leftovers only (m is updated in place); the readout's softmax(m) − c is algorithmic
+    ro = base + B * lays[-1].n * d + algo_l
+    tl.mem("readout-phase leftovers", "implementation", ro // d,
            SRC + "after the layer loop the last layer's cur, u, s_prev, Ψ(u), signal, indices, both δ and p − t* are "
-           "still referenced, plus the readout current W_out a_L (B·C)", phases=("readout",))
+           "still referenced", phases=("readout",))
 
 
 def implementation_terms(cfg: Config) -> list[MemoryTerm]:

@@ -80,8 +80,10 @@ class Point:
         return point_key(self.key_row())
 
     def label(self) -> str:
-        wl = self.cfg.workload
-        return f"{self.cfg.rule.name} {self.net} B={wl.batch} C={wl.classes} T={wl.steps} {wl.dtype} {self.device}"
+        wl, r = self.cfg.workload, self.cfg.rule
+        extra = "".join(f" {v}" for v, default in ((r.optimizer, "adam"), (r.cadence, "step"), (r.aux, "stored"))
+                        if v != default)
+        return f"{r.name} {self.net} B={wl.batch} C={wl.classes} T={wl.steps} {wl.dtype} {self.device}{extra}"
 
 
 def _as_list(name: str, v: Any) -> list[Any]:

@@ -316,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config.from_dict(spec["config"])
     kw = {k: spec[k] for k in ("device", "batches", "repeats", "warmup", "rss", "seed", "threads", "timing")
           if k in spec}
-    row = measure_point(cfg, **kw)
+    try:
+        row = measure_point(cfg, **kw)
+    except UserError as e:  # one line for the grid's error column, not a traceback
+        sys.stderr.write(f"{e}\n")
+        return 2
     if spec.get("net"):
         row["net"] = spec["net"]
     sys.stdout.write("\n" + json.dumps(row) + "\n")

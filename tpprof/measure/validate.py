@@ -76,7 +76,9 @@ class PointCheck:
 
     def label(self) -> str:
         r = self.row
-        return f"{r['rule']} {r['net']} B={r['batch']} C={r['classes']} T={r['steps']} {r['dtype']} {r['device']}"
+        extra = "".join(f" {r[k]}" for k, default in (("optimizer", "adam"), ("cadence", "step"), ("aux", "stored"))
+                        if r.get(k) and r[k] != default)
+        return f"{r['rule']} {r['net']} B={r['batch']} C={r['classes']} T={r['steps']} {r['dtype']} {r['device']}{extra}"
 
     def to_dict(self) -> dict[str, Any]:
         keys = ("rule", "net", "net_string", "batch", "classes", "steps", "dtype", "optimizer", "cadence",
