@@ -211,7 +211,7 @@ def print_summary() -> None:
     ft = pd.read_csv(RESULTS / "finetune.csv", dtype={"shots": str})
     if len(ft):
         piv = ft.pivot_table(index="speaker", columns="shots", values="accuracy")[["0", "1", "5", "all"]]
-        print(f"\nfine-tuning: mean over seeds {sorted(ft['seed'].unique())} per speaker")
+        print(f"\nfine-tuning: mean over seeds {sorted(int(v) for v in ft['seed'].unique())} per speaker")
         print("| speaker | before | 1-shot | 5-shot | all |\n|---|---|---|---|---|")
         for spk, row in piv.iterrows():
             print(f"| {spk} | " + " | ".join(f"{100 * v:.1f}" for v in row) + " |")

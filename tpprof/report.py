@@ -84,17 +84,6 @@ def memory_of(cfg: Config, accounting: str = "full") -> int:
     return int(bd.peak_bytes if accounting == "full" else bd.total_bytes)
 
 
-def at_peak_by_category(bd: Any) -> dict[str, int]:
-    """Bytes live at the step's peak, per category: every persistent term plus the transient
-    terms live in the peak phase (so the categories add up to ``bd.peak_bytes``)."""
-    phase = bd.peak_phase
-    out: dict[str, int] = {c: 0 for c in bd.by_category()}
-    for t in bd.terms:
-        if t.persistent or (phase is not None and phase in t.phases):
-            out[t.category] += int(t.bytes)
-    return out
-
-
 def config_for(net: str, rule: str, batch: int, classes: int, steps: int | None = None, dtype: str = "fp32",
                optimizer: str = "adam") -> Config:
     """A :class:`Config` from view values (preset workloads fill ``steps`` when ``None``)."""
@@ -258,7 +247,7 @@ def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, st
     for r in rules:
         bd = _estimate(config_for(net, r, batch, classes, steps, dtype, optimizer), accounting)
         every = bd.by_category()
-        for cat, nbytes in at_peak_by_category(bd).items():
+        for cat, nbytes in bd.at_peak_by_category().items():
             rows.append((r, cat, nbytes, int(every[cat]), int(bd.peak_bytes), int(bd.total_bytes)))
     df = pd.DataFrame(rows, columns=["rule", "category", "bytes", "all_terms_bytes", "peak_bytes", "total_bytes"])
     if budget_bytes is not None:
@@ -333,7 +322,7 @@ def scaling_frame(var: str, values: Sequence[int] | None = None, features: int =
         for r in rules:
             bd = _estimate(config_for(net, r, batch, classes, t, dtype, optimizer), "full")
             every = bd.by_category()
-            for cat, nbytes in at_peak_by_category(bd).items():
+            for cat, nbytes in bd.at_peak_by_category().items():
                 rows.append((r, int(v), cat, nbytes, int(every[cat]), int(bd.peak_bytes), int(bd.total_bytes)))
     return pd.DataFrame(rows, columns=["rule", var, "category", "bytes", "all_terms_bytes", "peak_bytes",
                                        "total_bytes"])
@@ -408,19 +397,17 @@ def compare_frame(rows: pd.DataFrame) -> pd.DataFrame:
             "predicted_bytes", "error", "label", "group", "source"]
     if rows is None or rows.empty:
         return pd.DataFrame(columns=cols)
+    from tpprof.measure.validate import config_of, measured_total
+
     ok = rows[rows["status"] == "ok"] if "status" in rows else rows
     out, skipped = [], 0
     for r in ok.to_dict("records"):
         try:
-            spec = RuleSpec(name=r["rule"], optimizer=r.get("optimizer") or "adam",
-                            cadence=r.get("cadence") or "step", aux=r.get("aux") or "stored")
-            cfg = make_config(r["net"], spec, batch=int(r["batch"]), classes=int(r["classes"]),
-                              steps=int(r["steps"]), dtype=r.get("dtype") or "fp32")
-            pred = memory_of(cfg, "full")
+            pred = memory_of(config_of(r), "full")
         except (UserError, KeyError, TypeError, ValueError):
             skipped += 1
             continue
-        meas = float(r["peak_bytes"])
+        meas = float(measured_total(r))
         label = f"{r['rule']} {r['net']} B={r['batch']} C={r['classes']} T={r['steps']} {r.get('dtype', '')}"
         group = f"{r['net']} B={r['batch']} C={r['classes']} {r.get('dtype', '')} {r.get('device', '')}".strip()
         out.append((r["rule"], r["net"], int(r["batch"]), int(r["classes"]), int(r["steps"]), r.get("dtype"),

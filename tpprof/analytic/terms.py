@@ -134,6 +134,16 @@ class Breakdown:
             out[t.category] += t.bytes
         return out
 
+    def at_peak_by_category(self) -> dict[str, int]:
+        """Bytes live at the step's peak, per category: every persistent term plus the
+        transients of the peak phase (so the categories add up to ``peak_bytes``)."""
+        phase = self.peak_phase
+        out = {c: 0 for c in CATEGORIES}
+        for t in self.terms:
+            if t.persistent or (phase is not None and phase in t.phases):
+                out[t.category] += t.bytes
+        return out
+
     # ---- compute ----------------------------------------------------------------------
     @property
     def macs_per_step(self) -> int:

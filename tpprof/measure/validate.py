@@ -38,19 +38,10 @@ def config_of(row: Mapping[str, Any]) -> Any:
                        row["dtype"], optimizer=row["optimizer"], cadence=row["cadence"], aux=row["aux"])
 
 
-def analytic_at_peak(bd: Any) -> dict[str, int]:
-    """Bytes per category live at the analytic peak: persistent terms + the peak phase's transients."""
-    phase = bd.peak_phase
-    out = {c: 0 for c in CATEGORIES}
-    for t in bd.terms:
-        if t.persistent or (phase is not None and phase in t.phases):
-            out[t.category] += t.bytes
-    return out
-
-
 def measured_total(row: Mapping[str, Any]) -> int:
     """peak_bytes + input frames kept for backward (see the module docstring)."""
-    return int(row["peak_bytes"]) + int(row.get("input_saved_bytes") or 0)
+    extra = row.get("input_saved_bytes")
+    return int(row["peak_bytes"]) + (int(extra) if extra is not None and extra == extra else 0)  # NaN != NaN
 
 
 def _ratio(measured: float, analytic: float) -> float | None:
@@ -130,7 +121,7 @@ def check_point(row: Mapping[str, Any], estimate: Estimator, tolerance: float) -
     """Compare one ok row with ``estimate(cfg, accounting='full')``."""
     bd = estimate(config_of(row), accounting="full")
     a_peak = int(bd.peak_bytes)
-    at_peak = analytic_at_peak(bd)
+    at_peak = bd.at_peak_by_category()
     cats: dict[str, dict[str, Any]] = {}
     total = measured_total(row)
     for c in CATEGORIES:
