@@ -3,43 +3,30 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tpprof.analytic.terms import Breakdown, MemoryTerm
 from tpprof.measure.validate import linear_fit, t_invariance, validate_rows
 from tpprof.store import CATEGORIES, append_row, load
 
 from test_store_schema import ok_row  # noqa: E402  (tests/ is on sys.path under pytest)
 
 
-@dataclass(frozen=True)
-class Term:
-    name: str
-    category: str
-    bytes: int
-    persistent: bool
-    phases: tuple[str, ...] = ()
-
-
-@dataclass
-class StubBreakdown:
-    terms: tuple[Term, ...]
-    peak_phase: str | None = "update"
-
-    @property
-    def peak_bytes(self) -> int:
-        return sum(t.bytes for t in self.terms if t.persistent or self.peak_phase in t.phases)
+def _term(name: str, category: str, nbytes: int, persistent: bool, phases: tuple[str, ...] = ()) -> MemoryTerm:
+    return MemoryTerm(name, category, nbytes, nbytes, persistent, "test", phases=phases)
 
 
 def stub_estimate(cfg, accounting="full"):  # noqa: ANN001, ANN201
+    """A real Breakdown with hand-set terms: the peak phase is "update" (100 + saved > 99)."""
     assert accounting == "full"
     t = cfg.workload.steps
     saved = 10 * t if cfg.rule.name == "bptt" else 0
-    return StubBreakdown((Term("w", "weights", 400, True), Term("z", "loss_buffers", 100, False, ("update",)),
-                          Term("s", "saved", saved, False, ("update",)),
-                          Term("q", "implementation", 999, False, ("other",))))
+    terms = (_term("w", "weights", 400, True), _term("z", "loss_buffers", 100, False, ("update",)),
+             _term("s", "saved", saved, False, ("update",)),
+             _term("q", "implementation", 99, False, ("other",)))
+    return Breakdown(cfg.rule.name, accounting, terms, (), ())
 
 
 def row(rule: str, steps: int, peak: int, **kw):  # noqa: ANN003, ANN201
