@@ -84,7 +84,8 @@ def cmd_accuracy(args: argparse.Namespace, task: str = "digit", net: str = "fsdd
 
 
 def cmd_many(args: argparse.Namespace) -> None:
-    cmd_accuracy(args, "digit-speaker", args.net_many, "digit-speaker")
+    tag = "digit-speaker" if args.net_many == "40-256-256-60" else f"digit-speaker-{args.net_many}"
+    cmd_accuracy(args, "digit-speaker", args.net_many, tag)
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
@@ -159,18 +160,21 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 def cmd_collect(args: argparse.Namespace) -> None:
     root = runs_dir(args)
     acc_rows = []
-    for tag in ("official", "digit-speaker"):
+    tags = ["official", "digit-speaker"] + sorted(p.name for p in root.glob("digit-speaker-*"))
+    for tag in tags:
         for mpath in sorted((root / tag).glob("*/metrics.json")):
             m = json.loads(mpath.read_text())
             if m.get("status") != "done":
                 continue
             task = m["data"].get("task", "digit")
+            nrn = m["config"]["net"]["neuron"]
+            neuron = f"v_th={nrn['v_th']} alpha={nrn['alpha']} beta={nrn['beta']}"
             acc_rows.append([m["rule"], task, m["net"], m["seed"], m["epochs"], str(m["freeze_hidden"]).lower(),
                              f"{m['test_final']:.4f}", f"{m['test_best']:.4f}", f"{m['test_mean_last3']:.4f}",
-                             f"{m['train_accuracy']:.4f}", f"{m['seconds_per_epoch']:.2f}"])
+                             f"{m['train_accuracy']:.4f}", f"{m['seconds_per_epoch']:.2f}", neuron])
     _write_csv(RESULTS / "accuracy.csv", ["rule", "task", "net", "seed", "epochs", "frozen_hidden", "test_final",
-                                          "test_best", "test_mean_last3", "train_final", "seconds_per_epoch"],
-               acc_rows)
+                                          "test_best", "test_mean_last3", "train_final", "seconds_per_epoch",
+                                          "neuron"], acc_rows)
     ft_rows = []
     for mpath in sorted((root / "finetune").glob("ft-*/metrics.json")):
         m = json.loads(mpath.read_text())
@@ -183,8 +187,11 @@ def cmd_collect(args: argparse.Namespace) -> None:
     sil_rows = []
     for spath in sorted((root / "silhouette").glob("*/silhouette.json")):
         s = json.loads(spath.read_text())
-        sil_rows += [[s["net"], i, f"{v:.4f}"] for i, v in enumerate(s["trained"], start=1)]
-    _write_csv(RESULTS / "silhouette.csv", ["net", "layer", "silhouette"], sil_rows)
+        seed = json.loads((spath.parent / "metrics.json").read_text())["seed"]
+        sil_rows += [[s["net"], i, f"{v:.4f}", f"{s['trained_tsne'][i - 1]:.4f}", f"{s['init'][i - 1]:.4f}",
+                      f"{s['init_tsne'][i - 1]:.4f}", seed] for i, v in enumerate(s["trained"], start=1)]
+    _write_csv(RESULTS / "silhouette.csv", ["net", "layer", "silhouette", "silhouette_tsne", "silhouette_init",
+                                            "silhouette_init_tsne", "seed"], sil_rows)
     mem_rows = memory_rows()
     if mem_rows:
         _write_csv(RESULTS / "memory.csv", ["rule", "task", "net", "batch", "classes", "steps", "peak_bytes",
@@ -201,12 +208,12 @@ def print_summary() -> None:
 
     acc = pd.read_csv(RESULTS / "accuracy.csv")
     if len(acc):
-        print("| task | rule | hidden | seeds | epochs | final | best | mean of last 3 | train | s/epoch |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
-        for (task, rule, frozen), g in acc.groupby(["task", "rule", "frozen_hidden"], sort=False):
+        print("| task | neuron | rule | hidden | seeds | epochs | final | best | mean of last 3 | train | s/epoch |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for (task, neuron, rule, frozen), g in acc.groupby(["task", "neuron", "rule", "frozen_hidden"], sort=False):
             ms = [f"{100 * g[c].mean():.1f} ± {100 * g[c].std(ddof=1):.1f}" if len(g) > 1 else f"{100 * g[c].mean():.1f}"
                   for c in ("test_final", "test_best", "test_mean_last3", "train_final")]
-            print(f"| {task} | {rule} | {'frozen' if frozen else 'trained'} | {len(g)} | {g['epochs'].iloc[0]} | "
+            print(f"| {task} | {neuron} | {rule} | {'frozen' if frozen else 'trained'} | {len(g)} | {g['epochs'].iloc[0]} | "
                   + " | ".join(ms) + f" | {g['seconds_per_epoch'].mean():.1f} |")
     ft = pd.read_csv(RESULTS / "finetune.csv", dtype={"shots": str})
     if len(ft):

@@ -139,11 +139,12 @@ BPTT_TERMS = {
     "layer1/v": (6, True, P), "layer1/s": (6, True, P), "layer2/v": (10, True, P), "layer2/s": (10, True, P),
     "layer1/saved input x^t × T": (40, False, BW),           # T·B·F = 5·2·4
     "layer1/saved u × T": (30, False, BW),                   # T·B·H1 = 5·2·3
-    "layer1/adjoint ∂E/∂v": (6, False, BW), "layer1/adjoint ∂E/∂s": (6, False, BW),  # B·H1
-    "layer2/saved input s_{l−1}^t × T": (30, False, BW),     # T·B·H1
+    "layer1/adjoint δ = ∂E/∂u (carried)": (6, False, BW),    # B·H1; ∂E/∂s is consumed as formed
+    # s_1^1 … s_1^4 only: s_1^5 is the state layer1/s
+    "layer2/saved input s_{l−1}^t × (T−1)": (24, False, BW),  # (T−1)·B·H1 = 4·2·3
     "layer2/saved u × T": (50, False, BW),                   # T·B·H2
-    "layer2/adjoint ∂E/∂v": (10, False, BW), "layer2/adjoint ∂E/∂s": (10, False, BW),
-    "saved s_L × T (readout input)": (50, False, BW),        # T·B·H2
+    "layer2/adjoint δ = ∂E/∂u (carried)": (10, False, BW),   # B·H2
+    "saved s_L × (T−1)": (40, False, BW),                    # (T−1)·B·H2 = 4·2·5 (s_2^5 is layer2/s)
     "∂E/∂m": (4, False, BW),                                 # B·C
     "m (readout potential)": (4, True, P),
 }
@@ -152,10 +153,10 @@ BPTT_TERMS = {
 def test_bptt_every_term() -> None:
     bd, terms = _algorithmic("bptt")
     assert terms == BPTT_TERMS
-    # persistent 37 + 74 + 6 + 6 + 10 + 10 + 4 = 147; backward = 37 + 40 + 30 + 12 + 30 + 50 + 20 + 50 + 4 = 273
+    # persistent 37 + 74 + 6 + 6 + 10 + 10 + 4 = 147; backward = 37 + 40 + 30 + 6 + 24 + 50 + 10 + 40 + 4 = 241
     assert bd.persistent_bytes == 147 * 4
-    assert bd.peak_bytes == (147 + 273) * 4 == 1680
-    assert bd.total_bytes == 1680  # every transient is live in the backward phase
+    assert bd.peak_bytes == (147 + 241) * 4 == 1552
+    assert bd.total_bytes == 1552  # every transient is live in the backward phase
 
 
 def test_bptt_ignores_cadence() -> None:
@@ -247,7 +248,7 @@ def test_bptt_conv_saves_pool_switches() -> None:
     assert terms["layer1/saved input x^t × T"] == 5 * 2 * 32   # T·B·(2·4·4)
     assert terms["layer1/saved u × T"] == 5 * 2 * 48
     assert terms["layer1/saved pool switches × T"] == 5 * 2 * 12
-    assert terms["saved s_L × T (readout input)"] == 5 * 2 * 12
+    assert terms["saved s_L × T"] == 5 * 2 * 12  # pooled o^t, not the state s: all T steps
 
 
 @pytest.mark.parametrize("dtype,bytes_", [("fp64", 8), ("fp16", 2), ("int8", 1)])

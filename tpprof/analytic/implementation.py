@@ -24,24 +24,31 @@ Terms (what, formula, why):
 * **BPTT, autograd's gradient accumulation over T uses of each weight**: every weight is used
   at each of the T steps, so autograd sums T per-step weight gradients in an input buffer
   before ``p.grad`` is touched: one running sum of the weight's size per weight, live for the
-  whole backward pass, and — while the largest weight's sum is being updated — the incoming
-  per-step product and the new sum besides (out-of-place add): Σ_w n_w + 2 · max_w n_w
+  whole backward pass, and — while one weight's sum is being updated — the incoming per-step
+  product and the new sum besides (out-of-place add), together with the input gradient the
+  same backward node returned (B·n_in; none for layer 1): Σ_w n_w + max_w (2·n_w + B·n_in_w)
   elements (T ≥ 2; for T = 1 no sum is formed: Σ_w n_w).
-  With standardised conv weights, the division's backward in ws_forward's graph (4·|W_l|)
-  can exceed the accumulation: the larger of the two is taken.
   Also live in backward: the last layer's input current of step T−1 (B·n_nrn_L, a loop
-  variable), log_softmax(m^T) and its gradient (2·B·C), and for recurrent layers the zero
-  initial spikes saved by R_l s^0 plus the R_lᵀ δ product (2·B·n_nrn). Conv: ws_forward's
-  graph (W − μ, g·(W − μ), Ŵ: 3·|W_l|), pooling's saved un-pooled input (T·B·n_nrn) and the
-  int64 max-pool indices (T·B·n_out·(8 − d) bytes beyond the algorithmic switches).
+  variable), log_softmax(m^T) (B·C; its gradient is the algorithmic ∂E/∂m), three loss
+  scalars, and for recurrent layers the zero initial spikes saved by R_l s^0 plus the R_lᵀ δ
+  product (2·B·n_nrn). Conv: ws_forward's graph (W − μ, g·(W − μ), Ŵ: 3·|W_l|, and σ: C_out),
+  pooling's saved un-pooled input ((T−1)·B·n_nrn: s^T is the state s) and the int64 max-pool
+  indices (T·B·n_out·(8 − d) bytes beyond the algorithmic switches).
+* **BPTT with standardised conv weights, a second moment** (``backward:ws-end``): Ŵ_l is
+  formed once per mini-batch, so the standardisation's backward runs after the time loop;
+  there no adjoint is live, but every saved tensor still is, because snn/bptt.py's
+  saved-tensors hook keeps them in ``self._saved`` until ``loss.backward()`` returns (Σ of
+  the algorithmic saved terms, as an implementation term of that moment), next to every
+  p.grad, the summed dŴ_l (Σ |W_l|) and the division's backward (4·max |W_l|). On VGG-9 this
+  moment is the peak.
 * **one-hot labels** (TP, TESS): c = one_hot(y), B·C, kept for the mini-batch.
 * TP and TESS per-step temporaries, including the conv weight-gradient temporaries through
   the weight standardisation: see :func:`_tp_terms`, :func:`_tess_terms`, :func:`_ws_temps`.
 
 Not modelled (listed, not zero): the convolution backends' weight-gradient workspaces (oneDNN
 reorders or im2col columns, shape- and backend-dependent); they dominate only for conv layers
-with few channels. BPTT's phase model treats everything saved as live during ``backward``;
-in deep conv nets the allocator peak comes after part of it is freed (the model reads high).
+with few channels (and BPTT's input-gradient conv temporaries there: the model reads low on
+small conv nets).
 """
 
 from __future__ import annotations
@@ -80,6 +87,8 @@ def _persistent_grads(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None
     d = cfg.workload.dtype_bytes
     total = sum(_param_tensors(cfg)) * d
     phases = sorted({p for t in algo for p in t.phases})
+    if cfg.rule.name == "bptt" and any(lay.ws for lay in _layers(cfg)):
+        phases.append(WS_END)  # the standardisation backward after the time loop: no algorithmic gradient live
     for p in phases:
         live = sum(t.bytes for t in algo if t.category == "gradients" and (t.persistent or p in t.phases))
         extra = total - live
@@ -97,44 +106,80 @@ def _adam_counters(tl: TermList, cfg: Config) -> None:
                "4 B × #parameter tensors", elem_bytes=4)
 
 
-def _bptt_terms(tl: TermList, cfg: Config) -> None:
+WS_END = "backward:ws-end"
+
+
+def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
+    """BPTT (snn/bptt.py): what autograd and the learner hold in the backward pass.
+
+    Two moments. ``backward`` (inside the time loop, at the largest weight's gradient
+    accumulation): the algorithmic saved tensors, carried adjoints and ∂E/∂m, plus the terms
+    below. With standardised conv weights, a second moment ``backward:ws-end``: Ŵ_l is
+    computed once per mini-batch, so the standardisation's backward runs after the time loop,
+    when no adjoint is live but (snn/bptt.py) every saved tensor still is: the learner's
+    saved-tensors hook appends each one to ``self._saved`` (for ``memory_inventory``) and
+    clears the list only after ``loss.backward()`` returns.
+    """
     sizes = _param_tensors(cfg)
     wl = cfg.workload
+    B, C, T, d = wl.batch, wl.classes, wl.steps, wl.dtype_bytes
     geo = cfg.net.geometry()
     lays = _layers(cfg)
     ws_sizes = [lay.w for lay in lays if lay.ws]
-    acc = 2 * max(sizes) if wl.steps >= 2 else 0
-    ws_bwd = 4 * max(ws_sizes) if ws_sizes else 0
-    n = sum(sizes) + max(acc, ws_bwd)
-    tl.mem("autograd gradient accumulation over T", "implementation", n,
+    both = ("backward", WS_END) if ws_sizes else ("backward",)
+    # (weight elements, elements of the input gradient its backward node returns with it): layer 1's
+    # input x needs no gradient; R_l's input gradient is counted with the recurrent term below
+    uses = [(g.n_weights, B * g.n_in if g.index >= 2 else 0) for g in geo]
+    uses += [(g.n_recurrent, 0) for g in geo if g.n_recurrent]
+    uses.append((geo[-1].n_out * C, B * geo[-1].n_out))
+    acc = max(2 * n + gi for n, gi in uses) if T >= 2 else 0
+    tl.mem("autograd gradient accumulation over T", "implementation", sum(sizes) + acc,
            SRC + "each weight is used at all T steps; autograd sums the T per-step weight gradients in an "
-           "input buffer before AccumulateGrad: Σ_w n_w running sums, plus the larger of the largest weight's "
-           "incoming product and new sum during an out-of-place accumulation (2·max_w n_w) and, for "
-           "standardised conv weights, the four |W| temporaries of the division's backward in ws_forward's "
-           "graph (4·max |W_l|)", phases=("backward",))
+           "input buffer before AccumulateGrad: Σ_w n_w running sums, plus, at the peak moment, one weight's "
+           "incoming product and new sum during an out-of-place accumulation (2·n_w) and the input gradient "
+           "its Mm/Convolution backward returned with it (B·n_in; none for layer 1, whose input x needs no "
+           "gradient): max_w (2·n_w + B·n_in_w); none for T = 1", phases=("backward",))
     if ws_sizes:
-        tl.mem("weight standardisation graph (3 × |W_l|)", "implementation", 3 * sum(ws_sizes),
+        tl.mem("weight standardisation graph (3 × |W_l| + C_out)", "implementation",
+               sum(3 * lay.w + lay.c_out for lay in lays if lay.ws),
                SRC + "snn/bptt.py computes Ŵ_l = ws_forward(W_l) once per mini-batch under autograd, which keeps "
-               "W − μ, g·(W − μ) and Ŵ for backward: 3·|W_l| per standardised conv layer", phases=("backward",))
+               "W − μ, g·(W − μ) and Ŵ (3·|W_l|) and σ (C_out) for backward, per standardised conv layer",
+               phases=both)
+        tl.mem("standardisation backward: dŴ sums and the division's backward", "implementation",
+               sum(ws_sizes) + 4 * max(ws_sizes),
+               SRC + "after the time loop the summed dŴ_l of every standardised layer (Σ |W_l|) are still held "
+               "when the first (largest) layer's standardisation backward runs; its division's backward forms "
+               "four |W_l| temporaries (4·max |W_l|); the other weights' sums are already in p.grad",
+               phases=(WS_END,))
+        saved = sum(t.bytes for t in algo if t.category == "saved")
+        saved += sum(B * g.n_neurons * d for g in geo if g.n_recurrent)
+        tl.mem("saved tensors still held by the learner's record", "implementation", saved // d,
+               SRC + "snn/bptt.py's saved-tensors hook keeps every saved tensor in self._saved until "
+               "loss.backward() returns, so at the standardisation backward (after the time loop) all the "
+               "algorithmic 'saved' terms (and R_l's s^0) are still live: their sum", phases=(WS_END,))
     for lay in lays:
         if lay.pooled:
-            tl.mem("pooling's saved input s × T", "implementation", wl.steps * wl.batch * lay.n,
-                   SRC + "max_pool2d / adaptive_avg_pool2d save their un-pooled input s_l for backward at each "
-                   "step: T·B·n_nrn", layer=lay.l, phases=("backward",))
-        if lay.maxpool and wl.dtype_bytes < 8:
-            tl.mem("max-pool indices are int64", "implementation", wl.steps * wl.batch * lay.no,
+            tl.mem("pooling's saved input s × (T−1)", "implementation", (T - 1) * B * lay.n,
+                   SRC + "max_pool2d / adaptive_avg_pool2d save their un-pooled input s_l^t for backward at each "
+                   "step, T·B·n_nrn, less s_l^T, which is the state s (neuron_state): (T−1)·B·n_nrn",
+                   layer=lay.l, phases=both)
+        if lay.maxpool and d < 8:
+            tl.mem("max-pool indices are int64", "implementation", T * B * lay.no,
                    SRC + "the switches saved by max_pool2d are int64 indices: T·B·n_out·(8 − d) bytes beyond "
-                   "the algorithmic T·B·n_out·d", layer=lay.l, phases=("backward",), elem_bytes=8 - wl.dtype_bytes)
-    tl.mem("last input current (B × n_nrn_L)", "implementation", wl.batch * geo[-1].n_neurons,
+                   "the algorithmic T·B·n_out·d", layer=lay.l, phases=both, elem_bytes=8 - d)
+    tl.mem("last input current (B × n_nrn_L)", "implementation", B * geo[-1].n_neurons,
            SRC + "snn/bptt.py: the loop variable cur still references the last layer's input current of "
-           "step T−1 during backward", phases=("backward",))
-    tl.mem("log-softmax output and its gradient (2 × B × C)", "implementation", 2 * wl.batch * wl.classes,
-           SRC + "F.cross_entropy saves log_softmax(m^T) for backward and forms its gradient (B·C each)",
-           phases=("backward",))
+           "step T−1 during backward", phases=both)
+    tl.mem("log-softmax output (B × C)", "implementation", B * C,
+           SRC + "F.cross_entropy saves log_softmax(m^T) for backward (B·C); the gradient it passes on is the "
+           "algorithmic ∂E/∂m, and nll_loss's gradient w.r.t. it is freed once used", phases=both)
+    tl.mem("loss scalars (3)", "implementation", 3,
+           SRC + "nll_loss's output and total_weight, and the backward seed ones_like(loss): 3 scalars",
+           phases=both)
     for g in geo:
         if g.n_recurrent:
             tl.mem("initial spikes s^0 saved for R_l, and the R_lᵀ adjoint product", "implementation",
-                   2 * wl.batch * g.n_neurons,
+                   2 * B * g.n_neurons,
                    SRC + "R_l s^{t−1} at t = 0 saves the zero state s^0 (B·n_nrn) that no other op saves; "
                    "backward forms R_lᵀ δ as its own product before adding it to ∂E/∂s (B·n_nrn)",
                    layer=g.index, phases=("backward",))
@@ -164,6 +209,7 @@ class _Lay:
     ws: bool  # conv with weight standardisation
     maxpool: bool
     P_out: int  # spatial positions of the output map (1 for dense)
+    c_out: int = 0  # output channels (conv) / units (dense)
 
     @property
     def pooled(self) -> bool:
@@ -175,7 +221,7 @@ def _layers(cfg: Config) -> list[_Lay]:
     for g, spec in zip(cfg.net.geometry(), cfg.net.layers):
         conv = g.kind == "conv"
         out.append(_Lay(g.index, g.n_neurons, g.n_out, g.n_weights, conv, conv and spec.weight_std,
-                        spec.pool == "max2", g.n_out // g.out_shape[0] if conv else 1))
+                        spec.pool == "max2", g.n_out // g.out_shape[0] if conv else 1, g.neuron_shape[0]))
     return out
 
 
@@ -304,7 +350,7 @@ def implementation_terms(cfg: Config) -> list[MemoryTerm]:
     _adam_counters(tl, cfg)
     rule = cfg.rule.name
     if rule == "bptt":
-        _bptt_terms(tl, cfg)
+        _bptt_terms(tl, cfg, algo)
     if rule in ("tp", "tess"):
         _one_hot(tl, cfg)
         (_tp_terms if rule == "tp" else _tess_terms)(tl, cfg, algo)

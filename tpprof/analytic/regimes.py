@@ -17,8 +17,9 @@ Notation: P = F·H + (L−1)·H² + H·C trainable elements, k = optimiser buffe
         readout phase: B·C [+ H·C grad].
 * TESS: persistent = P(1+k) [+P] + 2BLH (v, s) + B(F + (L−1)H) (trace_in) + BLH (trace_out)
         + LCH (B_l, stored) + BC (m) + BH (readout trace); loss phase: BC + 2BH [+ grad].
-* BPTT: persistent = P(1+k) + 2BLH + BC; backward phase: P (grads) + T·B·(F + (L−1)H + LH + H)
-        (saved inputs, u, readout inputs) + 2BLH (adjoints) + BC.
+* BPTT: persistent = P(1+k) + 2BLH + BC; backward phase: P (grads) + T·B·F (saved x) + T·B·LH (u)
+        + (T−1)·B·LH (spikes saved as layer 2…L and readout inputs; s^T is the state s)
+        + BLH (one carried adjoint δ_l per layer) + BC (∂E/∂m).
 * e-prop / OSTL / OSTTP: per-synapse eligibility B·P_hidden, presynaptic trace B(F + (L−1)H),
         [+ LCH feedback for e-prop-rfb / OSTTP]; ETLP: per-neuron pre and post traces + LCH;
         OTTT: presynaptic traces, one step of u and adjoints (3BLH) in its backward phase.
@@ -124,8 +125,10 @@ def _bptt(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
     _params(a, F, H, L, C, k, seq, lambda _w: ("backward", "update"), force_transient=True)
     _lif(a, B, H, L)
     a.add("neuron_state", B * C)
-    a.add("saved", T * B * (F + (L - 1) * H + L * H + H), bw)
-    a.add("loss_buffers", 2 * B * L * H + B * C, bw)
+    # x^t and u_l^t at all T steps; spikes of every layer (L−1 next-layer inputs + the readout's)
+    # at T − 1 steps beyond the state s_l = s_l^T
+    a.add("saved", T * B * (F + L * H) + (T - 1) * B * L * H, bw)
+    a.add("loss_buffers", B * L * H + B * C, bw)  # one carried adjoint per layer, ∂E/∂m
 
 
 def _synaptic(feedback: bool) -> Callable[..., None]:

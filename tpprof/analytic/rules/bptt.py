@@ -8,12 +8,21 @@ Forward over T steps keeps, per layer, v and s (B·n_nrn), and saves for backwar
 * the readout's input s_L^t (B × n_out_L).
 
 Spikes are not saved a second time: s_l^t *is* layer l+1's input (counted there) and, in
-recurrent layers, R_l s_l^{t−1} reads the tensor already saved at t−1. So
+recurrent layers, R_l s_l^{t−1} reads the tensor already saved at t−1. The last step's spikes
+s_l^T of an unpooled layer are the state buffer s_l itself (counted under neuron_state), so
+of that layer's spikes only T − 1 steps are saved beyond the state; a pooled layer passes
+o_l^t = pool(s_l^t), a different tensor, saved at all T steps. So
 
-    saved = T · B · [Σ_l (n_in_l + n_nrn_l + [max-pool] n_out_l) + n_out_L]   (linear in T).
+    saved = B · [Σ_l (T·n_in_l − [l−1 unpooled] n_in_l + T·n_nrn_l + [max-pool] T·n_out_l)
+                 + T·n_out_L − [L unpooled] n_out_L]                           (linear in T).
 
-Backward: gradients (all parameters), the adjoints ∂E/∂v_l and ∂E/∂s_l carried through time
-(B·n_nrn + B·n_out per layer), ∂E/∂m (B × C). Loss: cross-entropy on the readout m^T.
+Backward (step-major, t = T … 1, layers L … 1): gradients (all parameters), one adjoint per
+layer carried through time, δ_l = ∂E/∂u_l (B × n_nrn: the carried ∂E/∂v_l^t becomes
+δ_l^t = ∂E/∂v_l^t + Θ′(u_l^t)(∂E/∂s_l^t − v_th ∂E/∂v_l^t) and then α δ_l^t = ∂E/∂v_l^{t−1},
+in place), and ∂E/∂m (B × C), read at every step because m^T = Σ_t W_out s_L^t. The spike
+adjoint ∂E/∂s_l^t = W_{l+1}ᵀ δ_{l+1}^t (or W_outᵀ ∂E/∂m) is consumed as it is formed (the
+product's epilogue combines it elementwise with the carried buffer), so no B × n_out buffer
+per layer is held. Loss: cross-entropy on the readout m^T.
 Compute: forward B·(nW·P + nR) per layer per step; backward ≈ 2× forward: a weight-gradient
 product for every matmul plus an input-gradient product for every matmul but layer 1's.
 BPTT updates once per sequence whatever the cadence setting.
@@ -24,10 +33,10 @@ from __future__ import annotations
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_readout_state,
-    ctx, fwd_macs, net_params,
+    Ctx, ctx, fwd_macs, net_params,
 )
 from tpprof.analytic.terms import TermList
-from tpprof.config import Config
+from tpprof.config import Config, LayerGeometry
 
 BACKWARD = ("backward",)
 
@@ -42,27 +51,42 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "", SPIKES_WHY)
-        src_in = "x^t" if l == 1 else "s_{l−1}^t"
-        tl.mem(f"saved input {src_in} × T", "saved", T * B * g.n_in,
-               f"BPTT: layer input saved at each of T steps for dW_l, T·B·n_in", layer=l, phases=BACKWARD)
+        if l == 1:
+            tl.mem("saved input x^t × T", "saved", T * B * g.n_in,
+                   "BPTT: layer input saved at each of T steps for dW_l, T·B·n_in", layer=l, phases=BACKWARD)
+        else:
+            _saved_spikes(tl, c, c.geo[l - 2], f"saved input s_{{l−1}}^t", "layer input saved for dW_l", layer=l)
         tl.mem("saved u × T", "saved", T * B * g.n_neurons,
                "BPTT: pre-reset potential saved at each step for Θ′(u), T·B·n_nrn", layer=l, phases=BACKWARD)
         if g.out_shape != g.neuron_shape and cfg.net.layers[l - 1].pool == "max2":
             tl.mem("saved pool switches × T", "saved", T * B * g.n_out,
                    "BPTT: max-pool winner positions per step, T·B·n_out", layer=l, phases=BACKWARD)
-        tl.mem("adjoint ∂E/∂v", "loss_buffers", B * g.n_neurons,
-               "BPTT backward: membrane adjoint carried from t+1 to t, B × n_nrn", layer=l, phases=BACKWARD)
-        tl.mem("adjoint ∂E/∂s", "loss_buffers", B * g.n_out,
-               "BPTT backward: spike adjoint from layer l+1 / readout, B × n_out", layer=l, phases=BACKWARD)
+        tl.mem("adjoint δ = ∂E/∂u (carried)", "loss_buffers", B * g.n_neurons,
+               "BPTT backward: one B × n_nrn buffer per layer carried from t+1 to t; ∂E/∂v^t is turned into "
+               "δ^t = ∂E/∂v^t + Θ′(u^t)(∂E/∂s^t − v_th ∂E/∂v^t) in place and scaled by α for t − 1; the spike "
+               "adjoint ∂E/∂s^t = W_{l+1}ᵀ δ_{l+1}^t is consumed as formed, B × n_nrn", layer=l, phases=BACKWARD)
         f = fwd_macs(c, g)
         add_forward_ops(tl, c, g, "")
         tl.ops("backward", f * (2 if l >= 2 else 1), (SURR_OPS + 3) * B * g.n_neurons,
                "BPTT: weight-gradient product (+ input-gradient product for l ≥ 2), ≈ 2× forward", layer=l)
-    tl.mem("saved s_L × T (readout input)", "saved", T * B * c.n_out_last,
-           "BPTT: readout input saved at each step for dW_out, T·B·n_out_L", phases=BACKWARD)
+    _saved_spikes(tl, c, c.geo[-1], "saved s_L", "readout input saved for dW_out", layer=None)
     tl.mem("∂E/∂m", "loss_buffers", B * C, "cross-entropy gradient at m^T, B × C", phases=BACKWARD)
     add_readout_state(tl, c)
     tl.ops("readout backward", 2 * B * c.n_out_last * C, 0, "BPTT: dW_out and ∂E/∂s_L, 2·B·n_out_L·C MACs")
+
+
+def _saved_spikes(tl: TermList, c: Ctx, prev: LayerGeometry, what: str, why: str, layer: int | None) -> None:
+    """Spikes of layer ``prev`` saved as the next consumer's input: T·B·n_out, less the last step's
+    B·n_out when ``prev`` is unpooled (s^T is then the state buffer s, counted as neuron_state)."""
+    B, T = c.B, c.T
+    if prev.n_out == prev.n_neurons:
+        tl.mem(f"{what} × (T−1)", "saved", (T - 1) * B * prev.n_out,
+               f"BPTT: {why} at each of T steps, T·B·n_in, less the last step's B·n_in: s^T is the state s of the "
+               "layer before (neuron_state), so (T−1)·B·n_in", layer=layer, phases=BACKWARD)
+    else:
+        tl.mem(f"{what} × T", "saved", T * B * prev.n_out,
+               f"BPTT: {why} at each of T steps; the pooled spikes o^t are not the (pre-pool) state s, so "
+               "T·B·n_in", layer=layer, phases=BACKWARD)
 
 
 NOT_MODELLED = COMMON_NOT_MODELLED + (
