@@ -596,6 +596,23 @@ def make_config(
     return Config(spec, workload, rs, device)
 
 
+def read_table_file(path: str | Path, field_name: str) -> Any:
+    """Parse a user's ``.json`` file (JSON) or any other file (TOML); one-line errors."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(field_name, f"file {str(path)!r} does not exist", "a .toml or .json file")
+    text = p.read_text(encoding="utf-8", errors="replace")
+    try:
+        if p.suffix.lower() == ".json":
+            return json.loads(text)
+        import tomllib
+
+        return tomllib.loads(text)
+    except Exception as e:  # noqa: BLE001 - any parse failure is the user's file
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(field_name, f"{p.name} does not parse ({first})", "valid TOML or JSON") from None
+
+
 def load_config_file(path: str | Path) -> Config:
     """Read a TOML or JSON config file.
 
@@ -607,19 +624,7 @@ def load_config_file(path: str | Path) -> Config:
         [device]    name = "my board"  budget_bytes = "512KiB"
     """
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError("config", f"file {str(path)!r} does not exist", "a .toml or .json file")
-    text = p.read_text(encoding="utf-8", errors="replace")
-    try:
-        if p.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import tomllib
-
-            data = tomllib.loads(text)
-    except Exception as e:  # noqa: BLE001 - any parse failure is the user's file
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError("config", f"{p.name} does not parse ({first})", "valid TOML or JSON") from None
+    data = read_table_file(p, "config")
     if not isinstance(data, dict):
         raise ConfigError("config", f"{p.name} is not a table", "a TOML/JSON table with net, workload, rule")
     return config_from_mapping(data, source=p.name)

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from tpprof.config import Device, budget_device, parse_bytes
+from tpprof.config import Device, budget_device, parse_bytes, read_table_file
 from tpprof.errors import UserError
 
 KINDS: tuple[str, ...] = ("mcu", "neuromorphic", "sbc", "edge-gpu", "gpu", "custom")
@@ -78,19 +78,7 @@ def _entries(data: Any, origin: str) -> list[Mapping[str, Any]]:
 def read_device_file(path: str | Path) -> tuple[Device, ...]:
     """A user's JSON or TOML device file → devices."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError("devices", f"file {str(path)!r} does not exist", "a .json or .toml device file")
-    text = p.read_text(encoding="utf-8", errors="replace")
-    try:
-        if p.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import tomllib
-
-            data = tomllib.loads(text)
-    except Exception as e:  # noqa: BLE001 - any parse failure is the user's file
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError("devices", f"{p.name} does not parse ({first})", "valid JSON or TOML") from None
+    data = read_table_file(p, "devices")
     return tuple(device_from_mapping(e, p.name) for e in _entries(data, p.name))
 
 

@@ -141,15 +141,12 @@ def expand(blocks: Iterable[Mapping[str, Any]]) -> list[Point]:
 
 def load_grid(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A grid TOML file → (blocks, protocol overrides)."""
-    import tomllib
+    from tpprof.config import read_table_file
 
     p = Path(path)
-    if not p.is_file():
-        raise UserError("grid", f"file {str(path)!r} does not exist", "a .toml file with [[grid]] blocks")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise UserError("grid", f"{p.name} does not parse ({e})", "valid TOML") from None
+    data = read_table_file(p, "grid")
+    if not isinstance(data, dict):
+        raise UserError("grid", f"{p.name} is not a table", "[protocol] and [[grid]] tables")
     unknown = set(data) - {"grid", "protocol"}
     if unknown:
         raise UserError("grid", f"{p.name} has unknown section(s) {sorted(unknown)}", "[protocol] and [[grid]]")
