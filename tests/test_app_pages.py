@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from tpprof import store  # noqa: E402
 from tpprof.analytic import estimate  # noqa: E402
 from tpprof.config import make_config  # noqa: E402
+from test_store_schema import measurement_row  # noqa: E402  (tests/ is on sys.path under pytest)
 
 APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
 
@@ -143,22 +144,11 @@ def test_scaling_page_sweep_variable_changes_the_data() -> None:
     assert steps["layout"]["xaxis"]["title"]["text"] == "steps"
 
 
-def _measurement_row(rule: str, steps: int, peak: int) -> dict:
-    """A valid ``ok`` measurement row of 700-32-10 (B=4, C=10) whatever columns the schema adds:
-    every required column gets a neutral value of its kind, then the point's own values."""
-    row = {c.name: ({"int": 0, "float": 0.0}.get(c.kind, "x") if c.required or c.ok_required else None)
-           for c in store.COLUMNS}
-    row.update(rule=rule, net="700-32-10", net_string="700-32-10", depth=1, batch=4, classes=10, steps=steps,
-               dtype="fp32", optimizer="adam", cadence="step", aux="stored", device="cpu", status="ok",
-               baseline_bytes=peak // 2, peak_bytes=peak, timestamp="2026-01-01T00:00:00Z")
-    return {k: v for k, v in row.items() if k in store.FIELDNAMES}
-
-
 def _write_measurements(path: Path, factor: float = 1.03) -> None:
     for rule in ("tp", "tess", "bptt"):
         for t in (25, 100):
             cfg = make_config("700-32-10", rule, batch=4, classes=10, steps=t)
-            store.append_row(path, _measurement_row(rule, t, int(estimate(cfg).peak_bytes * factor)))
+            store.append_row(path, measurement_row(rule, t, int(estimate(cfg).peak_bytes * factor)))
 
 
 def test_measured_page_shows_shipped_files_and_survives_a_bad_upload(tmp_path, monkeypatch) -> None:

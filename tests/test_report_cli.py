@@ -16,19 +16,9 @@ from tpprof import store  # noqa: E402
 from tpprof.analytic import estimate  # noqa: E402
 from tpprof.cli import main  # noqa: E402
 from tpprof.config import make_config  # noqa: E402
+from test_store_schema import measurement_row  # noqa: E402  (tests/ is on sys.path under pytest)
 
 HAS_BROWSER = any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome"))
-
-
-def _row(rule: str, steps: int, peak: int) -> dict:
-    """A valid ``ok`` measurement row of 700-32-10 (B=4, C=10) whatever columns the schema adds:
-    every required column gets a neutral value of its kind, then the point's own values."""
-    row = {c.name: ({"int": 0, "float": 0.0}.get(c.kind, "x") if c.required or c.ok_required else None)
-           for c in store.COLUMNS}
-    row.update(rule=rule, net="700-32-10", net_string="700-32-10", depth=1, batch=4, classes=10, steps=steps,
-               dtype="fp32", optimizer="adam", cadence="step", aux="stored", device="cpu", status="ok",
-               baseline_bytes=peak // 2, peak_bytes=peak, timestamp="2026-01-01T00:00:00Z")
-    return {k: v for k, v in row.items() if k in store.FIELDNAMES}
 
 
 def _check_files(out: Path, stem: str) -> dict:
@@ -48,7 +38,7 @@ def test_report_writes_every_figure(tmp_path, monkeypatch, capsys) -> None:
     for rule in ("tp", "bptt"):
         for t in (25, 100):
             pk = estimate(make_config("700-32-10", rule, batch=4, classes=10, steps=t)).peak_bytes
-            store.append_row(meas, _row(rule, t, int(pk * 1.01)))
+            store.append_row(meas, measurement_row(rule, t, int(pk * 1.01)))
     res = tmp_path / "results"
     res.mkdir()
     pd.DataFrame({"speaker": ["a"] * 4, "shots": ["0", "1", "5", "all"], "accuracy": [0.8, 0.9, 0.93, 0.97],

@@ -13,6 +13,7 @@ from tpprof.errors import UserError
 pytest.importorskip("tpprof.analytic.paper")
 from tpprof.analytic import estimate  # noqa: E402
 from tpprof.analytic.paper import g_ratio  # noqa: E402
+from test_store_schema import measurement_row  # noqa: E402  (tests/ is on sys.path under pytest)
 
 
 def test_figure5_paper_accounting_equals_the_reconstructed_ratio() -> None:
@@ -84,22 +85,11 @@ def test_scaling_frame_reflects_t_invariance_of_local_rules() -> None:
     assert (tot["s"] == tot["p"]).all() and (tot["a"] == tot["t"]).all()
 
 
-def _row(rule: str, steps: int, peak: int) -> dict:
-    """A valid ``ok`` measurement row of 700-32-10 (B=4, C=10) whatever columns the schema adds:
-    every required column gets a neutral value of its kind, then the point's own values."""
-    row = {c.name: ({"int": 0, "float": 0.0}.get(c.kind, "x") if c.required or c.ok_required else None)
-           for c in store.COLUMNS}
-    row.update(rule=rule, net="700-32-10", net_string="700-32-10", depth=1, batch=4, classes=10, steps=steps,
-               dtype="fp32", optimizer="adam", cadence="step", aux="stored", device="cpu", status="ok",
-               baseline_bytes=peak // 2, peak_bytes=peak, timestamp="2026-01-01T00:00:00Z")
-    return {k: v for k, v in row.items() if k in store.FIELDNAMES}
-
-
 def test_measurements_join_validates_and_reports_bad_rows(tmp_path) -> None:
     p = tmp_path / "m.csv"
     for rule, t in (("tp", 25), ("tp", 100), ("bptt", 25), ("bptt", 100)):
         pred = estimate(make_config("700-32-10", RuleSpec(rule), batch=4, classes=10, steps=t)).peak_bytes
-        store.append_row(p, _row(rule, t, int(pred * 1.02)))
+        store.append_row(p, measurement_row(rule, t, int(pred * 1.02)))
     with p.open("a") as f:
         f.write("tp,broken,row\n")
     m = report.load_measurements([p])

@@ -3,7 +3,6 @@ written here (own surrogate, explicit matmuls); saved tensors grow with t, TP's 
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
@@ -11,34 +10,11 @@ import torch.nn.functional as F
 
 from tpprof.config import NeuronSpec, make_config, parse_net
 from tpprof.snn import inventory_bytes, make_learner
+from snn_reference import Spike, ws, pool  # noqa: E402  (tests/ is on sys.path under pytest)
 
 torch.set_num_threads(1)  # 2 shared cores: more threads only spin
 D = torch.float64
 TOL = 1e-9
-
-
-class _Spike(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, k):
-        ctx.save_for_backward(x)
-        ctx.k = k
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * ctx.k / (1 + (math.pi * x) ** 2), None
-
-
-def _ws(w):
-    mean = w.mean(dim=(1, 2, 3), keepdim=True)
-    var = w.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
-    return 1.8 * (w - mean) / torch.sqrt(var * w[0].numel() + 1e-5)
-
-
-def _pool(s, kind):
-    return {"none": lambda v: v, "max2": lambda v: F.max_pool2d(v, 2), "avg2": lambda v: F.avg_pool2d(v, 2),
-            "adapt2": lambda v: F.adaptive_avg_pool2d(v, 2)}[kind](s)
 
 
 def reference_bptt(cfg, params, x, y):
@@ -55,20 +31,20 @@ def reference_bptt(cfg, params, x, y):
         for i, lay in enumerate(net.layers):
             w = W[f"layer{i + 1}.W"]
             if lay.kind == "conv":
-                cur = F.conv2d(a, _ws(w) if lay.weight_std else w, padding=1)
+                cur = F.conv2d(a, ws(w) if lay.weight_std else w, padding=1)
             else:
                 cur = a.reshape(B, -1) @ w.t()
             if lay.kind == "recurrent":
                 cur = cur + s[i] @ W[f"layer{i + 1}.R"].t()
             if n.order == "code":
                 u = n.alpha * v[i] + cur
-                s[i] = _Spike.apply(u - n.v_th, n.surrogate_k)
+                s[i] = Spike.apply(u - n.v_th, n.surrogate_k)
                 v[i] = u - n.v_th * s[i] if n.reset == "soft" else u * (1 - s[i])
             else:
                 u = n.alpha * v[i] + cur - n.v_th * s[i] if n.reset == "soft" else n.alpha * v[i] * (1 - s[i]) + cur
-                s[i] = _Spike.apply(u - n.v_th, n.surrogate_k)
+                s[i] = Spike.apply(u - n.v_th, n.surrogate_k)
                 v[i] = u
-            a = _pool(s[i], lay.pool)
+            a = pool(s[i], lay.pool)
         m = m + a.reshape(B, -1) @ W["readout.W"].t()
     loss = F.cross_entropy(m, y)
     grads = torch.autograd.grad(loss, list(W.values()))

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from tpprof.config import NeuronSpec, make_config, parse_net
 from tpprof.snn import inventory_bytes, make_learner
+from snn_reference import ws, pool  # noqa: E402  (tests/ is on sys.path under pytest)
 
 torch.set_num_threads(1)  # 2 shared cores: more threads only spin
 D = torch.float64
@@ -24,17 +25,6 @@ def _basis(C: int, n: int) -> torch.Tensor:
         f = 50.0 + (512.0 - 50.0) * c / (C - 1)
         rows.append([math.copysign(1.0, math.sin(f * j)) if math.sin(f * j) != 0 else 0.0 for j in range(n)])
     return torch.tensor(rows, dtype=D) / n
-
-
-def _ws(w):
-    mean = w.mean(dim=(1, 2, 3), keepdim=True)
-    var = w.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
-    return 1.8 * (w - mean) / torch.sqrt(var * w[0].numel() + 1e-5)
-
-
-def _pool(s, kind):
-    return {"none": lambda v: v, "max2": lambda v: F.max_pool2d(v, 2), "avg2": lambda v: F.avg_pool2d(v, 2),
-            "adapt2": lambda v: F.adaptive_avg_pool2d(v, 2)}[kind](s)
 
 
 def reference_tess(cfg, params, x, y, lr):
@@ -60,7 +50,7 @@ def reference_tess(cfg, params, x, y, lr):
         for i, (lay, g) in enumerate(zip(net.layers, geo)):
             name = f"layer{i + 1}"
             Wl = W[name + ".W"]
-            weff = _ws(Wl) if lay.kind == "conv" and lay.weight_std else Wl
+            weff = ws(Wl) if lay.kind == "conv" and lay.weight_std else Wl
             if lay.kind == "conv":
                 cur = F.conv2d(a, weff, padding=lay.kernel // 2)
             else:
@@ -80,14 +70,14 @@ def reference_tess(cfg, params, x, y, lr):
             q = sum(lam_post ** (t - tp) * hist_psi[i][tp] for tp in range(t)) if t > 0 else torch.zeros_like(psi)
             # learning signal m = B_lᵀ (softmax(B_l o) − c) / B, mapped to the neurons by the pooling
             s_var = s[i].clone().requires_grad_()
-            o = _pool(s_var, lay.pool)
+            o = pool(s_var, lay.pool)
             Bl = _basis(C, o[0].numel())
             sig_out = ((torch.softmax(o.detach().reshape(B, -1) @ Bl.t(), 1) - c) @ Bl / B).reshape(o.shape)
             (sig,) = torch.autograd.grad((o * sig_out).sum(), s_var)
             d_causal, d_nc = a_pre * sig * psi, a_post * sig * q
             if lay.kind == "conv":
                 w_var = Wl.clone().requires_grad_()
-                we = _ws(w_var) if lay.weight_std else w_var
+                we = ws(w_var) if lay.weight_std else w_var
                 obj = (d_causal * F.conv2d(causal, we, padding=1)).sum() + (d_nc * F.conv2d(a, we, padding=1)).sum()
                 (gW,) = torch.autograd.grad(obj, w_var)
             else:

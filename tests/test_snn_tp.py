@@ -4,7 +4,6 @@ terms are present for l ≥ 2; no gradient leaks to layer l−1; held memory doe
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
@@ -12,36 +11,11 @@ import torch.nn.functional as F
 
 from tpprof.config import NeuronSpec, make_config, parse_net
 from tpprof.snn import inventory_bytes, make_learner
+from snn_reference import Spike, ws, pool  # noqa: E402  (tests/ is on sys.path under pytest)
 
 torch.set_num_threads(1)  # 2 shared cores: more threads only spin
 D = torch.float64
 TOL = 1e-6
-
-
-class _Spike(torch.autograd.Function):
-    """The reference's own Heaviside with ArcTan surrogate (independent of tpprof.snn)."""
-
-    @staticmethod
-    def forward(ctx, x, k):
-        ctx.save_for_backward(x)
-        ctx.k = k
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * ctx.k / (1 + (math.pi * x) ** 2), None
-
-
-def _ws(w):
-    mean = w.mean(dim=(1, 2, 3), keepdim=True)
-    var = w.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
-    return 1.8 * (w - mean) / torch.sqrt(var * w[0].numel() + 1e-5)
-
-
-def _pool(s, kind):
-    return {"none": lambda v: v, "max2": lambda v: F.max_pool2d(v, 2), "avg2": lambda v: F.avg_pool2d(v, 2),
-            "adapt2": lambda v: F.adaptive_avg_pool2d(v, 2)}[kind](s)
 
 
 def _dist(a):
@@ -57,11 +31,11 @@ def _lif(cur, v, s_prev, n):
     """Returns (s, v_new) with autograd through the surrogate at the pre-reset potential."""
     if n.order == "code":
         u = n.alpha * v + cur
-        s = _Spike.apply(u - n.v_th, n.surrogate_k)
+        s = Spike.apply(u - n.v_th, n.surrogate_k)
         v_new = u - n.v_th * s if n.reset == "soft" else u * (1 - s)
     else:
         u = n.alpha * v + cur - n.v_th * s_prev if n.reset == "soft" else n.alpha * v * (1 - s_prev) + cur
-        s = _Spike.apply(u - n.v_th, n.surrogate_k)
+        s = Spike.apply(u - n.v_th, n.surrogate_k)
         v_new = u
     return s, v_new
 
@@ -96,7 +70,7 @@ def reference_tp(cfg, params, S, x, y, lr, target_term=True):
             Wl = W[name + ".W"].clone().requires_grad_()
             Rl = W[name + ".R"].clone().requires_grad_() if lay.kind == "recurrent" else None
             if lay.kind == "conv":
-                weff = _ws(Wl) if lay.weight_std else Wl
+                weff = ws(Wl) if lay.weight_std else Wl
                 weff_t = weff if target_term else weff.detach()
                 cur = F.conv2d(a, weff, padding=lay.kernel // 2)
                 cur_t = None if i == 0 else F.conv2d(at, weff_t, padding=lay.kernel // 2)
@@ -110,7 +84,7 @@ def reference_tp(cfg, params, S, x, y, lr, target_term=True):
                 cur_t = cur_t + st[i] @ Rl.t()
             s_new, v[i] = _lif(cur, v[i], s[i], n)
             st_new, vt[i] = _lif(cur_t, vt[i], st[i], n)
-            o, ot = _pool(s_new, lay.pool), _pool(st_new, lay.pool)
+            o, ot = pool(s_new, lay.pool), pool(st_new, lay.pool)
             e, et = n.beta * eps[i] + o, n.beta * epst[i] + ot
             P = e[0, 0].numel() if e.dim() == 4 else 1
             zz = e.reshape(B, -1) @ et.reshape(B, -1).t() / P

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tpprof import store
 from tpprof.errors import UserError
 from tpprof.store import (
     CATEGORIES,
@@ -118,3 +119,14 @@ def test_readme_documents_every_column() -> None:
     readme = (Path(__file__).resolve().parents[1] / "measurements" / "README.md").read_text(encoding="utf-8")
     missing = [c for c in FIELDNAMES if f"`{c}`" not in readme]
     assert not missing
+
+
+def measurement_row(rule: str, steps: int, peak: int) -> dict:
+    """A valid ``ok`` measurement row of 700-32-10 (B=4, C=10) whatever columns the schema adds:
+    every required column gets a neutral value of its kind, then the point's own values."""
+    row = {c.name: ({"int": 0, "float": 0.0}.get(c.kind, "x") if c.required or c.ok_required else None)
+           for c in store.COLUMNS}
+    row.update(rule=rule, net="700-32-10", net_string="700-32-10", depth=1, batch=4, classes=10, steps=steps,
+               dtype="fp32", optimizer="adam", cadence="step", aux="stored", device="cpu", status="ok",
+               baseline_bytes=peak // 2, peak_bytes=peak, timestamp="2026-01-01T00:00:00Z")
+    return {k: v for k, v in row.items() if k in store.FIELDNAMES}
