@@ -43,12 +43,25 @@ def _done(out: Path) -> bool:
 
 
 def _run(argv: list[str]) -> tuple[list[str], int, float]:
-    """One CLI command in this worker process (torch single-threaded)."""
+    """One CLI command in this worker process (torch single-threaded).
+
+    A run folder is claimed with an exclusive lock file first, so several copies of this
+    script can share the work; a folder already done or claimed is skipped (rc = -1)."""
     import torch
 
     torch.set_num_threads(1)
     from tpprof.cli import main
 
+    out = Path(argv[argv.index("--out") + 1])
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(out / ".claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+    except FileExistsError:
+        return argv, -1, 0.0
+    if _done(out):
+        return argv, -1, 0.0
     t0 = time.perf_counter()
     rc = main(argv)
     return argv, rc, time.perf_counter() - t0
@@ -198,6 +211,7 @@ def cmd_collect(args: argparse.Namespace) -> None:
                                                "paper_bytes"],
                    mem_rows)
     print_summary()
+    print_memory()
     print(f"wrote {len(acc_rows)} accuracy, {len(ft_rows)} finetune, {len(sil_rows)} silhouette, "
           f"{len(mem_rows)} memory rows to {RESULTS}")
 
@@ -224,6 +238,25 @@ def print_summary() -> None:
             print(f"| {spk} | " + " | ".join(f"{100 * v:.1f}" for v in row) + " |")
         print("| mean ± std | " + " | ".join(f"{100 * piv[c].mean():.1f} ± {100 * piv[c].std(ddof=1):.1f}"
                                            for c in piv.columns) + " |")
+
+
+def print_memory() -> None:
+    """Markdown: the analytic model's bytes per category for the trained configs (B = 32, T = 50)."""
+    try:
+        from tpprof.analytic import CATEGORIES, estimate
+        from tpprof.config import make_config
+    except ImportError:
+        return
+    print("\n| classes | rule | " + " | ".join(CATEGORIES) + " | peak (full) | paper |")
+    print("|---|---|" + "---|" * (len(CATEGORIES) + 2))
+    for classes in (10, 60):
+        for rule in ("tp", "tess", "bptt"):
+            cfg = make_config("fsdd", rule, batch=32, classes=classes, steps=50)
+            bd, paper = estimate(cfg, accounting="full"), estimate(cfg, accounting="paper")
+            cat = bd.by_category()
+            print(f"| {classes} | {rule} | " + " | ".join(f"{cat.get(c, 0) / 1024:.0f}" for c in CATEGORIES)
+                  + f" | {bd.peak_bytes / 1024:.0f} | {paper.total_bytes / 1024:.0f} |")
+    print("(KiB)")
 
 
 def memory_rows() -> list[list]:
