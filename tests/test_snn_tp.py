@@ -300,3 +300,33 @@ def test_tp_oracle_conv_without_weight_standardisation() -> None:
     ref, _ = reference_tp(cfg, init, S, x, y, lr=0.05)
     for name in ref:
         assert max((a - b).abs().max().item() for a, b in zip(grads[name], ref[name])) <= TOL, name
+
+
+@pytest.mark.parametrize("rule", ["tp", "tess", "bptt"])
+def test_set_lr_sets_every_layer_optimiser(rule: str) -> None:
+    from tpprof.errors import UserError
+
+    cfg = make_config("12-8-8-3", rule, batch=4, steps=8, lr=1e-4, **({"train_s": True} if rule == "tp" else {}))
+    learner = make_learner(cfg, dtype=D)
+    learner.set_lr(0.25)
+    assert len(learner._optims) == 3  # two hidden layers (S rides with layer 1) and the readout
+    assert all(o.lr == 0.25 for o in learner._optims)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(UserError):
+            learner.set_lr(bad)
+    assert all(o.lr == 0.25 for o in learner._optims)
+
+
+def test_set_lr_drives_the_update_size() -> None:
+    cfg = _spiky_cfg(NETS["dense"], cadence="sequence")  # SGD
+    x, y = _data(cfg)
+    runs = []
+    for lr in (0.1, 0.3):
+        learner = make_learner(cfg, dtype=D)
+        learner.set_lr(lr)
+        w0 = learner.net.W_out.detach().clone()
+        learner.train_batch(x, y)
+        runs.append((learner.net.W_out.detach() - w0, learner.net.W_out.grad.clone()))
+    for (dw, g), lr in zip(runs, (0.1, 0.3)):
+        assert g.abs().max() > 0
+        assert (dw + lr * g).abs().max() <= TOL  # SGD: ΔW = −lr·grad with the lr just set

@@ -131,6 +131,16 @@ def test_train_cli_on_npz_and_checkpoint_roundtrip(tmp_path, capsys):
     assert ev["accuracy"] == pytest.approx(m["test_accuracy"]) and ev["n"] == 48
 
 
+def test_train_cli_passes_tp_options_into_the_checkpoint_config(tmp_path):
+    np.savez(tmp_path / "toy.npz", x=_toy(32).x, y=_toy(32).y, x_test=_toy(16, seed=1).x, y_test=_toy(16, seed=1).y)
+    out = tmp_path / "run"
+    rc = main(["train", "--rule", "tp", "--net", "12-8-3", "--data", str(tmp_path / "toy.npz"), "--epochs", "1",
+               "--batch", "16", "--no-progress", "--train-s", "--similarity", "dot", "--out", str(out)])
+    assert rc == 0
+    cfg = json.loads(torch.load(out / "model.pt", weights_only=True)["config_json"])
+    assert cfg["rule"]["train_s"] is True and cfg["rule"]["similarity"] == "dot"
+
+
 @pytest.mark.parametrize("argv, match", [
     (["train", "--net", "40-8-3", "--epochs", "1", "--out", "{tmp}/o", "--data", "{tmp}/toy.npz"], "does not match"),
     (["train", "--epochs", "1", "--out", "{tmp}/o", "--data", "{tmp}/missing.npz"], "does not exist"),

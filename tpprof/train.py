@@ -55,28 +55,9 @@ def cosine_lr(base: float, epoch: int, epochs: int, eta_min_fraction: float = ET
 
 
 def set_lr(learner: Any, lr: float) -> None:
-    """Set the learning rate of every optimiser the learner holds.
-
-    Uses ``learner.set_lr`` when the learner has one; otherwise every optimiser found in its
-    attributes (directly or in a list/dict): ``torch.optim`` ones through ``param_groups``,
-    the learners' own per-layer optimisers through their ``lr`` attribute.
-    """
-    if hasattr(learner, "set_lr"):
-        learner.set_lr(lr)
-        return
-    n = 0
-    for v in vars(learner).values():
-        items = list(v.values()) if isinstance(v, dict) else (list(v) if isinstance(v, (list, tuple)) else [v])
-        for o in items:
-            if hasattr(o, "param_groups") and hasattr(o, "step"):
-                for group in o.param_groups:
-                    group["lr"] = lr
-                n += 1
-            elif hasattr(o, "lr") and hasattr(o, "step") and hasattr(o, "params"):
-                o.lr = float(lr)
-                n += 1
-    if n == 0:
-        raise RuntimeError(f"{type(learner).__name__} exposes no optimiser to set the learning rate of")
+    """Set the learning rate of every optimiser the learner holds, through its public
+    ``set_lr`` (``tpprof.snn`` learners: every layer optimiser and the readout's)."""
+    learner.set_lr(lr)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

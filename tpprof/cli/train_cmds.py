@@ -69,6 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="FSDD input: log-mel currents or send-on-delta spikes (2x bands) (e.g. --encoding delta)")
     p.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default="adam",
                    help="per-layer optimiser (e.g. --optimizer adam)")
+    p.add_argument("--similarity", choices=("distance", "dot"), default="distance",
+                   help="TP: f in Eq. 15, negative Euclidean distance or dot product (e.g. --similarity dot)")
+    p.add_argument("--train-s", action="store_true",
+                   help="TP: train the label projection S too (no published run does; see docs/results.md)")
     p.add_argument("--out", required=True, help="output folder (e.g. --out runs/tp0)")
     p.set_defaults(func=train_handler)
 
@@ -131,7 +135,7 @@ def train_handler(args: argparse.Namespace) -> int:
     train = train.head(args.limit)
     spec["limit"] = args.limit
     cfg = make_config(args.net, args.rule, batch=args.batch, classes=train.classes, steps=train.steps,
-                      optimizer=args.optimizer, lr=args.lr)
+                      optimizer=args.optimizer, lr=args.lr, similarity=args.similarity, train_s=args.train_s)
     m = fit(cfg, train, test, epochs=args.epochs, seed=args.seed, out_dir=args.out, device=device,
             freeze_hidden=args.freeze_hidden, progress=not args.no_progress, meta=spec)
     print(f"{args.rule} {cfg.net.to_string()} on {args.data} ({task}): test {m['test_final']:.4f} "

@@ -152,6 +152,17 @@ class Learner:
         B_short / B to weigh a short last batch (it still receives T updates at cadence "step")."""
         raise NotImplementedError
 
+    def set_lr(self, lr: float) -> None:
+        """Set the base learning rate of every layer optimiser (hidden layers and readout).
+
+        ``lr_scale`` of :meth:`train_batch` still multiplies it per batch.
+        """
+        lr = float(lr)
+        if not (lr > 0 and math.isfinite(lr)):
+            raise UserError("lr", f"{lr} is not a positive number", "a number > 0, e.g. 1e-4")
+        for opt in self._optims:
+            opt.lr = lr
+
     def named_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
         """Trainable tensors (W_l, R_l, W_out, and S when it is trained)."""
         return self.net.named_parameters()
