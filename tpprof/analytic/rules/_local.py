@@ -4,9 +4,34 @@ and the per-layer learning signal."""
 
 from __future__ import annotations
 
-from tpprof.analytic.rules._common import TRACE_OPS, Ctx, fwd_macs
+from typing import Callable
+
+from tpprof.analytic.rules._common import (
+    SPIKES_WHY, TRACE_OPS, Ctx, add_forward_ops, add_lif_state, add_params, add_pooled_spikes, add_readout_delta,
+    add_readout_state, ctx, fwd_macs, net_params, readout_phases,
+)
 from tpprof.analytic.terms import TermList
-from tpprof.config import LayerGeometry
+from tpprof.config import Config, LayerGeometry
+
+LayerTerms = Callable[[TermList, Ctx, LayerGeometry], None]
+
+
+def local_rule_terms(cfg: Config, tl: TermList, source: str, layer_terms: LayerTerms) -> None:
+    """The skeleton every Table-3-depth rule shares: parameters; per hidden layer the LIF state,
+    pooled spikes, a presynaptic trace, the rule's own ``layer_terms`` and the forward pass; then
+    the readout (integrator state, the trace ε_L its delta rule reads, §7, and its update)."""
+    c = ctx(cfg)
+    add_params(tl, c, net_params(c), readout_phases)
+    for g in c.geo:
+        add_lif_state(tl, c, g, "", SPIKES_WHY)
+        add_pooled_spikes(tl, c, g, "")
+        presyn_trace(tl, c, g, source)
+        layer_terms(tl, c, g)
+        add_forward_ops(tl, c, g, "")
+    add_readout_state(tl, c)
+    tl.mem("ε_L (readout input trace)", "traces", c.B * c.n_out_last,
+           "§7: the readout's delta rule reads a trace of the last hidden spikes, B × n_out_L")
+    add_readout_delta(tl, c)
 
 
 def presyn_trace(tl: TermList, c: Ctx, g: LayerGeometry, source: str) -> None:

@@ -10,32 +10,22 @@ stores a fixed C × n_out matrix per layer (Table 3 aux: LOH). Readout: delta ru
 from __future__ import annotations
 
 from tpprof.analytic.rules import RuleModel, register
-from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SPIKES_WHY, add_forward_ops, add_lif_state, add_params, add_pooled_spikes,
-    add_readout_delta, add_readout_state, ctx, net_params, readout_phases,
-)
-from tpprof.analytic.rules._local import feedback_matrix, learning_signal, presyn_trace, synapse_eligibility
+from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, Ctx
+from tpprof.analytic.rules._local import feedback_matrix, learning_signal, local_rule_terms, synapse_eligibility
 from tpprof.analytic.terms import TermList
-from tpprof.config import Config
+from tpprof.config import Config, LayerGeometry
+
+SOURCE = "e-prop (Bellec et al. 2020)"
 
 
 def _terms(cfg: Config, tl: TermList, random_feedback: bool) -> None:
-    c = ctx(cfg)
-    src = "e-prop (Bellec et al. 2020)"
-    add_params(tl, c, net_params(c), readout_phases)
-    for g in c.geo:
-        add_lif_state(tl, c, g, "", SPIKES_WHY)
-        add_pooled_spikes(tl, c, g, "")
-        presyn_trace(tl, c, g, src)
-        synapse_eligibility(tl, c, g, src)
+    def layer(tl: TermList, c: Ctx, g: LayerGeometry) -> None:
+        synapse_eligibility(tl, c, g, SOURCE)
         if random_feedback:
-            feedback_matrix(tl, c, g, src + ", random feedback")
-        learning_signal(tl, c, g, src)
-        add_forward_ops(tl, c, g, "")
-    add_readout_state(tl, c)
-    tl.mem("ε_L (readout input trace)", "traces", c.B * c.n_out_last,
-           "§7: the readout's delta rule reads a trace of the last hidden spikes, B × n_out_L")
-    add_readout_delta(tl, c)
+            feedback_matrix(tl, c, g, SOURCE + ", random feedback")
+        learning_signal(tl, c, g, SOURCE)
+
+    local_rule_terms(cfg, tl, SOURCE, layer)
 
 
 def eprop_terms(cfg: Config, tl: TermList) -> None:

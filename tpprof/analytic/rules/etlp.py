@@ -9,33 +9,24 @@ random C × n_out projection of the label (the third factor, DRTP-like); the lea
 from __future__ import annotations
 
 from tpprof.analytic.rules import RuleModel, register
-from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SPIKES_WHY, TRACE_OPS, add_forward_ops, add_lif_state, add_params, add_pooled_spikes,
-    add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
-)
-from tpprof.analytic.rules._local import feedback_matrix, learning_signal, presyn_trace
+from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, Ctx, TRACE_OPS, fwd_macs
+from tpprof.analytic.rules._local import feedback_matrix, learning_signal, local_rule_terms
 from tpprof.analytic.terms import TermList
-from tpprof.config import Config
+from tpprof.config import Config, LayerGeometry
+
+SOURCE = "ETLP (Quintana et al. 2024)"
+
+
+def _layer(tl: TermList, c: Ctx, g: LayerGeometry) -> None:
+    tl.mem("postsynaptic trace", "traces", c.B * g.n_neurons, f"{SOURCE}: per neuron, B × n_nrn", layer=g.index)
+    feedback_matrix(tl, c, g, SOURCE + ", label projection")
+    learning_signal(tl, c, g, SOURCE)
+    tl.ops("weight update", fwd_macs(c, g), TRACE_OPS * c.B * g.n_neurons,
+           f"{SOURCE}: (signal ⊙ post trace)ᵀ pre trace, B·(nW·P + nR) MACs", layer=g.index)
 
 
 def full_terms(cfg: Config, tl: TermList) -> None:
-    c = ctx(cfg)
-    src = "ETLP (Quintana et al. 2024)"
-    add_params(tl, c, net_params(c), readout_phases)
-    for g in c.geo:
-        add_lif_state(tl, c, g, "", SPIKES_WHY)
-        add_pooled_spikes(tl, c, g, "")
-        presyn_trace(tl, c, g, src)
-        tl.mem("postsynaptic trace", "traces", c.B * g.n_neurons, f"{src}: per neuron, B × n_nrn", layer=g.index)
-        feedback_matrix(tl, c, g, src + ", label projection")
-        learning_signal(tl, c, g, src)
-        add_forward_ops(tl, c, g, "")
-        tl.ops("weight update", fwd_macs(c, g), TRACE_OPS * c.B * g.n_neurons,
-               f"{src}: (signal ⊙ post trace)ᵀ pre trace, B·(nW·P + nR) MACs", layer=g.index)
-    add_readout_state(tl, c)
-    tl.mem("ε_L (readout input trace)", "traces", c.B * c.n_out_last,
-           "§7: the readout's delta rule reads a trace of the last hidden spikes, B × n_out_L")
-    add_readout_delta(tl, c)
+    local_rule_terms(cfg, tl, SOURCE, _layer)
 
 
 NOT_MODELLED = COMMON_NOT_MODELLED + ("modelled at the depth of the paper's text (per-neuron traces, O(LH))",)

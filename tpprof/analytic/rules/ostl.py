@@ -9,34 +9,25 @@ during the step's backward pass. Readout: delta rule as §7.
 from __future__ import annotations
 
 from tpprof.analytic.rules import RuleModel, register
-from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SPIKES_WHY, add_forward_ops, add_lif_state, add_params, add_pooled_spikes,
-    add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
-)
-from tpprof.analytic.rules._local import presyn_trace, synapse_eligibility
+from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, Ctx, fwd_macs
+from tpprof.analytic.rules._local import local_rule_terms, synapse_eligibility
 from tpprof.analytic.terms import TermList
-from tpprof.config import Config
+from tpprof.config import Config, LayerGeometry
+
+SOURCE = "OSTL (Bohnstingl et al.)"
+
+
+def _layer(tl: TermList, c: Ctx, g: LayerGeometry) -> None:
+    synapse_eligibility(tl, c, g, SOURCE)
+    tl.mem("spatial adjoint", "loss_buffers", c.B * g.n_neurons,
+           f"{SOURCE}: error backpropagated through the layers within the step, B × n_nrn",
+           layer=g.index, phases=(f"loss:{g.index}",))
+    tl.ops("spatial backprop", fwd_macs(c, g) if g.index >= 2 else 0, 0,
+           f"{SOURCE}: transposed-weight product within the step", layer=g.index)
 
 
 def full_terms(cfg: Config, tl: TermList) -> None:
-    c = ctx(cfg)
-    src = "OSTL (Bohnstingl et al.)"
-    add_params(tl, c, net_params(c), readout_phases)
-    for g in c.geo:
-        add_lif_state(tl, c, g, "", SPIKES_WHY)
-        add_pooled_spikes(tl, c, g, "")
-        presyn_trace(tl, c, g, src)
-        synapse_eligibility(tl, c, g, src)
-        tl.mem("spatial adjoint", "loss_buffers", c.B * g.n_neurons,
-               f"{src}: error backpropagated through the layers within the step, B × n_nrn",
-               layer=g.index, phases=(f"loss:{g.index}",))
-        add_forward_ops(tl, c, g, "")
-        tl.ops("spatial backprop", fwd_macs(c, g) if g.index >= 2 else 0, 0,
-               f"{src}: transposed-weight product within the step", layer=g.index)
-    add_readout_state(tl, c)
-    tl.mem("ε_L (readout input trace)", "traces", c.B * c.n_out_last,
-           "§7: the readout's delta rule reads a trace of the last hidden spikes, B × n_out_L")
-    add_readout_delta(tl, c)
+    local_rule_terms(cfg, tl, SOURCE, _layer)
 
 
 NOT_MODELLED = COMMON_NOT_MODELLED + (
