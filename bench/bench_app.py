@@ -53,7 +53,7 @@ def once() -> dict[str, float]:
         ("Regimes: optimiser -> sgd", lambda: at.selectbox(key="rg_opt").set_value("sgd")),
         ("Regimes: net -> shd-rec", lambda: at.selectbox(key="rg_preset").set_value("shd-rec")),
         ("Regimes: C -> 300", lambda: at.number_input(key="rg_pc").set_value(300)),
-        ("Regimes: budget -> typed 16MiB", lambda: (at.radio(key="rg_src").set_value("typed budget"))),
+        ("Regimes: budget -> typed (8MiB)", lambda: at.radio(key="rg_src").set_value("typed budget")),
         ("tab -> Scaling", lambda: at.session_state.__setitem__("page", "Scaling")),
         ("Scaling: sweep -> width", lambda: at.radio(key="sc_var").set_value("width")),
         ("Scaling: sweep -> steps", lambda: at.radio(key="sc_var").set_value("steps")),

@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     from tpprof.analytic import estimate
     from tpprof.config import format_bytes, make_config
     from tpprof.measure.counters import hardware_description
+    from tpprof.measure.validate import measured_total
 
     import torch
 
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             ms = med[r] * 1e3 / t
             row = peaks.get(r, {})
             if row.get("status") == "ok":
-                pk[r] = int(row["peak_bytes"]) + int(row.get("input_saved_bytes") or 0)
+                pk[r] = measured_total(row)
             peak_txt = format_bytes(pk[r]) if r in pk else "-"
             print(f"{r:<5} {med[r]:>9.3f} {ms:>9.3f} {macs / 1e6:>10.1f} {macs / (ms * 1e-3) / 1e9:>7.2f} "
                   f"{peak_txt:>11}  {row.get('status', 'not measured')} {row.get('error', '')}")

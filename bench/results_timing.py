@@ -56,7 +56,7 @@ def main() -> int:
         evaluate(lrn, test)
         ev = time.perf_counter() - t0
         med = statistics.median(times[r])
-        rows.append([r, make_config(args.net, r, batch=32, classes=10, steps=50).net.to_string(), 32, 50,
+        rows.append([r, lrn.cfg.net.to_string(), 32, 50,
                      f"{med:.4f}", f"{med * per_epoch:.2f}", f"{ev:.2f}", f"{min(times[r]):.4f}", f"{max(times[r]):.4f}"])
     header = ["rule", "net", "batch", "steps", "seconds_per_batch", "seconds_per_epoch", "eval_seconds",
               "min_seconds_per_batch", "max_seconds_per_batch"]

@@ -47,12 +47,14 @@ def test_npz_errors_are_one_line(tmp_path, arrays, match):
     assert "\n" not in str(e.value) and "accepted:" in str(e.value)
 
 
-def test_npz_missing_and_unreadable(tmp_path):
+@pytest.mark.parametrize("load, suffix, unreadable", [(load_npz, "npz", "not a readable"),
+                                                       (load_shd, "h5", "not an HDF5")])
+def test_missing_and_unreadable_files(tmp_path, load, suffix, unreadable):
     with pytest.raises(UserError, match="does not exist"):
-        load_npz(tmp_path / "none.npz")
-    (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(UserError, match="not a readable"):
-        load_npz(tmp_path / "junk.npz")
+        load(tmp_path / f"none.{suffix}")
+    (tmp_path / f"junk.{suffix}").write_bytes(b"junk")
+    with pytest.raises(UserError, match=unreadable):
+        load(tmp_path / f"junk.{suffix}")
 
 
 def test_npz_split_with_and_without_test_arrays(tmp_path):
@@ -106,12 +108,7 @@ def test_shd_layout_is_binned(tmp_path):
     assert len(train) + len(test) == 2 and spec["kind"] == "file"
 
 
-def test_shd_errors(tmp_path):
-    with pytest.raises(UserError, match="does not exist"):
-        load_shd(tmp_path / "no.h5")
-    (tmp_path / "junk.h5").write_bytes(b"junk")
-    with pytest.raises(UserError, match="not an HDF5"):
-        load_shd(tmp_path / "junk.h5")
+def test_shd_without_labels(tmp_path):
     with h5py.File(tmp_path / "nolabels.h5", "w") as f:
         f.create_dataset("spikes/times", data=np.zeros(1))
         f.create_dataset("spikes/units", data=np.zeros(1))

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tpprof.measure.counters import ProfilerCounter, SavedTensorTracker, unique_bytes  # noqa: E402
+from tpprof.measure.counters import ProfilerCounter, SavedTensorTracker  # noqa: E402
 
 
 def test_profiler_counter_exact_on_known_allocations() -> None:
@@ -56,8 +56,3 @@ def test_saved_tensor_tracker_counts_distinct_saved_storages() -> None:
     loss.backward()
     del h, z, loss
     assert tr.live == 0 and tr.peak == 800
-
-
-def test_unique_bytes_counts_views_once() -> None:
-    a = torch.empty(10, 10)  # 400 B
-    assert unique_bytes([a, a[0], a.t()]) == 400

@@ -102,6 +102,17 @@ def test_measurements_join_validates_and_reports_bad_rows(tmp_path) -> None:
     assert set(ti["steps"]) == {25, 100} and len(ti) == 4
 
 
+def test_t_invariance_keeps_optimiser_and_cadence_variants_apart() -> None:
+    # An SGD or sequence-cadence run at T = 25 is another point, not a third T of the Adam line.
+    rows = [measurement_row("tp", t, 10**6) for t in (25, 100)]
+    rows += [{**measurement_row("tp", 25, 10**6), "optimizer": "sgd"},
+             {**measurement_row("tp", 25, 10**6), "cadence": "sequence"}]
+    cmp = report.compare_frame(pd.DataFrame(rows))
+    assert cmp["group"].nunique() == 3
+    ti = report.t_invariance_frame(cmp)
+    assert len(ti) == 2 and list(ti["steps"]) == [25, 100] and set(ti["optimizer"]) == {"adam"}
+
+
 def test_uploaded_garbage_is_reported_not_raised() -> None:
     m = report.load_uploaded("junk.csv", b"\x00\xffnot,a\ncsv")
     assert m.rows.empty and m.bad and m.bad[0][0] == "junk.csv"

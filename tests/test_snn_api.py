@@ -42,7 +42,6 @@ def test_train_batch_predict_traces_and_variable_batch(rule: str) -> None:
     assert learner.predict(x).shape == (6, 4)
     feats = learner.layer_traces(x)
     assert [f.shape for f in feats] == [(6, 27), (6, 8)]
-    # predict = the readout potential m^T of the input path: argmax agrees with train's count
     assert torch.isfinite(learner.predict(x)).all()
 
 

@@ -77,8 +77,9 @@ def reference_tp(cfg, params, S, x, y, lr, target_term=True):
             else:
                 cur = a.reshape(B, -1) @ Wl.t()
                 cur_t = None if i == 0 else at.reshape(B, -1) @ (Wl if target_term else Wl.detach()).t()
+            Sv = W["S"].clone().requires_grad_() if i == 0 and "S" in W else None  # trained S (train_s)
             if i == 0:
-                cur_t = (c @ S.t()).reshape(B, *g.neuron_shape)
+                cur_t = (c @ (S if Sv is None else Sv).t()).reshape(B, *g.neuron_shape)
             if Rl is not None:
                 cur = cur + s[i] @ Rl.t()
                 cur_t = cur_t + st[i] @ Rl.t()
@@ -90,11 +91,13 @@ def reference_tp(cfg, params, S, x, y, lr, target_term=True):
             zz = e.reshape(B, -1) @ et.reshape(B, -1).t() / P
             yy = torch.softmax(-_dist(prev), dim=1)
             E = -(yy * torch.log_softmax(zz, dim=1)).sum() / B
-            wrt = [Wl] + ([Rl] if Rl is not None else [])
+            wrt = [Wl] + ([Rl] if Rl is not None else []) + ([Sv] if Sv is not None else [])
             gs = torch.autograd.grad(E, wrt)
             grads[name + ".W"] = gs[0]
             if Rl is not None:
                 grads[name + ".R"] = gs[1]
+            if Sv is not None:
+                grads["S"] = gs[-1]
             # detach everything that carries to the next layer / step
             v[i], vt[i] = v[i].detach(), vt[i].detach()
             s[i], st[i] = s_new.detach(), st_new.detach()
@@ -278,15 +281,18 @@ def test_sequence_cadence_sums_the_step_gradients() -> None:
         assert (p.detach() - (init[name] - 0.05 * total)).abs().max() <= TOL
 
 
-def test_train_s_updates_s_by_the_target_term() -> None:
-    cfg = _spiky_cfg(NETS["dense"], train_s=True)
+@pytest.mark.parametrize("kind", ["dense", "recurrent"])
+def test_train_s_updates_s_by_the_target_term(kind: str) -> None:
+    cfg = _spiky_cfg(NETS[kind], train_s=True)
     x, y = _data(cfg)
-    learner = make_learner(cfg, dtype=D)
-    s0 = learner.S.detach().clone()
-    assert "S" in dict(learner.named_parameters())
-    learner.train_batch(x, y)
-    assert (learner.S.detach() - s0).abs().max() > 0
-    assert learner.n_params() == cfg.net.n_params() + s0.numel()
+    learner, init, S, grads, _ = _run_learner(cfg, x, y)
+    assert "S" in init and learner.n_params() == cfg.net.n_params() + S.numel()
+    ref, ref_final = reference_tp(cfg, init, S, x, y, lr=0.05)  # S's gradient by autograd through S c
+    assert sum(g.abs().sum().item() for g in ref["S"]) > 1e-3, "S: gradient is trivially zero"
+    for name in ref:
+        assert max((a - b).abs().max().item() for a, b in zip(grads[name], ref[name])) <= TOL, name
+    for name, p in learner.named_parameters():
+        assert (p.detach() - ref_final[name]).abs().max() <= TOL, name
 
 
 def test_tp_oracle_conv_without_weight_standardisation() -> None:

@@ -44,9 +44,6 @@ AUX_STORAGE: tuple[str, ...] = ("stored", "regenerated")
 LAYER_KINDS: tuple[str, ...] = ("dense", "recurrent", "conv")
 POOLS: tuple[str, ...] = ("none", "max2", "avg2", "adapt2")
 
-Dtype = Literal["fp64", "fp32", "fp16", "bf16", "int8"]
-
-
 def _choice(field_name: str, value: Any, accepted: tuple[str, ...]) -> str:
     v = str(value).strip().lower()
     if v not in accepted:
@@ -76,7 +73,7 @@ def _unit_float(field_name: str, value: Any, lo: float = 0.0, hi: float = 1.0) -
         f = float(value)
     except (TypeError, ValueError):
         raise ConfigError(field_name, f"{value!r} is not a number", f"a number in [{lo}, {hi}]") from None
-    if not (lo <= f <= hi) or math.isnan(f):
+    if not lo <= f <= hi:  # also rejects NaN
         raise ConfigError(field_name, f"{value!r} is out of range", f"a number in [{lo}, {hi}]")
     return f
 
@@ -523,11 +520,8 @@ class Config:
                 neuron=NeuronSpec(**n.get("neuron", {})),
                 name=n.get("name", ""),
             )
-            rule = dict(d.get("rule", {}))
-            if "tess_factors" in rule:
-                rule["tess_factors"] = tuple(rule["tess_factors"])
             dev = d.get("device")
-            return cls(net, Workload(**d["workload"]), RuleSpec(**rule), Device(**dev) if dev else None)
+            return cls(net, Workload(**d["workload"]), RuleSpec(**d.get("rule", {})), Device(**dev) if dev else None)
         except (KeyError, TypeError) as e:
             raise ConfigError("config", f"malformed config dict ({e})", "the form Config.to_dict() writes") from None
 
@@ -650,7 +644,7 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> Conf
         rl = {"name": rl}
     if not isinstance(wl, Mapping) or not isinstance(rl, Mapping):
         raise ConfigError("config", f"{source}: workload and rule must be tables", "[workload] and [rule] tables")
-    wl_fields = {"batch", "classes", "steps", "dtype"}
+    wl_fields = {f.name for f in dataclasses.fields(Workload)}
     bad = set(wl) - wl_fields
     if bad:
         raise ConfigError("workload", f"unknown key(s) {sorted(bad)}", ", ".join(sorted(wl_fields)))
@@ -658,9 +652,6 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> Conf
     bad = set(rl) - rule_fields
     if bad:
         raise ConfigError("rule", f"unknown key(s) {sorted(bad)}", ", ".join(sorted(rule_fields)))
-    rl = dict(rl)
-    if isinstance(rl.get("tess_factors"), list):
-        rl["tess_factors"] = tuple(rl["tess_factors"])
     dev = data.get("device")
     device = None
     if dev is not None:

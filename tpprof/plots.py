@@ -29,10 +29,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tpprof.errors import UserError
+from tpprof.store import CATEGORIES  # the shared memory categories, in stacking order
 
-#: The shared memory categories (docs/architecture.md), in stacking order.
-CATEGORIES: tuple[str, ...] = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux",
-                               "loss_buffers", "saved", "implementation")
 CATEGORY_COLORS: dict[str, str] = {
     "weights": "#4C78A8", "gradients": "#9ECAE9", "optimizer": "#F58518", "neuron_state": "#54A24B",
     "traces": "#E45756", "aux": "#B279A2", "loss_buffers": "#FF9DA6", "saved": "#9D755D",

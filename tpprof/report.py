@@ -19,12 +19,13 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from tpprof.config import Config, Device, RuleSpec, Workload, make_config, parse_bytes, parse_net
+from tpprof import store
+from tpprof.config import Config, Device, RuleSpec, Workload, budget_device, make_config, parse_net
 from tpprof.errors import UserError
 
 #: The accounting choices of the relative-memory view (see tpprof.analytic.estimate).
@@ -165,35 +166,17 @@ def preset_points() -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 
 
-def _as_device(entry: Any, name: str | None = None) -> Device:
-    if isinstance(entry, Device):
-        return entry
-    if isinstance(entry, Mapping):
-        d = dict(entry)
-        if name and "name" not in d:
-            d["name"] = name
-        fields = {"name", "budget_bytes", "source", "kind", "on_chip_bytes", "off_chip_bytes", "notes"}
-        return Device(**{k: v for k, v in d.items() if k in fields})
-    raise TypeError(f"unexpected catalogue entry {entry!r}")
-
-
-@functools.lru_cache(maxsize=1)
 def device_catalogue() -> tuple[Device, ...]:
-    """The analytic model's device catalogue as :class:`Device` records (may be empty)."""
-    try:
-        from tpprof.analytic.devices import load_catalogue
-    except ImportError:
-        return ()
-    cat = load_catalogue()
-    entries = cat.items() if isinstance(cat, Mapping) else ((None, e) for e in cat)
-    return tuple(_as_device(e, n) for n, e in entries)
+    """The analytic model's device catalogue (:func:`tpprof.analytic.devices.load_catalogue`)."""
+    from tpprof.analytic.devices import load_catalogue
+
+    return load_catalogue()
 
 
 def resolve_device(device: str | None = None, budget: str | None = None) -> Device:
     """A catalogue device by name, or an ad-hoc one from a typed budget (``'512KiB'``)."""
     if budget is not None and str(budget).strip():
-        text = str(budget).strip()
-        return Device(name=f"budget {text}", budget_bytes=parse_bytes(text), source="user budget")
+        return budget_device(str(budget))
     if device:
         for d in device_catalogue():
             if d.name.lower() == device.strip().lower():
@@ -255,31 +238,14 @@ def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, st
     return df
 
 
-def _fits(net: str, rule: str, batch: int, classes: int, steps: int | None, dtype: str, optimizer: str,
-          budget: int) -> bool:
-    return memory_of(config_for(net, rule, batch, classes, steps, dtype, optimizer)) <= budget
-
-
 def largest_batch(net: str, rule: str, classes: int, budget_bytes: int, steps: int | None = None,
                   dtype: str = "fp32", optimizer: str = "adam", limit: int = 2**24) -> int:
-    """Largest B with peak(B) ≤ budget (0 if even B = 1 does not fit); peak is non-decreasing
-    in B, so a doubling search then bisection over :func:`tpprof.analytic.estimate`."""
-    net = check_net(net)
-    args = (net, rule)
-    if not _fits(*args, 1, classes, steps, dtype, optimizer, budget_bytes):
-        return 0
-    lo, hi = 1, 2
-    while hi <= limit and _fits(*args, hi, classes, steps, dtype, optimizer, budget_bytes):
-        lo, hi = hi, hi * 2
-    if hi > limit:
-        return lo
-    while hi - lo > 1:  # invariant: fits(lo), not fits(hi)
-        mid = (lo + hi) // 2
-        if _fits(*args, mid, classes, steps, dtype, optimizer, budget_bytes):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    """Largest B with peak(B) ≤ budget (0 if even B = 1 does not fit), full accounting:
+    :func:`tpprof.analytic.regimes.largest_fitting` over the batch size."""
+    from tpprof.analytic.regimes import largest_fitting
+
+    cfg = config_for(check_net(net), rule, 1, classes, steps, dtype, optimizer)
+    return largest_fitting(cfg, budget_bytes, "batch", hi=limit)
 
 
 def inverse_frame(net: str, rules: Sequence[str], classes: int, budget_bytes: int, steps: int | None = None,
@@ -348,7 +314,6 @@ def load_measurements(paths: Iterable[str | Path]) -> Measurements:
     A file whose header is unusable is reported as one bad entry (line 1), not raised, so a
     view of several files still shows the good ones.
     """
-    from tpprof import store
 
     rows: list[dict[str, Any]] = []
     bad: list[tuple[str, int, str]] = []
@@ -408,8 +373,10 @@ def compare_frame(rows: pd.DataFrame) -> pd.DataFrame:
             skipped += 1
             continue
         meas = float(measured_total(r))
-        label = f"{r['rule']} {r['net']} B={r['batch']} C={r['classes']} T={r['steps']} {r.get('dtype', '')}"
-        group = f"{r['net']} B={r['batch']} C={r['classes']} {r.get('dtype', '')} {r.get('device', '')}".strip()
+        # Non-default optimiser / cadence / aux name a different point (validate's group key), so a
+        # T-invariance line never joins, say, an SGD run at T = 25 to Adam runs at other T.
+        label = store.point_label(r)
+        group = f"{r['net']} B={r['batch']} C={r['classes']} {r['dtype']} {r['device']}{store.point_variant(r)}"
         out.append((r["rule"], r["net"], int(r["batch"]), int(r["classes"]), int(r["steps"]), r.get("dtype"),
                     r.get("optimizer"), r.get("device"), meas, float(pred), meas / pred - 1 if pred else math.nan,
                     label, group, r.get("_source", "")))
@@ -524,7 +491,9 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     """
     from tpprof import plots
 
-    plots.find_browser()  # fail first, in one line, when static export cannot work
+    if measurements and not Path(measurements).exists():
+        raise UserError("measurements", f"{str(measurements)!r} does not exist", "a .csv file or a folder of them")
+    plots.find_browser()  # fail before any work, in one line, when static export cannot work
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     dflt = REPORT_DEFAULTS
@@ -533,8 +502,6 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     def add(stem: str, title: str, thunk: Any, prov: dict[str, Any]) -> None:
         jobs.append((stem, title, thunk, prov))
 
-    if measurements and not Path(measurements).exists():
-        raise UserError("measurements", f"{str(measurements)!r} does not exist", "a .csv file or a folder of them")
     base = config_for(dflt["net"], "tp", 128, 20, None, dflt["dtype"], dflt["optimizer"]).to_dict()
     peak_full = ("tpprof.analytic.estimate(cfg, 'full').peak_bytes: persistent terms + the largest set of "
                  "transients live at once in a step")

@@ -176,6 +176,19 @@ def point_key(row: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(row.get(k, "")).strip().lower() for k in KEY_COLUMNS)
 
 
+def point_variant(row: Mapping[str, Any]) -> str:
+    """The non-default optimiser, cadence and aux of a point, e.g. ``' sgd'`` (empty for defaults)."""
+    return "".join(f" {row[k]}" for k, default in (("optimizer", "adam"), ("cadence", "step"), ("aux", "stored"))
+                   if row.get(k) and row[k] != default)
+
+
+def point_label(row: Mapping[str, Any]) -> str:
+    """A point in one line, e.g. ``tp shd B=16 C=20 T=25 fp32 cpu sgd`` (non-default optimiser,
+    cadence and aux appended)."""
+    return (f"{row['rule']} {row['net']} B={row['batch']} C={row['classes']} T={row['steps']} {row['dtype']} "
+            f"{row['device']}{point_variant(row)}")
+
+
 def load(path: str | Path, strict: bool = False) -> LoadResult:
     """Read one measurement CSV. Bad rows are reported as (file, line, problem) and skipped;
     with ``strict`` the first one raises a one-line :class:`UserError` instead."""

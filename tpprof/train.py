@@ -54,12 +54,6 @@ def cosine_lr(base: float, epoch: int, epochs: int, eta_min_fraction: float = ET
     return eta_min + (base - eta_min) * (1.0 + math.cos(math.pi * epoch / max(1, epochs))) / 2.0
 
 
-def set_lr(learner: Any, lr: float) -> None:
-    """Set the learning rate of every optimiser the learner holds, through its public
-    ``set_lr`` (``tpprof.snn`` learners: every layer optimiser and the readout's)."""
-    learner.set_lr(lr)
-
-
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -253,7 +247,7 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
     try:
         for epoch in range(epochs):
             lr = cosine_lr(cfg.rule.lr, epoch, epochs)
-            set_lr(learner, lr)
+            learner.set_lr(lr)  # every layer optimiser and the readout's
             t0 = time.perf_counter()
             ep = train_epoch(learner, train, batch, rng, device, progress, f"epoch {epoch + 1}/{epochs}")
             t1 = time.perf_counter()

@@ -41,7 +41,7 @@ def estimate(cfg: Config, accounting: str = "full", *, implementation: bool = Tr
         if implementation:
             from tpprof.analytic.implementation import implementation_terms
 
-            terms += implementation_terms(cfg)
+            terms += implementation_terms(cfg, tl.terms)
         not_modelled = model.not_modelled
         if not implementation:
             not_modelled = not_modelled + ("implementation overheads (left out on request)",)

@@ -262,7 +262,7 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     algorithm's softmax(m) − c.
     """
     wl = cfg.workload
-    B, C, d = wl.batch, wl.classes, wl.dtype_bytes
+    B, d = wl.batch, wl.dtype_bytes
     lays = _layers(cfg)
     geo = cfg.net.geometry()
     train_s = cfg.rule.train_s
@@ -322,7 +322,7 @@ def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     prev_nc = prev_two = 0
     base = 0
     algo_l = 0
-    for lay in _layers(cfg):
+    for lay in lays:
         l, n, no = lay.l, lay.n, lay.no
         base = 4 * B * n * d + (B * no * 8 if lay.maxpool else 0)
         algo_l = _algo_transient(algo, f"loss:{l}")
@@ -342,10 +342,15 @@ def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
            "still referenced", phases=("readout",))
 
 
-def implementation_terms(cfg: Config) -> list[MemoryTerm]:
-    """Implementation-overhead terms for ``cfg`` (category "implementation")."""
+def implementation_terms(cfg: Config, algo: list[MemoryTerm] | None = None) -> list[MemoryTerm]:
+    """Implementation-overhead terms for ``cfg`` (category "implementation").
+
+    ``algo``: the rule's algorithmic terms when the caller has them already (``estimate``
+    does), so that the rule model is not evaluated twice; computed here when omitted.
+    """
     tl = TermList(cfg.workload.dtype_bytes)
-    algo = _algorithmic(cfg)
+    if algo is None:
+        algo = _algorithmic(cfg)
     _persistent_grads(tl, cfg, algo)
     _adam_counters(tl, cfg)
     rule = cfg.rule.name

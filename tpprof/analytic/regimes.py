@@ -198,7 +198,7 @@ def memory_dense(rule: str, B: Any, C: Any, L: Any = 1, H: Any = 450, T: Any = 1
     transient = np.zeros(B_.shape)
     for v in acc.phases.values():
         transient = np.maximum(transient, v)
-    out = {f"{c}": acc.cat[c] * d_ for c in CATEGORIES}
+    out = {c: acc.cat[c] * d_ for c in CATEGORIES}
     out["total_bytes"] = sum(acc.cat.values()) * d_
     out["persistent_bytes"] = acc.persistent * d_
     out["peak_bytes"] = (acc.persistent + transient) * d_
@@ -262,10 +262,8 @@ def _bisect_int(pred: Callable[[Array], Array], lo: Array, hi: Array, iters: int
 
     Where pred(hi) is false the result is +inf.
     """
-    lo = np.asarray(lo, dtype=np.float64).copy()
-    hi = np.asarray(hi, dtype=np.float64).copy()
-    lo, hi = np.broadcast_arrays(lo, hi)
-    lo, hi = lo.copy(), hi.copy()
+    lo, hi = (a.copy() for a in np.broadcast_arrays(np.asarray(lo, dtype=np.float64),
+                                                    np.asarray(hi, dtype=np.float64)))
     ok_hi = pred(hi)
     for _ in range(iters):
         mid = np.floor((lo + hi) / 2)

@@ -14,6 +14,7 @@ Peak memory of one step::
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -91,8 +92,7 @@ class Breakdown:
     config: Any = field(default=None, compare=False, repr=False)  # tpprof.config.Config
 
     def __post_init__(self) -> None:
-        names = [t.name for t in self.terms]
-        dup = {n for n in names if names.count(n) > 1}
+        dup = {n for n, k in Counter(t.name for t in self.terms).items() if k > 1}
         if dup:
             raise ValueError(f"duplicate term names {sorted(dup)}")
 

@@ -159,7 +159,7 @@ def _device(args: argparse.Namespace, cfg: Any) -> Any:
     dev = resolve_budget(args.device, args.budget, args.devices)
     if dev is None and args.devices and not args.device:
         raise UserError("devices", "--devices needs --device NAME to pick one", "--device NAME")
-    return dev if dev is not None else getattr(cfg, "device", None)
+    return dev if dev is not None else cfg.device
 
 
 # ---------------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ def _rows(bd: Any, per_layer: bool) -> list[dict[str, Any]]:
         k = (t.key, t.category, t.persistent)
         g = groups.setdefault(k, {"name": t.key, "category": t.category, "count": 0, "bytes": 0, "layers": [],
                                   "phases": [], "live": "persistent"})
-        g["phases"] += [("loss:l" if p.startswith("loss:") else p) for p in t.phases if p not in g["phases"]]
+        g["phases"] += [("loss:l" if p.startswith("loss:") else p) for p in t.phases]
         g["count"] += t.count
         g["bytes"] += t.bytes
         if t.layer is not None and t.layer >= 1:

@@ -67,6 +67,7 @@ def run_report(args: argparse.Namespace) -> int:
     from tpprof import report
 
     device = report.resolve_device(args.device, args.budget) if (args.device or args.budget) else None
+    # build_report checks this too; here it comes before the progress bar draws, so the error is one line
     if args.measurements and not Path(args.measurements).exists():
         raise UserError("measurements", f"{args.measurements!r} does not exist", "a .csv file or a folder of them")
     if args.results and not Path(args.results).is_dir():

@@ -146,7 +146,7 @@ def train_handler(args: argparse.Namespace) -> int:
 
 def evaluate_handler(args: argparse.Namespace) -> int:
     from tpprof.data.select import load_train_test
-    from tpprof.train import evaluate, learner_from_checkpoint
+    from tpprof.train import check_fits, evaluate, learner_from_checkpoint
 
     device = _setup(args)
     learner, cfg, meta = learner_from_checkpoint(args.checkpoint, device)
@@ -163,8 +163,6 @@ def evaluate_handler(args: argparse.Namespace) -> int:
                                      holdout_speaker=data_meta.get("holdout_speaker") if data == "fsdd" else None,
                                      seed=int(meta.get("seed", 0)))
     ds = test if args.split == "test" else train
-    from tpprof.train import check_fits
-
     check_fits(cfg, ds)
     acc = evaluate(learner, ds, device=device)
     if args.json:

@@ -133,6 +133,15 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> ArrayDatas
     return ArrayDataset(x, y, int(y.max()) + 1, p.stem, {"path": str(p)})
 
 
+def holdout_split(ds: ArrayDataset, seed: int = 0, test_fraction: float = 0.2) -> tuple[ArrayDataset, ArrayDataset]:
+    """(train, test): a seeded random ``test_fraction`` of the rows (at least one) held out,
+    both kept in their original order and named ``{name}-train`` / ``{name}-test``."""
+    order = np.random.default_rng(seed).permutation(len(ds))
+    n_test = max(1, int(round(test_fraction * len(ds))))
+    test = ds.subset(np.sort(order[:n_test]), f"{ds.name}-test")
+    return ds.subset(np.sort(order[n_test:]), f"{ds.name}-train"), test
+
+
 def load_npz_split(path: str | Path, seed: int = 0, test_fraction: float = 0.2) -> tuple[ArrayDataset, ArrayDataset]:
     """(train, test) from a user's ``.npz``: its ``x_test``/``y_test`` if present, else a seeded hold-out."""
     p = Path(path)
@@ -148,10 +157,7 @@ def load_npz_split(path: str | Path, seed: int = 0, test_fraction: float = 0.2) 
     else:
         if len(train) < 2:
             raise UserError("data", f"{p.name} has {len(train)} sample(s)", "at least 2 samples, or x_test/y_test")
-        order = np.random.default_rng(seed).permutation(len(train))
-        n_test = max(1, int(round(test_fraction * len(train))))
-        test = train.subset(np.sort(order[:n_test]), f"{p.stem}-test")
-        train = train.subset(np.sort(order[n_test:]), f"{p.stem}-train")
+        train, test = holdout_split(train, seed, test_fraction)
         classes = train.classes
     train.classes = test.classes = classes
     train.meta["split"] = test.meta["split"] = "x_test/y_test" if has_test else f"seeded {test_fraction:.0%} hold-out"

@@ -47,7 +47,6 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -57,7 +56,6 @@ from tpprof.errors import UserError
 SAMPLE_RATE = 8000
 TASKS: dict[str, int] = {"digit": 10, "speaker": 6, "digit-speaker": 60}
 ENCODINGS: tuple[str, ...] = ("current", "delta")
-SHOTS: tuple[str, ...] = ("1", "5", "all")
 QUERY_TAKES = range(0, 20)  # held-out speaker's query set
 SUPPORT_TAKES = range(20, 50)  # held-out speaker's support pool (disjoint from the query)
 TEST_TAKES = range(0, 5)  # official test split
@@ -397,9 +395,3 @@ def new_user_split(data: FsddData, speaker: str, shots: str | int = "all", seed:
         support=data.dataset(support, task, f"support-{name}-{'all' if k is None else k}"),
         query=data.dataset(query, task, f"query-{name}"),
     )
-
-
-def describe(data: FsddData) -> dict[str, Any]:
-    """A JSON-able summary (for metrics and checkpoints)."""
-    return {"dataset": "fsdd", "source": data.source, "n": len(data), "speakers": list(data.speakers),
-            "features": dict(data.params.__dict__)}

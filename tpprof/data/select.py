@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tpprof.data.arrays import ArrayDataset, load_npz, load_npz_split
+from tpprof.data.arrays import ArrayDataset, holdout_split, load_npz, load_npz_split
 from tpprof.errors import UserError
 
 _ACCEPTED = "fsdd, a .npz file (x: [N, T, F], y: [N]) or an SHD-layout .h5 file"
@@ -67,15 +67,7 @@ def load_train_test(data: str, task: str = "digit", *, data_dir: str | None = No
         train.classes = test.classes = max(train.classes, test.classes)
     elif Path(data).suffix.lower() == ".npz":
         train, test = load_npz_split(data, seed)
-    else:
-        full = _file(data, steps)
-        import numpy as np
-
-        # the same seeded 20 % hold-out as a .npz without x_test
-
-        order = np.random.default_rng(seed).permutation(len(full))
-        n_test = max(1, round(0.2 * len(full)))
-        test = full.subset(np.sort(order[:n_test]), f"{full.name}-test")
-        train = full.subset(np.sort(order[n_test:]), f"{full.name}-train")
+    else:  # the same seeded 20 % hold-out as a .npz without x_test
+        train, test = holdout_split(_file(data, steps), seed)
     spec = {"kind": "file", "path": str(data), "test_path": test_path, "task": "labels", "steps": train.steps}
     return train, test, spec

@@ -39,16 +39,6 @@ def storage_key(t: Any) -> tuple[int, int]:
     return st.data_ptr(), st.nbytes()
 
 
-def unique_bytes(tensors: list[Any]) -> int:
-    """Σ storage bytes over distinct storages (views and aliases counted once)."""
-    seen: dict[int, int] = {}
-    for t in tensors:
-        ptr, nb = storage_key(t)
-        if nb and ptr not in seen:
-            seen[ptr] = nb
-    return sum(seen.values())
-
-
 @dataclass
 class PhaseStats:
     """Live-bytes figures of one marked phase (bytes, relative to the counter's start)."""
@@ -117,17 +107,16 @@ class ProfilerCounter:
         # Pair frees with allocations by pointer: a free of a block allocated before the
         # counter started is skipped (the reporter may even give it a stale size).
         live: dict[int, int] = {}
-        paired: list[tuple[int, int]] = []
         self._raw = []
         for t, ptr, nb in events:
             if nb > 0:
                 live[ptr] = nb
-                paired.append((t, nb))
-                self._raw.append((t, ptr, nb))
             elif nb < 0 and ptr in live:
-                paired.append((t, -live.pop(ptr)))
-                self._raw.append((t, ptr, paired[-1][1]))
-        self._events = paired
+                nb = -live.pop(ptr)
+            else:
+                continue
+            self._raw.append((t, ptr, nb))
+        self._events = [(t, nb) for t, _ptr, nb in self._raw]
 
     def live_at_peak(self, name: str) -> list[tuple[int, str]]:
         """(bytes, allocating op path) of every block live at the phase's peak that was
@@ -148,14 +137,6 @@ class ProfilerCounter:
                 best, best_set = level, {p: v for p, v in live.items() if v[0] >= t0}
         return sorted(((nb, self._op_of.get((t, p), "?")) for p, (t, nb) in best_set.items()), reverse=True)
 
-    def live_series(self) -> list[tuple[int, int]]:
-        """[(time ns, live bytes after the event)] over the whole profiled span."""
-        out, live = [], 0
-        for t, nb in self._events:
-            live += nb
-            out.append((t, live))
-        return out
-
     def stats(self, name: str) -> PhaseStats:
         """Start / end / peak live bytes of a phase marked with :meth:`phase`."""
         if name not in self._ranges:
@@ -174,15 +155,8 @@ class ProfilerCounter:
             peak = max(peak, live)  # type: ignore[type-var]
         if start is None:  # no event at or after the phase began
             start = peak = live
-        end = self._level_at(t1)
-        return PhaseStats(start_bytes=start, end_bytes=end, peak_bytes=peak)  # type: ignore[arg-type]
-
-    def _level_at(self, t_end: int) -> int:
-        return sum(nb for t, nb in self._events if t <= t_end)
-
-    @property
-    def n_events(self) -> int:
-        return len(self._events)
+        # live now sums every event up to t1 (the loop stops at the first later one): the end level
+        return PhaseStats(start_bytes=start, end_bytes=live, peak_bytes=peak)  # type: ignore[arg-type]
 
 
 def _op_path(node: Any) -> str:

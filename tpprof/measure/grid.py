@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from tpprof.config import Config, make_config
+from tpprof.config import TRAINABLE_RULES, Config, make_config
 from tpprof.errors import UserError
-from tpprof.store import append_row, finished_keys, point_key
+from tpprof.store import append_row, finished_keys, point_key, point_label
 
 GRID_KEYS = ("rule", "net", "batch", "classes", "steps", "dtype", "device", "optimizer", "cadence", "aux")
 PROTOCOL_KEYS = ("batches", "repeats", "warmup", "timeout", "rss", "threads", "seed")
@@ -80,10 +80,7 @@ class Point:
         return point_key(self.key_row())
 
     def label(self) -> str:
-        wl, r = self.cfg.workload, self.cfg.rule
-        extra = "".join(f" {v}" for v, default in ((r.optimizer, "adam"), (r.cadence, "step"), (r.aux, "stored"))
-                        if v != default)
-        return f"{r.name} {self.net} B={wl.batch} C={wl.classes} T={wl.steps} {wl.dtype} {self.device}{extra}"
+        return point_label(self.key_row())
 
 
 def _as_list(name: str, v: Any) -> list[Any]:
@@ -116,8 +113,6 @@ def expand_block(block: Mapping[str, Any]) -> list[Point]:
     for combo in itertools.product(*lists.values()):
         v = dict(zip(lists, combo))
         rule = str(v["rule"]).strip().lower()
-        from tpprof.config import TRAINABLE_RULES
-
         if rule not in TRAINABLE_RULES:
             raise UserError("rule", f"{v['rule']!r} has no torch learner to measure", ", ".join(TRAINABLE_RULES))
         cfg = make_config(str(v["net"]).strip(), rule, int(v["batch"]),
@@ -169,24 +164,21 @@ RunOne = Callable[[Point, Protocol], dict[str, Any]]
 
 def failure_row(point: Point, protocol: Protocol, status: str, error: str, wall_s: float) -> dict[str, Any]:
     """A row for a point that did not finish (no torch import: the parent stays light)."""
-    import platform
     from importlib import metadata
 
-    from tpprof import __version__
-    from tpprof.measure.counters import hardware_description, learner_hash, now_utc
-    from tpprof.measure.protocol import PEAK_DEFINITION
+    from tpprof.measure.counters import COUNTER_CUDA, COUNTER_PROFILER
+    from tpprof.measure.protocol import PEAK_DEFINITION, provenance
 
     try:
         tv = metadata.version("torch")
     except metadata.PackageNotFoundError:
         tv = ""
     row = point.key_row()
-    row.update(counter="cuda-allocator" if point.device.startswith("cuda") else "torch-profiler-cpu",
+    row.update(counter=COUNTER_CUDA if point.device.startswith("cuda") else COUNTER_PROFILER,
                peak_definition=PEAK_DEFINITION, warmup_batches=protocol.warmup, batches=protocol.batches,
                repeats=protocol.repeats, seed=protocol.seed, threads=protocol.threads,
-               status=status, error=" ".join(error.split())[:300], wall_s=wall_s,
-               tpprof_version=__version__, torch_version=tv, python_version=platform.python_version(),
-               hardware=hardware_description(), timestamp=now_utc(), learner_hash=learner_hash())
+               status=status, error=" ".join(error.split())[:300], wall_s=wall_s)
+    row.update(provenance(torch_version=tv))
     return row
 
 

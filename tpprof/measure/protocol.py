@@ -263,8 +263,8 @@ def _memory_window_cuda(cfg: Config, factory: LearnerFactory, device: str, dt: A
     for _ in range(warmup):
         learner.train_batch(x, y)
     by_cat, ptrs, inv_total = _inventory(learner)
-    tracker = SavedTensorTracker({storage_key(x)[0], storage_key(y)[0]} | ptrs)
     inputs = {storage_key(x)[0], storage_key(y)[0]}
+    tracker = SavedTensorTracker(inputs | ptrs)
     listed = _ListedSaved(learner, cfg.workload.steps, ptrs, inputs)
     cc.reset_peak()
     baseline = cc.allocated() - zero
@@ -289,18 +289,21 @@ def config_columns(cfg: Config, device: str, net_label: str | None = None) -> di
     )
 
 
-def provenance() -> dict[str, Any]:
-    """Versions, hardware (no host names) and time."""
+def provenance(torch_version: str | None = None) -> dict[str, Any]:
+    """Versions, hardware (no host names) and time. A caller that must not import torch (the
+    grid's parent process) passes ``torch_version`` itself."""
     import platform
 
     from tpprof import __version__
 
-    try:
-        import torch
+    tv = torch_version
+    if tv is None:
+        try:
+            import torch
 
-        tv = torch.__version__
-    except Exception:  # noqa: BLE001 - rows for failed points still get written
-        tv = ""
+            tv = torch.__version__
+        except Exception:  # noqa: BLE001 - rows for failed points still get written
+            tv = ""
     return dict(tpprof_version=__version__, torch_version=tv, python_version=platform.python_version(),
                 hardware=hardware_description(), timestamp=now_utc(), learner_hash=learner_hash())
 

@@ -24,7 +24,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from tpprof.store import CATEGORIES
+from tpprof.store import CATEGORIES, merge, point_label
 
 PERSISTENT_CATEGORIES = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux")
 Estimator = Callable[..., Any]
@@ -66,10 +66,7 @@ class PointCheck:
         return self.ratio - 1.0
 
     def label(self) -> str:
-        r = self.row
-        extra = "".join(f" {r[k]}" for k, default in (("optimizer", "adam"), ("cadence", "step"), ("aux", "stored"))
-                        if r.get(k) and r[k] != default)
-        return f"{r['rule']} {r['net']} B={r['batch']} C={r['classes']} T={r['steps']} {r['dtype']} {r['device']}{extra}"
+        return point_label(self.row)
 
     def to_dict(self) -> dict[str, Any]:
         keys = ("rule", "net", "net_string", "batch", "classes", "steps", "dtype", "optimizer", "cadence",
@@ -142,15 +139,21 @@ def _group_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
                                   "device"))
 
 
-def t_invariance(rows: Iterable[Mapping[str, Any]], t_lo: int = 25, t_hi: int = 400,
-                 rules: tuple[str, ...] = ("tp", "tess")) -> list[dict[str, Any]]:
-    """peak(T = t_hi) / peak(T = t_lo) for each otherwise-equal TP / TESS point pair."""
+def _peaks_by_group(rows: Iterable[Mapping[str, Any]],
+                    rules: tuple[str, ...]) -> dict[tuple[Any, ...], dict[int, int]]:
+    """{otherwise-equal group: {T: measured total}} over the rows of ``rules``."""
     by: dict[tuple[Any, ...], dict[int, int]] = {}
     for r in rows:
         if r["rule"] in rules:
             by.setdefault(_group_key(r), {})[int(r["steps"])] = measured_total(r)
+    return by
+
+
+def t_invariance(rows: Iterable[Mapping[str, Any]], t_lo: int = 25, t_hi: int = 400,
+                 rules: tuple[str, ...] = ("tp", "tess")) -> list[dict[str, Any]]:
+    """peak(T = t_hi) / peak(T = t_lo) for each otherwise-equal TP / TESS point pair."""
     out = []
-    for k, peaks in by.items():
+    for k, peaks in _peaks_by_group(rows, rules).items():
         if t_lo in peaks and t_hi in peaks:
             out.append({"rule": k[0], "net": k[1], "batch": k[2], "classes": k[3], "dtype": k[4],
                         "device": k[8], f"peak_T{t_lo}": peaks[t_lo], f"peak_T{t_hi}": peaks[t_hi],
@@ -172,12 +175,8 @@ def linear_fit(ts: list[float], ys: list[float]) -> tuple[float, float, float | 
 
 def bptt_linearity(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Fit peak = a + b·T for each BPTT group with ≥ 3 distinct T."""
-    by: dict[tuple[Any, ...], dict[int, int]] = {}
-    for r in rows:
-        if r["rule"] == "bptt":
-            by.setdefault(_group_key(r), {})[int(r["steps"])] = measured_total(r)
     out = []
-    for k, peaks in by.items():
+    for k, peaks in _peaks_by_group(rows, ("bptt",)).items():
         if len(peaks) >= 3:
             ts = sorted(peaks)
             a, b, r2 = linear_fit([float(t) for t in ts], [float(peaks[t]) for t in ts])
@@ -194,11 +193,11 @@ def validate_rows(rows: list[Mapping[str, Any]], tolerance: float = 0.05, estima
 
         estimate = estimate_fn
     from tpprof.errors import UserError
-    from tpprof.store import merge
 
     v = Validation(tolerance=tolerance, bad_rows=list(bad_rows or []))
-    ok = [r for r in merge(rows) if r["status"] == "ok"]
-    for r in merge(rows):
+    merged = merge(rows)
+    ok = [r for r in merged if r["status"] == "ok"]
+    for r in merged:
         if r["status"] != "ok":
             v.skipped.append((f"{r['rule']} {r['net']} B={r['batch']} T={r['steps']}", f"status {r['status']}"))
     for r in ok:

@@ -29,7 +29,7 @@ import torch
 
 from tpprof.config import NeuronSpec
 
-__all__ = ["LIFParams", "LIFState", "ArcTanSpike", "spike", "surrogate_grad", "surrogate_at", "lif_step", "lif_zeros"]
+__all__ = ["LIFParams", "LIFState", "ArcTanSpike", "surrogate_grad", "surrogate_at", "lif_step", "lif_zeros"]
 
 
 class LIFParams(NamedTuple):
@@ -93,13 +93,6 @@ class ArcTanSpike(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
         return grad_out * surrogate_grad(x, ctx.k), None
-
-
-def spike(x: torch.Tensor, k: float) -> torch.Tensor:
-    """Θ(x) with the ArcTan surrogate gradient when autograd records; a plain step otherwise."""
-    if torch.is_grad_enabled() and x.requires_grad:
-        return ArcTanSpike.apply(x, k)
-    return _step_fn(x)
 
 
 def lif_step(current: torch.Tensor, state: LIFState, p: LIFParams) -> tuple[torch.Tensor, torch.Tensor, LIFState]:

@@ -28,11 +28,9 @@ SURR_OPS = 5
 
 @dataclass(frozen=True)
 class Ctx:
-    cfg: Config
     B: int
     C: int
     T: int
-    d: int
     geo: tuple[LayerGeometry, ...]
     opt: str
     cadence: str
@@ -49,8 +47,8 @@ class Ctx:
 
 def ctx(cfg: Config) -> Ctx:
     wl = cfg.workload
-    return Ctx(cfg, wl.batch, wl.classes, wl.steps, wl.dtype_bytes, cfg.net.geometry(),
-               cfg.rule.optimizer, cfg.rule.cadence, cfg.rule.aux == "stored")
+    return Ctx(wl.batch, wl.classes, wl.steps, cfg.net.geometry(), cfg.rule.optimizer, cfg.rule.cadence,
+               cfg.rule.aux == "stored")
 
 
 def positions(g: LayerGeometry) -> int:
@@ -83,24 +81,22 @@ def net_params(c: Ctx) -> list[Param]:
 
 
 def add_params(tl: TermList, c: Ctx, params: list[Param],
-               grad_phases: Callable[[int | None], tuple[str, ...]] | None,
+               grad_phases: Callable[[int | None], tuple[str, ...]],
                *, once_per_sequence: bool = False, grad_source: str | None = None) -> None:
     """Weights, one gradient buffer per parameter, optimiser state (sgd 0, momentum 1×, Adam 2×).
 
     ``grad_phases(layer)`` gives the phases in which the per-step gradient of a layer lives
-    (update every step); ``None`` — or cadence ``sequence`` — makes the gradient a persistent
-    accumulator that outlives the T steps of a mini-batch. ``once_per_sequence`` (BPTT):
+    (update every step); cadence ``sequence`` makes the gradient a persistent accumulator
+    that outlives the T steps of a mini-batch. ``once_per_sequence`` (BPTT):
     the gradient is transient in ``grad_phases`` and the optimiser runs once per mini-batch.
     """
     k = OPTIMIZER_FACTOR[c.opt]
-    seq = (c.cadence == "sequence" or grad_phases is None) and not once_per_sequence
+    seq = c.cadence == "sequence" and not once_per_sequence
     for key, n, layer, src in params:
         tl.mem(key, "weights", n, src, layer=layer)
         if seq:
-            why = ("gradient accumulator, one element per parameter element: cadence 'sequence' sums the T "
-                   "per-step gradients before one update" if c.cadence == "sequence" else
-                   "gradient, one element per parameter element, accumulated over the T steps before one update")
-            tl.mem(f"grad {key}", "gradients", n, why, layer=layer)
+            tl.mem(f"grad {key}", "gradients", n, "gradient accumulator, one element per parameter element: "
+                   "cadence 'sequence' sums the T per-step gradients before one update", layer=layer)
         else:
             tl.mem(f"grad {key}", "gradients", n,
                    grad_source or "per-step gradient of this layer's local loss (one element per parameter "
@@ -122,7 +118,13 @@ def add_params(tl: TermList, c: Ctx, params: list[Param],
 # ---------------------------------------------------------------------------------------
 
 
-def add_lif_state(tl: TermList, c: Ctx, g: LayerGeometry, path: str, why_s: str) -> None:
+SPIKES_WHY = ("spikes s_l, B × n_nrn: needed across steps for the reset under the paper's ordering (Eq. 1) "
+              "and for R_l s_l^{t−1} in recurrent layers; under the code's ordering (§2) the reset is already "
+              "in v, but s_l^t is still held through the step as layer l+1's input and presynaptic factor "
+              "and to recover the pre-reset potential u = v + v_th·s for the surrogate Θ′(u)")
+
+
+def add_lif_state(tl: TermList, c: Ctx, g: LayerGeometry, path: str) -> None:
     """Membrane v and spikes s, both at the neuron (pre-pool) shape, B·n_nrn each.
 
     Only the pre-pool spikes are state: the pooled spikes o_l = pool(s_l) are a transient of
@@ -130,7 +132,7 @@ def add_lif_state(tl: TermList, c: Ctx, g: LayerGeometry, path: str, why_s: str)
     """
     sfx = f" ({path} path)" if path else ""
     tl.mem(f"v{sfx}", "neuron_state", c.B * g.n_neurons, "Eq. 1: membrane potential, B × n_nrn", layer=g.index)
-    tl.mem(f"s{sfx}", "neuron_state", c.B * g.n_neurons, why_s, layer=g.index)
+    tl.mem(f"s{sfx}", "neuron_state", c.B * g.n_neurons, SPIKES_WHY, layer=g.index)
 
 
 def next_phase(c: Ctx, l: int) -> str:
@@ -154,12 +156,6 @@ def add_pooled_spikes(tl: TermList, c: Ctx, g: LayerGeometry, path: str) -> None
            "§3: pooled spikes o_l = pool(s_l), B × n_out: layer l+1's input and presynaptic factor (or the "
            "readout's input); a transient of the step, not held to the next step", layer=g.index,
            phases=(f"loss:{g.index}", next_phase(c, g.index)))
-
-
-SPIKES_WHY = ("spikes s_l, B × n_nrn: needed across steps for the reset under the paper's ordering (Eq. 1) "
-              "and for R_l s_l^{t−1} in recurrent layers; under the code's ordering (§2) the reset is already "
-              "in v, but s_l^t is still held through the step as layer l+1's input and presynaptic factor "
-              "and to recover the pre-reset potential u = v + v_th·s for the surrogate Θ′(u)")
 
 
 def add_forward_ops(tl: TermList, c: Ctx, g: LayerGeometry, path: str, *, macs: int | None = None) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 from tpprof.analytic.rules._common import (
-    SPIKES_WHY, TRACE_OPS, Ctx, add_forward_ops, add_lif_state, add_params, add_pooled_spikes, add_readout_delta,
+    TRACE_OPS, Ctx, add_forward_ops, add_lif_state, add_params, add_pooled_spikes, add_readout_delta,
     add_readout_state, ctx, fwd_macs, net_params, readout_phases,
 )
 from tpprof.analytic.terms import TermList
@@ -23,7 +23,7 @@ def local_rule_terms(cfg: Config, tl: TermList, source: str, layer_terms: LayerT
     c = ctx(cfg)
     add_params(tl, c, net_params(c), readout_phases)
     for g in c.geo:
-        add_lif_state(tl, c, g, "", SPIKES_WHY)
+        add_lif_state(tl, c, g, "")
         add_pooled_spikes(tl, c, g, "")
         presyn_trace(tl, c, g, source)
         layer_terms(tl, c, g)

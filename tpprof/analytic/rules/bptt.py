@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_readout_state,
+    COMMON_NOT_MODELLED, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_readout_state,
     Ctx, ctx, fwd_macs, net_params,
 )
 from tpprof.analytic.terms import TermList
@@ -50,7 +50,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
                            "over the T steps during backward, applied once per mini-batch")
     for g in c.geo:
         l = g.index
-        add_lif_state(tl, c, g, "", SPIKES_WHY)
+        add_lif_state(tl, c, g, "")
         if l == 1:
             tl.mem("saved input x^t × T", "saved", T * B * g.n_in,
                    "BPTT: layer input saved at each of T steps for dW_l, T·B·n_in", layer=l, phases=BACKWARD)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_readout_state,
+    COMMON_NOT_MODELLED, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_readout_state,
     ctx, fwd_macs, net_params,
 )
 from tpprof.analytic.rules._local import presyn_trace
@@ -28,7 +28,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     add_params(tl, c, net_params(c), lambda _layer: STEP_BACKWARD,
                grad_source=f"{src}: gradient of this step's instantaneous loss (one element per parameter element)")
     for g in c.geo:
-        add_lif_state(tl, c, g, "", SPIKES_WHY)
+        add_lif_state(tl, c, g, "")
         presyn_trace(tl, c, g, src)
         tl.mem("saved u (this step)", "saved", c.B * g.n_neurons,
                f"{src}: pre-reset potential kept for this step's surrogate, B × n_nrn", layer=g.index,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
+    COMMON_NOT_MODELLED, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
     add_pooled_spikes, add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
 )
 from tpprof.analytic.terms import TermList
@@ -40,7 +40,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     add_params(tl, c, net_params(c), readout_phases)
     for g in c.geo:
         l = g.index
-        add_lif_state(tl, c, g, "", SPIKES_WHY)
+        add_lif_state(tl, c, g, "")
         add_pooled_spikes(tl, c, g, "")
         if causal:
             tl.mem("trace_in", "traces", B * g.n_in,

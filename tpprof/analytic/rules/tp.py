@@ -32,15 +32,11 @@ from __future__ import annotations
 
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
+    COMMON_NOT_MODELLED, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
     add_pooled_spikes, add_readout_delta, add_readout_state, ctx, net_params, positions, readout_phases,
 )
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config
-
-
-def _grad_phase(layer: int | None) -> tuple[str, ...]:
-    return readout_phases(layer)
 
 
 def full_terms(cfg: Config, tl: TermList) -> None:
@@ -51,7 +47,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     params = net_params(c)
     if train_s:
         params.insert(0, ("S", C * n1, 1, "§4: label projection S, C × n_nrn_1, trained (train_s)"))
-    add_params(tl, c, params, _grad_phase)
+    add_params(tl, c, params, readout_phases)
 
     # Fixed label projection S (not a parameter unless trained).
     if not train_s:
@@ -69,7 +65,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     for g in c.geo:
         l = g.index
         for path in ("input", "target"):
-            add_lif_state(tl, c, g, path, SPIKES_WHY)
+            add_lif_state(tl, c, g, path)
             add_pooled_spikes(tl, c, g, path)
         tl.mem("ε (input trace)", "traces", B * g.n_out, "Eq. 11: ε_l, B × n_out (post-pool)", layer=l)
         tl.mem("ε̃ (target trace)", "traces", B * g.n_out, "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
