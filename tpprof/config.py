@@ -43,6 +43,15 @@ CADENCES: tuple[str, ...] = ("step", "sequence")
 AUX_STORAGE: tuple[str, ...] = ("stored", "regenerated")
 LAYER_KINDS: tuple[str, ...] = ("dense", "recurrent", "conv")
 POOLS: tuple[str, ...] = ("none", "max2", "avg2", "adapt2")
+#: The memory categories: the same strings in the analytic terms, the learners' inventories,
+#: the measurement columns and the plots (what each holds: docs/architecture.md).
+CATEGORIES: tuple[str, ...] = (
+    "weights", "gradients", "optimizer", "neuron_state", "traces", "aux",
+    "loss_buffers", "saved", "implementation",
+)
+#: The columns that identify one point of a sweep or a measurement file.
+POINT_KEY: tuple[str, ...] = ("rule", "net", "batch", "classes", "steps", "dtype", "optimizer",
+                              "cadence", "aux", "device")
 
 def _choice(field_name: str, value: Any, accepted: tuple[str, ...]) -> str:
     v = str(value).strip().lower()
@@ -661,3 +670,99 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> Conf
                         source=str(dev.get("source", source)))
     return make_config(net, RuleSpec(**rl), wl.get("batch"), wl.get("classes"), wl.get("steps"),
                        wl.get("dtype", "fp32"), device=device)
+
+
+# --------------------------------------------------------------------------------------
+# Grids of configurations
+# --------------------------------------------------------------------------------------
+
+#: Workload axes a Grid may vary; the analytic model evaluates them as arrays in one pass.
+VECTOR_AXES: tuple[str, ...] = ("batch", "classes", "steps", "dtype")
+#: Every axis a Grid may vary: the net, the workload, and any RuleSpec field ("rule" = its name).
+GRID_AXES: tuple[str, ...] = ("net", "rule") + VECTOR_AXES + tuple(
+    f.name for f in dataclasses.fields(RuleSpec) if f.name != "name")
+#: The most points one Grid may hold (a 10⁶-point sweep of three rules fits).
+MAX_GRID_POINTS = 10_000_000
+
+
+def _axis_value(base: "Config", axis: str, value: Any) -> Any:
+    """One validated axis value (net strings are parsed; workload and rule fields checked)."""
+    if axis == "net":
+        return parse_net(value) if isinstance(value, str) else value
+    if axis in ("batch", "classes", "steps"):
+        return _pos_int(axis, value)
+    if axis == "dtype":
+        return parse_dtype(value)
+    key = "name" if axis == "rule" else axis
+    return getattr(replace(base.rule, **{key: value}), key)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The product of ``axes`` over a ``base`` Config: the first axis varies slowest.
+
+    ``Grid(base, (("rule", ("tp", "tess")), ("batch", (8, 64))))`` holds four configs. Axes are
+    :data:`GRID_AXES`; values are validated on construction; more than ``max_points`` points is
+    a one-line error (before anything is expanded).
+    """
+
+    base: Config
+    axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    max_points: int = MAX_GRID_POINTS
+
+    def __post_init__(self) -> None:
+        axes = tuple(self.axes.items()) if isinstance(self.axes, Mapping) else tuple(self.axes)
+        names = [a for a, _ in axes]
+        bad = [a for a in names if a not in GRID_AXES]
+        if bad:
+            raise ConfigError("grid", f"unknown axis {bad[0]!r}", ", ".join(GRID_AXES))
+        if len(set(names)) != len(names):
+            raise ConfigError("grid", "an axis is given twice", "each axis once")
+        size = 1
+        for a, vals in axes:
+            n = len(vals) if isinstance(vals, (list, tuple)) else -1
+            if n < 1:
+                raise ConfigError(a, f"{vals!r} is not a non-empty list of values", "a list, e.g. [1, 8, 64]")
+            size *= n
+        if size > self.max_points:
+            raise ConfigError("grid", f"{size:,} points is too many", f"at most {self.max_points:,} points")
+        checked = tuple((a, tuple(_axis_value(self.base, a, v) for v in vals)) for a, vals in axes)
+        object.__setattr__(self, "axes", checked)
+
+    @property
+    def size(self) -> int:
+        return math.prod(len(v) for _, v in self.axes)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def values(self, axis: str) -> tuple[Any, ...]:
+        """The values of one axis (the base's value when the grid does not vary it)."""
+        for a, vals in self.axes:
+            if a == axis:
+                return vals
+        return (point_value(self.base, axis),)
+
+    def point(self, changes: Mapping[str, Any]) -> "Config":
+        """The base Config with the given axis values."""
+        cfg = self.base
+        if "net" in changes:
+            cfg = replace(cfg, net=changes["net"].with_readout(cfg.workload.classes))
+        rest = {("name" if a == "rule" else a): v for a, v in changes.items() if a != "net"}
+        return cfg.with_(**rest) if rest else cfg
+
+    def configs(self) -> "list[Config]":
+        """Every point as a Config, in product order (first axis slowest)."""
+        import itertools
+
+        names = [a for a, _ in self.axes]
+        return [self.point(dict(zip(names, combo))) for combo in itertools.product(*(v for _, v in self.axes))]
+
+
+def point_value(cfg: "Config", axis: str) -> Any:
+    """The value of a grid axis in one Config."""
+    if axis == "net":
+        return cfg.net
+    if axis in VECTOR_AXES:
+        return getattr(cfg.workload, axis)
+    return getattr(cfg.rule, "name" if axis == "rule" else axis)

@@ -17,12 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from tpprof.config import DTYPE_BYTES, RULES
+from tpprof.config import CATEGORIES, DTYPE_BYTES, POINT_KEY, RULES
 from tpprof.errors import UserError
 
-#: The shared memory categories (the same strings as the analytic terms and the learners).
-CATEGORIES: tuple[str, ...] = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux",
-                               "loss_buffers", "saved", "implementation")
 STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error")
 SCHEMA_VERSION = 1
 
@@ -103,8 +100,7 @@ COLUMNS: tuple[Column, ...] = (
 FIELDNAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 #: Columns that identify a point: a rerun skips rows whose key is already in the file.
-KEY_COLUMNS: tuple[str, ...] = ("rule", "net", "batch", "classes", "steps", "dtype", "optimizer",
-                                "cadence", "aux", "device")
+KEY_COLUMNS: tuple[str, ...] = POINT_KEY
 
 
 class RowError(ValueError):

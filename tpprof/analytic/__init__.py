@@ -12,6 +12,8 @@ state accounting (§9 / Table 3), labelled as such.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tpprof.analytic.paper import PAPER_NOT_MODELLED, paper_terms
 from tpprof.analytic.rules import REGISTRY, get_rule
 from tpprof.analytic.terms import CATEGORIES, Breakdown, ComputeTerm, MemoryTerm, TermList
@@ -28,11 +30,15 @@ def estimate(cfg: Config, accounting: str = "full", *, implementation: bool = Tr
     """Memory terms, peak, total and compute per step for one configuration.
 
     ``implementation=False`` leaves out the implementation-overhead terms of the full model
-    (the algorithmic memory alone, what :mod:`tpprof.analytic.regimes` computes in closed form).
+    (the algorithmic memory alone). :func:`estimate_grid` evaluates the same terms on arrays.
     """
-    acc = str(accounting).strip().lower()
-    if acc not in ACCOUNTINGS:
-        raise UserError("accounting", f"{accounting!r} is not known", ", ".join(ACCOUNTINGS))
+    return breakdown(cfg, accounting, implementation=implementation)
+
+
+def breakdown(cfg: Any, accounting: str = "full", *, implementation: bool = True) -> Breakdown:
+    """The rule's terms for ``cfg`` — a Config, or a grid group whose workload fields (batch,
+    classes, steps, dtype_bytes) are int64 arrays (:mod:`tpprof.analytic.grid`)."""
+    acc = check_accounting(accounting)
     model = get_rule(cfg.rule.name)
     tl = TermList(cfg.workload.dtype_bytes)
     if acc == "full":
@@ -53,7 +59,23 @@ def estimate(cfg: Config, accounting: str = "full", *, implementation: bool = Tr
         terms = list(tl.terms)
         not_modelled = PAPER_NOT_MODELLED + model.not_modelled
     return Breakdown(model.name, acc, tuple(terms), tuple(tl.compute), tuple(not_modelled),
-                     steps=cfg.workload.steps, config=cfg)
+                     steps=cfg.workload.steps, config=cfg if isinstance(cfg, Config) else None)
 
 
-__all__ = ["estimate", "CATEGORIES", "Breakdown", "MemoryTerm", "ComputeTerm", "ACCOUNTINGS", "RULES"]
+def check_accounting(accounting: str) -> str:
+    acc = str(accounting).strip().lower()
+    if acc not in ACCOUNTINGS:
+        raise UserError("accounting", f"{accounting!r} is not known", ", ".join(ACCOUNTINGS))
+    return acc
+
+
+def estimate_grid(grid: Any, accounting: str = "full", *, implementation: bool = True,
+                  at_peak: bool = False, budget_bytes: int | None = None) -> Any:
+    """A tidy DataFrame for a :class:`tpprof.config.Grid`: one row per point (in the grid's
+    order), one column per category; see :func:`tpprof.analytic.grid.estimate_grid`."""
+    from tpprof.analytic.grid import estimate_grid as _eg
+
+    return _eg(grid, accounting, implementation=implementation, at_peak=at_peak, budget_bytes=budget_bytes)
+
+
+__all__ = ["estimate", "estimate_grid", "breakdown", "CATEGORIES", "Breakdown", "MemoryTerm", "ComputeTerm", "ACCOUNTINGS", "RULES"]

@@ -55,7 +55,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tpprof.analytic.terms import MemoryTerm, TermList
+import numpy as np
+
+from tpprof.analytic.terms import MemoryTerm, Size, TermList, vmax
 from tpprof.config import Config
 
 SRC = "implementation: "
@@ -89,10 +91,15 @@ def _persistent_grads(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None
     phases = sorted({p for t in algo for p in t.phases})
     if cfg.rule.name == "bptt" and any(lay.ws for lay in _layers(cfg)):
         phases.append(WS_END)  # the standardisation backward after the time loop: no algorithmic gradient live
+    grads = [t for t in algo if t.category == "gradients"]
+    always = sum(t.bytes for t in grads if t.persistent)
+    live: dict[str, Size] = {p: always for p in phases}
+    for t in grads:
+        for p in t.phases:
+            live[p] = live[p] + t.bytes
     for p in phases:
-        live = sum(t.bytes for t in algo if t.category == "gradients" and (t.persistent or p in t.phases))
-        extra = total - live
-        if extra > 0:
+        extra = np.maximum(total - live[p], 0)
+        if np.any(extra):
             tl.mem(f"p.grad buffers outside their update ({p})", "implementation", extra // d,
                    SRC + "snn.base.Learner allocates p.grad once for every parameter and writes gradients in "
                    "place; Σ_params n·d minus the algorithmic gradients live in this phase", phases=(p,))
@@ -132,7 +139,7 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     uses = [(g.n_weights, B * g.n_in if g.index >= 2 else 0) for g in geo]
     uses += [(g.n_recurrent, 0) for g in geo if g.n_recurrent]
     uses.append((geo[-1].n_out * C, B * geo[-1].n_out))
-    acc = max(2 * n + gi for n, gi in uses) if T >= 2 else 0
+    acc = np.where(T >= 2, vmax(2 * n + gi for n, gi in uses), 0)
     tl.mem("autograd gradient accumulation over T", "implementation", sum(sizes) + acc,
            SRC + "each weight is used at all T steps; autograd sums the T per-step weight gradients in an "
            "input buffer before AccumulateGrad: Σ_w n_w running sums, plus, at the peak moment, one weight's "
@@ -163,8 +170,8 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                    SRC + "max_pool2d / adaptive_avg_pool2d save their un-pooled input s_l^t for backward at each "
                    "step, T·B·n_nrn, less s_l^T, which is the state s (neuron_state): (T−1)·B·n_nrn",
                    layer=lay.l, phases=both)
-        if lay.maxpool and d < 8:
-            tl.mem("max-pool indices are int64", "implementation", T * B * lay.no,
+        if lay.maxpool and np.any(d < 8):
+            tl.mem("max-pool indices are int64", "implementation", T * B * lay.no * (d < 8),
                    SRC + "the switches saved by max_pool2d are int64 indices: T·B·n_out·(8 − d) bytes beyond "
                    "the algorithmic T·B·n_out·d", layer=lay.l, phases=both, elem_bytes=8 - d)
     tl.mem("last input current (B × n_nrn_L)", "implementation", B * geo[-1].n_neurons,
@@ -185,9 +192,14 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                    layer=g.index, phases=("backward",))
 
 
-def _algo_transient(algo: list[MemoryTerm], phase: str) -> int:
-    """Algorithmic transient bytes live in ``phase``, gradients excluded (handled above)."""
-    return sum(t.bytes for t in algo if not t.persistent and phase in t.phases and t.category != "gradients")
+def _algo_transients(algo: list[MemoryTerm]) -> dict[str, Size]:
+    """Algorithmic transient bytes live in each phase, gradients excluded (handled above)."""
+    out: dict[str, Size] = {}
+    for t in algo:
+        if not t.persistent and t.category != "gradients":
+            for p in t.phases:
+                out[p] = out.get(p, 0) + t.bytes
+    return out
 
 
 def _one_hot(tl: TermList, cfg: Config) -> None:
@@ -266,6 +278,7 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     lays = _layers(cfg)
     geo = cfg.net.geometry()
     train_s = cfg.rule.train_s
+    algo_tr = _algo_transients(algo)
     prev_all = prev_din = 0  # layer l−1's δ buffers still referenced (all / the un-pooled ones)
     base = deltas = 0
     sim = B * B * d
@@ -277,20 +290,20 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
             dist = sim
         else:
             n_prev, P = lays[l - 2].no, lays[l - 2].P_out
-            dist = sim + max(2 * B * n_prev * 8 + n_prev * 8,
+            dist = sim + vmax((2 * B * n_prev * 8 + n_prev * 8,
                              B * n_prev * 8 + P * B * 8 + 3 * P * B * B * 8,
                              B * n_prev * 8 + P * B * 8 + P * B * B * (8 + d),
-                             2 * P * B * B * d + (B * B * d if P > 1 else 0))
+                             2 * P * B * B * d + (B * B * d if P > 1 else 0)))
         d_pool = B * no * d * (1 + tg)  # dε, dε̃ (pooled shape)
         d_unpool = B * n * d * (1 + tg) if lay.pooled else 0  # δ, δ̃ after pool_backward (new tensors)
-        loss = sim + max(4 * B * B * d, 3 * B * B * d + d_pool)
+        loss = sim + vmax((4 * B * B * d, 3 * B * B * d + d_pool))
         surr_a = sim + d_pool + (B * n * d if lay.pooled else 0) + B * n * d + prev_din
         surr_b = sim + d_pool + d_unpool + B * n * d
         pairs = 1 + (tg and l >= 2)
         wgrad = sim + d_pool + d_unpool + _ws_temps(pairs, lay, d)
-        peak = base + max(prev_all + dist, prev_all + loss, surr_a, surr_b, wgrad)
-        extra = peak - _algo_transient(algo, f"loss:{l}")
-        tl.mem("step temporaries beyond Eqs. 13–18", "implementation", max(extra, 0) // d,
+        peak = base + vmax((prev_all + dist, prev_all + loss, surr_a, surr_b, wgrad))
+        extra = peak - algo_tr.get(f"loss:{l}", 0)
+        tl.mem("step temporaries beyond Eqs. 13–18", "implementation", np.maximum(extra, 0) // d,
                SRC + "snn/tp.py _step: currents and pre-reset potentials of both paths (4·B·n_nrn), previous "
                "spikes held by s_prev/s_prev_t (2·B·n_nrn), w_eff and max-pool indices, sim (B²), layer l−1's δ, "
                "plus the largest of the Eq. 15 float64 distance, the Eq. 13 loss, the Θ′(u) temporary and the "
@@ -319,18 +332,19 @@ def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     wl = cfg.workload
     B, C, d = wl.batch, wl.classes, wl.dtype_bytes
     lays = _layers(cfg)
+    algo_tr = _algo_transients(algo)
     prev_nc = prev_two = 0
     base = 0
     algo_l = 0
     for lay in lays:
         l, n, no = lay.l, lay.n, lay.no
         base = 4 * B * n * d + (B * no * 8 if lay.maxpool else 0)
-        algo_l = _algo_transient(algo, f"loss:{l}")
+        algo_l = algo_tr.get(f"loss:{l}", 0)
         m_nc = 2 * B * n * d + prev_nc + algo_l
-        m_sig = B * no * d + B * n * d + prev_two + B * C * d if lay.pooled else 0
+        m_sig = (B * no * d + B * n * d + prev_two + B * C * d) if lay.pooled else 0
         m_wg = B * n * d + algo_l + _ws_temps(2, lay, d)
-        extra = base + max(m_nc, m_sig, m_wg) - algo_l
-        tl.mem("step temporaries beyond the LSG update", "implementation", max(extra, 0) // d,
+        extra = base + vmax((m_nc, m_sig, m_wg)) - algo_l
+        tl.mem("step temporaries beyond the LSG update", "implementation", np.maximum(extra, 0) // d,
                SRC + "snn/tess.py _step: cur, u, s_prev, Ψ(u) (4·B·n_nrn) and max-pool indices, plus the largest of "
                "forming δ_non-causal (signal and sig·q product, layer l−1's δ_non-causal), un-pooling the signal "
                "and the conv weight-gradient temporaries", layer=l, phases=(f"loss:{l}",))

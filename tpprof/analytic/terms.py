@@ -16,14 +16,36 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Union
 
-#: The shared memory categories (the same strings in analytic terms, learner inventories,
-#: measurement columns and plots).
-CATEGORIES: tuple[str, ...] = (
-    "weights", "gradients", "optimizer", "neuron_state", "traces", "aux",
-    "loss_buffers", "saved", "implementation",
-)
+import numpy as np
+
+from tpprof.config import CATEGORIES  # the one vocabulary, re-exported
+
+#: A size: an ``int`` for one configuration, or an int64 array over the points of a grid
+#: (B, C, T and the element size broadcast; the net's structure is fixed within one evaluation).
+Size = Union[int, np.ndarray]
+
+
+def as_size(x: Any) -> Size:
+    """An exact integer size: Python ``int`` for scalars, int64 ``ndarray`` otherwise."""
+    if isinstance(x, np.ndarray) and x.ndim > 0:
+        return x.astype(np.int64, copy=False)
+    return int(x)
+
+
+def vmax(values: Iterable[Size]) -> Size:
+    """Element-wise maximum of sizes (the built-in ``max`` for scalars)."""
+    vals = list(values)
+    if not any(isinstance(v, np.ndarray) for v in vals):
+        return max(vals)
+    return np.maximum.reduce(np.broadcast_arrays(*[np.asarray(v, dtype=np.int64) for v in vals]))
+
+
+def is_zero(x: Size) -> bool:
+    """True where a size is zero at every point."""
+    return not np.any(x)
+
 
 #: Optimiser state per trainable element: SGD keeps none, momentum one buffer, Adam two
 #: (first and second moment; Kingma & Ba 2015).
@@ -36,8 +58,8 @@ class MemoryTerm:
 
     name: str
     category: str
-    count: int  # elements
-    bytes: int  # count × bytes per element
+    count: Size  # elements
+    bytes: Size  # count × bytes per element
     persistent: bool
     source: str
     layer: int | None = None  # 1-based hidden layer, 0 = input, None = readout / global
@@ -46,7 +68,7 @@ class MemoryTerm:
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
             raise ValueError(f"unknown category {self.category!r}; expected one of {CATEGORIES}")
-        if self.count < 0 or self.bytes < 0:
+        if np.any(np.asarray(self.count) < 0) or np.any(np.asarray(self.bytes) < 0):
             raise ValueError(f"term {self.name!r} has a negative size")
         if not self.persistent and not self.phases:
             raise ValueError(f"transient term {self.name!r} needs the phases in which it is live")
@@ -69,8 +91,8 @@ class ComputeTerm:
     """Work per time step for one mini-batch: multiply-accumulates and elementwise operations."""
 
     name: str
-    macs: int
-    elementwise: int
+    macs: Size
+    elementwise: Size
     source: str
     layer: int | None = None
 
@@ -116,16 +138,21 @@ class Breakdown:
         return out
 
     @property
-    def peak_phase(self) -> str | None:
-        """The phase whose live transients are largest (None when there are none)."""
+    def peak_phase(self) -> Any:
+        """The phase whose live transients are largest (None when there are none; on a grid an
+        array of phase names, the first largest as for one point)."""
         pb = self.phase_bytes()
-        return max(pb, key=lambda p: pb[p]) if pb else None
+        if not pb:
+            return None
+        names = list(pb)
+        idx = np.argmax(np.stack(np.broadcast_arrays(*[np.asarray(v) for v in pb.values()])), axis=0)
+        return names[int(idx)] if np.ndim(idx) == 0 else np.asarray(names, dtype=object)[idx]
 
     @property
-    def peak_bytes(self) -> int:
+    def peak_bytes(self) -> Size:
         """Persistent bytes + the largest set of transients live at once in a step."""
         pb = self.phase_bytes()
-        return self.persistent_bytes + (max(pb.values()) if pb else 0)
+        return self.persistent_bytes + (vmax(pb.values()) if pb else 0)
 
     def by_category(self) -> dict[str, int]:
         """Total bytes per category, every category present (0 where none)."""
@@ -138,9 +165,13 @@ class Breakdown:
         """Bytes live at the step's peak, per category: every persistent term plus the
         transients of the peak phase (so the categories add up to ``peak_bytes``)."""
         phase = self.peak_phase
-        out = {c: 0 for c in CATEGORIES}
+        out: dict[str, Size] = {c: 0 for c in CATEGORIES}
         for t in self.terms:
-            if t.persistent or (phase is not None and phase in t.phases):
+            if t.persistent:
+                out[t.category] += t.bytes
+            elif isinstance(phase, np.ndarray):
+                out[t.category] = out[t.category] + t.bytes * np.isin(phase, t.phases)
+            elif phase is not None and phase in t.phases:
                 out[t.category] += t.bytes
         return out
 
@@ -195,19 +226,19 @@ class TermList:
     def mem(self, name: str, category: str, count: int, source: str, *, layer: int | None = None,
             phases: Iterable[str] | None = None, elem_bytes: int | None = None) -> None:
         """Add a term; ``phases=None`` means persistent. Zero-sized terms are dropped."""
-        count = int(count)
-        if count == 0:
+        count = as_size(count)
+        eb = self.dtype_bytes if elem_bytes is None else elem_bytes
+        if is_zero(count):
             return
         if layer is not None and layer >= 1:
             name = f"layer{layer}/{name}"
         if name in self._names:
             raise ValueError(f"duplicate term {name!r}")
         self._names.add(name)
-        eb = self.dtype_bytes if elem_bytes is None else elem_bytes
         ph = tuple(phases) if phases is not None else ()
-        self.terms.append(MemoryTerm(name, category, count, count * eb, not ph, source, layer, ph))
+        self.terms.append(MemoryTerm(name, category, count, as_size(count * eb), not ph, source, layer, ph))
 
     def ops(self, name: str, macs: int, elementwise: int, source: str, *, layer: int | None = None) -> None:
         if layer is not None and layer >= 1:
             name = f"layer{layer}/{name}"
-        self.compute.append(ComputeTerm(name, int(macs), int(elementwise), source, layer))
+        self.compute.append(ComputeTerm(name, as_size(macs), as_size(elementwise), source, layer))

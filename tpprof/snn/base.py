@@ -15,15 +15,13 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 
-from tpprof.config import Config
+from tpprof.config import CATEGORIES, Config
 from tpprof.errors import UserError
 from tpprof.snn.neurons import LIFParams, LIFState, lif_step, lif_zeros
 from tpprof.snn.nets import SpikingNet, build_net
 
 __all__ = ["Learner", "CATEGORIES", "LayerOptimizer", "make_optimizer"]
 
-CATEGORIES = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux",
-              "loss_buffers", "saved", "implementation")
 
 Inventory = list[tuple[str, str, torch.Tensor]]
 

@@ -30,6 +30,8 @@ weight gradients B·nW·P per W_l term plus B·nR per R_l term.
 
 from __future__ import annotations
 
+import numpy as np
+
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
@@ -55,7 +57,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
             tl.mem("S (label projection)", "aux", C * n1,
                    "§4: fixed random S, C × n_nrn_1 (conv: C × C_1·H·W)", layer=1)
         else:
-            tl.ops("regenerate S rows", 0, min(B, C) * n1,
+            tl.ops("regenerate S rows", 0, np.minimum(B, C) * n1,
                    "§4: S regenerated from its seed (aux='regenerated'): rows of the batch's labels", layer=1)
 
     # ε̃_0 = κ_t c (module docstring): a scalar, no tensor; its update is one multiply-add per step.
