@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from tpprof.config import CATEGORIES, DTYPE_BYTES, POINT_KEY, RULES
 from tpprof.errors import UserError
@@ -309,3 +309,21 @@ def write_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
         append_row(p, r)
         n += 1
     return n
+
+
+def atomic_write(path: str | Path, write: Callable[[str], Any]) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it over ``path``.
+
+    A kill at any moment leaves either the old file or the whole new one, never a torn one.
+    """
+    import tempfile
+
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -330,64 +330,53 @@ def _list(field: str, value: Any, default: Iterable[Any], conv: Any = str) -> li
     return [conv(field, x) if conv is not str else x for x in items]
 
 
-def sweep_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """One dict per (point, rule): config columns, total/peak bytes, one column per category."""
-    from tqdm import tqdm
+def sweep_grid(args: argparse.Namespace) -> Any:
+    """The flags' Grid: the base Config from the single-valued flags, one axis per list flag.
 
-    from tpprof.analytic import CATEGORIES, estimate
+    Axis order (slowest first): batch, classes, steps, dtype, optimizer, rule.
+    """
+    from tpprof.config import Grid
 
     rules = _list("rule", args.rule, ["tp"])
-    batches = _list("batch", args.batch, [None], _int_arg)
-    classes = _list("classes", args.classes, [None], _int_arg)
-    steps = _list("steps", args.steps, [None], _int_arg)
-    dtypes = _list("dtype", args.dtype, [None])
-    opts = _list("optimizer", args.optimizer, [None])
-    import itertools
+    lists = {
+        "batch": _list("batch", args.batch, [None], _int_arg),
+        "classes": _list("classes", args.classes, [None], _int_arg),
+        "steps": _list("steps", args.steps, [None], _int_arg),
+        "dtype": _list("dtype", args.dtype, [None]),
+        "optimizer": _list("optimizer", args.optimizer, [None]),
+    }
+    base = build_config(args, rule=rules[0], **{k: v[0] for k, v in lists.items()})
+    axes = [(k, tuple(v)) for k, v in lists.items() if v != [None]] + [("rule", tuple(rules))]
+    return Grid(base, tuple(axes))
 
-    points = list(itertools.product(batches, classes, steps, dtypes, opts, rules))
-    if len(points) > 1_000_000:
-        raise UserError("sweep", f"{len(points)} points is too many for one run", "at most 1,000,000")
-    rows = []
-    dev = None
-    for b, c, t, dt, opt, rule in tqdm(points, desc="sweep", unit="pt", file=sys.stderr, disable=None):
-        cfg = build_config(args, rule=rule, batch=b, classes=c, steps=t, dtype=dt, optimizer=opt)
-        if dev is None:
-            dev = _device(args, cfg) or False
-        bd = estimate(cfg, args.accounting)
-        row: dict[str, Any] = {
-            "rule": bd.rule, "net": cfg.net.to_string(), "batch": cfg.workload.batch,
-            "classes": cfg.workload.classes, "steps": cfg.workload.steps, "dtype": cfg.workload.dtype,
-            "optimizer": cfg.rule.optimizer, "cadence": cfg.rule.cadence, "aux": cfg.rule.aux,
-            "accounting": bd.accounting, "total_bytes": bd.total_bytes, "peak_bytes": bd.peak_bytes,
-        }
-        cats = bd.by_category()
-        for cat in CATEGORIES:
-            row[f"{cat}_bytes"] = cats[cat]
-        row["macs_per_step"] = bd.macs_per_step
-        if dev:
-            fit = bd.fit(dev.budget_bytes)
-            row.update(device=dev.name, budget_bytes=dev.budget_bytes, fits=fit["fits"],
-                       headroom_bytes=fit["headroom_bytes"])
-        rows.append(row)
-    return rows
+
+def sweep_frame(args: argparse.Namespace) -> Any:
+    """One row per (point, rule): config columns, total/peak bytes, one column per category."""
+    from tpprof.analytic import estimate_grid
+
+    grid = sweep_grid(args)
+    dev = _device(args, grid.base)
+    df = estimate_grid(grid, args.accounting, budget_bytes=dev.budget_bytes if dev else None)
+    if dev:
+        df.insert(len(df.columns) - 3, "device", dev.name)
+    return df
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     out = args.out
     if out is not None and not (out.lower().endswith(".csv") or out.lower().endswith(".parquet")):
         raise UserError("out", f"{out!r} has an unknown extension", "a .csv or .parquet file")
-    rows = sweep_rows(args)
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
+    df = sweep_frame(args)
     if out is None:
         sys.stdout.write(df.to_string(index=False) + "\n")
         return 0
+    from tpprof.store import atomic_write
+
     try:
         if out.lower().endswith(".csv"):
-            df.to_csv(out, index=False)
+            atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
         else:
-            df.to_parquet(out, index=False)
+            atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False))
     except OSError as e:
         raise UserError("out", f"cannot write {out!r} ({e.strerror or e})", "a writable path") from None
     sys.stderr.write(f"wrote {len(df)} rows to {out}\n")
