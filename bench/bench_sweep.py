@@ -1,12 +1,14 @@
-"""Analytic sweep throughput: design points per second (goal ≥ 10⁶ on a 2-core machine).
+"""Analytic sweep throughput: the 10⁶-points-per-rule sweep end to end, and the model's rate.
 
-    python bench/bench_sweep.py [--points 2000000] [--repeats 5]
+    python bench/bench_sweep.py [--values 100] [--repeats 3]
 
-Prints, for the vectorised closed forms (tpprof.analytic.regimes.memory_dense), the median
-design points per second per rule (a point = one (B, C, L, H, T, F) memory estimate with
-total, peak and the nine categories); the same through regimes.sweep → pandas DataFrame; and,
-for scale, the general per-config model (tpprof.analytic.estimate) one point at a time.
-Numbers are from this run only; the machine and load are printed with them.
+Prints (numbers from this run only; the machine and load are printed with them):
+
+* the wall time of ``tpprof sweep --net shd --rule tp,tess,bptt --batch <V values> --classes
+  <V values> --steps <V values> --out x.parquet`` in a fresh process (V = 100: 10⁶ points per
+  rule, 3·10⁶ rows; goal ≤ 3 s on the 2-core machine), imports and the file write included;
+* design points per second of :func:`tpprof.analytic.estimate_grid` alone (median of repeats);
+* for scale, :func:`tpprof.analytic.estimate` one point at a time (what sweeps did before).
 """
 
 from __future__ import annotations
@@ -15,53 +17,59 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
-import numpy as np
-
-from tpprof.analytic import estimate
-from tpprof.analytic.regimes import memory_dense, sweep
-from tpprof.config import make_config
+from tpprof.analytic import estimate, estimate_grid
+from tpprof.config import Grid, make_config
 
 
-def _median_rate(fn, n: int, repeats: int) -> float:
-    fn()  # warm-up
+def _values(start: int, step: int, n: int) -> str:
+    return ",".join(str(start + step * i) for i in range(n))
+
+
+def sweep_cli_seconds(n: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "tpprof", "sweep", "--net", "shd", "--rule", "tp,tess,bptt",
+               "--batch", _values(1, 1, n), "--classes", _values(2, 1, n), "--steps", _values(5, 5, n),
+               "--out", os.path.join(tmp, "x.parquet")]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+
+def grid_rate(n: int, repeats: int) -> float:
+    grid = Grid(make_config("shd"), (("rule", ("tp", "tess", "bptt")), ("batch", tuple(range(1, n + 1))),
+                                     ("classes", tuple(range(2, n + 2))), ("steps", tuple(range(5, 5 * n + 5, 5)))))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        estimate_grid(grid)
         times.append(time.perf_counter() - t0)
-    return n / statistics.median(times)
+    return len(grid) / statistics.median(times)
+
+
+def scalar_rate(points: int = 300) -> float:
+    cfgs = [make_config("shd", r, batch=b) for r in ("tp", "tess", "bptt") for b in range(1, points // 3 + 1)]
+    t0 = time.perf_counter()
+    for cfg in cfgs:
+        estimate(cfg)
+    return len(cfgs) / (time.perf_counter() - t0)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--points", type=int, default=2_000_000, help="design points per call, e.g. 2000000")
-    ap.add_argument("--repeats", type=int, default=5, help="timed repeats (median reported), e.g. 5")
-    args = ap.parse_args()
-    rng = np.random.default_rng(0)
-    n = args.points
-    B = rng.integers(1, 1025, n)
-    C = rng.integers(2, 10001, n)
-    L = rng.integers(1, 9, n)
-    H = rng.integers(16, 4097, n)
-    T = rng.integers(1, 1001, n)
-    F = rng.integers(16, 4097, n)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}; numpy {np.__version__}; {n:,} points per call, "
-          f"median of {args.repeats}")
-    for rule in ("tp", "tess", "bptt", "eprop", "ottt"):
-        rate = _median_rate(lambda: memory_dense(rule, B, C, L, H, T, F), n, args.repeats)
-        print(f"memory_dense {rule:6s}: {rate:,.0f} design points/s")
-    grid = dict(B=np.arange(1, 257), C=np.geomspace(2, 10000, 64).round(), L=[1, 2, 4, 8], H=[128, 256, 512, 1024],
-                T=[100], F=[700])
-    npts = 256 * 64 * 4 * 4 * 3
-    rate = _median_rate(lambda: sweep(("tp", "tess", "bptt"), **grid), npts, args.repeats)
-    print(f"regimes.sweep → DataFrame (3 rules, {npts:,} rows): {rate:,.0f} design points/s")
-    cfg = make_config("shd", "tp")
-    m = 2000
-    rate = _median_rate(lambda: [estimate(cfg) for _ in range(m)], m, 3)
-    print(f"estimate() general model, one config at a time (shd, tp): {rate:,.0f} configs/s")
+    ap.add_argument("--values", type=int, default=100, help="values per axis (points per rule = values³)")
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.2f}")
+    n = a.values
+    print(f"tpprof sweep, 3 rules x {n ** 3:,} points -> parquet: {sweep_cli_seconds(n):.2f} s end to end")
+    print(f"estimate_grid: {grid_rate(min(n, 60), a.repeats):,.0f} design points/s")
+    print(f"estimate (one point at a time): {scalar_rate():,.0f} points/s")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Properties of the analytic model: monotonicity, T-(in)dependence, sign changes, parameter
-counts, the rule registry, torch-freedom, and the vectorised closed forms against estimate()."""
+counts, the rule registry, torch-freedom, and estimate_grid (arrays) against estimate()."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tpprof.analytic import CATEGORIES, estimate
+from tpprof.analytic import CATEGORIES, estimate, estimate_grid
 from tpprof.analytic import regimes
 from tpprof.analytic.rules import REGISTRY, RuleModel, register
-from tpprof.config import PRESETS, RULES, make_config
+from tpprof.config import PRESETS, RULES, Grid, make_config
+from tpprof.errors import UserError
 
 NETS = ("700-450-20", "40-64-32-10", "2x8x8-c4p-c8-5", "30-20r-7", "vgg9:2x32x32-11")
 
@@ -122,7 +123,7 @@ def test_tess_minus_tp_sign_with_s_for_two_layers() -> None:
 
 def test_full_model_crossover_exists_and_is_reported() -> None:
     # full model, two 450-wide layers, B = 128: TESS cheaper at SHD's C = 20, TP for many classes
-    c_star = float(regimes.tp_tess_crossover(128, 2, 450, 700, 100, accounting="full"))
+    c_star = float(regimes.tp_tess_crossover(make_config("700-450-450-20"), [128])[0])
     assert 128 < c_star < np.inf  # later than the paper's C* = B: TP's extra state (v, s per path) counts
     below = make_config("700-450-450-20", "tp", batch=128, classes=int(c_star) - 1)
     at = make_config("700-450-450-20", "tp", batch=128, classes=int(c_star))
@@ -133,84 +134,122 @@ def test_full_model_crossover_exists_and_is_reported() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Closed forms vs estimate()
+# estimate_grid (arrays) vs estimate (one point)
 # ---------------------------------------------------------------------------------------
 
+GRID_NETS = ("700-450-20", "40-64-32-10", "30-20r-7", "2x8x8-c4p-c8a2-5", "2x16x16-c8v-c4-12r-10", "vgg9:2x32x32-11")
 
-@settings(max_examples=60, deadline=None)
-@given(rule=st.sampled_from(RULES), B=st.integers(1, 300), C=st.integers(1, 500), L=st.integers(1, 4),
-       H=st.integers(1, 300), T=st.integers(1, 300), F=st.integers(1, 800),
-       dtype=st.sampled_from(["fp32", "fp16", "fp64", "int8"]), opt=st.sampled_from(["sgd", "momentum", "adam"]),
-       cadence=st.sampled_from(["step", "sequence"]), aux=st.sampled_from(["stored", "regenerated"]))
-def test_closed_forms_equal_estimate(rule, B, C, L, H, T, F, dtype, opt, cadence, aux) -> None:
-    net = "-".join([str(F)] + [str(H)] * L + [str(C)])
-    cfg = make_config(net, rule, batch=B, classes=C, steps=T, dtype=dtype, optimizer=opt, cadence=cadence, aux=aux)
-    bd = estimate(cfg, implementation=False)
-    m = regimes.memory_dense(rule, **regimes.dense_args_from_config(cfg))
-    assert m["total_bytes"] == bd.total_bytes
-    assert m["peak_bytes"] == bd.peak_bytes
-    assert m["persistent_bytes"] == bd.persistent_bytes
+
+def _row_matches(row, bd, at_peak: bool = True) -> None:
+    assert row.total_bytes == bd.total_bytes and row.peak_bytes == bd.peak_bytes
+    assert row.macs_per_step == bd.macs_per_step
     for cat, v in bd.by_category().items():
-        assert m[cat] == v
+        assert row[f"{cat}_bytes"] == v, cat
+    if at_peak:
+        for cat, v in bd.at_peak_by_category().items():
+            assert row[f"at_peak_{cat}_bytes"] == v, cat
 
 
-def test_closed_forms_vectorise() -> None:
-    B = np.arange(1, 1001)
-    out = regimes.memory_dense("tp", B, 20, 2, 450, 100, 700)
-    assert out["peak_bytes"].shape == (1000,)
-    assert np.all(np.diff(out["peak_bytes"]) > 0)
+@settings(max_examples=40, deadline=None)
+@given(net=st.sampled_from(GRID_NETS), rules=st.lists(st.sampled_from(RULES), min_size=1, max_size=3, unique=True),
+       B=st.lists(st.integers(1, 300), min_size=1, max_size=3, unique=True),
+       C=st.lists(st.integers(1, 2000), min_size=1, max_size=3, unique=True),
+       T=st.lists(st.integers(1, 400), min_size=1, max_size=2, unique=True),
+       dtypes=st.lists(st.sampled_from(["fp32", "fp16", "fp64", "int8"]), min_size=1, max_size=2, unique=True),
+       opt=st.sampled_from(["sgd", "momentum", "adam"]), cadence=st.sampled_from(["step", "sequence"]),
+       aux=st.sampled_from(["stored", "regenerated"]), train_s=st.booleans(),
+       accounting=st.sampled_from(["full", "full-algorithmic", "paper", "paper+s"]))
+def test_estimate_grid_equals_estimate(net, rules, B, C, T, dtypes, opt, cadence, aux, train_s, accounting) -> None:
+    impl = accounting != "full-algorithmic"
+    acc = "full" if accounting == "full-algorithmic" else accounting
+    base = make_config(net, rules[0], optimizer=opt, cadence=cadence, aux=aux, train_s=train_s)
+    grid = Grid(base, (("rule", tuple(rules)), ("classes", tuple(C)), ("batch", tuple(B)), ("steps", tuple(T)),
+                       ("dtype", tuple(dtypes))))
+    df = estimate_grid(grid, acc, implementation=impl, at_peak=True)
+    assert len(df) == len(grid)
+    for (_, row), cfg in zip(df.iterrows(), grid.configs()):
+        assert (row["rule"], row["net"], row["batch"], row["classes"], row["steps"], row["dtype"]) == (
+            cfg.rule.name, cfg.net.to_string(), cfg.workload.batch, cfg.workload.classes, cfg.workload.steps,
+            cfg.workload.dtype)
+        _row_matches(row, estimate(cfg, acc, implementation=impl))
 
 
-def test_sweep_dataframe_and_feasibility() -> None:
-    df = regimes.sweep(("tp", "tess", "bptt"), B=[1, 8, 64], C=[10, 100, 1000], T=[100],
-                       optimizer=("sgd", "adam"), budget_bytes=8 * 2 ** 20)
-    assert len(df) == 3 * 3 * 3 * 2
-    for col in ("rule", "B", "C", "total_bytes", "peak_bytes", "fits", "headroom_bytes") + tuple(
-            f"{c}_bytes" for c in CATEGORIES):
-        assert col in df.columns
-    assert (df["fits"] == (df["peak_bytes"] <= 8 * 2 ** 20)).all()
-    row = df[(df.rule == "tp") & (df.B == 8) & (df.C == 100) & (df.optimizer == "adam")].iloc[0]
-    assert row.peak_bytes == estimate(make_config("shd", "tp", batch=8, classes=100), implementation=False).peak_bytes
+def test_estimate_grid_on_a_large_random_sample() -> None:
+    """The sweep's shape (10⁴ points per rule here), checked on a random sample of 300 points."""
+    rng = np.random.default_rng(0)
+    base = make_config("shd")
+    axes = (("batch", tuple(range(1, 23))), ("classes", tuple(range(2, 24))), ("steps", tuple(range(5, 105, 5))),
+            ("rule", ("tp", "tess", "bptt")))
+    grid = Grid(base, axes)
+    df = estimate_grid(grid)
+    assert len(df) == 22 * 22 * 20 * 3
+    shape = [len(v) for _, v in axes]
+    for i in rng.choice(len(df), 300, replace=False):
+        b, c, t, r = (vals[k] for (_, vals), k in zip(axes, np.unravel_index(i, shape)))
+        _row_matches(df.iloc[i], estimate(make_config("shd", r, batch=b, classes=c, steps=t)), at_peak=False)
+
+
+def test_grid_rejects_bad_axes_and_caps_its_size() -> None:
+    base = make_config("shd")
+    with pytest.raises(UserError, match="unknown axis"):
+        Grid(base, (("colour", (1,)),))
+    with pytest.raises(UserError, match="too many"):
+        Grid(base, (("batch", tuple(range(1, 10_001))), ("classes", tuple(range(1, 10_001)))))
+    with pytest.raises(UserError, match="batch"):
+        Grid(base, (("batch", (8, 0)),))
+    with pytest.raises(UserError, match="rule"):
+        Grid(base, (("rule", ("tp", "nope")),))
+
+
+def test_depth_is_capped_and_linear() -> None:
+    with pytest.raises(UserError, match="at most 1024"):
+        make_config("-".join(["10"] + ["4"] * 1025 + ["2"]))
+    import time
+
+    def secs(depth: int) -> float:
+        cfg = make_config("-".join(["10"] + ["8"] * depth + ["2"]), "bptt")
+        t0 = time.perf_counter()
+        estimate(cfg)
+        return time.perf_counter() - t0
+
+    secs(8)
+    # linear in depth: 8x the layers takes nowhere near 64x the time (a loose bound for a noisy machine)
+    assert secs(800) < 30 * secs(100) + 0.05
 
 
 def test_local_vs_bptt_crossover_in_t() -> None:
-    t_star = int(regimes.local_vs_bptt_crossover("tp", 128, 20, 1, 450, 700))
-    bptt = lambda t: estimate(make_config("shd", "bptt", steps=t), implementation=False).peak_bytes  # noqa: E731
-    tp = estimate(make_config("shd", "tp"), implementation=False).peak_bytes
+    cfg = make_config("shd", "tp")
+    t_star = int(regimes.local_vs_bptt_crossover(cfg, "tp"))
+    bptt = lambda t: estimate(make_config("shd", "bptt", steps=t)).peak_bytes  # noqa: E731
+    tp = estimate(cfg).peak_bytes
     assert bptt(t_star) > tp
     if t_star > 1:
         assert bptt(t_star - 1) <= tp
 
 
-def test_crossover_surface_columns() -> None:
-    df = regimes.crossover_surface([16, 64], [10, 100, 1000])
-    assert list(df.columns) == ["B", "C", "G_paper", "G_paper_s", "G_full_peak", "G_full_total"]
-    assert df.loc[(df.B == 64) & (df.C == 100), "G_paper"].item() == pytest.approx(1.28125)
-
-
 def test_full_crossover_single_layer_never_for_large_batch() -> None:
     # one hidden layer: S (C·H) and B_1 (C·H) grow alike, so the peak never crosses at B = 128
-    assert np.isinf(regimes.tp_tess_crossover(128, 1, 450, 700, 100, accounting="full"))
+    assert np.isinf(regimes.tp_tess_crossover(make_config("700-450-20"), [128])[0])
 
 
 def test_paper_crossover_closed_form() -> None:
-    assert regimes.tp_tess_crossover(64, accounting="paper") == 65
-    assert regimes.tp_tess_crossover(16, L=2, accounting="paper+s") == 33
-    assert np.isinf(regimes.tp_tess_crossover(16, L=1, accounting="paper+s"))
+    # the paper's accountings, searched on the model, meet their closed forms C* = B + 1 and BL/(L − 1)
+    assert regimes.tp_tess_crossover(make_config("700-450-20"), [64], accounting="paper", metric="total")[0] == 65
+    assert regimes.tp_tess_crossover(make_config("700-450-450-20"), [16], accounting="paper+s",
+                                     metric="total")[0] == 33
+    assert np.isinf(regimes.tp_tess_crossover(make_config("700-450-20"), [16], accounting="paper+s",
+                                              metric="total", c_max=10**6)[0])
 
 
 @pytest.mark.parametrize("param", regimes.DESIGN_PARAMS)
-def test_inverse_design_dense_vs_general(param: str) -> None:
+def test_inverse_design_is_the_boundary(param: str) -> None:
     budget = 2 * 2 ** 20
     cfg = make_config("100-64-10", "tp", batch=16, classes=10, steps=50)
-    v = regimes.largest_fitting(cfg, budget, param)
-    assert v >= 1
-    assert estimate(regimes._resize(cfg, param, v)).peak_bytes <= budget
-    assert estimate(regimes._resize(cfg, param, v + 1)).peak_bytes > budget
-    # the vectorised closed form agrees exactly with the search over the algorithmic terms
-    v_dense = int(regimes.largest_dense("tp", param, budget, B=16, C=10, L=1, H=64, T=50, F=100))
-    assert v_dense == regimes.largest_fitting(cfg, budget, param, implementation=False)
-    assert v_dense >= v  # implementation terms only add memory
+    for impl in (True, False):
+        v = regimes.largest_fitting(cfg, budget, param, implementation=impl)
+        assert v >= 1
+        assert estimate(regimes.resize(cfg, param, v), implementation=impl).peak_bytes <= budget
+        assert estimate(regimes.resize(cfg, param, v + 1), implementation=impl).peak_bytes > budget
 
 
 def test_inverse_design_none_fits() -> None:

@@ -49,6 +49,8 @@ CATEGORIES: tuple[str, ...] = (
     "weights", "gradients", "optimizer", "neuron_state", "traces", "aux",
     "loss_buffers", "saved", "implementation",
 )
+#: The deepest net accepted (hidden layers), so that a typo cannot ask for a million layers.
+MAX_DEPTH = 1024
 #: The columns that identify one point of a sweep or a measurement file.
 POINT_KEY: tuple[str, ...] = ("rule", "net", "batch", "classes", "steps", "dtype", "optimizer",
                               "cadence", "aux", "device")
@@ -261,8 +263,10 @@ class NetSpec:
             _pos_int("net input", d)
         if not self.layers:
             raise ConfigError("net", "has no hidden layer", "at least one hidden layer, e.g. 700-450-20")
+        if len(self.layers) > MAX_DEPTH:
+            raise ConfigError("net", f"has {len(self.layers)} hidden layers", f"at most {MAX_DEPTH}")
         _pos_int("readout", self.readout)
-        self.geometry()  # validates the layer sequence
+        object.__setattr__(self, "_geometry", self._layer_geometry())  # validates the layer sequence
 
     @property
     def depth(self) -> int:
@@ -278,6 +282,9 @@ class NetSpec:
 
     def geometry(self) -> tuple[LayerGeometry, ...]:
         """Per-layer shapes and weight counts (pure arithmetic; the learners must agree)."""
+        return self._geometry  # type: ignore[attr-defined]  # computed once, in __post_init__
+
+    def _layer_geometry(self) -> tuple[LayerGeometry, ...]:
         out: list[LayerGeometry] = []
         shape = tuple(self.input_shape)
         for i, layer in enumerate(self.layers, start=1):
@@ -382,6 +389,8 @@ def parse_net(text: str, neuron: NeuronSpec | None = None) -> NetSpec:
     toks = s.split("-")
     if len(toks) < 3:
         raise ConfigError("net", f"{text!r} needs input, hidden layers and readout", _NET_HELP)
+    if len(toks) - 2 > MAX_DEPTH:
+        raise ConfigError("net", f"{text[:40]!r}… has {len(toks) - 2} hidden layers", f"at most {MAX_DEPTH}")
     shape = _parse_shape(toks[0])
     layers = tuple(_parse_layer(t) for t in toks[1:-1])
     if not (toks[-1].isascii() and toks[-1].isdigit()) or not 1 <= int(toks[-1]) <= 10**7:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tpprof import store
-from tpprof.config import Config, Device, RuleSpec, Workload, budget_device, make_config, parse_net
+from tpprof.config import Config, Device, Grid, RuleSpec, budget_device, make_config, parse_net
 from tpprof.errors import UserError
 
 #: The accounting choices of the relative-memory view (see tpprof.analytic.estimate).
@@ -92,18 +92,20 @@ def config_for(net: str, rule: str, batch: int, classes: int, steps: int | None 
                        dtype=dtype)
 
 
-def grid_configs(net: str, rule: str, classes: Sequence[int], batches: Sequence[int], steps: int | None = None,
-                 dtype: str = "fp32", optimizer: str = "adam") -> list[tuple[int, int, Config]]:
-    """(C, B, Config) for every cell of a classes × batch grid; the net is parsed once and
-    its readout resized per C (as :func:`config_for` does, without re-parsing per cell)."""
-    base = config_for(net, rule, 1, int(classes[0]), steps, dtype, optimizer)
-    out = []
-    for c in classes:
-        spec = base.net.with_readout(int(c))
-        for b in batches:
-            out.append((int(c), int(b), Config(spec, Workload(int(b), int(c), base.workload.steps, base.workload.dtype),
-                                               base.rule)))
-    return out
+def class_batch_memory(net: str, rules: Sequence[str], classes: Sequence[int], batches: Sequence[int],
+                       steps: int | None = None, dtype: str = "fp32", optimizer: str = "adam",
+                       accounting: str = "full") -> pd.DataFrame:
+    """Rows (rule, classes, batch, memory_bytes) over rules × classes × batch, rule slowest, then C:
+    one :func:`tpprof.analytic.estimate_grid` call. ``memory_bytes`` as :func:`memory_of`."""
+    from tpprof.analytic import estimate_grid
+
+    base = config_for(net, rules[0], 1, int(classes[0]), steps, dtype, optimizer)
+    grid = Grid(base, (("rule", tuple(rules)), ("classes", tuple(int(c) for c in classes)),
+                       ("batch", tuple(int(b) for b in batches))))
+    df = estimate_grid(grid, accounting)
+    df["memory_bytes"] = df["peak_bytes"] if accounting == "full" else df["total_bytes"]
+    df["rule"] = df["rule"].astype(str)
+    return df[["rule", "classes", "batch", "memory_bytes"]]
 
 
 def log_grid(lo: int, hi: int, points: int, field_name: str = "range") -> np.ndarray:
@@ -141,11 +143,11 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
     net = check_net(net)
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    tp = [memory_of(cfg, accounting) for _, _, cfg in grid_configs(net, "tp", cs, bs, steps, dtype, optimizer)]
-    tess = [memory_of(cfg, accounting) for _, _, cfg in grid_configs(net, "tess", cs, bs, steps, dtype, optimizer)]
-    cc, bb = np.meshgrid(cs, bs, indexing="ij")  # (nC, nB): the order grid_configs walks
-    rows = list(zip(cc.ravel().tolist(), bb.ravel().tolist(), tp, tess))
-    df = pd.DataFrame(rows, columns=["classes", "batch", "tp_bytes", "tess_bytes"])
+    mem = class_batch_memory(net, ("tp", "tess"), cs, bs, steps, dtype, optimizer, accounting)
+    df = pd.DataFrame({"classes": mem["classes"][mem["rule"] == "tp"].to_numpy(),
+                       "batch": mem["batch"][mem["rule"] == "tp"].to_numpy(),
+                       "tp_bytes": mem["memory_bytes"][mem["rule"] == "tp"].to_numpy(),
+                       "tess_bytes": mem["memory_bytes"][mem["rule"] == "tess"].to_numpy()})
     df["G"] = df["tess_bytes"] / df["tp_bytes"]  # the ratio's definition (paper's Figure 5)
     df["accounting"] = accounting
     df["net"] = net
@@ -208,8 +210,9 @@ def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: st
     rules = tuple(dict.fromkeys(("tp", "tess") + tuple(rules)))
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    peaks = {r: [memory_of(cfg) for _, _, cfg in grid_configs(net, r, cs, bs, steps, dtype, optimizer)] for r in rules}
-    cc, bb = np.meshgrid(cs, bs, indexing="ij")  # (nC, nB): the order grid_configs walks
+    mem = class_batch_memory(net, rules, cs, bs, steps, dtype, optimizer)
+    peaks = {r: mem["memory_bytes"][mem["rule"] == r].tolist() for r in rules}
+    cc, bb = np.meshgrid(cs, bs, indexing="ij")  # (nC, nB): the order of each rule's rows
     rows = []
     for i, (c, b) in enumerate(zip(cc.ravel().tolist(), bb.ravel().tolist())):
         fits = {r: peaks[r][i] <= budget_bytes for r in rules}

@@ -37,69 +37,67 @@ class GroupConfig:
     device: Any = None
 
 
-def _column(x: Any, n: int) -> np.ndarray:
-    return np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
-
-
 #: Text columns (stored as pandas categoricals: a code per row into a short list of values).
 TEXT_COLUMNS: tuple[str, ...] = ("rule", "net", "dtype", "optimizer", "cadence", "aux", "accounting")
+#: A text column of one group: one value, or (values, codes into them per point).
+Text = Any
 
 
-def _group_columns(cfg: Config, vec: dict[str, np.ndarray], dtypes: tuple[str, ...], accounting: str,
-                   implementation: bool, at_peak: bool) -> dict[str, Any]:
-    """Columns for the points of one group. ``vec``: batch, classes, steps as int64 arrays and
-    ``dtype`` as codes into ``dtypes``. Text columns are a scalar or (values, codes); numbers
-    int64 arrays."""
+def _group_columns(cfg: Config, wl: ArrayWorkload, axis_codes: dict[str, np.ndarray], dtypes: tuple[str, ...],
+                   accounting: str, implementation: bool, at_peak: bool) -> dict[str, Any]:
+    """Columns of one group over its vector axes, each an array of the group's shape.
+
+    ``wl`` holds B, C, T and the element size as arrays that vary along their own axis only
+    (broadcasting), so a term of B alone costs |B| elements and only sums span every point.
+    ``axis_codes``: per text-bearing axis (classes, dtype) the position of each point's value.
+    """
     from tpprof.analytic import breakdown
 
-    n = len(vec["batch"])
-    dbytes = np.asarray([DTYPE_BYTES[d] for d in dtypes], dtype=np.int64)[vec["dtype"]]
-    wl = ArrayWorkload(vec["batch"], vec["classes"], vec["steps"], dbytes)
     bd = breakdown(GroupConfig(cfg.net, wl, cfg.rule), accounting, implementation=implementation)
+    shape = np.broadcast_shapes(wl.batch.shape, wl.classes.shape, wl.steps.shape, wl.dtype_bytes.shape)
+
+    def full(x: Any) -> np.ndarray:
+        return np.broadcast_to(np.asarray(x, dtype=np.int64), shape)
+
+    classes = np.unique(wl.classes)
+    nets = [cfg.net.with_readout(int(c)).to_string() for c in classes]
     cols: dict[str, Any] = {
-        "rule": bd.rule, "net": _net_column(cfg.net, vec["classes"]),
-        "batch": vec["batch"], "classes": vec["classes"], "steps": vec["steps"], "dtype": (dtypes, vec["dtype"]),
+        "rule": bd.rule, "net": (nets, axis_codes["classes"]),
+        "batch": full(wl.batch), "classes": full(wl.classes), "steps": full(wl.steps),
+        "dtype": (dtypes, axis_codes["dtype"]),
         "optimizer": cfg.rule.optimizer, "cadence": cfg.rule.cadence, "aux": cfg.rule.aux,
-        "accounting": bd.accounting,
-        "total_bytes": _column(bd.total_bytes, n), "peak_bytes": _column(bd.peak_bytes, n),
+        "accounting": bd.accounting, "total_bytes": full(bd.total_bytes), "peak_bytes": full(bd.peak_bytes),
     }
     for cat, b in bd.by_category().items():
-        cols[f"{cat}_bytes"] = _column(b, n)
-    cols["macs_per_step"] = _column(bd.macs_per_step, n)
+        cols[f"{cat}_bytes"] = full(b)
+    cols["macs_per_step"] = full(bd.macs_per_step)
     if at_peak:
         for cat, b in bd.at_peak_by_category().items():
-            cols[f"at_peak_{cat}_bytes"] = _column(b, n)
+            cols[f"at_peak_{cat}_bytes"] = full(b)
     return cols
 
 
-def _net_column(net: NetSpec, classes: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """The net string of every point (its readout is C), as (values, codes)."""
-    if len(classes) and classes.min() == classes.max():
-        return [net.with_readout(int(classes[0])).to_string()], np.zeros(len(classes), dtype=np.int64)
-    uc, inv = np.unique(classes, return_inverse=True)
-    return [net.with_readout(int(c)).to_string() for c in uc], inv
+class _Columns:
+    """The output columns, held in the grid's full shape (one dimension per axis) and filled one
+    group at a time through a strided view: group g owns the slice fixing its structural axes."""
 
-
-class _Scatter:
-    """The output columns, filled group by group at the rows the grid's order gives them."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, sizes: tuple[int, ...]) -> None:
+        self.sizes = sizes
         self.num: dict[str, np.ndarray] = {}
         self.text: dict[str, tuple[dict[str, int], np.ndarray]] = {}
 
-    def put(self, cols: dict[str, Any], rows: np.ndarray) -> None:
+    def put(self, cols: dict[str, Any], where: tuple[Any, ...]) -> None:
         for k, v in cols.items():
             if k in TEXT_COLUMNS:
-                cats, codes = self.text.setdefault(k, ({}, np.zeros(self.n, dtype=np.int32)))
+                cats, codes = self.text.setdefault(k, ({}, np.zeros(self.sizes, dtype=np.int32)))
                 if isinstance(v, str):
-                    codes[rows] = cats.setdefault(v, len(cats))
+                    codes[where] = cats.setdefault(v, len(cats))
                 else:
                     values, idx = v
                     lut = np.asarray([cats.setdefault(str(u), len(cats)) for u in values], dtype=np.int32)
-                    codes[rows] = lut[idx]
+                    codes[where] = lut[idx]
             else:
-                self.num.setdefault(k, np.zeros(self.n, dtype=np.int64))[rows] = v
+                self.num.setdefault(k, np.zeros(self.sizes, dtype=np.int64))[where] = v
 
     def frame(self, order: list[str]) -> Any:
         import pandas as pd
@@ -108,9 +106,9 @@ class _Scatter:
         for k in order:
             if k in self.text:
                 cats, codes = self.text[k]
-                data[k] = pd.Categorical.from_codes(codes, categories=list(cats))
+                data[k] = pd.Categorical.from_codes(codes.reshape(-1), categories=list(cats))
             else:
-                data[k] = self.num[k]
+                data[k] = self.num[k].reshape(-1)
         return pd.DataFrame(data, copy=False)
 
 
@@ -129,30 +127,34 @@ def estimate_grid(grid: Grid, accounting: str = "full", *, implementation: bool 
 
     accounting = check_accounting(accounting)
     names = [a for a, _ in grid.axes]
-    sizes = [len(v) for _, v in grid.axes]
     vec_axes = [a for a in names if a in VECTOR_AXES]
     struct_axes = [a for a in names if a not in VECTOR_AXES]
-    mesh = [m.ravel() for m in np.meshgrid(*(np.arange(len(grid.values(a))) for a in vec_axes),
-                                            indexing="ij")] if vec_axes else []
-    nv = len(mesh[0]) if mesh else 1
-    out = _Scatter(grid.size)
+    dims = len(vec_axes)
+
+    def along(a: str, values: Any) -> np.ndarray:
+        """``values`` of vector axis ``a``, varying along that axis's own dimension."""
+        shape = [1] * dims
+        shape[vec_axes.index(a)] = -1
+        return np.asarray(values, dtype=np.int64).reshape(shape)
+
+    out = _Columns(tuple(len(v) for _, v in grid.axes))
     columns: list[str] = []
     for combo in itertools.product(*(range(len(grid.values(a))) for a in struct_axes)):
         cfg = grid.point({a: grid.values(a)[i] for a, i in zip(struct_axes, combo)})
-        vec: dict[str, np.ndarray] = {}
-        for a in ("batch", "classes", "steps"):
-            if a in vec_axes:
-                vec[a] = np.asarray(grid.values(a), dtype=np.int64)[mesh[vec_axes.index(a)]]
-            else:
-                vec[a] = np.full(nv, getattr(cfg.workload, a), dtype=np.int64)
-        dtypes = grid.values("dtype") if "dtype" in vec_axes else (cfg.workload.dtype,)
-        vec["dtype"] = mesh[vec_axes.index("dtype")] if "dtype" in vec_axes else np.zeros(nv, dtype=np.int64)
-        cols = _group_columns(cfg, vec, tuple(dtypes), accounting, implementation, at_peak)
+        arr, codes = {}, {}
+        for a in VECTOR_AXES:
+            vals = grid.values(a) if a in vec_axes else (getattr(cfg.workload, a),)
+            num = [DTYPE_BYTES[d] for d in vals] if a == "dtype" else vals
+            arr[a] = along(a, num) if a in vec_axes else np.full([1] * dims, num[0], dtype=np.int64)
+            codes[a] = along(a, range(len(vals))) if a in vec_axes else np.zeros([1] * dims, dtype=np.int64)
+        if "classes" in vec_axes:  # net strings are listed per distinct C, in sorted order
+            codes["classes"] = np.searchsorted(np.unique(arr["classes"]), arr["classes"])
+        wl = ArrayWorkload(arr["batch"], arr["classes"], arr["steps"], arr["dtype"])
+        dtypes = tuple(grid.values("dtype")) if "dtype" in vec_axes else (cfg.workload.dtype,)
+        cols = _group_columns(cfg, wl, codes, dtypes, accounting, implementation, at_peak)
         columns = columns or list(cols)
-        pos = {a: np.full(nv, i) for a, i in zip(struct_axes, combo)}
-        pos.update({a: mesh[k] for k, a in enumerate(vec_axes)})
-        rows = np.ravel_multi_index([pos[a] for a in names], sizes) if names else np.zeros(1, np.int64)
-        out.put(cols, rows)
+        pos = dict(zip(struct_axes, combo))
+        out.put(cols, tuple(pos[a] if a in pos else slice(None) for a in names))
     df = out.frame(columns)
     if budget_bytes is not None:
         head = int(budget_bytes) - df["peak_bytes"].to_numpy()

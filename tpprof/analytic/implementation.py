@@ -159,7 +159,7 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                "four |W_l| temporaries (4·max |W_l|); the other weights' sums are already in p.grad",
                phases=(WS_END,))
         saved = sum(t.bytes for t in algo if t.category == "saved")
-        saved += sum(B * g.n_neurons * d for g in geo if g.n_recurrent)
+        saved = saved + sum(B * g.n_neurons * d for g in geo if g.n_recurrent)
         tl.mem("saved tensors still held by the learner's record", "implementation", saved // d,
                SRC + "snn/bptt.py's saved-tensors hook keeps every saved tensor in self._saved until "
                "loss.backward() returns, so at the standardisation backward (after the time loop) all the "

@@ -158,7 +158,7 @@ class Breakdown:
         """Total bytes per category, every category present (0 where none)."""
         out = {c: 0 for c in CATEGORIES}
         for t in self.terms:
-            out[t.category] += t.bytes
+            out[t.category] = out[t.category] + t.bytes
         return out
 
     def at_peak_by_category(self) -> dict[str, int]:
@@ -168,11 +168,11 @@ class Breakdown:
         out: dict[str, Size] = {c: 0 for c in CATEGORIES}
         for t in self.terms:
             if t.persistent:
-                out[t.category] += t.bytes
+                out[t.category] = out[t.category] + t.bytes
             elif isinstance(phase, np.ndarray):
                 out[t.category] = out[t.category] + t.bytes * np.isin(phase, t.phases)
             elif phase is not None and phase in t.phases:
-                out[t.category] += t.bytes
+                out[t.category] = out[t.category] + t.bytes
         return out
 
     # ---- compute ----------------------------------------------------------------------
