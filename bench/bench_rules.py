@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     from tpprof.analytic import estimate
     from tpprof.config import format_bytes, make_config
     from tpprof.measure.counters import hardware_description
-    from tpprof.measure.validate import measured_total
+    from tpprof.validate import measured_total
 
     import torch
 

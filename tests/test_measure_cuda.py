@@ -12,7 +12,7 @@ def test_cuda_point_counts_allocator_bytes() -> None:
     from tpprof.analytic import estimate
     from tpprof.config import make_config
     from tpprof.measure.protocol import measure_point
-    from tpprof.measure.validate import measured_total
+    from tpprof.validate import measured_total
 
     cfg = make_config("64-48-10", "tp", 8, None, 3)
     row = measure_point(cfg, device="cuda", batches=1, repeats=1, rss=False)

@@ -85,7 +85,7 @@ def test_measure_and_validate_modules_stay_torch_free() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, tpprof.cli, tpprof.store, tpprof.measure.grid, tpprof.measure.validate; "
+    code = ("import sys, tpprof.cli, tpprof.store, tpprof.measure.grid, tpprof.validate; "
             "tpprof.cli.build_parser(); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -98,7 +98,7 @@ ORACLE = [
 def test_full_model_matches_the_allocator(rule: str, net: str, batch: int, steps: int, tol: float) -> None:
     from tpprof.analytic import estimate
     from tpprof.measure.protocol import measure_point
-    from tpprof.measure.validate import measured_total
+    from tpprof.validate import measured_total
 
     cfg = make_config(net, rule, batch, None, steps)
     row = measure_point(cfg, batches=1, repeats=1, rss=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tpprof.analytic.terms import Breakdown, MemoryTerm
-from tpprof.measure.validate import linear_fit, t_invariance, validate_rows
+from tpprof.validate import linear_fit, t_invariance, validate_rows
 from tpprof.store import CATEGORIES, append_row, load
 
 from test_store_schema import ok_row  # noqa: E402  (tests/ is on sys.path under pytest)
@@ -75,7 +75,7 @@ def test_t_invariance_needs_both_ends() -> None:
 
 
 def test_cli_validate_json_with_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
-    import tpprof.measure.validate as val
+    import tpprof.validate as val
     from tpprof.cli import main
 
     p = tmp_path / "m.csv"

@@ -355,36 +355,25 @@ def shipped_measurement_files(folder: str | Path | None = None) -> list[Path]:
 
 
 def compare_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """Join ``ok`` measurement rows with the analytic peak (full accounting) of the same point.
+    """Measured vs analytic peak per ``ok`` point: :func:`tpprof.validate.validate_rows` (the one
+    join), as a table.
 
     Rows: rule, net, batch, classes, steps, dtype, optimizer, device, measured_bytes,
-    predicted_bytes, error (measured / predicted − 1), label, group, source. Rows whose
-    configuration the analytic model rejects are dropped and counted in ``attrs['skipped']``.
+    predicted_bytes, error (measured / predicted − 1), label, group (:func:`tpprof.validate.t_group`),
+    source. Points the analytic model rejects are counted in ``attrs['skipped']``.
     """
     cols = ["rule", "net", "batch", "classes", "steps", "dtype", "optimizer", "device", "measured_bytes",
             "predicted_bytes", "error", "label", "group", "source"]
     if rows is None or rows.empty:
         return pd.DataFrame(columns=cols)
-    from tpprof.measure.validate import config_of, measured_total
+    from tpprof.validate import t_group, validate_rows
 
-    ok = rows[rows["status"] == "ok"] if "status" in rows else rows
-    out, skipped = [], 0
-    for r in ok.to_dict("records"):
-        try:
-            pred = memory_of(config_of(r), "full")
-        except (UserError, KeyError, TypeError, ValueError):
-            skipped += 1
-            continue
-        meas = float(measured_total(r))
-        # Non-default optimiser / cadence / aux name a different point (validate's group key), so a
-        # T-invariance line never joins, say, an SGD run at T = 25 to Adam runs at other T.
-        label = store.point_label(r)
-        group = f"{r['net']} B={r['batch']} C={r['classes']} {r['dtype']} {r['device']}{store.point_variant(r)}"
-        out.append((r["rule"], r["net"], int(r["batch"]), int(r["classes"]), int(r["steps"]), r.get("dtype"),
-                    r.get("optimizer"), r.get("device"), meas, float(pred), meas / pred - 1 if pred else math.nan,
-                    label, group, r.get("_source", "")))
+    v = validate_rows(rows.to_dict("records"), estimate=lambda cfg, accounting: _estimate(cfg, accounting))
+    out = [(r["rule"], r["net"], int(r["batch"]), int(r["classes"]), int(r["steps"]), r.get("dtype"),
+            r.get("optimizer"), r.get("device"), float(p.measured), float(p.analytic_peak), p.error, p.label(),
+            t_group(r), r.get("_source", "")) for p in v.points for r in (p.row,)]
     df = pd.DataFrame(out, columns=cols)
-    df.attrs["skipped"] = skipped
+    df.attrs["skipped"] = sum(1 for _, why in v.skipped if not why.startswith("status "))
     return df
 
 

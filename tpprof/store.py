@@ -96,6 +96,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("python_version", "str", "Python version", "all"),
     _c("hardware", "str", "CPU model, cores, RAM, GPU name (no host names)", "all"),
     _c("timestamp", "str", "UTC time the row was written, ISO 8601", "all"),
+    _c("config_json", "str", "the whole Config as JSON (Config.to_json): validate rebuilds the point from it, "
+       "learning rate, neuron and rule options included; files written before it existed still load"),
 )
 FIELDNAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
@@ -262,14 +264,17 @@ def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
             header = f.readline().decode("utf-8", "replace").strip()
             f.seek(-1, os.SEEK_END)
             torn = f.read(1) != b"\n"
-        if header.split(",") != list(FIELDNAMES):
+        names = header.split(",")
+        if names not in (list(FIELDNAMES), list(FIELDNAMES[:-1])):  # the schema before config_json
             raise UserError("out", f"{p.name} has a different header (another schema or not a tpprof file)",
                             "a new file name, or a file written by this tpprof version")
+    else:
+        names = list(FIELDNAMES)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     if not exists:
         w.writerow(FIELDNAMES)
-    w.writerow([_format(row.get(k)) for k in FIELDNAMES])
+    w.writerow([_format(row.get(k)) for k in names])
     with p.open("a", encoding="utf-8", newline="") as f:
         if exists and torn:
             f.write("\n")

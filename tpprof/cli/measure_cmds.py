@@ -88,7 +88,7 @@ def _handle_measure(args: argparse.Namespace) -> int:
 
 
 def _handle_validate(args: argparse.Namespace) -> int:
-    from tpprof.measure.validate import render, validate_rows
+    from tpprof.validate import render, validate_rows
     from tpprof.store import load_many
 
     if not (0 < args.tolerance < 10):

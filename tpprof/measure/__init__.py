@@ -1,14 +1,14 @@
 """tpprof.measure: real peak memory and step time of the torch learners.
 
-    from tpprof.measure import measure_point, expand, run_grid, Protocol, validate_rows
+    from tpprof.measure import measure_point, expand, run_grid, Protocol
     row = measure_point(make_config("shd", "tp", batch=16, steps=25))   # one point, this process
     pts = expand([{"rule": ["tp", "bptt"], "net": "shd", "batch": [16], "steps": [25, 400]}])
     run_grid(pts, "m.csv", Protocol())                                  # fresh subprocess per point
-    v = validate_rows(tpprof.store.load("m.csv").rows)                  # measured vs analytic
+    # measured vs analytic: tpprof.validate.validate_rows (torch-free, shared with the app and report)
 
 Modules: ``counters`` (profiler / CUDA / RSS counters, saved-tensor tracking), ``protocol``
 (one point: warm-up, baseline, windows, attribution), ``grid`` (expansion, TOML, runner with
-resume), ``validate`` (join with the analytic model), ``attribution`` (what the peak is made of).
+resume), ``attribution`` (what the peak is made of).
 Importing this package does not import torch.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["measure_point", "expand", "run_grid", "Protocol", "Point", "validate_rows", "explain_peak"]
+__all__ = ["measure_point", "expand", "run_grid", "Protocol", "Point", "explain_peak"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import tpprof.measure` torch-free
@@ -28,10 +28,6 @@ def __getattr__(name: str) -> Any:  # lazy: keep `import tpprof.measure` torch-f
         from tpprof.measure import grid
 
         return getattr(grid, name)
-    if name == "validate_rows":
-        from tpprof.measure.validate import validate_rows
-
-        return validate_rows
     if name == "explain_peak":
         from tpprof.measure.attribution import explain_peak
 

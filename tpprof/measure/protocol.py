@@ -285,7 +285,7 @@ def config_columns(cfg: Config, device: str, net_label: str | None = None) -> di
     return dict(
         rule=r.name, net=net_label or cfg.net.name or cfg.net.to_string(), net_string=cfg.net.to_string(),
         depth=cfg.net.depth, batch=wl.batch, classes=wl.classes, steps=wl.steps, dtype=wl.dtype,
-        optimizer=r.optimizer, cadence=r.cadence, aux=r.aux, device=str(device),
+        optimizer=r.optimizer, cadence=r.cadence, aux=r.aux, device=str(device), config_json=cfg.to_json(),
     )
 
 

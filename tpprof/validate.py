@@ -24,16 +24,28 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from tpprof.store import CATEGORIES, merge, point_label
+from tpprof.errors import UserError
+from tpprof.store import CATEGORIES, merge, point_label, point_variant
 
 PERSISTENT_CATEGORIES = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux")
 Estimator = Callable[..., Any]
 
 
 def config_of(row: Mapping[str, Any]) -> Any:
-    """The Config a measurement row describes."""
-    from tpprof.config import make_config
+    """The Config a measurement row describes: from its ``config_json`` (lossless), or, for rows
+    written before that column existed, from the flat columns (the rule's other options at
+    their defaults, as those tpprof versions measured them)."""
+    import json
 
+    from tpprof.config import Config, make_config
+
+    text = row.get("config_json")
+    if isinstance(text, str) and text.strip():
+        try:
+            return Config.from_dict(json.loads(text))
+        except ValueError as e:  # json.JSONDecodeError, ConfigError
+            raise UserError("config_json", f"does not describe a Config ({str(e).splitlines()[0]})",
+                            "the JSON Config.to_json writes") from None
     return make_config(row["net"], row["rule"], int(row["batch"]), int(row["classes"]), int(row["steps"]),
                        row["dtype"], optimizer=row["optimizer"], cadence=row["cadence"], aux=row["aux"])
 
@@ -134,18 +146,20 @@ def check_point(row: Mapping[str, Any], estimate: Estimator, tolerance: float) -
     return PointCheck(dict(row), total, a_peak, ratio, cats, abs(ratio - 1.0) > tolerance)
 
 
-def _group_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[k] for k in ("rule", "net", "batch", "classes", "dtype", "optimizer", "cadence", "aux",
-                                  "device"))
+def t_group(row: Mapping[str, Any]) -> str:
+    """The points that differ only in T: every key column but the steps (non-default optimiser,
+    cadence and aux included, so an SGD run at T = 25 never joins Adam runs at other T). The one
+    definition behind the T-invariance and BPTT-linearity checks, here and in the dashboard."""
+    return f"{row['net']} B={row['batch']} C={row['classes']} {row['dtype']} {row['device']}{point_variant(row)}"
 
 
 def _peaks_by_group(rows: Iterable[Mapping[str, Any]],
-                    rules: tuple[str, ...]) -> dict[tuple[Any, ...], dict[int, int]]:
-    """{otherwise-equal group: {T: measured total}} over the rows of ``rules``."""
-    by: dict[tuple[Any, ...], dict[int, int]] = {}
+                    rules: tuple[str, ...]) -> dict[tuple[str, str], tuple[Mapping[str, Any], dict[int, int]]]:
+    """{(rule, T-group): (a row of it, {T: measured total})} over the rows of ``rules``."""
+    by: dict[tuple[str, str], tuple[Mapping[str, Any], dict[int, int]]] = {}
     for r in rows:
         if r["rule"] in rules:
-            by.setdefault(_group_key(r), {})[int(r["steps"])] = measured_total(r)
+            by.setdefault((r["rule"], t_group(r)), (r, {}))[1][int(r["steps"])] = measured_total(r)
     return by
 
 
@@ -153,10 +167,10 @@ def t_invariance(rows: Iterable[Mapping[str, Any]], t_lo: int = 25, t_hi: int = 
                  rules: tuple[str, ...] = ("tp", "tess")) -> list[dict[str, Any]]:
     """peak(T = t_hi) / peak(T = t_lo) for each otherwise-equal TP / TESS point pair."""
     out = []
-    for k, peaks in _peaks_by_group(rows, rules).items():
+    for r, peaks in _peaks_by_group(rows, rules).values():
         if t_lo in peaks and t_hi in peaks:
-            out.append({"rule": k[0], "net": k[1], "batch": k[2], "classes": k[3], "dtype": k[4],
-                        "device": k[8], f"peak_T{t_lo}": peaks[t_lo], f"peak_T{t_hi}": peaks[t_hi],
+            out.append({"rule": r["rule"], "net": r["net"], "batch": r["batch"], "classes": r["classes"],
+                        "dtype": r["dtype"], "device": r["device"], f"peak_T{t_lo}": peaks[t_lo], f"peak_T{t_hi}": peaks[t_hi],
                         "ratio": peaks[t_hi] / peaks[t_lo]})
     return out
 
@@ -176,11 +190,12 @@ def linear_fit(ts: list[float], ys: list[float]) -> tuple[float, float, float | 
 def bptt_linearity(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Fit peak = a + b·T for each BPTT group with ≥ 3 distinct T."""
     out = []
-    for k, peaks in _peaks_by_group(rows, ("bptt",)).items():
+    for r, peaks in _peaks_by_group(rows, ("bptt",)).values():
         if len(peaks) >= 3:
             ts = sorted(peaks)
             a, b, r2 = linear_fit([float(t) for t in ts], [float(peaks[t]) for t in ts])
-            out.append({"net": k[1], "batch": k[2], "classes": k[3], "dtype": k[4], "device": k[8],
+            out.append({"net": r["net"], "batch": r["batch"], "classes": r["classes"], "dtype": r["dtype"],
+                        "device": r["device"],
                         "steps": ts, "intercept_bytes": a, "bytes_per_step": b, "r2": r2})
     return out
 
