@@ -468,6 +468,18 @@ class RuleSpec:
         object.__setattr__(self, "tess_factors", facs)
 
 
+#: RuleSpec fields that have their own measurement column (the rest are "options").
+RULE_COLUMNS: tuple[str, ...] = ("name", "optimizer", "cadence", "aux")
+
+
+def rule_options(rule: "RuleSpec") -> str:
+    """The rule's settings beyond name, optimiser, cadence and aux that differ from their
+    defaults, e.g. ``'lr=0.003 train_s=True'`` (empty for defaults): part of a point's identity."""
+    default = RuleSpec(name=rule.name)
+    return " ".join(f"{f.name}={getattr(rule, f.name)}" for f in dataclasses.fields(RuleSpec)
+                    if f.name not in RULE_COLUMNS and getattr(rule, f.name) != getattr(default, f.name))
+
+
 @dataclass(frozen=True)
 class Device:
     """A memory budget to fit into, e.g. a microcontroller's SRAM or a GPU's HBM."""

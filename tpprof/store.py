@@ -170,14 +170,33 @@ def validate_row(raw: Mapping[str, Any], line: int) -> dict[str, Any]:
 
 
 def point_key(row: Mapping[str, Any]) -> tuple[str, ...]:
-    """The identity of a point (see :data:`KEY_COLUMNS`), as normalised text."""
-    return tuple(str(row.get(k, "")).strip().lower() for k in KEY_COLUMNS)
+    """The identity of a point (see :data:`KEY_COLUMNS`, plus the rule's non-default options
+    from ``config_json``), as normalised text."""
+    return tuple(str(row.get(k, "")).strip().lower() for k in KEY_COLUMNS) + (row_rule_options(row),)
+
+
+def row_rule_options(row: Mapping[str, Any]) -> str:
+    """:func:`tpprof.config.rule_options` of the row's ``config_json`` ('' without one)."""
+    text = row.get("config_json")
+    if not (isinstance(text, str) and text.strip()):
+        return ""
+    import json
+
+    from tpprof.config import RuleSpec, rule_options
+
+    try:
+        return rule_options(RuleSpec(**json.loads(text).get("rule", {})))
+    except (ValueError, TypeError, AttributeError):
+        return "?"  # validate reports the malformed config_json itself
 
 
 def point_variant(row: Mapping[str, Any]) -> str:
-    """The non-default optimiser, cadence and aux of a point, e.g. ``' sgd'`` (empty for defaults)."""
-    return "".join(f" {row[k]}" for k, default in (("optimizer", "adam"), ("cadence", "step"), ("aux", "stored"))
+    """The non-default optimiser, cadence, aux and rule options of a point, e.g. ``' sgd'`` or
+    ``' lr=0.003'`` (empty for defaults)."""
+    cols = "".join(f" {row[k]}" for k, default in (("optimizer", "adam"), ("cadence", "step"), ("aux", "stored"))
                    if row.get(k) and row[k] != default)
+    opts = row_rule_options(row)
+    return cols + (f" {opts}" if opts else "")
 
 
 def point_label(row: Mapping[str, Any]) -> str:

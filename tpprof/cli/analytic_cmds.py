@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any, Iterable, Sequence
 
+from tpprof.cli.config_flags import add_config_flags, config_from_args, grid_from_args
 from tpprof.errors import UserError
 
 _EPILOG_ESTIMATE = """examples:
@@ -29,36 +30,11 @@ _EPILOG_SWEEP = """examples:
 """
 
 
-def _add_config_flags(p: argparse.ArgumentParser, *, lists: bool) -> None:
-    many = " (comma-separated list)" if lists else ""
-    p.add_argument("--net", default=None,
-                   help="preset (nmnist, shd, shd-rec, gsc, dvsgesture-vgg9, cifar10dvs-vgg9, fsdd) or net string, "
-                        "e.g. 700-450-20, 700-450r-20, 2x32x32-c64-c128p-10, vgg9:2x32x32 (default: shd)")
-    p.add_argument("--rule", default=None,
-                   help=f"learning rule{many}: tp, tess, bptt, eprop, eprop-rfb, ostl, osttp, etlp, ottt "
-                        f"(default: tp), e.g. --rule {'tp,tess,bptt' if lists else 'tess'}")
-    p.add_argument("--batch", default=None,
-                   help=f"batch size B{many}; default: the preset's (128 for shd) or 32, e.g. --batch {'1,8,64' if lists else '128'}")
-    p.add_argument("--classes", default=None,
-                   help=f"classes C, resizes the readout{many}; default: the net's readout, e.g. --classes {'10,100,1000' if lists else '20'}")
-    p.add_argument("--steps", default=None,
-                   help=f"time steps T per sequence{many}; default: the preset's (100 for shd) or 100, e.g. --steps 100")
-    p.add_argument("--dtype", default=None,
-                   help=f"element type of every tensor{many}: fp32, fp16, bf16, fp64, int8 (default fp32), e.g. --dtype fp16")
-    p.add_argument("--optimizer", default=None,
-                   help=f"optimiser{many}: sgd (no state), momentum (1× params), adam (2× params); default adam")
-    p.add_argument("--cadence", default=None,
-                   help="update cadence: step (every time step, as published) or sequence (gradients accumulated "
-                        "over T, one update per mini-batch); default step, e.g. --cadence sequence")
-    p.add_argument("--aux", default=None,
-                   help="fixed random matrices (TP's S, TESS's B_l, feedback matrices): stored (memory) or "
-                        "regenerated from a seed (compute); default stored, e.g. --aux regenerated")
+def _add_flags(p: argparse.ArgumentParser, *, lists: bool) -> None:
+    add_config_flags(p, lists=lists)
     p.add_argument("--accounting", default="full", choices=("full", "paper", "paper+s"),
                    help="full: tpprof's full model (default); paper: the paper's state accounting (§9: TP = 2BLH, "
                         "TESS = BLH + LCH, BPTT = TBLH); paper+s: paper, plus S for TP. e.g. --accounting paper")
-    p.add_argument("--config", default=None, metavar="FILE",
-                   help="TOML or JSON config file (net, [workload], [rule], [device]); flags given on the command "
-                        "line override it, e.g. --config run.toml")
     p.add_argument("--budget", default=None,
                    help="memory budget to fit into: bytes or a size with unit, e.g. --budget 512KiB, --budget '1.5 MB'")
     p.add_argument("--device", default=None,
@@ -73,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Analytic memory breakdown (named terms, peak and total), compute per step and "
                                    "what is not modelled, for one net, rule and workload.",
                        epilog=_EPILOG_ESTIMATE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_config_flags(p, lists=False)
+    _add_flags(p, lists=False)
     p.add_argument("--json", action="store_true", help="print the breakdown as JSON, e.g. --json | jq .peak_bytes")
     p.add_argument("--per-layer", action="store_true",
                    help="one table row per layer's term instead of summing a term over layers, e.g. --per-layer")
@@ -82,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="analytic memory over a grid of configs → CSV / Parquet",
                        description="Estimate every combination of the listed values (one row per point and rule).",
                        epilog=_EPILOG_SWEEP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_config_flags(p, lists=True)
+    _add_flags(p, lists=True)
     p.add_argument("--out", default=None, metavar="FILE",
                    help="output file, .csv or .parquet, e.g. --out grid.csv (default: print a table)")
     p.set_defaults(func=cmd_sweep)
@@ -106,51 +82,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------------------------------
 # Config from flags
 # ---------------------------------------------------------------------------------------
-
-
-def build_config(args: argparse.Namespace, *, net: str | None = None, rule: str | None = None,
-                 batch: Any = None, classes: Any = None, steps: Any = None, dtype: str | None = None,
-                 optimizer: str | None = None) -> Any:
-    """Flags (and ``--config``) → Config; explicit keyword values override both."""
-    from dataclasses import replace
-
-    from tpprof.config import load_config_file, make_config
-
-    net = net if net is not None else args.net
-    rule = rule if rule is not None else args.rule
-    batch = batch if batch is not None else args.batch
-    classes = classes if classes is not None else args.classes
-    steps = steps if steps is not None else args.steps
-    dtype = dtype if dtype is not None else args.dtype
-    optimizer = optimizer if optimizer is not None else args.optimizer
-    if args.config:
-        base = load_config_file(args.config)
-        rule_changes = {k: v for k, v in (("name", rule), ("optimizer", optimizer), ("cadence", args.cadence),
-                                          ("aux", args.aux)) if v is not None}
-        rs = replace(base.rule, **rule_changes)
-        wl = base.workload
-        return make_config(net if net is not None else base.net, rs,
-                           batch if batch is not None else wl.batch,
-                           classes if classes is not None else (wl.classes if net is None else None),
-                           steps if steps is not None else wl.steps,
-                           dtype if dtype is not None else wl.dtype, device=base.device)
-    from tpprof.config import RuleSpec
-
-    rs = RuleSpec(name=rule or "tp", optimizer=optimizer or "adam", cadence=args.cadence or "step",
-                  aux=args.aux or "stored")
-    return make_config(net or "shd", rs, batch, classes, steps, dtype or "fp32")
-
-
-def _int_arg(field: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    try:
-        v = int(str(value).strip())
-    except ValueError:
-        raise UserError(field, f"{value!r} is not an integer", "an integer >= 1, e.g. 128") from None
-    if v < 1:
-        raise UserError(field, f"{v} is too small", "an integer >= 1")
-    return v
 
 
 def _device(args: argparse.Namespace, cfg: Any) -> Any:
@@ -298,8 +229,7 @@ def _budget_source(device: Any) -> str:
 def cmd_estimate(args: argparse.Namespace) -> int:
     from tpprof.analytic import estimate
 
-    _int_arg("batch", args.batch), _int_arg("classes", args.classes), _int_arg("steps", args.steps)
-    cfg = build_config(args)
+    cfg = config_from_args(args)
     dev = _device(args, cfg)
     bd = estimate(cfg, args.accounting)
     if args.json:
@@ -321,40 +251,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-def _list(field: str, value: Any, default: Iterable[Any], conv: Any = str) -> list[Any]:
-    if value is None:
-        return list(default)
-    items = [x.strip() for x in str(value).split(",")]
-    if not items or any(not x for x in items):
-        raise UserError(field, f"{value!r} has an empty item", "a comma-separated list, e.g. 1,8,64")
-    return [conv(field, x) if conv is not str else x for x in items]
-
-
-def sweep_grid(args: argparse.Namespace) -> Any:
-    """The flags' Grid: the base Config from the single-valued flags, one axis per list flag.
-
-    Axis order (slowest first): batch, classes, steps, dtype, optimizer, rule.
-    """
-    from tpprof.config import Grid
-
-    rules = _list("rule", args.rule, ["tp"])
-    lists = {
-        "batch": _list("batch", args.batch, [None], _int_arg),
-        "classes": _list("classes", args.classes, [None], _int_arg),
-        "steps": _list("steps", args.steps, [None], _int_arg),
-        "dtype": _list("dtype", args.dtype, [None]),
-        "optimizer": _list("optimizer", args.optimizer, [None]),
-    }
-    base = build_config(args, rule=rules[0], **{k: v[0] for k, v in lists.items()})
-    axes = [(k, tuple(v)) for k, v in lists.items() if v != [None]] + [("rule", tuple(rules))]
-    return Grid(base, tuple(axes))
-
-
 def sweep_frame(args: argparse.Namespace) -> Any:
     """One row per (point, rule): config columns, total/peak bytes, one column per category."""
     from tpprof.analytic import estimate_grid
 
-    grid = sweep_grid(args)
+    grid = grid_from_args(args)
     dev = _device(args, grid.base)
     df = estimate_grid(grid, args.accounting, budget_bytes=dev.budget_bytes if dev else None)
     if dev:

@@ -9,23 +9,9 @@ import json
 import sys
 from typing import Any
 
+from tpprof.cli.config_flags import add_config_flags
+from tpprof.config import TRAINABLE_RULES
 from tpprof.errors import UserError
-
-
-def _csv_list(flag: str, text: str | None, kind: type = str) -> list[Any] | None:
-    if text is None:
-        return None
-    items = [s.strip() for s in str(text).split(",") if s.strip()]
-    if not items:
-        raise UserError(flag, "is empty", "a comma-separated list, e.g. 16,128")
-    if kind is int:
-        out = []
-        for s in items:
-            if not s.isdigit() or int(s) < 1:
-                raise UserError(flag, f"{s!r} is not a positive integer", "e.g. 16,128")
-            out.append(int(s))
-        return out
-    return items
 
 
 def _handle_measure(args: argparse.Namespace) -> int:
@@ -41,18 +27,13 @@ def _handle_measure(args: argparse.Namespace) -> int:
         if not args.net or not args.batch or not args.steps:
             raise UserError("measure", "needs --net, --batch and --steps (or --grid)",
                             "e.g. tpprof measure --net shd --rule tp,bptt --batch 16 --steps 25 --out m.csv")
-        block: dict[str, Any] = {
-            "rule": _csv_list("rule", args.rule or "tp,tess,bptt"),
-            "net": _csv_list("net", args.net),
-            "batch": _csv_list("batch", args.batch, int),
-            "steps": _csv_list("steps", args.steps, int),
-            "dtype": _csv_list("dtype", args.dtype),
-            "device": _csv_list("device", args.device),
-            "optimizer": _csv_list("optimizer", args.optimizer),
-            "cadence": _csv_list("cadence", args.cadence),
-        }
-        if args.classes:
-            block["classes"] = _csv_list("classes", args.classes, int)
+        from tpprof.cli.config_flags import LIST_FIELDS, rule_changes, split_list
+
+        block: dict[str, Any] = {k: split_list(k, getattr(args, k)) for k in LIST_FIELDS
+                                 if getattr(args, k) is not None}
+        block.setdefault("rule", ["tp", "tess", "bptt"])
+        block.update(rule_changes(args, skip=LIST_FIELDS))
+        block["device"] = split_list("device", args.device)
         blocks = [block]
     for name in ("batches", "repeats", "warmup", "timeout", "threads"):
         v = getattr(args, name)
@@ -116,15 +97,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  tpprof measure --grid measurements/default_grid.toml --out measurements/cpu_reference.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    m.add_argument("--net", help="comma-separated nets: presets or net strings, e.g. shd,700-450-450-20")
-    m.add_argument("--rule", help="comma-separated rules with a learner, e.g. tp,tess,bptt (default all three)")
-    m.add_argument("--batch", help="comma-separated mini-batch sizes B, e.g. 16,128")
-    m.add_argument("--classes", help="comma-separated class counts C, e.g. 20,100 (default: the net's readout)")
-    m.add_argument("--steps", help="comma-separated time steps T, e.g. 25,100,400")
-    m.add_argument("--dtype", default="fp32", help="comma-separated dtypes, e.g. fp32 or fp32,bf16 (default fp32)")
+    add_config_flags(m, lists=True, rules=TRAINABLE_RULES, config_file=False)
     m.add_argument("--device", default="cpu", help="comma-separated torch devices, e.g. cpu or cuda (default cpu)")
-    m.add_argument("--optimizer", default="adam", help="comma-separated optimisers, e.g. adam,sgd (default adam)")
-    m.add_argument("--cadence", default="step", help="update cadence: step or sequence, e.g. step (default step)")
     m.add_argument("--grid", help="TOML grid file instead of the flags above, e.g. measurements/default_grid.toml")
     m.add_argument("--batches", type=int, help="measured mini-batches per point, e.g. 2 (default 1)")
     m.add_argument("--repeats", type=int, help="timed mini-batches per point, median taken, e.g. 5 (default 3)")

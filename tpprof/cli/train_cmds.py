@@ -10,9 +10,9 @@ import json
 import sys
 from typing import Any
 
+from tpprof.cli.config_flags import add_config_flags, config_from_args, int_flag
+from tpprof.config import TRAINABLE_RULES
 from tpprof.errors import UserError
-
-DEFAULT_LR = 1e-4  # the reference code's Adam learning rate (reference §6)
 
 _TRAIN_EXAMPLES = """examples:
   tpprof train --rule tp --net fsdd --data fsdd --epochs 10 --seed 0 --out runs/tp0
@@ -46,33 +46,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train a spiking net with a local learning rule; writes OUT/metrics.json after "
                                    "every epoch and OUT/model.pt (loads with torch.load(weights_only=True)).",
                        epilog=_TRAIN_EXAMPLES, formatter_class=fmt)
-    p.add_argument("--rule", choices=("tp", "tess", "bptt"), default="tp",
-                   help="learning rule (e.g. --rule tp)")
-    p.add_argument("--net", default="fsdd",
-                   help="a preset or net string whose input matches the data, readout resized to the classes "
-                        "(e.g. --net fsdd, --net 40-256-256-256-10)")
+    # net, rule, batch, steps, optimizer, lr, similarity, train-s, ...: the shared config flags; the net's
+    # input must match the data, its readout is resized to the data's classes, T is the data's
+    add_config_flags(p, rules=TRAINABLE_RULES, config_file=False, default_net="fsdd")
     _data_flags(p)
-    p.add_argument("--lr", type=float, default=DEFAULT_LR, help="Adam learning rate (e.g. --lr 1e-3)")
     p.add_argument("--epochs", type=int, required=True, help="epochs (e.g. --epochs 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the shuffling (e.g. --seed 1)")
     p.add_argument("--limit", type=int, default=None, help="use the first N training samples (e.g. --limit 300)")
-    p.add_argument("--batch", type=int, default=None, help="mini-batch size B; default the preset's (e.g. --batch 32)")
     p.add_argument("--freeze-hidden", action="store_true",
                    help="control run: hidden layers stay at their random init, only the readout learns")
     p.add_argument("--holdout-speaker", default=None,
                    help="FSDD: pretrain without this speaker, for tpprof finetune (e.g. --holdout-speaker theo)")
     p.add_argument("--test-data", default=None, help="a separate test file for .npz/.h5 data (e.g. test.npz)")
-    p.add_argument("--steps", type=int, default=None, help="time steps T of the FSDD features or SHD bins "
-                   "(default 50 for FSDD, 100 for SHD; e.g. --steps 50)")
     p.add_argument("--mels", type=int, default=40, help="FSDD mel bands (e.g. --mels 40)")
     p.add_argument("--encoding", choices=("current", "delta"), default="current",
                    help="FSDD input: log-mel currents or send-on-delta spikes (2x bands) (e.g. --encoding delta)")
-    p.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default="adam",
-                   help="per-layer optimiser (e.g. --optimizer adam)")
-    p.add_argument("--similarity", choices=("distance", "dot"), default="distance",
-                   help="TP: f in Eq. 15, negative Euclidean distance or dot product (e.g. --similarity dot)")
-    p.add_argument("--train-s", action="store_true",
-                   help="TP: train the label projection S too (no published run does; see docs/results.md)")
     p.add_argument("--out", required=True, help="output folder (e.g. --out runs/tp0)")
     p.set_defaults(func=train_handler)
 
@@ -119,26 +107,24 @@ def _check_positive(name: str, value: Any) -> None:
 
 
 def train_handler(args: argparse.Namespace) -> int:
-    from tpprof.config import make_config
     from tpprof.data.select import load_train_test
     from tpprof.train import fit
 
-    for name in ("epochs", "limit", "batch", "steps", "mels"):
+    for name in ("epochs", "limit", "mels"):
         _check_positive(name, getattr(args, name))
-    if not args.lr > 0:
-        raise UserError("lr", f"{args.lr} is not positive", "a number > 0, e.g. 1e-4")
+    steps = int_flag("steps", args.steps)  # T of the FSDD features or SHD bins (default 50 / 100)
+    config_from_args(args)  # every config flag checked before the data loads
     device = _setup(args)
     task = args.task or "digit"
-    train, test, spec = load_train_test(args.data, task, data_dir=args.data_dir, steps=args.steps, n_mels=args.mels,
+    train, test, spec = load_train_test(args.data, task, data_dir=args.data_dir, steps=steps, n_mels=args.mels,
                                         encoding=args.encoding, test_path=args.test_data,
                                         holdout_speaker=args.holdout_speaker, seed=args.seed)
     train = train.head(args.limit)
     spec["limit"] = args.limit
-    cfg = make_config(args.net, args.rule, batch=args.batch, classes=train.classes, steps=train.steps,
-                      optimizer=args.optimizer, lr=args.lr, similarity=args.similarity, train_s=args.train_s)
+    cfg = config_from_args(args, classes=train.classes, steps=train.steps)
     m = fit(cfg, train, test, epochs=args.epochs, seed=args.seed, out_dir=args.out, device=device,
             freeze_hidden=args.freeze_hidden, progress=not args.no_progress, meta=spec)
-    print(f"{args.rule} {cfg.net.to_string()} on {args.data} ({task}): test {m['test_final']:.4f} "
+    print(f"{cfg.rule.name} {cfg.net.to_string()} on {args.data} ({task}): test {m['test_final']:.4f} "
           f"(best {m['test_best']:.4f}, mean of last 3 {m['test_mean_last3']:.4f}), train {m['train_accuracy']:.4f}, "
           f"{m['seconds_per_epoch']:.1f} s/epoch -> {args.out}")
     return 0

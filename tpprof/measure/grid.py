@@ -23,7 +23,7 @@ A grid comes from CLI flags or a TOML file::
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import json
 import os
 import subprocess
@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from tpprof.config import TRAINABLE_RULES, Config, make_config
+from tpprof.config import TRAINABLE_RULES, Config, Grid, RuleSpec, make_config
 from tpprof.errors import UserError
 from tpprof.store import append_row, finished_keys, point_key, point_label
 
-GRID_KEYS = ("rule", "net", "batch", "classes", "steps", "dtype", "device", "optimizer", "cadence", "aux")
+GRID_KEYS = ("rule", "net", "batch", "classes", "steps", "dtype", "device")
+#: Every RuleSpec field but the name may be a grid key too (optimizer, cadence, aux, lr, ...).
+RULE_KEYS = tuple(f.name for f in dataclasses.fields(RuleSpec) if f.name != "name")
 PROTOCOL_KEYS = ("batches", "repeats", "warmup", "timeout", "rss", "threads", "seed")
 
 
@@ -99,26 +101,30 @@ def _check_device(dev: str) -> str:
 
 
 def expand_block(block: Mapping[str, Any]) -> list[Point]:
-    """One product block → points (configs validated; bad values raise UserError)."""
-    unknown = set(block) - set(GRID_KEYS)
+    """One product block → points: per rule and net a :class:`tpprof.config.Grid` over the other
+    keys (any RuleSpec field may be a key, e.g. ``lr`` or ``train_s``), so every value is checked
+    by Config itself (``2.7`` or ``true`` for a batch is an error, not coerced)."""
+    keys = GRID_KEYS + RULE_KEYS
+    unknown = set(block) - set(keys)
     if unknown:
-        raise UserError("grid", f"unknown key(s) {sorted(unknown)}", ", ".join(GRID_KEYS))
+        raise UserError("grid", f"unknown key(s) {sorted(unknown)}", ", ".join(keys))
     for need in ("rule", "net", "batch", "steps"):
         if need not in block:
             raise UserError("grid", f"a block lacks {need!r}", "rule, net, batch, steps (classes, dtype, device optional)")
-    lists = {k: _as_list(k, block.get(k, d)) for k, d in
-             (("rule", None), ("net", None), ("batch", None), ("classes", None), ("steps", None),
-              ("dtype", "fp32"), ("device", "cpu"), ("optimizer", "adam"), ("cadence", "step"), ("aux", "stored"))}
+    lists = {k: _as_list(k, block[k]) for k in keys if k in block}
     points = []
-    for combo in itertools.product(*lists.values()):
-        v = dict(zip(lists, combo))
-        rule = str(v["rule"]).strip().lower()
-        if rule not in TRAINABLE_RULES:
-            raise UserError("rule", f"{v['rule']!r} has no torch learner to measure", ", ".join(TRAINABLE_RULES))
-        cfg = make_config(str(v["net"]).strip(), rule, int(v["batch"]),
-                          None if v["classes"] is None else int(v["classes"]), int(v["steps"]),
-                          str(v["dtype"]), optimizer=str(v["optimizer"]), cadence=str(v["cadence"]), aux=str(v["aux"]))
-        points.append(Point(cfg, str(v["net"]).strip(), _check_device(v["device"])))
+    for rule in lists.pop("rule"):
+        r = str(rule).strip().lower() if isinstance(rule, str) else rule
+        if r not in TRAINABLE_RULES:
+            raise UserError("rule", f"{rule!r} has no torch learner to measure", ", ".join(TRAINABLE_RULES))
+        for net in lists["net"]:
+            if not isinstance(net, str):
+                raise UserError("net", f"{net!r} is not a net string", "a preset or net string, e.g. shd")
+            axes = tuple((k, tuple(v)) for k, v in lists.items() if k not in ("net", "device"))
+            base = make_config(net.strip(), r, steps=1, batch=1)
+            for cfg in Grid(base, axes).configs():
+                for dev in lists.get("device", ["cpu"]):
+                    points.append(Point(cfg, net.strip(), _check_device(dev)))
     return points
 
 

@@ -1,0 +1,180 @@
+"""The config flags, declared once for estimate, sweep, measure and train.
+
+``add_config_flags(parser)`` adds --net, --rule, --batch, --classes, --steps, --dtype, --config
+and one flag per :class:`tpprof.config.RuleSpec` field (--optimizer, --cadence, --aux, --lr,
+--similarity, --train-s, ...: a field added to RuleSpec gets its flag here without a change).
+Every flag defaults to "not given", so a --config file and the preset's workload fill in;
+values are checked by Config itself (one-line errors naming the field). ``config_from_args``
+turns the flags into a Config; ``grid_from_args`` into a Grid (comma-separated lists as axes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any, Sequence
+
+from tpprof.config import (
+    DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config,
+)
+from tpprof.errors import UserError
+
+#: Help per RuleSpec field (a field without an entry still gets a flag, described by its default).
+RULE_HELP: dict[str, str] = {
+    "optimizer": "optimiser: sgd (no state), momentum (1x params), adam (2x params); default adam",
+    "cadence": "update cadence: step (every time step, as published) or sequence (gradients accumulated over T, "
+               "one update per mini-batch); default step",
+    "aux": "fixed random matrices (TP's S, TESS's B_l, feedback matrices): stored (memory) or regenerated from a "
+           "seed (compute); default stored",
+    "lr": "learning rate, a number > 0; default 1e-4",
+    "similarity": "TP's similarity f in Eq. 15: distance or dot; default distance",
+    "train_s": "TP: train the label projection S too (true/false); default false",
+    "tess_factors": "TESS's four factors lambda_post,lambda_pre,alpha_post,alpha_pre; default 0.2,0.5,1,1",
+}
+#: The flags whose values may be comma-separated lists in sweep and measure (grid axes).
+LIST_FIELDS: tuple[str, ...] = ("net", "rule", "batch", "classes", "steps", "dtype", "optimizer")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def rule_fields() -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(RuleSpec) if f.name != "name"]
+
+
+def add_config_flags(p: argparse.ArgumentParser, *, lists: bool = False, rules: Sequence[str] = RULES,
+                     config_file: bool = True, default_net: str | None = None) -> None:
+    """Add the config flags; with ``lists`` the :data:`LIST_FIELDS` take comma-separated lists."""
+    many = " (comma-separated list)" if lists else ""
+    p.add_argument("--net", default=default_net,
+                   help=f"preset ({', '.join(PRESETS)}) or net string, e.g. 700-450-20, 700-450r-20, "
+                        f"2x32x32-c64-c128p-10, vgg9:2x32x32{many} (default: {default_net or 'shd'})")
+    p.add_argument("--rule", default=None,
+                   help=f"learning rule{many}: {', '.join(rules)} (default: tp), e.g. --rule "
+                        f"{'tp,tess,bptt' if lists else 'tess'}")
+    p.add_argument("--batch", default=None,
+                   help=f"batch size B{many}; default the preset's (128 for shd) or 32, e.g. --batch "
+                        f"{'1,8,64' if lists else '128'}")
+    p.add_argument("--classes", default=None,
+                   help=f"classes C, resizes the readout{many}; default the net's readout, e.g. --classes "
+                        f"{'10,100,1000' if lists else '20'}")
+    p.add_argument("--steps", default=None,
+                   help=f"time steps T per sequence{many}; default the preset's (100 for shd) or 100, e.g. --steps 100")
+    p.add_argument("--dtype", default=None,
+                   help=f"element type of every tensor{many}: {', '.join(DTYPE_BYTES)} (default fp32), e.g. --dtype fp16")
+    for f in rule_fields():
+        default = f.default if f.default is not dataclasses.MISSING else None
+        text = RULE_HELP.get(f.name, f"rule option {f.name}; default {default}")
+        many_f = many if f.name in LIST_FIELDS else ""
+        switch = {"nargs": "?", "const": "true"} if isinstance(default, bool) else {}  # a bare --train-s is true
+        p.add_argument(_flag(f.name), dest=f.name, default=None, metavar="VALUE", **switch,
+                       help=f"{text}{many_f}, e.g. {_flag(f.name)} {_example(default)}")
+    if config_file:
+        p.add_argument("--config", default=None, metavar="FILE",
+                       help="TOML or JSON config file (net, [workload], [rule], [device]); flags given on the "
+                            "command line override it, e.g. --config run.toml")
+
+
+def _example(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true"
+    if isinstance(default, tuple):
+        return ",".join(str(v) for v in default)
+    return str(default)
+
+
+def _rule_value(field: dataclasses.Field, text: str) -> Any:
+    """A flag's text → the RuleSpec field's type (RuleSpec validates the value itself)."""
+    t = str(text).strip()
+    if not t:
+        raise UserError(field.name, "is empty", "a value, or leave the flag out for the default")
+    if isinstance(field.default, bool):
+        if t.lower() in ("true", "yes", "1", "on"):
+            return True
+        if t.lower() in ("false", "no", "0", "off"):
+            return False
+        raise UserError(field.name, f"{text!r} is not true or false", "true or false")
+    if isinstance(field.default, tuple):
+        return tuple(x.strip() for x in t.split(","))
+    if isinstance(field.default, int):
+        try:
+            return int(t)
+        except ValueError:
+            raise UserError(field.name, f"{text!r} is not an integer", "an integer") from None
+    return t
+
+
+def split_list(field: str, value: Any) -> list[str] | None:
+    """A flag's comma-separated text → its items (None when the flag was not given)."""
+    if value is None:
+        return None
+    items = [x.strip() for x in str(value).split(",")]
+    if any(not x for x in items):
+        raise UserError(field, f"{value!r} has an empty item", "a comma-separated list, e.g. 1,8,64")
+    return items
+
+
+def int_flag(field: str, value: Any) -> int | None:
+    """A flag's text → a positive integer (None when not given); one-line error otherwise."""
+    if value is None:
+        return None
+    t = str(value).strip()
+    if not (t.isascii() and t.isdigit()) or len(t) > 12:
+        raise UserError(field, f"{value!r} is not an integer", "an integer >= 1, e.g. 128")
+    v = int(t)
+    if v < 1:
+        raise UserError(field, f"{v} is too small", "an integer >= 1")
+    return v
+
+
+def rule_changes(args: argparse.Namespace, *, skip: Sequence[str] = ()) -> dict[str, Any]:
+    """The RuleSpec fields given on the command line (single values)."""
+    out: dict[str, Any] = {}
+    for f in rule_fields():
+        v = getattr(args, f.name, None)
+        if v is not None and f.name not in skip:
+            out[f.name] = _rule_value(f, v)
+    return out
+
+
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:
+    """Flags (over ``--config``, over the preset's workload) → Config; ``overrides`` (net, rule,
+    batch, classes, steps, dtype or a RuleSpec field) replace the flags' values."""
+    vals = {k: getattr(args, k, None) for k in ("net", "rule", "batch", "classes", "steps", "dtype")}
+    vals.update({k: v for k, v in overrides.items() if k in vals and v is not None})
+    changes = rule_changes(args, skip=tuple(k for k in overrides if k not in vals))
+    changes.update({k: v for k, v in overrides.items() if k not in vals and v is not None})
+    if vals["rule"] is not None:
+        changes["name"] = vals["rule"]
+    batch, classes, steps = (int_flag(k, vals[k]) for k in ("batch", "classes", "steps"))
+    if getattr(args, "config", None):
+        base = load_config_file(args.config)
+        wl = base.workload
+        net = vals["net"]
+        return make_config(net if net is not None else base.net, dataclasses.replace(base.rule, **changes),
+                           batch if batch is not None else wl.batch,
+                           classes if classes is not None else (wl.classes if net is None else None),
+                           steps if steps is not None else wl.steps,
+                           vals["dtype"] if vals["dtype"] is not None else wl.dtype, device=base.device)
+    rule = RuleSpec(**{"name": "tp", **changes})
+    return make_config(vals["net"] or "shd", rule, batch, classes, steps, vals["dtype"] or "fp32")
+
+
+def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = ("tp",),
+                   rule_last: bool = True) -> Grid:
+    """The flags' Grid: the base Config from the first value of each list flag, one axis per flag
+    given with several values. Axis order (slowest first): batch, classes, steps, dtype,
+    optimizer, rule; a list of nets is the slowest axis of all."""
+    lists = {k: split_list(k, getattr(args, k, None)) for k in LIST_FIELDS}
+    rules = lists.pop("rule") or list(default_rules)
+    nets = lists.pop("net")
+    first = {k: (v[0] if v else None) for k, v in lists.items()}
+    base = config_from_args(args, net=nets[0] if nets else None, rule=rules[0], **first)
+    axes: list[tuple[str, tuple[Any, ...]]] = []
+    if nets and len(nets) > 1:
+        axes.append(("net", tuple(nets)))
+    axes += [(k, tuple(v)) for k, v in lists.items() if v and len(v) > 1]
+    if len(rules) > 1 or rule_last:
+        axes.append(("rule", tuple(rules)))
+    return Grid(base, tuple(axes))
