@@ -254,3 +254,16 @@ def test_inverse_design_is_the_boundary(param: str) -> None:
 
 def test_inverse_design_none_fits() -> None:
     assert regimes.largest_fitting(make_config("shd", "bptt"), 1000, "batch") == 0
+
+
+def test_best_other_rule_equals_a_brute_force_min() -> None:
+    rules = ("bptt", "tp", "tess", "eprop", "ottt")
+    grid = Grid(make_config("700-128-128-20"), (("classes", (5, 50, 2000)), ("rule", rules), ("batch", (1, 16, 256))))
+    df = estimate_grid(grid)
+    for r in df.to_dict("records"):
+        peaks = {x: estimate(make_config("700-128-128-20", x, batch=r["batch"], classes=r["classes"])).peak_bytes
+                 for x in rules}
+        other = min((x for x in rules if x != "tp"), key=lambda x: (peaks[x], rules.index(x)))
+        assert r["best_other"] == other and r["best_other_peak_bytes"] == peaks[other]
+        assert r["best_rule"] == min(rules, key=lambda x: (peaks[x], rules.index(x)))
+        assert r["tp_margin"] == pytest.approx(peaks[other] / peaks["tp"])

@@ -205,3 +205,25 @@ def test_random_argv_never_traces(argv: list[str]) -> None:
     code, _, err = run("estimate", *argv)
     assert "Traceback" not in err
     assert code in (0, 2)
+
+
+def test_estimate_rule_all_ranks_every_rule() -> None:
+    from tpprof.config import RULES
+
+    code, out, err = run("estimate", "--net", "40-64-10", "--rule", "all", "--batch", "8", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert sorted(d["rule"] for d in doc) == sorted(RULES)
+    peaks = [d["peak_bytes"] for d in doc]
+    assert peaks == sorted(peaks)
+    for d in doc:
+        assert d["peak_bytes"] == estimate(make_config("40-64-10", d["rule"], batch=8)).peak_bytes
+    code, out, _ = run("estimate", "--net", "40-64-10", "--rule", "all", "--budget", "1MiB")
+    assert code == 0 and "rank" in out and "algorithm only" in out
+
+
+def test_rule_options_are_flags() -> None:
+    code, out, _ = run("estimate", "--net", "40-64-10", "--rule", "tp", "--train-s", "--json")
+    assert code == 0 and json.loads(out)["peak_bytes"] == estimate(make_config("40-64-10", "tp", train_s=True)).peak_bytes
+    code, _, err = run("estimate", "--net", "40-64-10", "--train-s", "maybe")
+    assert code == 2 and "train_s" in err

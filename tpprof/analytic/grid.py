@@ -156,12 +156,39 @@ def estimate_grid(grid: Grid, accounting: str = "full", *, implementation: bool 
         pos = dict(zip(struct_axes, combo))
         out.put(cols, tuple(pos[a] if a in pos else slice(None) for a in names))
     df = out.frame(columns)
+    if "rule" in names and "tp" in grid.values("rule") and len(grid.values("rule")) > 1:
+        _add_tp_comparison(df, out.sizes, names.index("rule"), [str(r) for r in grid.values("rule")])
     if budget_bytes is not None:
         head = int(budget_bytes) - df["peak_bytes"].to_numpy()
         df["budget_bytes"] = int(budget_bytes)
         df["fits"] = head >= 0
         df["headroom_bytes"] = head
     return df
+
+
+def _add_tp_comparison(df: Any, sizes: tuple[int, ...], axis: int, rules: list[str]) -> None:
+    """Per point (every axis but the rule): ``best_rule`` (least peak of the grid's rules, first
+    in rule order on a tie), ``best_other`` (least peak among the rules other than TP),
+    ``best_other_peak_bytes`` and ``tp_margin`` = best_other_peak / TP's peak (> 1: TP needs less
+    than the best alternative). Added to every row of the point."""
+    peak = df["peak_bytes"].to_numpy().reshape(sizes)
+    others = [i for i, r in enumerate(rules) if r != "tp"]
+    best = np.argmin(peak, axis=axis)
+    sub = np.take(peak, others, axis=axis)
+    k = np.argmin(sub, axis=axis)
+    best_other_peak = np.take_along_axis(sub, np.expand_dims(k, axis), axis=axis)
+    tp_peak = np.take(peak, [rules.index("tp")], axis=axis)
+
+    def spread(x: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(np.expand_dims(x, axis) if x.ndim < peak.ndim else x, sizes).reshape(-1)
+
+    import pandas as pd
+
+    df["best_rule"] = pd.Categorical.from_codes(spread(best), categories=rules)
+    other_names = [rules[i] for i in others]
+    df["best_other"] = pd.Categorical.from_codes(spread(k), categories=other_names)
+    df["best_other_peak_bytes"] = spread(best_other_peak)
+    df["tp_margin"] = spread(best_other_peak / tp_peak)
 
 
 __all__ = ["estimate_grid", "ArrayWorkload", "GroupConfig", "CATEGORIES"]

@@ -21,6 +21,7 @@ _EPILOG_ESTIMATE = """examples:
   tpprof estimate --net vgg9:2x32x32-11 --rule bptt --steps 21 --device jetson-nano --json
   tpprof estimate --net shd --rule tp --accounting paper+s
   tpprof estimate --config run.toml --batch 16
+  tpprof estimate --net shd --rule all --device stm32h743      # every rule ranked by peak
 """
 
 _EPILOG_SWEEP = """examples:
@@ -226,9 +227,58 @@ def _budget_source(device: Any) -> str:
     return parts[0]
 
 
+def rank_rules(args: argparse.Namespace) -> Any:
+    """``estimate --rule all`` (or a list): every rule on one config, least peak first, with the
+    margin of each over TP (peak / TP's peak) and, given a budget, whether it fits."""
+    from tpprof.analytic import estimate_grid
+
+    grid = grid_from_args(args)
+    dev = _device(args, grid.base)
+    df = estimate_grid(grid, args.accounting, budget_bytes=dev.budget_bytes if dev else None)
+    df = df.sort_values(["peak_bytes", "macs_per_step"], kind="stable").reset_index(drop=True)
+    if "tp" in set(df["rule"].astype(str)):
+        df["vs_tp"] = df["peak_bytes"] / int(df.loc[df["rule"] == "tp", "peak_bytes"].iloc[0])
+    return df, dev
+
+
+def render_ranking(df: Any, dev: Any) -> str:
+    from tpprof.config import format_bytes
+
+    first = df.iloc[0]
+    head = (f"tpprof estimate: {len(df)} rules ranked by peak, accounting {first['accounting']}\n"
+            f"net {first['net']} | B={first['batch']} C={first['classes']} T={first['steps']} | {first['dtype']} | "
+            f"{first['optimizer']}" + (f" | budget {format_bytes(dev.budget_bytes)} ({dev.name})" if dev else ""))
+    from tpprof.config import TRAINABLE_RULES
+
+    cols = ["rank", "rule", "peak", "total", "MACs/step"] + (["peak / TP"] if "vs_tp" in df else []) + (
+        ["fits"] if dev else []) + ["model"]
+    rows = [cols]
+    for i, r in enumerate(df.to_dict("records"), start=1):
+        row = [str(i), str(r["rule"]), format_bytes(r["peak_bytes"]), format_bytes(r["total_bytes"]),
+               _si(r["macs_per_step"])]
+        if "vs_tp" in r:
+            row.append(f"{r['vs_tp']:.3f}")
+        if dev:
+            row.append("yes" if r["fits"] else "no")
+        row.append("learner" if r["rule"] in TRAINABLE_RULES else "algorithm only")
+        rows.append(row)
+    note = ("\nmodel: 'learner' = a tpprof learner exists, its peak includes the PyTorch implementation's "
+            "overheads and is checked against measurement; 'algorithm only' = the rule's algorithmic terms "
+            "(no learner, no implementation overheads), so it reads low next to a learner's")
+    return head + "\n\n" + _table(rows, "rlrrr" + "r" * (len(cols) - 6) + "l") + note
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
     from tpprof.analytic import estimate
 
+    if args.rule is not None and (args.rule.strip().lower() == "all" or "," in args.rule):
+        df, dev = rank_rules(args)
+        if args.json:
+            sys.stdout.write(df.astype({c: str for c in df.select_dtypes("category").columns}).to_json(
+                orient="records", indent=2) + "\n")
+        else:
+            sys.stdout.write(render_ranking(df, dev) + "\n")
+        return 0
     cfg = config_from_args(args)
     dev = _device(args, cfg)
     bd = estimate(cfg, args.accounting)

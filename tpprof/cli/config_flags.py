@@ -51,7 +51,7 @@ def add_config_flags(p: argparse.ArgumentParser, *, lists: bool = False, rules: 
                    help=f"preset ({', '.join(PRESETS)}) or net string, e.g. 700-450-20, 700-450r-20, "
                         f"2x32x32-c64-c128p-10, vgg9:2x32x32{many} (default: {default_net or 'shd'})")
     p.add_argument("--rule", default=None,
-                   help=f"learning rule{many}: {', '.join(rules)} (default: tp), e.g. --rule "
+                   help=f"learning rule{many}: {', '.join(rules)}, or all (default: tp), e.g. --rule "
                         f"{'tp,tess,bptt' if lists else 'tess'}")
     p.add_argument("--batch", default=None,
                    help=f"batch size B{many}; default the preset's (128 for shd) or 32, e.g. --batch "
@@ -162,12 +162,15 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:
 
 
 def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = ("tp",),
-                   rule_last: bool = True) -> Grid:
+                   rule_last: bool = True, all_rules: Sequence[str] = RULES) -> Grid:
     """The flags' Grid: the base Config from the first value of each list flag, one axis per flag
     given with several values. Axis order (slowest first): batch, classes, steps, dtype,
-    optimizer, rule; a list of nets is the slowest axis of all."""
+    optimizer, rule; a list of nets is the slowest axis of all. ``--rule all`` is every rule
+    of ``all_rules``."""
     lists = {k: split_list(k, getattr(args, k, None)) for k in LIST_FIELDS}
     rules = lists.pop("rule") or list(default_rules)
+    if rules == ["all"]:
+        rules = list(all_rules)
     nets = lists.pop("net")
     first = {k: (v[0] if v else None) for k, v in lists.items()}
     base = config_from_args(args, net=nets[0] if nets else None, rule=rules[0], **first)
