@@ -235,14 +235,15 @@ class TESSLearner(Learner):
 
     # ---- the authors' code (flavour "authors", rule tess-authors-schedule) -------------------
     def _authors_w_hat(self) -> list[torch.Tensor]:
-        """Ŵ_l per layer for this mini-batch (weights change only at its end, D4)."""
+        """Ŵ_l per layer for this mini-batch (weights change only at its end, D4); W_l itself
+        when the layer is not standardised."""
         out = []
         for lay, g in zip(self.net.layers, self.gains):
             if g is None:
                 out.append(lay.W)
             else:
-                w0, _, _ = _ws_authors(lay.W)
-                out.append(w0 * g)  # Ŵ = γ (W − μ)/σ  (C_out, C_in, k, k)
+                dev, sigma = _ws_authors(lay.W)
+                out.append(dev.mul_(g / sigma))  # Ŵ = γ (W − μ)/σ, in the W − μ buffer  (C_out, C_in, k, k)
         return out
 
     def _new_authors_state(self, B: int) -> "TESSAuthorsState":
@@ -267,7 +268,7 @@ class TESSLearner(Learner):
         w_hat = self._authors_w_hat()
         for t in range(T):
             bp = schedule and (T - t) <= delay  # their do_epoch: target=None (back-prop) on the last delay_ls steps
-            self._authors_step(self._x_at(x, t), c, st, w_hat, local=not bp, readout=bp or not schedule, bp=bp)
+            self._authors_step(self._x_at(x, t), c, st, w_hat, readout=bp or not schedule, bp=bp)
             if on_step is not None:
                 on_step(t)
         self._step_optims(lr_scale)  # one step per mini-batch (D4)
@@ -281,60 +282,77 @@ class TESSLearner(Learner):
         st = self._new_authors_state(x.shape[0])
         w_hat = self._authors_w_hat()
         for t in range(x.shape[1]):
-            self._authors_step(self._x_at(x, t), None, st, w_hat, local=False, readout=False, bp=False)
+            self._authors_step(self._x_at(x, t), None, st, w_hat, readout=False, bp=False)
         return st.m  # Σ_t z^t (their pred)
 
     def _authors_step(self, x_t: torch.Tensor, c: torch.Tensor | None, st: "TESSAuthorsState",
-                      w_hat: list[torch.Tensor], local: bool, readout: bool, bp: bool) -> None:
+                      w_hat: list[torch.Tensor], readout: bool, bp: bool) -> None:
+        """One time step: layers in order (local signal unless ``bp``), then the readout."""
         B = x_t.shape[0]
-        lam_post, lam_pre, _a_post, _a_pre = self.factors
         learn = not self.freeze_hidden and c is not None
-        th = TESS_AUTHORS_VTH
         a = x_t
         kept: list[tuple] = []  # back-prop steps: (a_{l−1}, Ψ, e^{t−1}, s, idx) per layer
-        for i, lay in enumerate(self.net.layers):
-            conv = lay.is_conv
-            u = torch.add(lay.current(a, w_hat[i]), st.v[i], alpha=TESS_AUTHORS_DECAY["conv" if conv else "dense"])
-            x_thr = u - th  # u − θ  (B, *neuron)
-            s = (x_thr > 0).to(self.dtype)  # strict threshold (D9)
-            if conv:  # D2: triangle 0.3·max(0, 1 − |u − θ|)
-                psi = x_thr.abs().neg_().add_(1.0).clamp_(min=0.0).mul_(0.3)
-            else:  # D2: 1 / (100 |u − θ| + 1)²
-                psi = x_thr.abs().mul_(100.0).add_(1.0).square_().reciprocal_()
-            del x_thr
-            st.tr_in[i].mul_(lam_pre).add_(a)  # x̄ ← λ_pre x̄ + a_{l−1}
-            e_prev = st.e[i]
-            st.e[i] = torch.add(psi, e_prev, alpha=lam_post)  # e^t = λ_post e^{t−1} + Ψ
-            st.v[i] = u.sub_(s, alpha=float(round(th)) if conv else th)  # D6: conv resets by round(θ)
-            o, idx = lay.pool(s)
-            if learn and local:
-                g_s = self._authors_lls_grad(i, o, s, idx, c)  # (B, *neuron)
-                self._authors_wgrad(i, a, st.tr_in[i], e_prev, psi, g_s)
-            if bp:
-                kept.append((a, psi, e_prev, s, idx))
-            a = o
+        for i in range(len(self.net.layers)):
+            a, keep = self._authors_layer(i, a, c if learn and not bp else None, st, w_hat[i], bp)
+            if keep is not None:
+                kept.append(keep)
         a_flat = a.reshape(B, -1)  # (B, n_out_L)
         z = torch.addmm(self.bias, a_flat, self.net.W_out.t())  # z^t = W_out o_L + b  (B, C)
         st.m.add_(z)
         if c is None or not (readout or bp):
             return
         g = torch.softmax(z, dim=1).sub_(c).div_(B)  # ∂CE(z^t)/∂z, (B, C)
+        del z
         self.net.W_out.grad.addmm_(g.t(), a_flat)
         self.bias.grad.add_(g.sum(0))
-        if not (bp and learn):
-            return
-        g_o = (g @ self.net.W_out).view_as(a)  # ∂L/∂o_L
+        if bp and learn:
+            self._authors_backprop((g @ self.net.W_out).view_as(a), kept, st, w_hat)
+
+    def _authors_layer(self, i: int, a: torch.Tensor, c: torch.Tensor | None, st: "TESSAuthorsState",
+                       w_hat: torch.Tensor, keep: bool) -> tuple[torch.Tensor, tuple | None]:
+        """Layer i at one step: LIF, traces, and (``c`` given) the local update. Returns the
+        pooled spikes o (B, *out) and, when ``keep``, what the back-prop step reads."""
+        lay = self.net.layers[i]
+        conv = lay.is_conv
+        lam_post, lam_pre = self.factors[0], self.factors[1]
+        th = TESS_AUTHORS_VTH
+        u = torch.add(lay.current(a, w_hat), st.v[i], alpha=TESS_AUTHORS_DECAY["conv" if conv else "dense"])
+        x_thr = u - th  # u − θ  (B, *neuron)
+        s = (x_thr > 0).to(self.dtype)  # strict threshold (D9)
+        if conv:  # D2: triangle 0.3·max(0, 1 − |u − θ|)
+            psi = x_thr.abs_().neg_().add_(1.0).clamp_(min=0.0).mul_(0.3)
+        else:  # D2: 1 / (100 |u − θ| + 1)²
+            psi = x_thr.abs_().mul_(100.0).add_(1.0).square_().reciprocal_()
+        del x_thr
+        st.tr_in[i].mul_(lam_pre).add_(a)  # x̄ ← λ_pre x̄ + a_{l−1}
+        e_prev = st.e[i]
+        st.e[i] = torch.add(psi, e_prev, alpha=lam_post)  # e^t = λ_post e^{t−1} + Ψ
+        st.v[i] = u.sub_(s, alpha=float(round(th)) if conv else th)  # D6: conv resets by round(θ)
+        del u
+        o, idx = lay.pool(s)
+        if c is not None:
+            self._authors_wgrad(i, a, st.tr_in[i], e_prev, psi, self._authors_lls_grad(i, o, s, idx, c))
+        return o, ((a, psi, e_prev, s, idx) if keep else None)
+
+    def _authors_backprop(self, g_o: torch.Tensor, kept: list[tuple], st: "TESSAuthorsState",
+                          w_hat: list[torch.Tensor]) -> None:
+        """Back-prop step: ∂CE(z^t)/∂o_L down through all blocks within the step (their
+        STDPConv2dGrad / STDPLinearGrad backward: ∂a_{l−1} = ∂I/∂a (g_s ⊙ Ψ))."""
         for i in range(len(self.net.layers) - 1, -1, -1):
             lay = self.net.layers[i]
             a_in, psi, e_prev, s, idx = kept[i]
             g_s = lay.pool_backward(g_o, s, idx)  # (B, *neuron)
+            del g_o
             self._authors_wgrad(i, a_in, st.tr_in[i], e_prev, psi, g_s)
             if i > 0:
-                d = g_s * psi  # ∂L/∂I  (B, *neuron)
+                d = g_s.mul_(psi)  # ∂L/∂I  (B, *neuron), in place: g_s is not read again
                 if lay.is_conv:
                     g_o = torch.nn.grad.conv2d_input(a_in.shape, w_hat[i], d, padding=lay.spec.kernel // 2)
                 else:
-                    g_o = (d @ w_hat[i]).view_as(a_in)
+                    g_o = (d @ w_hat[i]).view_as(a_in)  # (B, *in)
+                del d
+            del g_s
+            kept[i] = None  # type: ignore[call-overload]  # this layer's kept tensors are no longer needed
 
     def _authors_lls_grad(self, i: int, o: torch.Tensor, s: torch.Tensor, idx: torch.Tensor | None,
                           c: torch.Tensor) -> torch.Tensor:
@@ -345,20 +363,20 @@ class TESSLearner(Learner):
         h = o.reshape(B, -1) if p is None else F.adaptive_avg_pool2d(o, p).reshape(B, -1)  # (B, D)
         basis = authors_basis(self.classes, h.shape[1], self.device, self.dtype)  # (C, D), regenerated (D8)
         err = torch.softmax(h @ basis.t(), dim=1).sub_(c).div_(B)  # (B, C)
+        del h
         g_h = err @ basis  # (B, D)
-        if p is None:
-            g_o = g_h.view_as(o)
-        else:
-            g_o = torch.ops.aten._adaptive_avg_pool2d_backward(g_h.view(B, o.shape[1], p, p), o)  # (B, *out)
-        return lay.pool_backward(g_o, s, idx)
+        del err, basis
+        if p is not None:
+            g_h = torch.ops.aten._adaptive_avg_pool2d_backward(g_h.view(B, o.shape[1], p, p), o)  # (B, *out)
+        return lay.pool_backward(g_h.view_as(o), s, idx)
 
     def _authors_wgrad(self, i: int, a: torch.Tensor, tr_in: torch.Tensor, e_prev: torch.Tensor,
                        psi: torch.Tensor, g_s: torch.Tensor) -> None:
         """∂Ŵ = α_post (g_s ⊙ e^{t−1})ᵀ a + α_pre (g_s ⊙ Ψ)ᵀ x̄ (D1: e^{t−1}, not λ_post e^{t−1}),
         then through the standardisation into W.grad and γ.grad."""
         lay = self.net.layers[i]
-        _lp, _lq, a_post, a_pre = self.factors
-        pairs = [(a, g_s * e_prev * a_post), (tr_in, g_s * psi * a_pre)]
+        a_post, a_pre = self.factors[2], self.factors[3]
+        pairs = [(a, torch.mul(g_s, e_prev).mul_(a_post)), (tr_in, torch.mul(g_s, psi).mul_(a_pre))]
         if not lay.is_conv:
             for pre, d in pairs:
                 lay.W.grad.addmm_(d.t(), pre.reshape(pre.shape[0], -1))  # (H, n_in)
@@ -367,25 +385,29 @@ class TESSLearner(Learner):
         for pre, d in pairs:
             gi = torch.nn.grad.conv2d_weight(pre, lay.W.shape, d, padding=lay.spec.kernel // 2)
             G = gi if G is None else G.add_(gi)  # ∂L/∂Ŵ  (C_out, C_in, k, k)
+            del gi
+        del pairs
         gain = self.gains[i]
         if gain is None:
             lay.W.grad.add_(G)
             return
-        w0, dev, sigma = _ws_authors(lay.W)
         dims = (1, 2, 3)
+        dev, sigma = _ws_authors(lay.W)
         k = lay.W[0].numel() / (lay.W[0].numel() - 1)  # unbiased variance: σ² = k Σ d² + eps
-        gain.grad.add_((G * w0).sum(dim=dims, keepdim=True))  # ∂γ = Σ G ⊙ (W − μ)/σ
-        gd = (G * dev).sum(dim=dims, keepdim=True)
-        lay.W.grad.add_(gain * ((G - G.mean(dim=dims, keepdim=True)) / sigma - dev * gd * k / sigma**3))
+        gd = (G * dev).sum(dim=dims, keepdim=True)  # Σ G ⊙ (W − μ)  (C_out, 1, 1, 1)
+        gain.grad.add_(gd / sigma)  # ∂γ = Σ G ⊙ (W − μ)/σ
+        G.sub_(G.mean(dim=dims, keepdim=True)).div_(sigma)  # (G − Ḡ)/σ
+        G.sub_(dev.mul_(gd * k / sigma**3))  # − k d Σ(G ⊙ d)/σ³
+        lay.W.grad.addcmul_(G, gain.expand_as(G))  # ∂W = γ [(G − Ḡ)/σ − k d Σ(G ⊙ d)/σ³]
 
 
-def _ws_authors(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(W − μ)/σ, W − μ and σ = sqrt(var_unbiased · fan_in + 1e-4) per output channel (Conv2dSTDP.get_weight)."""
+def _ws_authors(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """W − μ and σ = sqrt(var_unbiased · fan_in + 1e-4) per output channel (Conv2dSTDP.get_weight)."""
     dims = tuple(range(1, w.dim()))
     n = w[0].numel()
     dev = w - w.mean(dim=dims, keepdim=True)  # (C_out, C_in, k, k)
-    sigma = torch.sqrt((dev * dev).sum(dim=dims, keepdim=True) * (n / (n - 1)) + WS_EPS_AUTHORS)  # (C_out, 1, 1, 1)
-    return dev / sigma, dev, sigma
+    sigma = torch.linalg.vector_norm(dev, 2, dim=dims, keepdim=True).square_().mul_(n / (n - 1)).add_(WS_EPS_AUTHORS).sqrt_()
+    return dev, sigma  # σ: (C_out, 1, 1, 1)
 
 
 @dataclass
