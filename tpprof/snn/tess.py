@@ -386,7 +386,7 @@ class TESSLearner(Learner):
             gi = torch.nn.grad.conv2d_weight(pre, lay.W.shape, d, padding=lay.spec.kernel // 2)
             G = gi if G is None else G.add_(gi)  # ∂L/∂Ŵ  (C_out, C_in, k, k)
             del gi
-        del pairs
+        del pairs, pre, d
         gain = self.gains[i]
         if gain is None:
             lay.W.grad.add_(G)
