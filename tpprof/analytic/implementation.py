@@ -381,27 +381,31 @@ def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
         if lay.maxpool:
             tl.mem("max-pool indices", "implementation", loc * B * no,
                    SRC + "nets.py pool: F.max_pool2d(return_indices=True), int64, B·n_out·8 bytes", layer=l,
-                   phases=(f"loss:{l}",), elem_bytes=8)
+                   phases=(f"lsg:{l}", f"loss:{l}"), elem_bytes=8)
             if bp:
                 tl.mem("max-pool indices (kept for back-prop)", "implementation", B * no,
                        SRC + "snn/tess.py _authors_step: kept with s_l until layer l is back-propagated, int64",
                        layer=l, phases=tuple(f"backward:{j}" for j in range(l, L + 1)), elem_bytes=8)
         pooled_o = no if lay.pooled else 0
-        base = 3 * n + pooled_o
+        base = 3 * n + pooled_o  # s, Ψ, e^{t−1} and o, held through the layer
         h = D if p is not None else 0
         w_conv = 2 * lay.w if lay.conv else 0
         w_ws = 3 * lay.w if lay.ws else 0
         c1 = 4 * B * n
         c2 = B * base + B * h + np.maximum(2 * C * D, C * D + 2 * B * C)
         c3 = B * base + np.maximum(B * D + (B * no if p is not None else 0), B * no + (B * n if lay.pooled else 0))
+        algo_lsg = B * (2 * n + pooled_o) + loc * (C * D + B * h + B * C + B * n)
+        peak_lsg = np.maximum(np.maximum(c1, c2), c3)
+        tl.mem("LSG temporaries", "implementation", loc * np.maximum(peak_lsg - algo_lsg, 0),
+               SRC + "snn/tess.py _authors_layer/_authors_lls_grad: e^{t−1} held through the step, u and e^t formed, "
+               "B_l's float32 chain, the logits and their softmax, the pool backwards (largest moment minus the "
+               "algorithmic lsg:l terms)", layer=l, phases=(f"lsg:{l}",))
         c4 = B * base + 3 * B * n + w_conv
         c5 = B * base + B * n + w_ws
-        algo_l = 5 * B * n + B * pooled_o + C * D + B * h + B * C
-        peak = np.maximum(np.maximum(np.maximum(c1, c2), np.maximum(c3, c4)), c5)
-        tl.mem("step temporaries beyond the LSG update", "implementation", loc * np.maximum(peak - algo_l, 0),
-               SRC + "snn/tess.py _authors_layer/_authors_lls_grad/_authors_wgrad: e^{t−1} held through the step, "
-               "u and e^t formed, B_l's float32 chain, the logits, the pool backwards and conv2d_weight / "
-               "standardisation temporaries (largest moment minus the algorithmic loss:l terms)",
+        algo_upd = B * (2 * n + pooled_o) + loc * 3 * B * n
+        tl.mem("update temporaries", "implementation", loc * np.maximum(np.maximum(c4, c5) - algo_upd, 0),
+               SRC + "snn/tess.py _authors_wgrad: e^{t−1} held through the step, conv2d_weight's G and gi, the "
+               "standardisation's W − μ and G ⊙ (W − μ) (largest moment minus the algorithmic loss:l terms)",
                layer=l, phases=(f"loss:{l}",))
         if bp:
             n_in = g.n_in if l >= 2 else 0

@@ -38,7 +38,7 @@ import numpy as np
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, LIF_OPS, SURR_OPS, TRACE_OPS, Param, add_forward_ops, add_lif_state, add_params,
-    add_pooled_spikes, add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, next_phase, readout_phases,
+    add_pooled_spikes, add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
 )
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config, tess_authors_lls_pool, tess_authors_lls_size
@@ -136,31 +136,37 @@ def authors_terms(cfg: Config, tl: TermList, schedule: bool) -> None:
     for g, p, D in zip(c.geo, pools, sizes):
         l = g.index
         n, no = g.n_neurons, g.n_out
-        ph = (f"loss:{l}",)
+        lsg, upd = f"lsg:{l}", f"loss:{l}"  # forming the learning signal; the weight update
+        both = (lsg, upd)
+        nxt = (f"lsg:{l + 1}", f"loss:{l + 1}") if l < c.L else ("readout",)
         tl.mem("v", "neuron_state", B * n, "TESS code, Conv2dSTDP/LinearSTDP.u: membrane, B × n_nrn", layer=l)
-        tl.mem("s (this step's spikes)", "neuron_state", loc * B * n,
+        tl.mem("s (this step's spikes)", "neuron_state", B * n,
                "TESS code: spikes are not kept between steps (the reset is applied at once, D11); s^t is layer "
                "l+1's input (or pooled first) within the step, B × n_nrn", layer=l,
-               phases=ph if no != n else (ph[0], next_phase(c, l)))
-        add_pooled_spikes(tl, c, g, "")
+               phases=both if no != n else both + nxt)
+        if no != n:
+            tl.mem("pooled s", "neuron_state", B * no,
+                   "§3: pooled spikes o_l = pool(s_l), B × n_out: the LLS input and layer l+1's input (or the "
+                   "readout's); a transient of the step", layer=l, phases=both + nxt)
         tl.mem("trace_in", "traces", B * g.n_in,
                "TESS code, Conv2dSTDP.trace_in: λ_pre x̄ + a_{l−1}, B × n_in, kept whatever α_pre (D10)", layer=l)
         tl.mem("trace_out", "traces", B * n,
                "TESS code, Conv2dSTDP.trace_out: λ_post e + Ψ, B × n_nrn, kept whatever α_post (D10)", layer=l)
-        tl.mem("Ψ(u)", "loss_buffers", loc * B * n, "TESS code, STDPConv2dGrad: surrogate of this step, B × n_nrn",
-               layer=l, phases=ph)
+        tl.mem("Ψ(u)", "loss_buffers", B * n, "TESS code, STDPConv2dGrad: surrogate of this step, B × n_nrn",
+               layer=l, phases=both)
         tl.mem("B_l (regenerated)", "aux", loc * C * D,
                "TESS code, compute_LLS → generate_frequency_matrix: sign(sin(f_c j))/D_l regenerated at every call "
-               "(D8), C × D_l with D_l = C_l·p_l² after the adaptive pool (D7)", layer=l, phases=ph)
+               "(D8), C × D_l with D_l = C_l·p_l² after the adaptive pool (D7)", layer=l, phases=(lsg,))
         if p is not None:
             tl.mem("h (LLS-pooled output)", "loss_buffers", loc * B * D,
-                   "TESS code, compute_LLS: adaptive_avg_pool2d(o, p_l), B × D_l (D7)", layer=l, phases=ph)
+                   "TESS code, compute_LLS: adaptive_avg_pool2d(o, p_l), B × D_l (D7)", layer=l, phases=(lsg,))
         tl.mem("p − t* (LSG error)", "loss_buffers", loc * B * C, "TESS code, compute_LLS: CE(h B_lᵀ), B × C",
-               layer=l, phases=ph)
+               layer=l, phases=(lsg,))
         tl.mem("g_s (learning signal)", "loss_buffers", loc * B * n,
-               "∂CE/∂s through both poolings, B × n_nrn", layer=l, phases=ph)
+               "∂CE/∂s through both poolings, B × n_nrn", layer=l, phases=both)
         tl.mem("δ causal, δ non-causal", "loss_buffers", loc * 2 * B * n,
-               "TESS code, STDPConv2dGrad.backward: g_s ⊙ Ψ and g_s ⊙ e^{t−1} (D1), 2 × B × n_nrn", layer=l, phases=ph)
+               "TESS code, STDPConv2dGrad.backward: g_s ⊙ Ψ and g_s ⊙ e^{t−1} (D1), 2 × B × n_nrn", layer=l,
+               phases=(upd,))
         if bp:
             bw = backward_phases(c, l)
             tl.mem("saved s, Ψ, e^{t−1}", "saved", 3 * B * n,
