@@ -367,7 +367,7 @@ def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
     schedule = cfg.rule.name == "tess-authors-schedule"
     delay = cfg.rule.delay_ls
     bp = schedule and delay > 0
-    loc = np.where(T > delay, 1, 0) if schedule else 1
+    loc = 1  # as rules/tess.py: local phases counted whatever delay_ls (an upper bound when delay_ls ≥ T)
     lays = _layers(cfg)
     L = len(lays)
     pools = tess_authors_lls_pool(cfg.net)

@@ -171,8 +171,32 @@ def _ottt(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
     a.add("loss_buffers", 2 * B * L * H + B * C, bw)
 
 
+def _tess_authors_schedule(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
+    """rules/tess.py authors_terms(schedule=True) on a dense uniform net at delay_ls = 1 (the
+    default): one back-prop step (the last), local steps when T > 1; one update per mini-batch."""
+    loc = 1.0  # local phases counted whatever T (rules/tess.py)
+    p = F * H + (L - 1) * H * H + H * C + C  # + the readout bias
+    a.add("weights", p)
+    a.add("gradients", p)
+    a.add("optimizer", k * p)
+    a.add("neuron_state", B * L * H + B * C)  # v, Σ_t z^t
+    a.add("traces", B * (F + (L - 1) * H) + B * L * H)
+    m = (L >= 2).astype(np.float64)
+    # transients: category totals, then the four candidate phases (layer 2's, or 1's, local phases,
+    # the readout, the back-prop pass at layer L)
+    a.cat["neuron_state"] = a.cat["neuron_state"] + B * L * H  # s
+    a.cat["aux"] = a.cat["aux"] + loc * L * C * H  # B_l regenerated
+    a.cat["loss_buffers"] = a.cat["loss_buffers"] + B * L * H + loc * L * (B * C + 3 * B * H) \
+        + 3 * B * L * H + B * (L - 1) * H + B * C + 2 * B * C
+    a.cat["saved"] = a.cat["saved"] + 3 * B * L * H
+    a.phases["lsg"] = B * H * (2 + m) + loc * (C * H + B * C + B * H)
+    a.phases["loss"] = B * H * (2 + m) + loc * 3 * B * H
+    a.phases["readout"] = B * H + 2 * B * C
+    a.phases["backward"] = 3 * B * H * L + B * C + 3 * B * H + B * H * m
+
+
 CLOSED_FORMS: dict[str, Callable[..., None]] = {
-    "tp": _tp, "tess": _tess, "bptt": _bptt,
+    "tp": _tp, "tess": _tess, "bptt": _bptt, "tess-authors-schedule": _tess_authors_schedule,
     "eprop": _synaptic(feedback=False), "eprop-rfb": _synaptic(feedback=True),
     "ostl": _synaptic(feedback=False), "osttp": _synaptic(feedback=True),
     "etlp": _etlp, "ottt": _ottt,
@@ -420,6 +444,8 @@ def dense_args_from_config(cfg: Any) -> Mapping[str, Any]:
             or len(cfg.net.input_shape) != 1:
         raise ValueError("closed forms need a dense, feed-forward, uniform-width net")
     wl, r = cfg.workload, cfg.rule
+    if (r.name == "tess" and r.flavour != "paper") or (r.name == "tess-authors-schedule" and r.delay_ls != 1):
+        raise ValueError("closed forms: tess is the paper flavour, tess-authors-schedule delay_ls = 1")
     return {"B": wl.batch, "C": wl.classes, "L": len(layers), "H": layers[0].width, "T": wl.steps,
             "F": cfg.net.input_size, "dtype_bytes": wl.dtype_bytes, "opt_factor": OPTIMIZER_FACTOR[r.optimizer],
             "sequence": r.cadence == "sequence", "aux_stored": r.aux == "stored"}

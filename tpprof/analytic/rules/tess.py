@@ -132,7 +132,7 @@ def authors_terms(cfg: Config, tl: TermList, schedule: bool) -> None:
     bp = schedule and cfg.rule.delay_ls > 0
     f_bp = np.minimum(cfg.rule.delay_ls, T) / T if schedule else 0.0  # fraction of back-prop steps
     f_loc = 1.0 - f_bp
-    loc = np.where(T > cfg.rule.delay_ls, 1, 0) if schedule else 1  # 0: no local step at all (delay_ls ≥ T)
+    loc = 1  # the local phases are counted even when delay_ls ≥ T leaves no local step (an upper bound)
     for g, p, D in zip(c.geo, pools, sizes):
         l = g.index
         n, no = g.n_neurons, g.n_out

@@ -33,6 +33,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
 
 NOT_MODELLED = TESS_NOT_MODELLED[:-2] + (
     "the authors' data pipeline and lr schedulers (ReduceLROnPlateau), dropout masks (p = 0 in their runs)",
+    "delay_ls ≥ T (no local step): the local phases are still counted, an upper bound if one of them is the peak",
 )
 
 register(RuleModel("tess-authors-schedule", "TESS, the authors' training loop (local + back-prop steps)", full_terms,
