@@ -246,3 +246,25 @@ def test_authors_rejects_recurrent():
     with pytest.raises(ConfigError) as ei:
         make_config("shd-rec", "tess", flavour="authors")
     assert "\n" not in str(ei.value) and "flavour" in str(ei.value)
+
+
+@pytest.mark.parametrize("net,rule", [("30-20-16-5", "tess"), ("2x8x8-c4p-c6-5", "tess-authors-schedule")])
+def test_authors_api_predict_checkpoint_freeze(net, rule):
+    cfg = make_config(net, rule, batch=4, steps=5, flavour="authors", delay_ls=2)
+    learner = make_learner(cfg, dtype=D)
+    gen = torch.Generator().manual_seed(2)
+    x = (torch.rand((4, 5, *cfg.net.input_shape), generator=gen) < 0.4).to(D) * 1.5
+    y = torch.tensor([0, 1, 2, 3])
+    before = learner.predict(x)  # Σ_t z^t with the weights before the update
+    learner.train_batch(x, y)
+    assert torch.allclose(learner._state.m, before)  # their pred, formed during the batch
+    other = make_learner(cfg, dtype=D, seed=9)
+    other.load_state_dict(learner.state_dict())
+    assert torch.equal(other.predict(x), learner.predict(x))
+    assert [t.shape[1] for t in learner.layer_traces(x)] == [g.n_out for g in cfg.net.geometry()]
+    learner.freeze_hidden = True
+    w = [lay.W.detach().clone() for lay in learner.net.layers]
+    w_out = learner.net.W_out.detach().clone()
+    learner.train_batch(x, y)
+    assert all(torch.equal(a, lay.W) for a, lay in zip(w, learner.net.layers))
+    assert not torch.equal(w_out, learner.net.W_out)

@@ -278,12 +278,28 @@ class TESSLearner(Learner):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         if not self.authors:
             return super().predict(x)
-        x = self._check_x(x)
-        st = self._new_authors_state(x.shape[0])
+        return self._authors_input_path(self._check_x(x))[0]  # Σ_t z^t (their pred)
+
+    @torch.no_grad()
+    def layer_traces(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if not self.authors:
+            return super().layer_traces(x)
+        return self._authors_input_path(self._check_x(x), want_traces=True)[1]
+
+    def _authors_input_path(self, x: torch.Tensor, want_traces: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The authors' dynamics without learning: Σ_t z^t (B, C) and ε_l^T = Σ_t β^{T−t} o_l^t (B, n_out_l)."""
+        B = x.shape[0]
+        st = self._new_authors_state(B)
         w_hat = self._authors_w_hat()
+        traces = [self._zeros(B, lay.geom.n_out) for lay in self.net.layers] if want_traces else []
         for t in range(x.shape[1]):
-            self._authors_step(self._x_at(x, t), None, st, w_hat, readout=False, bp=False)
-        return st.m  # Σ_t z^t (their pred)
+            a = self._x_at(x, t)
+            for i in range(len(self.net.layers)):
+                a, _ = self._authors_layer(i, a, None, st, w_hat[i], False)
+                if want_traces:
+                    traces[i].mul_(self.beta).add_(a.reshape(B, -1))
+            st.m.add_(torch.addmm(self.bias, a.reshape(B, -1), self.net.W_out.t()))
+        return st.m, traces
 
     def _authors_step(self, x_t: torch.Tensor, c: torch.Tensor | None, st: "TESSAuthorsState",
                       w_hat: list[torch.Tensor], readout: bool, bp: bool) -> None:
