@@ -360,7 +360,8 @@ def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
       G ⊙ (W − μ) (3·|W_l|) — minus the algorithmic loss:l terms (5·B·n + o + C·D + h + B·C);
     * back-prop step (phase backward:l): the int64 max-pool indices kept with s_j (j ≤ l) and the
       largest of ∂L/∂o_l with the un-pooled g_s, g_s with both δ (+ 2·|W_l| conv), g_s with the
-      standardisation's 3·|W_l|, g_s with ∂L/∂a_{l−1} — minus the algorithmic 3·B·n + B·n_in.
+      standardisation's 3·|W_l| — minus the algorithmic 3·B·n (phase backward-in:l, g_s with
+      ∂L/∂a_{l−1}, is exactly its algorithmic terms).
     """
     wl = cfg.workload
     B, C, T, d = wl.batch, wl.classes, wl.steps, wl.dtype_bytes
@@ -385,7 +386,9 @@ def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
             if bp:
                 tl.mem("max-pool indices (kept for back-prop)", "implementation", B * no,
                        SRC + "snn/tess.py _authors_step: kept with s_l until layer l is back-propagated, int64",
-                       layer=l, phases=tuple(f"backward:{j}" for j in range(l, L + 1)), elem_bytes=8)
+                       layer=l, phases=tuple(p for j in range(l, L + 1)
+                                             for p in ((f"backward:{j}", f"backward-in:{j}") if j >= 2
+                                                       else (f"backward:{j}",))), elem_bytes=8)
         pooled_o = no if lay.pooled else 0
         base = 3 * n + pooled_o  # s, Ψ, e^{t−1} and o, held through the layer
         h = D if p is not None else 0
@@ -408,10 +411,8 @@ def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
                "standardisation's W − μ and G ⊙ (W − μ) (largest moment minus the algorithmic loss:l terms)",
                layer=l, phases=(f"loss:{l}",))
         if bp:
-            n_in = g.n_in if l >= 2 else 0
-            m = np.maximum(np.maximum(B * pooled_o + B * n, 3 * B * n + w_conv),
-                           np.maximum(B * n + w_ws, B * n + B * n_in))
-            tl.mem("back-prop temporaries", "implementation", np.maximum(m - 3 * B * n - B * n_in, 0),
+            m = np.maximum(np.maximum(B * pooled_o + B * n, 3 * B * n + w_conv), B * n + w_ws)
+            tl.mem("back-prop temporaries", "implementation", np.maximum(m - 3 * B * n, 0),
                    SRC + "snn/tess.py _authors_backprop: ∂L/∂o_l with the un-pooled g_s, conv2d_weight and "
                    "standardisation temporaries (largest moment minus the algorithmic backward:l terms)",
                    layer=l, phases=(f"backward:{l}",))

@@ -192,7 +192,7 @@ def _tess_authors_schedule(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
     a.phases["lsg"] = B * H * (2 + m) + loc * (C * H + B * C + B * H)
     a.phases["loss"] = B * H * (2 + m) + loc * 3 * B * H
     a.phases["readout"] = B * H + 2 * B * C
-    a.phases["backward"] = 3 * B * H * L + B * C + 3 * B * H + B * H * m
+    a.phases["backward"] = 3 * B * H * L + B * C + 3 * B * H  # layer L's update (its ∂L/∂a comes later, 2·B·H)
 
 
 CLOSED_FORMS: dict[str, Callable[..., None]] = {

@@ -117,8 +117,10 @@ def authors_params(cfg: Config) -> list[Param]:
 
 def backward_phases(c, l: int) -> tuple[str, ...]:
     """Back-prop step, processing layers L … 1: what layer l keeps for it is live while layers
-    L … l are processed (the phases backward:l … backward:L)."""
-    return tuple(f"backward:{j}" for j in range(l, c.L + 1))
+    L … l are processed. Layer j has two moments: ``backward:j`` (its weight update, g_s and both
+    δ) and, for j ≥ 2, ``backward-in:j`` (g_s and ∂L/∂a_{j−1}, after the δ are freed)."""
+    return tuple(p for j in range(l, c.L + 1) for p in ((f"backward:{j}", f"backward-in:{j}") if j >= 2
+                                                          else (f"backward:{j}",)))
 
 
 def authors_terms(cfg: Config, tl: TermList, schedule: bool) -> None:
@@ -176,12 +178,15 @@ def authors_terms(cfg: Config, tl: TermList, schedule: bool) -> None:
                 tl.mem("saved input o_{l−1}", "saved", B * g.n_in,
                        "TESS code, back-prop step: the block input saved by STDPConv2dGrad, B × n_in (pooled "
                        "o_{l−1}; an unpooled layer's input is its s, counted there)", layer=l, phases=bw)
-            tl.mem("back-prop g_s, δ causal, δ non-causal", "loss_buffers", 3 * B * n,
-                   "back-prop step: ∂L/∂s_l and the two trace-modulated deltas, 3 × B × n_nrn", layer=l,
+            tl.mem("back-prop g_s", "loss_buffers", B * n, "back-prop step: ∂L/∂s_l, B × n_nrn", layer=l,
+                   phases=(f"backward:{l}",) + ((f"backward-in:{l}",) if l >= 2 else ()))
+            tl.mem("back-prop δ causal, δ non-causal", "loss_buffers", 2 * B * n,
+                   "back-prop step: the two trace-modulated deltas, 2 × B × n_nrn", layer=l,
                    phases=(f"backward:{l}",))
             if l >= 2:
                 tl.mem("back-prop ∂L/∂a_{l−1}", "loss_buffers", B * g.n_in,
-                       "back-prop step: ∂I/∂a (g_s ⊙ Ψ), B × n_in", layer=l, phases=(f"backward:{l}",))
+                       "back-prop step: ∂I/∂a (g_s ⊙ Ψ), formed after the δ are freed, B × n_in", layer=l,
+                       phases=(f"backward-in:{l}",))
         add_forward_ops(tl, c, g, "")
         tl.ops("traces", 0, TRACE_OPS * B * (g.n_in + n) + SURR_OPS * B * n, "TESS code: trace_in, trace_out, Ψ",
                layer=l)
