@@ -36,7 +36,8 @@ COMPARED = ("weights", "optimizer", "neuron_state", "traces", "aux")
 #: persistent implementation terms held as a learner tensor, and the category it is listed under
 IMPL_IN_INVENTORY = {"Adam step counters": "optimizer"}
 #: persistent implementation terms the learner holds outside memory_inventory() (see docstring)
-IMPL_OUTSIDE_INVENTORY = {"one-hot labels c (B × C)"}
+IMPL_OUTSIDE_INVENTORY = {"one-hot labels c (B × C)",
+                          "Ŵ (standardised weight)"}  # the authors' TESS: Ŵ_l, a local of train_batch
 
 NETS = {
     "dense": "12-8-6-3",
@@ -52,6 +53,10 @@ CASES = [(rule, net, {}) for rule in ("tp", "tess", "bptt") for net in NETS] + [
     ("tess", "conv", {"tess_factors": (0.2, 0.5, 1.0, 0.0), "aux": "regenerated"}),  # non-causal only
     ("tp", "dense", {"optimizer": "momentum", "cadence": "sequence"}),
     ("bptt", "recurrent", {"optimizer": "sgd"}),
+    ("tess", "dense", {"flavour": "authors"}),  # the authors' code: traces always, no spikes, bias
+    ("tess", "conv", {"flavour": "authors", "tess_factors": (0.2, 0.5, 0.0, 1.0)}),  # + gains, B_l regenerated
+    ("tess-authors-schedule", "dense", {}),
+    ("tess-authors-schedule", "conv", {"delay_ls": 2}),
 ]
 
 
@@ -87,7 +92,7 @@ def _analytic(cfg) -> tuple[dict[str, int], int]:
         if t.category in out:
             out[t.category] += t.bytes
         elif t.category == "implementation":
-            assert t.name in IMPL_IN_INVENTORY or t.name in IMPL_OUTSIDE_INVENTORY, t.name
+            assert t.name in IMPL_IN_INVENTORY or t.key in IMPL_OUTSIDE_INVENTORY, t.name
             if t.name in IMPL_IN_INVENTORY:
                 out[IMPL_IN_INVENTORY[t.name]] += t.bytes
         else:

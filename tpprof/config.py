@@ -35,9 +35,13 @@ DTYPE_ALIASES: dict[str, str] = {
     "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
 }
 #: Every rule the analytic registry must know (tpprof.analytic checks it covers these).
-RULES: tuple[str, ...] = ("tp", "tess", "bptt", "eprop", "eprop-rfb", "ostl", "osttp", "etlp", "ottt")
+RULES: tuple[str, ...] = ("tp", "tess", "bptt", "eprop", "eprop-rfb", "ostl", "osttp", "etlp", "ottt",
+                          "tess-authors-schedule")
 #: Rules that also have a torch learner.
-TRAINABLE_RULES: tuple[str, ...] = ("tp", "tess", "bptt")
+TRAINABLE_RULES: tuple[str, ...] = ("tp", "tess", "bptt", "tess-authors-schedule")
+#: ``RuleSpec.flavour``: "paper" = the paper's equations as tpprof reads them; "authors" = the
+#: authors' published code (TESS: docs/tess_authors.md).
+FLAVOURS: tuple[str, ...] = ("paper", "authors")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 CADENCES: tuple[str, ...] = ("step", "sequence")
 AUX_STORAGE: tuple[str, ...] = ("stored", "regenerated")
@@ -441,9 +445,18 @@ class RuleSpec:
     similarity: Literal["distance", "dot"] = "distance"  # TP's f in Eq. 15
     train_s: bool = False  # TP: train the label projection S too
     tess_factors: tuple[float, float, float, float] = (0.2, 0.5, 1.0, 1.0)  # λ_post, λ_pre, α_post, α_pre
+    #: "paper" (today's reading of the paper's equations) | "authors" (the authors' code;
+    #: TESS: docs/tess_authors.md D1–D11, D13). ``tess-authors-schedule`` always uses "authors".
+    flavour: Literal["paper", "authors"] = "paper"
+    #: tess-authors-schedule: the last ``delay_ls`` of the T steps back-propagate the readout's
+    #: cross-entropy through all blocks; the first T − delay_ls use the local learning signal
+    #: (the authors' utils/train.py do_epoch, ``--delay-ls``). 0 = fully local.
+    delay_ls: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _choice("rule", self.name, RULES))
+        object.__setattr__(self, "flavour", _choice("flavour", self.flavour, FLAVOURS))
+        object.__setattr__(self, "delay_ls", _pos_int("delay_ls", self.delay_ls, minimum=0))
         object.__setattr__(self, "optimizer", _choice("optimizer", self.optimizer, OPTIMIZERS))
         object.__setattr__(self, "cadence", _choice("cadence", self.cadence, CADENCES))
         object.__setattr__(self, "aux", _choice("aux", self.aux, AUX_STORAGE))
@@ -478,6 +491,39 @@ def rule_options(rule: "RuleSpec") -> str:
     default = RuleSpec(name=rule.name)
     return " ".join(f"{f.name}={getattr(rule, f.name)}" for f in dataclasses.fields(RuleSpec)
                     if f.name not in RULE_COLUMNS and getattr(rule, f.name) != getattr(default, f.name))
+
+
+def uses_tess_authors(rule: RuleSpec) -> bool:
+    """True when the TESS learner/model runs the authors' code (flavour or the schedule rule)."""
+    return rule.name == "tess-authors-schedule" or (rule.name == "tess" and rule.flavour == "authors")
+
+
+#: The authors' TESS constants (mapolinario94/TESS, docs/tess_authors.md D13): threshold θ
+#: (``Conv2dSTDP``/``LinearSTDP`` threshold=0.6), decay σ(leak) with leak = 0 in ``ConvBlock``
+#: (0.5) and the default leak = 2 of ``LinearSTDP`` (σ(2) ≈ 0.881).
+TESS_AUTHORS_VTH = 0.6
+TESS_AUTHORS_DECAY = {"conv": 0.5, "dense": 1.0 / (1.0 + math.exp(-2.0))}
+
+
+def tess_authors_lls_pool(net: NetSpec) -> tuple[int | None, ...]:
+    """Per hidden layer, the side p of the adaptive average pool applied to the block's output
+    before B_l in the authors' code (``compute_LLS``; VGG-9: 4, 2, 2, 2, 2, 2, 2, 1): the first
+    conv layer 4, a conv layer that is the last hidden layer 1, other conv layers 2; dense
+    layers None (no pooling: their repository has no dense TESS model, tpprof uses the width)."""
+    out: list[int | None] = []
+    n = len(net.layers)
+    for i, layer in enumerate(net.layers):
+        if layer.kind != "conv":
+            out.append(None)
+        else:
+            out.append(4 if i == 0 else (1 if i == n - 1 else 2))
+    return tuple(out)
+
+
+def tess_authors_lls_size(net: NetSpec) -> tuple[int, ...]:
+    """D_l = C_l · p_l² (conv) or n_out_l (dense): the width of B_l in the authors' code."""
+    return tuple(g.n_out if p is None else g.out_shape[0] * p * p
+                 for g, p in zip(net.geometry(), tess_authors_lls_pool(net)))
 
 
 @dataclass(frozen=True)
@@ -519,6 +565,9 @@ class Config:
         if self.net.readout != self.workload.classes:
             raise ConfigError("classes", f"{self.workload.classes} differs from the net's readout {self.net.readout}",
                               "the same number, or use make_config(), which resizes the readout")
+        if uses_tess_authors(self.rule) and any(layer.kind == "recurrent" for layer in self.net.layers):
+            raise ConfigError("flavour", "'authors' TESS has no recurrent layers (their VGG code has none)",
+                              "dense and conv layers, or flavour 'paper'")
 
     def with_(self, **changes: Any) -> "Config":
         """Copy with workload / rule fields changed: ``cfg.with_(batch=8, name='tess')``."""

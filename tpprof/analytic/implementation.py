@@ -58,7 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tpprof.analytic.terms import MemoryTerm, Size, TermList, vmax
-from tpprof.config import Config
+from tpprof.config import Config, tess_authors_lls_pool, tess_authors_lls_size, uses_tess_authors
 
 SRC = "implementation: "
 
@@ -81,6 +81,9 @@ def _param_tensors(cfg: Config) -> list[int]:
             out.append(g.n_recurrent)
     if cfg.rule.name == "tp" and cfg.rule.train_s:
         out.append(geo[0].n_neurons * cfg.workload.classes)
+    if uses_tess_authors(cfg.rule):  # conv gains γ_l and the readout bias (snn/tess.py _setup_extra)
+        out += [g.out_shape[0] for g, spec in zip(geo, cfg.net.layers) if spec.kind == "conv" and spec.weight_std]
+        out.append(cfg.workload.classes)
     out.append(geo[-1].n_out * cfg.workload.classes)
     return out
 
@@ -356,6 +359,77 @@ def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
            "still referenced", phases=("readout",))
 
 
+def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
+    """The authors' TESS (snn/tess.py ``_authors_layer``, ``_authors_lls_grad``, ``_authors_wgrad``,
+    ``_authors_backprop``), beyond rules/tess.py ``authors_terms``; per hidden layer l, n = n_nrn.
+
+    * Ŵ_l of a standardised conv layer, formed once per mini-batch (|W_l|, held for all T steps);
+    * local step (phase loss:l): the learner holds s, Ψ, e^{t−1} (3·B·n), o and the int64 max-pool
+      indices, and the largest of: u, Ψ, s, e^t (4·B·n, before o); B_l being formed (2·C·D) or
+      the logits and their softmax (2·B·C) with h; g_h (B·D) and its adaptive-pool backward
+      (B·n_out) or the un-pooled g_s (B·n_out + B·n); g_s, δ causal, δ non-causal (3·B·n) with,
+      for conv, conv2d_weight's G and gi (2·|W_l|); with standardisation, g_s and G, W − μ and
+      G ⊙ (W − μ) (3·|W_l|) — minus the algorithmic loss:l terms (5·B·n + o + C·D + h + B·C);
+    * back-prop step (phase backward:l): the int64 max-pool indices kept with s_j (j ≤ l) and the
+      largest of ∂L/∂o_l with the un-pooled g_s, g_s with both δ (+ 2·|W_l| conv), g_s with the
+      standardisation's 3·|W_l| — minus the algorithmic 3·B·n (phase backward-in:l, g_s with
+      ∂L/∂a_{l−1}, is exactly its algorithmic terms).
+    """
+    wl = cfg.workload
+    B, C, T, d = wl.batch, wl.classes, wl.steps, wl.dtype_bytes
+    schedule = cfg.rule.name == "tess-authors-schedule"
+    delay = cfg.rule.delay_ls
+    bp = schedule and delay > 0
+    loc = 1  # as rules/tess.py: local phases counted whatever delay_ls (an upper bound when delay_ls ≥ T)
+    lays = _layers(cfg)
+    L = len(lays)
+    pools = tess_authors_lls_pool(cfg.net)
+    sizes = tess_authors_lls_size(cfg.net)
+    geo = cfg.net.geometry()
+    for lay, g, p, D in zip(lays, geo, pools, sizes):
+        l, n, no = lay.l, lay.n, lay.no
+        if lay.ws:
+            tl.mem("Ŵ (standardised weight)", "implementation", lay.w,
+                   SRC + "snn/tess.py _authors_w_hat: γ(W − μ)/σ formed once per mini-batch, |W_l|", layer=l)
+        if lay.maxpool:
+            tl.mem("max-pool indices", "implementation", loc * B * no,
+                   SRC + "nets.py pool: F.max_pool2d(return_indices=True), int64, B·n_out·8 bytes", layer=l,
+                   phases=(f"lsg:{l}", f"loss:{l}"), elem_bytes=8)
+            if bp:
+                tl.mem("max-pool indices (kept for back-prop)", "implementation", B * no,
+                       SRC + "snn/tess.py _authors_step: kept with s_l until layer l is back-propagated, int64",
+                       layer=l, phases=tuple(p for j in range(l, L + 1)
+                                             for p in ((f"backward:{j}", f"backward-in:{j}") if j >= 2
+                                                       else (f"backward:{j}",))), elem_bytes=8)
+        pooled_o = no if lay.pooled else 0
+        base = 3 * n + pooled_o  # s, Ψ, e^{t−1} and o, held through the layer
+        h = D if p is not None else 0
+        w_conv = 2 * lay.w if lay.conv else 0
+        w_ws = 3 * lay.w if lay.ws else 0
+        c1 = 4 * B * n
+        c2 = B * base + B * h + np.maximum(2 * C * D, C * D + 2 * B * C)
+        c3 = B * base + np.maximum(B * D + (B * no if p is not None else 0), B * no + (B * n if lay.pooled else 0))
+        algo_lsg = B * (2 * n + pooled_o) + loc * (C * D + B * h + B * C + B * n)
+        peak_lsg = np.maximum(np.maximum(c1, c2), c3)
+        tl.mem("LSG temporaries", "implementation", loc * np.maximum(peak_lsg - algo_lsg, 0),
+               SRC + "snn/tess.py _authors_layer/_authors_lls_grad: e^{t−1} held through the step, u and e^t formed, "
+               "B_l's float32 chain, the logits and their softmax, the pool backwards (largest moment minus the "
+               "algorithmic lsg:l terms)", layer=l, phases=(f"lsg:{l}",))
+        c4 = B * base + 3 * B * n + w_conv
+        c5 = B * base + B * n + w_ws
+        algo_upd = B * (2 * n + pooled_o) + loc * 3 * B * n
+        tl.mem("update temporaries", "implementation", loc * np.maximum(np.maximum(c4, c5) - algo_upd, 0),
+               SRC + "snn/tess.py _authors_wgrad: e^{t−1} held through the step, conv2d_weight's G and gi, the "
+               "standardisation's W − μ and G ⊙ (W − μ) (largest moment minus the algorithmic loss:l terms)",
+               layer=l, phases=(f"loss:{l}",))
+        if bp:
+            m = np.maximum(np.maximum(B * pooled_o + B * n, 3 * B * n + w_conv), B * n + w_ws)
+            tl.mem("back-prop temporaries", "implementation", np.maximum(m - 3 * B * n, 0),
+                   SRC + "snn/tess.py _authors_backprop: ∂L/∂o_l with the un-pooled g_s, conv2d_weight and "
+                   "standardisation temporaries (largest moment minus the algorithmic backward:l terms)",
+                   layer=l, phases=(f"backward:{l}",))
+
+
 def implementation_terms(cfg: Config, algo: list[MemoryTerm] | None = None) -> list[MemoryTerm]:
     """Implementation-overhead terms for ``cfg`` (category "implementation").
 
@@ -368,6 +442,10 @@ def implementation_terms(cfg: Config, algo: list[MemoryTerm] | None = None) -> l
     _persistent_grads(tl, cfg, algo)
     _adam_counters(tl, cfg)
     rule = cfg.rule.name
+    if uses_tess_authors(cfg.rule):
+        _one_hot(tl, cfg)
+        _tess_authors_terms(tl, cfg)
+        return tl.terms
     if rule == "bptt":
         _bptt_terms(tl, cfg, algo)
     if rule in ("tp", "tess"):

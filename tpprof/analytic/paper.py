@@ -125,6 +125,7 @@ def _per_neuron(label: str) -> Callable[[Config, TermList, bool], None]:
 PAPER_STATE: dict[str, Callable[[Config, TermList, bool], None]] = {
     "tp": _tp,
     "tess": _tess,
+    "tess-authors-schedule": _tess,
     "bptt": _bptt,
     "eprop": _per_synapse(aux=False),
     "eprop-rfb": _per_synapse(aux=True),

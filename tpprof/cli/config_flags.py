@@ -161,6 +161,14 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:
     return make_config(vals["net"] or "shd", rule, batch, classes, steps, vals["dtype"] or "fp32")
 
 
+def _accepts(cfg: Config, rule: str) -> bool:
+    try:
+        cfg.with_(name=rule)
+    except UserError:
+        return False
+    return True
+
+
 def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = ("tp",),
                    rule_last: bool = True, all_rules: Sequence[str] = RULES) -> Grid:
     """The flags' Grid: the base Config from the first value of each list flag, one axis per flag
@@ -169,11 +177,15 @@ def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = (
     of ``all_rules``."""
     lists = {k: split_list(k, getattr(args, k, None)) for k in LIST_FIELDS}
     rules = lists.pop("rule") or list(default_rules)
-    if rules == ["all"]:
+    every = rules == ["all"]
+    if every:
         rules = list(all_rules)
     nets = lists.pop("net")
     first = {k: (v[0] if v else None) for k, v in lists.items()}
-    base = config_from_args(args, net=nets[0] if nets else None, rule=rules[0], **first)
+    base = config_from_args(args, net=nets[0] if nets else None, rule="tp" if every else rules[0], **first)
+    if every:  # "all" means every rule that accepts this config (e.g. not the authors' TESS on a recurrent net)
+        rules = [r for r in rules if _accepts(base, r)]
+        base = base.with_(name=rules[0])
     axes: list[tuple[str, tuple[Any, ...]]] = []
     if nets and len(nets) > 1:
         axes.append(("net", tuple(nets)))

@@ -23,16 +23,17 @@ from tpprof.snn.base import CATEGORIES, Learner
 from tpprof.snn.bptt import BPTTLearner
 from tpprof.snn.neurons import ArcTanSpike, LIFParams, LIFState, lif_step, surrogate_grad
 from tpprof.snn.nets import SpikingNet, build_net
-from tpprof.snn.tess import TESSLearner
+from tpprof.snn.tess import TESSAuthorsScheduleLearner, TESSLearner
 from tpprof.snn.tp import TPLearner
 
 __all__ = [
-    "make_learner", "Learner", "TPLearner", "TESSLearner", "BPTTLearner", "CATEGORIES",
+    "make_learner", "Learner", "TPLearner", "TESSLearner", "TESSAuthorsScheduleLearner", "BPTTLearner", "CATEGORIES",
     "LIFParams", "LIFState", "lif_step", "surrogate_grad", "ArcTanSpike", "SpikingNet", "build_net",
     "LEARNERS", "inventory_bytes",
 ]
 
-LEARNERS: dict[str, type[Learner]] = {"tp": TPLearner, "tess": TESSLearner, "bptt": BPTTLearner}
+LEARNERS: dict[str, type[Learner]] = {"tp": TPLearner, "tess": TESSLearner, "bptt": BPTTLearner,
+                                      "tess-authors-schedule": TESSAuthorsScheduleLearner}
 
 
 def make_learner(cfg: Config, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,

@@ -19,20 +19,35 @@ Per hidden layer l, one path only:
 Readout: trained by the same delta rule as TP's (§7) on a trace ε_L of the last layer's
 (pooled) spikes, B × n_out_L, whatever the factors.
 Compute per step: forward B·(nW·P + nR); LSG 2·B·C·n_out (z and m); updates B·(nW·P + nR) per term.
+
+``cfg.rule.flavour == "authors"`` (and the rule tess-authors-schedule) models the authors' code
+instead (:func:`authors_terms`, docs/tess_authors.md): B_l is C × D_l with D_l = C_l·p_l² after
+their adaptive average pool (D7) and regenerated at every call (D8: a transient C × D_l, no aux
+held); both traces are kept whatever the factors (D10); no spikes are kept between steps (D11);
+the conv gains γ_l (C_out) and the readout bias b (C) are parameters; gradients are summed over
+the T steps and applied once per mini-batch (D4: persistent accumulators); the readout is a
+per-step cross-entropy on z^t = W_out o_L + b (D3), and Σ_t z^t (B × C) is kept for the prediction.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
+    COMMON_NOT_MODELLED, LIF_OPS, SURR_OPS, TRACE_OPS, Param, add_forward_ops, add_lif_state, add_params,
     add_pooled_spikes, add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
 )
 from tpprof.analytic.terms import TermList
-from tpprof.config import Config
+from tpprof.config import Config, tess_authors_lls_pool, tess_authors_lls_size
 
 
 def full_terms(cfg: Config, tl: TermList) -> None:
+    if cfg.rule.flavour == "authors":
+        authors_terms(cfg, tl, schedule=False)
+        return
     c = ctx(cfg)
     B, C = c.B, c.C
     _lam_post, _lam_pre, a_post, a_pre = cfg.rule.tess_factors
@@ -84,8 +99,122 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     add_readout_delta(tl, c)
 
 
+def authors_params(cfg: Config) -> list[Param]:
+    """W_l (+ γ_l, C_out, for standardised conv layers), W_out and the readout bias b (C)."""
+    c = ctx(cfg)
+    out: list[Param] = []
+    for p in net_params(c):
+        out.append(p)
+        key, _n, layer, _src = p
+        if key == "W" and layer is not None:
+            spec = cfg.net.layers[layer - 1]
+            if spec.kind == "conv" and spec.weight_std:
+                out.append(("gain γ", c.geo[layer - 1].out_shape[0], layer,
+                            "TESS code, Conv2dSTDP.gain: learnable gain of the weight standardisation, C_out (D5)"))
+    out.append(("b_out", c.C, None, "TESS code, VGGConvModel.linear = nn.Linear(…, bias=True): readout bias, C (D3)"))
+    return out
+
+
+def backward_phases(c, l: int) -> tuple[str, ...]:
+    """Back-prop step, processing layers L … 1: what layer l keeps for it is live while layers
+    L … l are processed. Layer j has two moments: ``backward:j`` (its weight update, g_s and both
+    δ) and, for j ≥ 2, ``backward-in:j`` (g_s and ∂L/∂a_{j−1}, after the δ are freed)."""
+    return tuple(p for j in range(l, c.L + 1) for p in ((f"backward:{j}", f"backward-in:{j}") if j >= 2
+                                                          else (f"backward:{j}",)))
+
+
+def authors_terms(cfg: Config, tl: TermList, schedule: bool) -> None:
+    """The authors' TESS (flavour "authors"); ``schedule``: their training loop (D12), whose last
+    delay_ls steps back-propagate the readout's cross-entropy through all blocks."""
+    c = dataclasses.replace(ctx(cfg), cadence="sequence")  # D4: one optimiser step per mini-batch
+    B, C, T = c.B, c.C, c.T
+    pools = tess_authors_lls_pool(cfg.net)
+    sizes = tess_authors_lls_size(cfg.net)
+    add_params(tl, c, authors_params(cfg), readout_phases)
+    bp = schedule and cfg.rule.delay_ls > 0
+    f_bp = np.minimum(cfg.rule.delay_ls, T) / T if schedule else 0.0  # fraction of back-prop steps
+    f_loc = 1.0 - f_bp
+    loc = 1  # the local phases are counted even when delay_ls ≥ T leaves no local step (an upper bound)
+    for g, p, D in zip(c.geo, pools, sizes):
+        l = g.index
+        n, no = g.n_neurons, g.n_out
+        lsg, upd = f"lsg:{l}", f"loss:{l}"  # forming the learning signal; the weight update
+        both = (lsg, upd)
+        nxt = (f"lsg:{l + 1}", f"loss:{l + 1}") if l < c.L else ("readout",)
+        tl.mem("v", "neuron_state", B * n, "TESS code, Conv2dSTDP/LinearSTDP.u: membrane, B × n_nrn", layer=l)
+        tl.mem("s (this step's spikes)", "neuron_state", B * n,
+               "TESS code: spikes are not kept between steps (the reset is applied at once, D11); s^t is layer "
+               "l+1's input (or pooled first) within the step, B × n_nrn", layer=l,
+               phases=both if no != n else both + nxt)
+        if no != n:
+            tl.mem("pooled s", "neuron_state", B * no,
+                   "§3: pooled spikes o_l = pool(s_l), B × n_out: the LLS input and layer l+1's input (or the "
+                   "readout's); a transient of the step", layer=l, phases=both + nxt)
+        tl.mem("trace_in", "traces", B * g.n_in,
+               "TESS code, Conv2dSTDP.trace_in: λ_pre x̄ + a_{l−1}, B × n_in, kept whatever α_pre (D10)", layer=l)
+        tl.mem("trace_out", "traces", B * n,
+               "TESS code, Conv2dSTDP.trace_out: λ_post e + Ψ, B × n_nrn, kept whatever α_post (D10)", layer=l)
+        tl.mem("Ψ(u)", "loss_buffers", B * n, "TESS code, STDPConv2dGrad: surrogate of this step, B × n_nrn",
+               layer=l, phases=both)
+        tl.mem("B_l (regenerated)", "aux", loc * C * D,
+               "TESS code, compute_LLS → generate_frequency_matrix: sign(sin(f_c j))/D_l regenerated at every call "
+               "(D8), C × D_l with D_l = C_l·p_l² after the adaptive pool (D7)", layer=l, phases=(lsg,))
+        if p is not None:
+            tl.mem("h (LLS-pooled output)", "loss_buffers", loc * B * D,
+                   "TESS code, compute_LLS: adaptive_avg_pool2d(o, p_l), B × D_l (D7)", layer=l, phases=(lsg,))
+        tl.mem("p − t* (LSG error)", "loss_buffers", loc * B * C, "TESS code, compute_LLS: CE(h B_lᵀ), B × C",
+               layer=l, phases=(lsg,))
+        tl.mem("g_s (learning signal)", "loss_buffers", loc * B * n,
+               "∂CE/∂s through both poolings, B × n_nrn", layer=l, phases=both)
+        tl.mem("δ causal, δ non-causal", "loss_buffers", loc * 2 * B * n,
+               "TESS code, STDPConv2dGrad.backward: g_s ⊙ Ψ and g_s ⊙ e^{t−1} (D1), 2 × B × n_nrn", layer=l,
+               phases=(upd,))
+        if bp:
+            bw = backward_phases(c, l)
+            tl.mem("saved s, Ψ, e^{t−1}", "saved", 3 * B * n,
+                   "TESS code, back-prop step (D12): STDPConv2dGrad's saved Ψ and trace_out and the pool's input, "
+                   "3 × B × n_nrn, until layer l is back-propagated", layer=l, phases=bw)
+            if l >= 2 and c.geo[l - 2].n_out != c.geo[l - 2].n_neurons:
+                tl.mem("saved input o_{l−1}", "saved", B * g.n_in,
+                       "TESS code, back-prop step: the block input saved by STDPConv2dGrad, B × n_in (pooled "
+                       "o_{l−1}; an unpooled layer's input is its s, counted there)", layer=l, phases=bw)
+            tl.mem("back-prop g_s", "loss_buffers", B * n, "back-prop step: ∂L/∂s_l, B × n_nrn", layer=l,
+                   phases=(f"backward:{l}",) + ((f"backward-in:{l}",) if l >= 2 else ()))
+            tl.mem("back-prop δ causal, δ non-causal", "loss_buffers", 2 * B * n,
+                   "back-prop step: the two trace-modulated deltas, 2 × B × n_nrn", layer=l,
+                   phases=(f"backward:{l}",))
+            if l >= 2:
+                tl.mem("back-prop ∂L/∂a_{l−1}", "loss_buffers", B * g.n_in,
+                       "back-prop step: ∂I/∂a (g_s ⊙ Ψ), formed after the δ are freed, B × n_in", layer=l,
+                       phases=(f"backward-in:{l}",))
+        add_forward_ops(tl, c, g, "")
+        tl.ops("traces", 0, TRACE_OPS * B * (g.n_in + n) + SURR_OPS * B * n, "TESS code: trace_in, trace_out, Ψ",
+               layer=l)
+        tl.ops("regenerate B_l", 0, f_loc * 3 * C * D, "D8: B_l regenerated at every call (sin, sign, /D)", layer=l)
+        tl.ops("learning signal", f_loc * 2 * B * C * D, f_loc * (5 * B * C + 2 * B * no),
+               "compute_LLS: h B_lᵀ and (p − t*) B_l, B·C·D_l MACs each, on the local steps", layer=l)
+        tl.ops("weight update", 2 * fwd_macs(c, g), 2 * B * n,
+               "STDPConv2dGrad.backward: both terms are computed whatever the factors", layer=l)
+        if bp and l >= 2:
+            tl.ops("back-prop ∂a_{l−1}", f_bp * fwd_macs(c, g), f_bp * B * n,
+                   "back-prop steps: conv2d_input / δ Ŵ, on delay_ls of T steps", layer=l)
+    tl.mem("Σ_t z^t (prediction)", "neuron_state", B * C, "TESS code, do_epoch: pred += output, B × C")
+    tl.mem("z^t, softmax(z^t) − c", "loss_buffers", 2 * B * C,
+           "TESS code, do_epoch: per-step cross-entropy of the readout z^t = W_out o_L + b (D3), 2 × B × C",
+           phases=("readout",))
+    if bp:
+        tl.mem("back-prop ∂L/∂z", "loss_buffers", B * C, "back-prop step: softmax(z^t) − c, held while the blocks "
+               "are back-propagated, B × C", phases=backward_phases(c, 1))
+        if c.geo[-1].n_out != c.geo[-1].n_neurons:
+            tl.mem("back-prop o_L", "saved", B * c.n_out_last, "back-prop step: the readout's input, B × n_out_L",
+                   phases=backward_phases(c, 1))
+    tl.ops("readout", c.B * c.n_out_last * C * (1 + (1 if not schedule else f_bp)), LIF_OPS * B * C,
+           "z^t = W_out o_L + b and, when the readout learns, (softmax(z) − c)ᵀ o_L")
+
+
 NOT_MODELLED = COMMON_NOT_MODELLED + (
-    "TESS's published code pools activations to p×p before B_l; tpprof uses B_l at C × n_out as the TP paper does",
+    "flavour 'paper': TESS's published code pools activations to p×p before B_l; tpprof uses B_l at C × n_out as "
+    "the TP paper does (flavour 'authors' models their pooled, regenerated B_l)",
     "conv layers: the pooled-shape m_l before un-pooling (B × n_out)",
 )
 
