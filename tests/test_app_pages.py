@@ -74,7 +74,11 @@ def test_figure5_page_accounting_and_net_change_the_data() -> None:
     _clean(at)
     assert not _same(_charts(at)[0]["data"][0]["z"], full["z"])
     # The hover carries both memories and the ratio.
-    assert "TP: " in heat["hovertemplate"] and "TESS: " in heat["hovertemplate"] and "G = " in heat["hovertemplate"]
+    assert "TP: " in heat["hovertemplate"] and "G = " in heat["hovertemplate"]
+    assert "TESS" in str(heat["customdata"])  # the rule TP is set against, named per cell
+    at.selectbox(key="f5_vs").set_value("best").run()
+    best = _charts(at)[0]
+    assert "best alternative" in best["layout"]["title"]["text"] and not _same(best["data"][0]["z"], full["z"])
 
 
 def test_figure5_bad_net_string_is_one_line_error() -> None:
@@ -95,7 +99,8 @@ def test_regimes_page_budget_changes_the_map_and_bad_budget_errors() -> None:
     at = _app("Device regimes", rg_src="typed budget")
     _clean(at)
     specs = _charts(at)
-    assert len(specs) == 2  # regime map + headroom bars
+    assert len(specs) == 3  # regime map, TP against the best alternative, headroom bars
+    assert "best other learner" in specs[1]["layout"]["title"]["text"]
     z1 = specs[0]["data"][0]["z"]
     at.text_input(key="rg_budget").set_value("64MiB").run()
     _clean(at)

@@ -126,3 +126,17 @@ def test_results_loader_reports_wrong_columns(tmp_path) -> None:
     frames, problems = report.load_results(tmp_path)
     assert list(frames) == ["finetune"]
     assert problems == ["silhouette.csv: lacks column(s) layer, silhouette"]
+
+
+def test_figure5_best_alternative_is_the_least_other_learner() -> None:
+    from tpprof.analytic import estimate
+    from tpprof.config import TRAINABLE_RULES, make_config, rules_accepting
+
+    df = report.figure5_frame("full", "40-32-10", points=4, classes=(2, 500), batch=(2, 300), versus="best")
+    rules = [r for r in rules_accepting(make_config("40-32-10"), TRAINABLE_RULES) if r != "tp"]
+    for r in df.to_dict("records"):
+        peaks = {x: estimate(make_config("40-32-10", x, batch=r["batch"], classes=r["classes"])).peak_bytes
+                 for x in rules}
+        assert r["other_bytes"] == min(peaks.values()) and peaks[r["other"]] == r["other_bytes"]
+        tp = estimate(make_config("40-32-10", "tp", batch=r["batch"], classes=r["classes"])).peak_bytes
+        assert r["G"] == pytest.approx(min(peaks.values()) / tp)

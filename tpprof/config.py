@@ -742,6 +742,19 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> Conf
                        wl.get("dtype", "fp32"), device=device)
 
 
+def rules_accepting(cfg: Config, rules: "tuple[str, ...] | list[str]") -> list[str]:
+    """The rules among ``rules`` that accept ``cfg``'s net and workload (e.g. the authors' TESS
+    refuses recurrent layers)."""
+    out = []
+    for r in rules:
+        try:
+            cfg.with_(name=r)
+        except ConfigError:
+            continue
+        out.append(r)
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Grids of configurations
 # --------------------------------------------------------------------------------------

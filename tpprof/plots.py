@@ -116,16 +116,20 @@ def _layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
 
 
 def figure5(df: pd.DataFrame, title: str | None = None, points: pd.DataFrame | None = None) -> go.Figure:
-    """Heatmap of G(C, B) = Mem_TESS / Mem_TP over classes × batch, log axes.
+    """Heatmap of G(C, B) = Mem_other / Mem_TP over classes × batch, log axes (other: TESS, or
+    per cell the best alternative named in ``other``).
 
-    ``df``: one row per (classes, batch) with ``tp_bytes``, ``tess_bytes``, ``G``
-    (:func:`tpprof.report.figure5_frame`). Colour is log2 G (red: TP needs less, G > 1;
+    ``df``: one row per (classes, batch) with ``tp_bytes``, ``other_bytes`` (or ``tess_bytes``),
+    optionally ``other``, and ``G`` (:func:`tpprof.report.figure5_frame`). Colour is log2 G (red: TP needs less, G > 1;
     blue: TESS needs less); thin contours at G = 2^k; the bold line is G = 1 (equal memory).
     ``points`` (name, classes, batch) marks workloads, e.g. the paper's benchmarks.
     """
     g = _pivot(df, "G")  # (C, B)
     tp = _pivot(df, "tp_bytes").reindex_like(g)
-    tess = _pivot(df, "tess_bytes").reindex_like(g)
+    other_col = "other_bytes" if "other_bytes" in df else "tess_bytes"
+    tess = _pivot(df, other_col).reindex_like(g)
+    names = (_pivot(df.assign(o=df["other"].map(_rule_label)), "o").reindex_like(g).to_numpy(dtype=object)
+             if "other" in df else np.full(g.shape, "TESS", dtype=object))
     b = g.columns.to_numpy(dtype=float)  # (nB,)
     c = g.index.to_numpy(dtype=float)  # (nC,)
     log2g = np.log2(g.to_numpy(dtype=float))  # (nC, nB)
@@ -146,13 +150,13 @@ def figure5(df: pd.DataFrame, title: str | None = None, points: pd.DataFrame | N
         level_name = "G = 2^k"
     text_tp = np.vectorize(human_bytes)(tp.to_numpy(dtype=float))
     text_tess = np.vectorize(human_bytes)(tess.to_numpy(dtype=float))
-    custom = np.dstack([text_tp, text_tess, g.to_numpy(dtype=float)])  # (nC, nB, 3)
+    custom = np.dstack([text_tp, text_tess, g.to_numpy(dtype=float), names])  # (nC, nB, 4)
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
         x=b, y=c, z=log2g, zmin=lo, zmax=hi, colorscale=_diverging(lo, hi), customdata=custom,
         colorbar={"title": {"text": "G"}, "tickvals": ticks, "ticktext": labels},
-        hovertemplate="B = %{x}<br>C = %{y}<br>TP: %{customdata[0]}<br>TESS: %{customdata[1]}"
-                      "<br>G = TESS / TP = %{customdata[2]:.3f}<extra></extra>",
+        hovertemplate="B = %{x}<br>C = %{y}<br>TP: %{customdata[0]}<br>%{customdata[3]}: %{customdata[1]}"
+                      "<br>G = %{customdata[3]} / TP = %{customdata[2]:.3f}<extra></extra>",
         name="G",
     ))
     zc = np.power(2.0, log2g) if narrow else log2g  # contour levels must be evenly spaced

@@ -34,6 +34,11 @@ ACCOUNTINGS: dict[str, str] = {
     "paper+s": "paper + S: TP also stores its C×H label projection S",
     "full": "tpprof full accounting (every term, peak over a step)",
 }
+#: What Figure 5 sets TP against: TESS (the paper's view) or the best rule with a learner per cell.
+FIGURE5_VERSUS: dict[str, str] = {
+    "tess": "TESS (the paper's Figure 5)",
+    "best": "the best alternative: per cell, the learner other than TP that needs least memory",
+}
 SCALING_VARS: tuple[str, ...] = ("depth", "width", "steps")
 DEFAULT_SCALING_VALUES: dict[str, tuple[int, ...]] = {
     "depth": (1, 2, 3, 4, 6, 8),
@@ -131,26 +136,47 @@ def check_net(net: str) -> str:
 
 def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
                   steps: int | None = None, classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024),
-                  points: int = 24) -> pd.DataFrame:
-    """G(C, B) = Mem_TESS / Mem_TP over a log grid of classes × batch sizes.
+                  points: int = 24, versus: str = "tess") -> pd.DataFrame:
+    """G(C, B) = Mem_other / Mem_TP over a log grid of classes × batch sizes (G > 1: TP needs less).
 
-    Both memories come from :func:`tpprof.analytic.estimate` for ``net`` with its readout
-    resized to C, under ``accounting`` (``paper``, ``paper+s`` or ``full``). Columns:
-    classes, batch, tp_bytes, tess_bytes, G, accounting, net.
+    ``versus="tess"``: the paper's Figure 5, other = TESS. ``versus="best"``: other = the rule
+    with a learner (:data:`tpprof.config.TRAINABLE_RULES`) that needs least memory in that cell
+    (under the paper's accountings, among the rules the paper's Table 3 accounts for). Memories
+    as :func:`memory_of`, from one :func:`tpprof.analytic.estimate_grid` call. Columns: classes,
+    batch, tp_bytes, other_bytes, other (the rule), G, accounting, net, versus; with ``tess``
+    also tess_bytes (= other_bytes).
     """
+    from tpprof.analytic import estimate_grid
+    from tpprof.analytic.paper import PAPER_STATE
+    from tpprof.config import TRAINABLE_RULES, rules_accepting
+
     if accounting not in ACCOUNTINGS:
         raise UserError("accounting", f"{accounting!r} is not known", ", ".join(ACCOUNTINGS))
+    if versus not in FIGURE5_VERSUS:
+        raise UserError("versus", f"{versus!r} is not known", ", ".join(FIGURE5_VERSUS))
     net = check_net(net)
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    mem = class_batch_memory(net, ("tp", "tess"), cs, bs, steps, dtype, optimizer, accounting)
-    df = pd.DataFrame({"classes": mem["classes"][mem["rule"] == "tp"].to_numpy(),
-                       "batch": mem["batch"][mem["rule"] == "tp"].to_numpy(),
-                       "tp_bytes": mem["memory_bytes"][mem["rule"] == "tp"].to_numpy(),
-                       "tess_bytes": mem["memory_bytes"][mem["rule"] == "tess"].to_numpy()})
-    df["G"] = df["tess_bytes"] / df["tp_bytes"]  # the ratio's definition (paper's Figure 5)
+    base = config_for(net, "tp", 1, int(cs[0]), steps, dtype, optimizer)
+    if versus == "tess":
+        rules = ["tp", "tess"]
+    else:
+        known = [r for r in TRAINABLE_RULES if accounting == "full" or r in PAPER_STATE]
+        rules = rules_accepting(base, known)
+    grid = Grid(base, (("classes", tuple(int(c) for c in cs)), ("batch", tuple(int(b) for b in bs)),
+                       ("rule", tuple(rules))))
+    full = estimate_grid(grid, accounting)
+    tp = full[full["rule"] == "tp"]
+    mem = "peak_bytes" if accounting == "full" else "total_bytes"  # paper terms are all state: peak = total
+    df = pd.DataFrame({"classes": tp["classes"].to_numpy(), "batch": tp["batch"].to_numpy(),
+                       "tp_bytes": tp[mem].to_numpy(), "other_bytes": tp["best_other_peak_bytes"].to_numpy(),
+                       "other": tp["best_other"].astype(str).to_numpy()})
+    if versus == "tess":
+        df["tess_bytes"] = df["other_bytes"]
+    df["G"] = df["other_bytes"] / df["tp_bytes"]  # the ratio's definition (paper's Figure 5)
     df["accounting"] = accounting
     df["net"] = net
+    df["versus"] = versus
     return df
 
 

@@ -25,11 +25,15 @@ def render() -> None:
                "G = 1. The paper's accountings are tpprof's reconstruction of its Figure 5 (reference sheet §9: "
                "TP stores 2BLH, TESS BLH + LCH) and are labelled as such; the full accounting adds every term "
                "(weights, optimiser, both TP paths' state, S, B×B loss buffers, …) and takes the step's peak.")
-    c1, c2 = st.columns([2, 3])
+    c1, c0, c2 = st.columns([2, 2, 3])
     with c1:
         acc = common.select("Accounting", list(report.ACCOUNTINGS), "f5_acc", "paper",
                             help="; ".join(f"{k}: {v}" for k, v in report.ACCOUNTINGS.items()))
         st.caption(report.ACCOUNTINGS[acc])
+    with c0:
+        versus = common.select("TP against", list(report.FIGURE5_VERSUS), "f5_vs", "tess",
+                               help="; ".join(f"{k}: {v}" for k, v in report.FIGURE5_VERSUS.items()))
+        st.caption(report.FIGURE5_VERSUS[versus])
     with c2:
         net = common.net_input("f5_net", "shd")
     dtype, opt = common.dtype_optimizer("f5")
@@ -38,11 +42,12 @@ def render() -> None:
         crange = common.range_slider("Classes C", "f5_c", (2, 1000), "Range of class counts (log-spaced)")
     with c4:
         brange = common.range_slider("Batch size B", "f5_b", (2, 1000), "Range of batch sizes (log-spaced)")
-    df = common.figure5_frame(acc, net, dtype, opt, None, crange, brange, GRID_POINTS)
+    df = common.figure5_frame(acc, net, dtype, opt, None, crange, brange, GRID_POINTS, versus)
     marks = report.preset_points() if st.checkbox("Mark the paper's workloads", value=True, key="f5_marks",
                                                   **common._BIND, help="Each preset's (C, B), e.g. SHD at C = 20, "
                                                   "B = 128") else None
-    fig = common.figure("figure5", df, title=_TITLES[acc] + ("" if acc != "full" else f" ({net})"), points=marks)
+    title = _TITLES[acc] if versus == "tess" else _TITLES[acc].replace("TESS", "best alternative")
+    fig = common.figure("figure5", df, title=title + ("" if acc != "full" else f" ({net})"), points=marks)
     common.show_figure(fig, df, f"figure5_{acc.replace('+', '_')}")
     tp_wins = float((df["G"] > 1).mean())
     m1, m2, m3 = st.columns(3)

@@ -81,6 +81,17 @@ def render() -> None:
     st.caption(f"TP wins (fits where TESS does not, or needs less) in {tp_wins:.0%} of the cells; full "
                "accounting, peak over a step. Hover a cell for each rule's peak.")
 
+    st.markdown("#### TP against the best alternative")
+    best = common.figure5_frame("full", net, dtype, opt, steps, crange, brange, GRID_POINTS, "best")
+    fig = common.figure("figure5", best, title=f"Peak of the best other learner / peak of TP ({net})")
+    common.show_figure(fig, best, "tp_vs_best")
+    wins = best[best["G"] > 1]
+    fits = wins[wins["tp_bytes"] <= budget]
+    st.caption(f"Per cell, the learner other than TP that needs least memory (hover for which); G > 1: TP needs "
+               f"less than every alternative, in {len(wins) / len(best):.0%} of the cells, and fits "
+               f"{dev_name} there in {len(fits) / len(best):.0%}. Alternatives: "
+               + ", ".join(sorted(set(best["other"]))) + ".")
+
     st.markdown("#### Headroom at one point, and the largest batch per rule")
     c6, c7, c8 = st.columns([1, 1, 3])
     with c6:

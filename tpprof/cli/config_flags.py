@@ -15,7 +15,7 @@ import dataclasses
 from typing import Any, Sequence
 
 from tpprof.config import (
-    DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config,
+    DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config, rules_accepting,
 )
 from tpprof.errors import UserError
 
@@ -161,14 +161,6 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:
     return make_config(vals["net"] or "shd", rule, batch, classes, steps, vals["dtype"] or "fp32")
 
 
-def _accepts(cfg: Config, rule: str) -> bool:
-    try:
-        cfg.with_(name=rule)
-    except UserError:
-        return False
-    return True
-
-
 def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = ("tp",),
                    rule_last: bool = True, all_rules: Sequence[str] = RULES) -> Grid:
     """The flags' Grid: the base Config from the first value of each list flag, one axis per flag
@@ -184,7 +176,7 @@ def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = (
     first = {k: (v[0] if v else None) for k, v in lists.items()}
     base = config_from_args(args, net=nets[0] if nets else None, rule="tp" if every else rules[0], **first)
     if every:  # "all" means every rule that accepts this config (e.g. not the authors' TESS on a recurrent net)
-        rules = [r for r in rules if _accepts(base, r)]
+        rules = rules_accepting(base, rules)
         base = base.with_(name=rules[0])
     axes: list[tuple[str, tuple[Any, ...]]] = []
     if nets and len(nets) > 1:
