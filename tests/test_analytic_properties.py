@@ -270,3 +270,13 @@ def test_best_other_rule_equals_a_brute_force_min() -> None:
         assert r["best_other"] == other and r["best_other_peak_bytes"] == peaks[other]
         assert r["best_rule"] == min(rules, key=lambda x: (peaks[x], rules.index(x)))
         assert r["tp_margin"] == pytest.approx(peaks[other] / peaks["tp"])
+
+
+@pytest.mark.parametrize("param", ["batch", "classes"])
+def test_joint_search_equals_one_search_per_rule(param: str) -> None:
+    for net in ("shd", "40-256-256-10", "2x8x8-c4p-10"):
+        cfg = make_config(net)
+        for budget in (1000, 3 * 2 ** 20 + 7, 2 ** 24, 2 ** 40):
+            joint = regimes.largest_fitting_rules(cfg, ("tp", "tess", "bptt"), budget, param)
+            assert joint == {r: regimes.largest_fitting(cfg.with_(name=r), budget, param)
+                             for r in ("tp", "tess", "bptt")}

@@ -65,8 +65,9 @@ def test_regime_verdicts_agree_with_estimate_and_budget() -> None:
 
 def test_largest_batch_is_the_boundary_of_the_budget() -> None:
     budget = 3 * 2**20
+    inv = report.inverse_frame("shd", ("tp", "tess", "bptt"), 100, budget).set_index("rule")
     for rule in ("tp", "tess", "bptt"):
-        b = report.largest_batch("shd", rule, 100, budget)
+        b = int(inv.loc[rule, "max_batch"])
         peak = lambda n: estimate(make_config("shd", rule, batch=n, classes=100), accounting="full").peak_bytes  # noqa: E731
         if b == 0:
             assert peak(1) > budget

@@ -267,23 +267,18 @@ def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, st
     return df
 
 
-def largest_batch(net: str, rule: str, classes: int, budget_bytes: int, steps: int | None = None,
-                  dtype: str = "fp32", optimizer: str = "adam", limit: int = 2**24) -> int:
-    """Largest B with peak(B) ≤ budget (0 if even B = 1 does not fit), full accounting:
-    :func:`tpprof.analytic.regimes.largest_fitting` over the batch size."""
-    from tpprof.analytic.regimes import largest_fitting
-
-    cfg = config_for(check_net(net), rule, 1, classes, steps, dtype, optimizer)
-    return largest_fitting(cfg, budget_bytes, "batch", hi=limit)
-
-
 def inverse_frame(net: str, rules: Sequence[str], classes: int, budget_bytes: int, steps: int | None = None,
                   dtype: str = "fp32", optimizer: str = "adam") -> pd.DataFrame:
     """Per rule: the largest batch that trains with ``classes`` classes within the budget,
-    and its peak memory (rows: rule, classes, max_batch, peak_bytes, budget_bytes)."""
+    and its peak memory (rows: rule, classes, max_batch, peak_bytes, budget_bytes); all rules
+    searched together (:func:`tpprof.analytic.regimes.largest_fitting_rules`)."""
+    from tpprof.analytic.regimes import largest_fitting_rules
+
+    cfg = config_for(check_net(net), rules[0], 1, classes, steps, dtype, optimizer)
+    best = largest_fitting_rules(cfg, tuple(rules), budget_bytes, "batch")
     rows = []
     for r in rules:
-        b = largest_batch(net, r, classes, budget_bytes, steps, dtype, optimizer)
+        b = best[r]
         pk = memory_of(config_for(net, r, b, classes, steps, dtype, optimizer)) if b else None
         rows.append((r, classes, b, pk, budget_bytes))
     return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes"])

@@ -32,6 +32,16 @@ def feasibility(peak_bytes: Any, budget_bytes: Any) -> dict[str, Array]:
     return {"fits": head >= 0, "headroom_bytes": head, "headroom_fraction": head / budget}
 
 
+def candidates(lo: int, hi: int, n: int) -> np.ndarray:
+    """About ``n`` integers spread over [lo, hi], hi included: log-spaced over a wide bracket (so
+    a search over 1…2²⁴ needs few rounds), evenly spaced once it is narrow."""
+    if hi > 16 * max(lo, 1):
+        c = np.geomspace(max(lo, 1), hi, n)
+    else:
+        c = np.linspace(lo, hi, min(n, hi - lo + 1))
+    return np.unique(np.append(np.round(c).astype(np.int64), hi))
+
+
 def first_true(pred: Callable[[Array], Array], lo: int, hi: int, per_round: int = ROUND) -> int | None:
     """Smallest integer x in [lo, hi] with ``pred`` true, for ``pred`` monotone (false → true) and
     vectorised (an array of candidates → an array of bools); None when ``pred(hi)`` is false.
@@ -39,7 +49,7 @@ def first_true(pred: Callable[[Array], Array], lo: int, hi: int, per_round: int 
     if not pred(np.asarray([hi]))[0]:
         return None
     while hi > lo:
-        cand = np.unique(np.linspace(lo, hi, min(per_round, hi - lo + 1)).astype(np.int64))
+        cand = candidates(lo, hi, per_round)
         ok = pred(cand)
         k = int(np.argmax(ok))  # the first true candidate (the last one is true: it is hi or above)
         hi = int(cand[k])
@@ -121,6 +131,40 @@ def _too_big(cfg: Config, param: str, budget_bytes: int, metric: str, accounting
         return out
 
     return pred
+
+
+def largest_fitting_rules(cfg: Config, rules: Sequence[str], budget_bytes: int, param: str = "batch", *,
+                          metric: str = "peak", accounting: str = "full", implementation: bool = True,
+                          hi: int = 2 ** 24) -> dict[str, int]:
+    """:func:`largest_fitting` of batch or classes for several rules at once: every round is one
+    estimate_grid call over rules × the union of their candidates (0: even 1 does not fit)."""
+    if param not in ("batch", "classes"):
+        raise UserError("param", f"{param!r} is not searched jointly", "batch or classes")
+    lo = {r: 1 for r in rules}
+    top = {r: hi for r in rules}  # the answer lies in [lo - 1, top]: lo - 1 fits (or is 0), top + 1 does not
+    first = True
+    while first or any(top[r] >= lo[r] for r in rules):
+        cand = {r: np.unique(np.append(candidates(lo[r], top[r], ROUND), [hi + 1] if first else []).astype(np.int64))
+                if top[r] >= lo[r] or first else np.zeros(0, np.int64) for r in rules}
+        vals = np.unique(np.concatenate(list(cand.values())))
+        grid = Grid(cfg, (("rule", tuple(rules)), (param, tuple(int(v) for v in vals))))
+        mem = memory(grid, accounting, metric, implementation).reshape(len(rules), -1)
+        for i, r in enumerate(rules):
+            c = cand[r]
+            if not len(c):
+                continue
+            bad = mem[i][np.searchsorted(vals, c)] > budget_bytes
+            if first and not bad[-1]:  # even hi + 1 fits: the search is capped at hi
+                lo[r], top[r] = hi + 1, hi
+                continue
+            if not bad.any():  # all fit, the bracket's top included
+                lo[r] = int(c[-1]) + 1
+                continue
+            k = int(np.argmax(bad))  # the first candidate over budget
+            lo[r] = int(c[k - 1]) + 1 if k > 0 else lo[r]
+            top[r] = int(c[k]) - 1
+        first = False
+    return {r: min(lo[r] - 1, hi) for r in rules}
 
 
 def largest_fitting(cfg: Config, budget_bytes: int, param: str, *, metric: str = "peak",
