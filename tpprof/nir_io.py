@@ -68,7 +68,7 @@ def _nir() -> Any:
     try:
         import nir
     except ImportError:
-        raise UserError(_FIELD, "reading or writing .nir files needs the nir package",
+        raise ConfigError(_FIELD, "reading or writing .nir files needs the nir package",
                         "pip install 'tpprof[nir]' (or pip install nir)") from None
     return nir
 
@@ -125,7 +125,14 @@ def read_nir_net(path: str | os.PathLike, neuron: NeuronSpec | None = None) -> t
         first = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise ConfigError(_FIELD, f"{p.name} does not parse as a NIR graph ({type(e).__name__}: {first})",
                           "a .nir file written by nir.write") from None
-    net, notes = net_from_graph(graph, name=p.name)
+    try:
+        net, notes = net_from_graph(graph, name=p.name)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a hostile graph (odd dtypes, shapes) is the user's file
+        first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        raise ConfigError(_FIELD, f"{p.name} does not map onto a tpprof net ({type(e).__name__}: {first})",
+                          "a chain of " + _ACCEPTED_NODES) from None
     if neuron is not None:
         net = replace(net, neuron=neuron)
     return net, notes

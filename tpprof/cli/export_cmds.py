@@ -1,0 +1,43 @@
+"""``tpprof export``: a trained checkpoint → a NIR graph file (:mod:`tpprof.nir_io`).
+
+torch and nir are imported inside the handler, so ``tpprof estimate`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tpprof.errors import UserError
+
+_EXAMPLES = """examples:
+  tpprof export --checkpoint runs/tp0/model.pt --out tp0.nir
+  tpprof estimate --net tp0.nir --rule tp,tess,bptt     # the same net, read back
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a trained checkpoint as a NIR graph (.nir) for other SNN tools",
+                       description="Write the trained net of a tpprof checkpoint (weights, LIF parameters, integrator "
+                                   "readout) as a NIR graph (HDF5), readable by snnTorch, Norse, nirtorch and tpprof. "
+                                   "Needs the nir extra: pip install 'tpprof[nir]'.",
+                       epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a model.pt written by tpprof train (e.g. runs/tp0/model.pt)")
+    p.add_argument("--out", required=True, help="the .nir file to write (e.g. --out tp0.nir)")
+    p.set_defaults(func=export_handler)
+
+
+def export_handler(args: argparse.Namespace) -> int:
+    from tpprof.nir_io import _nir, write_nir
+
+    if not str(args.out).lower().endswith(".nir"):
+        raise UserError("out", f"{args.out!r} does not end in .nir", "a file name such as net.nir")
+    _nir()  # a one-line error before torch loads when nir is missing
+    from tpprof.train import learner_from_checkpoint
+
+    learner, cfg, _ = learner_from_checkpoint(args.checkpoint, "cpu")
+    notes = write_nir(learner, args.out)
+    for n in notes:
+        sys.stderr.write(f"tpprof export: note: {n}\n")
+    print(f"{cfg.net.to_string()} ({cfg.rule.name}) -> {args.out}")
+    return 0
