@@ -37,6 +37,13 @@ def test_local_executor_is_the_default_and_imports_no_ray(tmp_path):
     assert r.stdout.strip() == "False"
 
 
+def test_local_pool_executor_runs_every_point():
+    rows = list(LocalExecutor(jobs=2).imap(worker_pid, [1, 2, 3], None))
+    assert sorted(r["point"] for r in rows) == [1, 2, 3]
+    with pytest.raises(Exception, match="jobs"):
+        LocalExecutor(jobs=0)
+
+
 def test_ray_executor_matches_local(tmp_path):
     pytest.importorskip("ray")
     from tpprof.executor import RayExecutor

@@ -18,7 +18,6 @@ rerun resumes from the file as before.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -31,13 +30,27 @@ RunOne = Callable[[Any, Any], dict]
 
 
 class LocalExecutor:
-    """Run the points in order in this process."""
+    """Run the points here: in order in this process (``jobs=1``), or in a pool of ``jobs`` worker
+    processes (``concurrent.futures``, rows in completion order), as the training sweeps do."""
 
     name = "local"
 
-    def imap(self, run_one: RunOne, points: Sequence[Any], protocol: Any) -> Iterator[dict]:
-        for p in points:
-            yield run_one(p, protocol)
+    def __init__(self, jobs: int = 1) -> None:
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+            raise UserError("jobs", f"{jobs!r} is not a worker count", "an integer >= 1")
+        self.jobs = jobs
+
+    def imap(self, run_one: RunOne, points: Sequence[Any], protocol: Any) -> Iterator[Any]:
+        if self.jobs == 1:
+            for p in points:
+                yield run_one(p, protocol)
+            return
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=self.jobs) as pool:
+            futs = [pool.submit(run_one, p, protocol) for p in points]
+            for f in as_completed(futs):
+                yield f.result()
 
 
 def worker_pid(point: Any, protocol: Any) -> dict:
@@ -81,8 +94,10 @@ class RayExecutor:
                 raise UserError("ray", f"cannot start or join Ray at {address!r} ({first})",
                                 "local, auto (a running 'ray start' cluster) or ray://HOST:PORT") from None
 
-    def imap(self, run_one: RunOne, points: Sequence[Any], protocol: Any) -> Iterator[dict]:
-        from tpprof.measure.grid import failure_row
+    def imap(self, run_one: RunOne, points: Sequence[Any], protocol: Any) -> Iterator[Any]:
+        """Yield ``run_one(point, protocol)`` per point as the tasks finish; a lost worker gives a
+        failure row for grid points (:class:`tpprof.measure.grid.Point`) and re-raises otherwise."""
+        from tpprof.measure.grid import Point, failure_row
 
         ray = self.ray
         task = ray.remote(max_calls=1, num_cpus=self.num_cpus, max_retries=0)(_call)
@@ -95,6 +110,8 @@ class RayExecutor:
                 try:
                     row = ray.get(ref)
                 except Exception as e:  # noqa: BLE001 - a lost worker is a failed point, the grid goes on
+                    if not isinstance(p, Point):
+                        raise
                     first = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
                     row = failure_row(p, protocol, "error", f"ray: {first}", time.perf_counter() - t0)
                 yield row
@@ -103,11 +120,12 @@ class RayExecutor:
         self.ray.shutdown()
 
 
-def make_executor(value: str | None) -> LocalExecutor | RayExecutor:
-    """``None`` / ``local`` → :class:`LocalExecutor`; ``ray`` / ``ray:auto`` / ``ray:ADDRESS`` → Ray."""
+def make_executor(value: str | None, jobs: int = 1) -> LocalExecutor | RayExecutor:
+    """``None`` / ``local`` → :class:`LocalExecutor` (``jobs`` workers); ``ray`` / ``ray:auto`` /
+    ``ray:ADDRESS`` → :class:`RayExecutor`."""
     v = (value or "local").strip()
     if v.lower() == "local":
-        return LocalExecutor()
+        return LocalExecutor(jobs)
     if v.lower() == "ray":
         return RayExecutor("local")
     if v.lower().startswith("ray:"):
@@ -115,7 +133,3 @@ def make_executor(value: str | None) -> LocalExecutor | RayExecutor:
     raise UserError("executor", f"{value!r} is not known", "local, ray, ray:auto, ray:HOST:PORT")
 
 
-def _progress(total: int, progress: bool) -> Any:  # pragma: no cover - cosmetic
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="measure", unit="point", file=sys.stderr, disable=not progress, dynamic_ncols=True)
