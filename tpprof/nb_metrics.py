@@ -77,7 +77,6 @@ def HarnessNet(learner: Any) -> Any:  # noqa: N802 - a class factory
     """The learner as a ``torch.nn.Module`` NeuroBench can hook (see the module docstring)."""
     global SpikeOutput
     torch = _torch()
-    import torch.nn.functional as F
 
     from tpprof.snn.neurons import lif_step, lif_zeros
 
