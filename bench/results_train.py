@@ -22,7 +22,6 @@ import os
 import shlex
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,15 +66,22 @@ def _run(argv: list[str]) -> tuple[list[str], int, float]:
     return argv, rc, time.perf_counter() - t0
 
 
-def run_all(commands: list[list[str]], jobs: int) -> None:
+def _run_point(argv: list[str], _protocol: object = None) -> tuple[list[str], int, float]:
+    return _run(argv)
+
+
+def run_all(commands: list[list[str]], jobs: int, executor: str | None = None) -> None:
+    """Run the commands on tpprof's executor (tpprof.executor): a local pool of ``jobs`` processes
+    (default) or Ray (``--executor ray`` / ``ray:ADDRESS``, one fresh worker per run)."""
+    from tpprof.executor import make_executor
+
     todo = [c for c in commands if not _done(Path(c[c.index("--out") + 1]))]
     for c in todo:
         print("tpprof " + shlex.join(c), flush=True)
     if not todo:
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for argv, rc, secs in pool.map(_run, todo):
-            print(f"[rc={rc}, {secs:.0f} s] {argv[argv.index('--out') + 1]}", flush=True)
+    for argv, rc, secs in make_executor(executor, jobs).imap(_run_point, todo, None):
+        print(f"[rc={rc}, {secs:.0f} s] {argv[argv.index('--out') + 1]}", flush=True)
 
 
 def _train_cmd(rule: str, net: str, task: str, epochs: int, seed: int, out: Path, frozen: bool = False,
@@ -93,7 +99,7 @@ def cmd_accuracy(args: argparse.Namespace, task: str = "digit", net: str = "fsdd
             cmds.append(_train_cmd(rule, net, task, args.epochs, seed, root / f"{rule}-s{seed}"))
         if args.control:
             cmds.append(_train_cmd("tp", net, task, args.epochs, seed, root / f"tp-frozen-s{seed}", frozen=True))
-    run_all(cmds, args.jobs)
+    run_all(cmds, args.jobs, args.executor)
 
 
 def cmd_many(args: argparse.Namespace) -> None:
@@ -105,7 +111,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     root = runs_dir(args) / "finetune"
     pre = [_train_cmd("tp", "fsdd", "digit", args.epochs, args.seed, root / f"pre-{s}",
                       extra=["--holdout-speaker", s]) for s in args.speakers]
-    run_all(pre, args.jobs)
+    run_all(pre, args.jobs, args.executor)
     ft = []
     for seed in args.ft_seeds:  # the seed draws the support takes and the shuffling
         for s in args.speakers:
@@ -113,7 +119,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
                 ft.append(["finetune", "--checkpoint", str(root / f"pre-{s}" / "model.pt"), "--data", "fsdd",
                            "--speaker", s, "--shots", shots, "--epochs", str(args.ft_epochs), "--seed", str(seed),
                            "--no-progress", "--out", str(root / f"ft-{s}-{shots}-s{seed}")])
-    run_all(ft, args.jobs)
+    run_all(ft, args.jobs, args.executor)
 
 
 def cmd_silhouette(args: argparse.Namespace) -> None:
@@ -293,6 +299,7 @@ def main() -> int:
     p.add_argument("--net-many", default="40-256-256-60")
     p.add_argument("--net-deep", default="40-256-256-256-10")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--executor", default=None, help="local (default, --jobs processes), ray, or ray:ADDRESS")
     args = p.parse_args()
     {"accuracy": cmd_accuracy, "many": cmd_many, "finetune": cmd_finetune, "silhouette": cmd_silhouette,
      "collect": cmd_collect}[args.what](args)

@@ -8,7 +8,7 @@ Compact text forms users can type:
 * nets: ``700-450-20`` (input 700, dense 450, readout 20), ``700-450r-20`` (recurrent),
   ``2x32x32-c64-c128p-c256-10`` (conv 3x3; ``p`` = max-pool 2, ``a2`` = adaptive average
   pool to 2x2, ``v`` = average pool 2), ``vgg9:2x32x32`` (the paper's VGG-9, readout 10 unless
-  ``vgg9:2x32x32-11``), or a preset name (:data:`PRESETS`);
+  ``vgg9:2x32x32-11``), a preset name (:data:`PRESETS`), or a ``.nir`` file (:mod:`tpprof.nir_io`);
 * sizes: ``256KiB``, ``1.5 MB``, ``8GiB``, ``4096`` (bytes);
 * dtypes: ``fp32``, ``fp16``, ``bf16``, ``fp64``, ``int8``.
 """
@@ -380,6 +380,10 @@ def parse_net(text: str, neuron: NeuronSpec | None = None) -> NetSpec:
     if not isinstance(text, str) or not text.strip():
         raise ConfigError("net", f"{text!r} is empty", _NET_HELP)
     s = text.strip().lower()
+    if s.endswith(".nir"):  # a NIR graph file (tpprof.nir_io; needs the nir extra)
+        from tpprof.nir_io import net_for_parse
+
+        return net_for_parse(text.strip(), neuron)
     if s in PRESETS:
         net = PRESETS[s].net
         return replace(net, neuron=neuron) if neuron is not None else net

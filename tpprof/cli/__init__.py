@@ -16,7 +16,7 @@ from tpprof import __version__
 from tpprof.errors import UserError
 
 #: Command-group modules under tpprof.cli, in the order their commands appear in --help.
-COMMAND_MODULES: tuple[str, ...] = ("analytic_cmds", "train_cmds", "measure_cmds", "app_cmds")
+COMMAND_MODULES: tuple[str, ...] = ("analytic_cmds", "train_cmds", "measure_cmds", "app_cmds", "export_cmds")
 
 
 class Parser(argparse.ArgumentParser):

@@ -72,6 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     _data_flags(e, default_data=None)
     e.add_argument("--split", choices=("test", "train"), default="test", help="which split to score (e.g. --split test)")
     e.add_argument("--json", action="store_true", help="print a JSON object instead of a line")
+    e.add_argument("--neurobench", action="store_true",
+                   help="also NeuroBench's Footprint, ConnectionSparsity, ActivationSparsity and SynapticOperations "
+                        "(its harness, on the split) next to tpprof's closed forms, plus training peaks per rule "
+                        "(needs pip install 'tpprof[neurobench]')")
     e.set_defaults(func=evaluate_handler)
 
     f = sub.add_parser("finetune", help="fine-tune a checkpoint for a new FSDD speaker (k-shot)",
@@ -151,6 +155,10 @@ def evaluate_handler(args: argparse.Namespace) -> int:
     ds = test if args.split == "test" else train
     check_fits(cfg, ds)
     acc = evaluate(learner, ds, device=device)
+    if getattr(args, "neurobench", False):
+        from tpprof.cli.export_cmds import neurobench_output
+
+        return neurobench_output(learner, ds, acc, args, task, data)
     if args.json:
         print(json.dumps({"accuracy": acc, "n": len(ds), "split": args.split, "task": task, "data": data}))
     else:

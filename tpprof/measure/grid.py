@@ -263,13 +263,26 @@ class GridResult:
 
 
 def run_grid(points: Sequence[Point], out: str | Path, protocol: Protocol, run_one: RunOne = run_subprocess,
-             retry_failed: bool = False, progress: bool = True) -> GridResult:
-    """Run every point not yet in ``out``; append and flush one row per finished point."""
+             retry_failed: bool = False, progress: bool = True, executor: Any = None) -> GridResult:
+    """Run every point not yet in ``out``; append and flush one row per finished point.
+
+    ``executor`` (:mod:`tpprof.executor`): ``None`` runs the points here in order; a
+    ``RayExecutor`` runs each in a fresh Ray worker and the rows are appended as they arrive.
+    """
     from tqdm import tqdm
 
     done = finished_keys(out, retry_failed=retry_failed)
     todo = [p for p in points if p.key not in done]
     res = GridResult(skipped=len(points) - len(todo))
+    if executor is not None:
+        bar = tqdm(total=len(todo), desc=f"measure ({executor.name})", unit="point", file=sys.stderr,
+                   disable=not progress, dynamic_ncols=True)
+        for row in executor.imap(run_one, todo, protocol):
+            append_row(out, row)
+            res.ran.append(row)
+            bar.update(1)
+        bar.close()
+        return res
     bar = tqdm(todo, desc="measure", unit="point", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     for p in bar:
         bar.set_postfix_str(p.label(), refresh=True)

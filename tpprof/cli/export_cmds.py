@@ -1,0 +1,76 @@
+"""``tpprof export``: a trained checkpoint → a NIR graph file (:mod:`tpprof.nir_io`).
+
+torch and nir are imported inside the handler, so ``tpprof estimate`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tpprof.errors import UserError
+
+_EXAMPLES = """examples:
+  tpprof export --checkpoint runs/tp0/model.pt --out tp0.nir
+  tpprof estimate --net tp0.nir --rule tp,tess,bptt     # the same net, read back
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a trained checkpoint as a NIR graph (.nir) for other SNN tools",
+                       description="Write the trained net of a tpprof checkpoint (weights, LIF parameters, integrator "
+                                   "readout) as a NIR graph (HDF5), readable by snnTorch, Norse, nirtorch and tpprof. "
+                                   "Needs the nir extra: pip install 'tpprof[nir]'.",
+                       epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a model.pt written by tpprof train (e.g. runs/tp0/model.pt)")
+    p.add_argument("--out", required=True, help="the .nir file to write (e.g. --out tp0.nir)")
+    p.set_defaults(func=export_handler)
+
+
+def export_handler(args: argparse.Namespace) -> int:
+    from tpprof.nir_io import _nir, write_nir
+
+    if not str(args.out).lower().endswith(".nir"):
+        raise UserError("out", f"{args.out!r} does not end in .nir", "a file name such as net.nir")
+    _nir()  # a one-line error before torch loads when nir is missing
+    from tpprof.train import learner_from_checkpoint
+
+    learner, cfg, _ = learner_from_checkpoint(args.checkpoint, "cpu")
+    notes = write_nir(learner, args.out)
+    for n in notes:
+        sys.stderr.write(f"tpprof export: note: {n}\n")
+    print(f"{cfg.net.to_string()} ({cfg.rule.name}) -> {args.out}")
+    return 0
+
+
+def neurobench_output(learner, ds, acc: float, args: argparse.Namespace, task: str, data: str) -> int:
+    """``tpprof evaluate --neurobench``: print :func:`tpprof.nb_metrics.report` (JSON or lines)."""
+    import json
+
+    import torch
+
+    from tpprof.config import format_bytes
+    from tpprof.nb_metrics import report
+
+    rep = report(learner, torch.from_numpy(ds.x), torch.from_numpy(ds.y))
+    rep = {"accuracy": acc, "n": len(ds), "split": args.split, "task": task, "data": data, **rep}
+    if args.json:
+        print(json.dumps(rep, default=str))
+        return 0
+    nb, cf = rep["neurobench"], rep["tpprof_closed_form"]
+    print(f"accuracy {acc:.4f} on {len(ds)} {args.split} samples ({data}, {task})")
+    print(f"{'metric (NeuroBench definition)':<34} {'NeuroBench':>16} {'tpprof':>16}  agree")
+    rows = [("Footprint (bytes)", nb["footprint_bytes"], cf["footprint_bytes"], "footprint_bytes"),
+            ("ConnectionSparsity", nb["connection_sparsity"], cf["connection_sparsity"], "connection_sparsity"),
+            ("ActivationSparsity", nb["activation_sparsity"], cf["activation_sparsity"], "activation_sparsity")]
+    rows += [(f"SynapticOperations {k}", nb["synaptic_operations"][k], cf["synaptic_operations"][k],
+              f"synaptic_operations.{k}") for k in ("Dense", "Effective_ACs", "Effective_MACs")]
+    for label, a, b, key in rows:
+        print(f"{label:<34} {a:>16.6g} {b:>16.6g}  {'yes' if rep['agree'][key] else 'NO'}")
+    wl = rep["tpprof_train_workload"]
+    print(f"training peak (not in NeuroBench), B={wl['batch']} T={wl['steps']} {wl['dtype']} {wl['optimizer']}:")
+    for rule, v in rep["tpprof_train_peak_analytic_bytes"].items():
+        m = rep.get("tpprof_train_peak_measured_bytes", {}).get(rule)
+        ms = format_bytes(m) if isinstance(m, int) else str(m)
+        print(f"  {rule:<5} analytic {format_bytes(v):>12}   measured (cpu) {ms:>12}")
+    return 0

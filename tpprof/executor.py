@@ -1,0 +1,135 @@
+"""Where the points of a measurement grid run: here, one after another (default), or on Ray.
+
+An executor maps ``run_one(point, protocol) -> row`` over points and yields the rows as they
+finish; :func:`tpprof.measure.grid.run_grid` appends each one to the results file at once
+(``append_row`` flushes and fsyncs), so a crash of the driver loses no finished point and a
+rerun resumes from the file as before.
+
+* :class:`LocalExecutor` — today's behaviour: in order, in this process (``run_one`` itself
+  starts the fresh measurement subprocess). Imports nothing.
+* :class:`RayExecutor` — one Ray task per point with ``max_calls=1``: every point runs in a
+  fresh worker process that exits after it, so peaks stay absolute (no allocator or import
+  state carried between points). Rows come back in completion order. ``address``: ``"local"``
+  starts a private local instance, ``"auto"`` joins a running cluster (``ray start``), or a
+  ``ray://`` / ``host:port`` address. Needs ``pip install 'tpprof[ray]'``.
+
+:func:`make_executor` turns a user value (``None``/``local``, ``ray``, ``ray:ADDRESS``) into one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from tpprof.errors import UserError
+
+__all__ = ["LocalExecutor", "RayExecutor", "make_executor", "worker_pid"]
+
+RunOne = Callable[[Any, Any], dict]
+
+
+class LocalExecutor:
+    """Run the points here: in order in this process (``jobs=1``), or in a pool of ``jobs`` worker
+    processes (``concurrent.futures``, rows in completion order), as the training sweeps do."""
+
+    name = "local"
+
+    def __init__(self, jobs: int = 1) -> None:
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+            raise UserError("jobs", f"{jobs!r} is not a worker count", "an integer >= 1")
+        self.jobs = jobs
+
+    def imap(self, run_one: RunOne, points: Sequence[Any], protocol: Any) -> Iterator[Any]:
+        if self.jobs == 1:
+            for p in points:
+                yield run_one(p, protocol)
+            return
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=self.jobs) as pool:
+            futs = [pool.submit(run_one, p, protocol) for p in points]
+            for f in as_completed(futs):
+                yield f.result()
+
+
+def worker_pid(point: Any, protocol: Any) -> dict:
+    """A ``run_one`` that reports the worker's process id (checks that points get fresh processes)."""
+    import os
+
+    return {"point": point, "pid": os.getpid()}
+
+
+def _call(run_one: RunOne, point: Any, protocol: Any) -> dict:
+    """The body of one Ray task (module level, so workers import it by name)."""
+    return run_one(point, protocol)
+
+
+class RayExecutor:
+    """One fresh Ray worker process per point (``max_calls=1``), rows streamed back as they finish."""
+
+    name = "ray"
+
+    def __init__(self, address: str = "local", num_cpus_per_point: float = 1.0, init_kwargs: dict | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise UserError("ray", "the Ray executor needs the ray package", "pip install 'tpprof[ray]'") from None
+        self.ray = ray
+        self.num_cpus = float(num_cpus_per_point)
+        if not ray.is_initialized():
+            kw = dict(init_kwargs or {})
+            # Workers import tpprof from the same place as the driver (a checkout, not only an install).
+            root = str(Path(__file__).resolve().parents[1])
+            env = kw.pop("runtime_env", {}) or {}
+            env_vars = dict(env.get("env_vars", {}))
+            env_vars.setdefault("PYTHONPATH", root)
+            env["env_vars"] = env_vars
+            kw.setdefault("include_dashboard", False)
+            kw.setdefault("logging_level", "ERROR")
+            try:
+                ray.init(address=None if address == "local" else address, runtime_env=env, **kw)
+            except Exception as e:  # noqa: BLE001 - no cluster at that address etc.
+                first = (str(e).splitlines() or [type(e).__name__])[0]
+                raise UserError("ray", f"cannot start or join Ray at {address!r} ({first})",
+                                "local, auto (a running 'ray start' cluster) or ray://HOST:PORT") from None
+
+    def imap(self, run_one: RunOne, points: Sequence[Any], protocol: Any) -> Iterator[Any]:
+        """Yield ``run_one(point, protocol)`` per point as the tasks finish; a lost worker gives a
+        failure row for grid points (:class:`tpprof.measure.grid.Point`) and re-raises otherwise."""
+        from tpprof.measure.grid import Point, failure_row
+
+        ray = self.ray
+        task = ray.remote(max_calls=1, num_cpus=self.num_cpus, max_retries=0)(_call)
+        fn_ref = ray.put(run_one)
+        pending = {task.remote(fn_ref, p, protocol): (p, time.perf_counter()) for p in points}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                p, t0 = pending.pop(ref)
+                try:
+                    row = ray.get(ref)
+                except Exception as e:  # noqa: BLE001 - a lost worker is a failed point, the grid goes on
+                    if not isinstance(p, Point):
+                        raise
+                    first = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
+                    row = failure_row(p, protocol, "error", f"ray: {first}", time.perf_counter() - t0)
+                yield row
+
+    def shutdown(self) -> None:
+        self.ray.shutdown()
+
+
+def make_executor(value: str | None, jobs: int = 1) -> LocalExecutor | RayExecutor:
+    """``None`` / ``local`` → :class:`LocalExecutor` (``jobs`` workers); ``ray`` / ``ray:auto`` /
+    ``ray:ADDRESS`` → :class:`RayExecutor`."""
+    v = (value or "local").strip()
+    if v.lower() == "local":
+        return LocalExecutor(jobs)
+    if v.lower() == "ray":
+        return RayExecutor("local")
+    if v.lower().startswith("ray:"):
+        return RayExecutor(v[4:] or "local")
+    raise UserError("executor", f"{value!r} is not known", "local, ray, ray:auto, ray:HOST:PORT")
+
+

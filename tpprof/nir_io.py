@@ -1,0 +1,712 @@
+"""NIR (Neuromorphic Intermediate Representation) files in and out of tpprof.
+
+Import (:func:`read_nir_net`): a ``.nir`` file (HDF5, written by snnTorch, Norse, SpikingJelly,
+Lava-dl, Rockpool, Sinabs or :func:`write_nir`) → :class:`tpprof.config.NetSpec` plus a list
+of mapped-with-caveats notes. The graph must be a chain::
+
+    Input → [Flatten] → W_1 → [pool] → N_1 → [pool] → … → W_out → [LI | I] → Output
+
+with W_l ∈ {Affine, Linear, Conv2d}, N_l ∈ {LIF, CubaLIF, IF}, pools ∈ {SumPool2d, AvgPool2d}
+(kernel = stride = 2, or the 2×2 adaptive form), and an optional recurrent Affine/Linear
+R_l whose only input and only output is N_l (``N_l → R_l → N_l``). A spiking last layer
+(``W_out → LIF → Output``, snnTorch's usual net) is read as tpprof's integrator readout with a note.
+
+Neuron parameters (NIR's continuous-time LIF, forward-Euler with step dt, as snnTorch and
+nirtorch integrate it)::
+
+    τ dv/dt = (v_leak − v) + R I   ⇒   v^t = (1 − dt/τ) v^{t−1} + (dt R/τ) I^t
+    α = 1 − dt/τ   (IF: α = 1)       input gain g = dt R/τ  (IF: g = dt R)
+    CubaLIF: α = 1 − dt/τ_mem, trace decay β = 1 − dt/τ_syn (the synaptic filter of the inputs)
+    LIF / IF: β = α (NIR has no trace; tpprof's input traces then decay like the membrane)
+    reset: NIR resets to v_reset ⇒ hard reset (v_reset must be 0); v_threshold → v_th.
+
+dt comes from the graph's metadata ``dt``; else, when every neuron has r ≠ 1, from snnTorch's
+unit-gain convention r = τ/dt (dt = τ/r, noted); else it is an error. Graphs written by
+:func:`write_nir` carry ``tpprof.*`` metadata (the neuron's soft reset, β, ordering, surrogate
+scale, the conv weight standardisation) so that importing them gives back the same NetSpec.
+
+Export (:func:`write_nir`): a learner (trained weights) → ``Input → Linear/Conv2d (+Flatten)
+→ LIF (+ recurrent Linear) → … → Linear → I → Output`` with τ = dt/(1 − α), r = τ/dt (unit
+input gain), v_reset = 0, and the readout m^t = m^{t−1} + W_out a^t as NIR's integrator
+I (dv/dt = R I, r = 1/dt). Conv weights are exported as the standardised Ŵ the forward uses.
+NIR has no soft reset and no max-pool: a soft-reset net is written with NIR's hard reset
+(noted, and kept in the metadata for tpprof), a max-pool layer is an error.
+
+numpy and h5py only here; ``nir`` is imported lazily (``pip install 'tpprof[nir]'``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tpprof.config import LayerSpec, NetSpec, NeuronSpec
+from tpprof.errors import ConfigError, UserError
+
+__all__ = ["read_nir_net", "net_from_graph", "graph_from_learner", "write_nir", "net_for_parse", "notes_for",
+           "NIR_DT", "MAX_ELEMENTS"]
+
+#: dt written by :func:`write_nir`: snnTorch's and its importer's fixed step, so they run it as-is.
+NIR_DT = 1e-4
+#: Largest array a .nir file may hold (elements) before anything is read into memory.
+MAX_ELEMENTS = 10**8
+#: Largest layer width accepted (as the net-string parser).
+MAX_WIDTH = 10**7
+_FIELD = "net"
+_ACCEPTED_NODES = "Input, Output, Affine, Linear, Conv2d, Flatten, SumPool2d, AvgPool2d, LIF, CubaLIF, IF, LI, I"
+_WEIGHT = ("Affine", "Linear", "Conv2d")
+_SPIKING = ("LIF", "CubaLIF", "IF")
+_INTEGRATOR = ("LI", "I")
+_POOL = ("SumPool2d", "AvgPool2d")
+
+
+def _nir() -> Any:
+    try:
+        import nir
+    except ImportError:
+        raise ConfigError(_FIELD, "reading or writing .nir files needs the nir package",
+                        "pip install 'tpprof[nir]' (or pip install nir)") from None
+    return nir
+
+
+def _err(node: str, problem: str, accepted: str | None = None) -> ConfigError:
+    return ConfigError(_FIELD, f"NIR node {node!r}: {problem}", accepted)
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------
+
+
+def _precheck_hdf5(path: Path) -> None:
+    """Open the HDF5 file and reject it before ``nir.read`` loads every array into memory:
+    unreadable / truncated files, and any dataset over :data:`MAX_ELEMENTS` elements."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if "node" not in f:
+                raise ConfigError(_FIELD, f"{path.name} has no NIR 'node' group", "a .nir file written by nir.write")
+            big: list[tuple[str, int]] = []
+
+            def visit(name: str, obj: Any) -> None:
+                if isinstance(obj, h5py.Dataset) and obj.shape is not None:
+                    n = math.prod(obj.shape)
+                    if n > MAX_ELEMENTS:
+                        big.append((name, n))
+
+            f.visititems(visit)
+            if big:
+                name, n = big[0]
+                raise ConfigError(_FIELD, f"{path.name}: array {name!r} has {n:.3g} elements",
+                                  f"at most {MAX_ELEMENTS:.0e} elements per array")
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - truncated / foreign file is the user's file
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ConfigError(_FIELD, f"{path.name} is not a readable NIR/HDF5 file ({first})",
+                          "a .nir file written by nir.write") from None
+
+
+def read_nir_net(path: str | os.PathLike, neuron: NeuronSpec | None = None) -> tuple[NetSpec, list[str]]:
+    """``.nir`` file → (NetSpec, caveat notes). One-line :class:`ConfigError` on anything unmappable."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(_FIELD, f"NIR file {str(path)!r} does not exist", "a path to a .nir file")
+    nir = _nir()
+    _precheck_hdf5(p)
+    try:
+        graph = nir.read(p, type_check=False)
+    except Exception as e:  # noqa: BLE001 - malformed node fields, shapes, types
+        first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        raise ConfigError(_FIELD, f"{p.name} does not parse as a NIR graph ({type(e).__name__}: {first})",
+                          "a .nir file written by nir.write") from None
+    try:
+        net, notes = net_from_graph(graph, name=p.name)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a hostile graph (odd dtypes, shapes) is the user's file
+        first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        raise ConfigError(_FIELD, f"{p.name} does not map onto a tpprof net ({type(e).__name__}: {first})",
+                          "a chain of " + _ACCEPTED_NODES) from None
+    if neuron is not None:
+        net = replace(net, neuron=neuron)
+    return net, notes
+
+
+def _flatten(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Inline sub-graphs: nodes get ``prefix.name``; a sub-graph's own Input/Output nodes become
+    pass-through nodes (type ``_Pass``) that :func:`_contract` removes."""
+    nir = _nir()
+    nodes: dict[str, Any] = {}
+    edges: list[tuple[str, str]] = []
+    sub_in: dict[str, list[str]] = {}
+    sub_out: dict[str, list[str]] = {}
+    if not isinstance(getattr(graph, "nodes", None), dict) or not isinstance(getattr(graph, "edges", None), list):
+        raise ConfigError(_FIELD, "the file's top node is not a NIR graph", "a NIRGraph")
+    for name, node in graph.nodes.items():
+        full = f"{prefix}{name}"
+        if isinstance(node, nir.NIRGraph):
+            sn, se = _flatten(node, full + ".")
+            nodes.update(sn)
+            edges.extend(se)
+            sub_in[full] = [f"{full}.{k}" for k, v in node.nodes.items() if isinstance(v, nir.Input)]
+            sub_out[full] = [f"{full}.{k}" for k, v in node.nodes.items() if isinstance(v, nir.Output)]
+            if len(sub_in[full]) != 1 or len(sub_out[full]) != 1:
+                raise _err(full, "is a sub-graph without exactly one Input and one Output", "a chain of layers")
+        elif prefix and isinstance(node, (nir.Input, nir.Output)):
+            nodes[full] = "_Pass"
+        else:
+            nodes[full] = node
+    for e in graph.edges:
+        if not (isinstance(e, (tuple, list)) and len(e) == 2):
+            raise ConfigError(_FIELD, f"edge {e!r} is not a (source, target) pair", "pairs of node names")
+        a, b = (f"{prefix}{str(x)}" for x in e)
+        a = sub_out[a][0] if a in sub_out else a
+        b = sub_in[b][0] if b in sub_in else b
+        for x in (a, b):
+            if x not in nodes:
+                raise _err(x, "is named by an edge but is not a node", "edges between the graph's nodes")
+        edges.append((a, b))
+    return nodes, edges
+
+
+def _contract(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Remove pass-through nodes, joining each predecessor to each successor."""
+    edges = list(dict.fromkeys(edges))
+    for name in [n for n, v in nodes.items() if isinstance(v, str) and v == "_Pass"]:
+        preds = [a for a, b in edges if b == name]
+        succs = [b for a, b in edges if a == name]
+        edges = [e for e in edges if name not in e] + [(a, b) for a in preds for b in succs]
+        del nodes[name]
+    return list(dict.fromkeys(edges))
+
+
+def _arr(node_name: str, node: Any, attr: str) -> np.ndarray:
+    v = getattr(node, attr, None)
+    if v is None:
+        raise _err(node_name, f"has no {attr}", f"a {type(node).__name__} with {attr}")
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _err(node_name, f"{attr} is not numeric", "a numeric array") from None
+    if a.size == 0:
+        raise _err(node_name, f"{attr} is empty", "a non-empty array")
+    if not np.all(np.isfinite(a)) and attr not in ("tau", "tau_mem", "tau_syn"):
+        raise _err(node_name, f"{attr} has NaN or infinite values", "finite numbers")
+    if np.any(np.isnan(a)):
+        raise _err(node_name, f"{attr} has NaN values", "finite positive time constants")
+    return a
+
+
+def _uniform(node_name: str, attr: str, a: np.ndarray, notes: list[str]) -> float:
+    """One value for a per-neuron array; the mean with a note when the neurons differ."""
+    lo, hi = float(np.min(a)), float(np.max(a))
+    if not math.isclose(lo, hi, rel_tol=1e-6, abs_tol=1e-12):
+        notes.append(f"{node_name}: {attr} differs across neurons ({lo:.4g}..{hi:.4g}); tpprof uses the mean "
+                     f"{float(np.mean(a)):.4g} (memory unaffected, dynamics approximated)")
+        return float(np.mean(a))
+    return lo
+
+
+def _shape_of(node: Any, key: str) -> tuple[int, ...] | None:
+    t = getattr(node, key, None)
+    if not isinstance(t, dict) or not t:
+        return None
+    v = next(iter(t.values()))
+    if v is None:
+        return None
+    try:
+        arr = np.asarray(v).reshape(-1)
+        return tuple(int(x) for x in arr)
+    except (TypeError, ValueError):
+        return None
+
+
+def _meta(graph: Any) -> dict[str, Any]:
+    m = getattr(graph, "metadata", None)
+    if not isinstance(m, dict):
+        return {}
+    out = {}
+    for k, v in m.items():
+        if isinstance(v, bytes):
+            v = v.decode("utf8", "replace")
+        elif isinstance(v, np.ndarray) and v.shape == ():
+            v = v.item()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[str(k)] = v
+    return out
+
+
+def _order_chain(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> tuple[list[str], dict[str, str]]:
+    """(chain of node names from the Input to the Output, {neuron: its recurrent weight node})."""
+    nir = _nir()
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    succs: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in edges:
+        if a == b:
+            raise _err(a, "connects to itself", "a recurrent Affine/Linear between a neuron's output and input")
+        succs[a].append(b)
+        preds[b].append(a)
+    recurrent: dict[str, str] = {}
+    for name, node in nodes.items():
+        kind = type(node).__name__
+        if kind in ("Affine", "Linear") and len(preds[name]) == 1 and succs[name] == preds[name]:
+            target = preds[name][0]
+            if type(nodes[target]).__name__ not in _SPIKING:
+                raise _err(name, f"feeds back into {target!r}, a {type(nodes[target]).__name__}",
+                           "recurrence onto a LIF / CubaLIF / IF layer")
+            if target in recurrent:
+                raise _err(name, f"is a second recurrent weight of {target!r}", "one recurrent weight per layer")
+            recurrent[target] = name
+    for neuron, w in recurrent.items():
+        succs[neuron].remove(w)
+        preds[neuron].remove(w)
+        del succs[w], preds[w]
+    inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
+    outputs = [n for n, v in nodes.items() if isinstance(v, nir.Output)]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ConfigError(_FIELD, f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes",
+                          "exactly one Input and one Output (a chain of layers)")
+    chain = [inputs[0]]
+    seen = {inputs[0]}
+    while chain[-1] != outputs[0]:
+        cur = chain[-1]
+        nxt = succs[cur]
+        if len(nxt) != 1:
+            raise _err(cur, f"has {len(nxt)} outgoing edges" + (f" ({', '.join(map(repr, nxt[:3]))})" if nxt else ""),
+                       "a chain of layers: one successor per node, recurrence only as neuron → Affine → same neuron")
+        n = nxt[0]
+        if n in seen:
+            raise _err(n, "closes a cycle that is not a recurrent weight of one layer",
+                       "a chain of layers, recurrence only as neuron → Affine/Linear → same neuron")
+        if len(preds[n]) != 1:
+            raise _err(n, f"has {len(preds[n])} incoming edges (a merge or a cycle)",
+                       "a chain of layers: no skip, merge or feedback edges except one layer's recurrent weight")
+        chain.append(n)
+        seen.add(n)
+    left = [n for n in preds if n not in seen]
+    if left:
+        raise _err(left[0], "is not on the path from the Input to the Output", "a chain of layers")
+    return chain, recurrent
+
+
+def _dt(meta: dict[str, Any], neurons: list[tuple[str, Any]], notes: list[str]) -> float:
+    if "dt" in meta:
+        try:
+            dt = float(meta["dt"])
+        except (TypeError, ValueError):
+            raise ConfigError(_FIELD, f"graph metadata dt = {meta['dt']!r} is not a number", "a positive dt") from None
+        if not (dt > 0 and math.isfinite(dt)):
+            raise ConfigError(_FIELD, f"graph metadata dt = {dt!r} is not positive", "a positive, finite dt")
+        return dt
+    leaky = [(n, v) for n, v in neurons if type(v).__name__ in ("LIF", "CubaLIF", "LI")]
+    if not leaky:
+        return 1.0  # IF / I only: no time constant, dt unused for α
+    ests = []
+    for name, node in leaky:
+        tau = _arr(name, node, "tau_mem" if type(node).__name__ == "CubaLIF" else "tau")
+        r = _arr(name, node, "r")
+        if np.allclose(r, 1.0) or np.any(r <= 0):
+            raise _err(name, "the time step dt is missing (no graph metadata 'dt', and r = 1 does not give it)",
+                       "graph.metadata['dt'] = your simulation step, or r = τ/dt (snnTorch's convention)")
+        ests.append(float(np.median(tau / r)))
+    dt = float(np.median(ests))
+    if not (dt > 0 and math.isfinite(dt)):
+        raise _err(leaky[0][0], f"dt inferred as τ/r = {dt!r}", "positive τ and r, or graph.metadata['dt']")
+    notes.append(f"dt is not in the graph's metadata; inferred dt = τ/r = {dt:.4g} (snnTorch's unit-gain "
+                 f"convention r = τ/dt)")
+    return dt
+
+
+def _decay(name: str, tau: np.ndarray, dt: float, notes: list[str], what: str) -> float:
+    """α = 1 − dt/τ (forward Euler); τ = ∞ gives 1. Must be in [0, 1]."""
+    if np.any(tau <= 0):
+        raise _err(name, f"{what} τ has values <= 0", "positive time constants")
+    a = 1.0 - dt / tau
+    val = _uniform(name, f"decay 1 − dt/{what}", a, notes)
+    if not 0.0 <= val <= 1.0:
+        raise _err(name, f"{what} τ = {float(np.min(tau)):.4g} is shorter than dt = {dt:.4g} (decay {val:.4g})",
+                   "τ >= dt")
+    return round(val, 6)
+
+
+def _pool_kind(name: str, node: Any, shape: tuple[int, ...], notes: list[str]) -> tuple[str, tuple[int, ...]]:
+    """(tpprof pool, pooled shape) for a SumPool2d / AvgPool2d on a C×H×W map."""
+    if len(shape) != 3:
+        raise _err(name, f"pools a flat input {shape}", "pooling on C×H×W maps")
+    k = np.asarray(getattr(node, "kernel_size", 0)).reshape(-1)
+    s = np.asarray(getattr(node, "stride", 0)).reshape(-1)
+    pad = np.asarray(getattr(node, "padding", 0)).reshape(-1)
+    k = np.broadcast_to(k, (2,)) if k.size in (1, 2) else k
+    s = np.broadcast_to(s, (2,)) if s.size in (1, 2) else s
+    if k.size != 2 or s.size != 2 or np.any(pad != 0):
+        raise _err(name, f"pool kernel {k.tolist()}, stride {s.tolist()}, padding {pad.tolist()}",
+                   "kernel = stride = 2 (or H/2 × W/2 to 2×2), no padding")
+    c, h, w = shape
+    kind = type(node).__name__
+    if tuple(k) == (2, 2) and tuple(s) == (2, 2):
+        pool, out = "avg2", (c, h // 2, w // 2)
+    elif tuple(k) == tuple(s) and h == 2 * int(k[0]) and w == 2 * int(k[1]):
+        pool, out = "adapt2", (c, 2, 2)
+    else:
+        raise _err(name, f"pool kernel {k.tolist()} stride {s.tolist()} on a {h}x{w} map",
+                   "kernel = stride = 2, or a pool to 2×2")
+    if kind == "SumPool2d":
+        notes.append(f"{name}: SumPool2d read as average pooling (same shapes and memory; the sum is "
+                     f"{int(k[0] * k[1])}× the average)")
+    return pool, out
+
+
+def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
+    """A ``nir.NIRGraph`` → (NetSpec, notes); see the module docstring for the mapping."""
+    notes: list[str] = []
+    meta = _meta(graph)
+    nodes, edges = _flatten(graph)
+    edges = _contract(nodes, edges)
+    for n, node in nodes.items():
+        kind = type(node).__name__
+        if kind not in _ACCEPTED_NODES.split(", "):
+            raise _err(n, f"has type {kind}, which tpprof cannot map", _ACCEPTED_NODES)
+    chain, recurrent = _order_chain(nodes, edges)
+    in_shape = _shape_of(nodes[chain[0]], "input_type") or _shape_of(nodes[chain[0]], "output_type")
+    if not in_shape or len(in_shape) not in (1, 3) or any(d < 1 or d > MAX_WIDTH for d in in_shape):
+        raise _err(chain[0], f"input shape {in_shape}", "F or C×H×W, each 1..10^7")
+    neurons = [(n, nodes[n]) for n in chain if type(nodes[n]).__name__ in _SPIKING + _INTEGRATOR]
+    dt = _dt(meta, neurons, notes)
+
+    shape: tuple[int, ...] = tuple(in_shape)
+    layers: list[LayerSpec] = []
+    neuron_params: list[tuple[str, float, float, float, str]] = []  # (node, α, β, v_th, reset)
+    pending: tuple[str, Any, int] | None = None  # (node name, node, width)
+    pool_before: str | None = None
+    readout_neuron: str | None = None
+    body = chain[1:-1]
+    for i, n in enumerate(body):
+        node = nodes[n]
+        kind = type(node).__name__
+        if readout_neuron is not None:
+            raise _err(n, f"follows the integrator {readout_neuron!r}", "LI / I only as the last node before Output")
+        if kind in _WEIGHT:
+            if pending is not None:
+                raise _err(n, f"follows the weight node {pending[0]!r} without a neuron between",
+                           "weight → neuron layers")
+            w = _arr(n, node, "weight")
+            if kind == "Conv2d":
+                if len(shape) != 3:
+                    raise _err(n, f"is a Conv2d on a flat input {shape}", "conv layers on a C×H×W input, before dense")
+                if w.ndim != 4 or w.shape[1] != shape[0] or w.shape[2] != w.shape[3] or w.shape[2] % 2 == 0:
+                    raise _err(n, f"weight shape {w.shape} does not fit input {shape}",
+                               f"(C_out, {shape[0]}, k, k) with k odd")
+                k = int(w.shape[2])
+                stride = np.asarray(node.stride).reshape(-1)
+                dil = np.asarray(node.dilation).reshape(-1)
+                pad = node.padding
+                pad_ok = (isinstance(pad, str) and pad == "same") or (
+                    not isinstance(pad, str) and np.all(np.asarray(pad).reshape(-1) == k // 2))
+                if np.any(stride != 1) or np.any(dil != 1) or int(node.groups) != 1 or not pad_ok:
+                    raise _err(n, f"conv stride {stride.tolist()}, padding {pad!r}, dilation {dil.tolist()}, "
+                               f"groups {int(node.groups)}", "stride 1, padding k//2 ('same'), dilation 1, groups 1")
+                if not 1 <= w.shape[0] <= 10**6:
+                    raise _err(n, f"has {w.shape[0]} output channels", "1..10^6")
+                width = int(w.shape[0])
+                shape_after = (width, shape[1], shape[2])
+            else:
+                n_in = math.prod(shape)
+                if w.ndim != 2 or w.shape[1] != n_in:
+                    raise _err(n, f"weight shape {w.shape} does not fit its input of {n_in} values",
+                               f"(H, {n_in})")
+                width = int(w.shape[0])
+                if not 1 <= width <= MAX_WIDTH:
+                    raise _err(n, f"width {width} is out of range", "1..10^7")
+                shape_after = (width,)
+            if kind in ("Affine", "Conv2d"):
+                b = _arr(n, node, "bias")
+                if np.any(b != 0):
+                    notes.append(f"{n}: bias ({b.size} values) not modelled (tpprof nets have no biases; "
+                                 f"{b.size * 1} parameters not counted)")
+            pending = (n, node, width)
+            shape = shape_after
+        elif kind == "Flatten":
+            if pending is not None:
+                raise _err(n, "flattens between a weight and its neuron", "Flatten before a dense weight")
+            shape = (math.prod(shape),)
+        elif kind in _POOL:
+            if pending is not None and pending[1].__class__.__name__ == "Conv2d":
+                pool, shape = _pool_kind(n, node, shape, notes)
+                pool_before = pool
+                notes.append(f"{n}: pooling before the neuron; tpprof pools the spikes after it, so this layer's "
+                             f"neuron state is counted at the unpooled size (an over-estimate)")
+            elif pending is None and layers and layers[-1].kind == "conv" and layers[-1].pool == "none":
+                pool, shape = _pool_kind(n, node, shape, notes)
+                layers[-1] = replace(layers[-1], pool=pool)
+            else:
+                raise _err(n, "pools where tpprof cannot", "one pool per conv layer, after its conv weight or neuron")
+        elif kind in _SPIKING:
+            if pending is None:
+                raise _err(n, "has no weight node before it", "weight → neuron layers")
+            wname, wnode, width = pending
+            size = _neuron_size(n, node)
+            want = math.prod(shape) if pool_before is None else None
+            if pool_before is None and size not in (1, want):
+                raise _err(n, f"has {size} neurons but {wname!r} gives {want}", f"{want} neurons (or one shared value)")
+            neuron_params.append(_neuron(n, node, dt, notes))
+            rec = recurrent.get(n)
+            if type(wnode).__name__ == "Conv2d":
+                if rec:
+                    raise _err(rec, "is a recurrent weight on a conv layer", "recurrence on dense layers")
+                k = int(np.asarray(wnode.weight).shape[2])
+                # pool_before: tpprof pools the spikes, so neuron_shape is the unpooled map (noted above)
+                layers.append(LayerSpec("conv", width, kernel=k, pool=pool_before or "none", weight_std=False))
+            else:
+                if rec:
+                    r = _arr(rec, nodes[rec], "weight")
+                    if r.shape != (width, width):
+                        raise _err(rec, f"recurrent weight shape {r.shape}", f"({width}, {width})")
+                    if type(nodes[rec]).__name__ == "Affine" and np.any(_arr(rec, nodes[rec], "bias") != 0):
+                        notes.append(f"{rec}: recurrent bias ({width} values) not modelled")
+                layers.append(LayerSpec("recurrent" if rec else "dense", width))
+            pending, pool_before = None, None
+        elif kind in _INTEGRATOR:
+            if pending is None or i != len(body) - 1:
+                raise _err(n, "is a leaky integrator that is not the readout", "LI / I right after the last weight")
+            if type(nodes[n]).__name__ == "LI":
+                tau = _arr(n, node, "tau")
+                if np.all(np.isinf(tau)):
+                    pass
+                else:
+                    a = _decay(n, tau, dt, notes, "τ")
+                    if a != 1.0:
+                        notes.append(f"{n}: leaky readout (decay {a:.4g}) read as tpprof's non-leaky integrator "
+                                     f"m^t = m^(t-1) + W_out a^t (same memory)")
+            readout_neuron = n
+        else:  # Input / Output in the middle
+            raise _err(n, f"is a {kind} inside the chain", "one Input at the start and one Output at the end")
+    if pending is not None:
+        wname, wnode, width = pending
+        if type(wnode).__name__ == "Conv2d":
+            raise _err(wname, "is a conv readout", "a dense (Affine / Linear) readout")
+        readout = width
+        if readout_neuron is None:
+            notes.append(f"{wname}: no neuron after the last weight; read as tpprof's integrator readout "
+                         f"m^t = m^(t-1) + W_out a^t")
+    else:
+        if not layers or layers[-1].kind == "conv":
+            raise ConfigError(_FIELD, "the graph ends in a conv layer", "a dense readout (Affine / Linear) last")
+        last = layers.pop()
+        if last.kind == "recurrent":
+            raise _err(chain[-2], "the spiking output layer is recurrent", "a feed-forward readout")
+        readout = last.width
+        notes.append(f"{chain[-2]}: spiking output layer read as tpprof's non-spiking integrator readout "
+                     f"(its membrane of {readout} units per sample is not counted)")
+        neuron_params.pop()
+    if not layers:
+        raise ConfigError(_FIELD, "the graph has no hidden spiking layer", "at least one weight → LIF layer before the readout")
+    spec = _neuron_spec(neuron_params, meta, notes)
+    layers = _restore_weight_std(layers, meta)
+    try:
+        net = NetSpec(tuple(in_shape), tuple(layers), int(readout), spec, name=name)
+    except ConfigError as e:
+        raise ConfigError(_FIELD, f"the NIR graph maps to an invalid net ({e})", "a chain tpprof can model") from None
+    return net, notes
+
+
+def _neuron_size(name: str, node: Any) -> int:
+    attr = {"LIF": "v_threshold", "CubaLIF": "v_threshold", "IF": "v_threshold"}[type(node).__name__]
+    return int(_arr(name, node, attr).size)
+
+
+def _neuron(name: str, node: Any, dt: float, notes: list[str]) -> tuple[str, float, float, float, str]:
+    """(node, α, β, v_th, reset) of one spiking node (see the module docstring)."""
+    kind = type(node).__name__
+    v_th = _uniform(name, "v_threshold", _arr(name, node, "v_threshold"), notes)
+    if not v_th > 0:
+        raise _err(name, f"v_threshold {v_th} is not positive", "a positive threshold")
+    v_reset = _arr(name, node, "v_reset") if getattr(node, "v_reset", None) is not None else np.zeros(1)
+    if np.any(v_reset != 0):
+        raise _err(name, f"resets to v_reset = {float(np.max(np.abs(v_reset))):.4g}", "v_reset = 0 (tpprof's hard reset)")
+    r = _arr(name, node, "r")
+    if kind in ("LIF", "CubaLIF"):
+        v_leak = _arr(name, node, "v_leak")
+        if np.any(v_leak != 0):
+            raise _err(name, f"has v_leak = {float(np.max(np.abs(v_leak))):.4g}", "v_leak = 0")
+        tau = _arr(name, node, "tau_mem" if kind == "CubaLIF" else "tau")
+        alpha = _decay(name, tau, dt, notes, "τ_mem" if kind == "CubaLIF" else "τ")
+        gain = r * dt / tau
+    else:  # IF
+        alpha, gain = 1.0, r * dt
+    if kind == "CubaLIF":
+        beta = _decay(name, _arr(name, node, "tau_syn"), dt, notes, "τ_syn")
+        w_in = np.asarray(getattr(node, "w_in", 1.0), dtype=np.float64)
+        notes.append(f"{name}: CubaLIF's synaptic current is not simulated; its τ_syn sets tpprof's trace decay "
+                     f"β = {beta:.4g} (one extra B×{_neuron_size(name, node)} state per layer not counted)")
+        gain = gain * w_in * dt / _arr(name, node, "tau_syn")
+    else:
+        beta = alpha
+    g = _uniform(name, "input gain dt·r/τ", np.asarray(gain, dtype=np.float64), notes)
+    if not math.isclose(g, 1.0, rel_tol=1e-4):
+        notes.append(f"{name}: input gain dt·r/τ = {g:.4g} ≠ 1, i.e. the weights are scaled by {g:.4g} "
+                     f"(memory unaffected)")
+    return name, alpha, beta, v_th, "hard"
+
+
+def _neuron_spec(params: list[tuple[str, float, float, float, str]], meta: dict[str, Any], notes: list[str]) -> NeuronSpec:
+    """One NeuronSpec for every layer (tpprof shares it); other layers' differences are noted."""
+    first, alpha, beta, v_th, reset = params[0]
+    for name, a, b, v, _ in params[1:]:
+        if not (math.isclose(a, alpha, rel_tol=1e-5) and math.isclose(v, v_th, rel_tol=1e-5)):
+            notes.append(f"{name}: decay {a:.4g} / threshold {v:.4g} differ from {first}'s {alpha:.4g} / {v_th:.4g}; "
+                         f"tpprof uses one neuron for every layer (memory unaffected)")
+    kw: dict[str, Any] = {"v_th": float(v_th), "alpha": float(alpha), "beta": float(beta), "reset": reset}
+    if meta.get("tpprof.writer") == "tpprof":
+        # Our own export: NIR cannot say soft reset / ordering / surrogate; the metadata keeps them.
+        for key in ("reset", "order"):
+            if f"tpprof.{key}" in meta:
+                kw[key] = str(meta[f"tpprof.{key}"])
+        for key in ("beta", "surrogate_k", "alpha", "v_th"):
+            if f"tpprof.{key}" in meta:
+                kw[key] = float(meta[f"tpprof.{key}"])
+    else:
+        notes.append(f"neuron: α = {alpha:.6g}, β = {beta:.6g}, v_th = {v_th:.4g}, hard reset to 0 "
+                     f"(NIR's reset), tpprof's code ordering")
+    try:
+        return NeuronSpec(**kw)
+    except ConfigError as e:
+        raise ConfigError(_FIELD, f"NIR neuron parameters are out of range ({e})", "0 <= α, β <= 1, v_th > 0") from None
+
+
+def _restore_weight_std(layers: list[LayerSpec], meta: dict[str, Any]) -> list[LayerSpec]:
+    ws = str(meta.get("tpprof.weight_std", ""))
+    if meta.get("tpprof.writer") != "tpprof" or not ws:
+        return layers
+    flags = [c == "1" for c in ws]
+    convs = [i for i, layer in enumerate(layers) if layer.kind == "conv"]
+    if len(flags) != len(convs):
+        return layers
+    out = list(layers)
+    for i, f in zip(convs, flags):
+        out[i] = replace(out[i], weight_std=f)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------
+
+
+def graph_from_learner(learner: Any, dt: float = NIR_DT) -> tuple[Any, list[str]]:
+    """A tpprof learner's net (trained weights) → (``nir.NIRGraph``, caveat notes)."""
+    nir = _nir()
+    net = learner.net
+    spec: NetSpec = net.spec
+    nrn = spec.neuron
+    notes: list[str] = []
+    if nrn.reset == "soft":
+        notes.append("soft reset (v ← v − v_th) has no NIR form: written as NIR's reset to v_reset = 0; "
+                     "tpprof re-imports it as soft (metadata), other NIR consumers run a hard reset")
+    if nrn.order != "code":
+        notes.append("the paper ordering (reset from the previous spike) has no NIR form; NIR consumers run "
+                     "the code ordering")
+    nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(spec.input_shape))}
+    edges: list[tuple[str, str]] = []
+    prev = "input"
+
+    def add(name: str, node: Any) -> None:
+        nonlocal prev
+        nodes[name] = node
+        edges.append((prev, name))
+        prev = name
+
+    alpha = float(nrn.alpha)
+    tau_val = dt / (1.0 - alpha) if alpha < 1.0 else math.inf
+    for i, (layer, hl) in enumerate(zip(spec.layers, net.layers), start=1):
+        g = hl.geom
+        w = hl.weight_eff().detach().cpu().double().numpy()
+        if layer.kind == "conv":
+            k = layer.kernel
+            add(f"conv{i}", nir.Conv2d(input_shape=(g.in_shape[1], g.in_shape[2]), weight=w.astype(np.float32),
+                                       stride=(1, 1), padding=(k // 2, k // 2), dilation=(1, 1), groups=1,
+                                       bias=np.zeros(w.shape[0], dtype=np.float32)))
+        else:
+            if len(g.in_shape) == 3:
+                add(f"flatten{i}", nir.Flatten(input_type={"input": np.array(g.in_shape)}, start_dim=0, end_dim=-1))
+            add(f"fc{i}", nir.Linear(weight=w.astype(np.float32)))
+        shp = g.neuron_shape
+        tau = np.full(shp, tau_val, dtype=np.float64)
+        r = tau / dt if alpha < 1.0 else np.full(shp, 1.0 / dt)
+        if alpha < 1.0:
+            lif = nir.LIF(tau=tau.astype(np.float32), r=r.astype(np.float32), v_leak=np.zeros(shp, np.float32),
+                          v_threshold=np.full(shp, nrn.v_th, np.float32), v_reset=np.zeros(shp, np.float32))
+        else:
+            lif = nir.IF(r=np.full(shp, 1.0 / dt, np.float32), v_threshold=np.full(shp, nrn.v_th, np.float32),
+                         v_reset=np.zeros(shp, np.float32))
+        add(f"lif{i}", lif)
+        if hl.R is not None:
+            nodes[f"rec{i}"] = nir.Linear(weight=hl.R.detach().cpu().float().numpy())
+            edges += [(f"lif{i}", f"rec{i}"), (f"rec{i}", f"lif{i}")]
+        if layer.pool != "none":
+            if layer.pool == "max2":
+                raise UserError("export", f"layer {i} max-pools, which NIR cannot express",
+                                "nets with avg2 (v) or adapt2 (a2) pooling")
+            c, h, ww = g.neuron_shape
+            kk = (2, 2) if layer.pool == "avg2" else (h // 2, ww // 2)
+            if layer.pool == "adapt2" and (h % 2 or ww % 2):
+                raise UserError("export", f"layer {i} pools an odd {h}x{ww} map adaptively", "even maps")
+            add(f"pool{i}", nir.AvgPool2d(kernel_size=np.array(kk), stride=np.array(kk), padding=np.array((0, 0))))
+    if len(spec.geometry()[-1].out_shape) == 3:
+        add("flatten_out", nir.Flatten(input_type={"input": np.array(spec.geometry()[-1].out_shape)},
+                                       start_dim=0, end_dim=-1))
+    add("readout", nir.Linear(weight=net.W_out.detach().cpu().float().numpy()))
+    add("integrator", nir.I(r=np.full((spec.readout,), 1.0 / dt, np.float32)))
+    add("output", nir.Output(output_type=np.array([spec.readout])))
+    meta = {"dt": float(dt), "tpprof.writer": "tpprof", "tpprof.net": spec.to_string(),
+            "tpprof.reset": nrn.reset, "tpprof.order": nrn.order, "tpprof.alpha": float(nrn.alpha),
+            "tpprof.beta": float(nrn.beta), "tpprof.v_th": float(nrn.v_th),
+            "tpprof.surrogate_k": float(nrn.surrogate_k),
+            "tpprof.weight_std": "".join("1" if layer.weight_std else "0" for layer in spec.layers
+                                         if layer.kind == "conv")}
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
+    return graph, notes
+
+
+def write_nir(learner: Any, path: str | os.PathLike, dt: float = NIR_DT) -> list[str]:
+    """Write ``learner``'s net to ``path`` (``.nir``, HDF5); returns the caveat notes."""
+    nir = _nir()
+    graph, notes = graph_from_learner(learner, dt)
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    nir.write(tmp, graph)
+    os.replace(tmp, p)
+    return notes
+
+
+_PRINTED: set[tuple[str, float]] = set()
+
+
+def net_for_parse(path: str, neuron: NeuronSpec | None = None, stream: Any = None) -> NetSpec:
+    """:func:`tpprof.config.parse_net`'s hook: read the file, print its notes once per process."""
+    import sys
+
+    net, notes = read_nir_net(path, neuron)
+    try:
+        key = (str(Path(path).resolve()), Path(path).stat().st_mtime)
+    except OSError:  # pragma: no cover
+        key = (path, 0.0)
+    if notes and key not in _PRINTED:
+        _PRINTED.add(key)
+        out = stream or sys.stderr
+        out.write(f"tpprof: {Path(path).name} mapped with caveats:\n" + "".join(f"  - {n}\n" for n in notes))
+    return net
+
+
+def notes_for(path: str | os.PathLike) -> list[str]:
+    """The caveat notes of a .nir file (e.g. for a --json output)."""
+    return read_nir_net(path)[1]
