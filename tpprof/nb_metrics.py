@@ -245,15 +245,23 @@ def neurobench_metrics(learner: Any, x: Any, y: Any, batch: int = 64) -> dict[st
     return out
 
 
+#: The rules whose training peak ``evaluate --neurobench`` measures besides the checkpoint's own
+#: (one fresh process each; ``tpprof measure`` measures any other learner).
+MEASURED_RULES: tuple[str, ...] = ("tp", "tess", "bptt")
+
+
 def training_peaks(cfg: Config, measured: bool = True, timeout: float = 300.0) -> dict[str, Any]:
-    """Training peak per trainable rule at the checkpoint's workload (keys NeuroBench lacks):
-    analytic (``tpprof.analytic.estimate(...).peak_bytes``) and measured (one fresh process per rule,
+    """Training peak per learner at the checkpoint's workload (keys NeuroBench lacks): analytic
+    (``tpprof.analytic.estimate(...).peak_bytes``) for every learner that accepts the net, and
+    measured for :data:`MEASURED_RULES` and the checkpoint's rule (one fresh process per rule,
     memory window only, :func:`tpprof.measure.grid.run_subprocess`)."""
     from dataclasses import replace
 
     from tpprof.analytic import estimate
+    from tpprof.config import rules_accepting
 
-    analytic = {r: int(estimate(cfg.with_(name=r)).peak_bytes) for r in TRAINABLE_RULES}
+    rules = rules_accepting(cfg, TRAINABLE_RULES)
+    analytic = {r: int(estimate(cfg.with_(name=r)).peak_bytes) for r in rules}
     out: dict[str, Any] = {"tpprof_train_peak_analytic_bytes": analytic,
                            "tpprof_train_workload": {"batch": cfg.workload.batch, "steps": cfg.workload.steps,
                                                      "dtype": cfg.workload.dtype, "optimizer": cfg.rule.optimizer}}
@@ -261,7 +269,7 @@ def training_peaks(cfg: Config, measured: bool = True, timeout: float = 300.0) -
         from tpprof.measure.grid import Point, Protocol, run_subprocess
 
         rows = {}
-        for r in TRAINABLE_RULES:
+        for r in dict.fromkeys([x for x in MEASURED_RULES if x in rules] + [cfg.rule.name]):
             c = replace(cfg, rule=replace(cfg.rule, name=r))
             row = run_subprocess(Point(c, c.net.to_string(), "cpu"), Protocol(repeats=1, rss=False, timeout=timeout),
                                  timing=False)
