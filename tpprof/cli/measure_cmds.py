@@ -58,8 +58,10 @@ def _handle_measure(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise UserError("out", "is missing", "a CSV file to append rows to, e.g. --out measurements/mine.csv")
+    from tpprof.executor import make_executor
+
     res = run_grid(points, args.out, protocol, run_one=run_subprocess, retry_failed=args.retry_failed,
-                   progress=not args.quiet)
+                   progress=not args.quiet, executor=make_executor(args.executor))
     print(f"{len(res.ran)} measured ({res.count('ok')} ok, {res.count('oom')} oom, {res.count('timeout')} timeout, "
           f"{res.count('error')} error), {res.skipped} already in {args.out}")
     for r in res.ran:
@@ -114,6 +116,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="profile one CPU point in this process and list the blocks live at its peak by "
                    "allocating op, next to the analytic terms (writes no row), e.g. --explain")
     m.add_argument("--quiet", action="store_true", help="no progress bar, e.g. --quiet")
+    m.add_argument("--executor", default="local",
+                   help="where points run: local (one at a time on this machine, default), ray (a local Ray "
+                        "instance), ray:auto or ray:HOST:PORT (a Ray cluster; each point in a fresh worker "
+                        "process, rows appended here as they finish; needs pip install 'tpprof[ray]'), "
+                        "e.g. --executor ray:auto")
     m.add_argument("--out", help="CSV file to append rows to (required unless --dry-run/--explain), "
                    "e.g. measurements/mine.csv")
     m.set_defaults(func=_handle_measure)
