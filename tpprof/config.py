@@ -35,9 +35,12 @@ DTYPE_ALIASES: dict[str, str] = {
     "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
 }
 #: Every rule the analytic registry must know (tpprof.analytic checks it covers these).
-RULES: tuple[str, ...] = ("tp", "tess", "bptt", "eprop", "eprop-rfb", "ostl", "osttp", "etlp", "ottt")
+RULES: tuple[str, ...] = ("tp", "tess", "bptt", "eprop", "eprop-rfb", "ostl", "osttp", "etlp", "ottt",
+                          "bptt-compact", "bptt-ckpt", "tbptt")
 #: Rules that also have a torch learner.
-TRAINABLE_RULES: tuple[str, ...] = ("tp", "tess", "bptt")
+TRAINABLE_RULES: tuple[str, ...] = ("tp", "tess", "bptt", "bptt-compact", "bptt-ckpt", "tbptt", "ottt")
+#: tbptt's default window when ``RuleSpec.window`` is None: min(T, TBPTT_DEFAULT_WINDOW) steps.
+TBPTT_DEFAULT_WINDOW = 25
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 CADENCES: tuple[str, ...] = ("step", "sequence")
 AUX_STORAGE: tuple[str, ...] = ("stored", "regenerated")
@@ -423,6 +426,12 @@ class RuleSpec:
     similarity: Literal["distance", "dot"] = "distance"  # TP's f in Eq. 15
     train_s: bool = False  # TP: train the label projection S too
     tess_factors: tuple[float, float, float, float] = (0.2, 0.5, 1.0, 1.0)  # λ_post, λ_pre, α_post, α_pre
+    #: bptt-ckpt: segment length k (steps between kept states); None = ⌈√T⌉.
+    segment: int | None = None
+    #: tbptt: window K (update every K steps, gradient through ≤ K steps); None = min(T, 25).
+    window: int | None = None
+    #: bptt-ckpt / tbptt: save spikes bit-packed and pooling inputs compactly (bptt-compact's saving).
+    compact: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _choice("rule", self.name, RULES))
@@ -448,6 +457,20 @@ class RuleSpec:
             raise ConfigError("tess_factors", f"{self.tess_factors!r} has {len(facs)} values",
                               "four numbers: λ_post, λ_pre, α_post, α_pre")
         object.__setattr__(self, "tess_factors", facs)
+        for key in ("segment", "window"):
+            val = getattr(self, key)
+            if val is not None:
+                object.__setattr__(self, key, _pos_int(key, val))
+        if not isinstance(self.compact, bool):
+            raise ConfigError("compact", f"{self.compact!r} is not true or false", "true or false")
+
+    def segment_for(self, steps: int) -> int:
+        """bptt-ckpt's segment length k for T = ``steps``: ``segment`` or ⌈√T⌉."""
+        return self.segment if self.segment is not None else math.isqrt(steps - 1) + 1 if steps > 1 else 1
+
+    def window_for(self, steps: int) -> int:
+        """tbptt's window K for T = ``steps``: ``window`` or min(T, 25)."""
+        return self.window if self.window is not None else min(steps, TBPTT_DEFAULT_WINDOW)
 
 
 @dataclass(frozen=True)
@@ -489,6 +512,11 @@ class Config:
         if self.net.readout != self.workload.classes:
             raise ConfigError("classes", f"{self.workload.classes} differs from the net's readout {self.net.readout}",
                               "the same number, or use make_config(), which resizes the readout")
+        T = self.workload.steps
+        for key in ("segment", "window"):
+            val = getattr(self.rule, key)
+            if val is not None and val > T:
+                raise ConfigError(key, f"{val} is larger than the sequence (T = {T} steps)", f"an integer 1..{T}")
 
     def with_(self, **changes: Any) -> "Config":
         """Copy with workload / rule fields changed: ``cfg.with_(batch=8, name='tess')``."""
