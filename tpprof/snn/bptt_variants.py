@@ -328,6 +328,7 @@ class BPTTCkptLearner(_BPTTFamily):
                 t0 = starts[j]
                 kept = self._kept[j]
                 leaves = self._leaves(kept) if j > 0 else kept
+                w_eff = [lay.weight_eff() for lay in layers]  # a fresh Ŵ graph per segment backward
                 m_seg, end = self._run(x, t0, t0 + k, leaves, w_eff, compact, None)
                 self._live = {}
                 outs, grads = [m_seg], [dm]
