@@ -87,7 +87,7 @@ def _persistent_grads(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None
     d = cfg.workload.dtype_bytes
     total = sum(_param_tensors(cfg)) * d
     phases = sorted({p for t in algo for p in t.phases})
-    if cfg.rule.name == "bptt" and any(lay.ws for lay in _layers(cfg)):
+    if cfg.rule.name in ("bptt", "bptt-ckpt", "tbptt") and not cfg.rule.compact and any(lay.ws for lay in _layers(cfg)):
         phases.append(WS_END)  # the standardisation backward after the time loop: no algorithmic gradient live
     for p in phases:
         live = sum(t.bytes for t in algo if t.category == "gradients" and (t.persistent or p in t.phases))
@@ -109,7 +109,7 @@ def _adam_counters(tl: TermList, cfg: Config) -> None:
 WS_END = "backward:ws-end"
 
 
-def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
+def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object = None) -> None:
     """BPTT (snn/bptt.py): what autograd and the learner hold in the backward pass.
 
     Two moments. ``backward`` (inside the time loop, at the largest weight's gradient
@@ -122,7 +122,7 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     """
     sizes = _param_tensors(cfg)
     wl = cfg.workload
-    B, C, T, d = wl.batch, wl.classes, wl.steps, wl.dtype_bytes
+    B, C, T, d = wl.batch, wl.classes, wl.steps if steps is None else steps, wl.dtype_bytes
     geo = cfg.net.geometry()
     lays = _layers(cfg)
     ws_sizes = [lay.w for lay in lays if lay.ws]
@@ -356,6 +356,10 @@ def implementation_terms(cfg: Config, algo: list[MemoryTerm] | None = None) -> l
     rule = cfg.rule.name
     if rule == "bptt":
         _bptt_terms(tl, cfg, algo)
+    if rule in ("bptt-compact", "bptt-ckpt", "tbptt", "ottt"):
+        from tpprof.analytic.implementation_family import family_terms
+
+        family_terms(tl, cfg, algo, _bptt_terms)
     if rule in ("tp", "tess"):
         _one_hot(tl, cfg)
         (_tp_terms if rule == "tp" else _tess_terms)(tl, cfg, algo)

@@ -210,7 +210,6 @@ class _BPTTFamily(Learner):
             a = self._x_at(x, t)  # (B, *input) — a view of x
             a_keep = a  # what a consumer saves for this input: the view itself, or its packed bits
             for i, lay in enumerate(layers):
-                st = states[i]
                 if compact and grad:
                     trainable = lay.W.requires_grad
                     if lay.is_conv:
@@ -221,9 +220,12 @@ class _BPTTFamily(Learner):
                         keep = a2 if a_keep is a else a_keep
                         cur = CompactLinear.apply(a2, w_eff[i], keep, lay.W.grad if trainable else None)
                     if lay.R is not None:
-                        pk = packed_prev[i] if packed_prev[i] is not None else pack_bits(st.s)
-                        cur = cur + CompactLinear.apply(st.s, lay.R, pk, lay.R.grad if trainable else None)
-                    s, _, states[i] = lif_step(cur, st, self.lif)
+                        s_prev = states[i].s
+                        pk = packed_prev[i] if packed_prev[i] is not None else pack_bits(s_prev)
+                        cur = cur + CompactLinear.apply(s_prev, lay.R, pk, lay.R.grad if trainable else None)
+                        del s_prev, pk
+                    s, states[i] = lif_step(cur, states[i], self.lif)[::2]  # u is not kept (u − v_th is saved)
+                    del cur
                     need = lay.R is not None or lay.spec.pool in ("none", "max2")
                     ps = pack_bits(s) if need else None
                     packed_prev[i] = ps if lay.R is not None else None
@@ -235,9 +237,10 @@ class _BPTTFamily(Learner):
                 else:
                     cur = lay.current(a, w_eff[i])  # (B, *neuron)
                     if lay.R is not None:
-                        cur = cur + lay.rec_current(st.s)
-                    s, _, states[i] = lif_step(cur, st, self.lif)
-                    a, _ = lay.pool(s)
+                        cur = cur + lay.rec_current(states[i].s)
+                    s, states[i] = lif_step(cur, states[i], self.lif)[::2]
+                    del cur
+                    a = lay.pool(s)[0]
                     a_keep = a
             if compact and grad:
                 a2 = a.reshape(B, -1)
@@ -246,10 +249,12 @@ class _BPTTFamily(Learner):
             else:
                 r = F.linear(a.reshape(B, -1), W_out)  # (B, C)
             m = r if m is None else m + r
-            self._live = {f"layer{i + 1}.{k}": getattr(st, k) for i, st in enumerate(states) for k in ("v", "s")}
-            self._live["readout.m"] = m
-            if on_step is not None:
+            del r, s
+            if on_step is not None:  # the live state is listed (memory_inventory) only while on_step runs
+                self._live = {f"layer{i + 1}.{k}": getattr(st, k) for i, st in enumerate(states) for k in ("v", "s")}
+                self._live["readout.m"] = m
                 on_step(t)
+                self._live = {}
         assert m is not None
         return m, states
 
