@@ -73,7 +73,10 @@ def test_memory_non_decreasing_in_h(rule: str) -> None:
         prev = peak
 
 
-@pytest.mark.parametrize("rule", [r for r in RULES if r != "bptt"])
+BPTT_FAMILY = ("bptt", "bptt-compact", "bptt-ckpt", "tbptt")
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r not in BPTT_FAMILY])
 @pytest.mark.parametrize("net", NETS)
 def test_local_rules_flat_in_t(rule: str, net: str) -> None:
     peaks = {estimate(make_config(net, rule, batch=4, steps=t)).peak_bytes for t in (1, 25, 400)}
@@ -215,3 +218,18 @@ def test_inverse_design_dense_vs_general(param: str) -> None:
 
 def test_inverse_design_none_fits() -> None:
     assert regimes.largest_fitting(make_config("shd", "bptt"), 1000, "batch") == 0
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_bptt_family_t_scaling(net: str) -> None:
+    """compact: affine in T with a smaller slope than bptt; ckpt: ~√T; tbptt: flat once T ≥ its window."""
+    def peaks(rule: str, ts) -> np.ndarray:
+        return np.array([estimate(make_config(net, rule, batch=4, steps=int(t)), implementation=False).peak_bytes
+                         for t in ts])
+    ts = np.array([1, 2, 10, 100, 400])
+    comp, full = peaks("bptt-compact", ts), peaks("bptt", ts)
+    assert _affine(ts, comp)
+    assert comp[-1] - comp[-2] < full[-1] - full[-2]
+    assert len(set(peaks("tbptt", (25, 100, 400)).tolist())) == 1
+    sq = peaks("bptt-ckpt", (100, 400, 1600))  # k = 10, 20, 40: the T-dependent part doubles
+    assert 1.5 < (sq[2] - sq[1]) / (sq[1] - sq[0]) < 2.5 and sq[2] < peaks("bptt", (1600,))[0]

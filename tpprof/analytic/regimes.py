@@ -22,7 +22,10 @@ Notation: P = F·H + (L−1)·H² + H·C trainable elements, k = optimiser buffe
         + BLH (one carried adjoint δ_l per layer) + BC (∂E/∂m).
 * e-prop / OSTL / OSTTP: per-synapse eligibility B·P_hidden, presynaptic trace B(F + (L−1)H),
         [+ LCH feedback for e-prop-rfb / OSTTP]; ETLP: per-neuron pre and post traces + LCH;
-        OTTT: presynaptic traces, one step of u and adjoints (3BLH) in its backward phase.
+        OTTT: presynaptic traces, one step of u and the spike adjoints in its per-layer backward phases;
+* bptt-compact: BPTT with spikes bit-packed (L·T·⌈B·H/8⌉ bytes) instead of (T−1)·B·L·H elements;
+  bptt-ckpt: BPTT over k = ⌈√T⌉ steps + ⌈T/k⌉ kept states 2·B·L·H (+ B·L·H end-state adjoint);
+  tbptt: BPTT over K = min(T, 25) steps + B·C (the window's starting readout).
 
 peak = persistent + max over phases; total = Σ of all terms.
 """
@@ -131,6 +134,97 @@ def _bptt(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
     a.add("loss_buffers", B * L * H + B * C, bw)  # one carried adjoint per layer, ∂E/∂m
 
 
+def _bptt_compact(a: _Acc, B, C, L, H, T, F, k, seq, aux, d=4) -> None:
+    bw = ("backward",)
+    _params(a, F, H, L, C, k, seq, lambda _w: ("backward", "update"), force_transient=True)
+    _lif(a, B, H, L)
+    a.add("neuron_state", B * C)
+    # x^t (views) and u_l − v_th at all T steps; spikes bit-packed (⌈B·H/8⌉ bytes, as elements of d
+    # bytes: / d) as the inputs of layers 2…L and of the readout
+    a.add("saved", T * B * (F + L * H) + L * T * np.ceil(B * H / 8) / d, bw)
+    a.add("loss_buffers", B * L * H + B * C, bw)
+
+
+def _bptt_ckpt(a: _Acc, B, C, L, H, T, F, k, seq, aux, d=4) -> None:
+    seg = np.ceil(np.sqrt(T))
+    n_seg = np.ceil(T / seg)
+    _bptt(a, B, C, L, H, seg, F, k, seq, aux)  # BPTT over one segment of k = ⌈√T⌉ steps
+    a.add("saved", n_seg * 2 * B * L * H, ("backward",))  # (v, s) kept at each segment start
+    a.add("loss_buffers", np.where(n_seg >= 2, B * L * H, 0), ("backward",))  # the end state's ∂E/∂v
+
+
+def _tbptt(a: _Acc, B, C, L, H, T, F, k, seq, aux, d=4) -> None:
+    _bptt(a, B, C, L, H, np.minimum(T, 25), F, k, seq, aux)  # BPTT over one window of K = min(T, 25)
+    a.add("neuron_state", B * C, ("backward",))  # m at the window start
+
+
+def _synaptic(feedback: bool) -> Callable[..., None]:
+    """e-prop / OSTL / OSTTP: per-synapse eligibility; the per-layer transient (e-prop's learning
+    signal, OSTL's spatial adjoint, OSTTP's projected target) is B × H in every case."""
+
+    def fn(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
+        _params(a, F, H, L, C, k, seq, _local_phases)
+        _lif(a, B, H, L)
+        a.add("traces", B * (F + (L - 1) * H))  # presynaptic traces
+        a.add("traces", B * (F * H + (L - 1) * H * H))  # per-synapse eligibility
+        if feedback:
+            a.add("aux", aux * L * C * H)
+        _per_layer_transient(a, "loss_buffers", B * H, B * H, L)
+        _readout_delta(a, B, H, C)
+    return fn
+
+
+def _etlp(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
+    _params(a, F, H, L, C, k, seq, _local_phases)
+    _lif(a, B, H, L)
+    a.add("traces", B * (F + (L - 1) * H) + B * L * H)
+    a.add("aux", aux * L * C * H)
+    _per_layer_transient(a, "loss_buffers", B * H, B * H, L)
+    _readout_delta(a, B, H, C)
+
+
+def _ottt(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
+    p1, pl, pout = F * H, (L - 1) * H * H, H * C
+    a.add("weights", p1 + pl + pout)
+    a.add("optimizer", k * (p1 + pl + pout))
+    a.add("gradients", seq * (p1 + pl + pout))
+    a.cat["gradients"] = a.cat["gradients"] + (1 - seq) * (p1 + pl + pout)  # per layer, in its phase below
+    _lif(a, B, H, L)
+    a.add("traces", B * (F + (L - 1) * H) + B * H)  # presynaptic traces â_{l−1}, readout trace ε_L
+    a.add("neuron_state", B * C)
+    a.cat["saved"] = a.cat["saved"] + B * L * H  # u_l of this step
+    a.cat["loss_buffers"] = a.cat["loss_buffers"] + B * L * H + B * C  # spike adjoints, ∂L_t/∂m
+    # readout: every u, ∂L_t/∂m, dW_out; backward:l: u_1…u_l, the adjoints of layers l and l−1, ∂L_t/∂m,
+    # dW_l — largest at l = 1 (F·H) or l = L
+    a.phases["readout"] = L * B * H + B * C + (1 - seq) * pout
+    a.phases["backward:1"] = 2 * B * H + B * C + (1 - seq) * p1
+    a.phases["backward:L"] = np.where(L >= 2, (L + 2) * B * H + B * C + (1 - seq) * H * H, 0)
+
+
+def _bptt_compact(a: _Acc, B, C, L, H, T, F, k, seq, aux, d=4) -> None:
+    bw = ("backward",)
+    _params(a, F, H, L, C, k, seq, lambda _w: ("backward", "update"), force_transient=True)
+    _lif(a, B, H, L)
+    a.add("neuron_state", B * C)
+    # x^t (views) and u_l − v_th at all T steps; spikes bit-packed (⌈B·H/8⌉ bytes, as elements of d
+    # bytes: / d) as the inputs of layers 2…L and of the readout
+    a.add("saved", T * B * (F + L * H) + L * T * np.ceil(B * H / 8) / d, bw)
+    a.add("loss_buffers", B * L * H + B * C, bw)
+
+
+def _bptt_ckpt(a: _Acc, B, C, L, H, T, F, k, seq, aux, d=4) -> None:
+    seg = np.ceil(np.sqrt(T))
+    n_seg = np.ceil(T / seg)
+    _bptt(a, B, C, L, H, seg, F, k, seq, aux)  # BPTT over one segment of k = ⌈√T⌉ steps
+    a.add("saved", n_seg * 2 * B * L * H, ("backward",))  # (v, s) kept at each segment start
+    a.add("loss_buffers", np.where(n_seg >= 2, B * L * H, 0), ("backward",))  # the end state's ∂E/∂v
+
+
+def _tbptt(a: _Acc, B, C, L, H, T, F, k, seq, aux, d=4) -> None:
+    _bptt(a, B, C, L, H, np.minimum(T, 25), F, k, seq, aux)  # BPTT over one window of K = min(T, 25)
+    a.add("neuron_state", B * C, ("backward",))  # m at the window start
+
+
 def _synaptic(feedback: bool) -> Callable[..., None]:
     """e-prop / OSTL / OSTTP: per-synapse eligibility; the per-layer transient (e-prop's learning
     signal, OSTL's spatial adjoint, OSTTP's projected target) is B × H in every case."""
@@ -175,7 +269,7 @@ CLOSED_FORMS: dict[str, Callable[..., None]] = {
     "tp": _tp, "tess": _tess, "bptt": _bptt,
     "eprop": _synaptic(feedback=False), "eprop-rfb": _synaptic(feedback=True),
     "ostl": _synaptic(feedback=False), "osttp": _synaptic(feedback=True),
-    "etlp": _etlp, "ottt": _ottt,
+    "etlp": _etlp, "ottt": _ottt, "bptt-compact": _bptt_compact, "bptt-ckpt": _bptt_ckpt, "tbptt": _tbptt,
 }
 assert set(CLOSED_FORMS) == set(RULES)
 
@@ -194,7 +288,10 @@ def memory_dense(rule: str, B: Any, C: Any, L: Any = 1, H: Any = 450, T: Any = 1
                                  (B, C, L, H, T, F, dtype_bytes, opt_factor, sequence, aux_stored)))
     B_, C_, L_, H_, T_, F_, d_, k_, s_, a_ = arrs
     acc = _Acc(B_.shape)
-    CLOSED_FORMS[rule](acc, B_, C_, L_, H_, T_, F_, k_, s_, a_)
+    if rule == "bptt-compact":  # bit-packed spikes are counted in bytes, converted to d-byte elements
+        CLOSED_FORMS[rule](acc, B_, C_, L_, H_, T_, F_, k_, s_, a_, d_)
+    else:
+        CLOSED_FORMS[rule](acc, B_, C_, L_, H_, T_, F_, k_, s_, a_)
     transient = np.zeros(B_.shape)
     for v in acc.phases.values():
         transient = np.maximum(transient, v)
