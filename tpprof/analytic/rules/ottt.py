@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_pooled_spikes, add_readout_state,
+    COMMON_NOT_MODELLED, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_readout_state,
     ctx, fwd_macs, net_params,
 )
 from tpprof.analytic.rules._local import presyn_trace
@@ -45,7 +45,6 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "")
-        add_pooled_spikes(tl, c, g, "")
         presyn_trace(tl, c, g, SRC)
         tl.mem("u (this step)", "saved", B * g.n_neurons,
                f"{SRC}: pre-reset potential kept from the forward for this step's Θ′(u_l), B × n_nrn; live until "
