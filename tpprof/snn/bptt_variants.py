@@ -320,7 +320,7 @@ class BPTTCkptLearner(_BPTTFamily):
         with torch.enable_grad():
             w_eff = [lay.weight_eff() for lay in layers]
             leaves = self._leaves(states) if len(starts) > 1 else states
-            m_tail, _ = self._run(x, starts[-1], T, leaves, w_eff, compact, on_step, m_head)  # m^T, as bptt sums it
+            m_tail = self._run(x, starts[-1], T, leaves, w_eff, compact, on_step, m_head)[0]  # m^T, as bptt sums it
             m = m_tail.detach()
             dm = (torch.softmax(m.detach(), dim=1) - self._one_hot(y)) / B  # ∂CE/∂m^T (B, C)
             self._live = {}
@@ -336,20 +336,29 @@ class BPTTCkptLearner(_BPTTFamily):
                 w_eff = [lay.weight_eff() for lay in layers]  # a fresh Ŵ graph per segment backward
                 m_seg, end = self._run(x, t0, t0 + k, leaves, w_eff, compact, None)
                 self._live = {}
-                outs, grads = [m_seg], [dm]
-                for st, (gv, gs) in zip(end, adj):
-                    for tns, g in ((st.v, gv), (st.s, gs)):
-                        if g is not None and tns.requires_grad:
-                            outs.append(tns)
-                            grads.append(g)
-                del end
+                outs, grads = self._with_adjoints(m_seg, dm, end, adj)
+                del end, m_seg, adj
                 torch.autograd.backward(outs, grads)
-                del outs, grads, m_seg
+                del outs, grads
                 adj = self._adjoints(leaves) if j > 0 else None
                 del leaves
         del w_eff
         self._step_optims(lr_scale)
         return self._finish(m, y, hidden)
+
+    @staticmethod
+    def _with_adjoints(m_seg: torch.Tensor, dm: torch.Tensor, end: list[LIFState],
+                       adj: list[tuple[torch.Tensor | None, torch.Tensor | None]]
+                       ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Outputs of a segment and their adjoints: (m_seg, ∂E/∂m) and each end-state tensor that
+        the next segment handed an adjoint for."""
+        outs, grads = [m_seg], [dm]
+        for st, (gv, gs) in zip(end, adj):
+            for tns, g in ((st.v, gv), (st.s, gs)):
+                if g is not None and tns.requires_grad:
+                    outs.append(tns)
+                    grads.append(g)
+        return outs, grads
 
     @staticmethod
     def _leaves(states: list[LIFState]) -> list[LIFState]:
