@@ -109,7 +109,8 @@ def _adam_counters(tl: TermList, cfg: Config) -> None:
 WS_END = "backward:ws-end"
 
 
-def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object = None) -> None:
+def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object = None,
+                family: bool = False) -> None:
     """BPTT (snn/bptt.py): what autograd and the learner hold in the backward pass.
 
     Two moments. ``backward`` (inside the time loop, at the largest weight's gradient
@@ -167,9 +168,10 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object
             tl.mem("max-pool indices are int64", "implementation", T * B * lay.no,
                    SRC + "the switches saved by max_pool2d are int64 indices: T·B·n_out·(8 − d) bytes beyond "
                    "the algorithmic T·B·n_out·d", layer=lay.l, phases=both, elem_bytes=8 - d)
-    tl.mem("last input current (B × n_nrn_L)", "implementation", B * geo[-1].n_neurons,
-           SRC + "snn/bptt.py: the loop variable cur still references the last layer's input current of "
-           "step T−1 during backward", phases=both)
+    if not family:  # snn/bptt_variants.py deletes cur after each lif_step
+        tl.mem("last input current (B × n_nrn_L)", "implementation", B * geo[-1].n_neurons,
+               SRC + "snn/bptt.py: the loop variable cur still references the last layer's input current of "
+               "step T−1 during backward", phases=both)
     tl.mem("log-softmax output (B × C)", "implementation", B * C,
            SRC + "F.cross_entropy saves log_softmax(m^T) for backward (B·C); the gradient it passes on is the "
            "algorithmic ∂E/∂m, and nll_loss's gradient w.r.t. it is freed once used", phases=both)

@@ -25,7 +25,9 @@ def family_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], bptt_terms: 
     steps = T if rule == "bptt-compact" else segment_len(cfg, T) if rule == "bptt-ckpt" else window_len(cfg, T)
     if rule == "bptt-compact" or cfg.rule.compact:
         return _compact_terms(tl, cfg, algo, steps)
-    bptt_terms(tl, cfg, algo, steps)
+    # plain saving inside a segment / window: BPTT's terms over k or K steps (an upper bound: the
+    # learner frees each step's saved tensors as backward passes it, bptt.py's record keeps them)
+    bptt_terms(tl, cfg, algo, steps, family=True)
 
 
 FWD = "forward:last"
