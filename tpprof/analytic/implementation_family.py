@@ -129,6 +129,6 @@ def _ottt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                    SRC + "lay.pool keeps int64 switches for the step's backward, B·n_out·8 bytes", layer=lay.l,
                    phases=("readout",) + tuple(f"backward:{j}" for j in range(lay.l, L + 1)), elem_bytes=8)
         tl.mem("Θ′(u) temporary or weight-gradient temporaries", "implementation",
-               np.maximum(B * lay.n, _ws_temps(1, lay, d) // d),
+               np.maximum(B * lay.n, _ws_temps(1, lay, d) / d),
                SRC + "snn/ottt.py: surrogate_at(u) (B·n_nrn) in δ = g_s ⊙ Θ′(u), then (conv) add_weight_grad's "
                "temporaries", layer=lay.l, phases=(f"backward:{lay.l}",))
