@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             err = f"{(meas / ana - 1) * 100:+8.2f}%" if meas is not None else ""
             print(f"{rule:<14}{T:>6}{meas if meas is not None else '-':>12}{ana:>12}{err:>9}", flush=True)
     t0, t1 = min(steps), max(steps)
+    if t1 == t0:
+        return 0
     print(f"\nT-scaling between T = {t0} and T = {t1} (√ ratio {math.sqrt(t1 / t0):.2f}):")
     print(f"{'rule':<14}{'slope B/step':>14}{'peak ratio':>12}   (measured; analytic in brackets)")
     for rule, row in table.items():

@@ -113,7 +113,9 @@ def _ottt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     lays = _layers(cfg)
     L = len(lays)
     last = lays[-1]
-    every = ("readout",) + tuple(f"backward:{j}" for j in range(1, L + 1))
+    from tpprof.analytic.rules.ottt import phases_of
+
+    every = phases_of(L)
     tl.mem("last layer's cur and s_prev (2 × B × n_nrn_L)", "implementation", 2 * B * last.n,
            SRC + "snn/ottt.py _step: the loop variables cur and s_prev of the last layer stay referenced through "
            "the step's backward", phases=every)
@@ -127,7 +129,8 @@ def _ottt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
         if lay.maxpool:
             tl.mem("max-pool indices (int64)", "implementation", B * lay.no,
                    SRC + "lay.pool keeps int64 switches for the step's backward, B·n_out·8 bytes", layer=lay.l,
-                   phases=("readout",) + tuple(f"backward:{j}" for j in range(lay.l, L + 1)), elem_bytes=8)
+                   phases=("readout",) + tuple(f"backward:{j}" for j in range(lay.l, L + 1))
+                   + tuple(f"backward:{j}:input" for j in range(lay.l + 1, L + 1)), elem_bytes=8)
         tl.mem("Θ′(u) temporary or weight-gradient temporaries", "implementation",
                np.maximum(B * lay.n, _ws_temps(1, lay, d) / d),
                SRC + "snn/ottt.py: surrogate_at(u) (B·n_nrn) in δ = g_s ⊙ Θ′(u), then (conv) add_weight_grad's "

@@ -194,11 +194,11 @@ def _ottt(a: _Acc, B, C, L, H, T, F, k, seq, aux) -> None:
     a.add("neuron_state", B * C)
     a.cat["saved"] = a.cat["saved"] + B * L * H  # u_l of this step
     a.cat["loss_buffers"] = a.cat["loss_buffers"] + B * L * H + B * C  # spike adjoints, ∂L_t/∂m
-    # readout: every u, ∂L_t/∂m, dW_out; backward:l: u_1…u_l, the adjoints of layers l and l−1, ∂L_t/∂m,
-    # dW_l — largest at l = 1 (F·H) or l = L
+    # readout: every u, ∂L_t/∂m, dW_out; backward:l: u_1…u_l, the adjoint of layer l, ∂L_t/∂m, dW_l —
+    # largest at l = 1 (F·H) or l = L; backward:l:input ((l+1)·B·H + B·C) never exceeds backward:l
     a.phases["readout"] = L * B * H + B * C + (1 - seq) * pout
     a.phases["backward:1"] = 2 * B * H + B * C + (1 - seq) * p1
-    a.phases["backward:L"] = np.where(L >= 2, (L + 2) * B * H + B * C + (1 - seq) * H * H, 0)
+    a.phases["backward:L"] = np.where(L >= 2, (L + 1) * B * H + B * C + (1 - seq) * H * H, 0)
 
 
 CLOSED_FORMS: dict[str, Callable[..., None]] = {

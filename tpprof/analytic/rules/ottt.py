@@ -10,9 +10,10 @@ Within a step (no temporal graph): the forward keeps every layer's pre-reset pot
 * ``readout``: ∂L_t/∂m = (softmax(m^t) − c)/B (B × C; held to the end of the step), dW_out;
 * ``backward:l`` (l = L … 1): the spike adjoint ∂L_t/∂a_l (B × n_out_l, formed by layer l+1's
   input gradient or the readout), its un-pooled form (B × n_nrn_l, pooled layers only) turned
-  in place into δ_l = ∂L_t/∂s_l ⊙ Θ′(u_l); u_1 … u_l are still held (u_j is dropped once δ_j is
-  formed); dW_l = δ_lᵀ â_{l−1}; for l ≥ 2 the input gradient ∂L_t/∂a_{l−1} (B × n_in_l) is formed
-  while δ_l is held.
+  in place into δ_l = ∂L_t/∂s_l ⊙ Θ′(u_l); u_1 … u_l are still held (u_l is dropped once δ_l is
+  formed); dW_l = δ_lᵀ â_{l−1};
+* ``backward:l:input`` (l ≥ 2): the input gradient ∂L_t/∂a_{l−1} (B × n_in_l) formed while δ_l
+  and u_1 … u_{l−1} are held.
 
 Memory is flat in T. Compute per step: forward, traces, a weight-gradient product per layer and
 an input-gradient product for l ≥ 2 (≈ 2× forward for l ≥ 2), the readout's two products.
@@ -32,6 +33,13 @@ from tpprof.config import Config
 SRC = "OTTT (Xiao et al. 2022; snn/ottt.py)"
 
 
+def phases_of(L: int) -> tuple[str, ...]:
+    """Every phase of an OTTT step: readout, then per layer l = L … 1 backward:l (δ_l, dW_l) and,
+    for l ≥ 2, backward:l:input (the input gradient ∂L_t/∂a_{l−1} formed while δ_l is held)."""
+    return ("readout",) + tuple(f"backward:{j}" for j in range(1, L + 1)) + tuple(
+        f"backward:{j}:input" for j in range(2, L + 1))
+
+
 def _phase(l: int | None) -> tuple[str, ...]:
     return (f"backward:{l}",) if l is not None else ("readout",)
 
@@ -41,22 +49,25 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     B, L = c.B, c.L
     add_params(tl, c, net_params(c), _phase,
                grad_source=f"{SRC}: gradient of this step's instantaneous loss L_t (one element per parameter element)")
-    every = ("readout",) + tuple(f"backward:{j}" for j in range(1, L + 1))
+    every = phases_of(L)
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "")
         presyn_trace(tl, c, g, SRC)
         tl.mem("u (this step)", "saved", B * g.n_neurons,
                f"{SRC}: pre-reset potential kept from the forward for this step's Θ′(u_l), B × n_nrn; live until "
-               "δ_l is formed", layer=l, phases=("readout",) + tuple(f"backward:{j}" for j in range(l, L + 1)))
+               "δ_l is formed", layer=l, phases=("readout",) + tuple(f"backward:{j}" for j in range(l, L + 1))
+               + tuple(f"backward:{j}:input" for j in range(l + 1, L + 1)))
+        pooled = g.n_out != g.n_neurons
         tl.mem("∂L_t/∂a_l (spike adjoint)", "loss_buffers", B * g.n_out,
                f"{SRC}: the spike adjoint of this step, B × n_out (formed as layer l+1's input gradient or by the "
                "readout); for unpooled layers turned in place into δ_l", layer=l,
-               phases=(f"backward:{l}",) + ((f"backward:{l + 1}",) if l < L else ()))
-        if g.n_out != g.n_neurons:
+               phases=(f"backward:{l}",) + ((f"backward:{l + 1}:input",) if l < L else ())
+               + ((f"backward:{l}:input",) if l >= 2 and not pooled else ()))
+        if pooled:
             tl.mem("δ_l (un-pooled)", "loss_buffers", B * g.n_neurons,
                    f"{SRC}: the pooling's backward gives the un-pooled adjoint, turned in place into δ_l, B × n_nrn",
-                   layer=l, phases=(f"backward:{l}",))
+                   layer=l, phases=(f"backward:{l}",) + ((f"backward:{l}:input",) if l >= 2 else ()))
         add_forward_ops(tl, c, g, "")
         tl.ops("spatial backward (this step)", fwd_macs(c, g) * (2 if l >= 2 else 1),
                (SURR_OPS + 2) * B * g.n_neurons, f"{SRC}: dW_l against â_{{l−1}} (+ input gradient for l ≥ 2)",
