@@ -40,11 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"net {a.net}, B = {a.batch}; peaks in bytes (measured = peak + input frames kept for backward)")
     print(f"{'rule':<14}{'T':>6}{'measured':>12}{'analytic':>12}{'error':>9}")
     table: dict[str, dict[int, tuple[int | None, int]]] = {}
+    persistent: dict[str, dict[int, int]] = {}
     for rule in rules:
         kw = {"compact": True} if a.compact and rule in ("bptt-ckpt", "tbptt") else {}
         for T in steps:
             cfg = make_config(a.net, rule, batch=a.batch, steps=T, **kw)
-            ana = int(estimate(cfg).peak_bytes)
+            bd = estimate(cfg)
+            ana = int(bd.peak_bytes)
+            persistent.setdefault(rule, {})[T] = int(bd.by_category()["saved"])
             meas = None
             if not a.no_measure:
                 row = measure_point(cfg, timing=False, rss=False)
@@ -56,14 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     if t1 == t0:
         return 0
     print(f"\nT-scaling between T = {t0} and T = {t1} (√ ratio {math.sqrt(t1 / t0):.2f}):")
-    print(f"{'rule':<14}{'slope B/step':>14}{'peak ratio':>12}   (measured; analytic in brackets)")
+    print("  slope = Δpeak/ΔT; peak ratio = peak(T_max)/peak(T_min); saved ratio = the same for the analytic 'saved'")
+    print("  bytes (all saved terms): the T ratio for linear rules, about the √ ratio for bptt-ckpt, 1 for flat ones")
+    print(f"{'rule':<14}{'slope B/step':>14}{'peak ratio':>12}{'saved ratio':>14}   (measured; analytic in brackets; saved ratio analytic)")
     for rule, row in table.items():
         (m0, a0), (m1, a1) = row[t0], row[t1]
-        am = f"{(a1 - a0) / (t1 - t0):>14.0f}"
+        p0, p1 = persistent[rule][t0], persistent[rule][t1]  # analytic saved bytes at the peak
+        am = f"{(a1 - a0) / (t1 - t0):.0f}"
+        ap = f"{p1 / p0:.3f}" if p0 else "-"
         if m0 is not None:
-            print(f"{rule:<14}{(m1 - m0) / (t1 - t0):>14.0f}{m1 / m0:>12.3f}   [{am.strip()} B/step, {a1 / a0:.3f}]")
+            print(f"{rule:<14}{(m1 - m0) / (t1 - t0):>14.0f}{m1 / m0:>12.3f}{ap:>14}   "
+                  f"[{am} B/step, {a1 / a0:.3f}]")
         else:
-            print(f"{rule:<14}{am}{a1 / a0:>12.3f}")
+            print(f"{rule:<14}{am:>14}{a1 / a0:>12.3f}{ap:>14}")
     return 0
 
 

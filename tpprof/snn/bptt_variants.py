@@ -170,7 +170,6 @@ class _BPTTFamily(Learner):
     """Shared segment runner: steps [t0, t1) from a given state, with or without compact saving."""
 
     rule = "bptt-family"
-    compact = False
 
     def _setup_extra(self) -> None:
         self._live: dict[str, torch.Tensor] = {}

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from tpprof.snn.base import Inventory, Learner
 from tpprof.snn.neurons import LIFState, lif_step, surrogate_at
