@@ -152,12 +152,20 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object
                "when the first (largest) layer's standardisation backward runs; its division's backward forms "
                "four |W_l| temporaries (4·max |W_l|); the other weights' sums are already in p.grad",
                phases=(WS_END,))
-        saved = sum(t.bytes for t in algo if t.category == "saved")
-        saved += sum(B * g.n_neurons * d for g in geo if g.n_recurrent)
+        if family:  # bptt_variants.py keeps no record: only bptt-ckpt's kept states outlive the segment
+            kept = sum(t.bytes for t in algo if "kept segment-start" in t.name)
+            tl.mem("kept segment-start states at the standardisation backward", "implementation", kept / d,
+                   SRC + "snn/bptt_variants.py (bptt-ckpt): Ŵ_l is formed once per segment, so its backward runs "
+                   "after the segment's; the saved tensors are freed by then, the kept states are not",
+                   phases=(WS_END,))
+        saved = 0 if family else sum(t.bytes for t in algo if t.category == "saved")
+        saved += 0 if family else sum(B * g.n_neurons * d for g in geo if g.n_recurrent)
         tl.mem("saved tensors still held by the learner's record", "implementation", saved // d,
                SRC + "snn/bptt.py's saved-tensors hook keeps every saved tensor in self._saved until "
                "loss.backward() returns, so at the standardisation backward (after the time loop) all the "
                "algorithmic 'saved' terms (and R_l's s^0) are still live: their sum", phases=(WS_END,))
+    if family:  # the learner frees saved tensors as backward passes them: nothing of theirs at ws-end
+        both = ("backward",)
     for lay in lays:
         if lay.pooled:
             tl.mem("pooling's saved input s × (T−1)", "implementation", (T - 1) * B * lay.n,
