@@ -75,7 +75,10 @@ def test_memory_non_decreasing_in_h(rule: str) -> None:
         prev = peak
 
 
-@pytest.mark.parametrize("rule", [r for r in RULES if r != "bptt"])
+BPTT_FAMILY = ("bptt", "bptt-compact", "bptt-ckpt", "tbptt")
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r not in BPTT_FAMILY])
 @pytest.mark.parametrize("net", NETS)
 def test_local_rules_flat_in_t(rule: str, net: str) -> None:
     if rule == "tess-authors-schedule" and "r-" in net:
@@ -163,8 +166,15 @@ def _row_matches(row, bd, at_peak: bool = True) -> None:
        aux=st.sampled_from(["stored", "regenerated"]), train_s=st.booleans(),
        accounting=st.sampled_from(["full", "full-algorithmic", "paper", "paper+s"]))
 def test_estimate_grid_equals_estimate(net, rules, B, C, T, dtypes, opt, cadence, aux, train_s, accounting) -> None:
+    from hypothesis import assume
+
+    from tpprof.analytic.paper import PAPER_STATE
+    from tpprof.config import rules_accepting
+
     impl = accounting != "full-algorithmic"
     acc = "full" if accounting == "full-algorithmic" else accounting
+    rules = [r for r in rules_accepting(make_config(net), rules) if acc == "full" or r in PAPER_STATE]
+    assume(rules)
     base = make_config(net, rules[0], optimizer=opt, cadence=cadence, aux=aux, train_s=train_s)
     grid = Grid(base, (("rule", tuple(rules)), ("classes", tuple(C)), ("batch", tuple(B)), ("steps", tuple(T)),
                        ("dtype", tuple(dtypes))))
@@ -280,3 +290,18 @@ def test_joint_search_equals_one_search_per_rule(param: str) -> None:
             joint = regimes.largest_fitting_rules(cfg, ("tp", "tess", "bptt"), budget, param)
             assert joint == {r: regimes.largest_fitting(cfg.with_(name=r), budget, param)
                              for r in ("tp", "tess", "bptt")}
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_bptt_family_t_scaling(net: str) -> None:
+    """compact: affine in T with a smaller slope than bptt; ckpt: ~√T; tbptt: flat once T ≥ its window."""
+    def peaks(rule: str, ts) -> np.ndarray:
+        return np.array([estimate(make_config(net, rule, batch=4, steps=int(t)), implementation=False).peak_bytes
+                         for t in ts])
+    ts = np.array([1, 2, 10, 100, 400])
+    comp, full = peaks("bptt-compact", ts), peaks("bptt", ts)
+    assert _affine(ts, comp)
+    assert comp[-1] - comp[-2] < full[-1] - full[-2]
+    assert len(set(peaks("tbptt", (25, 100, 400)).tolist())) == 1
+    sq = peaks("bptt-ckpt", (100, 400, 1600))  # k = 10, 20, 40: the T-dependent part doubles
+    assert 1.5 < (sq[2] - sq[1]) / (sq[1] - sq[0]) < 2.5 and sq[2] < peaks("bptt", (1600,))[0]

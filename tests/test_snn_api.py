@@ -13,7 +13,7 @@ from tpprof.errors import UserError
 from tpprof.snn import CATEGORIES, inventory_bytes, make_learner
 
 torch.set_num_threads(1)  # 2 shared cores: more threads only spin
-RULES = ("tp", "tess", "bptt")
+RULES = ("tp", "tess", "bptt", "bptt-compact", "bptt-ckpt", "tbptt", "ottt")
 
 
 def _xy(cfg, B=6, T=4, seed=0):

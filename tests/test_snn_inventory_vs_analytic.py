@@ -46,7 +46,12 @@ NETS = {
 }
 B, T = 4, 3
 
-CASES = [(rule, net, {}) for rule in ("tp", "tess", "bptt") for net in NETS] + [
+FAMILY = ("bptt", "bptt-compact", "bptt-ckpt", "tbptt")  # drop their state once backward has run
+CASES = [(rule, net, {}) for rule in ("tp", "tess", "bptt", "bptt-compact", "bptt-ckpt", "tbptt", "ottt")
+         for net in NETS] + [
+    ("bptt-ckpt", "recurrent", {"compact": True, "segment": 2}),
+    ("tbptt", "conv", {"compact": True, "window": 2}),
+    ("ottt", "recurrent", {"cadence": "sequence", "optimizer": "momentum"}),
     ("tp", "recurrent", {"train_s": True}),  # S is a trained parameter: weights, not aux
     ("tp", "conv", {"aux": "regenerated"}),  # S drawn per step: no aux
     ("tess", "recurrent", {"tess_factors": (0.2, 0.5, 0.0, 1.0)}),  # causal only: no trace_post
@@ -77,7 +82,7 @@ def _inventory(cfg) -> dict[str, int]:
             held.update(inventory_bytes(learner.memory_inventory()))
 
     learner.train_batch(x, y, on_step=on_step)
-    if cfg.rule.name != "bptt":  # TP and TESS keep the mini-batch's state after the call
+    if cfg.rule.name not in FAMILY:  # TP, TESS and OTTT keep the mini-batch's state after the call
         after = inventory_bytes(learner.memory_inventory())
         assert after == held
     return held
@@ -111,5 +116,5 @@ def test_inventory_equals_analytic_persistent_terms(rule: str, net: str, opts: d
     assert {c: got[c] for c in COMPARED} == want
     assert got["gradients"] == grads
     # nothing else is held between steps by the local rules; BPTT's saved tensors are its own check
-    if rule != "bptt":
+    if rule not in FAMILY:
         assert got["loss_buffers"] == got["saved"] == got["implementation"] == 0

@@ -36,12 +36,15 @@ DTYPE_ALIASES: dict[str, str] = {
 }
 #: Every rule the analytic registry must know (tpprof.analytic checks it covers these).
 RULES: tuple[str, ...] = ("tp", "tess", "bptt", "eprop", "eprop-rfb", "ostl", "osttp", "etlp", "ottt",
-                          "tess-authors-schedule")
+                          "tess-authors-schedule", "bptt-compact", "bptt-ckpt", "tbptt")
 #: Rules that also have a torch learner.
-TRAINABLE_RULES: tuple[str, ...] = ("tp", "tess", "bptt", "tess-authors-schedule")
+TRAINABLE_RULES: tuple[str, ...] = ("tp", "tess", "bptt", "tess-authors-schedule", "bptt-compact", "bptt-ckpt",
+                                    "tbptt", "ottt")
 #: ``RuleSpec.flavour``: "paper" = the paper's equations as tpprof reads them; "authors" = the
 #: authors' published code (TESS: docs/tess_authors.md).
 FLAVOURS: tuple[str, ...] = ("paper", "authors")
+#: tbptt's default window when ``RuleSpec.window`` is None: min(T, TBPTT_DEFAULT_WINDOW) steps.
+TBPTT_DEFAULT_WINDOW = 25
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 CADENCES: tuple[str, ...] = ("step", "sequence")
 AUX_STORAGE: tuple[str, ...] = ("stored", "regenerated")
@@ -456,6 +459,12 @@ class RuleSpec:
     #: cross-entropy through all blocks; the first T − delay_ls use the local learning signal
     #: (the authors' utils/train.py do_epoch, ``--delay-ls``). 0 = fully local.
     delay_ls: int = 1
+    #: bptt-ckpt: segment length k (steps between kept states); None = ⌈√T⌉.
+    segment: int | None = None
+    #: tbptt: window K (update every K steps, gradient through ≤ K steps); None = min(T, 25).
+    window: int | None = None
+    #: bptt-ckpt / tbptt: save spikes bit-packed and pooling inputs compactly (bptt-compact's saving).
+    compact: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _choice("rule", self.name, RULES))
@@ -483,6 +492,20 @@ class RuleSpec:
             raise ConfigError("tess_factors", f"{self.tess_factors!r} has {len(facs)} values",
                               "four numbers: λ_post, λ_pre, α_post, α_pre")
         object.__setattr__(self, "tess_factors", facs)
+        for key in ("segment", "window"):
+            val = getattr(self, key)
+            if val is not None:
+                object.__setattr__(self, key, _pos_int(key, val))
+        if not isinstance(self.compact, bool):
+            raise ConfigError("compact", f"{self.compact!r} is not true or false", "true or false")
+
+    def segment_for(self, steps: int) -> int:
+        """bptt-ckpt's segment length k for T = ``steps``: ``segment`` or ⌈√T⌉."""
+        return self.segment if self.segment is not None else math.isqrt(steps - 1) + 1 if steps > 1 else 1
+
+    def window_for(self, steps: int) -> int:
+        """tbptt's window K for T = ``steps``: ``window`` or min(T, 25)."""
+        return self.window if self.window is not None else min(steps, TBPTT_DEFAULT_WINDOW)
 
 
 #: RuleSpec fields that have their own measurement column (the rest are "options").
@@ -572,6 +595,11 @@ class Config:
         if uses_tess_authors(self.rule) and any(layer.kind == "recurrent" for layer in self.net.layers):
             raise ConfigError("flavour", "'authors' TESS has no recurrent layers (their VGG code has none)",
                               "dense and conv layers, or flavour 'paper'")
+        T = self.workload.steps
+        for key in ("segment", "window"):
+            val = getattr(self.rule, key)
+            if val is not None and val > T:
+                raise ConfigError(key, f"{val} is larger than the sequence (T = {T} steps)", f"an integer 1..{T}")
 
     def with_(self, **changes: Any) -> "Config":
         """Copy with workload / rule fields changed: ``cfg.with_(batch=8, name='tess')``."""

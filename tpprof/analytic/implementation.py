@@ -92,7 +92,7 @@ def _persistent_grads(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None
     d = cfg.workload.dtype_bytes
     total = sum(_param_tensors(cfg)) * d
     phases = sorted({p for t in algo for p in t.phases})
-    if cfg.rule.name == "bptt" and any(lay.ws for lay in _layers(cfg)):
+    if cfg.rule.name in ("bptt", "bptt-ckpt", "tbptt") and not cfg.rule.compact and any(lay.ws for lay in _layers(cfg)):
         phases.append(WS_END)  # the standardisation backward after the time loop: no algorithmic gradient live
     grads = [t for t in algo if t.category == "gradients"]
     always = sum(t.bytes for t in grads if t.persistent)
@@ -119,7 +119,8 @@ def _adam_counters(tl: TermList, cfg: Config) -> None:
 WS_END = "backward:ws-end"
 
 
-def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
+def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object = None,
+                family: bool = False) -> None:
     """BPTT (snn/bptt.py): what autograd and the learner hold in the backward pass.
 
     Two moments. ``backward`` (inside the time loop, at the largest weight's gradient
@@ -132,7 +133,7 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     """
     sizes = _param_tensors(cfg)
     wl = cfg.workload
-    B, C, T, d = wl.batch, wl.classes, wl.steps, wl.dtype_bytes
+    B, C, T, d = wl.batch, wl.classes, wl.steps if steps is None else steps, wl.dtype_bytes
     geo = cfg.net.geometry()
     lays = _layers(cfg)
     ws_sizes = [lay.w for lay in lays if lay.ws]
@@ -161,12 +162,20 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                "when the first (largest) layer's standardisation backward runs; its division's backward forms "
                "four |W_l| temporaries (4·max |W_l|); the other weights' sums are already in p.grad",
                phases=(WS_END,))
-        saved = sum(t.bytes for t in algo if t.category == "saved")
-        saved = saved + sum(B * g.n_neurons * d for g in geo if g.n_recurrent)
+        if family:  # bptt_variants.py keeps no record: only bptt-ckpt's kept states outlive the segment
+            kept = sum(t.bytes for t in algo if "kept segment-start" in t.name)
+            tl.mem("kept segment-start states at the standardisation backward", "implementation", kept // d,
+                   SRC + "snn/bptt_variants.py (bptt-ckpt): Ŵ_l is formed once per segment, so its backward runs "
+                   "after the segment's; the saved tensors are freed by then, the kept states are not",
+                   phases=(WS_END,))
+        saved = 0 if family else sum(t.bytes for t in algo if t.category == "saved")
+        saved = saved + (0 if family else sum(B * g.n_neurons * d for g in geo if g.n_recurrent))
         tl.mem("saved tensors still held by the learner's record", "implementation", saved // d,
                SRC + "snn/bptt.py's saved-tensors hook keeps every saved tensor in self._saved until "
                "loss.backward() returns, so at the standardisation backward (after the time loop) all the "
                "algorithmic 'saved' terms (and R_l's s^0) are still live: their sum", phases=(WS_END,))
+    if family:  # the learner frees saved tensors as backward passes them: nothing of theirs at ws-end
+        both = ("backward",)
     for lay in lays:
         if lay.pooled:
             tl.mem("pooling's saved input s × (T−1)", "implementation", (T - 1) * B * lay.n,
@@ -177,9 +186,10 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
             tl.mem("max-pool indices are int64", "implementation", T * B * lay.no * (d < 8),
                    SRC + "the switches saved by max_pool2d are int64 indices: T·B·n_out·(8 − d) bytes beyond "
                    "the algorithmic T·B·n_out·d", layer=lay.l, phases=both, elem_bytes=8 - d)
-    tl.mem("last input current (B × n_nrn_L)", "implementation", B * geo[-1].n_neurons,
-           SRC + "snn/bptt.py: the loop variable cur still references the last layer's input current of "
-           "step T−1 during backward", phases=both)
+    if not family:  # snn/bptt_variants.py deletes cur after each lif_step
+        tl.mem("last input current (B × n_nrn_L)", "implementation", B * geo[-1].n_neurons,
+               SRC + "snn/bptt.py: the loop variable cur still references the last layer's input current of "
+               "step T−1 during backward", phases=both)
     tl.mem("log-softmax output (B × C)", "implementation", B * C,
            SRC + "F.cross_entropy saves log_softmax(m^T) for backward (B·C); the gradient it passes on is the "
            "algorithmic ∂E/∂m, and nll_loss's gradient w.r.t. it is freed once used", phases=both)
@@ -448,6 +458,10 @@ def implementation_terms(cfg: Config, algo: list[MemoryTerm] | None = None) -> l
         return tl.terms
     if rule == "bptt":
         _bptt_terms(tl, cfg, algo)
+    if rule in ("bptt-compact", "bptt-ckpt", "tbptt", "ottt"):
+        from tpprof.analytic.implementation_family import family_terms
+
+        family_terms(tl, cfg, algo, _bptt_terms)
     if rule in ("tp", "tess"):
         _one_hot(tl, cfg)
         (_tp_terms if rule == "tp" else _tess_terms)(tl, cfg, algo)

@@ -138,6 +138,11 @@ PAPER_STATE: dict[str, Callable[[Config, TermList, bool], None]] = {
 
 def paper_terms(cfg: Config, tl: TermList, with_s: bool = False) -> None:
     """Add the paper's state accounting for ``cfg.rule.name`` (``with_s``: TP also counts S)."""
+    if cfg.rule.name not in PAPER_STATE:
+        from tpprof.errors import UserError
+
+        raise UserError("accounting", f"the paper's Table 3 has no row for {cfg.rule.name!r}",
+                        f"--accounting full, or a rule among {', '.join(PAPER_STATE)}")
     PAPER_STATE[cfg.rule.name](cfg, tl, with_s)
 
 

@@ -10,7 +10,7 @@ learner.memory_inventory()          # [(name, category, tensor)] held between st
 learner.state_dict() / learner.load_state_dict(sd)
 learner.freeze_hidden = True        # control: only the readout learns
 ```
-Equations: tpprof/snn/neurons.py (LIF), nets.py (layers), tp.py, tess.py, bptt.py.
+Equations: tpprof/snn/neurons.py (LIF), nets.py (layers), tp.py, tess.py, bptt.py, bptt_variants.py, ottt.py.
 """
 
 from __future__ import annotations
@@ -21,24 +21,30 @@ from tpprof.config import TRAINABLE_RULES, Config
 from tpprof.errors import UserError
 from tpprof.snn.base import CATEGORIES, Learner
 from tpprof.snn.bptt import BPTTLearner
+from tpprof.snn.bptt_variants import BPTTCkptLearner, BPTTCompactLearner, TBPTTLearner
 from tpprof.snn.neurons import ArcTanSpike, LIFParams, LIFState, lif_step, surrogate_grad
 from tpprof.snn.nets import SpikingNet, build_net
+from tpprof.snn.ottt import OTTTLearner
 from tpprof.snn.tess import TESSAuthorsScheduleLearner, TESSLearner
 from tpprof.snn.tp import TPLearner
 
 __all__ = [
-    "make_learner", "Learner", "TPLearner", "TESSLearner", "TESSAuthorsScheduleLearner", "BPTTLearner", "CATEGORIES",
+    "make_learner", "Learner", "TPLearner", "TESSLearner", "TESSAuthorsScheduleLearner", "BPTTLearner",
+    "BPTTCompactLearner", "BPTTCkptLearner", "TBPTTLearner", "OTTTLearner", "CATEGORIES",
     "LIFParams", "LIFState", "lif_step", "surrogate_grad", "ArcTanSpike", "SpikingNet", "build_net",
     "LEARNERS", "inventory_bytes",
 ]
 
-LEARNERS: dict[str, type[Learner]] = {"tp": TPLearner, "tess": TESSLearner, "bptt": BPTTLearner,
-                                      "tess-authors-schedule": TESSAuthorsScheduleLearner}
+LEARNERS: dict[str, type[Learner]] = {
+    "tp": TPLearner, "tess": TESSLearner, "bptt": BPTTLearner, "bptt-compact": BPTTCompactLearner,
+    "bptt-ckpt": BPTTCkptLearner, "tbptt": TBPTTLearner, "ottt": OTTTLearner,
+    "tess-authors-schedule": TESSAuthorsScheduleLearner,
+}
 
 
 def make_learner(cfg: Config, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                  seed: int = 0) -> Learner:
-    """The learner for ``cfg.rule.name`` (tp, tess or bptt) on ``cfg.net``."""
+    """The learner for ``cfg.rule.name`` (one of :data:`LEARNERS`) on ``cfg.net``."""
     name = cfg.rule.name
     if name not in LEARNERS:
         raise UserError("rule", f"{name!r} has no trainable implementation", ", ".join(TRAINABLE_RULES))

@@ -46,7 +46,9 @@ def get_rule(name: str) -> RuleModel:
 
 def _load_all() -> None:
     # Import order is irrelevant; each module registers itself.
-    from tpprof.analytic.rules import bptt, eprop, etlp, ostl, osttp, ottt, tess, tess_authors_schedule, tp  # noqa: F401
+    from tpprof.analytic.rules import (  # noqa: F401
+        bptt, bptt_ckpt, bptt_compact, eprop, etlp, ostl, osttp, ottt, tbptt, tess, tess_authors_schedule, tp,
+    )
 
 
 _load_all()

@@ -41,8 +41,10 @@ from tpprof.config import Config, LayerGeometry
 BACKWARD = ("backward",)
 
 
-def full_terms(cfg: Config, tl: TermList) -> None:
-    c = ctx(cfg)
+def full_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
+    """BPTT's terms; ``c`` (default ``ctx(cfg)``) lets bptt-ckpt and tbptt reuse them over a
+    segment / window (their ``c.T`` is then k or K)."""
+    c = ctx(cfg) if c is None else c
     B, C, T = c.B, c.C, c.T
     add_params(tl, c, net_params(c), lambda _layer: ("backward", "update"),
                once_per_sequence=True,

@@ -1,11 +1,22 @@
-"""OTTT (Xiao et al. 2022), online training through time, at Table-3 depth (OTTT is not in
-the paper's Table 3; tpprof's reading of the OTTT paper).
+"""OTTT (Xiao et al., NeurIPS 2022), online training through time: full model of
+tpprof/snn/ottt.py (equations there).
 
-Per hidden layer: LIF state; a presynaptic trace â (B × n_in) that replaces the history of
-inputs; at every step the instantaneous loss is backpropagated through the layers only (not
-through time): the pre-reset potential u (B × n_nrn) is held for that step's surrogate and the
-adjoints ∂E/∂v, ∂E/∂s (B·n_nrn + B·n_out) live during the step's backward; dW_l = δ_lᵀ â_{l−1}.
-Readout: backpropagated like the hidden layers, on a trace of the last layer's spikes.
+Held across steps: weights, optimiser state, the LIF state (v, s: B·n_nrn each per layer), the
+presynaptic traces â_{l−1} (B × n_in per layer; B × n_nrn more for R_l's input in recurrent
+layers), the readout's input trace ε_L (B × n_out_L, λ = 1) and the readout m (B × C).
+Within a step (no temporal graph): the forward keeps every layer's pre-reset potential u_l
+(B × n_nrn) for the surrogate Θ′(u_l) of this step's spatial backward; then, phase by phase:
+
+* ``readout``: ∂L_t/∂m = (softmax(m^t) − c)/B (B × C; held to the end of the step), dW_out;
+* ``backward:l`` (l = L … 1): the spike adjoint ∂L_t/∂a_l (B × n_out_l, formed by layer l+1's
+  input gradient or the readout), its un-pooled form (B × n_nrn_l, pooled layers only) turned
+  in place into δ_l = ∂L_t/∂s_l ⊙ Θ′(u_l); u_1 … u_l are still held (u_l is dropped once δ_l is
+  formed); dW_l = δ_lᵀ â_{l−1};
+* ``backward:l:input`` (l ≥ 2): the input gradient ∂L_t/∂a_{l−1} (B × n_in_l) formed while δ_l
+  and u_1 … u_{l−1} are held.
+
+Memory is flat in T. Compute per step: forward, traces, a weight-gradient product per layer and
+an input-gradient product for l ≥ 2 (≈ 2× forward for l ≥ 2), the readout's two products.
 """
 
 from __future__ import annotations
@@ -19,35 +30,58 @@ from tpprof.analytic.rules._local import presyn_trace
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config
 
-STEP_BACKWARD = ("backward",)
+SRC = "OTTT (Xiao et al. 2022; snn/ottt.py)"
+
+
+def phases_of(L: int) -> tuple[str, ...]:
+    """Every phase of an OTTT step: readout, then per layer l = L … 1 backward:l (δ_l, dW_l) and,
+    for l ≥ 2, backward:l:input (the input gradient ∂L_t/∂a_{l−1} formed while δ_l is held)."""
+    return ("readout",) + tuple(f"backward:{j}" for j in range(1, L + 1)) + tuple(
+        f"backward:{j}:input" for j in range(2, L + 1))
+
+
+def _phase(l: int | None) -> tuple[str, ...]:
+    return (f"backward:{l}",) if l is not None else ("readout",)
 
 
 def full_terms(cfg: Config, tl: TermList) -> None:
     c = ctx(cfg)
-    src = "OTTT (Xiao et al. 2022)"
-    add_params(tl, c, net_params(c), lambda _layer: STEP_BACKWARD,
-               grad_source=f"{src}: gradient of this step's instantaneous loss (one element per parameter element)")
+    B, L = c.B, c.L
+    add_params(tl, c, net_params(c), _phase,
+               grad_source=f"{SRC}: gradient of this step's instantaneous loss L_t (one element per parameter element)")
+    every = phases_of(L)
     for g in c.geo:
+        l = g.index
         add_lif_state(tl, c, g, "")
-        presyn_trace(tl, c, g, src)
-        tl.mem("saved u (this step)", "saved", c.B * g.n_neurons,
-               f"{src}: pre-reset potential kept for this step's surrogate, B × n_nrn", layer=g.index,
-               phases=STEP_BACKWARD)
-        tl.mem("adjoint ∂E/∂v", "loss_buffers", c.B * g.n_neurons, f"{src}: B × n_nrn", layer=g.index,
-               phases=STEP_BACKWARD)
-        tl.mem("adjoint ∂E/∂s", "loss_buffers", c.B * g.n_out, f"{src}: B × n_out", layer=g.index,
-               phases=STEP_BACKWARD)
+        presyn_trace(tl, c, g, SRC)
+        tl.mem("u (this step)", "saved", B * g.n_neurons,
+               f"{SRC}: pre-reset potential kept from the forward for this step's Θ′(u_l), B × n_nrn; live until "
+               "δ_l is formed", layer=l, phases=("readout",) + tuple(f"backward:{j}" for j in range(l, L + 1))
+               + tuple(f"backward:{j}:input" for j in range(l + 1, L + 1)))
+        pooled = g.n_out != g.n_neurons
+        tl.mem("∂L_t/∂a_l (spike adjoint)", "loss_buffers", B * g.n_out,
+               f"{SRC}: the spike adjoint of this step, B × n_out (formed as layer l+1's input gradient or by the "
+               "readout); for unpooled layers turned in place into δ_l", layer=l,
+               phases=(f"backward:{l}",) + ((f"backward:{l + 1}:input",) if l < L else ())
+               + ((f"backward:{l}:input",) if l >= 2 and not pooled else ()))
+        if pooled:
+            tl.mem("δ_l (un-pooled)", "loss_buffers", B * g.n_neurons,
+                   f"{SRC}: the pooling's backward gives the un-pooled adjoint, turned in place into δ_l, B × n_nrn",
+                   layer=l, phases=(f"backward:{l}",) + ((f"backward:{l}:input",) if l >= 2 else ()))
         add_forward_ops(tl, c, g, "")
-        tl.ops("backward (this step)", fwd_macs(c, g) * (2 if g.index >= 2 else 1), (SURR_OPS + 3) * c.B * g.n_neurons,
-               f"{src}: weight gradient against â (+ input gradient for l ≥ 2)", layer=g.index)
+        tl.ops("spatial backward (this step)", fwd_macs(c, g) * (2 if l >= 2 else 1),
+               (SURR_OPS + 2) * B * g.n_neurons, f"{SRC}: dW_l against â_{{l−1}} (+ input gradient for l ≥ 2)",
+               layer=l)
     add_readout_state(tl, c)
-    tl.mem("ε_L (readout input trace)", "traces", c.B * c.n_out_last, f"{src}: readout presynaptic trace, B × n_out_L")
-    tl.mem("∂E/∂m", "loss_buffers", c.B * c.C, f"{src}: instantaneous cross-entropy gradient, B × C",
-           phases=STEP_BACKWARD)
-    tl.ops("readout backward", 2 * c.B * c.n_out_last * c.C, 4 * c.B * c.C, f"{src}: dW_out and ∂E/∂s_L")
+    tl.mem("ε_L (readout input trace)", "traces", B * c.n_out_last,
+           f"{SRC}: λ = 1 trace of the last hidden spikes (the readout is the integrator), B × n_out_L")
+    tl.mem("∂L_t/∂m", "loss_buffers", B * c.C, f"{SRC}: (softmax(m^t) − c)/B, B × C, held to the end of the step",
+           phases=every)
+    tl.ops("readout backward", 2 * B * c.n_out_last * c.C, 4 * B * c.C, f"{SRC}: dW_out and ∂L_t/∂a_L")
 
 
-NOT_MODELLED = COMMON_NOT_MODELLED + ("OTTT is not in the paper's Table 3: modelled from the OTTT paper's own "
-                                      "description (one presynaptic trace per neuron)",)
+NOT_MODELLED = COMMON_NOT_MODELLED + (
+    "the reset is detached in the spatial backward (OTTT's approximation); not a memory term",
+)
 
 register(RuleModel("ottt", "OTTT", full_terms, NOT_MODELLED))
