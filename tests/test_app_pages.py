@@ -18,7 +18,7 @@ from tpprof.analytic import estimate  # noqa: E402
 from tpprof.config import make_config  # noqa: E402
 from test_store_schema import measurement_row  # noqa: E402  (tests/ is on sys.path under pytest)
 
-APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "tpprof" / "app" / "streamlit_app.py")
 
 
 def _app(page: str | None = None, **query: str) -> AppTest:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from tpprof.errors import UserError
@@ -93,7 +94,12 @@ def _handle_validate(args: argparse.Namespace) -> int:
 
     if not (0 < args.tolerance < 10):
         raise UserError("tolerance", f"{args.tolerance!r} is out of range", "a fraction such as 0.05")
-    loaded = load_many(args.measurements)
+    src = args.measurements
+    if src == "measurements" and not Path(src).exists():  # the default: the shipped folder, from any cwd
+        from tpprof.resources import measurements_dir
+
+        src = measurements_dir()
+    loaded = load_many(src)
     v = validate_rows(loaded.rows, tolerance=args.tolerance, bad_rows=loaded.bad)
     if args.json:
         json.dump(v.to_dict(), sys.stdout, indent=2, default=str)
