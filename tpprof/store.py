@@ -2,20 +2,23 @@
 
 A measurement file is a CSV with a header and one tidy row per measured point (one rule × net
 × workload × dtype × device). Rows are appended one at a time, flushed and fsync'ed, so a
-crash loses at most the point being measured; a torn last line is reported as a bad row by
-line number and skipped (never silently dropped). ``measurements/README.md`` documents every
+crash loses at most the point being measured. Appends hold an exclusive ``flock``; a torn last
+line (a writer killed mid-row) is moved to ``<file>.torn`` on the next append or resume, and a
+loader that meets one reports it as a bad row by line number (never silently dropped). ``measurements/README.md`` documents every
 column; :data:`COLUMNS` is the machine-readable form of the same schema.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from tpprof.config import DTYPE_BYTES, RULES
 from tpprof.errors import UserError
@@ -23,7 +26,7 @@ from tpprof.errors import UserError
 #: The shared memory categories (the same strings as the analytic terms and the learners).
 CATEGORIES: tuple[str, ...] = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux",
                                "loss_buffers", "saved", "implementation")
-STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error")
+STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "killed")
 SCHEMA_VERSION = 1
 
 
@@ -251,42 +254,210 @@ def _format(v: Any) -> str:
     return " ".join(str(v).split())  # one line: no newlines inside a cell
 
 
+@contextlib.contextmanager
+def _locked(f: IO[Any]) -> Iterator[None]:
+    """An exclusive ``fcntl.flock`` on an open file for the block (no-op where fcntl is absent)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX
+        yield
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _os_error(path: Path, e: OSError) -> UserError:
+    return UserError("out", f"cannot write {str(path)!r}: {e.strerror or type(e).__name__}",
+                     "a writable file path (not a folder), e.g. --out measurements/mine.csv")
+
+
+def check_out_file(path: str | Path) -> Path:
+    """Fail now, before any work, when ``path`` cannot take appended rows: it is a folder, an
+    existing file that is not writable, or its folder cannot be created or written."""
+    p = Path(path)
+    if not str(path).strip():
+        raise UserError("out", "is empty", "a CSV file to append rows to, e.g. --out measurements/mine.csv")
+    if p.is_dir():
+        raise UserError("out", f"{str(path)!r} is a folder", "a CSV file inside it, e.g. --out {}/mine.csv".format(p))
+    try:
+        if p.exists():
+            if not os.access(p, os.W_OK):
+                raise UserError("out", f"{str(path)!r} is not writable", "a file you may write, or a new file name")
+            return p
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _os_error(p, e) from None
+    if not os.access(p.parent, os.W_OK):
+        raise UserError("out", f"folder {str(p.parent)!r} is not writable", "a folder you may write to")
+    return p
+
+
 def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
     """Validate ``row`` and append it as one line, then flush and fsync (crash-safe).
 
-    A new or empty file gets the header first. If the file's last line was torn by a crash
-    (no final newline), a newline is written first so the torn row stays one bad line.
+    Under an exclusive ``flock`` on the file, so concurrent writers (two ``tpprof measure`` on
+    the same ``--out``) never interleave rows and only the first one writes the header (the
+    header is decided from the file's size *inside* the lock). A torn last line (no final
+    newline, e.g. after a crash) is moved to ``<file>.torn`` (see :func:`quarantine_torn`) before
+    the row is written.
     """
     validate_row(row, line=0)
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    exists = p.is_file() and p.stat().st_size > 0
-    if exists:
-        with p.open("rb") as f:
-            header = f.readline().decode("utf-8", "replace").strip()
-            f.seek(-1, os.SEEK_END)
-            torn = f.read(1) != b"\n"
-        if header.split(",") != list(FIELDNAMES):
-            raise UserError("out", f"{p.name} has a different header (another schema or not a tpprof file)",
-                            "a new file name, or a file written by this tpprof version")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    if not exists:
-        w.writerow(FIELDNAMES)
     w.writerow([_format(row.get(k)) for k in FIELDNAMES])
-    with p.open("a", encoding="utf-8", newline="") as f:
-        if exists and torn:
-            f.write("\n")
-        f.write(buf.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("a+b") as f, _locked(f):
+            _check_and_quarantine(p, f)
+            f.seek(0, os.SEEK_END)
+            data = buf.getvalue().encode("utf-8")
+            if f.tell() == 0:  # decided under the lock: exactly one writer writes the header
+                data = _header_line() + data
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except IsADirectoryError:
+        raise UserError("out", f"{str(path)!r} is a folder", "a CSV file inside it") from None
+    except OSError as e:
+        raise _os_error(p, e) from None
+
+
+def _header_line() -> bytes:
+    hb = io.StringIO()
+    csv.writer(hb, lineterminator="\n").writerow(FIELDNAMES)
+    return hb.getvalue().encode("utf-8")
+
+
+def _check_and_quarantine(p: Path, f: IO[bytes]) -> str | None:
+    """With ``f`` locked: refuse a file that is not ours (other header) before touching it, then
+    quarantine a torn last line. A file holding only part of our header (killed while the
+    first row was written) counts as torn."""
+    f.seek(0, os.SEEK_END)
+    if f.tell() == 0:
+        return None
+    f.seek(0)
+    first = f.readline()
+    if not first.endswith(b"\n"):
+        if not _header_line().startswith(first):
+            raise UserError("out", f"{p.name} has a different header (another schema or not a tpprof file)",
+                            "a new file name, or a file written by this tpprof version")
+    elif first.decode("utf-8", "replace").strip().split(",") != list(FIELDNAMES):
+        raise UserError("out", f"{p.name} has a different header (another schema or not a tpprof file)",
+                        "a new file name, or a file written by this tpprof version")
+    return _quarantine_locked(p, f)
+
+
+def _quarantine_locked(p: Path, f: IO[bytes]) -> str | None:
+    """With ``f`` (opened a+b) locked: cut a torn last line (no final newline) off the file and
+    append it, with a newline, to ``<file>.torn``. Returns the fragment or None."""
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    if size == 0:
+        return None
+    f.seek(size - 1)
+    if f.read(1) == b"\n":
+        return None
+    back = min(size, 1 << 20)
+    pos = size
+    while True:  # find the last newline (rows are short; read backwards in chunks)
+        lo = max(0, pos - back)
+        f.seek(lo)
+        chunk = f.read(pos - lo)
+        i = chunk.rfind(b"\n")
+        if i >= 0:
+            cut = lo + i + 1
+            break
+        if lo == 0:
+            cut = 0
+            break
+        pos = lo
+    f.seek(cut)
+    fragment = f.read()
+    with open(f"{p}.torn", "ab") as q:
+        q.write(fragment + b"\n")
+        q.flush()
+        os.fsync(q.fileno())
+    f.truncate(cut)
+    f.flush()
+    os.fsync(f.fileno())
+    return fragment.decode("utf-8", "replace")
+
+
+def quarantine_torn(path: str | Path) -> str | None:
+    """Move a torn last row of ``path`` (written by a process killed mid-line) to
+    ``<path>.torn`` so a resumed run neither keeps it as a bad line forever nor appends after
+    it. The ``.torn`` name is not ``*.csv``, so folder loaders skip it. Returns the fragment
+    (None when the file ends cleanly or does not exist)."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    with p.open("r+b") as f, _locked(f):
+        return _check_and_quarantine(p, f)
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
+    """Write ``path`` all or nothing: ``writer(tmp)`` writes a temporary file in the same folder,
+    which is fsync'ed and renamed over ``path`` (``os.replace``, atomic on POSIX and Windows).
+    A crash or an exception leaves the old ``path`` (or none) and no temporary file behind,
+    except after SIGKILL: then a ``.<name>.*.tmp`` may stay, which :func:`clean_stale_tmp` removes.
+    Returns ``path``. Errors of the folder become one-line :class:`UserError` (field ``out``)."""
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as e:
+        raise _os_error(p, e) from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        writer(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dfd = os.open(p.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return p
+
+
+def clean_stale_tmp(folder: str | Path, name: str) -> list[Path]:
+    """Remove ``.<name>.*.tmp`` files that :func:`atomic_write` left after a SIGKILL, when
+    their writer is gone (older than 60 s: a live writer finishes far sooner). Returns them."""
+    import time
+
+    out = []
+    d = Path(folder)
+    if not d.is_dir():
+        return out
+    for t in d.glob(f".{name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - t.stat().st_mtime > 60:
+                t.unlink()
+                out.append(t)
+    return out
 
 
 def finished_keys(path: str | Path, retry_failed: bool = False) -> set[tuple[str, ...]]:
-    """Keys of points already in ``path`` (all statuses, or only ``ok`` with ``retry_failed``)."""
+    """Keys of points already in ``path`` (all statuses, or only ``ok`` with ``retry_failed``).
+    A torn last row is quarantined first (see :func:`quarantine_torn`)."""
     p = Path(path)
     if not p.is_file() or p.stat().st_size == 0:
         return set()
+    try:
+        quarantine_torn(p)
+    except OSError as e:
+        raise _os_error(p, e) from None
     res = load(p)
     return {point_key(r) for r in res.rows if not retry_failed or r["status"] == "ok"}
 

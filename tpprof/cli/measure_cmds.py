@@ -29,6 +29,11 @@ def _csv_list(flag: str, text: str | None, kind: type = str) -> list[Any] | None
     return items
 
 
+def _killed(res: Any) -> str:
+    n = res.count("killed")
+    return f", {n} killed" if n else ""
+
+
 def _handle_measure(args: argparse.Namespace) -> int:
     from tpprof.measure.grid import Protocol, expand, load_grid, run_grid, run_subprocess
 
@@ -64,12 +69,12 @@ def _handle_measure(args: argparse.Namespace) -> int:
     protocol = Protocol(**proto_kw)
     points = expand(blocks)
     if args.explain:
-        from tpprof.measure.attribution import explain_peak
+        from tpprof.measure.attribution import explain_peak_guarded
 
         if len(points) != 1 or points[0].device != "cpu":
             raise UserError("explain", f"needs exactly one CPU point, the flags give {len(points)}",
                             "one value per flag, e.g. --net shd --rule tp --batch 16 --steps 25")
-        print(explain_peak(points[0].cfg).render())
+        print(explain_peak_guarded(points[0].cfg).render())
         return 0
     if args.dry_run:
         for p in points:
@@ -81,7 +86,7 @@ def _handle_measure(args: argparse.Namespace) -> int:
     res = run_grid(points, args.out, protocol, run_one=run_subprocess, retry_failed=args.retry_failed,
                    progress=not args.quiet)
     print(f"{len(res.ran)} measured ({res.count('ok')} ok, {res.count('oom')} oom, {res.count('timeout')} timeout, "
-          f"{res.count('error')} error), {res.skipped} already in {args.out}")
+          f"{res.count('error')} error{_killed(res)}), {res.skipped} already in {args.out}")
     for r in res.ran:
         if r["status"] != "ok":
             print(f"  {r['status']}: {r['rule']} {r['net']} B={r['batch']} T={r['steps']}: {r['error']}")
