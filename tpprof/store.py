@@ -408,7 +408,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     p = Path(path)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent)
     except OSError as e:
         raise _os_error(p, e) from None
     os.close(fd)
@@ -432,19 +432,27 @@ def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
 
 
 def clean_stale_tmp(folder: str | Path, name: str) -> list[Path]:
-    """Remove ``.<name>.*.tmp`` files that :func:`atomic_write` left after a SIGKILL, when
-    their writer is gone (older than 60 s: a live writer finishes far sooner). Returns them."""
-    import time
-
-    out = []
+    """Remove ``.<name>.<pid>.*.tmp`` files that :func:`atomic_write` left behind after a
+    SIGKILL, when process ``<pid>`` no longer runs (a live writer's file is kept). Returns them."""
+    out: list[Path] = []
     d = Path(folder)
     if not d.is_dir():
         return out
     for t in d.glob(f".{name}.*.tmp"):
+        pid_text = t.name[len(name) + 2:].split(".", 1)[0]
+        try:
+            pid = int(pid_text)
+            os.kill(pid, 0)
+            continue  # its writer still runs
+        except ProcessLookupError:
+            pass
+        except (ValueError, OverflowError):
+            pass  # not ours to judge by pid: an old-style name; remove as stale
+        except PermissionError:
+            continue
         with contextlib.suppress(OSError):
-            if time.time() - t.stat().st_mtime > 60:
-                t.unlink()
-                out.append(t)
+            t.unlink()
+            out.append(t)
     return out
 
 

@@ -12,8 +12,11 @@ stepped once per epoch with T_max = epochs and η_min = 0.25 η:
 
 Files (``out_dir``): ``metrics.json`` and ``model.pt``, both rewritten after every epoch by
 writing a temporary file and renaming it over the old one (atomic on POSIX), so an
-interruption (Ctrl-C) leaves the last complete epoch's files intact; ``metrics.json`` then
-says ``"status": "interrupted"``. ``model.pt`` is a plain dict of tensors and strings that
+interruption (Ctrl-C, kill -9) leaves the last complete epoch's files intact and no
+temporary file once the folder is used again; ``metrics.json`` then says ``"status":
+"interrupted"`` (Ctrl-C), or ``"running"`` with a ``pid`` that is gone (kill -9), which
+:func:`read_metrics` reports as interrupted. ``fit(..., resume=True)`` (``tpprof train --resume``)
+continues after the last complete epoch with the saved optimiser, shuffling and RNG states. ``model.pt`` is a plain dict of tensors and strings that
 loads with ``torch.load(..., weights_only=True)``: ``state_dict``, ``config_json``
 (:meth:`Config.to_json`) and ``meta_json`` ({"data": how to load the data again — kind,
 task, features, held-out speaker —, "epoch", "seed", "test_accuracy"}).
@@ -55,18 +58,75 @@ def cosine_lr(base: float, epoch: int, epochs: int, eta_min_fraction: float = ET
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write via a temporary file in the same folder and rename it over ``path``
+    (:func:`tpprof.store.atomic_write`; an exception leaves no temporary file)."""
+    from tpprof.store import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     import torch
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from tpprof.store import atomic_write
+
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def optimizer_state(learner: Any) -> dict[str, Any]:
+    """Every layer optimiser's tensors as ``{"opt.<i>.<j>.<key>": tensor}`` (i: optimiser, j: its
+    parameter), for an exact ``--resume``; empty for learners without ``_optims``."""
+    out: dict[str, Any] = {}
+    for i, opt in enumerate(getattr(learner, "_optims", [])):
+        for j, prm in enumerate(opt.params):
+            for key, val in opt.state.get(prm, {}).items():
+                out[f"opt.{i}.{j}.{key}"] = val.detach().to("cpu").clone()
+    return out
+
+
+def load_optimizer_state(learner: Any, state: dict[str, Any]) -> None:
+    """Inverse of :func:`optimizer_state` (shapes checked; a missing entry is an error)."""
+    import torch
+
+    for i, opt in enumerate(getattr(learner, "_optims", [])):
+        for j, prm in enumerate(opt.params):
+            for key, val in opt.state.get(prm, {}).items():
+                src = state.get(f"opt.{i}.{j}.{key}")
+                if not torch.is_tensor(src) or tuple(src.shape) != tuple(val.shape):
+                    raise UserError("resume", f"the checkpoint's optimiser state lacks or mis-shapes opt.{i}.{j}.{key}",
+                                    "a model.pt written by this tpprof train with the same net, rule and optimiser")
+                with torch.no_grad():
+                    val.copy_(src.to(device=val.device, dtype=val.dtype))
+
+
+def pid_alive(pid: Any) -> bool:
+    """Whether process ``pid`` (an int) still runs on this machine."""
+    try:
+        pid = int(pid)
+        if pid <= 0:
+            return False
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def read_metrics(out_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """``out_dir/metrics.json``, with a ``"running"`` status whose writer process is gone (killed,
+    machine reset) reported as ``"interrupted"`` (``"interrupted_by": "the process ended"``)."""
+    p = Path(out_dir) / METRICS
+    try:
+        m = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(m, dict) and m.get("status") == "running" and not pid_alive(m.get("pid")):
+        m["status"] = "interrupted"
+        m["interrupted_by"] = "the process ended (killed or crashed) during the run"
+    return m if isinstance(m, dict) else None
 
 
 def resolve_device(device: str) -> str:
@@ -140,11 +200,44 @@ def train_epoch(learner: Any, data: ArrayDataset, batch: int, rng: np.random.Gen
 # --------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: Path, learner: Any, cfg: Config, meta: dict[str, Any]) -> None:
-    """Atomically write ``{state_dict, config_json, meta_json}`` (loads with weights_only=True)."""
+def save_checkpoint(path: Path, learner: Any, cfg: Config, meta: dict[str, Any],
+                    resume: dict[str, Any] | None = None) -> None:
+    """Atomically write ``{state_dict, config_json, meta_json}`` (loads with weights_only=True);
+    with ``resume`` also ``optimizer_state`` (tensors) and ``resume_json`` (history, the shuffling
+    generator's state, the planned epochs) for ``tpprof train --resume``."""
     sd = {k: v.detach().cpu() if hasattr(v, "detach") else v for k, v in learner.state_dict().items()}
-    atomic_torch_save({"state_dict": sd, "config_json": cfg.to_json(),
-                       "meta_json": json.dumps(meta, sort_keys=True, default=str)}, Path(path))
+    obj = {"state_dict": sd, "config_json": cfg.to_json(), "meta_json": json.dumps(meta, sort_keys=True, default=str)}
+    if resume is not None:
+        import torch
+
+        obj["optimizer_state"] = optimizer_state(learner)
+        obj["torch_rng_state"] = torch.get_rng_state()
+        obj["resume_json"] = json.dumps(resume, sort_keys=True, default=str)
+    atomic_torch_save(obj, Path(path))
+
+
+def load_resume(path: str | os.PathLike) -> tuple[Config, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(config, state_dict, resume info, optimiser state) of a checkpoint written during
+    :func:`fit`; the torch RNG state travels in ``resume["torch_rng_state"]``."""
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError("resume", f"{str(p)!r} does not exist", "the --out folder of an earlier tpprof train run")
+    try:
+        ck = torch.load(p, map_location="cpu", weights_only=True)
+        cfg = Config.from_dict(json.loads(ck["config_json"]))
+        info = json.loads(ck["resume_json"])
+        sd, opt = ck["state_dict"], ck["optimizer_state"]
+        if not isinstance(info, dict) or not isinstance(sd, dict) or not isinstance(opt, dict):
+            raise TypeError("odd field types")
+        info["torch_rng_state"] = ck.get("torch_rng_state")
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a foreign, old or truncated file
+        raise UserError("resume", f"{p.name} holds no resume state ({type(e).__name__})",
+                        "a model.pt written by this version of tpprof train") from None
+    return cfg, sd, info, opt
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[Config, dict[str, Any], dict[str, Any]]:
@@ -203,16 +296,25 @@ def summarise(history: list[dict[str, Any]]) -> dict[str, Any]:
 def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, seed: int = 0,
         out_dir: str | os.PathLike | None = None, device: str = "cpu", freeze_hidden: bool = False,
         progress: bool = True, meta: dict[str, Any] | None = None, learner: Any = None,
-        eval_batch: int = 256, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        eval_batch: int = 256, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        resume: bool = False) -> dict[str, Any]:
     """Train ``epochs`` epochs with the cosine schedule; evaluate and save after each epoch.
 
     Returns the metrics dict also written to ``out_dir/metrics.json`` (when ``out_dir``).
     A ``learner`` may be passed in (fine-tuning); otherwise ``make_learner(cfg, seed=seed)``.
+
+    ``resume``: continue the run in ``out_dir`` after its last complete epoch (weights, every
+    optimiser's state, the shuffling generator and the torch RNG come from ``model.pt``), so
+    an interrupted run ends where an uninterrupted one would. The config, seed and planned
+    epochs must match the earlier run's. ``metrics.json`` carries the writer's ``pid``: a
+    ``"running"`` file whose process is gone reads as interrupted (:func:`read_metrics`).
     """
     import torch
 
     if epochs < 1:
         raise UserError("epochs", f"{epochs} is too small", "an integer >= 1")
+    if resume and out_dir is None:
+        raise UserError("resume", "needs an output folder", "--out DIR of the run to continue")
     check_fits(cfg, train)
     batch = min(cfg.workload.batch, len(train))
     if batch < 2:
@@ -226,26 +328,60 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
         learner.freeze_hidden = True
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        if not str(out_dir).strip():
+            raise UserError("out", "is empty", "an output folder, e.g. --out runs/tp-digit")
+        if out.exists() and not out.is_dir():
+            raise UserError("out", f"{str(out)!r} is a file", "a folder (created if absent), e.g. --out runs/tp-digit")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError("out", f"cannot create {str(out)!r}: {e.strerror or type(e).__name__}",
+                            "a folder you may write to") from None
+        if not os.access(out, os.W_OK):
+            raise UserError("out", f"{str(out)!r} is not writable", "a folder you may write to")
+        from tpprof.store import clean_stale_tmp
+
+        for name in (METRICS, CHECKPOINT):  # left by a killed run (SIGKILL skips every cleanup)
+            clean_stale_tmp(out, name)
     rng = np.random.default_rng(seed)
+    history: list[dict[str, Any]] = []
+    first_epoch = 0
+    if resume:
+        r_cfg, r_sd, info, r_opt = load_resume(out / CHECKPOINT)
+        if r_cfg.to_dict() != cfg.to_dict():
+            raise UserError("resume", "the earlier run used another config", "the same --net, --rule, --batch, "
+                            f"--lr, ... as that run (it used net {r_cfg.net.to_string()}, rule {r_cfg.rule.name})")
+        if info.get("seed") != seed or info.get("epochs_planned") != epochs:
+            raise UserError("resume", f"the earlier run had --seed {info.get('seed')} --epochs {info.get('epochs_planned')}",
+                            "the same --seed and --epochs")
+        learner.load_state_dict(r_sd)
+        load_optimizer_state(learner, r_opt)
+        rng.bit_generator.state = info["rng_state"]
+        if info.get("torch_rng_state") is not None:
+            torch.set_rng_state(info["torch_rng_state"])
+        history = list(info["history"])
+        first_epoch = len(history)
     base = {"rule": cfg.rule.name, "net": cfg.net.to_string(), "batch": batch, "lr": cfg.rule.lr, "seed": seed,
             "epochs_planned": epochs, "freeze_hidden": bool(freeze_hidden), "n_train": len(train),
             "n_test": len(test), "last_batch": "dropped when shorter than the batch", "classes": train.classes,
             "steps": train.steps, "device": device, "config": cfg.to_dict(), "data": dict(meta or {}),
-            "train_accuracy_kind": "online, during the epoch"}
-    history: list[dict[str, Any]] = []
+            "train_accuracy_kind": "online, during the epoch", "pid": os.getpid()}
     started = time.perf_counter()
+    if resume:
+        base["resumed_at_epoch"] = first_epoch
 
     def record(status: str) -> dict[str, Any]:
         m = dict(base, **summarise(history), history=history, status=status,
                  seconds=time.perf_counter() - started)
+        if status == "interrupted":
+            m["interrupted_by"] = "Ctrl-C; tpprof train --resume continues after the last complete epoch"
         if out is not None:
             atomic_write_text(out / METRICS, json.dumps(m, indent=1, sort_keys=True, default=str))
         return m
 
-    metrics = record("running")
+    metrics = record("running" if first_epoch < epochs else "done")
     try:
-        for epoch in range(epochs):
+        for epoch in range(first_epoch, epochs):
             lr = cosine_lr(cfg.rule.lr, epoch, epochs)
             learner.set_lr(lr)  # every layer optimiser and the readout's
             t0 = time.perf_counter()
@@ -257,7 +393,9 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
             history.append(row)
             if out is not None:
                 save_checkpoint(out / CHECKPOINT, learner, cfg, {"data": dict(meta or {}), "epoch": epoch + 1,
-                                                                 "seed": seed, "test_accuracy": acc})
+                                                                 "seed": seed, "test_accuracy": acc},
+                                resume={"history": history, "rng_state": rng.bit_generator.state,
+                                        "seed": seed, "epochs_planned": epochs})
             metrics = record("running" if epoch + 1 < epochs else "done")
             if progress:
                 sys.stderr.write(f"epoch {epoch + 1}/{epochs}: loss {ep['train_loss']:.4f} train "

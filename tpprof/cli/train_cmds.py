@@ -74,6 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-s", action="store_true",
                    help="TP: train the label projection S too (no published run does; see docs/results.md)")
     p.add_argument("--out", required=True, help="output folder (e.g. --out runs/tp0)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out after its last complete epoch (same flags as that run)")
     p.set_defaults(func=train_handler)
 
     e = sub.add_parser("evaluate", help="accuracy of a checkpoint on FSDD or your data",
@@ -137,7 +139,8 @@ def train_handler(args: argparse.Namespace) -> int:
     cfg = make_config(args.net, args.rule, batch=args.batch, classes=train.classes, steps=train.steps,
                       optimizer=args.optimizer, lr=args.lr, similarity=args.similarity, train_s=args.train_s)
     m = fit(cfg, train, test, epochs=args.epochs, seed=args.seed, out_dir=args.out, device=device,
-            freeze_hidden=args.freeze_hidden, progress=not args.no_progress, meta=spec)
+            freeze_hidden=args.freeze_hidden, progress=not args.no_progress, meta=spec,
+            resume=getattr(args, "resume", False))
     print(f"{args.rule} {cfg.net.to_string()} on {args.data} ({task}): test {m['test_final']:.4f} "
           f"(best {m['test_best']:.4f}, mean of last 3 {m['test_mean_last3']:.4f}), train {m['train_accuracy']:.4f}, "
           f"{m['seconds_per_epoch']:.1f} s/epoch -> {args.out}")
