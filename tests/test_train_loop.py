@@ -116,7 +116,8 @@ def test_train_cli_on_npz_and_checkpoint_roundtrip(tmp_path, capsys):
         assert key in m
     assert m["epochs"] == 2 and m["status"] == "done"
     ck = torch.load(out / "model.pt", weights_only=True)
-    assert set(ck) == {"state_dict", "config_json", "meta_json"}
+    # the model, plus what `train --resume` needs (optimiser tensors, RNG state, history)
+    assert set(ck) == {"state_dict", "config_json", "meta_json", "optimizer_state", "torch_rng_state", "resume_json"}
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(out / "model.pt"), "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
