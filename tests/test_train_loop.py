@@ -184,3 +184,25 @@ def test_tp_learns_spoken_digits_then_finetunes(tmp_path, capsys):
     assert "warning" not in capsys.readouterr().err  # pretrained without theo: a true new user
     _, _, meta = load_checkpoint(ft / "model.pt")
     assert meta["finetuned"]["speaker"] == "theo"
+
+
+def test_default_threads_rule():
+    from tpprof.train import THREADS_MIN_MACS, default_threads
+
+    small = make_config("40-256-256-10", "tp", batch=32, steps=50)  # 2.5e6 MACs per step
+    big = make_config("700-2048-2048-20", "tp", batch=256, steps=5)  # 1.5e9
+    assert 256 * big.net.n_params() >= THREADS_MIN_MACS > 32 * small.net.n_params()
+    import os
+
+    env = os.environ.pop("OMP_NUM_THREADS", None)
+    try:
+        assert default_threads(small, cores=16, load=0.0) == 1  # small work: never more than one
+        assert default_threads(big, cores=16, load=0.0) == 4  # large work on idle cores
+        assert default_threads(big, cores=2, load=2.5) == 1  # a busy machine: one
+        assert default_threads(big, cores=4, load=1.2) == 2
+        os.environ["OMP_NUM_THREADS"] = "3"
+        assert default_threads(small) == 3  # the user's environment wins
+    finally:
+        os.environ.pop("OMP_NUM_THREADS", None)
+        if env is not None:
+            os.environ["OMP_NUM_THREADS"] = env

@@ -129,6 +129,58 @@ def read_metrics(out_dir: str | os.PathLike) -> dict[str, Any] | None:
     return m if isinstance(m, dict) else None
 
 
+#: Per-step multiply-accumulates (B × trainable parameters) below which one thread is used.
+THREADS_MIN_MACS = 1e8
+#: The most threads the default ever picks (per-step work here is a chain of small kernels).
+THREADS_MAX = 4
+
+
+def default_threads(cfg: Config, batch: int | None = None, cores: int | None = None,
+                    load: float | None = None) -> int:
+    """Torch CPU threads for train / evaluate / finetune when neither ``--threads`` nor
+    ``$OMP_NUM_THREADS`` says: 1 unless the per-step work is large *and* cores are idle.
+
+    Rule: MACs = B · n_params (one time step's dense work); if MACs < :data:`THREADS_MIN_MACS`
+    (1e8) → 1 thread; else min(:data:`THREADS_MAX`, ⌊cores − load⌋) with ``load`` the 1-minute
+    load average (cores busy with other work), at least 1.
+
+    Measurement (``python bench/bench_threads.py``, 2-core machine shared with 5 other jobs,
+    load 2.5; per-step ms at 1 → 2 threads): tp 40-256-256-10 B=32 (2.5e6 MACs, FSDD default)
+    2.3 → 43.1 (18.6×); bptt same 2.0 → 17.0 (8.5×); tp B=128 (1.0e7) 8.5 → 51.9 (6.1×);
+    tp 700-450-450-20 B=128 (6.7e7) 14.2 → 90.7 (6.4×); tp 700-1024-1024-20 B=256 (4.6e8)
+    92 → 308 (3.4×); tp 700-2048-2048-20 B=256 (1.5e9) 281 → 1199 (4.3×). Under load every size
+    was slower with 2 threads, which the load term turns into 1 thread; on an idle machine
+    small work still loses to thread hand-off (the 1e8 threshold), large work can gain (not
+    measured here: no idle multi-core machine was available).
+    """
+    if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"].strip()))
+    b = batch if batch is not None else cfg.workload.batch
+    macs = float(b) * float(cfg.net.n_params())
+    if macs < THREADS_MIN_MACS:
+        return 1
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # pragma: no cover
+            load = 0.0
+    return int(max(1, min(THREADS_MAX, math.floor(cores - load))))
+
+
+def set_default_threads(cfg: Config, batch: int | None = None) -> int:
+    """``torch.set_num_threads(default_threads(cfg, batch))``; returns the count."""
+    import torch
+
+    n = default_threads(cfg, batch)
+    torch.set_num_threads(n)
+    return n
+
+
 def resolve_device(device: str) -> str:
     import torch
 

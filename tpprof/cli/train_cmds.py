@@ -123,7 +123,7 @@ def _check_positive(name: str, value: Any) -> None:
 def train_handler(args: argparse.Namespace) -> int:
     from tpprof.config import make_config
     from tpprof.data.select import load_train_test
-    from tpprof.train import fit
+    from tpprof.train import fit, set_default_threads
 
     for name in ("epochs", "limit", "batch", "steps", "mels"):
         _check_positive(name, getattr(args, name))
@@ -138,6 +138,8 @@ def train_handler(args: argparse.Namespace) -> int:
     spec["limit"] = args.limit
     cfg = make_config(args.net, args.rule, batch=args.batch, classes=train.classes, steps=train.steps,
                       optimizer=args.optimizer, lr=args.lr, similarity=args.similarity, train_s=args.train_s)
+    if args.threads is None:  # see tpprof.train.default_threads for the rule and its measurement
+        set_default_threads(cfg)
     m = fit(cfg, train, test, epochs=args.epochs, seed=args.seed, out_dir=args.out, device=device,
             freeze_hidden=args.freeze_hidden, progress=not args.no_progress, meta=spec,
             resume=getattr(args, "resume", False))
@@ -149,10 +151,12 @@ def train_handler(args: argparse.Namespace) -> int:
 
 def evaluate_handler(args: argparse.Namespace) -> int:
     from tpprof.data.select import load_train_test
-    from tpprof.train import check_fits, evaluate, learner_from_checkpoint
+    from tpprof.train import check_fits, evaluate, learner_from_checkpoint, set_default_threads
 
     device = _setup(args)
     learner, cfg, meta = learner_from_checkpoint(args.checkpoint, device)
+    if args.threads is None:
+        set_default_threads(cfg, batch=256)  # evaluate's mini-batch
     data_meta = meta.get("data") or meta
     data = args.data or (data_meta.get("path") if data_meta.get("kind") == "file" else "fsdd")
     task = args.task or data_meta.get("task") or "digit"
@@ -178,14 +182,16 @@ def evaluate_handler(args: argparse.Namespace) -> int:
 def finetune_handler(args: argparse.Namespace) -> int:
     from tpprof.data.fsdd import new_user_split, parse_shots
     from tpprof.data.select import load_fsdd_features
-    from tpprof.train import finetune, load_checkpoint
+    from tpprof.train import finetune, load_checkpoint, set_default_threads
 
     _check_positive("epochs", args.epochs)
     if str(args.data).lower() != "fsdd":
         raise UserError("data", f"{args.data!r} has no speakers", "fsdd (fine-tuning uses a speaker's recordings)")
     parse_shots(args.shots)
     device = _setup(args)
-    _, _, meta = load_checkpoint(args.checkpoint)
+    ck_cfg, _, meta = load_checkpoint(args.checkpoint)
+    if args.threads is None:
+        set_default_threads(ck_cfg)
     data_meta = meta.get("data") or meta
     if data_meta.get("kind") not in (None, "fsdd"):
         raise UserError("checkpoint", "was not trained on fsdd", "a checkpoint from tpprof train --data fsdd")
