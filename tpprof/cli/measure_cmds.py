@@ -16,15 +16,20 @@ from tpprof.errors import UserError
 def _csv_list(flag: str, text: str | None, kind: type = str) -> list[Any] | None:
     if text is None:
         return None
-    items = [s.strip() for s in str(text).split(",") if s.strip()]
-    if not items:
+    items = [s.strip() for s in str(text).split(",")]
+    if not any(items):
         raise UserError(flag, "is empty", "a comma-separated list, e.g. 16,128")
+    if not all(items):  # `1,,2` or a trailing comma: say so rather than drop the item
+        raise UserError(flag, f"{str(text)[:40]!r} has an empty item", "a comma-separated list, e.g. 16,128")
     if kind is int:
+        from tpprof.config import ConfigError, _pos_int
+
         out = []
         for s in items:
-            if not s.isdigit() or int(s) < 1:
-                raise UserError(flag, f"{s!r} is not a positive integer", "e.g. 16,128")
-            out.append(int(s))
+            try:  # ASCII digits only, 1..10^9 (no '²', no 5,000-digit numbers)
+                out.append(_pos_int(flag, s))
+            except ConfigError:
+                raise UserError(flag, f"{s[:20]!r} is not a positive integer", "an integer 1..10^9, e.g. 16,128") from None
         return out
     return items
 
