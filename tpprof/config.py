@@ -43,6 +43,7 @@ CADENCES: tuple[str, ...] = ("step", "sequence")
 AUX_STORAGE: tuple[str, ...] = ("stored", "regenerated")
 LAYER_KINDS: tuple[str, ...] = ("dense", "recurrent", "conv")
 POOLS: tuple[str, ...] = ("none", "max2", "avg2", "adapt2")
+LEARNING_SUPPORT: tuple[str, ...] = ("yes", "no", "partial", "unknown")
 
 def _choice(field_name: str, value: Any, accepted: tuple[str, ...]) -> str:
     v = str(value).strip().lower()
@@ -519,9 +520,25 @@ class Device:
     on_chip_bytes: int | None = None
     off_chip_bytes: int | None = None
     notes: str = ""
+    #: Can a learning rule run on the device? yes | no (inference only) | partial (e.g. only the
+    #: last layer) | unknown (a user's ad-hoc budget).
+    on_chip_learning: str = "unknown"
+    #: The largest contiguous block of the budget's memory (one buffer can be no larger), when
+    #: it is less than the total (STM32H743: 1060 KiB RAM, 512 KiB largest block); None: not known.
+    largest_block_bytes: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budget_bytes", parse_bytes(self.budget_bytes, "budget"))
+        object.__setattr__(self, "on_chip_learning", _choice("on_chip_learning", self.on_chip_learning,
+                                                             LEARNING_SUPPORT))
+        if self.largest_block_bytes is not None:
+            object.__setattr__(self, "largest_block_bytes", parse_bytes(self.largest_block_bytes, "largest_block_bytes"))
+
+    @property
+    def can_learn(self) -> bool:
+        """False only when the device is known to run inference only (``on_chip_learning == "no"``):
+        a regime map must then not say that a rule "fits" there."""
+        return self.on_chip_learning != "no"
 
 
 def budget_device(text: str) -> Device:
