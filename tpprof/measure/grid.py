@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -39,6 +40,9 @@ from tpprof.store import append_row, finished_keys, point_key, point_label
 
 GRID_KEYS = ("rule", "net", "batch", "classes", "steps", "dtype", "device", "optimizer", "cadence", "aux")
 PROTOCOL_KEYS = ("batches", "repeats", "warmup", "timeout", "rss", "threads", "seed")
+#: Longest timeout per point a grid accepts (a week), and the most points one grid may expand to.
+MAX_TIMEOUT_S = 7 * 86400.0
+MAX_POINTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,15 @@ class Protocol:
     def __post_init__(self) -> None:
         for name in ("batches", "repeats", "warmup", "threads"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "warmup" else 1):
-                raise UserError(name, f"{v!r} is not a valid count", "an integer >= 1 (warmup >= 0)")
-        if not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
-            raise UserError("timeout", f"{self.timeout!r} is not a positive number of seconds", "e.g. 600")
+            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "warmup" else 1) or v > 10**6:
+                raise UserError(name, f"{str(v)[:40]!r} is not a valid count", "an integer 1..10^6 (warmup >= 0)")
+        t = self.timeout
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0 < t <= MAX_TIMEOUT_S:
+            raise UserError("timeout", f"{str(t)[:40]!r} is not a number of seconds in (0, {MAX_TIMEOUT_S}]", "e.g. 600")
+        if not isinstance(self.rss, bool):  # `rss = "no"` must not read as true
+            raise UserError("rss", f"{str(self.rss)[:40]!r} is not true or false", "true or false (TOML booleans)")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise UserError("seed", f"{str(self.seed)[:40]!r} is not a seed", "an integer 0..2^32-1")
 
 
 @dataclass(frozen=True)
@@ -83,12 +92,26 @@ class Point:
         return point_label(self.key_row())
 
 
+_STR_KEYS = ("rule", "net", "dtype", "device", "optimizer", "cadence", "aux")
+_INT_KEYS = ("batch", "classes", "steps")
+
+
 def _as_list(name: str, v: Any) -> list[Any]:
-    if isinstance(v, (list, tuple)):
-        if not v:
-            raise UserError(name, "is an empty list", "at least one value")
-        return list(v)
-    return [v]
+    """A grid value as a list of scalars of the right type: strings for rule/net/dtype/device/
+    optimizer/cadence/aux, integers (never bools, floats, NaN or inf) for batch/classes/steps."""
+    items = list(v) if isinstance(v, (list, tuple)) else [v]
+    if not items:
+        raise UserError(name, "is an empty list", "at least one value")
+    for it in items:
+        if it is None and name == "classes":
+            continue
+        if name in _STR_KEYS:
+            if not isinstance(it, str) or not it.strip():
+                raise UserError(name, f"{str(it)[:40]!r} is not a non-empty string", f"e.g. {name} = [\"...\"]")
+        elif name in _INT_KEYS:
+            if isinstance(it, bool) or not isinstance(it, int):  # `true` or 2.7 are not silently 1 or 2
+                raise UserError(name, f"{str(it)[:40]!r} is not an integer", "integers 1..10^9, e.g. [16, 128]")
+    return items
 
 
 def _check_device(dev: str) -> str:
@@ -109,6 +132,9 @@ def expand_block(block: Mapping[str, Any]) -> list[Point]:
     lists = {k: _as_list(k, block.get(k, d)) for k, d in
              (("rule", None), ("net", None), ("batch", None), ("classes", None), ("steps", None),
               ("dtype", "fp32"), ("device", "cpu"), ("optimizer", "adam"), ("cadence", "step"), ("aux", "stored"))}
+    n = math.prod(len(v) for v in lists.values())
+    if n > MAX_POINTS:  # counted before expanding: a 2 KB grid must not allocate millions of configs
+        raise UserError("grid", f"a block expands to {n:,} points", f"at most {MAX_POINTS:,} per grid; split it")
     points = []
     for combo in itertools.product(*lists.values()):
         v = dict(zip(lists, combo))
@@ -127,10 +153,14 @@ def expand(blocks: Iterable[Mapping[str, Any]]) -> list[Point]:
     seen: set[tuple[str, ...]] = set()
     out = []
     for b in blocks:
+        if not isinstance(b, Mapping):
+            raise UserError("grid", f"a block is a {type(b).__name__}, not a table", "[[grid]] tables")
         for p in expand_block(b):
             if p.key not in seen:
                 seen.add(p.key)
                 out.append(p)
+        if len(out) > MAX_POINTS:
+            raise UserError("grid", f"the blocks expand to more than {MAX_POINTS:,} points", "a smaller grid; split it")
     return out
 
 
