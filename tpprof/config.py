@@ -81,7 +81,8 @@ def _short(v: Any) -> str:
 def _pos_int(field_name: str, value: Any, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
     """An integer in [minimum, maximum] from an int, an integral float or ASCII digits; a bool,
     an empty string, Unicode digits or a 5,000-digit number are a one-line ConfigError."""
-    accepted = f"an integer {minimum}..{maximum:.0e}".replace("e+0", "e").replace("1e9", "10^9")
+    top = f"10^{len(str(maximum)) - 1}" if maximum >= 1000 and str(maximum).strip("0") == "1" else str(maximum)
+    accepted = f"an integer {minimum}..{top}"
     if isinstance(value, bool):
         raise ConfigError(field_name, f"{value!r} is not an integer", accepted)
     iv: int | None

@@ -192,6 +192,38 @@ def resolve_device(device: str) -> str:
     return d
 
 
+def check_seed(seed: Any) -> int:
+    """A seed is an integer 0..2^32−1 (numpy's and torch's generators both take it)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise UserError("seed", f"{str(seed)[:40]!r} is not a seed", "an integer 0..4294967295, e.g. --seed 1")
+    return seed
+
+
+def check_memory(cfg: Config, field: str = "net", available: int | None = None) -> None:
+    """Refuse, with the figures, a learner whose analytic peak (full accounting) exceeds the
+    memory available now, before anything is allocated (a label 10⁹ in a data file or a
+    crafted checkpoint would otherwise end as a raw allocation error or the OOM killer)."""
+    try:
+        from tpprof.analytic import estimate
+
+        need = int(estimate(cfg, accounting="full").peak_bytes)
+    except UserError:
+        raise
+    except Exception:  # noqa: BLE001 - the model cannot price it: let the learner try
+        return
+    if available is None:
+        import psutil
+
+        available = int(psutil.virtual_memory().available)
+    if need > available:
+        from tpprof.config import format_bytes
+
+        raise UserError(field, f"training {cfg.rule.name} on {cfg.net.to_string()[:60]} with B={cfg.workload.batch}, "
+                        f"C={cfg.workload.classes}, T={cfg.workload.steps} needs about {format_bytes(need)} at its "
+                        f"peak and {format_bytes(available)} is available",
+                        "a smaller net, batch, class count or --steps (see tpprof estimate)")
+
+
 def check_fits(cfg: Config, data: ArrayDataset) -> None:
     """The net's input shape and readout must match the data; one-line errors otherwise."""
     if tuple(cfg.net.input_shape) != data.input_shape:
@@ -301,9 +333,18 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Config, dict[str, Any], di
         raise UserError("checkpoint", f"file {str(path)!r} does not exist", "a model.pt written by tpprof train")
     try:
         ck = torch.load(p, map_location="cpu", weights_only=True)
+        if not isinstance(ck, dict) or not isinstance(ck.get("config_json"), str):
+            raise TypeError("not a dict with config_json")
         cfg = Config.from_dict(json.loads(ck["config_json"]))
         meta = json.loads(ck.get("meta_json", "{}"))
         sd = ck["state_dict"]
+        # odd field types from a crafted or foreign file: refuse here, not as a traceback later
+        if not isinstance(meta, dict) or not isinstance(meta.get("data", {}), dict):
+            raise TypeError("meta_json is not a table")
+        if "seed" in meta and (isinstance(meta["seed"], bool) or not isinstance(meta["seed"], int)):
+            raise TypeError("meta seed is not an integer")
+        if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
+            raise TypeError("state_dict is not a table of tensors")
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - a foreign or truncated file is the user's file
@@ -319,6 +360,7 @@ def learner_from_checkpoint(path: str | os.PathLike, device: str = "cpu", seed: 
     from tpprof.snn import make_learner
 
     cfg, sd, meta = load_checkpoint(path)
+    check_memory(cfg, "checkpoint")
     learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
     learner.load_state_dict({k: v.to(device) if hasattr(v, "to") else v for k, v in sd.items()})
     return learner, cfg, meta
@@ -371,10 +413,12 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
     batch = min(cfg.workload.batch, len(train))
     if batch < 2:
         raise UserError("data", f"{len(train)} training sample(s)", "at least 2 (the TP loss compares samples)")
+    check_seed(seed)
     torch.manual_seed(seed)
     if learner is None:
         from tpprof.snn import make_learner
 
+        check_memory(cfg, "data" if cfg.workload.classes > 10**4 else "net")
         learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
     if freeze_hidden:
         learner.freeze_hidden = True

@@ -123,10 +123,11 @@ def _check_positive(name: str, value: Any) -> None:
 def train_handler(args: argparse.Namespace) -> int:
     from tpprof.config import make_config
     from tpprof.data.select import load_train_test
-    from tpprof.train import fit, set_default_threads
+    from tpprof.train import check_seed, fit, set_default_threads
 
     for name in ("epochs", "limit", "batch", "steps", "mels"):
         _check_positive(name, getattr(args, name))
+    check_seed(args.seed)
     if not args.lr > 0:
         raise UserError("lr", f"{args.lr} is not positive", "a number > 0, e.g. 1e-4")
     device = _setup(args)
@@ -182,12 +183,13 @@ def evaluate_handler(args: argparse.Namespace) -> int:
 def finetune_handler(args: argparse.Namespace) -> int:
     from tpprof.data.fsdd import new_user_split, parse_shots
     from tpprof.data.select import load_fsdd_features
-    from tpprof.train import finetune, load_checkpoint, set_default_threads
+    from tpprof.train import check_seed, finetune, load_checkpoint, set_default_threads
 
     _check_positive("epochs", args.epochs)
     if str(args.data).lower() != "fsdd":
         raise UserError("data", f"{args.data!r} has no speakers", "fsdd (fine-tuning uses a speaker's recordings)")
     parse_shots(args.shots)
+    check_seed(args.seed)
     device = _setup(args)
     ck_cfg, _, meta = load_checkpoint(args.checkpoint)
     if args.threads is None:
