@@ -669,9 +669,14 @@ def make_config(
 def read_table_file(path: str | Path, field_name: str) -> Any:
     """Parse a user's ``.json`` file (JSON) or any other file (TOML); one-line errors."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(field_name, f"file {str(path)!r} does not exist", "a .toml or .json file")
-    text = p.read_text(encoding="utf-8", errors="replace")
+    shown = _short(str(path))
+    try:
+        if not p.is_file():
+            raise ConfigError(field_name, f"file {shown} does not exist", "a .toml or .json file")
+        text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:  # permission, I/O error, a name too long
+        raise ConfigError(field_name, f"cannot read {shown}: {e.strerror or type(e).__name__}",
+                          "a readable .toml or .json file") from None
     try:
         if p.suffix.lower() == ".json":
             return json.loads(text)

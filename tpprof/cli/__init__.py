@@ -59,6 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a file the user named: permission, I/O error, name too long, disk full
+        name = str(e.filename or "")
+        name = name if len(name) <= 80 else name[:40] + f"… ({len(name)} characters)"
+        sys.stderr.write(f"tpprof {args.command}: error: file: {e.strerror or type(e).__name__}"
+                         + (f": {name!r}" if name else "") + " (accepted: a path you may read or write)\n")
+        return 2
+    except MemoryError:
+        sys.stderr.write(f"tpprof {args.command}: error: memory: ran out of memory "
+                         "(accepted: a smaller net, batch, class count or steps)\n")
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
