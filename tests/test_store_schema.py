@@ -132,3 +132,14 @@ def measurement_row(rule: str, steps: int, peak: int) -> dict:
                dtype="fp32", optimizer="adam", cadence="step", aux="stored", device="cpu", status="ok",
                baseline_bytes=peak // 2, peak_bytes=peak, timestamp="2026-01-01T00:00:00Z")
     return {k: v for k, v in row.items() if k in store.FIELDNAMES}
+
+
+def test_oversized_field_or_unclosed_quote_is_a_bad_row_not_a_crash(tmp_path: Path) -> None:
+    p = tmp_path / "f.csv"
+    append_row(p, ok_row())
+    with p.open("a") as f:
+        f.write('tp,"' + "x" * 200_000 + "\n")
+    res = load(p)
+    assert len(res.rows) == 1 and len(res.bad) == 1 and "unreadable" in res.bad[0][2]
+    with pytest.raises(UserError, match="unreadable"):
+        load(p, strict=True)

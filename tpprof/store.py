@@ -211,7 +211,18 @@ def load(path: str | Path, strict: bool = False) -> LoadResult:
     if missing:
         raise UserError("measurements", f"{p.name} line 1: header lacks column(s) {', '.join(missing)}",
                         "the columns in measurements/README.md")
-    for rec in reader:
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # a field over 131,072 characters or an unclosed quote: no resync possible
+            problem = f"unreadable from here on ({e}; an edited or foreign file)"
+            if strict:
+                raise UserError("measurements", f"{p.name} line {reader.line_num} {problem}",
+                                "rows as described in measurements/README.md") from None
+            bad.append((str(p), reader.line_num, problem))
+            break
         line = reader.line_num
         if not rec or (len(rec) == 1 and not rec[0].strip()):
             continue
