@@ -119,7 +119,11 @@ def test_train_cli_on_npz_and_checkpoint_roundtrip(tmp_path, capsys):
     # the model, plus what `train --resume` needs (optimiser tensors, RNG state, history)
     assert set(ck) == {"state_dict", "config_json", "meta_json", "optimizer_state", "torch_rng_state", "resume_json"}
     capsys.readouterr()
-    assert main(["evaluate", "--checkpoint", str(out / "model.pt"), "--json"]) == 0
+    # a shared checkpoint does not decide which local file is read: --data is required for a file
+    assert main(["evaluate", "--checkpoint", str(out / "model.pt"), "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tpprof evaluate: error: data:") and "--data FILE" in err
+    assert main(["evaluate", "--checkpoint", str(out / "model.pt"), "--data", str(tmp_path / "toy.npz"), "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["accuracy"] == pytest.approx(m["test_accuracy"]) and ev["n"] == 48
 

@@ -159,15 +159,22 @@ def evaluate_handler(args: argparse.Namespace) -> int:
     if args.threads is None:
         set_default_threads(cfg, batch=256)  # evaluate's mini-batch
     data_meta = meta.get("data") or meta
-    data = args.data or (data_meta.get("path") if data_meta.get("kind") == "file" else "fsdd")
+    if not isinstance(data_meta, dict):
+        data_meta = {}
+    # Checkpoints are shared: the files they name are never read on their say-so. A checkpoint
+    # trained on a user's file needs --data; FSDD is found by --data-dir / $TPPROF_FSDD / default.
+    if args.data is None and data_meta.get("kind") == "file":
+        raise UserError("data", f"the checkpoint was trained on {str(data_meta.get('path'))[:80]!r}, which is not "
+                        "read from a shared checkpoint's metadata", "--data FILE naming the evaluation data")
+    data = args.data or "fsdd"
     task = args.task or data_meta.get("task") or "digit"
     if task == "labels":
         task = "digit"
     feats = data_meta.get("features") or {}
-    train, test, _ = load_train_test(data, task, data_dir=args.data_dir or data_meta.get("data_dir"),
+    train, test, _ = load_train_test(data, task, data_dir=args.data_dir,
                                      steps=feats.get("steps") or data_meta.get("steps"),
                                      n_mels=feats.get("n_mels", 40), encoding=feats.get("encoding", "current"),
-                                     test_path=data_meta.get("test_path") if args.data is None else None,
+                                     test_path=None,
                                      holdout_speaker=data_meta.get("holdout_speaker") if data == "fsdd" else None,
                                      seed=int(meta.get("seed", 0)))
     ds = test if args.split == "test" else train
@@ -197,7 +204,7 @@ def finetune_handler(args: argparse.Namespace) -> int:
     data_meta = meta.get("data") or meta
     if data_meta.get("kind") not in (None, "fsdd"):
         raise UserError("checkpoint", "was not trained on fsdd", "a checkpoint from tpprof train --data fsdd")
-    spec = {"data_dir": args.data_dir or data_meta.get("data_dir"), "features": data_meta.get("features") or {}}
+    spec = {"data_dir": args.data_dir, "features": data_meta.get("features") or {}}  # no path from a shared file
     fs = load_fsdd_features(spec)
     task = args.task or "digit"
     split = new_user_split(fs, args.speaker, args.shots, args.seed, task)
