@@ -383,18 +383,37 @@ def _mean_std(df: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
     return out.fillna({"std": 0.0})
 
 
-def accuracy_bars(df: pd.DataFrame, metric: str = "test_best", title: str | None = None) -> go.Figure:
-    """Test accuracy per rule and task (mean ± std over seeds); hidden-frozen controls apart.
+ACCURACY_GROUP_KEYS: tuple[str, ...] = ("task", "rule", "net", "neuron", "frozen")
+
+
+def accuracy_groups(df: pd.DataFrame, metric: str = "test_final") -> pd.DataFrame:
+    """Mean ± std over seeds per (task, rule, net, neuron, frozen): runs with different nets or
+    neuron settings are never pooled. ``variant`` names a bar series: the rule, plus the net and
+    the neuron setting when the rows hold more than one, plus "(hidden frozen)" for controls."""
+    d = df.copy()
+    for col in ("net", "neuron"):
+        d[col] = d[col].astype(str) if col in d else ""
+    d["frozen"] = d["frozen_hidden"].astype(str).str.lower().isin(["true", "1"])
+    many_nets, many_neurons = d["net"].nunique() > 1, d["neuron"].nunique() > 1
+    d["variant"] = (d["rule"].map(_rule_label)
+                    + (" " + d["net"] if many_nets else "")
+                    + (" [" + d["neuron"] + "]" if many_neurons else "")
+                    + np.where(d["frozen"], " (hidden frozen)", ""))
+    return _mean_std(d, [*ACCURACY_GROUP_KEYS, "variant"], metric)
+
+
+def accuracy_bars(df: pd.DataFrame, metric: str = "test_final", title: str | None = None) -> go.Figure:
+    """Test accuracy per rule and task (mean ± std over seeds); hidden-frozen controls apart,
+    and runs with another net or neuron setting in their own series (:func:`accuracy_groups`).
+    Default: the final epoch, as the README reports (``test_best`` picks the epoch on the test set).
 
     ``df``: docs/results/accuracy.csv rows (accuracies as fractions 0–1).
     """
-    d = df.assign(variant=np.where(df["frozen_hidden"].astype(str).str.lower().isin(["true", "1"]),
-                                   df["rule"].map(_rule_label) + " (hidden frozen)", df["rule"].map(_rule_label)))
-    stats = _mean_std(d, ["task", "variant", "rule"], metric)
+    stats = accuracy_groups(df, metric)
     fig = go.Figure()
     for variant, sub in stats.groupby("variant", sort=False):
         rule = sub["rule"].iloc[0]
-        frozen = "frozen" in variant
+        frozen = bool(sub["frozen"].iloc[0])
         fig.add_trace(go.Bar(x=sub["task"], y=sub["mean"] * 100, name=variant,
                              error_y={"type": "data", "array": sub["std"] * 100},
                              marker={"color": RULE_COLORS.get(rule), "pattern": {"shape": "/" if frozen else ""}},
