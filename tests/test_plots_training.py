@@ -37,3 +37,14 @@ def test_chart_series_and_default_metric() -> None:
     ys = sorted(round(float(tr.y[0]), 1) for tr in fig.data)
     assert ys == [35.0, 50.0, 95.0]  # test_final, not test_best (+2)
     assert "test final" in fig.layout.yaxis.title.text
+
+
+def test_scaling_legend_lists_every_category_and_x_is_linear() -> None:
+    from tpprof import report
+
+    df = report.scaling_frame("steps", (10, 100, 400), rules=("tp", "bptt"))
+    fig = plots.scaling(df, "steps")
+    shown = {tr.name for tr in fig.data if tr.showlegend is not False}
+    assert shown == {tr.name for tr in fig.data}  # "saved" (BPTT only, 2nd panel) has a legend entry
+    assert "saved" in shown
+    assert fig.layout.xaxis.type == "linear" and list(fig.layout.xaxis.tickvals) == [10.0, 100.0, 400.0]
