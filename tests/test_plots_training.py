@@ -48,3 +48,10 @@ def test_scaling_legend_lists_every_category_and_x_is_linear() -> None:
     assert shown == {tr.name for tr in fig.data}  # "saved" (BPTT only, 2nd panel) has a legend entry
     assert "saved" in shown
     assert fig.layout.xaxis.type == "linear" and list(fig.layout.xaxis.tickvals) == [10.0, 100.0, 400.0]
+
+
+def test_byte_axes_never_show_billions() -> None:
+    t = plots.byte_ticks(3e5, 5e9)
+    assert t["ticktext"] and all(x.endswith(("B", "KiB", "MiB", "GiB", "TiB")) for x in t["ticktext"])
+    assert "1 GiB" in t["ticktext"] or "2 GiB" in t["ticktext"] or "4 GiB" in t["ticktext"]
+    assert len(t["tickvals"]) <= 8 and all(v > 0 for v in t["tickvals"])

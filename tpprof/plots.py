@@ -73,6 +73,18 @@ def human_bytes(n: float) -> str:
     return f"{n:.3g} TiB"  # pragma: no cover
 
 
+def byte_ticks(lo: float, hi: float, max_ticks: int = 8) -> dict[str, Any]:
+    """Axis ticks for a log byte axis from ``lo`` to ``hi``: powers of two labelled in binary
+    units (``1 MiB``, ``32 MiB``, ``1 GiB``), never plotly's default "1B" (= a billion)."""
+    lo, hi = max(float(lo), 1.0), max(float(hi), 2.0)
+    k0, k1 = math.floor(math.log2(lo)), math.ceil(math.log2(hi))
+    step = 1
+    while (k1 - k0) // step + 1 > max_ticks:
+        step += 1
+    vals = [2.0**k for k in range(k0, k1 + 1) if (k - k0) % step == 0]
+    return {"tickvals": vals, "ticktext": [human_bytes(v) for v in vals]}
+
+
 def _rule_label(rule: str) -> str:
     return RULE_LABELS.get(rule, rule)
 
@@ -354,8 +366,8 @@ def measured_vs_analytic(df: pd.DataFrame, tolerance: float = 0.05, title: str |
             hovertemplate="%{customdata[0]}<br>analytic %{x:.4s}B, measured %{y:.4s}B<br>error %{customdata[1]}"
                           "<br>%{customdata[2]}<extra></extra>",
         ))
-    fig.update_xaxes(type="log", title="analytic peak (bytes)")
-    fig.update_yaxes(type="log", title="measured peak (bytes)")
+    fig.update_xaxes(type="log", title="analytic peak (bytes)", **byte_ticks(lo, hi))
+    fig.update_yaxes(type="log", title="measured peak (bytes)", **byte_ticks(lo, hi))
     return _layout(fig, title or "Measured vs analytic peak memory")
 
 
@@ -376,7 +388,10 @@ def t_invariance(df: pd.DataFrame, title: str | None = None) -> go.Figure:
                                  legendgroup=name, line={"color": color, "dash": "dot"},
                                  hovertemplate="T = %{x}<br>analytic %{y:.4s}B<extra>" + name + "</extra>"))
     fig.update_xaxes(type="log", title="time steps T")
-    fig.update_yaxes(type="log", title="peak memory (bytes)")
+    vals = pd.concat([df["measured_bytes"], df["predicted_bytes"]]) if len(df) else pd.Series([1.0, 2.0])
+    vals = vals[vals > 0]
+    ticks = byte_ticks(float(vals.min()), float(vals.max())) if len(vals) else {}
+    fig.update_yaxes(type="log", title="peak memory (bytes)", **ticks)
     return _layout(fig, title or "T-invariance: TP and TESS flat in T, BPTT linear")
 
 
