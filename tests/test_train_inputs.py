@@ -85,3 +85,21 @@ def test_checkpoints_with_odd_field_types(tmp_path, capsys, field, value) -> Non
     assert main(["evaluate", "--checkpoint", str(bad), "--data", str(d)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("tpprof evaluate: error: checkpoint:") and "\n" not in err
+
+
+def test_shd_string_labels_and_huge_steps_are_one_line(tmp_path) -> None:
+    h5py = pytest.importorskip("h5py")
+    from tpprof.data.shd import load_shd
+
+    p = tmp_path / "s.h5"
+    with h5py.File(p, "w") as f:
+        t = f.create_dataset("spikes/times", (4,), dtype=h5py.vlen_dtype(np.float32))
+        u = f.create_dataset("spikes/units", (4,), dtype=h5py.vlen_dtype(np.uint16))
+        for i in range(4):
+            t[i] = np.array([0.1, 0.5], np.float32)
+            u[i] = np.array([1, 2], np.uint16)
+        f.create_dataset("labels", data=np.array([b"a", b"b", b"a", b"b"]))
+    with pytest.raises(UserError, match="labels of type"):
+        load_shd(p)
+    with pytest.raises(UserError, match="steps"):
+        load_shd(p, steps=10**9)
