@@ -9,6 +9,7 @@ dry-run grid), so the whole file runs in well under a minute on 2 cores.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -29,9 +30,9 @@ HOSTILE = st.one_of(
 )
 
 
-def _run(argv: list[str]) -> tuple[int, str]:
+def _run(argv: list[str], cwd: Path) -> tuple[int, str]:
     err, out = io.StringIO(), io.StringIO()
-    with redirect_stderr(err), redirect_stdout(out):
+    with contextlib.chdir(cwd), redirect_stderr(err), redirect_stdout(out):  # relative --out lands in tmp
         try:
             rc = main(argv)
         except SystemExit as e:  # argparse: --help or a bad flag
@@ -39,8 +40,8 @@ def _run(argv: list[str]) -> tuple[int, str]:
     return rc, err.getvalue()
 
 
-def _check(argv: list[str]) -> None:
-    rc, err = _run(argv)
+def _check(argv: list[str], cwd: Path) -> None:
+    rc, err = _run(argv, cwd)
     assert rc in (0, 1, 2), (argv, rc, err[-500:])
     lines = [ln for ln in err.splitlines() if ln.strip() and "warning" not in ln.lower() and "%|" not in ln]
     assert len(lines) <= 1 or rc == 0, (argv, err[-800:])
@@ -90,4 +91,4 @@ def test_one_hostile_flag_value_never_crashes(files, name, data) -> None:
         argv[argv.index(flag) + 1] = value
     else:
         argv += [flag, value]
-    _check(argv)
+    _check(argv, files["root"])
