@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app" / "streamlit_app.py")
+APP = str(ROOT / "tpprof" / "app" / "streamlit_app.py")
 
 
 def once() -> dict[str, float]:

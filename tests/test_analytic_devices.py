@@ -69,3 +69,39 @@ def test_resolve_budget() -> None:
     assert resolve_budget() is None
     with pytest.raises(UserError):
         resolve_budget(device="rp2040", budget="1KiB")
+
+
+def test_training_semantics_and_largest_block() -> None:
+    from tpprof.analytic.devices import figure_sources
+
+    assert get_device("xylo-audio2").on_chip_learning == "no" and not get_device("xylo-audio2").can_learn
+    assert get_device("akd1000").on_chip_learning == "partial" and get_device("akd1000").can_learn
+    assert get_device("loihi2").on_chip_learning == "yes"
+    h7 = get_device("stm32h743")
+    assert (h7.on_chip_bytes, h7.largest_block_bytes) == (1060 * 1024, 512 * 1024)
+    for d in load_catalogue():
+        assert d.on_chip_learning in ("yes", "no", "partial"), d.name  # every shipped device says
+        if d.largest_block_bytes is not None:
+            assert d.largest_block_bytes <= d.budget_bytes, d.name
+        figs = figure_sources(d.name)
+        assert {"on_chip", "off_chip", "learning"} <= set(figs), d.name
+        for k, f in figs.items():
+            assert f["confidence"] in ("checked", "secondary", "unverified"), (d.name, k)
+            assert f["text"], (d.name, k)
+            assert f["url"] is None or str(f["url"]).startswith("https://"), (d.name, k)
+        if d.largest_block_bytes is not None:
+            assert "largest_block" in figs, d.name
+
+
+def test_budget_devices_have_unknown_learning_and_user_files_may_say(tmp_path: Path) -> None:
+    assert resolve_budget(budget="1MiB").on_chip_learning == "unknown"
+    t = tmp_path / "b.toml"
+    t.write_text('[[devices]]\nname = "inf"\non_chip_bytes = "64KiB"\non_chip_learning = "no"\n'
+                 'largest_block_bytes = "32KiB"\n')
+    (d,) = read_device_file(t)
+    assert (d.on_chip_learning, d.largest_block_bytes, d.can_learn) == ("no", 32768, False)
+    for bad in ('on_chip_learning = "maybe"', 'on_chip_learning = 3', 'largest_block_bytes = "1MiB"'):
+        t.write_text(f'[[devices]]\nname = "x"\non_chip_bytes = "64KiB"\n{bad}\n')
+        with pytest.raises(UserError) as e:
+            read_device_file(t)
+        assert "\n" not in str(e.value)

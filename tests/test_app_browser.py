@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+APP = Path(__file__).resolve().parent.parent / "tpprof" / "app" / "streamlit_app.py"
 
 pytestmark = [
     pytest.mark.browser,
@@ -31,10 +31,10 @@ def server(tmp_path):
     pytest.importorskip("tpprof.analytic.paper")
     port = _free_port()
     log = (tmp_path / "streamlit.log").open("w")
-    # `tpprof app` replaces itself with `streamlit run app/streamlit_app.py --server.headless true ...`,
+    # `tpprof app` replaces itself with `streamlit run tpprof/app/streamlit_app.py --server.headless true ...`,
     # so this covers the CLI command and the server in one process (terminate() reaches streamlit).
     proc = subprocess.Popen([sys.executable, "-m", "tpprof", "app", "--port", str(port), "--address", "127.0.0.1"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=str(APP.parent.parent))
+                            stdout=log, stderr=subprocess.STDOUT, cwd=str(APP.parents[2]))
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 40
     while time.time() < deadline:  # wait until the server accepts connections

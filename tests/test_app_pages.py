@@ -18,7 +18,7 @@ from tpprof.analytic import estimate  # noqa: E402
 from tpprof.config import make_config  # noqa: E402
 from test_store_schema import measurement_row  # noqa: E402  (tests/ is on sys.path under pytest)
 
-APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "tpprof" / "app" / "streamlit_app.py")
 
 
 def _app(page: str | None = None, **query: str) -> AppTest:
@@ -206,9 +206,9 @@ def test_training_page_without_and_with_results(tmp_path, monkeypatch) -> None:
     _clean(at)
     acc, ft, sil = _charts(at)
     assert [tr["name"] for tr in acc["data"]] == ["TP", "BPTT", "TP (hidden frozen)"]
-    best = acc["data"][0]["y"]
-    at.selectbox(key="tr_metric").set_value("test_final").run()
+    final = acc["data"][0]["y"]  # the default is the final epoch, as the README reports
+    at.selectbox(key="tr_metric").set_value("test_best").run()
     _clean(at)
-    assert not _same(_charts(at)[0]["data"][0]["y"], best)
+    assert not _same(_charts(at)[0]["data"][0]["y"], final)
     assert list(_arr(ft["data"][0]["x"])) == ["before", "1-shot", "5-shot", "all"]
     np.testing.assert_allclose(_arr(sil["data"][0]["y"]), [0.1, 0.2, 0.3])

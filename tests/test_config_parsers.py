@@ -226,3 +226,78 @@ def test_make_config_fills_preset_workload() -> None:
     assert (cfg.workload.batch, cfg.workload.classes, cfg.workload.steps) == (128, 20, 100)
     assert make_config("shd", "tp", classes=100).net.readout == 100
     assert math.prod(cfg.net.input_shape) == 700
+
+
+# --- input robustness roots (issue 9: F01 huge integers, F02 Unicode digits, F03 sizes, W01 empty) ---
+
+HUGE = "9" * 5000  # beyond Python's 4,300-digit int-string limit
+
+
+def _id(v: Any) -> str:
+    if isinstance(v, int) and v.bit_length() > 64:
+        return f"int{v.bit_length()}bits"
+    return repr(v)[:12]
+
+
+@pytest.mark.parametrize("text", [
+    f"700-{HUGE}-20", f"{HUGE}-450-20", f"700-450-{HUGE}", f"700-c{HUGE}-10", f"2x{HUGE}x3-c8-10",
+    "700-450-2²", "700-²-20", "７00-450-20", "700-450-٣", "700-1_000-20",
+], ids=_id)
+def test_net_strings_with_huge_or_unicode_digits_are_one_line_errors(text: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_net(text)
+    msg = str(e.value)
+    assert "\n" not in msg and len(msg) < 400 and msg.startswith("net:")
+
+
+@pytest.mark.parametrize("value", [HUGE, f"1e{HUGE}", f"{HUGE}KiB", 10**5000, 10**400, "1e400", float("inf"), "²",
+                                   "", "  "], ids=_id)
+def test_sizes_huge_unicode_or_empty_are_one_line_errors(value: Any) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_bytes(value)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 400
+
+
+def test_format_bytes_never_raises_on_a_number() -> None:
+    from tpprof.config import format_bytes
+
+    assert format_bytes(262144) == "256.0 KiB"
+    assert format_bytes(5 * 2**60) == "5.0 EiB"
+    assert format_bytes(10**400).endswith("EiB") and "e+" in format_bytes(10**400)  # > 1.8e308: no float
+    assert format_bytes(10**5000).endswith("EiB")  # > 4,300 digits: no str()
+    assert format_bytes(float("inf")) == "inf B" and format_bytes(float("nan")) == "nan B"
+
+
+@pytest.mark.parametrize("field,value", [("batch", "²"), ("batch", "٣"), ("steps", ""), ("steps", " "),
+                                         ("batch", HUGE), ("batch", 10**5000), ("classes", 10**30),
+                                         ("batch", 10**9 + 1), ("steps", 10**9 + 1), ("classes", 10**7 + 1),
+                                         ("batch", True), ("batch", 2.5), ("batch", float("nan")), ("batch", "1_0")],
+                         ids=_id)
+def test_workload_counts_are_bounded_ascii_integers(field: str, value: Any) -> None:
+    from tpprof.config import Workload
+
+    kw = {"batch": 1, "classes": 2, "steps": 3, field: value}
+    with pytest.raises(ConfigError) as e:
+        Workload(**kw)
+    assert str(e.value).startswith(f"{field}:") and "\n" not in str(e.value) and len(str(e.value)) < 300
+
+
+def test_workload_upper_bounds_are_inclusive() -> None:
+    from tpprof.config import MAX_COUNT, Workload
+
+    w = Workload(batch=MAX_COUNT, classes=10**7, steps="1000000000")
+    assert (w.batch, w.classes, w.steps) == (10**9, 10**7, 10**9)
+    assert Workload(batch=" 16 ", classes=2.0, steps="+25").batch == 16
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=12))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_pos_int_accepts_only_ascii_integers(text: str) -> None:
+    from tpprof.config import _pos_int
+
+    try:
+        v = _pos_int("batch", text)
+    except ConfigError as e:
+        assert "\n" not in str(e)
+        return
+    assert text.strip().lstrip("+").isascii() and text.strip().lstrip("+").isdigit() and 1 <= v <= 10**9

@@ -162,8 +162,15 @@ def test_support_draw_picks_distinct_takes(fake_dir, cache):
     assert not np.array_equal(new_user_split(marked, "cy", "5", seed=1).support.x, sp.support.x)
 
 
-@pytest.mark.skipif(not (fsdd.Path(fsdd.__file__).resolve().parents[2].parent / "shared/data/fsdd").is_dir(),
-                    reason="the real FSDD is not present")
+def _real_fsdd_present() -> bool:
+    try:
+        fsdd.find_fsdd()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.mark.skipif(not _real_fsdd_present(), reason="the real FSDD is not present")
 def test_real_fsdd(cache):
     data = load_fsdd()
     assert data.x.shape == (3000, 50, 40)

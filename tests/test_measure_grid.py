@@ -89,3 +89,29 @@ def test_measure_and_validate_modules_stay_torch_free() -> None:
             "tpprof.cli.build_parser(); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("extra", ['batch = [true]', 'batch = [2.7]', 'batch = ["16"]', 'batch = [[16]]',
+                                   'batch = [nan]', 'batch = [inf]', 'batch = [{a = 1}]', 'dtype = [1]',
+                                   'batch = [16]\n[protocol]\nseed = "abc"', 'batch = [16]\n[protocol]\nrss = "no"',
+                                   'batch = [16]\n[protocol]\ntimeout = inf', 'batch = [16]\n[protocol]\nseed = -1',
+                                   'batch = [16]\n[protocol]\nrepeats = 1e400'])
+def test_grid_values_are_type_checked_before_any_point(tmp_path, extra) -> None:
+    from tpprof.measure.grid import Protocol, expand, load_grid
+
+    g = tmp_path / "g.toml"
+    g.write_text('[[grid]]\nrule = ["tp"]\nnet = ["shd"]\nsteps = [5]\n' + extra + "\n")
+    with pytest.raises(UserError) as e:
+        blocks, proto = load_grid(g)
+        Protocol(**proto)
+        expand(blocks)
+    assert "\n" not in str(e.value)
+
+
+def test_grid_size_is_capped_before_expanding() -> None:
+    from tpprof.measure.grid import MAX_POINTS, expand
+
+    big = {"rule": ["tp"], "net": ["shd"], "batch": list(range(1, 401)), "steps": list(range(1, 401))}
+    assert 400 * 400 > MAX_POINTS
+    with pytest.raises(UserError, match="points"):
+        expand([big])

@@ -60,20 +60,22 @@ def test_bad_rows_reported_by_line_number(tmp_path: Path) -> None:
     p.write_text("\n".join(lines) + "\n")
     res = load(p)
     assert len(res.rows) == 2
-    assert [(line, prob.split(":")[0]) for _f, line, prob in res.bad] == [(3, "column peak_bytes"), (5, "status 'maybe' is not one of ok, oom, timeout, error")]
+    assert [(line, prob.split(":")[0]) for _f, line, prob in res.bad] == [(3, "column peak_bytes"), (5, "status 'maybe' is not one of ok, oom, timeout, error, killed")]
     with pytest.raises(UserError, match="line 3"):
         load(p, strict=True)
 
 
-def test_torn_last_line_is_one_bad_row_and_append_continues(tmp_path: Path) -> None:
+def test_torn_last_line_is_quarantined_and_append_continues(tmp_path: Path) -> None:
     p = tmp_path / "c.csv"
     append_row(p, ok_row())
     full = p.read_text()
-    p.write_text(full + full.splitlines()[1][:40])  # a crash mid-write: no final newline
+    torn = full.splitlines()[1][:40]
+    p.write_text(full + torn)  # a crash mid-write: no final newline
+    assert len(load(p).bad) == 1  # a loader that meets it reports it by line
     append_row(p, ok_row(steps=400))
     res = load(p)
-    assert [r["steps"] for r in res.rows] == [100, 400]
-    assert len(res.bad) == 1 and res.bad[0][1] == 3 and "fields" in res.bad[0][2]
+    assert [r["steps"] for r in res.rows] == [100, 400] and res.bad == []
+    assert (tmp_path / "c.csv.torn").read_text() == torn + "\n"  # kept aside, not lost
 
 
 def test_validate_row_rules() -> None:
@@ -130,3 +132,14 @@ def measurement_row(rule: str, steps: int, peak: int) -> dict:
                dtype="fp32", optimizer="adam", cadence="step", aux="stored", device="cpu", status="ok",
                baseline_bytes=peak // 2, peak_bytes=peak, timestamp="2026-01-01T00:00:00Z")
     return {k: v for k, v in row.items() if k in store.FIELDNAMES}
+
+
+def test_oversized_field_or_unclosed_quote_is_a_bad_row_not_a_crash(tmp_path: Path) -> None:
+    p = tmp_path / "f.csv"
+    append_row(p, ok_row())
+    with p.open("a") as f:
+        f.write('tp,"' + "x" * 200_000 + "\n")
+    res = load(p)
+    assert len(res.rows) == 1 and len(res.bad) == 1 and "unreadable" in res.bad[0][2]
+    with pytest.raises(UserError, match="unreadable"):
+        load(p, strict=True)

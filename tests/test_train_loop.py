@@ -116,9 +116,14 @@ def test_train_cli_on_npz_and_checkpoint_roundtrip(tmp_path, capsys):
         assert key in m
     assert m["epochs"] == 2 and m["status"] == "done"
     ck = torch.load(out / "model.pt", weights_only=True)
-    assert set(ck) == {"state_dict", "config_json", "meta_json"}
+    # the model, plus what `train --resume` needs (optimiser tensors, RNG state, history)
+    assert set(ck) == {"state_dict", "config_json", "meta_json", "optimizer_state", "torch_rng_state", "resume_json"}
     capsys.readouterr()
-    assert main(["evaluate", "--checkpoint", str(out / "model.pt"), "--json"]) == 0
+    # a shared checkpoint does not decide which local file is read: --data is required for a file
+    assert main(["evaluate", "--checkpoint", str(out / "model.pt"), "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tpprof evaluate: error: data:") and "--data FILE" in err
+    assert main(["evaluate", "--checkpoint", str(out / "model.pt"), "--data", str(tmp_path / "toy.npz"), "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["accuracy"] == pytest.approx(m["test_accuracy"]) and ev["n"] == 48
 
@@ -183,3 +188,25 @@ def test_tp_learns_spoken_digits_then_finetunes(tmp_path, capsys):
     assert "warning" not in capsys.readouterr().err  # pretrained without theo: a true new user
     _, _, meta = load_checkpoint(ft / "model.pt")
     assert meta["finetuned"]["speaker"] == "theo"
+
+
+def test_default_threads_rule():
+    from tpprof.train import THREADS_MIN_MACS, default_threads
+
+    small = make_config("40-256-256-10", "tp", batch=32, steps=50)  # 2.5e6 MACs per step
+    big = make_config("700-2048-2048-20", "tp", batch=256, steps=5)  # 1.5e9
+    assert 256 * big.net.n_params() >= THREADS_MIN_MACS > 32 * small.net.n_params()
+    import os
+
+    env = os.environ.pop("OMP_NUM_THREADS", None)
+    try:
+        assert default_threads(small, cores=16, load=0.0) == 1  # small work: never more than one
+        assert default_threads(big, cores=16, load=0.0) == 4  # large work on idle cores
+        assert default_threads(big, cores=2, load=2.5) == 1  # a busy machine: one
+        assert default_threads(big, cores=4, load=1.2) == 2
+        os.environ["OMP_NUM_THREADS"] = "3"
+        assert default_threads(small) == 3  # the user's environment wins
+    finally:
+        os.environ.pop("OMP_NUM_THREADS", None)
+        if env is not None:
+            os.environ["OMP_NUM_THREADS"] = env

@@ -61,6 +61,7 @@ MAX_DEPTH = 1024
 #: The columns that identify one point of a sweep or a measurement file.
 POINT_KEY: tuple[str, ...] = ("rule", "net", "batch", "classes", "steps", "dtype", "optimizer",
                               "cadence", "aux", "device")
+LEARNING_SUPPORT: tuple[str, ...] = ("yes", "no", "partial", "unknown")
 
 def _choice(field_name: str, value: Any, accepted: tuple[str, ...]) -> str:
     v = str(value).strip().lower()
@@ -69,20 +70,59 @@ def _choice(field_name: str, value: Any, accepted: tuple[str, ...]) -> str:
     return v
 
 
-def _pos_int(field_name: str, value: Any, minimum: int = 1) -> int:
+#: Upper bound of every count a user gives (batch, steps, classes, widths): 10^9. Above it no
+#: workload of this tool fits a machine, and the bound keeps int/float conversions exact and
+#: far from Python's 4,300-digit int-string limit.
+MAX_COUNT = 10**9
+_ASCII_INT_RE = re.compile(r"^\s*\+?([0-9]{1,30})\s*$", re.ASCII)
+
+
+def _ascii_int(text: str, max_digits: int = 18) -> int | None:
+    """``text`` as a non-negative int when it is ASCII digits (an optional ``+``, surrounding
+    spaces) of at most ``max_digits`` digits, else None. Unicode digits ('²', '٣') and
+    underscores, which ``str.isdigit`` / ``int`` would accept or crash on, are refused."""
+    m = _ASCII_INT_RE.match(text) if isinstance(text, str) else None
+    if not m or len(m.group(1).lstrip("0") or "0") > max_digits:
+        return None
+    return int(m.group(1))
+
+
+def _short(v: Any) -> str:
+    """A value for a one-line message: huge ints by their size (``str`` of a 5,000-digit int
+    raises), long texts cut."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"an integer of about {int(v.bit_length() * 0.30103) + 1} digits"
+    t = repr(v) if isinstance(v, str) else str(v)
+    return t if len(t) <= 40 else t[:20] + f"… ({len(t)} characters)"
+
+
+def _pos_int(field_name: str, value: Any, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
+    """An integer in [minimum, maximum] from an int, an integral float or ASCII digits; a bool,
+    an empty string, Unicode digits or a 5,000-digit number are a one-line ConfigError."""
+    top = f"10^{len(str(maximum)) - 1}" if maximum >= 1000 and str(maximum).strip("0") == "1" else str(maximum)
+    accepted = f"an integer {minimum}..{top}"
     if isinstance(value, bool):
-        raise ConfigError(field_name, f"{value!r} is not an integer", f"an integer >= {minimum}")
-    try:
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ValueError
-            iv = int(value)
-        else:
-            iv = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ConfigError(field_name, f"{value!r} is not an integer", f"an integer >= {minimum}") from None
+        raise ConfigError(field_name, f"{value!r} is not an integer", accepted)
+    iv: int | None
+    if isinstance(value, int) or type(value).__name__.startswith(("int", "uint")) and hasattr(value, "__index__"):
+        iv = int(value)
+    elif isinstance(value, float):
+        iv = int(value) if math.isfinite(value) and value.is_integer() and abs(value) < 2**63 else None
+    elif isinstance(value, str):
+        iv = _ascii_int(value)
+        if iv is None and value.strip().startswith("-") and _ascii_int(value.strip()[1:]) is not None:
+            iv = -_ascii_int(value.strip()[1:])  # type: ignore[operator]
+        if iv is None:
+            raise ConfigError(field_name, f"{_short(value)} is not an integer" if value.strip() else "is empty",
+                              accepted)
+    else:
+        iv = None
+    if iv is None:
+        raise ConfigError(field_name, f"{_short(value)} is not an integer", accepted)
     if iv < minimum:
-        raise ConfigError(field_name, f"{iv} is too small", f"an integer >= {minimum}")
+        raise ConfigError(field_name, f"{_short(iv)} is too small", accepted)
+    if iv > maximum:
+        raise ConfigError(field_name, f"{_short(iv)} is too large", accepted)
     return iv
 
 
@@ -127,8 +167,8 @@ def parse_bytes(text: str | int | float, field_name: str = "budget") -> int:
     if isinstance(text, bool):
         raise ConfigError(field_name, f"{text!r} is not a size", "e.g. 4096, 256KiB, 1.5 MB, 8GiB")
     if isinstance(text, (int, float)):
-        if not math.isfinite(float(text)) or text < 1 or text > 2**62:
-            raise ConfigError(field_name, f"{text!r} is not a size between 1 byte and 4 EiB",
+        if (isinstance(text, float) and not math.isfinite(text)) or text < 1 or text > 2**62:
+            raise ConfigError(field_name, f"{_short(text)} is not a size between 1 byte and 4 EiB",
                               "e.g. 4096, 256KiB, 1.5 MB, 8GiB")
         return int(text)
     m = _SIZE_RE.match(str(text))
@@ -136,6 +176,8 @@ def parse_bytes(text: str | int | float, field_name: str = "budget") -> int:
     if not m:
         raise ConfigError(field_name, f"{text!r} is not a size", accepted)
     num, exp, unit = m.groups()
+    if len(num) > 40 or (exp and len(exp.lstrip("+-").lstrip("0")) > 4):  # beyond 4 EiB whatever follows
+        raise ConfigError(field_name, f"{_short(str(text))} is out of range", "between 1 byte and 4 EiB")
     unit_l = unit.lower()
     if unit_l not in _UNITS:
         raise ConfigError(field_name, f"unit {unit!r} is not known", accepted)
@@ -149,13 +191,29 @@ def parse_bytes(text: str | int | float, field_name: str = "budget") -> int:
 
 
 def format_bytes(n: float) -> str:
-    """Human-readable binary size: 262144 → ``'256.0 KiB'``."""
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    """Human-readable binary size: 262144 → ``'256.0 KiB'``; up to EiB, then ``'3.2e+21 EiB'``.
+    Never raises on a number: ints too large for a float (> 1.8e308) are scaled as ints, NaN
+    and ±inf print as such."""
+    if isinstance(n, int) and not isinstance(n, bool) and abs(n) >= 2**1000:
+        lg = math.log10(abs(n)) - 6 * math.log10(1024)  # in EiB; log10 works on any int
+        e = math.floor(lg)
+        mant = round(10 ** (lg - e), 1)
+        if mant >= 10:
+            mant, e = mant / 10, e + 1
+        return f"{'-' if n < 0 else ''}{mant:.1f}e+{e} EiB"
+    try:
+        n = float(n)
+    except (TypeError, ValueError, OverflowError):
+        return str(n)[:40]
+    if not math.isfinite(n):
+        return f"{n} B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if abs(n) < 1024 or unit == "EiB":
+            if unit == "B":
+                return f"{n:.0f} {unit}"
+            return f"{n:.1f} {unit}" if abs(n) < 1e6 else f"{n:.3g} {unit}"
         n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
+    return f"{n:.1f} EiB"  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------
@@ -353,19 +411,21 @@ _LAYER_RE = re.compile(r"^(?:(\d+)(r?)|c(\d+)(?:k(\d+))?(p|v|a2)?)$", re.ASCII)
 def _parse_shape(tok: str) -> tuple[int, ...]:
     parts = tok.lower().split("x")
     if len(parts) not in (1, 3) or not all(p.isascii() and p.isdigit() for p in parts):
-        raise ConfigError("net", f"input {tok!r} is not a size", "F (e.g. 700) or CxHxW (e.g. 2x32x32); " + _NET_HELP)
-    dims = tuple(int(p) for p in parts)
+        raise ConfigError("net", f"input {_short(tok)} is not a size", "F (e.g. 700) or CxHxW (e.g. 2x32x32); " + _NET_HELP)
+    dims = tuple(_ascii_int(p, 9) or 0 if len(p) <= 9 else 10**8 for p in parts)  # 5,000 digits: out of range
     if any(d < 1 or d > 10**7 for d in dims):
-        raise ConfigError("net", f"input {tok!r} has a dimension out of range", "1..10^7")
+        raise ConfigError("net", f"input {_short(tok)} has a dimension out of range", "1..10^7")
     return dims
 
 
 def _parse_layer(tok: str) -> LayerSpec:
     m = _LAYER_RE.match(tok.strip().lower())
     if not m:
-        raise ConfigError("net", f"{tok!r} is not a layer",
+        raise ConfigError("net", f"{_short(tok)} is not a layer",
                           "450 (dense), 450r (recurrent), c64 / c64p / c64v / c512a2 / c64k5 (conv)")
     width, rec, cwidth, kernel, pool = m.groups()
+    if any(g is not None and len(g) > 9 for g in (width, cwidth, kernel)):  # before int(): 5,000 digits
+        raise ConfigError("net", f"layer {tok[:20]!r}… has a size out of range", "1..10^7 neurons, 1..10^6 channels")
     if width is not None:
         w = int(width)
         if not 1 <= w <= 10**7:
@@ -404,8 +464,8 @@ def parse_net(text: str, neuron: NeuronSpec | None = None) -> NetSpec:
         raise ConfigError("net", f"{text[:40]!r}… has {len(toks) - 2} hidden layers", f"at most {MAX_DEPTH}")
     shape = _parse_shape(toks[0])
     layers = tuple(_parse_layer(t) for t in toks[1:-1])
-    if not (toks[-1].isascii() and toks[-1].isdigit()) or not 1 <= int(toks[-1]) <= 10**7:
-        raise ConfigError("net", f"readout {toks[-1]!r} is not a class count", "an integer 1..10^7 at the end")
+    if not (toks[-1].isascii() and toks[-1].isdigit()) or len(toks[-1]) > 9 or not 1 <= int(toks[-1]) <= 10**7:
+        raise ConfigError("net", f"readout {_short(toks[-1])} is not a class count", "an integer 1..10^7 at the end")
     return NetSpec(shape, layers, int(toks[-1]), neuron or NeuronSpec(), name=text.strip())
 
 
@@ -425,7 +485,7 @@ class Workload:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batch", _pos_int("batch", self.batch))
-        object.__setattr__(self, "classes", _pos_int("classes", self.classes))
+        object.__setattr__(self, "classes", _pos_int("classes", self.classes, maximum=10**7))  # == readout cap
         object.__setattr__(self, "steps", _pos_int("steps", self.steps))
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
 
@@ -564,9 +624,25 @@ class Device:
     on_chip_bytes: int | None = None
     off_chip_bytes: int | None = None
     notes: str = ""
+    #: Can a learning rule run on the device? yes | no (inference only) | partial (e.g. only the
+    #: last layer) | unknown (a user's ad-hoc budget).
+    on_chip_learning: str = "unknown"
+    #: The largest contiguous block of the budget's memory (one buffer can be no larger), when
+    #: it is less than the total (STM32H743: 1060 KiB RAM, 512 KiB largest block); None: not known.
+    largest_block_bytes: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budget_bytes", parse_bytes(self.budget_bytes, "budget"))
+        object.__setattr__(self, "on_chip_learning", _choice("on_chip_learning", self.on_chip_learning,
+                                                             LEARNING_SUPPORT))
+        if self.largest_block_bytes is not None:
+            object.__setattr__(self, "largest_block_bytes", parse_bytes(self.largest_block_bytes, "largest_block_bytes"))
+
+    @property
+    def can_learn(self) -> bool:
+        """False only when the device is known to run inference only (``on_chip_learning == "no"``):
+        a regime map must then not say that a rule "fits" there."""
+        return self.on_chip_learning != "no"
 
 
 def budget_device(text: str) -> Device:
@@ -704,9 +780,14 @@ def make_config(
 def read_table_file(path: str | Path, field_name: str) -> Any:
     """Parse a user's ``.json`` file (JSON) or any other file (TOML); one-line errors."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(field_name, f"file {str(path)!r} does not exist", "a .toml or .json file")
-    text = p.read_text(encoding="utf-8", errors="replace")
+    shown = _short(str(path))
+    try:
+        if not p.is_file():
+            raise ConfigError(field_name, f"file {shown} does not exist", "a .toml or .json file")
+        text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:  # permission, I/O error, a name too long
+        raise ConfigError(field_name, f"cannot read {shown}: {e.strerror or type(e).__name__}",
+                          "a readable .toml or .json file") from None
     try:
         if p.suffix.lower() == ".json":
             return json.loads(text)

@@ -73,6 +73,18 @@ def human_bytes(n: float) -> str:
     return f"{n:.3g} TiB"  # pragma: no cover
 
 
+def byte_ticks(lo: float, hi: float, max_ticks: int = 8) -> dict[str, Any]:
+    """Axis ticks for a log byte axis from ``lo`` to ``hi``: powers of two labelled in binary
+    units (``1 MiB``, ``32 MiB``, ``1 GiB``), never plotly's default "1B" (= a billion)."""
+    lo, hi = max(float(lo), 1.0), max(float(hi), 2.0)
+    k0, k1 = math.floor(math.log2(lo)), math.ceil(math.log2(hi))
+    step = 1
+    while (k1 - k0) // step + 1 > max_ticks:
+        step += 1
+    vals = [2.0**k for k in range(k0, k1 + 1) if (k - k0) % step == 0]
+    return {"tickvals": vals, "ticktext": [human_bytes(v) for v in vals]}
+
+
 def _rule_label(rule: str) -> str:
     return RULE_LABELS.get(rule, rule)
 
@@ -295,9 +307,14 @@ def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool
     fig = make_subplots(rows=1, cols=len(rules), shared_yaxes=shared_y, horizontal_spacing=0.03 if shared_y else 0.06,
                         subplot_titles=[_rule_label(r) for r in rules])
     xs = sorted(df[var].unique())
-    xlabels = [str(v) for v in xs]
+    # A linear numeric axis: T, depth and width are spaced by value, so linear growth looks linear
+    # (an evenly spaced category axis made 10, 25, 50, 100, 200, 400 look exponential).
+    xvals = [float(v) for v in xs]
+    gaps = [b - a for a, b in zip(xvals, xvals[1:])]
+    width = 0.7 * min(gaps) if gaps else None
     div, unit = byte_unit(float(df.groupby(["rule", var])["bytes"].sum().max()))
     traces, cols = [], []
+    in_legend: set[str] = set()  # every category once, from whichever panel has it first
     for j, rule in enumerate(rules, start=1):
         sub = df[df["rule"] == rule]
         table = sub.pivot_table(index="category", columns=var, values="bytes", aggfunc="sum").reindex(columns=xs)
@@ -306,12 +323,14 @@ def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool
                 continue
             vals = table.loc[cat].fillna(0).to_numpy()
             if (vals > 0).any():
-                traces.append(go.Bar(x=xlabels, y=vals / div, name=cat, legendgroup=cat, showlegend=j == 1,
+                traces.append(go.Bar(x=xvals, y=vals / div, name=cat, legendgroup=cat, showlegend=cat not in in_legend,
+                                     width=width,
                                      marker_color=CATEGORY_COLORS[cat], customdata=[human_bytes(v) for v in vals],
                                      hovertemplate=f"{var} = %{{x}}<br>{cat}: %{{customdata}}<extra>{rule}</extra>"))
                 cols.append(j)
+                in_legend.add(cat)
     fig.add_traces(traces, rows=[1] * len(traces), cols=cols)  # one call: far cheaper than one per trace
-    fig.update_xaxes(title=var, type="category")
+    fig.update_xaxes(title=var, type="linear", tickvals=xvals, ticktext=[str(v) for v in xs])
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title=unit, row=1, col=1)
     return _layout(fig, title or f"Memory at the step's peak vs {var}, by category",
@@ -351,8 +370,8 @@ def measured_vs_analytic(df: pd.DataFrame, tolerance: float = 0.05, title: str |
             hovertemplate="%{customdata[0]}<br>analytic %{x:.4s}B, measured %{y:.4s}B<br>error %{customdata[1]}"
                           "<br>%{customdata[2]}<extra></extra>",
         ))
-    fig.update_xaxes(type="log", title="analytic peak (bytes)")
-    fig.update_yaxes(type="log", title="measured peak (bytes)")
+    fig.update_xaxes(type="log", title="analytic peak (bytes)", **byte_ticks(lo, hi))
+    fig.update_yaxes(type="log", title="measured peak (bytes)", **byte_ticks(lo, hi))
     return _layout(fig, title or "Measured vs analytic peak memory")
 
 
@@ -373,7 +392,10 @@ def t_invariance(df: pd.DataFrame, title: str | None = None) -> go.Figure:
                                  legendgroup=name, line={"color": color, "dash": "dot"},
                                  hovertemplate="T = %{x}<br>analytic %{y:.4s}B<extra>" + name + "</extra>"))
     fig.update_xaxes(type="log", title="time steps T")
-    fig.update_yaxes(type="log", title="peak memory (bytes)")
+    vals = pd.concat([df["measured_bytes"], df["predicted_bytes"]]) if len(df) else pd.Series([1.0, 2.0])
+    vals = vals[vals > 0]
+    ticks = byte_ticks(float(vals.min()), float(vals.max())) if len(vals) else {}
+    fig.update_yaxes(type="log", title="peak memory (bytes)", **ticks)
     return _layout(fig, title or "T-invariance: TP and TESS flat in T, BPTT linear")
 
 
@@ -387,18 +409,37 @@ def _mean_std(df: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
     return out.fillna({"std": 0.0})
 
 
-def accuracy_bars(df: pd.DataFrame, metric: str = "test_best", title: str | None = None) -> go.Figure:
-    """Test accuracy per rule and task (mean ± std over seeds); hidden-frozen controls apart.
+ACCURACY_GROUP_KEYS: tuple[str, ...] = ("task", "rule", "net", "neuron", "frozen")
+
+
+def accuracy_groups(df: pd.DataFrame, metric: str = "test_final") -> pd.DataFrame:
+    """Mean ± std over seeds per (task, rule, net, neuron, frozen): runs with different nets or
+    neuron settings are never pooled. ``variant`` names a bar series: the rule, plus the net and
+    the neuron setting when the rows hold more than one, plus "(hidden frozen)" for controls."""
+    d = df.copy()
+    for col in ("net", "neuron"):
+        d[col] = d[col].astype(str) if col in d else ""
+    d["frozen"] = d["frozen_hidden"].astype(str).str.lower().isin(["true", "1"])
+    many_nets, many_neurons = d["net"].nunique() > 1, d["neuron"].nunique() > 1
+    d["variant"] = (d["rule"].map(_rule_label)
+                    + (" " + d["net"] if many_nets else "")
+                    + (" [" + d["neuron"] + "]" if many_neurons else "")
+                    + np.where(d["frozen"], " (hidden frozen)", ""))
+    return _mean_std(d, [*ACCURACY_GROUP_KEYS, "variant"], metric)
+
+
+def accuracy_bars(df: pd.DataFrame, metric: str = "test_final", title: str | None = None) -> go.Figure:
+    """Test accuracy per rule and task (mean ± std over seeds); hidden-frozen controls apart,
+    and runs with another net or neuron setting in their own series (:func:`accuracy_groups`).
+    Default: the final epoch, as the README reports (``test_best`` picks the epoch on the test set).
 
     ``df``: docs/results/accuracy.csv rows (accuracies as fractions 0–1).
     """
-    d = df.assign(variant=np.where(df["frozen_hidden"].astype(str).str.lower().isin(["true", "1"]),
-                                   df["rule"].map(_rule_label) + " (hidden frozen)", df["rule"].map(_rule_label)))
-    stats = _mean_std(d, ["task", "variant", "rule"], metric)
+    stats = accuracy_groups(df, metric)
     fig = go.Figure()
     for variant, sub in stats.groupby("variant", sort=False):
         rule = sub["rule"].iloc[0]
-        frozen = "frozen" in variant
+        frozen = bool(sub["frozen"].iloc[0])
         fig.add_trace(go.Bar(x=sub["task"], y=sub["mean"] * 100, name=variant,
                              error_y={"type": "data", "array": sub["std"] * 100},
                              marker={"color": RULE_COLORS.get(rule), "pattern": {"shape": "/" if frozen else ""}},

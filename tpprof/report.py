@@ -15,7 +15,6 @@ import functools
 import html
 import json
 import math
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,15 +59,17 @@ def repo_root() -> Path:
 
 
 def default_measurements_dir() -> Path:
-    """measurements/ of the repository, or ``$TPPROF_MEASUREMENTS_DIR`` when set."""
-    env = os.environ.get("TPPROF_MEASUREMENTS_DIR")
-    return Path(env) if env else repo_root() / "measurements"
+    """The shipped measurements (package data), or ``$TPPROF_MEASUREMENTS_DIR`` when set."""
+    from tpprof.resources import measurements_dir
+
+    return measurements_dir()
 
 
 def default_results_dir() -> Path:
-    """docs/results/ of the repository, or ``$TPPROF_RESULTS_DIR`` when set."""
-    env = os.environ.get("TPPROF_RESULTS_DIR")
-    return Path(env) if env else repo_root() / "docs" / "results"
+    """The shipped training results (package data), or ``$TPPROF_RESULTS_DIR`` when set."""
+    from tpprof.resources import results_dir
+
+    return results_dir()
 
 
 # --------------------------------------------------------------------------------------

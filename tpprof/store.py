@@ -2,25 +2,28 @@
 
 A measurement file is a CSV with a header and one tidy row per measured point (one rule × net
 × workload × dtype × device). Rows are appended one at a time, flushed and fsync'ed, so a
-crash loses at most the point being measured; a torn last line is reported as a bad row by
-line number and skipped (never silently dropped). ``measurements/README.md`` documents every
+crash loses at most the point being measured. Appends hold an exclusive ``flock``; a torn last
+line (a writer killed mid-row) is moved to ``<file>.torn`` on the next append or resume, and a
+loader that meets one reports it as a bad row by line number (never silently dropped). ``measurements/README.md`` documents every
 column; :data:`COLUMNS` is the machine-readable form of the same schema.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from tpprof.config import CATEGORIES, DTYPE_BYTES, POINT_KEY, RULES
 from tpprof.errors import UserError
 
-STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error")
+STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "killed")
 SCHEMA_VERSION = 1
 
 
@@ -225,7 +228,18 @@ def load(path: str | Path, strict: bool = False) -> LoadResult:
     if missing:
         raise UserError("measurements", f"{p.name} line 1: header lacks column(s) {', '.join(missing)}",
                         "the columns in measurements/README.md")
-    for rec in reader:
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # a field over 131,072 characters or an unclosed quote: no resync possible
+            problem = f"unreadable from here on ({e}; an edited or foreign file)"
+            if strict:
+                raise UserError("measurements", f"{p.name} line {reader.line_num} {problem}",
+                                "rows as described in measurements/README.md") from None
+            bad.append((str(p), reader.line_num, problem))
+            break
         line = reader.line_num
         if not rec or (len(rec) == 1 and not rec[0].strip()):
             continue
@@ -268,45 +282,226 @@ def _format(v: Any) -> str:
     return " ".join(str(v).split())  # one line: no newlines inside a cell
 
 
+@contextlib.contextmanager
+def _locked(f: IO[Any]) -> Iterator[None]:
+    """An exclusive ``fcntl.flock`` on an open file for the block (no-op where fcntl is absent)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX
+        yield
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _os_error(path: Path, e: OSError) -> UserError:
+    return UserError("out", f"cannot write {str(path)!r}: {e.strerror or type(e).__name__}",
+                     "a writable file path (not a folder), e.g. --out measurements/mine.csv")
+
+
+def check_out_file(path: str | Path) -> Path:
+    """Fail now, before any work, when ``path`` cannot take appended rows: it is a folder, an
+    existing file that is not writable, or its folder cannot be created or written."""
+    p = Path(path)
+    if not str(path).strip():
+        raise UserError("out", "is empty", "a CSV file to append rows to, e.g. --out measurements/mine.csv")
+    if p.is_dir():
+        raise UserError("out", f"{str(path)!r} is a folder", "a CSV file inside it, e.g. --out {}/mine.csv".format(p))
+    try:
+        if p.exists():
+            if not os.access(p, os.W_OK):
+                raise UserError("out", f"{str(path)!r} is not writable", "a file you may write, or a new file name")
+            return p
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _os_error(p, e) from None
+    if not os.access(p.parent, os.W_OK):
+        raise UserError("out", f"folder {str(p.parent)!r} is not writable", "a folder you may write to")
+    return p
+
+
 def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
     """Validate ``row`` and append it as one line, then flush and fsync (crash-safe).
 
-    A new or empty file gets the header first. If the file's last line was torn by a crash
-    (no final newline), a newline is written first so the torn row stays one bad line.
+    Under an exclusive ``flock`` on the file, so concurrent writers (two ``tpprof measure`` on
+    the same ``--out``) never interleave rows and only the first one writes the header (the
+    header is decided from the file's size *inside* the lock). A torn last line (no final
+    newline, e.g. after a crash) is moved to ``<file>.torn`` (see :func:`quarantine_torn`) before
+    the row is written.
     """
     validate_row(row, line=0)
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    exists = p.is_file() and p.stat().st_size > 0
-    if exists:
-        with p.open("rb") as f:
-            header = f.readline().decode("utf-8", "replace").strip()
-            f.seek(-1, os.SEEK_END)
-            torn = f.read(1) != b"\n"
-        names = header.split(",")
-        if names not in (list(FIELDNAMES), list(FIELDNAMES[:-1])):  # the schema before config_json
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("a+b") as f, _locked(f):
+            names = _check_and_quarantine(p, f)
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerow([_format(row.get(k)) for k in names])
+            f.seek(0, os.SEEK_END)
+            data = buf.getvalue().encode("utf-8")
+            if f.tell() == 0:  # decided under the lock: exactly one writer writes the header
+                data = _header_line() + data
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except IsADirectoryError:
+        raise UserError("out", f"{str(path)!r} is a folder", "a CSV file inside it") from None
+    except OSError as e:
+        raise _os_error(p, e) from None
+
+
+def _header_line() -> bytes:
+    hb = io.StringIO()
+    csv.writer(hb, lineterminator="\n").writerow(FIELDNAMES)
+    return hb.getvalue().encode("utf-8")
+
+
+#: Headers a row may be appended under: this schema, and the one before ``config_json`` existed
+#: (its rows are written without that column).
+APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = (FIELDNAMES, FIELDNAMES[:-1])
+
+
+def _check_and_quarantine(p: Path, f: IO[bytes]) -> tuple[str, ...]:
+    """With ``f`` locked: refuse a file that is not ours (other header) before touching it, then
+    quarantine a torn last line. A file holding only part of our header (killed while the
+    first row was written) counts as torn. Returns the columns a new row is written with."""
+    f.seek(0, os.SEEK_END)
+    if f.tell() == 0:
+        return FIELDNAMES
+    f.seek(0)
+    first = f.readline()
+    names = FIELDNAMES
+    if not first.endswith(b"\n"):
+        if not _header_line().startswith(first):
             raise UserError("out", f"{p.name} has a different header (another schema or not a tpprof file)",
                             "a new file name, or a file written by this tpprof version")
     else:
-        names = list(FIELDNAMES)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    if not exists:
-        w.writerow(FIELDNAMES)
-    w.writerow([_format(row.get(k)) for k in names])
-    with p.open("a", encoding="utf-8", newline="") as f:
-        if exists and torn:
-            f.write("\n")
-        f.write(buf.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
+        names = tuple(first.decode("utf-8", "replace").strip().split(","))
+        if names not in APPENDABLE_HEADERS:
+            raise UserError("out", f"{p.name} has a different header (another schema or not a tpprof file)",
+                            "a new file name, or a file written by this tpprof version")
+    _quarantine_locked(p, f)
+    return names
+
+
+def _quarantine_locked(p: Path, f: IO[bytes]) -> str | None:
+    """With ``f`` (opened a+b) locked: cut a torn last line (no final newline) off the file and
+    append it, with a newline, to ``<file>.torn``. Returns the fragment or None."""
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    if size == 0:
+        return None
+    f.seek(size - 1)
+    if f.read(1) == b"\n":
+        return None
+    back = min(size, 1 << 20)
+    pos = size
+    while True:  # find the last newline (rows are short; read backwards in chunks)
+        lo = max(0, pos - back)
+        f.seek(lo)
+        chunk = f.read(pos - lo)
+        i = chunk.rfind(b"\n")
+        if i >= 0:
+            cut = lo + i + 1
+            break
+        if lo == 0:
+            cut = 0
+            break
+        pos = lo
+    f.seek(cut)
+    fragment = f.read()
+    with open(f"{p}.torn", "ab") as q:
+        q.write(fragment + b"\n")
+        q.flush()
+        os.fsync(q.fileno())
+    f.truncate(cut)
+    f.flush()
+    os.fsync(f.fileno())
+    return fragment.decode("utf-8", "replace")
+
+
+def quarantine_torn(path: str | Path) -> str | None:
+    """Move a torn last row of ``path`` (written by a process killed mid-line) to
+    ``<path>.torn`` so a resumed run neither keeps it as a bad line forever nor appends after
+    it. The ``.torn`` name is not ``*.csv``, so folder loaders skip it. Returns the fragment
+    (None when the file ends cleanly or does not exist)."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    with p.open("r+b") as f, _locked(f):
+        return _check_and_quarantine(p, f)
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
+    """Write ``path`` all or nothing: ``writer(tmp)`` writes a temporary file in the same folder,
+    which is fsync'ed and renamed over ``path`` (``os.replace``, atomic on POSIX and Windows).
+    A crash or an exception leaves the old ``path`` (or none) and no temporary file behind,
+    except after SIGKILL: then a ``.<name>.*.tmp`` may stay, which :func:`clean_stale_tmp` removes.
+    Returns ``path``. Errors of the folder become one-line :class:`UserError` (field ``out``)."""
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent)
+    except OSError as e:
+        raise _os_error(p, e) from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        writer(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dfd = os.open(p.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return p
+
+
+def clean_stale_tmp(folder: str | Path, name: str) -> list[Path]:
+    """Remove ``.<name>.<pid>.*.tmp`` files that :func:`atomic_write` left behind after a
+    SIGKILL, when process ``<pid>`` no longer runs (a live writer's file is kept). Returns them."""
+    out: list[Path] = []
+    d = Path(folder)
+    if not d.is_dir():
+        return out
+    for t in d.glob(f".{name}.*.tmp"):
+        pid_text = t.name[len(name) + 2:].split(".", 1)[0]
+        try:
+            pid = int(pid_text)
+            os.kill(pid, 0)
+            continue  # its writer still runs
+        except ProcessLookupError:
+            pass
+        except (ValueError, OverflowError):
+            pass  # not ours to judge by pid: an old-style name; remove as stale
+        except PermissionError:
+            continue
+        with contextlib.suppress(OSError):
+            t.unlink()
+            out.append(t)
+    return out
 
 
 def finished_keys(path: str | Path, retry_failed: bool = False) -> set[tuple[str, ...]]:
-    """Keys of points already in ``path`` (all statuses, or only ``ok`` with ``retry_failed``)."""
+    """Keys of points already in ``path`` (all statuses, or only ``ok`` with ``retry_failed``).
+    A torn last row is quarantined first (see :func:`quarantine_torn`)."""
     p = Path(path)
     if not p.is_file() or p.stat().st_size == 0:
         return set()
+    try:
+        quarantine_torn(p)
+    except OSError as e:
+        raise _os_error(p, e) from None
     res = load(p)
     return {point_key(r) for r in res.rows if not retry_failed or r["status"] == "ok"}
 
@@ -333,21 +528,3 @@ def write_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
         append_row(p, r)
         n += 1
     return n
-
-
-def atomic_write(path: str | Path, write: Callable[[str], Any]) -> None:
-    """``write(tmp)`` into a temporary file beside ``path``, then rename it over ``path``.
-
-    A kill at any moment leaves either the old file or the whole new one, never a torn one.
-    """
-    import tempfile
-
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -12,8 +12,11 @@ stepped once per epoch with T_max = epochs and η_min = 0.25 η:
 
 Files (``out_dir``): ``metrics.json`` and ``model.pt``, both rewritten after every epoch by
 writing a temporary file and renaming it over the old one (atomic on POSIX), so an
-interruption (Ctrl-C) leaves the last complete epoch's files intact; ``metrics.json`` then
-says ``"status": "interrupted"``. ``model.pt`` is a plain dict of tensors and strings that
+interruption (Ctrl-C, kill -9) leaves the last complete epoch's files intact and no
+temporary file once the folder is used again; ``metrics.json`` then says ``"status":
+"interrupted"`` (Ctrl-C), or ``"running"`` with a ``pid`` that is gone (kill -9), which
+:func:`read_metrics` reports as interrupted. ``fit(..., resume=True)`` (``tpprof train --resume``)
+continues after the last complete epoch with the saved optimiser, shuffling and RNG states. ``model.pt`` is a plain dict of tensors and strings that
 loads with ``torch.load(..., weights_only=True)``: ``state_dict``, ``config_json``
 (:meth:`Config.to_json`) and ``meta_json`` ({"data": how to load the data again — kind,
 task, features, held-out speaker —, "epoch", "seed", "test_accuracy"}).
@@ -55,18 +58,127 @@ def cosine_lr(base: float, epoch: int, epochs: int, eta_min_fraction: float = ET
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write via a temporary file in the same folder and rename it over ``path``
+    (:func:`tpprof.store.atomic_write`; an exception leaves no temporary file)."""
+    from tpprof.store import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     import torch
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from tpprof.store import atomic_write
+
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def optimizer_state(learner: Any) -> dict[str, Any]:
+    """Every layer optimiser's tensors as ``{"opt.<i>.<j>.<key>": tensor}`` (i: optimiser, j: its
+    parameter), for an exact ``--resume``; empty for learners without ``_optims``."""
+    out: dict[str, Any] = {}
+    for i, opt in enumerate(getattr(learner, "_optims", [])):
+        for j, prm in enumerate(opt.params):
+            for key, val in opt.state.get(prm, {}).items():
+                out[f"opt.{i}.{j}.{key}"] = val.detach().to("cpu").clone()
+    return out
+
+
+def load_optimizer_state(learner: Any, state: dict[str, Any]) -> None:
+    """Inverse of :func:`optimizer_state` (shapes checked; a missing entry is an error)."""
+    import torch
+
+    for i, opt in enumerate(getattr(learner, "_optims", [])):
+        for j, prm in enumerate(opt.params):
+            for key, val in opt.state.get(prm, {}).items():
+                src = state.get(f"opt.{i}.{j}.{key}")
+                if not torch.is_tensor(src) or tuple(src.shape) != tuple(val.shape):
+                    raise UserError("resume", f"the checkpoint's optimiser state lacks or mis-shapes opt.{i}.{j}.{key}",
+                                    "a model.pt written by this tpprof train with the same net, rule and optimiser")
+                with torch.no_grad():
+                    val.copy_(src.to(device=val.device, dtype=val.dtype))
+
+
+def pid_alive(pid: Any) -> bool:
+    """Whether process ``pid`` (an int) still runs on this machine."""
+    try:
+        pid = int(pid)
+        if pid <= 0:
+            return False
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def read_metrics(out_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """``out_dir/metrics.json``, with a ``"running"`` status whose writer process is gone (killed,
+    machine reset) reported as ``"interrupted"`` (``"interrupted_by": "the process ended"``)."""
+    p = Path(out_dir) / METRICS
+    try:
+        m = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(m, dict) and m.get("status") == "running" and not pid_alive(m.get("pid")):
+        m["status"] = "interrupted"
+        m["interrupted_by"] = "the process ended (killed or crashed) during the run"
+    return m if isinstance(m, dict) else None
+
+
+#: Per-step multiply-accumulates (B × trainable parameters) below which one thread is used.
+THREADS_MIN_MACS = 1e8
+#: The most threads the default ever picks (per-step work here is a chain of small kernels).
+THREADS_MAX = 4
+
+
+def default_threads(cfg: Config, batch: int | None = None, cores: int | None = None,
+                    load: float | None = None) -> int:
+    """Torch CPU threads for train / evaluate / finetune when neither ``--threads`` nor
+    ``$OMP_NUM_THREADS`` says: 1 unless the per-step work is large *and* cores are idle.
+
+    Rule: MACs = B · n_params (one time step's dense work); if MACs < :data:`THREADS_MIN_MACS`
+    (1e8) → 1 thread; else min(:data:`THREADS_MAX`, ⌊cores − load⌋) with ``load`` the 1-minute
+    load average (cores busy with other work), at least 1.
+
+    Measurement (``python bench/bench_threads.py``, 2-core machine shared with 5 other jobs,
+    load 2.5; per-step ms at 1 → 2 threads): tp 40-256-256-10 B=32 (2.5e6 MACs, FSDD default)
+    2.3 → 43.1 (18.6×); bptt same 2.0 → 17.0 (8.5×); tp B=128 (1.0e7) 8.5 → 51.9 (6.1×);
+    tp 700-450-450-20 B=128 (6.7e7) 14.2 → 90.7 (6.4×); tp 700-1024-1024-20 B=256 (4.6e8)
+    92 → 308 (3.4×); tp 700-2048-2048-20 B=256 (1.5e9) 281 → 1199 (4.3×). Under load every size
+    was slower with 2 threads, which the load term turns into 1 thread; on an idle machine
+    small work still loses to thread hand-off (the 1e8 threshold), large work can gain (not
+    measured here: no idle multi-core machine was available).
+    """
+    if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"].strip()))
+    b = batch if batch is not None else cfg.workload.batch
+    macs = float(b) * float(cfg.net.n_params())
+    if macs < THREADS_MIN_MACS:
+        return 1
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # pragma: no cover
+            load = 0.0
+    return int(max(1, min(THREADS_MAX, math.floor(cores - load))))
+
+
+def set_default_threads(cfg: Config, batch: int | None = None) -> int:
+    """``torch.set_num_threads(default_threads(cfg, batch))``; returns the count."""
+    import torch
+
+    n = default_threads(cfg, batch)
+    torch.set_num_threads(n)
+    return n
 
 
 def resolve_device(device: str) -> str:
@@ -78,6 +190,38 @@ def resolve_device(device: str) -> str:
     if d.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("device", "CUDA is not available on this machine", "cpu")
     return d
+
+
+def check_seed(seed: Any) -> int:
+    """A seed is an integer 0..2^32−1 (numpy's and torch's generators both take it)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise UserError("seed", f"{str(seed)[:40]!r} is not a seed", "an integer 0..4294967295, e.g. --seed 1")
+    return seed
+
+
+def check_memory(cfg: Config, field: str = "net", available: int | None = None) -> None:
+    """Refuse, with the figures, a learner whose analytic peak (full accounting) exceeds the
+    memory available now, before anything is allocated (a label 10⁹ in a data file or a
+    crafted checkpoint would otherwise end as a raw allocation error or the OOM killer)."""
+    try:
+        from tpprof.analytic import estimate
+
+        need = int(estimate(cfg, accounting="full").peak_bytes)
+    except UserError:
+        raise
+    except Exception:  # noqa: BLE001 - the model cannot price it: let the learner try
+        return
+    if available is None:
+        import psutil
+
+        available = int(psutil.virtual_memory().available)
+    if need > available:
+        from tpprof.config import format_bytes
+
+        raise UserError(field, f"training {cfg.rule.name} on {cfg.net.to_string()[:60]} with B={cfg.workload.batch}, "
+                        f"C={cfg.workload.classes}, T={cfg.workload.steps} needs about {format_bytes(need)} at its "
+                        f"peak and {format_bytes(available)} is available",
+                        "a smaller net, batch, class count or --steps (see tpprof estimate)")
 
 
 def check_fits(cfg: Config, data: ArrayDataset) -> None:
@@ -140,11 +284,44 @@ def train_epoch(learner: Any, data: ArrayDataset, batch: int, rng: np.random.Gen
 # --------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: Path, learner: Any, cfg: Config, meta: dict[str, Any]) -> None:
-    """Atomically write ``{state_dict, config_json, meta_json}`` (loads with weights_only=True)."""
+def save_checkpoint(path: Path, learner: Any, cfg: Config, meta: dict[str, Any],
+                    resume: dict[str, Any] | None = None) -> None:
+    """Atomically write ``{state_dict, config_json, meta_json}`` (loads with weights_only=True);
+    with ``resume`` also ``optimizer_state`` (tensors) and ``resume_json`` (history, the shuffling
+    generator's state, the planned epochs) for ``tpprof train --resume``."""
     sd = {k: v.detach().cpu() if hasattr(v, "detach") else v for k, v in learner.state_dict().items()}
-    atomic_torch_save({"state_dict": sd, "config_json": cfg.to_json(),
-                       "meta_json": json.dumps(meta, sort_keys=True, default=str)}, Path(path))
+    obj = {"state_dict": sd, "config_json": cfg.to_json(), "meta_json": json.dumps(meta, sort_keys=True, default=str)}
+    if resume is not None:
+        import torch
+
+        obj["optimizer_state"] = optimizer_state(learner)
+        obj["torch_rng_state"] = torch.get_rng_state()
+        obj["resume_json"] = json.dumps(resume, sort_keys=True, default=str)
+    atomic_torch_save(obj, Path(path))
+
+
+def load_resume(path: str | os.PathLike) -> tuple[Config, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(config, state_dict, resume info, optimiser state) of a checkpoint written during
+    :func:`fit`; the torch RNG state travels in ``resume["torch_rng_state"]``."""
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError("resume", f"{str(p)!r} does not exist", "the --out folder of an earlier tpprof train run")
+    try:
+        ck = torch.load(p, map_location="cpu", weights_only=True)
+        cfg = Config.from_dict(json.loads(ck["config_json"]))
+        info = json.loads(ck["resume_json"])
+        sd, opt = ck["state_dict"], ck["optimizer_state"]
+        if not isinstance(info, dict) or not isinstance(sd, dict) or not isinstance(opt, dict):
+            raise TypeError("odd field types")
+        info["torch_rng_state"] = ck.get("torch_rng_state")
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a foreign, old or truncated file
+        raise UserError("resume", f"{p.name} holds no resume state ({type(e).__name__})",
+                        "a model.pt written by this version of tpprof train") from None
+    return cfg, sd, info, opt
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[Config, dict[str, Any], dict[str, Any]]:
@@ -156,9 +333,18 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Config, dict[str, Any], di
         raise UserError("checkpoint", f"file {str(path)!r} does not exist", "a model.pt written by tpprof train")
     try:
         ck = torch.load(p, map_location="cpu", weights_only=True)
+        if not isinstance(ck, dict) or not isinstance(ck.get("config_json"), str):
+            raise TypeError("not a dict with config_json")
         cfg = Config.from_dict(json.loads(ck["config_json"]))
         meta = json.loads(ck.get("meta_json", "{}"))
         sd = ck["state_dict"]
+        # odd field types from a crafted or foreign file: refuse here, not as a traceback later
+        if not isinstance(meta, dict) or not isinstance(meta.get("data", {}), dict):
+            raise TypeError("meta_json is not a table")
+        if "seed" in meta and (isinstance(meta["seed"], bool) or not isinstance(meta["seed"], int)):
+            raise TypeError("meta seed is not an integer")
+        if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
+            raise TypeError("state_dict is not a table of tensors")
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - a foreign or truncated file is the user's file
@@ -174,6 +360,7 @@ def learner_from_checkpoint(path: str | os.PathLike, device: str = "cpu", seed: 
     from tpprof.snn import make_learner
 
     cfg, sd, meta = load_checkpoint(path)
+    check_memory(cfg, "checkpoint")
     learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
     learner.load_state_dict({k: v.to(device) if hasattr(v, "to") else v for k, v in sd.items()})
     return learner, cfg, meta
@@ -203,49 +390,94 @@ def summarise(history: list[dict[str, Any]]) -> dict[str, Any]:
 def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, seed: int = 0,
         out_dir: str | os.PathLike | None = None, device: str = "cpu", freeze_hidden: bool = False,
         progress: bool = True, meta: dict[str, Any] | None = None, learner: Any = None,
-        eval_batch: int = 256, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        eval_batch: int = 256, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        resume: bool = False) -> dict[str, Any]:
     """Train ``epochs`` epochs with the cosine schedule; evaluate and save after each epoch.
 
     Returns the metrics dict also written to ``out_dir/metrics.json`` (when ``out_dir``).
     A ``learner`` may be passed in (fine-tuning); otherwise ``make_learner(cfg, seed=seed)``.
+
+    ``resume``: continue the run in ``out_dir`` after its last complete epoch (weights, every
+    optimiser's state, the shuffling generator and the torch RNG come from ``model.pt``), so
+    an interrupted run ends where an uninterrupted one would. The config, seed and planned
+    epochs must match the earlier run's. ``metrics.json`` carries the writer's ``pid``: a
+    ``"running"`` file whose process is gone reads as interrupted (:func:`read_metrics`).
     """
     import torch
 
     if epochs < 1:
         raise UserError("epochs", f"{epochs} is too small", "an integer >= 1")
+    if resume and out_dir is None:
+        raise UserError("resume", "needs an output folder", "--out DIR of the run to continue")
     check_fits(cfg, train)
     batch = min(cfg.workload.batch, len(train))
     if batch < 2:
         raise UserError("data", f"{len(train)} training sample(s)", "at least 2 (the TP loss compares samples)")
+    check_seed(seed)
     torch.manual_seed(seed)
     if learner is None:
         from tpprof.snn import make_learner
 
+        check_memory(cfg, "data" if cfg.workload.classes > 10**4 else "net")
         learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
     if freeze_hidden:
         learner.freeze_hidden = True
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        if not str(out_dir).strip():
+            raise UserError("out", "is empty", "an output folder, e.g. --out runs/tp-digit")
+        if out.exists() and not out.is_dir():
+            raise UserError("out", f"{str(out)!r} is a file", "a folder (created if absent), e.g. --out runs/tp-digit")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError("out", f"cannot create {str(out)!r}: {e.strerror or type(e).__name__}",
+                            "a folder you may write to") from None
+        if not os.access(out, os.W_OK):
+            raise UserError("out", f"{str(out)!r} is not writable", "a folder you may write to")
+        from tpprof.store import clean_stale_tmp
+
+        for name in (METRICS, CHECKPOINT):  # left by a killed run (SIGKILL skips every cleanup)
+            clean_stale_tmp(out, name)
     rng = np.random.default_rng(seed)
+    history: list[dict[str, Any]] = []
+    first_epoch = 0
+    if resume:
+        r_cfg, r_sd, info, r_opt = load_resume(out / CHECKPOINT)
+        if r_cfg.to_dict() != cfg.to_dict():
+            raise UserError("resume", "the earlier run used another config", "the same --net, --rule, --batch, "
+                            f"--lr, ... as that run (it used net {r_cfg.net.to_string()}, rule {r_cfg.rule.name})")
+        if info.get("seed") != seed or info.get("epochs_planned") != epochs:
+            raise UserError("resume", f"the earlier run had --seed {info.get('seed')} --epochs {info.get('epochs_planned')}",
+                            "the same --seed and --epochs")
+        learner.load_state_dict(r_sd)
+        load_optimizer_state(learner, r_opt)
+        rng.bit_generator.state = info["rng_state"]
+        if info.get("torch_rng_state") is not None:
+            torch.set_rng_state(info["torch_rng_state"])
+        history = list(info["history"])
+        first_epoch = len(history)
     base = {"rule": cfg.rule.name, "net": cfg.net.to_string(), "batch": batch, "lr": cfg.rule.lr, "seed": seed,
             "epochs_planned": epochs, "freeze_hidden": bool(freeze_hidden), "n_train": len(train),
             "n_test": len(test), "last_batch": "dropped when shorter than the batch", "classes": train.classes,
             "steps": train.steps, "device": device, "config": cfg.to_dict(), "data": dict(meta or {}),
-            "train_accuracy_kind": "online, during the epoch"}
-    history: list[dict[str, Any]] = []
+            "train_accuracy_kind": "online, during the epoch", "pid": os.getpid()}
     started = time.perf_counter()
+    if resume:
+        base["resumed_at_epoch"] = first_epoch
 
     def record(status: str) -> dict[str, Any]:
         m = dict(base, **summarise(history), history=history, status=status,
                  seconds=time.perf_counter() - started)
+        if status == "interrupted":
+            m["interrupted_by"] = "Ctrl-C; tpprof train --resume continues after the last complete epoch"
         if out is not None:
             atomic_write_text(out / METRICS, json.dumps(m, indent=1, sort_keys=True, default=str))
         return m
 
-    metrics = record("running")
+    metrics = record("running" if first_epoch < epochs else "done")
     try:
-        for epoch in range(epochs):
+        for epoch in range(first_epoch, epochs):
             lr = cosine_lr(cfg.rule.lr, epoch, epochs)
             learner.set_lr(lr)  # every layer optimiser and the readout's
             t0 = time.perf_counter()
@@ -257,7 +489,9 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
             history.append(row)
             if out is not None:
                 save_checkpoint(out / CHECKPOINT, learner, cfg, {"data": dict(meta or {}), "epoch": epoch + 1,
-                                                                 "seed": seed, "test_accuracy": acc})
+                                                                 "seed": seed, "test_accuracy": acc},
+                                resume={"history": history, "rng_state": rng.bit_generator.state,
+                                        "seed": seed, "epochs_planned": epochs})
             metrics = record("running" if epoch + 1 < epochs else "done")
             if progress:
                 sys.stderr.write(f"epoch {epoch + 1}/{epochs}: loss {ep['train_loss']:.4f} train "

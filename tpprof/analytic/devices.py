@@ -9,6 +9,13 @@ TOML file (``--devices FILE``) of the same form::
     off_chip_bytes = "8MiB"
     budget = "off_chip"           # which figure a run must fit in: on_chip | off_chip | a size
     source = "my measurements"
+    on_chip_learning = "yes"      # yes | no (inference only) | partial (e.g. last layer only)
+    largest_block_bytes = "256KiB"  # optional: the largest contiguous block, when less than the total
+
+A shipped entry gives, per figure (``on_chip``, ``off_chip``, ``learning``), a table
+``{text, url, confidence}``: ``confidence`` is ``checked`` (confirmed by a second source),
+``secondary`` (from a secondary summary, not the vendor's document) or ``unverified``
+(recalled from the named document, not re-read here). A plain string is accepted too.
 
 or give an ad-hoc budget with ``--budget 512KiB``. Entries become :class:`tpprof.config.Device`.
 """
@@ -57,14 +64,46 @@ def device_from_mapping(entry: Mapping[str, Any], origin: str = "catalogue") -> 
         raise UserError("devices", f"{origin}: {name} has kind {kind!r}", ", ".join(KINDS))
     sources = entry.get("sources")
     if isinstance(sources, Mapping):
-        source = "; ".join(f"{k}: {v}" for k, v in sources.items())
+        source = "; ".join(f"{k}: {_source_text(v)}" for k, v in sources.items())
     else:
         source = str(entry.get("source", origin))
+    learning = entry.get("on_chip_learning", "unknown")
+    if not isinstance(learning, str):
+        raise UserError("devices", f"{origin}: {name} has on_chip_learning {learning!r}", "yes, no, partial or unknown")
+    block = _size(entry.get("largest_block_bytes"), f"{name}.largest_block_bytes")
+    if block is not None and b is not None and block > max(x for x in (on, off, b) if x is not None):
+        raise UserError("devices", f"{origin}: {name}'s largest_block_bytes exceeds its memory", "at most the total")
     notes = str(entry.get("notes", entry.get("title", "")))
     if entry.get("title") and entry.get("notes"):
         notes = f"{entry['title']}. {entry['notes']}"
-    return Device(name=name, budget_bytes=b, source=source, kind=kind, on_chip_bytes=on, off_chip_bytes=off,
-                  notes=notes)
+    try:
+        return Device(name=name, budget_bytes=b, source=source, kind=kind, on_chip_bytes=on, off_chip_bytes=off,
+                      notes=notes, on_chip_learning=learning, largest_block_bytes=block)
+    except UserError as e:
+        raise UserError("devices", f"{origin}: {name}: {e.problem}", e.accepted) from None
+
+
+def _source_text(v: Any) -> str:
+    """A figure's source as one line: ``text (confidence; url)`` for a table, else the string."""
+    if isinstance(v, Mapping):
+        extra = ", ".join(str(v[k]) for k in ("confidence", "url") if v.get(k))
+        return f"{v.get('text', '')}" + (f" ({extra})" if extra else "")
+    return str(v)
+
+
+def figure_sources(name: str) -> dict[str, dict[str, Any]]:
+    """The shipped entry's per-figure sources as ``{figure: {text, url, confidence}}``."""
+    for e in _entries(json.loads(_catalogue_text()), "devices.json"):
+        if str(e.get("name", "")).lower() == str(name).strip().lower():
+            out = {}
+            for k, v in (e.get("sources") or {}).items():
+                out[k] = dict(v) if isinstance(v, Mapping) else {"text": str(v), "url": None, "confidence": "unverified"}
+            return out
+    raise UserError("device", f"{name!r} is not in the shipped catalogue", "a name from tpprof devices")
+
+
+def _catalogue_text() -> str:
+    return resources.files("tpprof.analytic").joinpath("devices.json").read_text(encoding="utf-8")
 
 
 def _entries(data: Any, origin: str) -> list[Mapping[str, Any]]:
@@ -84,7 +123,7 @@ def read_device_file(path: str | Path) -> tuple[Device, ...]:
 
 @lru_cache(maxsize=1)
 def _shipped() -> tuple[Device, ...]:
-    text = resources.files("tpprof.analytic").joinpath("devices.json").read_text(encoding="utf-8")
+    text = _catalogue_text()
     return tuple(device_from_mapping(e, "devices.json") for e in _entries(json.loads(text), "devices.json"))
 
 
@@ -123,4 +162,5 @@ def resolve_budget(device: str | None = None, budget: str | None = None,
 
 def device_to_dict(d: Device) -> dict[str, Any]:
     return {"name": d.name, "kind": d.kind, "budget_bytes": d.budget_bytes, "on_chip_bytes": d.on_chip_bytes,
-            "off_chip_bytes": d.off_chip_bytes, "source": d.source, "notes": d.notes}
+            "off_chip_bytes": d.off_chip_bytes, "largest_block_bytes": d.largest_block_bytes,
+            "on_chip_learning": d.on_chip_learning, "source": d.source, "notes": d.notes}

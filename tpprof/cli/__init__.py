@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from typing import Sequence
 
 from tpprof import __version__
@@ -49,6 +50,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # Library warnings are held back while the command runs: a failed command prints its one
+    # error line only; a finished one prints them after its output, one line each.
+    held: list[tuple[str, str]] = []
+
+    def _hold(message: Warning | str, category: type[Warning], *_a: object, **_k: object) -> None:
+        if len(held) < 20:  # bounded: a warning raised every step must not grow a list
+            held.append((" ".join(str(message).split())[:300], category.__name__))
+
+    with warnings.catch_warnings():
+        warnings.showwarning = _hold
+        rc = _run(args)
+    if rc == 0:
+        for msg, cat in dict.fromkeys(held):
+            sys.stderr.write(f"tpprof {args.command}: warning: {msg} ({cat})\n")
+    return rc
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The handler's exit code; user, file and memory errors as one line and exit code 2."""
     try:
         return int(args.func(args) or 0)
     except UserError as e:
@@ -59,6 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a file the user named: permission, I/O error, name too long, disk full
+        name = str(e.filename or "")
+        name = name if len(name) <= 80 else name[:40] + f"… ({len(name)} characters)"
+        sys.stderr.write(f"tpprof {args.command}: error: file: {e.strerror or type(e).__name__}"
+                         + (f": {name!r}" if name else "") + " (accepted: a path you may read or write)\n")
+        return 2
+    except MemoryError:
+        sys.stderr.write(f"tpprof {args.command}: error: memory: ran out of memory "
+                         "(accepted: a smaller net, batch, class count or steps)\n")
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

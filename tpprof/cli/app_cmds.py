@@ -11,15 +11,16 @@ from typing import Any
 
 from tpprof.errors import UserError
 
+MAX_UPLOAD_MB = 20  # == tpprof.app.tpviews.common.MAX_UPLOAD_MB (that module imports streamlit)
+
 
 def app_file() -> Path:
-    """The dashboard's entry file, found relative to the package (repository checkout)."""
-    here = Path(__file__).resolve().parent.parent.parent  # tpprof/cli/ -> repository root
-    path = here / "app" / "streamlit_app.py"
-    if not path.is_file():
-        raise UserError("app", f"{path} does not exist",
-                        "a tpprof checkout installed with `pip install -e .` (the app/ folder ships with the repo)")
-    return path
+    """The dashboard's entry file, shipped inside the package (``tpprof/app/streamlit_app.py``)."""
+    from tpprof.app import APP_FILE
+
+    if not APP_FILE.is_file():
+        raise UserError("app", f"{APP_FILE} does not exist", "a complete tpprof install (pip install .)")
+    return APP_FILE
 
 
 def _port(text: str) -> int:
@@ -38,7 +39,9 @@ def app_command(port: int, address: str, headless: bool = True) -> list[str]:
             "--server.port", str(port), "--server.address", address,
             "--server.headless", "true" if headless else "false",
             "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
-            "--client.toolbarMode", "minimal"]
+            "--client.toolbarMode", "minimal",
+            # no stack trace with server paths in the browser; uploads capped (the app states the cap)
+            "--client.showErrorDetails", "none", "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
 
 
 def run_app(args: argparse.Namespace) -> int:

@@ -7,11 +7,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from tpprof.cli.config_flags import add_config_flags
 from tpprof.config import TRAINABLE_RULES
 from tpprof.errors import UserError
+
+
+def _killed(res: Any) -> str:
+    n = res.count("killed")
+    return f", {n} killed" if n else ""
 
 
 def _handle_measure(args: argparse.Namespace) -> int:
@@ -27,10 +33,13 @@ def _handle_measure(args: argparse.Namespace) -> int:
         if not args.net or not args.batch or not args.steps:
             raise UserError("measure", "needs --net, --batch and --steps (or --grid)",
                             "e.g. tpprof measure --net shd --rule tp,bptt --batch 16 --steps 25 --out m.csv")
-        from tpprof.cli.config_flags import LIST_FIELDS, rule_changes, split_list
+        from tpprof.cli.config_flags import LIST_FIELDS, int_flag, rule_changes, split_list
 
         block: dict[str, Any] = {k: split_list(k, getattr(args, k)) for k in LIST_FIELDS
                                  if getattr(args, k) is not None}
+        for k in ("batch", "classes", "steps"):  # the grid takes numbers, as a TOML grid gives them
+            if k in block:
+                block[k] = [int_flag(k, v) for v in block[k]]
         block.setdefault("rule", ["tp", "tess", "bptt"])
         block.update(rule_changes(args, skip=LIST_FIELDS))
         block["device"] = split_list("device", args.device)
@@ -44,12 +53,12 @@ def _handle_measure(args: argparse.Namespace) -> int:
     protocol = Protocol(**proto_kw)
     points = expand(blocks)
     if args.explain:
-        from tpprof.measure.attribution import explain_peak
+        from tpprof.measure.attribution import explain_peak_guarded
 
         if len(points) != 1 or points[0].device != "cpu":
             raise UserError("explain", f"needs exactly one CPU point, the flags give {len(points)}",
                             "one value per flag, e.g. --net shd --rule tp --batch 16 --steps 25")
-        print(explain_peak(points[0].cfg).render())
+        print(explain_peak_guarded(points[0].cfg).render())
         return 0
     if args.dry_run:
         for p in points:
@@ -63,7 +72,7 @@ def _handle_measure(args: argparse.Namespace) -> int:
     res = run_grid(points, args.out, protocol, run_one=run_subprocess, retry_failed=args.retry_failed,
                    progress=not args.quiet, executor=make_executor(args.executor))
     print(f"{len(res.ran)} measured ({res.count('ok')} ok, {res.count('oom')} oom, {res.count('timeout')} timeout, "
-          f"{res.count('error')} error), {res.skipped} already in {args.out}")
+          f"{res.count('error')} error{_killed(res)}), {res.skipped} already in {args.out}")
     for r in res.ran:
         if r["status"] != "ok":
             print(f"  {r['status']}: {r['rule']} {r['net']} B={r['batch']} T={r['steps']}: {r['error']}")
@@ -76,7 +85,12 @@ def _handle_validate(args: argparse.Namespace) -> int:
 
     if not (0 < args.tolerance < 10):
         raise UserError("tolerance", f"{args.tolerance!r} is out of range", "a fraction such as 0.05")
-    loaded = load_many(args.measurements)
+    src = args.measurements
+    if src == "measurements" and not Path(src).exists():  # the default: the shipped folder, from any cwd
+        from tpprof.resources import measurements_dir
+
+        src = measurements_dir()
+    loaded = load_many(src)
     v = validate_rows(loaded.rows, tolerance=args.tolerance, bad_rows=loaded.bad)
     if args.json:
         json.dump(v.to_dict(), sys.stdout, indent=2, default=str)

@@ -62,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoding", choices=("current", "delta"), default="current",
                    help="FSDD input: log-mel currents or send-on-delta spikes (2x bands) (e.g. --encoding delta)")
     p.add_argument("--out", required=True, help="output folder (e.g. --out runs/tp0)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out after its last complete epoch (same flags as that run)")
     p.set_defaults(func=train_handler)
 
     e = sub.add_parser("evaluate", help="accuracy of a checkpoint on FSDD or your data",
@@ -112,12 +114,13 @@ def _check_positive(name: str, value: Any) -> None:
 
 def train_handler(args: argparse.Namespace) -> int:
     from tpprof.data.select import load_train_test
-    from tpprof.train import fit
+    from tpprof.train import check_seed, fit, set_default_threads
 
     for name in ("epochs", "limit", "mels"):
         _check_positive(name, getattr(args, name))
     steps = int_flag("steps", args.steps)  # T of the FSDD features or SHD bins (default 50 / 100)
     config_from_args(args)  # every config flag checked before the data loads
+    check_seed(args.seed)
     device = _setup(args)
     task = args.task or "digit"
     train, test, spec = load_train_test(args.data, task, data_dir=args.data_dir, steps=steps, n_mels=args.mels,
@@ -126,8 +129,11 @@ def train_handler(args: argparse.Namespace) -> int:
     train = train.head(args.limit)
     spec["limit"] = args.limit
     cfg = config_from_args(args, classes=train.classes, steps=train.steps)
+    if args.threads is None:  # see tpprof.train.default_threads for the rule and its measurement
+        set_default_threads(cfg)
     m = fit(cfg, train, test, epochs=args.epochs, seed=args.seed, out_dir=args.out, device=device,
-            freeze_hidden=args.freeze_hidden, progress=not args.no_progress, meta=spec)
+            freeze_hidden=args.freeze_hidden, progress=not args.no_progress, meta=spec,
+            resume=getattr(args, "resume", False))
     print(f"{cfg.rule.name} {cfg.net.to_string()} on {args.data} ({task}): test {m['test_final']:.4f} "
           f"(best {m['test_best']:.4f}, mean of last 3 {m['test_mean_last3']:.4f}), train {m['train_accuracy']:.4f}, "
           f"{m['seconds_per_epoch']:.1f} s/epoch -> {args.out}")
@@ -136,20 +142,29 @@ def train_handler(args: argparse.Namespace) -> int:
 
 def evaluate_handler(args: argparse.Namespace) -> int:
     from tpprof.data.select import load_train_test
-    from tpprof.train import check_fits, evaluate, learner_from_checkpoint
+    from tpprof.train import check_fits, evaluate, learner_from_checkpoint, set_default_threads
 
     device = _setup(args)
     learner, cfg, meta = learner_from_checkpoint(args.checkpoint, device)
+    if args.threads is None:
+        set_default_threads(cfg, batch=256)  # evaluate's mini-batch
     data_meta = meta.get("data") or meta
-    data = args.data or (data_meta.get("path") if data_meta.get("kind") == "file" else "fsdd")
+    if not isinstance(data_meta, dict):
+        data_meta = {}
+    # Checkpoints are shared: the files they name are never read on their say-so. A checkpoint
+    # trained on a user's file needs --data; FSDD is found by --data-dir / $TPPROF_FSDD / default.
+    if args.data is None and data_meta.get("kind") == "file":
+        raise UserError("data", f"the checkpoint was trained on {str(data_meta.get('path'))[:80]!r}, which is not "
+                        "read from a shared checkpoint's metadata", "--data FILE naming the evaluation data")
+    data = args.data or "fsdd"
     task = args.task or data_meta.get("task") or "digit"
     if task == "labels":
         task = "digit"
     feats = data_meta.get("features") or {}
-    train, test, _ = load_train_test(data, task, data_dir=args.data_dir or data_meta.get("data_dir"),
+    train, test, _ = load_train_test(data, task, data_dir=args.data_dir,
                                      steps=feats.get("steps") or data_meta.get("steps"),
                                      n_mels=feats.get("n_mels", 40), encoding=feats.get("encoding", "current"),
-                                     test_path=data_meta.get("test_path") if args.data is None else None,
+                                     test_path=None,
                                      holdout_speaker=data_meta.get("holdout_speaker") if data == "fsdd" else None,
                                      seed=int(meta.get("seed", 0)))
     ds = test if args.split == "test" else train
@@ -169,18 +184,21 @@ def evaluate_handler(args: argparse.Namespace) -> int:
 def finetune_handler(args: argparse.Namespace) -> int:
     from tpprof.data.fsdd import new_user_split, parse_shots
     from tpprof.data.select import load_fsdd_features
-    from tpprof.train import finetune, load_checkpoint
+    from tpprof.train import check_seed, finetune, load_checkpoint, set_default_threads
 
     _check_positive("epochs", args.epochs)
     if str(args.data).lower() != "fsdd":
         raise UserError("data", f"{args.data!r} has no speakers", "fsdd (fine-tuning uses a speaker's recordings)")
     parse_shots(args.shots)
+    check_seed(args.seed)
     device = _setup(args)
-    _, _, meta = load_checkpoint(args.checkpoint)
+    ck_cfg, _, meta = load_checkpoint(args.checkpoint)
+    if args.threads is None:
+        set_default_threads(ck_cfg)
     data_meta = meta.get("data") or meta
     if data_meta.get("kind") not in (None, "fsdd"):
         raise UserError("checkpoint", "was not trained on fsdd", "a checkpoint from tpprof train --data fsdd")
-    spec = {"data_dir": args.data_dir or data_meta.get("data_dir"), "features": data_meta.get("features") or {}}
+    spec = {"data_dir": args.data_dir, "features": data_meta.get("features") or {}}  # no path from a shared file
     fs = load_fsdd_features(spec)
     task = args.task or "digit"
     split = new_user_split(fs, args.speaker, args.shots, args.seed, task)

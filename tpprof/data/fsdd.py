@@ -2,8 +2,9 @@
 
 Dataset: Z. Jackson et al., *Free Spoken Digit Dataset* (CC BY-SA 4.0): 3,000 mono 8 kHz
 recordings, 6 speakers × 10 digits × 50 takes, files ``{digit}_{speaker}_{take}.wav``. It is
-read in place from ``--data-dir``, else ``$TPPROF_FSDD``, else ``<repo>/../shared/data/fsdd``
-(``<repo>`` = the folder above the ``tpprof`` package; ``./../shared/data/fsdd`` is tried too).
+read in place from ``--data-dir``, else ``$TPPROF_FSDD``, else ``shared/data/fsdd`` in the folder
+above the ``tpprof`` package, the current folder, or any folder above either (so a checkout, a
+worktree and a ``pip install .`` all find ``/work/shared/data/fsdd``); else a one-line error.
 
 Features (tpprof's choice, computed with numpy/scipy only):
 
@@ -102,12 +103,20 @@ class FeatureParams:
 
 def _candidates(data_dir: str | os.PathLike | None) -> list[tuple[Path, str]]:
     if data_dir is not None:
+        if not str(data_dir).strip():  # '' would silently mean the current folder
+            raise UserError("data-dir", "is empty", "a folder with {digit}_{speaker}_{take}.wav files, e.g. --data-dir fsdd/")
         return [(Path(data_dir), "--data-dir")]
     if os.environ.get("TPPROF_FSDD"):
         return [(Path(os.environ["TPPROF_FSDD"]), "$TPPROF_FSDD")]
-    repo = Path(__file__).resolve().parents[2]
-    return [(repo.parent / "shared" / "data" / "fsdd", "default"),
-            (Path.cwd().parent / "shared" / "data" / "fsdd", "default")]
+    # default: shared/data/fsdd beside the checkout or the current folder, or any folder above them
+    # (a checkout under /work/wt/x and an installed package both reach /work/shared/data/fsdd)
+    seen: list[tuple[Path, str]] = []
+    for start in (Path(__file__).resolve().parents[2], Path.cwd().resolve()):
+        for anc in (start, *start.parents):
+            cand = anc / "shared" / "data" / "fsdd"
+            if all(cand != c for c, _ in seen):
+                seen.append((cand, "default"))
+    return seen
 
 
 def _wav_dir(root: Path) -> Path | None:
@@ -120,12 +129,16 @@ def _wav_dir(root: Path) -> Path | None:
 def find_fsdd(data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding the ``{digit}_{speaker}_{take}.wav`` files (see module docstring)."""
     tried = []
-    for root, how in _candidates(data_dir):
-        tried.append(f"{root} ({how})")
+    cands = _candidates(data_dir)
+    for root, how in cands:
+        if how != "default":
+            tried.append(f"{root} ({how})")
         if root.is_dir():
             found = _wav_dir(root)
             if found is not None:
                 return found
+    if not tried:
+        tried = [f"shared/data/fsdd in {Path(__file__).resolve().parents[2]}, {Path.cwd()} or a folder above them"]
     raise UserError("data", "FSDD recordings not found in " + "; ".join(tried),
                     "--data-dir DIR or TPPROF_FSDD=DIR, a folder with {digit}_{speaker}_{take}.wav files "
                     "(or a recordings/ subfolder)")

@@ -27,6 +27,21 @@ SHD_CHANNELS = 700
 _ACCEPTED = "an HDF5 file with spikes/times, spikes/units (one array per sample) and labels (N,)"
 
 
+MAX_STEPS = 100_000  # 1.4 s at 14 µs bins; far beyond any published SHD setting (100–1000)
+
+
+def _check_bytes(need: int, name: str) -> None:
+    """Refuse, with the figure, an input array larger than the memory available now."""
+    import psutil
+
+    avail = int(psutil.virtual_memory().available)
+    if need > avail:
+        from tpprof.config import format_bytes
+
+        raise UserError("steps", f"{name} would need {format_bytes(need)} of input spikes and "
+                        f"{format_bytes(avail)} is available", "fewer --steps or --limit N samples")
+
+
 def bin_spikes(times: np.ndarray, units: np.ndarray, steps: int, n_units: int, max_time: float) -> np.ndarray:
     """One sample's spike list → (steps, n_units) uint8 counts per bin (see module docstring)."""
     t = np.asarray(times, dtype=np.float64)
@@ -46,6 +61,8 @@ def load_shd(path: str | os.PathLike, steps: int = 100, n_units: int = SHD_CHANN
     p = Path(path)
     if not p.is_file():
         raise UserError("data", f"file {str(path)!r} does not exist", _ACCEPTED)
+    if steps > MAX_STEPS:  # checked before allocating N x steps x units
+        raise UserError("steps", f"{steps} is too large for an SHD file", f"1..{MAX_STEPS} time bins")
     if steps < 1 or n_units < 1 or not max_time > 0:
         raise UserError("shd", f"steps={steps}, n_units={n_units}, max_time={max_time}",
                         "steps >= 1, n_units >= 1, max_time > 0")
@@ -62,6 +79,10 @@ def load_shd(path: str | os.PathLike, steps: int = 100, n_units: int = SHD_CHANN
         if labels.ndim != 1 or times.shape[0] != labels.shape[0] or units.shape[0] != labels.shape[0]:
             raise UserError("data", f"{p.name}: {times.shape[0]} times, {units.shape[0]} units, "
                             f"{labels.shape[0]} labels", "one spike list per label")
+        if not np.issubdtype(labels.dtype, np.integer):  # string or float labels: say so, do not guess
+            raise UserError("data", f"{p.name} has labels of type {labels.dtype}", "integer labels 0..C-1")
+        need = int(n) * int(steps) * int(n_units)
+        _check_bytes(need, p.name)
         x = np.zeros((n, steps, n_units), dtype=np.uint8)  # (N, T, units)
         for i in range(n):
             x[i] = bin_spikes(times[i], units[i], steps, n_units, max_time)

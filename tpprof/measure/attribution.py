@@ -76,3 +76,31 @@ def explain_peak(cfg: Config, seed: int = 0, factory: Any = None, with_analytic:
         a_terms = [(t.name, t.category, int(t.bytes)) for t in bd.terms
                    if t.persistent or (phase is not None and phase in t.phases)]
     return PeakExplanation(st.start_bytes, st.peak_bytes, by_cat, blocks, a_peak, a_terms)
+
+
+def explain_peak_guarded(cfg: Config, seed: int = 0) -> PeakExplanation:
+    """:func:`explain_peak` for the CLI (``measure --explain`` runs in this process): refuse a
+    point whose analytic peak (full accounting) exceeds half the memory available now, with
+    the figures, and turn an allocation failure that still happens into a one-line error."""
+    import psutil
+
+    from tpprof.analytic import estimate
+    from tpprof.config import format_bytes
+    from tpprof.errors import UserError
+
+    need = int(estimate(cfg, accounting="full").peak_bytes)
+    avail = int(psutil.virtual_memory().available)
+    if need > avail // 2:  # the profiler keeps a record per allocation too: leave room
+        raise UserError("explain", f"this point needs about {format_bytes(need)} at its peak and "
+                        f"{format_bytes(avail)} is available", "a smaller --batch/--steps/--net, "
+                        "or tpprof measure --out (its own process, a failed point becomes an oom row)")
+    try:
+        return explain_peak(cfg, seed=seed)
+    except MemoryError:
+        raise UserError("explain", f"ran out of memory (analytic peak {format_bytes(need)})",
+                        "a smaller point, or tpprof measure --out") from None
+    except RuntimeError as e:
+        if any(m in str(e).lower() for m in ("out of memory", "can't allocate memory", "bad_alloc")):
+            raise UserError("explain", f"ran out of memory (analytic peak {format_bytes(need)})",
+                            "a smaller point, or tpprof measure --out") from None
+        raise

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -41,6 +42,9 @@ GRID_KEYS = ("rule", "net", "batch", "classes", "steps", "dtype", "device")
 #: Every RuleSpec field but the name may be a grid key too (optimizer, cadence, aux, lr, ...).
 RULE_KEYS = tuple(f.name for f in dataclasses.fields(RuleSpec) if f.name != "name")
 PROTOCOL_KEYS = ("batches", "repeats", "warmup", "timeout", "rss", "threads", "seed")
+#: Longest timeout per point a grid accepts (a week), and the most points one grid may expand to.
+MAX_TIMEOUT_S = 7 * 86400.0
+MAX_POINTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -58,10 +62,15 @@ class Protocol:
     def __post_init__(self) -> None:
         for name in ("batches", "repeats", "warmup", "threads"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "warmup" else 1):
-                raise UserError(name, f"{v!r} is not a valid count", "an integer >= 1 (warmup >= 0)")
-        if not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
-            raise UserError("timeout", f"{self.timeout!r} is not a positive number of seconds", "e.g. 600")
+            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "warmup" else 1) or v > 10**6:
+                raise UserError(name, f"{str(v)[:40]!r} is not a valid count", "an integer 1..10^6 (warmup >= 0)")
+        t = self.timeout
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0 < t <= MAX_TIMEOUT_S:
+            raise UserError("timeout", f"{str(t)[:40]!r} is not a number of seconds in (0, {MAX_TIMEOUT_S}]", "e.g. 600")
+        if not isinstance(self.rss, bool):  # `rss = "no"` must not read as true
+            raise UserError("rss", f"{str(self.rss)[:40]!r} is not true or false", "true or false (TOML booleans)")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise UserError("seed", f"{str(self.seed)[:40]!r} is not a seed", "an integer 0..2^32-1")
 
 
 @dataclass(frozen=True)
@@ -85,12 +94,26 @@ class Point:
         return point_label(self.key_row())
 
 
+_STR_KEYS = ("rule", "net", "dtype", "device", "optimizer", "cadence", "aux")
+_INT_KEYS = ("batch", "classes", "steps")
+
+
 def _as_list(name: str, v: Any) -> list[Any]:
-    if isinstance(v, (list, tuple)):
-        if not v:
-            raise UserError(name, "is an empty list", "at least one value")
-        return list(v)
-    return [v]
+    """A grid value as a list of scalars of the right type: strings for rule/net/dtype/device/
+    optimizer/cadence/aux, integers (never bools, floats, NaN or inf) for batch/classes/steps."""
+    items = list(v) if isinstance(v, (list, tuple)) else [v]
+    if not items:
+        raise UserError(name, "is an empty list", "at least one value")
+    for it in items:
+        if it is None and name == "classes":
+            continue
+        if name in _STR_KEYS:
+            if not isinstance(it, str) or not it.strip():
+                raise UserError(name, f"{str(it)[:40]!r} is not a non-empty string", f"e.g. {name} = [\"...\"]")
+        elif name in _INT_KEYS:
+            if isinstance(it, bool) or not isinstance(it, int):  # `true` or 2.7 are not silently 1 or 2
+                raise UserError(name, f"{str(it)[:40]!r} is not an integer", "integers 1..10^9, e.g. [16, 128]")
+    return items
 
 
 def _check_device(dev: str) -> str:
@@ -112,6 +135,9 @@ def expand_block(block: Mapping[str, Any]) -> list[Point]:
         if need not in block:
             raise UserError("grid", f"a block lacks {need!r}", "rule, net, batch, steps (classes, dtype, device optional)")
     lists = {k: _as_list(k, block[k]) for k in keys if k in block}
+    n = math.prod(len(v) for v in lists.values())
+    if n > MAX_POINTS:  # counted before expanding: a 2 KB grid must not allocate millions of configs
+        raise UserError("grid", f"a block expands to {n:,} points", f"at most {MAX_POINTS:,} per grid; split it")
     points = []
     for rule in lists.pop("rule"):
         r = str(rule).strip().lower() if isinstance(rule, str) else rule
@@ -133,10 +159,14 @@ def expand(blocks: Iterable[Mapping[str, Any]]) -> list[Point]:
     seen: set[tuple[str, ...]] = set()
     out = []
     for b in blocks:
+        if not isinstance(b, Mapping):
+            raise UserError("grid", f"a block is a {type(b).__name__}, not a table", "[[grid]] tables")
         for p in expand_block(b):
             if p.key not in seen:
                 seen.add(p.key)
                 out.append(p)
+        if len(out) > MAX_POINTS:
+            raise UserError("grid", f"the blocks expand to more than {MAX_POINTS:,} points", "a smaller grid; split it")
     return out
 
 
@@ -188,10 +218,48 @@ def failure_row(point: Point, protocol: Protocol, status: str, error: str, wall_
     return row
 
 
-def _classify(returncode: int, stderr: str) -> str:
+#: Markers of an allocation failure in a point's stderr (torch's CPU and CUDA allocators, Python, C++).
+OOM_MARKERS: tuple[str, ...] = ("out of memory", "memoryerror", "outofmemoryerror", "can't allocate memory",
+                                "cannot allocate memory", "std::bad_alloc", "failed to allocate")
+#: Exit code of a point whose allocation failed (written by :func:`tpprof.measure.protocol.main`).
+EXIT_OOM = 3
+#: Seconds the child's own deadline runs past the parent's (the parent normally acts first).
+CHILD_GRACE_S = 5.0
+
+
+def oom_kill_count() -> int | None:
+    """The kernel's OOM-kill counter (``/proc/vmstat`` ``oom_kill`` plus this cgroup's, v1 or v2),
+    or None when none is readable. An increase across a point's run means the kernel's OOM
+    killer fired, so a SIGKILL then is ``oom``; otherwise it is ``killed`` (e.g. a user's kill -9)."""
+    total, seen = 0, False
+    for path, key in (("/proc/vmstat", "oom_kill"), ("/sys/fs/cgroup/memory.events", "oom_kill"),
+                      ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill")):
+        try:
+            for line in Path(path).read_text().splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[0] == key:
+                    total += int(parts[1])
+                    seen = True
+        except (OSError, ValueError):
+            continue
+    return total if seen else None
+
+
+def _classify(returncode: int, stderr: str, oom_kills: int | None = None) -> str:
+    """``oom`` for an allocation failure (exit :data:`EXIT_OOM`, a marker in stderr, or a SIGKILL
+    while the kernel's OOM-kill counter rose: ``oom_kills`` > 0), ``killed`` for another signal,
+    ``timeout`` for the child's own deadline (SIGALRM), else ``error``."""
+    import signal
+
     text = stderr.lower()
-    if returncode in (-9, 137) or "out of memory" in text or "memoryerror" in text or "outofmemoryerror" in text:
+    if returncode == EXIT_OOM or any(m in text for m in OOM_MARKERS):
         return "oom"
+    if returncode == -signal.SIGALRM:
+        return "timeout"
+    if returncode in (-signal.SIGKILL, 137):
+        return "oom" if oom_kills else "killed"
+    if returncode < 0:
+        return "killed"
     return "error"
 
 
@@ -200,32 +268,73 @@ def _last_error_line(stderr: str) -> str:
     return lines[-1] if lines else "no message"
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the child's process group (the child and anything it started), then reap it."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        proc.kill()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover - unkillable (D state)
+        pass
+
+
 def run_subprocess(point: Point, protocol: Protocol, timing: bool = True) -> dict[str, Any]:
     """Measure one point in a fresh ``python -m tpprof.measure.protocol`` process
-    (``timing=False``: memory window only, for benchmarks)."""
+    (``timing=False``: memory window only, for benchmarks).
+
+    Fault handling: the child runs in its own process group (the parent's timeout kills the
+    whole group); on Linux it asks the kernel for SIGKILL when this parent dies
+    (``PR_SET_PDEATHSIG``) and exits if the parent is already gone; it also arms its own
+    deadline (``timeout`` + :data:`CHILD_GRACE_S`, SIGALRM's default action ends it even inside
+    native code), so it never outlives a killed, stopped or hung parent by more than that.
+    """
+    import signal
+
+    deadline = protocol.timeout + CHILD_GRACE_S
     spec = {"config": point.cfg.to_dict(), "net": point.net, "device": point.device,
             "batches": protocol.batches, "repeats": protocol.repeats, "warmup": protocol.warmup,
-            "rss": protocol.rss, "seed": protocol.seed, "threads": protocol.threads, "timing": timing}
+            "rss": protocol.rss, "seed": protocol.seed, "threads": protocol.threads, "timing": timing,
+            "parent_pid": os.getpid(), "deadline_s": deadline}
     env = dict(os.environ)
     # Large blocks go to mmap and back to the OS when freed, so RSS follows tensor memory.
     env.update(MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS=str(protocol.threads),
                MKL_NUM_THREADS=str(protocol.threads))
+    kills0 = oom_kill_count()
     t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "tpprof.measure.protocol", json.dumps(spec)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=os.name == "posix")
     try:
-        proc = subprocess.run([sys.executable, "-m", "tpprof.measure.protocol", json.dumps(spec)],
-                              capture_output=True, text=True, timeout=protocol.timeout, env=env)
+        stdout, stderr = proc.communicate(timeout=protocol.timeout)
     except subprocess.TimeoutExpired:
+        _kill_group(proc)
         return failure_row(point, protocol, "timeout", f"exceeded {protocol.timeout:g} s",
                            time.perf_counter() - t0)
+    except BaseException:  # Ctrl-C or any error here: the point's process must not outlive us
+        _kill_group(proc)
+        raise
     wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        if proc.returncode < 0:
-            msg = f"killed by signal {-proc.returncode}" + (" (likely the kernel OOM killer)" if proc.returncode == -9 else "")
+    rc = proc.returncode
+    if rc != 0:
+        kills1 = oom_kill_count()
+        oom_kills = None if kills0 is None or kills1 is None else kills1 - kills0
+        status = _classify(rc, stderr, oom_kills)
+        if rc == -signal.SIGALRM:
+            msg = f"exceeded its own deadline of {deadline:g} s"
+        elif rc < 0:
+            name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+            msg = f"killed by {name}" + (" (the kernel's OOM killer fired meanwhile)" if status == "oom" else
+                                         " (not the OOM killer, as far as the kernel's counter tells)"
+                                         if oom_kills == 0 else "")
         else:
-            msg = _last_error_line(proc.stderr)
-        return failure_row(point, protocol, _classify(proc.returncode, proc.stderr), msg, wall)
+            msg = _last_error_line(stderr)
+        return failure_row(point, protocol, status, msg, wall)
     try:
-        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        row = json.loads(stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
         return failure_row(point, protocol, "error", "the point printed no result row", wall)
     row["wall_s"] = wall
@@ -244,7 +353,7 @@ def run_in_process(point: Point, protocol: Protocol, factory: Any = None) -> dic
     except MemoryError as e:
         return failure_row(point, protocol, "oom", f"MemoryError: {e}", time.perf_counter() - t0)
     except Exception as e:  # noqa: BLE001 - a failed point is data; the grid goes on
-        status = "oom" if "out of memory" in str(e).lower() else "error"
+        status = "oom" if any(m in f"{type(e).__name__}: {e}".lower() for m in OOM_MARKERS) else "error"
         return failure_row(point, protocol, status, f"{type(e).__name__}: {e}", time.perf_counter() - t0)
     row["net"] = point.net
     row["wall_s"] = time.perf_counter() - t0
@@ -271,6 +380,9 @@ def run_grid(points: Sequence[Point], out: str | Path, protocol: Protocol, run_o
     """
     from tqdm import tqdm
 
+    from tpprof.store import check_out_file
+
+    check_out_file(out)  # a folder or an unwritable path fails before any point is measured
     done = finished_keys(out, retry_failed=retry_failed)
     todo = [p for p in points if p.key not in done]
     res = GridResult(skipped=len(points) - len(todo))

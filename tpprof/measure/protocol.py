@@ -25,6 +25,7 @@ peak_bytes − Σ categories (transient temporaries not saved for backward, plus
 from __future__ import annotations
 
 import gc
+import math
 import statistics
 import sys
 import time
@@ -308,6 +309,34 @@ def provenance(torch_version: str | None = None) -> dict[str, Any]:
                 hardware=hardware_description(), timestamp=now_utc(), learner_hash=learner_hash())
 
 
+def tie_to_parent(parent_pid: int | None, deadline_s: float | None) -> None:
+    """Make this point's process end with its parent and by its own deadline.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` (the kernel kills us when the parent dies), then
+    exit at once if the parent already died before that call (our parent pid changed).
+    Everywhere on POSIX: ``alarm(deadline_s)`` with SIGALRM's default action, which ends the
+    process even inside native code; the parent reads signal 14 as ``timeout``.
+    """
+    import os
+    import signal
+
+    if os.name != "posix":  # pragma: no cover
+        return
+    if parent_pid and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 == PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl: the deadline still holds
+            pass
+        if os.getppid() != int(parent_pid):
+            os._exit(1)
+    if deadline_s:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(max(1, int(math.ceil(float(deadline_s)))))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Subprocess entry: ``python -m tpprof.measure.protocol JSON`` prints one JSON row last.
 
@@ -316,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
 
     spec = json.loads((argv or sys.argv[1:])[0])
+    tie_to_parent(spec.get("parent_pid"), spec.get("deadline_s"))
     cfg = Config.from_dict(spec["config"])
     kw = {k: spec[k] for k in ("device", "batches", "repeats", "warmup", "rss", "seed", "threads", "timing")
           if k in spec}
@@ -324,6 +354,17 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:  # one line for the grid's error column, not a traceback
         sys.stderr.write(f"{e}\n")
         return 2
+    except MemoryError as e:  # an allocation failure is the status oom, whatever raised it
+        sys.stderr.write(f"MemoryError: {e}\n")
+        return 3  # == tpprof.measure.grid.EXIT_OOM
+    except RuntimeError as e:
+        text = " ".join(str(e).split())[:300]
+        low = text.lower()
+        if any(m in low for m in ("out of memory", "can't allocate memory", "cannot allocate memory",
+                                  "bad_alloc", "failed to allocate")):
+            sys.stderr.write(f"out of memory: {type(e).__name__}: {text}\n")
+            return 3
+        raise
     if spec.get("net"):
         row["net"] = spec["net"]
     sys.stdout.write("\n" + json.dumps(row) + "\n")

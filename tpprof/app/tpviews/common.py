@@ -17,6 +17,7 @@ NET_HELP = ("A preset (" + ", ".join(PRESET_NAMES) + ") or a net string: 700-450
             "(recurrent), 2x32x32-c64-c128p-10 (conv), vgg9:2x32x32. The readout is resized to C.")
 RANGE_STEPS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 _BIND = {"bind": "query-params", "persist_state": "session"}
+MAX_UPLOAD_MB: int = 20  # uploads above this are refused (also --server.maxUploadSize in `tpprof app`)
 
 # --- cached doors into tpprof (pure in their arguments, so safe to cache) -----------------
 figure5_frame = st.cache_data(max_entries=64, show_spinner="Computing G(C, B)…")(report.figure5_frame)
@@ -174,8 +175,17 @@ def _renderer(fig: Any, fmt: str) -> Callable[[], bytes]:
 
 
 def guard(fn: Callable[[], None]) -> None:
-    """Run a view; bad user input shows its one-line message instead of a traceback."""
+    """Run a view; bad user input shows its one-line message instead of a traceback.
+
+    Anything else (a bug, a too-large request, RecursionError, MemoryError) is caught too and shown
+    as its type and message only: no stack trace or server path reaches the browser. Streamlit's
+    control-flow exceptions (st.rerun / st.stop) derive from BaseException and pass through.
+    """
     try:
         fn()
     except UserError as e:
         st.error(str(e))
+    except Exception as e:  # noqa: BLE001 - the guard must catch everything a view can raise
+        msg = str(e).splitlines()[0][:300] if str(e) else ""
+        st.error(f"This view failed: {type(e).__name__}" + (f": {msg}" if msg else "")
+                 + ". Change the settings, or report it with the URL of this page.")

@@ -26,7 +26,8 @@ def render() -> None:
     rows, bad, files = common.shipped_measurements()
     frames = [rows] if not rows.empty else []
     bad = list(bad)
-    up = st.file_uploader("Add a measurement CSV (written by tpprof measure)", type=["csv"], key="ms_upload",
+    up = st.file_uploader(f"Add a measurement CSV (written by tpprof measure; at most {common.MAX_UPLOAD_MB} MB)",
+                          type=["csv"], key="ms_upload", max_upload_size=common.MAX_UPLOAD_MB,
                           help="Columns as in measurements/README.md; bad rows are reported, not fatal")
     if up is not None:
         urows, ubad, _ = common.uploaded_measurements(up.name, up.getvalue())

@@ -1,4 +1,4 @@
-"""tpprof dashboard: `tpprof app` (or `streamlit run app/streamlit_app.py`).
+"""tpprof dashboard: `tpprof app` (or `streamlit run tpprof/app/streamlit_app.py`).
 
 Thin by design: widgets → plain values → cached table functions from tpprof.report (which call
 the analytic model) → figures from tpprof.plots. Every view's settings live in the URL query,
@@ -10,15 +10,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
-if str(_HERE) not in sys.path:  # the views package sits beside this file
-    sys.path.insert(0, str(_HERE))
+# `streamlit run` executes this file as a script: make `tpprof` resolve to the package that holds
+# it (a checkout or site-packages), not whichever tpprof happens to be first on sys.path.
+_ROOT = str(Path(__file__).resolve().parents[2])
+if sys.path[:1] != [_ROOT]:
+    sys.path.insert(0, _ROOT)
 
 import streamlit as st  # noqa: E402
 
+# No traceback (with server paths) ever reaches the browser, however the app was started
+# (`tpprof app` also passes --client.showErrorDetails=none); client options may be set at runtime.
+st.set_option("client.showErrorDetails", "none")
 st.set_page_config(page_title="tpprof — memory of on-device learning rules", layout="wide")
 
-from tpviews import common, figure5, measured, regimes, scaling, training  # noqa: E402
+from tpprof.app.tpviews import common, figure5, measured, regimes, scaling, training  # noqa: E402
 
 PAGES = {
     "Relative memory cost": figure5.render,
