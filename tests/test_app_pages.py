@@ -212,3 +212,28 @@ def test_training_page_without_and_with_results(tmp_path, monkeypatch) -> None:
     assert not _same(_charts(at)[0]["data"][0]["y"], final)
     assert list(_arr(ft["data"][0]["x"])) == ["before", "1-shot", "5-shot", "all"]
     np.testing.assert_allclose(_arr(sil["data"][0]["y"]), [0.1, 0.2, 0.3])
+
+
+def test_figure5_page_takes_an_uploaded_nir_net(tmp_path) -> None:
+    nir = pytest.importorskip("nir")
+    from tpprof import report
+
+    rng = np.random.default_rng(0)
+    g = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([40])), nir.Linear(weight=rng.standard_normal((32, 40))),
+        nir.LIF(tau=np.full(32, 0.01), r=np.full(32, 10.0), v_leak=np.zeros(32), v_threshold=np.ones(32)),
+        nir.Linear(weight=rng.standard_normal((5, 32))),
+        nir.LI(tau=np.full(5, np.inf), r=np.ones(5), v_leak=np.zeros(5)), nir.Output(output_type=np.array([5])))
+    g.metadata = {"dt": 1e-3}
+    nir.write(tmp_path / "n.nir", g)
+    at = _app("Relative memory cost")
+    at.selectbox(key="f5_acc").set_value("full").run()
+    typed = _charts(at)[0]["data"][0]["z"]
+    at.get("file_uploader")[0].set_value(("n.nir", (tmp_path / "n.nir").read_bytes(), "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    z = _charts(at)[0]["data"][0]["z"]
+    assert not _same(z, typed)
+    at.text_input(key="f5_net").set_value("40-32-5").run()  # the uploaded file still wins over the box
+    assert _same(_charts(at)[0]["data"][0]["z"], z)
+    ref = report.figure5_frame("full", "40-32-5", points=18, classes=(2, 1000), batch=(2, 1000))
+    assert np.allclose(np.sort(_arr(z).ravel()), np.sort(np.log2(ref["G"].to_numpy())))

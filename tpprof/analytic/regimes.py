@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tpprof.analytic.grid import estimate_grid
-from tpprof.config import Config, Grid
+from tpprof.config import MAX_COUNT, Config, Grid
 from tpprof.errors import UserError
 
 Array = np.ndarray
@@ -64,7 +64,7 @@ def memory(grid: Grid, accounting: str = "full", metric: str = "peak", implement
 
 
 def tp_tess_crossover(cfg: Config, batches: Sequence[int], *, accounting: str = "full", metric: str = "peak",
-                      implementation: bool = False, c_max: int = 2 ** 30) -> Array:
+                      implementation: bool = False, c_max: int = MAX_COUNT) -> Array:
     """Per batch size, the smallest class count C at which TP needs less memory than TESS
     (+inf where none up to ``c_max``), for ``cfg``'s net, dtype and optimiser.
 
@@ -86,7 +86,7 @@ def tp_tess_crossover(cfg: Config, batches: Sequence[int], *, accounting: str = 
 
 
 def local_vs_bptt_crossover(cfg: Config, rule: str = "tp", *, metric: str = "peak",
-                            implementation: bool = True, t_max: int = 2 ** 30) -> float:
+                            implementation: bool = True, t_max: int = MAX_COUNT) -> float:
     """The smallest T at which BPTT needs more memory than ``rule`` on ``cfg`` (+inf if none)."""
 
     def bptt_bigger(ts: Array) -> Array:

@@ -101,8 +101,8 @@ def _setup(args: argparse.Namespace) -> str:
     from tpprof.train import resolve_device
 
     if args.threads is not None:
-        if args.threads < 1:
-            raise UserError("threads", f"{args.threads} is too small", "an integer >= 1")
+        if not 1 <= args.threads <= 1024:
+            raise UserError("threads", f"{str(args.threads)[:20]} is out of range", "an integer 1..1024")
         torch.set_num_threads(args.threads)
     return resolve_device(args.device)
 

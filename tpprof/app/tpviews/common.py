@@ -123,7 +123,32 @@ def select(label: str, options: Sequence[Any], key: str, default: Any = None, **
 
 
 def net_input(key: str, default: str = "shd", label: str = "Net") -> str:
-    return st.text_input(label, value=default, key=key, help=NET_HELP, **_BIND).strip()
+    """The typed net, or the path of an uploaded ``.nir`` file (saved under its SHA-256, so an
+    upload maps to one path and the cached tables are reused)."""
+    text = st.text_input(label, value=default, key=key, help=NET_HELP, **_BIND).strip()
+    up = st.file_uploader(f"…or upload a .nir file (at most {MAX_UPLOAD_MB} MB)", type=["nir"], key=f"{key}_nir",
+                          max_upload_size=MAX_UPLOAD_MB,
+                          help="A NIR graph exported by snnTorch, Norse, SpikingJelly, Lava-dl, Rockpool or Sinabs "
+                               "(tpprof export writes one too); it replaces the typed net")
+    if up is None:
+        return text
+    return saved_upload(up.getvalue(), ".nir")
+
+
+def saved_upload(data: bytes, suffix: str) -> str:
+    """``data`` as a file named by its SHA-256 in a private temporary folder; its path."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    if len(data) > MAX_UPLOAD_MB * 2**20:
+        raise UserError("upload", f"{len(data) / 2**20:.1f} MB is too large", f"at most {MAX_UPLOAD_MB} MB")
+    folder = Path(tempfile.gettempdir()) / "tpprof-uploads"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / (hashlib.sha256(data).hexdigest() + suffix)
+    if not path.exists():
+        path.write_bytes(data)
+    return str(path)
 
 
 def dtype_optimizer(prefix: str) -> tuple[str, str]:
