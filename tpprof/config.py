@@ -41,6 +41,9 @@ TRAINABLE_RULES: tuple[str, ...] = ("tp", "tess", "bptt")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 CADENCES: tuple[str, ...] = ("step", "sequence")
 AUX_STORAGE: tuple[str, ...] = ("stored", "regenerated")
+TARGET_ROWS: tuple[str, ...] = ("batch", "classes")  # TP target path: per sample | per class present
+FLAVOURS: tuple[str, ...] = ("paper", "authors")  # a rule as the paper reads | as the authors' code runs
+S_INITS: tuple[str, ...] = ("uniform", "ws", "c-invariant")  # TP's fixed S
 LAYER_KINDS: tuple[str, ...] = ("dense", "recurrent", "conv")
 POOLS: tuple[str, ...] = ("none", "max2", "avg2", "adapt2")
 
@@ -423,6 +426,15 @@ class RuleSpec:
     similarity: Literal["distance", "dot"] = "distance"  # TP's f in Eq. 15
     train_s: bool = False  # TP: train the label projection S too
     tess_factors: tuple[float, float, float, float] = (0.2, 0.5, 1.0, 1.0)  # λ_post, λ_pre, α_post, α_pre
+    # TP: the target path held once per sample ("batch", the paper's) or once per class present
+    # in the mini-batch ("classes": K ≤ min(B, C) rows, the same updates exactly; tpprof/snn/tp.py)
+    target_rows: Literal["batch", "classes"] = "batch"
+    # per rule: "paper" = the paper's reading; "authors" = the authors' published code
+    # (TP: D1–D5 of docs/tp_authors.md)
+    flavour: Literal["paper", "authors"] = "paper"
+    # TP: the fixed label projection S: "uniform" U(±1/√C) (today), "ws" (the authors' CNN scaling
+    # 1.8·WS(S)), "c-invariant" (layer-1 target drive independent of C; tpprof/snn/tp.py)
+    s_init: Literal["uniform", "ws", "c-invariant"] = "uniform"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _choice("rule", self.name, RULES))
@@ -430,6 +442,9 @@ class RuleSpec:
         object.__setattr__(self, "cadence", _choice("cadence", self.cadence, CADENCES))
         object.__setattr__(self, "aux", _choice("aux", self.aux, AUX_STORAGE))
         object.__setattr__(self, "similarity", _choice("similarity", self.similarity, ("distance", "dot")))
+        object.__setattr__(self, "target_rows", _choice("target_rows", self.target_rows, TARGET_ROWS))
+        object.__setattr__(self, "flavour", _choice("flavour", self.flavour, FLAVOURS))
+        object.__setattr__(self, "s_init", _choice("s_init", self.s_init, S_INITS))
         try:
             lr = float(self.lr)
         except (TypeError, ValueError):

@@ -17,6 +17,16 @@ Per mini-batch (c = one-hot labels; all state zero), for every time step t:
   readout:          m ← m + W_out a_L ;  ∂W_out = (softmax(m) − c)ᵀ ε_L / B
   optimiser step per layer (cadence "step"), or accumulate over T and step once ("sequence").
 
+Class-deduplicated target path (``RuleSpec.target_rows = "classes"``): the target path's
+input is the label, its state starts at 0 and the weights are shared, so every sample of
+class k has the same ṽ_l, s̃_l, ε̃_l. They are held once per class present (K ≤ min(B, C)
+rows; n_k samples of class k, b ↦ k(b)) and the B×B problem becomes B×K, exactly:
+  z_K = ε ε̃_Kᵀ / P (B, K);  softmax_b′(z)[b, b′] = softmax_k(z_K + log n)[b, k(b′)] / n_k(b′)
+  y likewise from the K×K similarity f(ε̃_{l−1,K}):  y_K = softmax_k(f_K + log n) (K, K), row k(b)
+  G_K = Σ_{b′ ∈ k} G[b, b′] = (softmax(z_K + log n) − y_K[k(b)]) / (B P)   (B, K)
+  dε = G_K ε̃_K / … (= G ε̃),  dε̃_K = G_Kᵀ ε (= Σ_{b′ ∈ k} dε̃[b′]),  and the target-path
+  weight, R and S terms sum over the K rows;  E_l = −(1/B) Σ y_K (log softmax(z_K + log n) − log n).
+
 Inputs, past state and past traces are constants of E_l^t, so no autograd graph exists:
 the whole step runs under ``torch.no_grad`` and every gradient is a matmul (conv: through
 ``conv2d_weight`` with the pooling's backward done explicitly). No B×B×H tensor is formed.
@@ -34,7 +44,17 @@ import torch.nn.functional as F
 from tpprof.snn.base import Inventory, Learner
 from tpprof.snn.neurons import LIFState, lif_step, surrogate_at
 
-__all__ = ["TPLearner", "TPState", "tp_similarity", "label_similarity", "tp_loss_grad", "pairwise_distance"]
+__all__ = ["TPLearner", "TPState", "ClassRows", "tp_similarity", "label_similarity", "tp_loss_grad",
+           "tp_loss_grad_classes", "pairwise_distance"]
+
+
+@dataclass
+class ClassRows:
+    """The classes present in a mini-batch (target_rows="classes"): K of them."""
+
+    inv: torch.Tensor  # (B,) int64: k(b), the row of sample b's class
+    log_n: torch.Tensor  # (K,) log n_k, n_k = samples of class k in the batch
+    c: torch.Tensor  # (K, C) one-hot labels of the K classes (the target path's input)
 
 
 @dataclass
@@ -42,9 +62,9 @@ class TPState:
     """Everything TP holds between two time steps of one mini-batch."""
 
     inp: list[LIFState]  # input path (v, s) per layer, (B, *neuron_shape_l)
-    tgt: list[LIFState]  # target path (ṽ, s̃) per layer
+    tgt: list[LIFState]  # target path (ṽ, s̃) per layer, (B | K, *neuron_shape_l)
     eps: list[torch.Tensor]  # ε_l, (B, *out_shape_l)
-    eps_t: list[torch.Tensor]  # ε̃_l, (B, *out_shape_l)
+    eps_t: list[torch.Tensor]  # ε̃_l, (B | K, *out_shape_l)
     kappa: float  # ε̃_0 = κ_t c with κ_t = β κ_{t−1} + 1 (held as a number, see label_similarity)
     m: torch.Tensor  # readout potential, (B, C)
 
@@ -114,6 +134,27 @@ def tp_loss_grad(eps: torch.Tensor, eps_t: torch.Tensor, sim: torch.Tensor, need
     return loss, d_eps, d_eps_t
 
 
+def tp_loss_grad_classes(eps: torch.Tensor, eps_t: torch.Tensor, sim: torch.Tensor, rows: ClassRows,
+                         need_target: bool = True
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`tp_loss_grad` with the target traces held once per class (module docstring).
+
+    eps (B, *out), eps_t (K, *out), sim = f(ε̃_{l−1,K}) (K, K). Returns (E, dε (B, *out),
+    dε̃_K (K, *out) or None), equal to the per-sample E, dε and Σ_{b′ ∈ k} dε̃[b′].
+    """
+    B, K = eps.shape[0], eps_t.shape[0]
+    P = eps[0, 0].numel() if eps.dim() == 4 else 1
+    flat, flat_t = eps.reshape(B, -1), eps_t.reshape(K, -1)  # (B, n_out), (K, n_out)
+    zh = torch.addmm(rows.log_n.unsqueeze(0), flat, flat_t.t(), alpha=1.0 / P)  # (B, K): z_K + log n
+    y = torch.softmax(sim + rows.log_n, dim=1)[rows.inv]  # (K, K) → (B, K): y_K[k(b)]
+    logp = torch.log_softmax(zh, dim=1)  # (B, K)
+    loss = -(y * (logp - rows.log_n)).sum() / B
+    G = logp.exp_().sub_(y).div_(B * P)  # (B, K): G_K = (softmax(z_K + log n) − y_K) / (B P)
+    d_eps = (G @ flat_t).view_as(eps)  # (B, *out)
+    d_eps_t = (G.t() @ flat).view_as(eps_t) if need_target else None  # (K, *out)
+    return loss, d_eps, d_eps_t
+
+
 class TPLearner(Learner):
     """Traces Propagation learner; see the module docstring for the equations."""
 
@@ -122,6 +163,8 @@ class TPLearner(Learner):
     def _setup_extra(self) -> None:
         g1 = self.net.layers[0].geom
         self.train_s = bool(self.cfg.rule.train_s)
+        self.by_class = self.cfg.rule.target_rows == "classes"
+        self._rows: ClassRows | None = None
         self.aux_stored = self.cfg.rule.aux == "stored" or self.train_s  # a trained S must be stored
         self._s_shape = (g1.n_neurons, self.classes)  # S: (n_neurons_1, C), c ↦ S c
         self._aux_seed = self.seed + 7919  # S has its own stream: the net's draw does not move it
@@ -188,13 +231,15 @@ class TPLearner(Learner):
         inv += [("readout.m", "neuron_state", st.m)]
         return inv
 
-    def _new_state(self, B: int) -> TPState:
+    def _new_state(self, B: int, K: int | None = None) -> TPState:
+        """Zero state; the target path has K rows (one per class present) or, by default, B."""
         layers = self.net.layers
+        Kt = B if K is None else K
         return TPState(
             inp=[self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers],
-            tgt=[self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers],
+            tgt=[self._lif_zeros(Kt, lay.geom.neuron_shape) for lay in layers],
             eps=[self._zeros(B, *lay.geom.out_shape) for lay in layers],
-            eps_t=[self._zeros(B, *lay.geom.out_shape) for lay in layers],
+            eps_t=[self._zeros(Kt, *lay.geom.out_shape) for lay in layers],
             kappa=0.0,
             m=self._zeros(B, self.classes),
         )
@@ -209,9 +254,12 @@ class TPLearner(Learner):
         """
         x, y = self._check_xy(x, y)
         B, T = x.shape[0], x.shape[1]
-        self._state = None  # free the previous batch's state before allocating this one
-        st = self._state = self._new_state(B)
+        self._state = self._rows = None  # free the previous batch's state before allocating this one
         c = self._one_hot(y)  # (B, C)
+        if self.by_class:
+            uniq, inv, counts = torch.unique(y, sorted=True, return_inverse=True, return_counts=True)
+            self._rows = ClassRows(inv, counts.to(self.dtype).log_(), self._one_hot(uniq))  # K = len(uniq)
+        st = self._state = self._new_state(B, None if self._rows is None else self._rows.c.shape[0])
         per_step = self.cfg.rule.cadence == "step"
         self._zero_grads()  # per step, the first contribution overwrites instead (beta = 0)
         acc = 0.0 if per_step else 1.0
@@ -231,7 +279,10 @@ class TPLearner(Learner):
         learn = not self.freeze_hidden
         kind = self.cfg.rule.similarity
         st.kappa = beta * st.kappa + 1.0  # ε̃_0 ← β ε̃_0 + c, as ε̃_0 = κ c
-        a, a_t, prev_t = x_t, c, None
+        rows = self._rows
+        c_t = c if rows is None else rows.c  # the target path's input, (B | K, C)
+        Kt = c_t.shape[0]
+        a, a_t, prev_t = x_t, c_t, None
         total = torch.zeros((), dtype=self.dtype, device=self.device)
         for i, lay in enumerate(self.net.layers):
             w_eff = lay.weight_eff()
@@ -244,7 +295,7 @@ class TPLearner(Learner):
             torch.add(o, st.eps[i], alpha=beta, out=st.eps[i])  # ε ← β ε + o, one pass
             if learn:
                 if i == 0:
-                    cur_t = F.linear(c, self._s_matrix()).view(B, *lay.geom.neuron_shape)  # S c
+                    cur_t = F.linear(c_t, self._s_matrix()).view(Kt, *lay.geom.neuron_shape)  # S c
                 else:
                     cur_t = lay.current(a_t, w_eff)
                 if lay.R is not None:
@@ -254,8 +305,13 @@ class TPLearner(Learner):
                 torch.add(o_t, st.eps_t[i], alpha=beta, out=st.eps_t[i])
                 # the target-path term reaches W_l for l ≥ 2, R_l, and S when it is trained
                 need_tg = i > 0 or lay.R is not None or self.train_s
-                sim = label_similarity(c, st.kappa, kind) if i == 0 else tp_similarity(prev_t, kind)
-                loss, d_eps, d_eps_t = tp_loss_grad(st.eps[i], st.eps_t[i], sim, need_tg)
+                sim = label_similarity(c_t, st.kappa, kind) if i == 0 else tp_similarity(prev_t, kind)
+                if rows is None:
+                    loss, d_eps, d_eps_t = tp_loss_grad(st.eps[i], st.eps_t[i], sim, need_tg)
+                else:
+                    if kind == "distance" and i > 0:
+                        sim.diagonal().zero_()  # a class's distance to itself is exactly 0 (K distinct rows)
+                    loss, d_eps, d_eps_t = tp_loss_grad_classes(st.eps[i], st.eps_t[i], sim, rows, need_tg)
                 total += loss
                 d_in = lay.pool_backward(d_eps, s, idx).mul_(surrogate_at(u, p.v_th, p.k))  # (B, *neuron)
                 pairs = [(a, d_in)]
@@ -267,7 +323,7 @@ class TPLearner(Learner):
                 if lay.R is not None:
                     lay.R.grad.addmm_(d_in.t(), s_prev, beta=acc).addmm_(d_tg.t(), s_prev_t)  # (H, H)
                 if i == 0 and self.train_s:
-                    self.S.grad.addmm_(d_tg.reshape(B, -1).t(), c, beta=acc)  # (n_1, C)
+                    self.S.grad.addmm_(d_tg.reshape(Kt, -1).t(), c_t, beta=acc)  # (n_1, C)
                 a_t, prev_t = o_t, st.eps_t[i]
             a = o
         st.m.addmm_(a.reshape(B, -1), self.net.W_out.t())  # m ← m + W_out a_L
