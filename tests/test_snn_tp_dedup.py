@@ -139,3 +139,20 @@ def test_dedup_analytic_terms_use_k_rows():
         assert ded["layer1/v (target path)"] == K * 450 and std["layer1/v (target path)"] == B * 450
         assert ded["layer1/ε̃ (target trace)"] == K * 450
         assert ded["layer1/z (similarity)"] == B * K and std["layer1/z (similarity)"] == B * B
+
+
+def test_paper_accounting_dedup_is_b_plus_k():
+    """Paper accounting: dedup TP = (B + K)·L·H with K = min(B, C); G = (B + C)/(B + K) ≥ 1."""
+    import numpy as np
+
+    from tpprof.analytic.paper import g_ratio
+
+    for B, C in ((128, 20), (8, 20), (16, 16)):
+        cfg = make_config("700-450-450-20", batch=B, steps=10, classes=C, target_rows="classes")
+        tp = estimate(cfg, "paper").total_bytes
+        tess = estimate(cfg.with_(name="tess"), "paper").total_bytes
+        K = min(B, C)
+        assert tp == (B + K) * 2 * 450 * 4
+        assert tess / tp == pytest.approx(float(g_ratio(C, B, 2, "dedup")))
+        assert tess / tp >= 1.0
+    assert np.all(g_ratio(np.arange(1, 500), 16, 3, "dedup") >= 1.0)
