@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from tpprof.snn.base import Inventory, Learner
+from tpprof.snn.nets import ws_backward, ws_forward
 from tpprof.snn.neurons import LIFState, lif_step, surrogate_at
 
 __all__ = ["TPLearner", "TPState", "ClassRows", "tp_similarity", "label_similarity", "tp_loss_grad",
@@ -69,6 +70,25 @@ class TPState:
     m: torch.Tensor  # readout potential, (B, C)
 
 
+#: the authors' code adds 1e-9 inside the distance: ‖a_b − a_b′ + 1e-9‖ (models/tp_mlp.py, TP_MLP.loss)
+AUTHORS_DIST_SHIFT = 1e-9
+
+
+def shifted_distance(a: torch.Tensor, shift: float) -> torch.Tensor:
+    """‖a_b − a_b′ + shift·1‖₂ over the last dim, (…, B, n) → (…, B, B) (the authors' distance).
+
+    Expanded from the centred Gram as in :func:`pairwise_distance`:
+    ‖a_b − a_b′ + ε‖² = ‖a_b − a_b′‖² + 2ε (Σa_b − Σa_b′) + n ε².
+    """
+    a64 = a.to(torch.float64)
+    a64 = a64 - a64.mean(dim=-2, keepdim=True)
+    sq = (a64 * a64).sum(dim=-1)  # (…, B)
+    rs = a64.sum(dim=-1)  # (…, B)
+    d2 = sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * (a64 @ a64.transpose(-1, -2))  # (…, B, B)
+    d2.clamp_(min=0.0).add_(2.0 * shift * (rs.unsqueeze(-1) - rs.unsqueeze(-2))).add_(a.shape[-1] * shift * shift)
+    return d2.clamp_(min=0.0).sqrt_().to(a.dtype)
+
+
 def pairwise_distance(a: torch.Tensor) -> torch.Tensor:
     """Euclidean distances between the rows of a (…, B, n) → (…, B, B), exact enough for targets.
 
@@ -85,13 +105,18 @@ def pairwise_distance(a: torch.Tensor) -> torch.Tensor:
     return d2.clamp_(min=0.0).sqrt_().to(a.dtype)
 
 
-def tp_similarity(prev: torch.Tensor, kind: str = "distance") -> torch.Tensor:
+def tp_similarity(prev: torch.Tensor, kind: str = "distance", shift: float = 0.0) -> torch.Tensor:
     """f(ε̃_{l−1}[b], ε̃_{l−1}[b′]) (B, B) of Eq. 15.
 
     distance: −‖a_b − a_b′‖₂ (for spatial (B, C, H, W) traces: per position over channels,
-    averaged over positions); dot: a_b · a_b′ (spatial: flattened dot / P).
+    averaged over positions); dot: a_b · a_b′ (spatial: flattened dot / P). ``shift`` > 0:
+    the authors' −‖a_b − a_b′ + shift‖ (:func:`shifted_distance`).
     """
     B = prev.shape[0]
+    if kind == "distance" and shift:
+        if prev.dim() == 4:
+            return -shifted_distance(prev.flatten(2).permute(2, 0, 1), shift).mean(dim=0)  # (B, B)
+        return -shifted_distance(prev.reshape(B, -1), shift)
     if kind == "dot":
         flat = prev.reshape(B, -1)
         p = prev[0, 0].numel() if prev.dim() == 4 else 1
@@ -102,14 +127,18 @@ def tp_similarity(prev: torch.Tensor, kind: str = "distance") -> torch.Tensor:
     return -pairwise_distance(prev.reshape(B, -1))  # (B, B)
 
 
-def label_similarity(c: torch.Tensor, kappa: float, kind: str = "distance") -> torch.Tensor:
+def label_similarity(c: torch.Tensor, kappa: float, kind: str = "distance", shift: float = 0.0) -> torch.Tensor:
     """f(ε̃_0[b], ε̃_0[b′]) (B, B) for layer 1, up to a constant (softmax ignores it).
 
     The layer-0 target trace is ε̃_0^t = Σ_k β^k c = κ_t c: a multiple of the one-hot labels,
     so it is never stored. With same = c cᵀ (1 for equal labels, else 0):
     distance: −‖κ c_b − κ c_b′‖ = κ√2 (same − 1), returned as κ√2 same;  dot: κ² same.
+    ``shift`` > 0 (the authors' distance): −‖κ c_b − κ c_b′ + shift‖ = −√(2κ²(1 − same) + C shift²)
+    (the shift's cross term vanishes: both rows sum to κ).
     """
     same = c @ c.t()  # (B, B)
+    if kind == "distance" and shift:
+        return same.sub_(1.0).mul_(-2.0 * kappa * kappa).add_(c.shape[1] * shift * shift).sqrt_().neg_()
     return same.mul_(kappa * math.sqrt(2.0) if kind == "distance" else kappa * kappa)
 
 
@@ -165,6 +194,22 @@ class TPLearner(Learner):
         self.train_s = bool(self.cfg.rule.train_s)
         self.by_class = self.cfg.rule.target_rows == "classes"
         self._rows: ClassRows | None = None
+        # flavour "authors" (docs/tp_authors.md): D1 a fixed random R̃_1 for the layer-1 target path
+        # of a recurrent net; D2–D4 on conv nets (1.8·WS(S), 1.8·WS(W_out) in the readout forward,
+        # target-path layer-1 threshold 1.0); D5 hard reset for the gsc preset; the +1e-9 distance
+        self.authors = self.cfg.rule.flavour == "authors"
+        lay1 = self.net.layers[0]
+        self._authors_cnn = self.authors and lay1.is_conv
+        self._shift = AUTHORS_DIST_SHIFT if self.authors else 0.0
+        if self.authors and self.cfg.net.name == "gsc":  # D5: "Soft" != "soft" in their check → hard
+            self.lif = self.lif._replace(reset="hard")
+        self._lif_t1 = self.lif._replace(v_th=1.0) if self._authors_cnn else self.lif  # D4
+        self.R_t1: torch.Tensor | None = None
+        if self.authors and lay1.R is not None:  # D1: nn.Linear(H, H) default init, U(±1/√H), never trained
+            gen = torch.Generator().manual_seed(self.seed + 104729)
+            H = lay1.R.shape[0]
+            r = (torch.rand((H, H), generator=gen, dtype=torch.float64) * 2 - 1) / H**0.5
+            self.R_t1 = r.to(device=self.device, dtype=self.dtype)
         self.aux_stored = self.cfg.rule.aux == "stored" or self.train_s  # a trained S must be stored
         self._s_shape = (g1.n_neurons, self.classes)  # S: (n_neurons_1, C), c ↦ S c
         self._aux_seed = self.seed + 7919  # S has its own stream: the net's draw does not move it
@@ -175,14 +220,29 @@ class TPLearner(Learner):
             self.S = torch.nn.Parameter(s) if self.train_s else s
 
     def _draw_s(self) -> torch.Tensor:
-        """Fixed random S ~ U(±1/√C), the default init of a C → n_1 linear map."""
+        """The label projection S (n_1, C) by ``RuleSpec.s_init``:
+
+        uniform:      S ~ U(±1/√C), the default init of a C → n_1 linear map (RMS 1/√(3C));
+        ws:           S = 1.8·WS(U(±1/√C)), rows zero-mean with RMS 1.8/√C (the authors' CNN S, D2);
+        c-invariant:  S ~ U(±1): a one-hot input has one active entry, so the fan-in that sets the
+                      drive's scale is 1, not C; the layer-1 target drive S c (a column of S) then has
+                      RMS 1/√3 whatever C (uniform gives 1/√(3C), 0.18 at C = 10, 0.075 at C = 60).
+        """
         gen = torch.Generator().manual_seed(self._aux_seed)
-        bound = 1.0 / self.classes**0.5
+        init = self.cfg.rule.s_init
+        bound = 1.0 if init == "c-invariant" else 1.0 / self.classes**0.5
         s = (torch.rand(self._s_shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+        if init == "ws":
+            s = ws_forward(s)
         return s.to(device=self.device, dtype=self.dtype)
 
     def _s_matrix(self) -> torch.Tensor:
-        return self.S if self.S is not None else self._draw_s()  # regenerated: a transient
+        s = self.S if self.S is not None else self._draw_s()  # regenerated: a transient
+        return ws_forward(s) if self._authors_cnn else s  # D2: the forward uses 1.8·WS(S)
+
+    def _w_out(self) -> torch.Tensor:
+        """The readout's forward weight: D3 (authors, conv nets) 1.8·WS(W_out), else W_out."""
+        return ws_forward(self.net.W_out) if self._authors_cnn else self.net.W_out
 
     def _param_groups(self):
         groups = super()._param_groups()
@@ -197,9 +257,10 @@ class TPLearner(Learner):
         return ps
 
     def _aux_inventory(self) -> Inventory:
+        inv: Inventory = [("R_target1", "aux", self.R_t1)] if self.R_t1 is not None else []
         if self.S is not None and not self.train_s:
-            return [("S", "aux", self.S)]
-        return []
+            inv.append(("S", "aux", self.S))
+        return inv
 
     def _extra_state_dict(self):
         sd = {"aux_seed": torch.tensor(self._aux_seed, dtype=torch.int64)}
@@ -299,33 +360,44 @@ class TPLearner(Learner):
                 else:
                     cur_t = lay.current(a_t, w_eff)
                 if lay.R is not None:
-                    cur_t += lay.rec_current(s_prev_t)
-                s_t, u_t, st.tgt[i] = lif_step(cur_t, st.tgt[i], p)
+                    cur_t += F.linear(s_prev_t, self.R_t1) if i == 0 and self.R_t1 is not None \
+                        else lay.rec_current(s_prev_t)
+                p_t = self._lif_t1 if i == 0 else p
+                s_t, u_t, st.tgt[i] = lif_step(cur_t, st.tgt[i], p_t)
                 o_t, idx_t = lay.pool(s_t)
                 torch.add(o_t, st.eps_t[i], alpha=beta, out=st.eps_t[i])
                 # the target-path term reaches W_l for l ≥ 2, R_l, and S when it is trained
-                need_tg = i > 0 or lay.R is not None or self.train_s
-                sim = label_similarity(c_t, st.kappa, kind) if i == 0 else tp_similarity(prev_t, kind)
+                r_sees_tg = lay.R is not None and not (i == 0 and self.R_t1 is not None)  # D1: R_1 does not
+                need_tg = i > 0 or r_sees_tg or self.train_s
+                sim = (label_similarity(c_t, st.kappa, kind, self._shift) if i == 0
+                       else tp_similarity(prev_t, kind, self._shift))
                 if rows is None:
                     loss, d_eps, d_eps_t = tp_loss_grad(st.eps[i], st.eps_t[i], sim, need_tg)
                 else:
-                    if kind == "distance" and i > 0:
-                        sim.diagonal().zero_()  # a class's distance to itself is exactly 0 (K distinct rows)
+                    if kind == "distance" and i > 0:  # a class's distance to itself: exactly 0 (+ the shift)
+                        n_feat = prev_t.shape[1] if prev_t.dim() == 4 else prev_t[0].numel()
+                        sim.diagonal().fill_(-math.sqrt(n_feat) * self._shift)
                     loss, d_eps, d_eps_t = tp_loss_grad_classes(st.eps[i], st.eps_t[i], sim, rows, need_tg)
                 total += loss
                 d_in = lay.pool_backward(d_eps, s, idx).mul_(surrogate_at(u, p.v_th, p.k))  # (B, *neuron)
                 pairs = [(a, d_in)]
                 if need_tg:
-                    d_tg = lay.pool_backward(d_eps_t, s_t, idx_t).mul_(surrogate_at(u_t, p.v_th, p.k))
+                    d_tg = lay.pool_backward(d_eps_t, s_t, idx_t).mul_(surrogate_at(u_t, p_t.v_th, p.k))
                     if i > 0:
                         pairs.append((a_t, d_tg))
                 lay.add_weight_grad(lay.W.grad, pairs, beta=acc)
                 if lay.R is not None:
-                    lay.R.grad.addmm_(d_in.t(), s_prev, beta=acc).addmm_(d_tg.t(), s_prev_t)  # (H, H)
+                    lay.R.grad.addmm_(d_in.t(), s_prev, beta=acc)  # (H, H)
+                    if r_sees_tg:
+                        lay.R.grad.addmm_(d_tg.t(), s_prev_t)
                 if i == 0 and self.train_s:
-                    self.S.grad.addmm_(d_tg.reshape(Kt, -1).t(), c_t, beta=acc)  # (n_1, C)
+                    if self._authors_cnn:  # D2: through S_eff = 1.8·WS(S)
+                        g_s = ws_backward(self.S.detach(), d_tg.reshape(Kt, -1).t() @ c_t)  # (n_1, C)
+                        self.S.grad.mul_(acc).add_(g_s)
+                    else:
+                        self.S.grad.addmm_(d_tg.reshape(Kt, -1).t(), c_t, beta=acc)  # (n_1, C)
                 a_t, prev_t = o_t, st.eps_t[i]
             a = o
-        st.m.addmm_(a.reshape(B, -1), self.net.W_out.t())  # m ← m + W_out a_L
+        st.m.addmm_(a.reshape(B, -1), self._w_out().t())  # m ← m + W_out a_L (D3: 1.8·WS(W_out))
         self._readout_delta(st.m, c, st.eps[-1], beta=acc)
         return total
