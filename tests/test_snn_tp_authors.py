@@ -188,3 +188,20 @@ def test_d5_gsc_hard_reset():
     cfg = make_config("gsc", "tp", batch=2, steps=2, flavour="authors")
     assert make_learner(cfg).lif.reset == "hard"
     assert make_learner(cfg.with_(flavour="paper")).lif.reset == cfg.net.neuron.reset
+
+
+@pytest.mark.parametrize("net", ["12-8r-6r-3", "12-8-6-3"])
+def test_authors_inventory_equals_analytic(net):
+    """Persistent bytes (R̃_1 as aux) equal the analytic model's, category by category."""
+    from tpprof.analytic import estimate
+    from tpprof.snn import inventory_bytes
+
+    cfg = make_config(net, "tp", batch=4, steps=3, flavour="authors")
+    lr = make_learner(cfg, dtype=torch.float32, seed=0)
+    x = (torch.rand((4, 3, 12), generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    lr.train_batch(x, torch.tensor([0, 1, 0, 2]))
+    held = inventory_bytes(lr.memory_inventory())
+    bd = estimate(cfg, "full")
+    for cat in ("weights", "neuron_state", "traces", "aux"):
+        want = sum(t.bytes for t in bd.terms if t.persistent and t.category == cat)
+        assert held.get(cat, 0) == want, cat

@@ -282,7 +282,8 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     sim = K * K * d
     for lay, g in zip(lays, geo):
         l, n, no = lay.l, lay.n, lay.no
-        tg = l >= 2 or g.n_recurrent > 0 or train_s
+        d1 = cfg.rule.flavour == "authors" and l == 1  # D1: R_1 sees only the input path
+        tg = l >= 2 or (g.n_recurrent > 0 and not d1) or train_s
         base = 3 * (B + K) * n * d + (lay.w * d if lay.ws else 0) + ((B + K) * no * 8 if lay.maxpool else 0)
         if l == 1:
             dist = sim

@@ -65,6 +65,15 @@ def full_terms(cfg: Config, tl: TermList) -> None:
         params.insert(0, ("S", C * n1, 1, "§4: label projection S, C × n_nrn_1, trained (train_s)"))
     add_params(tl, c, params, readout_phases)
 
+    # flavour "authors" D1 (docs/tp_authors.md): a recurrent layer 1's target path has its own
+    # fixed random R̃_1 (H_1 × H_1, stored), and R_1 sees only the input path.
+    authors = cfg.rule.flavour == "authors"
+    d1 = authors and c.geo[0].n_recurrent > 0
+    if d1:
+        tl.mem("R̃_1 (target-path recurrent, fixed)", "aux", c.geo[0].n_recurrent,
+               "flavour 'authors' D1: the layer-1 target path's own fixed random recurrent matrix, H_1 × H_1 "
+               "(lollopes/traces_propagation models/tp_mlp.py, TP_MLP.target_propagator)", layer=1)
+
     # Fixed label projection S (not a parameter unless trained).
     if not train_s:
         if c.aux_stored:
@@ -97,8 +106,8 @@ def full_terms(cfg: Config, tl: TermList) -> None:
         # Eq. 18's target-path term is needed wherever a trained matrix sees the target path:
         # W_l for l ≥ 2 (shared), R_l of any recurrent layer (layer 1 included), S when trained.
         w_terms = 2 if l >= 2 else 1
-        r_terms = 2 if g.n_recurrent else 0
-        two_terms = l >= 2 or g.n_recurrent > 0 or (train_s and l == 1)
+        r_terms = (1 if d1 and l == 1 else 2) if g.n_recurrent else 0
+        two_terms = l >= 2 or (g.n_recurrent > 0 and not (d1 and l == 1)) or (train_s and l == 1)
         if dedup:
             tl.mem("z (similarity)", "loss_buffers", B * Kt,
                    f"Eq. 14: z_l = ε_l ε̃_Kᵀ + log n_k, B × K; {K_WHY}", layer=l, phases=phase)
@@ -145,7 +154,8 @@ def full_terms(cfg: Config, tl: TermList) -> None:
                layer=l)
         P = positions(g)
         tl.ops("Eq. 18 weight gradient",
-               (B + (Kt if l >= 2 else 0)) * g.n_weights * P + (B + Kt) * (r_terms // 2) * g.n_recurrent, 0,
+               (B + (Kt if l >= 2 else 0)) * g.n_weights * P + (B + (Kt if r_terms == 2 else 0)) * g.n_recurrent
+               * (r_terms > 0), 0,
                "Eq. 18: δᵀ s_{l−1} (+ δ̃ᵀ s̃_{l−1} for l ≥ 2), B·nW·P MACs per term (target term: K rows with "
                "dedup); recurrent δᵀ s_l^{t−1} + δ̃ᵀ s̃_l^{t−1}, B·nR (+ K·nR) MACs", layer=l)
         if train_s and l == 1:
