@@ -41,13 +41,15 @@ RULES: tuple[str, ...] = ("tp", "tess", "bptt", "eprop", "eprop-rfb", "ostl", "o
 TRAINABLE_RULES: tuple[str, ...] = ("tp", "tess", "bptt", "tess-authors-schedule", "bptt-compact", "bptt-ckpt",
                                     "tbptt", "ottt")
 #: ``RuleSpec.flavour``: "paper" = the paper's equations as tpprof reads them; "authors" = the
-#: authors' published code (TESS: docs/tess_authors.md).
+#: authors' published code (TESS: docs/tess_authors.md; TP: docs/tp_authors.md).
 FLAVOURS: tuple[str, ...] = ("paper", "authors")
 #: tbptt's default window when ``RuleSpec.window`` is None: min(T, TBPTT_DEFAULT_WINDOW) steps.
 TBPTT_DEFAULT_WINDOW = 25
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 CADENCES: tuple[str, ...] = ("step", "sequence")
 AUX_STORAGE: tuple[str, ...] = ("stored", "regenerated")
+TARGET_ROWS: tuple[str, ...] = ("batch", "classes")  # TP target path: per sample | per class present
+S_INITS: tuple[str, ...] = ("uniform", "ws", "c-invariant")  # TP's fixed S
 LAYER_KINDS: tuple[str, ...] = ("dense", "recurrent", "conv")
 POOLS: tuple[str, ...] = ("none", "max2", "avg2", "adapt2")
 #: The memory categories: the same strings in the analytic terms, the learners' inventories,
@@ -513,7 +515,8 @@ class RuleSpec:
     train_s: bool = False  # TP: train the label projection S too
     tess_factors: tuple[float, float, float, float] = (0.2, 0.5, 1.0, 1.0)  # λ_post, λ_pre, α_post, α_pre
     #: "paper" (today's reading of the paper's equations) | "authors" (the authors' code;
-    #: TESS: docs/tess_authors.md D1–D11, D13). ``tess-authors-schedule`` always uses "authors".
+    #: TESS: docs/tess_authors.md D1–D11, D13; TP: docs/tp_authors.md D1–D5).
+    #: ``tess-authors-schedule`` always uses "authors".
     flavour: Literal["paper", "authors"] = "paper"
     #: tess-authors-schedule: the last ``delay_ls`` of the T steps back-propagate the readout's
     #: cross-entropy through all blocks; the first T − delay_ls use the local learning signal
@@ -525,6 +528,12 @@ class RuleSpec:
     window: int | None = None
     #: bptt-ckpt / tbptt: save spikes bit-packed and pooling inputs compactly (bptt-compact's saving).
     compact: bool = False
+    #: TP: the target path held once per sample ("batch", the paper's) or once per class present
+    #: in the mini-batch ("classes": K ≤ min(B, C) rows, the same updates exactly; tpprof/snn/tp.py)
+    target_rows: Literal["batch", "classes"] = "batch"
+    #: TP: the fixed label projection S: "uniform" U(±1/√C) (today), "ws" (the authors' CNN scaling
+    #: 1.8·WS(S)), "c-invariant" (layer-1 target drive independent of C; tpprof/snn/tp.py)
+    s_init: Literal["uniform", "ws", "c-invariant"] = "uniform"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _choice("rule", self.name, RULES))
@@ -534,6 +543,8 @@ class RuleSpec:
         object.__setattr__(self, "cadence", _choice("cadence", self.cadence, CADENCES))
         object.__setattr__(self, "aux", _choice("aux", self.aux, AUX_STORAGE))
         object.__setattr__(self, "similarity", _choice("similarity", self.similarity, ("distance", "dot")))
+        object.__setattr__(self, "target_rows", _choice("target_rows", self.target_rows, TARGET_ROWS))
+        object.__setattr__(self, "s_init", _choice("s_init", self.s_init, S_INITS))
         try:
             lr = float(self.lr)
         except (TypeError, ValueError):

@@ -220,6 +220,13 @@ def _one_hot(tl: TermList, cfg: Config) -> None:
     tl.mem("one-hot labels c (B × C)", "implementation", wl.batch * wl.classes,
            SRC + "the learner forms c = one_hot(y) once per mini-batch and keeps it for all T steps "
            "(the algorithm reads the labels through ε̃_0 / the error terms): B·C·d")
+    if cfg.rule.name == "tp" and cfg.rule.target_rows == "classes":
+        K = np.minimum(wl.batch, wl.classes)
+        tl.mem("class rows: one-hot c_K (K × C) and log n_k (K)", "implementation", K * wl.classes + K,
+               SRC + "snn/tp.py ClassRows, kept for the mini-batch: the K classes' one-hot labels (the target "
+               "path's input) and log n_k; K = min(B, C), the worst case of the classes present")
+        tl.mem("class rows: k(b) per sample (B int64)", "implementation", wl.batch,
+               SRC + "snn/tp.py ClassRows.inv, torch.unique's inverse index, int64", elem_bytes=8)
 
 
 @dataclass(frozen=True)
@@ -292,24 +299,30 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     geo = cfg.net.geometry()
     train_s = cfg.rule.train_s
     algo_tr = _algo_transients(algo)
+    dedup = cfg.rule.target_rows == "classes"
+    K = np.minimum(B, wl.classes) if dedup else B  # target-path rows (worst case K = min(B, C))
     prev_all = prev_din = 0  # layer l−1's δ buffers still referenced (all / the un-pooled ones)
     base = deltas = 0
-    sim = B * B * d
+    sim = K * K * d
     for lay, g in zip(lays, geo):
         l, n, no = lay.l, lay.n, lay.no
-        tg = l >= 2 or g.n_recurrent > 0 or train_s
-        base = 6 * B * n * d + (lay.w * d if lay.ws else 0) + (2 * B * no * 8 if lay.maxpool else 0)
+        d1 = cfg.rule.flavour == "authors" and l == 1  # D1: R_1 sees only the input path
+        tg = l >= 2 or (g.n_recurrent > 0 and not d1) or train_s
+        base = 3 * (B + K) * n * d + (lay.w * d if lay.ws else 0) + ((B + K) * no * 8 if lay.maxpool else 0)
         if l == 1:
             dist = sim
         else:
             n_prev, P = lays[l - 2].no, lays[l - 2].P_out
-            dist = sim + vmax((2 * B * n_prev * 8 + n_prev * 8,
-                             B * n_prev * 8 + P * B * 8 + 3 * P * B * B * 8,
-                             B * n_prev * 8 + P * B * 8 + P * B * B * (8 + d),
-                             2 * P * B * B * d + (B * B * d if P > 1 else 0)))
-        d_pool = B * no * d * (1 + tg)  # dε, dε̃ (pooled shape)
-        d_unpool = B * n * d * (1 + tg) if lay.pooled else 0  # δ, δ̃ after pool_backward (new tensors)
-        loss = sim + vmax((4 * B * B * d, 3 * B * B * d + d_pool))
+            dist = sim + np.maximum(np.maximum(2 * K * n_prev * 8 + n_prev * 8,
+                                               K * n_prev * 8 + P * K * 8 + 3 * P * K * K * 8),
+                                    np.maximum(K * n_prev * 8 + P * K * 8 + P * K * K * (8 + d),
+                                               2 * P * K * K * d + (K * K * d if P > 1 else 0)))
+        d_pool = (B + K * tg) * no * d  # dε, dε̃ (pooled shape; dε̃ has K rows)
+        d_unpool = (B + K * tg) * n * d if lay.pooled else 0  # δ, δ̃ after pool_backward (new tensors)
+        if dedup:  # tp_loss_grad_classes: z + log n, y, log-softmax, log p − log n, y·(…): 5·B·K
+            loss = sim + np.maximum(5 * B * K * d, 3 * B * K * d + d_pool)
+        else:
+            loss = sim + np.maximum(4 * B * B * d, 3 * B * B * d + d_pool)
         surr_a = sim + d_pool + (B * n * d if lay.pooled else 0) + B * n * d + prev_din
         surr_b = sim + d_pool + d_unpool + B * n * d
         pairs = 1 + (tg and l >= 2)

@@ -7,6 +7,12 @@
       base:  Mem_TP = 2BLH,        Mem_TESS = BLH + LCH   ⇒  G = (B + C) / (2B)
       "s":   Mem_TP = 2BLH + CH    (adds S)               ⇒  G = L(B + C) / (2BL + C)
 
+  and, for TP with the class-deduplicated target path (tpprof's ``target_rows="classes"``,
+  not in the paper: ε̃_l is held once per class present, K = min(B, C) rows at worst):
+
+      "dedup":   Mem_TP = (B + K)LH        ⇒  G = (B + C) / (B + K) ≥ 1 (TP never needs more than TESS)
+      "dedup+s": Mem_TP = (B + K)LH + CH   ⇒  G = L(B + C) / (L(B + K) + C)
+
 * :func:`paper_terms`: Table 3's state column scaled by B and the dtype, per layer width
   (H_l = n_out_l), as memory terms whose source is "paper §9 / Table 3".
 """
@@ -65,11 +71,16 @@ def g_ratio(C: np.ndarray | float, B: np.ndarray | float, L: np.ndarray | float 
     C = np.asarray(C, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
     L = np.asarray(L, dtype=np.float64)
+    K = np.minimum(B, C)  # dedup: target rows, the worst case of the classes present
+    if variant == "dedup":
+        return (B + C) / (B + K) + 0.0 * L
+    if variant == "dedup+s":
+        return L * (B + C) / (L * (B + K) + C)
     if variant == "base":
         return (B + C) / (2.0 * B) + 0.0 * L
     if variant == "s":
         return L * (B + C) / (2.0 * B * L + C)
-    raise ValueError(f"variant must be 'base' or 's', not {variant!r}")
+    raise ValueError(f"variant must be 'base', 's', 'dedup' or 'dedup+s', not {variant!r}")
 
 
 def _widths(cfg: Config) -> list[int]:
@@ -82,7 +93,14 @@ def _synapses(cfg: Config) -> list[int]:
 
 def _tp(cfg: Config, tl: TermList, with_s: bool) -> None:
     B = cfg.workload.batch
+    dedup = cfg.rule.target_rows == "classes"
+    K = np.minimum(B, cfg.workload.classes)
     for l, h in enumerate(_widths(cfg), start=1):
+        if dedup:
+            tl.mem("ε, ε̃ ((B + K)H)", "traces", (B + K) * h,
+                   f"{PAPER_SOURCE} with tpprof's class-deduplicated target path (not in the paper): ε is BH, "
+                   "ε̃ is held once per class present, KH with K = min(B, C) (worst case): (B + K)LH", layer=l)
+            continue
         tl.mem("ε, ε̃ (2BH)", "traces", 2 * B * h, f"{PAPER_SOURCE}: TP stores two per-neuron traces, 2BLH",
                layer=l)
     if with_s:

@@ -213,6 +213,9 @@ def figure5_g(bd: Any) -> dict[str, Any] | None:
     wl = bd.config.workload
     variant = "s" if bd.accounting == "paper+s" else "base"
     formula = "L(B + C)/(2BL + C)" if variant == "s" else "(B + C)/(2B)"
+    if bd.config.rule.target_rows == "classes":  # TP's class-deduplicated target path, K = min(B, C)
+        variant = "dedup+s" if variant == "s" else "dedup"
+        formula = "L(B + C)/(L(B + K) + C)" if variant == "dedup+s" else "(B + C)/(B + K)"
     return {"G": float(g_ratio(wl.classes, wl.batch, bd.config.net.depth, variant)), "variant": variant,
             "formula": formula, "label": RECONSTRUCTED}
 

@@ -269,8 +269,12 @@ class Learner:
                 a, _ = lay.pool(s)
                 if want_traces:
                     traces[i].mul_(self.beta).add_(a)
-            m.add_(F.linear(a.reshape(B, -1), self.net.W_out))
+            m.add_(F.linear(a.reshape(B, -1), self._w_out()))
         return m, traces
+
+    def _w_out(self) -> torch.Tensor:
+        """The readout weight of the forward pass (a rule may use a transformed W_out)."""
+        return self.net.W_out
 
     def _readout_delta(self, m: torch.Tensor, c: torch.Tensor, eps_last: torch.Tensor, beta: float = 1.0) -> None:
         """Readout delta rule: grad W_out ← beta·grad + (softmax(m) − c)ᵀ ε_L / B  (C, n_out_L)."""

@@ -22,6 +22,13 @@ Per time step, for every hidden layer l (geometry from ``cfg.net.geometry()``):
   it is trained), then dW_l = δ_lᵀ s_{l−1} + δ̃_lᵀ s̃_{l−1} (second term l ≥ 2),
   dR_l = δ_lᵀ s_l^{t−1} + δ̃_lᵀ s̃_l^{t−1}, dS = δ̃_1ᵀ c.
 
+Class-deduplicated target path (``target_rows="classes"``, tpprof/snn/tp.py): every sample
+of a class has the same target-path state, so ṽ_l, s̃_l, ε̃_l (and δ̃_l, the pooled target
+spikes) are held for K rows, one per class present in the mini-batch, and z, y, softmax(z)
+are B × K (y from a K × K similarity, log n_k added); the updates are the same exactly. K
+is the number of distinct labels of a mini-batch, known only with the data: the model
+takes the worst case K = min(B, C) (every class present, or every sample distinct).
+
 Compute per step: forward B·(nW·P + nR) MACs per path (layer 1 target: B·C·n_nrn_1 for S c),
 similarity z: B²·n_out, distance f for y: B²·n_prev (n_prev = n_out_{l−1}; for l = 1 the
 label Gram c cᵀ, B²·C), Eq. 18: B²·n_out per B×B product (one, or two with δ̃), and for the
@@ -30,12 +37,14 @@ weight gradients B·nW·P per W_l term plus B·nR per R_l term.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
-    COMMON_NOT_MODELLED, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
-    add_pooled_spikes, add_readout_delta, add_readout_state, ctx, net_params, positions, readout_phases,
+    COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
+    add_pooled_spikes, add_readout_delta, add_readout_state, ctx, net_params, next_phase, positions, readout_phases,
 )
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config
@@ -46,10 +55,24 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     B, C = c.B, c.C
     train_s = cfg.rule.train_s
     n1 = c.geo[0].n_neurons
+    dedup = cfg.rule.target_rows == "classes"
+    # target-path rows: B (the paper's), or K = min(B, C), the worst case of the classes present
+    Kt = np.minimum(B, C) if dedup else B
+    K_WHY = ("K = min(B, C) rows: one per class present in the mini-batch (target_rows='classes'; "
+             "the model takes the worst case, every class present or every sample distinct)")
     params = net_params(c)
     if train_s:
         params.insert(0, ("S", C * n1, 1, "§4: label projection S, C × n_nrn_1, trained (train_s)"))
     add_params(tl, c, params, readout_phases)
+
+    # flavour "authors" D1 (docs/tp_authors.md): a recurrent layer 1's target path has its own
+    # fixed random R̃_1 (H_1 × H_1, stored), and R_1 sees only the input path.
+    authors = cfg.rule.flavour == "authors"
+    d1 = authors and c.geo[0].n_recurrent > 0
+    if d1:
+        tl.mem("R̃_1 (target-path recurrent, fixed)", "aux", c.geo[0].n_recurrent,
+               "flavour 'authors' D1: the layer-1 target path's own fixed random recurrent matrix, H_1 × H_1 "
+               "(lollopes/traces_propagation models/tp_mlp.py, TP_MLP.target_propagator)", layer=1)
 
     # Fixed label projection S (not a parameter unless trained).
     if not train_s:
@@ -67,57 +90,91 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     for g in c.geo:
         l = g.index
         for path in ("input", "target"):
+            if path == "target" and dedup:
+                _target_state_k(tl, c, g, Kt, K_WHY)
+                continue
             add_lif_state(tl, c, g, path)
             add_pooled_spikes(tl, c, g, path)
         tl.mem("ε (input trace)", "traces", B * g.n_out, "Eq. 11: ε_l, B × n_out (post-pool)", layer=l)
-        tl.mem("ε̃ (target trace)", "traces", B * g.n_out, "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
+        if dedup:
+            tl.mem("ε̃ (target trace)", "traces", Kt * g.n_out, f"Eq. 12: ε̃_l, K × n_out (post-pool); {K_WHY}",
+                   layer=l)
+        else:
+            tl.mem("ε̃ (target trace)", "traces", B * g.n_out, "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
 
         phase = (f"loss:{l}",)
         # Eq. 18's target-path term is needed wherever a trained matrix sees the target path:
         # W_l for l ≥ 2 (shared), R_l of any recurrent layer (layer 1 included), S when trained.
         w_terms = 2 if l >= 2 else 1
-        r_terms = 2 if g.n_recurrent else 0
-        two_terms = l >= 2 or g.n_recurrent > 0 or (train_s and l == 1)
-        tl.mem("z (similarity)", "loss_buffers", B * B, "Eq. 14: z_l = ε_l ε̃_lᵀ, B × B", layer=l, phases=phase)
-        tl.mem("y (soft targets)", "loss_buffers", B * B,
-               "Eq. 15: y_l = softmax(f(ε̃_{l−1}, ε̃_{l−1})), B × B (distance computed in place)",
-               layer=l, phases=phase)
-        tl.mem("softmax(z)", "loss_buffers", B * B,
-               "Eq. 13: softmax(z_l), B × B; (softmax(z) − y)/B formed in place for Eq. 18", layer=l, phases=phase)
+        r_terms = (1 if d1 and l == 1 else 2) if g.n_recurrent else 0
+        two_terms = l >= 2 or (g.n_recurrent > 0 and not (d1 and l == 1)) or (train_s and l == 1)
+        if dedup:
+            tl.mem("z (similarity)", "loss_buffers", B * Kt,
+                   f"Eq. 14: z_l = ε_l ε̃_Kᵀ + log n_k, B × K; {K_WHY}", layer=l, phases=phase)
+            tl.mem("y (soft targets)", "loss_buffers", B * Kt,
+                   "Eq. 15: y = softmax_k(f(ε̃_{l−1,K}) + log n_k) (K × K), row k(b) per sample: B × K",
+                   layer=l, phases=phase)
+            tl.mem("softmax(z)", "loss_buffers", B * Kt,
+                   "Eq. 13: softmax(z_l + log n_k), B × K; G_K = (softmax − y)/B in place for Eq. 18",
+                   layer=l, phases=phase)
+        else:
+            tl.mem("z (similarity)", "loss_buffers", B * B, "Eq. 14: z_l = ε_l ε̃_lᵀ, B × B", layer=l, phases=phase)
+            tl.mem("y (soft targets)", "loss_buffers", B * B,
+                   "Eq. 15: y_l = softmax(f(ε̃_{l−1}, ε̃_{l−1})), B × B (distance computed in place)",
+                   layer=l, phases=phase)
+            tl.mem("softmax(z)", "loss_buffers", B * B,
+                   "Eq. 13: softmax(z_l), B × B; (softmax(z) − y)/B formed in place for Eq. 18", layer=l, phases=phase)
         tl.mem("δ (input-path signal)", "loss_buffers", B * g.n_neurons,
                "Eq. 18 first term: ((softmax(z) − y) ε̃_l) ⊙ Θ′(u_l), B × n_nrn (un-pooled)", layer=l, phases=phase)
         if two_terms:
-            tl.mem("δ̃ (target-path signal)", "loss_buffers", B * g.n_neurons,
-                   "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B × n_nrn (needed by W_l for l ≥ 2, "
+            tl.mem("δ̃ (target-path signal)", "loss_buffers", Kt * g.n_neurons,
+                   "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B (dedup: K) × n_nrn (needed by W_l for l ≥ 2, "
                    "R_l of a recurrent layer, S when trained)",
                    layer=l, phases=phase)
 
         # ---- compute ----
         add_forward_ops(tl, c, g, "input path")
+        ct = replace(c, B=Kt)  # the target path runs on Kt rows
         if l == 1:
-            add_forward_ops(tl, c, g, "target path", macs=B * C * n1 + B * g.n_recurrent)
+            add_forward_ops(tl, ct, g, "target path", macs=Kt * C * n1 + Kt * g.n_recurrent)
         else:
-            add_forward_ops(tl, c, g, "target path")
-        tl.ops("traces ε, ε̃", 0, 2 * TRACE_OPS * B * g.n_out, "Eqs. 11–12", layer=l)
+            add_forward_ops(tl, ct, g, "target path")
+        tl.ops("traces ε, ε̃", 0, TRACE_OPS * (B + Kt) * g.n_out, "Eqs. 11–12", layer=l)
         n_prev = C if l == 1 else c.geo[l - 2].n_out
-        tl.ops("similarity z", B * B * g.n_out, 0, "Eq. 14: B²·n_out MACs", layer=l)
-        tl.ops("distance f for y", B * B * n_prev, 6 * B * B,
-               "Eq. 15: B²·n_prev MACs (negative Euclidean distance via Gram; layer 1: the label Gram c cᵀ "
-               "scaled by κ_t), softmax", layer=l)
-        tl.ops("softmax(z) − y", 0, 5 * B * B, "Eq. 13", layer=l)
+        rows = "B×K" if dedup else "B×B"
+        tl.ops("similarity z", B * Kt * g.n_out, 0, f"Eq. 14: {rows}·n_out MACs", layer=l)
+        tl.ops("distance f for y", Kt * Kt * n_prev, 6 * Kt * Kt + (B * Kt if dedup else 0),
+               "Eq. 15: B²·n_prev MACs (dedup: K²·n_prev, then row k(b) per sample) (negative Euclidean "
+               "distance via Gram; layer 1: the label Gram c cᵀ scaled by κ_t), softmax", layer=l)
+        tl.ops("softmax(z) − y", 0, 5 * B * Kt, f"Eq. 13 ({rows})", layer=l)
         k_terms = 2 if two_terms else 1
-        tl.ops("Eq. 18 B×B products", k_terms * B * B * g.n_out, k_terms * (SURR_OPS + 1) * B * g.n_neurons,
-               "Eq. 18: (softmax(z) − y) ε̃_l and its transpose with ε_l, B²·n_out MACs each; ⊙ Θ′(u)",
+        tl.ops("Eq. 18 B×B products", k_terms * B * Kt * g.n_out,
+               (SURR_OPS + 1) * (B + (Kt if two_terms else 0)) * g.n_neurons,
+               f"Eq. 18: (softmax(z) − y) ε̃_l and its transpose with ε_l, {rows}·n_out MACs each; ⊙ Θ′(u)",
                layer=l)
         P = positions(g)
-        tl.ops("Eq. 18 weight gradient", B * (w_terms * g.n_weights * P + r_terms * g.n_recurrent), 0,
-               "Eq. 18: δᵀ s_{l−1} (+ δ̃ᵀ s̃_{l−1} for l ≥ 2), B·nW·P MACs per term; recurrent "
-               "δᵀ s_l^{t−1} + δ̃ᵀ s̃_l^{t−1}, B·nR MACs per term", layer=l)
+        tl.ops("Eq. 18 weight gradient",
+               (B + (Kt if l >= 2 else 0)) * g.n_weights * P + (B + (Kt if r_terms == 2 else 0)) * g.n_recurrent
+               * (r_terms > 0), 0,
+               "Eq. 18: δᵀ s_{l−1} (+ δ̃ᵀ s̃_{l−1} for l ≥ 2), B·nW·P MACs per term (target term: K rows with "
+               "dedup); recurrent δᵀ s_l^{t−1} + δ̃ᵀ s̃_l^{t−1}, B·nR (+ K·nR) MACs", layer=l)
         if train_s and l == 1:
-            tl.ops("S gradient", B * C * n1, 0, "δ̃_1ᵀ c, B·C·n_nrn_1 MACs", layer=1)
+            tl.ops("S gradient", Kt * C * n1, 0, "δ̃_1ᵀ c, B (dedup: K)·C·n_nrn_1 MACs", layer=1)
 
     add_readout_state(tl, c)
     add_readout_delta(tl, c)
+
+
+def _target_state_k(tl: TermList, c, g, K, why: str) -> None:
+    """Target-path ṽ_l, s̃_l (K × n_nrn each) and pooled s̃_l (K × n_out, a transient), K rows."""
+    l = g.index
+    tl.mem("v (target path)", "neuron_state", K * g.n_neurons, f"Eq. 1: membrane potential, K × n_nrn; {why}",
+           layer=l)
+    tl.mem("s (target path)", "neuron_state", K * g.n_neurons, f"{SPIKES_WHY}; K × n_nrn: {why}", layer=l)
+    if g.n_out != g.n_neurons:
+        tl.mem("pooled s (target path)", "neuron_state", K * g.n_out,
+               f"§3: pooled target spikes, K × n_out, a transient of the step; {why}", layer=l,
+               phases=(f"loss:{l}", next_phase(c, l)))
 
 
 NOT_MODELLED = COMMON_NOT_MODELLED + (
