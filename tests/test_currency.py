@@ -82,3 +82,11 @@ def test_sweep_cli_equals_estimate(tmp_path: Path) -> None:
 def test_grid_point_order_is_the_product() -> None:
     g = Grid(make_config("shd"), (("rule", ("tp", "tess")), ("batch", (8, 64))))
     assert [(c.rule.name, c.workload.batch) for c in g.configs()] == [("tp", 8), ("tp", 64), ("tess", 8), ("tess", 64)]
+
+
+def test_every_learner_has_an_implementation_model() -> None:
+    from tpprof.analytic.implementation import IMPLEMENTATIONS
+    from tpprof.config import TRAINABLE_RULES
+    from tpprof.snn import LEARNERS
+
+    assert set(IMPLEMENTATIONS) == set(TRAINABLE_RULES) == set(LEARNERS)

@@ -54,6 +54,7 @@ small conv nets).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -453,8 +454,42 @@ def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
                    layer=l, phases=(f"backward:{l}",))
 
 
+#: What a learner holds beyond the algorithm, one function per rule with a learner: ``fn(tl, cfg,
+#: algo)`` adds the rule's implementation terms (the terms every learner shares — p.grad buffers,
+#: Adam counters — are added by :func:`implementation_terms`). Each learner module in
+#: ``tpprof/snn`` names its entry (``IMPLEMENTATION_MODEL``); a test checks the table covers
+#: :data:`tpprof.config.TRAINABLE_RULES`.
+ImplFn = Callable[[TermList, Config, list[MemoryTerm]], None]
+
+
+def _tp_impl(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
+    _one_hot(tl, cfg)
+    _tp_terms(tl, cfg, algo)
+
+
+def _tess_impl(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
+    _one_hot(tl, cfg)
+    if uses_tess_authors(cfg.rule):
+        _tess_authors_terms(tl, cfg)
+    else:
+        _tess_terms(tl, cfg, algo)
+
+
+def _family_impl(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
+    from tpprof.analytic.implementation_family import family_terms
+
+    family_terms(tl, cfg, algo, _bptt_terms)
+
+
+IMPLEMENTATIONS: dict[str, ImplFn] = {
+    "tp": _tp_impl, "tess": _tess_impl, "tess-authors-schedule": _tess_impl, "bptt": _bptt_terms,
+    "bptt-compact": _family_impl, "bptt-ckpt": _family_impl, "tbptt": _family_impl, "ottt": _family_impl,
+}
+
+
 def implementation_terms(cfg: Config, algo: list[MemoryTerm] | None = None) -> list[MemoryTerm]:
-    """Implementation-overhead terms for ``cfg`` (category "implementation").
+    """Implementation-overhead terms for ``cfg`` (category "implementation"): the shared ones and
+    the rule's own (:data:`IMPLEMENTATIONS`; none for a rule without a learner).
 
     ``algo``: the rule's algorithmic terms when the caller has them already (``estimate``
     does), so that the rule model is not evaluated twice; computed here when omitted.
@@ -464,18 +499,7 @@ def implementation_terms(cfg: Config, algo: list[MemoryTerm] | None = None) -> l
         algo = _algorithmic(cfg)
     _persistent_grads(tl, cfg, algo)
     _adam_counters(tl, cfg)
-    rule = cfg.rule.name
-    if uses_tess_authors(cfg.rule):
-        _one_hot(tl, cfg)
-        _tess_authors_terms(tl, cfg)
-        return tl.terms
-    if rule == "bptt":
-        _bptt_terms(tl, cfg, algo)
-    if rule in ("bptt-compact", "bptt-ckpt", "tbptt", "ottt"):
-        from tpprof.analytic.implementation_family import family_terms
-
-        family_terms(tl, cfg, algo, _bptt_terms)
-    if rule in ("tp", "tess"):
-        _one_hot(tl, cfg)
-        (_tp_terms if rule == "tp" else _tess_terms)(tl, cfg, algo)
+    own = IMPLEMENTATIONS.get(cfg.rule.name)
+    if own is not None:
+        own(tl, cfg, algo)
     return tl.terms

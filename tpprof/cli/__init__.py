@@ -47,6 +47,11 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    bad = [k for k, v in vars(args).items() if isinstance(v, str) and "\x00" in v]
+    if bad:  # no path, net or number holds a NUL; refused here once rather than deep in os calls
+        sys.stderr.write(f"tpprof {args.command}: error: {bad[0]}: contains a NUL character "
+                         "(accepted: text without NUL)\n")
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
