@@ -288,6 +288,22 @@ class Learner:
             for p in self._groups[g][1]:
                 p.grad.zero_()
 
+    def _run_local_steps(self, x: torch.Tensor, c: torch.Tensor, st: object, lr_scale: float,
+                         on_step: Callable[[int], None] | None) -> None:
+        """The time loop of a rule whose ``_step(x_t, c, st, acc)`` adds one step's gradients:
+        cadence ``step`` overwrites them each step (acc = 0) and steps the optimisers every step;
+        ``sequence`` accumulates them (acc = 1) and steps once, after step T."""
+        per_step = self.cfg.rule.cadence == "step"
+        self._zero_grads()
+        acc = 0.0 if per_step else 1.0
+        T = x.shape[1]
+        for t in range(T):
+            self._step(self._x_at(x, t), c, st, acc)  # type: ignore[attr-defined]
+            if per_step or t == T - 1:
+                self._step_optims(lr_scale)
+            if on_step is not None:
+                on_step(t)
+
     def _step_optims(self, lr_scale: float = 1.0) -> None:
         """Optimiser steps: every group, or only the readout when the hidden layers are frozen."""
         opts = self._optims[-1:] if self.freeze_hidden else self._optims

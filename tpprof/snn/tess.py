@@ -170,19 +170,11 @@ class TESSLearner(Learner):
         x, y = self._check_xy(x, y)
         if self.authors:
             return self._train_batch_authors(x, y, on_step, lr_scale)
-        B, T = x.shape[0], x.shape[1]
+        B = x.shape[0]
         self._state = None
         st = self._state = self._new_state(B)
         c = self._one_hot(y)
-        per_step = self.cfg.rule.cadence == "step"
-        self._zero_grads()  # per step, the first contribution overwrites instead (beta = 0)
-        acc = 0.0 if per_step else 1.0
-        for t in range(T):
-            self._step(self._x_at(x, t), c, st, acc)
-            if per_step or t == T - 1:
-                self._step_optims(lr_scale)
-            if on_step is not None:
-                on_step(t)
+        self._run_local_steps(x, c, st, lr_scale, on_step)  # per step, the first contribution overwrites
         return self._result(st.m, y)
 
     def _step(self, x_t: torch.Tensor, c: torch.Tensor, st: TESSState, acc: float) -> None:
