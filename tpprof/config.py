@@ -76,6 +76,12 @@ def _choice(field_name: str, value: Any, accepted: tuple[str, ...]) -> str:
 #: workload of this tool fits a machine, and the bound keeps int/float conversions exact and
 #: far from Python's 4,300-digit int-string limit.
 MAX_COUNT = 10**9
+#: The net's size caps (net strings, [net] tables and saved configs alike): neurons per dense or
+#: recurrent layer and each input dimension, conv channels, kernel size, classes (= readout).
+MAX_WIDTH = 10**7
+MAX_CHANNELS = 10**6
+MAX_KERNEL = 15
+MAX_CLASSES = 10**7
 _ASCII_INT_RE = re.compile(r"^\s*\+?([0-9]{1,30})\s*$", re.ASCII)
 
 
@@ -260,10 +266,20 @@ class LayerSpec:
     weight_std: bool = True  # conv only: scaled weight standardisation ×1.8 (reference §2)
 
     def __post_init__(self) -> None:
-        _choice("layer kind", self.kind, LAYER_KINDS)
-        _pos_int("layer width", self.width)
-        _pos_int("kernel", self.kernel)
-        _choice("pool", self.pool, POOLS)
+        # The net-string grammar's caps live here, so a [net] table, a saved config or a NIR import
+        # meets the same checks as --net (one place for them).
+        kind = _choice("layer kind", self.kind, LAYER_KINDS)
+        object.__setattr__(self, "kind", kind)
+        cap = MAX_CHANNELS if kind == "conv" else MAX_WIDTH
+        object.__setattr__(self, "width", _pos_int("channels" if kind == "conv" else "layer width", self.width,
+                                                   maximum=cap))
+        k = _pos_int("kernel", self.kernel, maximum=MAX_KERNEL)
+        if kind == "conv" and k % 2 == 0:
+            raise ConfigError("kernel", f"{k} is even", f"an odd kernel 1..{MAX_KERNEL}")
+        object.__setattr__(self, "kernel", k)
+        object.__setattr__(self, "pool", _choice("pool", self.pool, POOLS))
+        if not isinstance(self.weight_std, bool):
+            raise ConfigError("weight_std", f"{_short(self.weight_std)} is not true or false", "true or false")
         if self.kind != "conv" and self.pool != "none":
             raise ConfigError("pool", f"{self.kind} layers cannot pool", "pooling on conv layers only")
 
@@ -326,13 +342,13 @@ class NetSpec:
     def __post_init__(self) -> None:
         if len(self.input_shape) not in (1, 3):
             raise ConfigError("net input", f"shape {self.input_shape} has {len(self.input_shape)} dims", "F or CxHxW")
-        for d in self.input_shape:
-            _pos_int("net input", d)
+        object.__setattr__(self, "input_shape", tuple(_pos_int("net input", d, maximum=MAX_WIDTH)
+                                                      for d in self.input_shape))
         if not self.layers:
             raise ConfigError("net", "has no hidden layer", "at least one hidden layer, e.g. 700-450-20")
         if len(self.layers) > MAX_DEPTH:
             raise ConfigError("net", f"has {len(self.layers)} hidden layers", f"at most {MAX_DEPTH}")
-        _pos_int("readout", self.readout)
+        object.__setattr__(self, "readout", _pos_int("readout", self.readout, maximum=MAX_CLASSES))
         object.__setattr__(self, "_geometry", self._layer_geometry())  # validates the layer sequence
 
     @property
@@ -386,7 +402,7 @@ class NetSpec:
         return sum(g.n_params for g in self.geometry()) + self.readout_fan_in * self.readout
 
     def with_readout(self, classes: int) -> "NetSpec":
-        return replace(self, readout=_pos_int("classes", classes))
+        return replace(self, readout=_pos_int("classes", classes, maximum=MAX_CLASSES))
 
     def to_string(self) -> str:
         """The compact text form, which :func:`parse_net` reads back."""
@@ -414,10 +430,9 @@ def _parse_shape(tok: str) -> tuple[int, ...]:
     parts = tok.lower().split("x")
     if len(parts) not in (1, 3) or not all(p.isascii() and p.isdigit() for p in parts):
         raise ConfigError("net", f"input {_short(tok)} is not a size", "F (e.g. 700) or CxHxW (e.g. 2x32x32); " + _NET_HELP)
-    dims = tuple(_ascii_int(p, 9) or 0 if len(p) <= 9 else 10**8 for p in parts)  # 5,000 digits: out of range
-    if any(d < 1 or d > 10**7 for d in dims):
+    if any(len(p) > 9 for p in parts):  # before int(): 5,000 digits; the range is NetSpec's
         raise ConfigError("net", f"input {_short(tok)} has a dimension out of range", "1..10^7")
-    return dims
+    return tuple(int(p) for p in parts)
 
 
 def _parse_layer(tok: str) -> LayerSpec:
@@ -428,16 +443,11 @@ def _parse_layer(tok: str) -> LayerSpec:
     width, rec, cwidth, kernel, pool = m.groups()
     if any(g is not None and len(g) > 9 for g in (width, cwidth, kernel)):  # before int(): 5,000 digits
         raise ConfigError("net", f"layer {tok[:20]!r}… has a size out of range", "1..10^7 neurons, 1..10^6 channels")
+    # the caps and the odd kernel are LayerSpec's (one place for every way a net is built)
     if width is not None:
-        w = int(width)
-        if not 1 <= w <= 10**7:
-            raise ConfigError("net", f"layer width {w} is out of range", "1..10^7")
-        return LayerSpec("recurrent" if rec else "dense", w)
-    w = int(cwidth)
-    k = int(kernel) if kernel else 3
-    if not 1 <= w <= 10**6 or not 1 <= k <= 15 or k % 2 == 0:
-        raise ConfigError("net", f"conv layer {tok!r} is out of range", "1..10^6 channels, odd kernel 1..15")
-    return LayerSpec("conv", w, kernel=k, pool={None: "none", "p": "max2", "v": "avg2", "a2": "adapt2"}[pool])
+        return LayerSpec("recurrent" if rec else "dense", int(width))
+    return LayerSpec("conv", int(cwidth), kernel=int(kernel) if kernel else 3,
+                     pool={None: "none", "p": "max2", "v": "avg2", "a2": "adapt2"}[pool])
 
 
 def parse_net(text: str, neuron: NeuronSpec | None = None) -> NetSpec:
@@ -466,7 +476,7 @@ def parse_net(text: str, neuron: NeuronSpec | None = None) -> NetSpec:
         raise ConfigError("net", f"{text[:40]!r}… has {len(toks) - 2} hidden layers", f"at most {MAX_DEPTH}")
     shape = _parse_shape(toks[0])
     layers = tuple(_parse_layer(t) for t in toks[1:-1])
-    if not (toks[-1].isascii() and toks[-1].isdigit()) or len(toks[-1]) > 9 or not 1 <= int(toks[-1]) <= 10**7:
+    if not (toks[-1].isascii() and toks[-1].isdigit()) or len(toks[-1]) > 9 or not 1 <= int(toks[-1]) <= MAX_CLASSES:
         raise ConfigError("net", f"readout {_short(toks[-1])} is not a class count", "an integer 1..10^7 at the end")
     return NetSpec(shape, layers, int(toks[-1]), neuron or NeuronSpec(), name=text.strip())
 
@@ -487,7 +497,7 @@ class Workload:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batch", _pos_int("batch", self.batch))
-        object.__setattr__(self, "classes", _pos_int("classes", self.classes, maximum=10**7))  # == readout cap
+        object.__setattr__(self, "classes", _pos_int("classes", self.classes, maximum=MAX_CLASSES))
         object.__setattr__(self, "steps", _pos_int("steps", self.steps))
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
 

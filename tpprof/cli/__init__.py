@@ -14,6 +14,7 @@ import warnings
 from typing import Sequence
 
 from tpprof import __version__
+from tpprof.cli.config_flags import check_flag_texts
 from tpprof.errors import UserError
 
 #: Command-group modules under tpprof.cli, in the order their commands appear in --help.
@@ -47,10 +48,10 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    bad = [k for k, v in vars(args).items() if isinstance(v, str) and "\x00" in v]
-    if bad:  # no path, net or number holds a NUL; refused here once rather than deep in os calls
-        sys.stderr.write(f"tpprof {args.command}: error: {bad[0]}: contains a NUL character "
-                         "(accepted: text without NUL)\n")
+    try:  # NUL, empty and flag-like values, refused once for every command
+        check_flag_texts(args)
+    except UserError as e:
+        sys.stderr.write(f"tpprof {args.command}: error: {e}\n")
         return 2
     if not getattr(args, "func", None):
         parser.print_help()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +33,27 @@ def _port(text: str) -> int:
     if not 1 <= p <= 65535:
         raise argparse.ArgumentTypeError(f"{p} is out of range (accepted: 1..65535, e.g. 8501)")
     return p
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$", re.ASCII)
+
+
+def _address(text: str) -> str:
+    """An address to bind: an IPv4/IPv6 address or a host name (RFC 1123 labels of letters, digits
+    and inner hyphens, at most 253 characters), e.g. 127.0.0.1, ::1, localhost."""
+    t = text.strip()
+    accepted = "an IP address or host name, e.g. 127.0.0.1, 0.0.0.0, ::1, localhost"
+    try:
+        ipaddress.ip_address(t)
+        return t
+    except ValueError:
+        pass
+    name = t[:-1] if t.endswith(".") else t
+    if not name or len(name) > 253 or not all(_HOST_LABEL.match(lab) for lab in name.split(".")) \
+            or name.rsplit(".", 1)[-1].isdigit():  # 999.1.1.1 or 1.2.3 is a bad IP, not a name
+        shown = repr(t) if len(t) <= 40 else repr(t[:40]) + f"… ({len(t)} characters)"
+        raise argparse.ArgumentTypeError(f"{shown} is not an address (accepted: {accepted})")
+    return t
 
 
 def app_command(port: int, address: str, headless: bool = True) -> list[str]:
@@ -93,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--port", type=_port, default=8501, help="TCP port to serve on, e.g. --port 8502 (default 8501)")
-    p.add_argument("--address", default="127.0.0.1",
+    p.add_argument("--address", type=_address, default="127.0.0.1",
                    help="address to bind, e.g. --address 127.0.0.1 (default: localhost only; 0.0.0.0 exposes it)")
     p.set_defaults(func=run_app)
 

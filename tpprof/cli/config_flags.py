@@ -128,6 +128,35 @@ def int_flag(field: str, value: Any) -> int | None:
     return v
 
 
+_NUMBER_START = frozenset("0123456789.")
+
+
+def check_flag_texts(args: argparse.Namespace) -> None:
+    """Refuse, for every text value on the command line, what no flag accepts: a NUL, an empty
+    text (``--budget ''`` must not silently mean "no budget") and a value that looks like a flag
+    (``--net=--``, ``--out=-x``: a typo that would otherwise become a file name or a net).
+    A leading minus before a digit is let through: the field's own check names the range."""
+    for dest, value in vars(args).items():
+        flag = _flag(dest)
+        if value == []:  # argparse turns --net=-- into an empty list (it drops the "--")
+            raise UserError(flag, "has no value (\"--\" is not one)", f"a value after {flag}")
+        for text in (value if isinstance(value, list) else [value]):
+            if not isinstance(text, str) or dest in ("command", "func"):
+                continue
+            if "\x00" in text:  # no path, net or number holds a NUL; refused once, not deep in os calls
+                raise UserError(flag, "contains a NUL character", "text without NUL")
+            t = text.strip()
+            if not t:
+                raise UserError(flag, "is empty", "a value, or leave the flag out for its default")
+            if t.startswith("-") and not (len(t) > 1 and t[1] in _NUMBER_START):
+                raise UserError(flag, f"{_cut(t)} looks like a flag, not a value",
+                                f"a value after {flag} (write ./{_cut(t)} for a file of that name)")
+
+
+def _cut(text: str, n: int = 30) -> str:
+    return repr(text) if len(text) <= n else repr(text[:n]) + f"… ({len(text)} characters)"
+
+
 def rule_changes(args: argparse.Namespace, *, skip: Sequence[str] = ()) -> dict[str, Any]:
     """The RuleSpec fields given on the command line (single values)."""
     out: dict[str, Any] = {}
