@@ -80,7 +80,7 @@ def _toml(path: Path, net: dict) -> Path:
     (lambda n: n["layers"][0].update(width=10**8), "channels"),
     (lambda n: n["layers"][0].update(kernel=4), "kernel"),
     (lambda n: n["layers"][0].update(kernel=17), "kernel"),
-    (lambda n: n.update(readout=10**8), "readout"),
+    (lambda n: n.update(readout=10**8), "classes"),  # the workload's cap (= the net string's)
     (lambda n: n.update(input_shape=[2, 32, 10**8]), "net input"),
     (lambda n: n["layers"][0].update(weight_std="no"), "weight_std"),
     (lambda n: n.update(layers=[n["layers"][0]] * 1100), "net"),

@@ -348,7 +348,8 @@ class NetSpec:
             raise ConfigError("net", "has no hidden layer", "at least one hidden layer, e.g. 700-450-20")
         if len(self.layers) > MAX_DEPTH:
             raise ConfigError("net", f"has {len(self.layers)} hidden layers", f"at most {MAX_DEPTH}")
-        object.__setattr__(self, "readout", _pos_int("readout", self.readout, maximum=MAX_CLASSES))
+        # readout up to MAX_COUNT: the crossover searches probe class counts beyond a Workload's cap
+        object.__setattr__(self, "readout", _pos_int("readout", self.readout))
         object.__setattr__(self, "_geometry", self._layer_geometry())  # validates the layer sequence
 
     @property
@@ -402,7 +403,7 @@ class NetSpec:
         return sum(g.n_params for g in self.geometry()) + self.readout_fan_in * self.readout
 
     def with_readout(self, classes: int) -> "NetSpec":
-        return replace(self, readout=_pos_int("classes", classes, maximum=MAX_CLASSES))
+        return replace(self, readout=_pos_int("classes", classes))
 
     def to_string(self) -> str:
         """The compact text form, which :func:`parse_net` reads back."""

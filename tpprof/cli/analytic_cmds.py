@@ -20,6 +20,7 @@ _EPILOG_ESTIMATE = """examples:
   tpprof estimate --net 700-450r-20 --rule tess --budget 512KiB
   tpprof estimate --net vgg9:2x32x32-11 --rule bptt --steps 21 --device jetson-nano --json
   tpprof estimate --net shd --rule tp --accounting paper+s
+  tpprof estimate --net shd --rule tp --accounting algorithm   # no framework temporaries
   tpprof estimate --config run.toml --batch 16
   tpprof estimate --net shd --rule all --device stm32h743      # every rule ranked by peak
 """
@@ -28,14 +29,17 @@ _EPILOG_SWEEP = """examples:
   tpprof sweep --net shd --rule tp,tess,bptt --batch 1,8,64 --classes 10,100,1000 --steps 100 --out grid.csv
   tpprof sweep --net 40-256-256-10 --rule tp,tess --batch 16,32 --dtype fp32,fp16 --out grid.parquet
   tpprof sweep --net shd --rule tp,bptt --steps 25,50,100,200 --device stm32h743
+  tpprof sweep --net shd --rule tp,tess --classes 10,100,1000 --accounting algorithm --out alg.csv
 """
 
 
 def _add_flags(p: argparse.ArgumentParser, *, lists: bool) -> None:
     add_config_flags(p, lists=lists)
-    p.add_argument("--accounting", default="full", choices=("full", "paper", "paper+s"),
-                   help="full: tpprof's full model (default); paper: the paper's state accounting (§9: TP = 2BLH, "
-                        "TESS = BLH + LCH, BPTT = TBLH); paper+s: paper, plus S for TP. e.g. --accounting paper")
+    from tpprof.analytic import ACCOUNTING_LABELS, ACCOUNTINGS  # torch-free, small
+
+    p.add_argument("--accounting", default="full", choices=ACCOUNTINGS,
+                   help="; ".join(f"{k}: {v}" for k, v in ACCOUNTING_LABELS.items())
+                        + " (default full), e.g. --accounting algorithm")
     p.add_argument("--budget", default=None,
                    help="memory budget to fit into: bytes or a size with unit, e.g. --budget 512KiB, --budget '1.5 MB'")
     p.add_argument("--device", default=None,
@@ -169,7 +173,10 @@ def render_breakdown(bd: Any, per_layer: bool = False, device: Any = None) -> st
     cfg = bd.config
     total = bd.total_bytes or 1
     wl, rs = cfg.workload, cfg.rule
-    head = [f"tpprof estimate: rule {bd.rule} ({REGISTRY[bd.rule].title}), accounting {bd.accounting}",
+    from tpprof.analytic import ACCOUNTING_LABELS
+
+    head = [f"tpprof estimate: rule {bd.rule} ({REGISTRY[bd.rule].title}), accounting {bd.accounting} — "
+            f"{ACCOUNTING_LABELS[bd.accounting]}",
             f"net {cfg.net.to_string()}" + (f" ({cfg.net.name})" if cfg.net.name and cfg.net.name != cfg.net.to_string() else "")
             + f" | B={wl.batch} C={wl.classes} T={wl.steps} | {wl.dtype} | {rs.optimizer} | cadence {rs.cadence}"
             + f" | aux {rs.aux}", ""]
@@ -206,7 +213,9 @@ def render_breakdown(bd: Any, per_layer: bool = False, device: Any = None) -> st
 
 def figure5_g(bd: Any) -> dict[str, Any] | None:
     """The reconstructed Figure-5 ratio for TP / TESS under the paper's accounting (else None)."""
-    if bd.accounting == "full" or bd.rule not in ("tp", "tess"):
+    from tpprof.analytic import PAPER_ACCOUNTINGS
+
+    if bd.accounting not in PAPER_ACCOUNTINGS or bd.rule not in ("tp", "tess"):
         return None
     from tpprof.analytic.paper import RECONSTRUCTED, g_ratio
 
@@ -248,7 +257,10 @@ def render_ranking(df: Any, dev: Any) -> str:
     from tpprof.config import format_bytes
 
     first = df.iloc[0]
-    head = (f"tpprof estimate: {len(df)} rules ranked by peak, accounting {first['accounting']}\n"
+    from tpprof.analytic import ACCOUNTING_LABELS
+
+    head = (f"tpprof estimate: {len(df)} rules ranked by peak, accounting {first['accounting']} — "
+            f"{ACCOUNTING_LABELS[str(first['accounting'])]}\n"
             f"net {first['net']} | B={first['batch']} C={first['classes']} T={first['steps']} | {first['dtype']} | "
             f"{first['optimizer']}" + (f" | budget {format_bytes(dev.budget_bytes)} ({dev.name})" if dev else ""))
     from tpprof.config import TRAINABLE_RULES
@@ -268,6 +280,9 @@ def render_ranking(df: Any, dev: Any) -> str:
     note = ("\nmodel: 'learner' = a tpprof learner exists, its peak includes the PyTorch implementation's "
             "overheads and is checked against measurement; 'algorithm only' = the rule's algorithmic terms "
             "(no learner, no implementation overheads), so it reads low next to a learner's")
+    if str(first["accounting"]) != "full":
+        note = (f"\nmodel: 'learner' = a tpprof learner exists and is checked against measurement; 'algorithm only' = "
+                f"no learner. Accounting {first['accounting']}: no row includes implementation overheads")
     return head + "\n\n" + _table(rows, "rlrrr" + "r" * (len(cols) - 6) + "l") + note
 
 
