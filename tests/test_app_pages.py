@@ -235,5 +235,45 @@ def test_figure5_page_takes_an_uploaded_nir_net(tmp_path) -> None:
     assert not _same(z, typed)
     at.text_input(key="f5_net").set_value("40-32-5").run()  # the uploaded file still wins over the box
     assert _same(_charts(at)[0]["data"][0]["z"], z)
-    ref = report.figure5_frame("full", "40-32-5", points=18, classes=(2, 1000), batch=(2, 1000))
+    ref = report.figure5_frame("full", "40-32-5", points=18, classes=(2, 1000), batch=(2, 1024))
     assert np.allclose(np.sort(_arr(z).ravel()), np.sort(np.log2(ref["G"].to_numpy())))
+
+
+def test_regimes_page_never_says_fits_on_a_chip_that_cannot_learn() -> None:
+    from tpprof.report import device_catalogue
+
+    dead = [d for d in device_catalogue() if not d.can_learn]
+    partial = [d for d in device_catalogue() if d.on_chip_learning == "partial"]
+    assert dead, "the catalogue lists an inference-only chip (Xylo)"
+    at = _app("Device regimes")
+    at.selectbox(key="rg_device").set_value(dead[0].name).run()
+    assert not at.exception
+    assert any("cannot learn on chip" in e.value for e in at.error)
+    spec = _charts(at)[0]
+    assert "cannot learn on chip" in spec["layout"]["title"]["text"]
+    ticks = spec["data"][0]["colorbar"]["ticktext"]
+    assert all("cannot learn on chip" in t for t in ticks if "fit" in t and "neither" not in t), ticks
+    assert not any(t in ("only TP fits", "both fit, TP smaller") for t in ticks)
+    if partial:
+        at.selectbox(key="rg_device").set_value(partial[0].name).run()
+        assert "partial" in _charts(at)[0]["layout"]["title"]["text"]
+
+
+def test_figure5_page_reaches_gsc_batch_and_disables_unused_widgets() -> None:
+    at = _app("Relative memory cost")
+    assert 1024 in at.select_slider(key="f5_b").options or "1024" in at.select_slider(key="f5_b").options
+    at.selectbox(key="f5_acc").set_value("paper").run()
+    assert at.selectbox(key="f5_dtype").disabled and at.selectbox(key="f5_opt").disabled
+    assert any("Not used under the paper accounting" in c.value for c in at.caption)
+    at.selectbox(key="f5_acc").set_value("full").run()
+    assert not at.selectbox(key="f5_dtype").disabled and not at.selectbox(key="f5_opt").disabled
+
+
+def test_budget_label_sits_beside_the_bars() -> None:
+    from tpprof import plots, report
+
+    bd = report.breakdown_frame("shd", ("tp", "tess", "bptt"), 32, 100, None, "fp32", "adam", "full", 8 * 2**20)
+    fig = plots.category_bars(bd, budget_bytes=8 * 2**20)
+    (ann,) = [a for a in fig.layout.annotations if "budget" in a.text]
+    assert ann.xref == "paper" and ann.x >= 1.0 and ann.xanchor == "left"  # in the right margin, past the bars
+    assert fig.layout.margin.r >= 80

@@ -207,8 +207,21 @@ def figure5(df: pd.DataFrame, title: str | None = None, points: pd.DataFrame | N
 # --------------------------------------------------------------------------------------
 
 
-def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str | None = None) -> go.Figure:
+def _learning_words(text: str, on_chip_learning: str) -> str:
+    """A verdict as the device allows it: on a chip that cannot learn, nothing "fits", it only
+    fits the memory (Device.can_learn)."""
+    if on_chip_learning == "no":
+        return text.replace("fits", "fits memory").replace("fit,", "fit memory,") + " — cannot learn on chip"
+    return text
+
+
+def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str | None = None,
+               on_chip_learning: str = "yes") -> go.Figure:
     """Per (classes, batch) cell: which of TP / TESS fits the budget and which needs less.
+
+    ``on_chip_learning`` (:attr:`tpprof.config.Device.on_chip_learning`): ``"no"`` relabels every
+    verdict "fits memory — cannot learn on chip" and says so in the title; ``"partial"`` is
+    stated in the title.
 
     ``df``: :func:`tpprof.report.regime_frame` (one row per cell and rule with ``peak_bytes``,
     ``fits``, and the cell's ``verdict``). BPTT (when present) is drawn as the boundary of
@@ -223,11 +236,13 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
     hv = None
     for rule in dict.fromkeys(df["rule"]):
         sub = df[df["rule"] == rule]
+        fit_words = " fits memory (cannot learn on chip)" if on_chip_learning == "no" else " fits"
         txt = (_rule_label(rule) + ": " + sub["peak_bytes"].map(human_bytes)
-               + np.where(sub["fits"], " fits", " does not fit"))
+               + np.where(sub["fits"], fit_words, " does not fit"))
         part = _pivot(sub.assign(txt=txt), "txt").reindex_like(z).to_numpy(dtype=object)
         hv = part if hv is None else hv + "<br>" + part
-    verdict = _pivot(cells, "verdict").reindex_like(z)
+    verdict = _pivot(cells.assign(verdict=cells["verdict"].map(lambda v: _learning_words(v, on_chip_learning))),
+                     "verdict").reindex_like(z)
     n = len(VERDICTS)
     scale = []
     for i, col in enumerate(VERDICT_COLORS):
@@ -236,7 +251,8 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
     fig.add_trace(go.Heatmap(
         x=b, y=c, z=z.to_numpy(dtype=float), zmin=-0.5, zmax=n - 0.5, colorscale=scale,
         customdata=np.dstack([verdict.to_numpy(dtype=object), hv]),
-        colorbar={"tickvals": list(range(n)), "ticktext": list(VERDICTS), "title": {"text": ""}},
+        colorbar={"tickvals": list(range(n)), "ticktext": [_learning_words(v, on_chip_learning) for v in VERDICTS],
+                  "title": {"text": ""}},
         hovertemplate="B = %{x}<br>C = %{y}<br><b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
         name="regime",
     ))
@@ -252,7 +268,12 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
     fig.update_xaxes(type="log", title="batch size B", range=_log_edges(b))
     fig.update_yaxes(type="log", title="classes C", range=_log_edges(c))
     where = f" on {device}" if device else ""
-    _layout(fig, title or f"Which rule fits{where} (budget {human_bytes(budget_bytes)}) and where TP wins",
+    title = title or f"Which rule fits{where} (budget {human_bytes(budget_bytes)}) and where TP wins"
+    if on_chip_learning == "no":
+        title = f"{device or 'This device'} cannot learn on chip — memory only: " + title
+    elif on_chip_learning == "partial":
+        title += " (on-chip learning: partial)"
+    _layout(fig, title,
             legend={"orientation": "h", "y": -0.16, "x": 0}, height=560)
     return fig
 
@@ -285,10 +306,15 @@ def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = 
                                  textposition="top center", hovertemplate="peak %{text}<extra>%{x}</extra>"))
     fig.update_layout(barmode="stack")
     if budget_bytes:
-        fig.add_hline(y=budget_bytes / div, line={"color": "black", "dash": "dash", "width": 2},
-                      annotation_text=f"budget {human_bytes(budget_bytes)}", annotation_position="top right")
+        fig.add_hline(y=budget_bytes / div, line={"color": "black", "dash": "dash", "width": 2})
+        # the label sits in the right margin, beside the line's end, so it never covers a bar
+        fig.add_annotation(x=1.0, xref="paper", xanchor="left", y=budget_bytes / div, yref="y", showarrow=False,
+                           text=f"budget<br>{human_bytes(budget_bytes)}", align="left")
     fig.update_yaxes(title=unit, rangemode="tozero")
-    return _layout(fig, title)
+    _layout(fig, title)
+    if budget_bytes:
+        fig.update_layout(margin={"r": 90})
+    return fig
 
 
 # --------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ DTYPES: tuple[str, ...] = tuple(k for k in DTYPE_BYTES if k != "int8")
 PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
 NET_HELP = ("A preset (" + ", ".join(PRESET_NAMES) + ") or a net string: 700-450-20 (dense), 700-450r-20 "
             "(recurrent), 2x32x32-c64-c128p-10 (conv), vgg9:2x32x32. The readout is resized to C.")
-RANGE_STEPS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+#: Slider stops: a 1-2-5 series plus 1024, the gsc preset's batch (reachable as an end of a range).
+RANGE_STEPS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 1024, 2000, 5000, 10000)
 _BIND = {"bind": "query-params", "persist_state": "session"}
 MAX_UPLOAD_MB: int = 20  # uploads above this are refused (also --server.maxUploadSize in `tpprof app`)
 
@@ -151,13 +152,17 @@ def saved_upload(data: bytes, suffix: str) -> str:
     return str(path)
 
 
-def dtype_optimizer(prefix: str) -> tuple[str, str]:
+def dtype_optimizer(prefix: str, unused: str | None = None) -> tuple[str, str]:
+    """dtype and optimiser selects; ``unused`` (a reason) disables both and says why beside them."""
     c1, c2 = st.columns(2)
     with c1:
-        dtype = select("dtype", DTYPES, f"{prefix}_dtype", "fp32", help="Element type of every tensor, e.g. fp32")
+        dtype = select("dtype", DTYPES, f"{prefix}_dtype", "fp32", help=unused or "Element type of every tensor, e.g. fp32",
+                       disabled=unused is not None)
     with c2:
-        opt = select("Optimiser", OPTIMIZERS, f"{prefix}_opt", "adam",
-                     help="Optimiser state per parameter: sgd 0, momentum 1, adam 2")
+        opt = select("Optimiser", OPTIMIZERS, f"{prefix}_opt", "adam", disabled=unused is not None,
+                     help=unused or "Optimiser state per parameter: sgd 0, momentum 1, adam 2")
+    if unused:
+        st.caption(unused)
     return dtype, opt
 
 

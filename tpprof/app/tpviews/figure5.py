@@ -34,14 +34,22 @@ def render() -> None:
         versus = common.select("TP against", list(report.FIGURE5_VERSUS), "f5_vs", "tess",
                                help="; ".join(f"{k}: {v}" for k, v in report.FIGURE5_VERSUS.items()))
         st.caption(report.FIGURE5_VERSUS[versus])
+    paper = acc in report.ACCOUNTINGS and acc.startswith("paper")
+    unused = (f"Not used under the {acc} accounting: it counts state elements per the paper's formulas "
+              "with one element size and no optimiser. Choose the full accounting to use the net's widths, dtype "
+              "and optimiser.") if paper else None
     with c2:
         net = common.net_input("f5_net", "shd")
-    dtype, opt = common.dtype_optimizer("f5")
+        if paper:
+            st.caption("Under the paper's accounting G depends on C and B (with + S on the depth L too); the "
+                       "net's widths cancel.")
+    dtype, opt = common.dtype_optimizer("f5", unused)
     c3, c4 = st.columns(2)
     with c3:
         crange = common.range_slider("Classes C", "f5_c", (2, 1000), "Range of class counts (log-spaced)")
     with c4:
-        brange = common.range_slider("Batch size B", "f5_b", (2, 1000), "Range of batch sizes (log-spaced)")
+        brange = common.range_slider("Batch size B", "f5_b", (2, 1024), "Range of batch sizes (log-spaced); "
+                                     "1024 is the gsc preset's batch")
     df = common.figure5_frame(acc, net, dtype, opt, None, crange, brange, GRID_POINTS, versus)
     marks = report.preset_points() if st.checkbox("Mark the paper's workloads", value=True, key="f5_marks",
                                                   **common._BIND, help="Each preset's (C, B), e.g. SHD at C = 20, "

@@ -15,7 +15,8 @@ _CUSTOM = "custom"
 GRID_POINTS = 14
 
 
-def _device() -> tuple[str, int]:
+def _device() -> tuple[str, int, str]:
+    """(name, budget bytes, on-chip learning: yes / no / partial / unknown)."""
     cat = common.catalogue()
     modes = (["catalogue device"] if cat else []) + ["typed budget"]
     mode = st.radio("Memory budget from", modes, key="rg_src", horizontal=True, **common._BIND)
@@ -33,11 +34,16 @@ def _device() -> tuple[str, int]:
         budget = int(figures[which])
         st.caption(f"{which}: {format_bytes(budget)}" + (f" — {dev.notes.rstrip('.')}" if dev.notes else "")
                    + (f". Source: {dev.source}" if dev.source else ""))
-        return (dev.name if which == "catalogue budget" else f"{dev.name} ({which})"), budget
+        if not dev.can_learn:
+            st.error(f"{dev.name} cannot learn on chip (inference only): the maps below show memory only; "
+                     "no rule trains there.")
+        elif dev.on_chip_learning == "partial":
+            st.warning(f"{dev.name}: on-chip learning is partial (see the device's notes); the maps show memory only.")
+        return (dev.name if which == "catalogue budget" else f"{dev.name} ({which})"), budget, dev.on_chip_learning
     text = st.text_input("Budget", value="8MiB", key="rg_budget", help="e.g. 512KiB, 1.5 MB, 8GiB, 4096",
                          **common._BIND)
     dev = report.resolve_device(budget=text)
-    return dev.name, dev.budget_bytes
+    return dev.name, dev.budget_bytes, dev.on_chip_learning
 
 
 def _net() -> str:
@@ -54,7 +60,7 @@ def render() -> None:
     st.subheader("Which rule fits this device, and where TP wins")
     c1, c2 = st.columns(2)
     with c1:
-        dev_name, budget = _device()
+        dev_name, budget, learning = _device()
     with c2:
         net = report.check_net(_net())
     dtype, opt = common.dtype_optimizer("rg")
@@ -67,10 +73,10 @@ def render() -> None:
     with c4:
         crange = common.range_slider("Classes C", "rg_c", (2, 1000), "Range of class counts (log-spaced)")
     with c5:
-        brange = common.range_slider("Batch size B", "rg_b", (2, 1000), "Range of batch sizes (log-spaced)")
+        brange = common.range_slider("Batch size B", "rg_b", (2, 1024), "Range of batch sizes (log-spaced)")
     steps = int(steps) if steps else None
     df = common.regime_frame(net, budget, dtype, opt, steps, crange, brange, GRID_POINTS, ("tp", "tess", "bptt"))
-    common.show_figure(common.figure("regime_map", df, budget, dev_name), df, "regime_map")
+    common.show_figure(common.figure("regime_map", df, budget, dev_name, on_chip_learning=learning), df, "regime_map")
     if not df["fits"].any():
         best = df.loc[df["peak_bytes"].idxmin()]
         st.warning(f"Nothing fits {dev_name} ({format_bytes(budget)}) in this range: the smallest peak is "
@@ -78,8 +84,13 @@ def render() -> None:
                    f"C = {best['classes']}, B = {best['batch']}). Try sgd, fp16 or a smaller net.")
     cells = df.drop_duplicates(["classes", "batch"])
     tp_wins = cells["verdict"].isin(["only TP fits", "both fit, TP smaller"]).mean()
-    st.caption(f"TP wins (fits where TESS does not, or needs less) in {tp_wins:.0%} of the cells; full "
-               "accounting, peak over a step. Hover a cell for each rule's peak.")
+    if learning == "no":
+        st.caption(f"{dev_name} cannot learn on chip: TP would need less memory than TESS (or fit where TESS does "
+                   f"not) in {tp_wins:.0%} of the cells, but no rule trains there. Full accounting, peak over a step.")
+    else:
+        st.caption(f"TP wins (fits where TESS does not, or needs less) in {tp_wins:.0%} of the cells; full "
+                   "accounting, peak over a step" + (" (on-chip learning: partial)" if learning == "partial" else "")
+                   + ". Hover a cell for each rule's peak.")
 
     st.markdown("#### TP against the best alternative")
     best = common.figure5_frame("full", net, dtype, opt, steps, crange, brange, GRID_POINTS, "best")
@@ -88,8 +99,10 @@ def render() -> None:
     wins = best[best["G"] > 1]
     fits = wins[wins["tp_bytes"] <= budget]
     st.caption(f"Per cell, the learner other than TP that needs least memory (hover for which); G > 1: TP needs "
-               f"less than every alternative, in {len(wins) / len(best):.0%} of the cells, and fits "
-               f"{dev_name} there in {len(fits) / len(best):.0%}. Alternatives: "
+               f"less than every alternative, in {len(wins) / len(best):.0%} of the cells, and "
+               + ("would fit the memory of" if learning == "no" else "fits") +
+               f" {dev_name} there in {len(fits) / len(best):.0%}"
+               + (" (it cannot learn on chip)" if learning == "no" else "") + ". Alternatives: "
                + ", ".join(sorted(set(best["other"]))) + ".")
 
     st.markdown("#### Headroom at one point, and the largest batch per rule")
@@ -107,7 +120,8 @@ def render() -> None:
                               title=f"Memory by category at C = {classes}, B = {batch} vs {dev_name}")
     common.show_figure(fig, bd, "headroom")
     inv = common.inverse_frame(net, tuple(rules), int(classes), budget, steps, dtype, opt)
-    st.markdown(f"**Largest batch that trains with C = {classes} on {dev_name}** (full accounting, peak ≤ budget):")
+    st.markdown(f"**Largest batch that trains with C = {classes} on {dev_name}** (full accounting, peak ≤ budget"
+                + ("; memory only: it cannot learn on chip" if learning == "no" else "") + "):")
     view = inv.assign(rule=inv["rule"].map(lambda r: plots.RULE_LABELS.get(r, r)),
                       peak=inv["peak_bytes"].map(lambda v: plots.human_bytes(v) if v == v and v else "–"),
                       headroom=(inv["budget_bytes"] - inv["peak_bytes"]).map(
