@@ -122,9 +122,9 @@ def test_regimes_page_catalogue_device_and_custom_net() -> None:
         at.selectbox(key="rg_device").set_value(names[-1]).run()
         _clean(at)
         assert not _same(_charts(at)[0]["data"][0]["z"], z1) or len(names) == 1
-        from tpprof.report import device_catalogue
+        from tpprof.analytic.devices import load_catalogue
 
-        both = [d for d in device_catalogue() if d.on_chip_bytes and d.off_chip_bytes
+        both = [d for d in load_catalogue() if d.on_chip_bytes and d.off_chip_bytes
                 and d.on_chip_bytes != d.off_chip_bytes]
         if both:  # on-chip memory alone is a different (smaller) budget: a different map
             at.selectbox(key="rg_device").set_value(both[0].name).run()
@@ -216,7 +216,7 @@ def test_training_page_without_and_with_results(tmp_path, monkeypatch) -> None:
 
 def test_figure5_page_takes_an_uploaded_nir_net(tmp_path) -> None:
     nir = pytest.importorskip("nir")
-    from tpprof import report
+    from tpprof import views
 
     rng = np.random.default_rng(0)
     g = nir.NIRGraph.from_list(
@@ -235,5 +235,5 @@ def test_figure5_page_takes_an_uploaded_nir_net(tmp_path) -> None:
     assert not _same(z, typed)
     at.text_input(key="f5_net").set_value("40-32-5").run()  # the uploaded file still wins over the box
     assert _same(_charts(at)[0]["data"][0]["z"], z)
-    ref = report.figure5_frame("full", "40-32-5", points=18, classes=(2, 1000), batch=(2, 1000))
+    ref = views.figure5_frame("full", "40-32-5", points=18, classes=(2, 1000), batch=(2, 1000))
     assert np.allclose(np.sort(_arr(z).ravel()), np.sort(np.log2(ref["G"].to_numpy())))
