@@ -165,14 +165,13 @@ def preset_points() -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 
 
-def _verdict(tp_fits: bool, tess_fits: bool, tp: float, tess: float) -> str:
-    if tp_fits and tess_fits:
-        return "both fit, TP smaller" if tp < tess else "both fit, TESS smaller"
-    if tp_fits:
-        return "only TP fits"
-    if tess_fits:
-        return "only TESS fits"
-    return "neither fits"
+#: The regime map's verdicts, by (TP fits, TESS fits, TP needs less than TESS).
+VERDICTS: dict[tuple[bool, bool, bool], str] = {
+    (True, True, True): "both fit, TP smaller", (True, True, False): "both fit, TESS smaller",
+    (True, False, True): "only TP fits", (True, False, False): "only TP fits",
+    (False, True, True): "only TESS fits", (False, True, False): "only TESS fits",
+    (False, False, True): "neither fits", (False, False, False): "neither fits",
+}
 
 
 def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: str = "adam", steps: int | None = None,
@@ -181,22 +180,23 @@ def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: st
     """Per (classes, batch) cell and rule: peak memory (full accounting), fits, headroom.
 
     ``verdict`` (per cell) says which of TP and TESS fit ``budget_bytes`` and which needs
-    less; TP wins where it fits and TESS does not, or both fit and TP needs less.
+    less (:data:`VERDICTS`); TP wins where it fits and TESS does not, or both fit and TP needs
+    less. Rows: cells in (C, B) order, the rules of each cell together.
     """
     net = check_net(net)
     rules = tuple(dict.fromkeys(("tp", "tess") + tuple(rules)))
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
     mem = class_batch_memory(net, rules, cs, bs, steps, dtype, optimizer)
-    peaks = {r: mem["memory_bytes"][mem["rule"] == r].tolist() for r in rules}
+    peaks = mem["memory_bytes"].to_numpy().reshape(len(rules), -1).T  # (cells, rules): rule slowest in ``mem``
+    fits = peaks <= budget_bytes
+    tp, tess = peaks[:, 0], peaks[:, 1]
+    verdict = [VERDICTS[k] for k in zip(fits[:, 0].tolist(), fits[:, 1].tolist(), (tp < tess).tolist())]
     cc, bb = np.meshgrid(cs, bs, indexing="ij")  # (nC, nB): the order of each rule's rows
-    rows = []
-    for i, (c, b) in enumerate(zip(cc.ravel().tolist(), bb.ravel().tolist())):
-        fits = {r: peaks[r][i] <= budget_bytes for r in rules}
-        verdict = _verdict(fits["tp"], fits["tess"], peaks["tp"][i], peaks["tess"][i])
-        for r in rules:
-            rows.append((c, b, r, peaks[r][i], fits[r], budget_bytes - peaks[r][i], verdict))
-    return pd.DataFrame(rows, columns=["classes", "batch", "rule", "peak_bytes", "fits", "headroom_bytes", "verdict"])
+    n = len(rules)
+    return pd.DataFrame({"classes": np.repeat(cc.ravel(), n), "batch": np.repeat(bb.ravel(), n),
+                         "rule": list(rules) * peaks.shape[0], "peak_bytes": peaks.ravel(), "fits": fits.ravel(),
+                         "headroom_bytes": budget_bytes - peaks.ravel(), "verdict": np.repeat(verdict, n).tolist()})
 
 
 def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, steps: int | None = None,
