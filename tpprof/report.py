@@ -25,7 +25,6 @@ from tpprof.views import (DEFAULT_SCALING_VALUES, compare_frame, config_for, err
 #: Figure 5 grid and the default views exported by ``tpprof report``.
 REPORT_DEFAULTS: dict[str, Any] = {
     "net": "shd", "dtype": "fp32", "optimizer": "adam", "classes": (2, 1000), "batch": (2, 1024), "points": 24,
-    "scaling_var": "depth", "rules": ("tp", "tess", "bptt"),
 }
 
 
