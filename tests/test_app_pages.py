@@ -122,9 +122,9 @@ def test_regimes_page_catalogue_device_and_custom_net() -> None:
         at.selectbox(key="rg_device").set_value(names[-1]).run()
         _clean(at)
         assert not _same(_charts(at)[0]["data"][0]["z"], z1) or len(names) == 1
-        from tpprof.report import device_catalogue
+        from tpprof.analytic.devices import load_catalogue
 
-        both = [d for d in device_catalogue() if d.on_chip_bytes and d.off_chip_bytes
+        both = [d for d in load_catalogue() if d.on_chip_bytes and d.off_chip_bytes
                 and d.on_chip_bytes != d.off_chip_bytes]
         if both:  # on-chip memory alone is a different (smaller) budget: a different map
             at.selectbox(key="rg_device").set_value(both[0].name).run()
@@ -216,7 +216,7 @@ def test_training_page_without_and_with_results(tmp_path, monkeypatch) -> None:
 
 def test_figure5_page_takes_an_uploaded_nir_net(tmp_path) -> None:
     nir = pytest.importorskip("nir")
-    from tpprof import report
+    from tpprof import views
 
     rng = np.random.default_rng(0)
     g = nir.NIRGraph.from_list(
@@ -235,12 +235,12 @@ def test_figure5_page_takes_an_uploaded_nir_net(tmp_path) -> None:
     assert not _same(z, typed)
     at.text_input(key="f5_net").set_value("40-32-5").run()  # the uploaded file still wins over the box
     assert _same(_charts(at)[0]["data"][0]["z"], z)
-    ref = report.figure5_frame("full", "40-32-5", points=18, classes=(2, 1000), batch=(2, 1024))
+    ref = views.figure5_frame("full", "40-32-5", points=18, classes=(2, 1000), batch=(2, 1024))
     assert np.allclose(np.sort(_arr(z).ravel()), np.sort(np.log2(ref["G"].to_numpy())))
 
 
 def test_regimes_page_never_says_fits_on_a_chip_that_cannot_learn() -> None:
-    from tpprof.report import device_catalogue
+    from tpprof.analytic.devices import load_catalogue as device_catalogue
 
     dead = [d for d in device_catalogue() if not d.can_learn]
     partial = [d for d in device_catalogue() if d.on_chip_learning == "partial"]
@@ -270,9 +270,9 @@ def test_figure5_page_reaches_gsc_batch_and_disables_unused_widgets() -> None:
 
 
 def test_budget_label_sits_beside_the_bars() -> None:
-    from tpprof import plots, report
+    from tpprof import plots, views
 
-    bd = report.breakdown_frame("shd", ("tp", "tess", "bptt"), 32, 100, None, "fp32", "adam", "full", 8 * 2**20)
+    bd = views.breakdown_frame("shd", ("tp", "tess", "bptt"), 32, 100, None, "fp32", "adam", "full", 8 * 2**20)
     fig = plots.category_bars(bd, budget_bytes=8 * 2**20)
     (ann,) = [a for a in fig.layout.annotations if "budget" in a.text]
     assert ann.xref == "paper" and ann.x >= 1.0 and ann.xanchor == "left"  # in the right margin, past the bars

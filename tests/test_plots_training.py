@@ -40,9 +40,9 @@ def test_chart_series_and_default_metric() -> None:
 
 
 def test_scaling_legend_lists_every_category_and_x_is_linear() -> None:
-    from tpprof import report
+    from tpprof import views
 
-    df = report.scaling_frame("steps", (10, 100, 400), rules=("tp", "bptt"))
+    df = views.scaling_frame("steps", (10, 100, 400), rules=("tp", "bptt"))
     fig = plots.scaling(df, "steps")
     shown = {tr.name for tr in fig.data if tr.showlegend is not False}
     assert shown == {tr.name for tr in fig.data}  # "saved" (BPTT only, 2nd panel) has a legend entry

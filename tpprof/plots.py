@@ -1,6 +1,6 @@
 """Figures from tpprof's result tables (plotly), and their static export with provenance.
 
-Every figure function takes a tidy :class:`pandas.DataFrame` produced by :mod:`tpprof.report`
+Every figure function takes a tidy :class:`pandas.DataFrame` produced by :mod:`tpprof.views`
 (the same table the dashboard offers as CSV) and returns a :class:`plotly.graph_objects.Figure`;
 no figure function computes a memory formula. :func:`save_figure` writes one figure as PDF, SVG
 and PNG plus a JSON provenance sidecar.
@@ -44,7 +44,7 @@ RULE_LABELS: dict[str, str] = {
     "tp": "TP", "tess": "TESS", "bptt": "BPTT", "eprop": "e-prop", "eprop-rfb": "e-prop (random fb)",
     "ostl": "OSTL", "osttp": "OSTTP", "etlp": "ETLP", "ottt": "OTTT",
 }
-#: Regime-map verdicts (see tpprof.report.regime_frame), in legend order, with their colours.
+#: Regime-map verdicts (see tpprof.views.regime_frame), in legend order, with their colours.
 VERDICTS: tuple[str, ...] = ("neither fits", "only TESS fits", "both fit, TESS smaller",
                              "both fit, TP smaller", "only TP fits")
 VERDICT_COLORS: tuple[str, ...] = ("#E0E0E0", "#3C78B4", "#A6C8E6", "#F4A6A0", "#C8322D")
@@ -132,7 +132,7 @@ def figure5(df: pd.DataFrame, title: str | None = None, points: pd.DataFrame | N
     per cell the best alternative named in ``other``).
 
     ``df``: one row per (classes, batch) with ``tp_bytes``, ``other_bytes`` (or ``tess_bytes``),
-    optionally ``other``, and ``G`` (:func:`tpprof.report.figure5_frame`). Colour is log2 G (red: TP needs less, G > 1;
+    optionally ``other``, and ``G`` (:func:`tpprof.views.figure5_frame`). Colour is log2 G (red: TP needs less, G > 1;
     blue: TESS needs less); thin contours at G = 2^k; the bold line is G = 1 (equal memory).
     ``points`` (name, classes, batch) marks workloads, e.g. the paper's benchmarks.
     """
@@ -223,7 +223,7 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
     verdict "fits memory — cannot learn on chip" and says so in the title; ``"partial"`` is
     stated in the title.
 
-    ``df``: :func:`tpprof.report.regime_frame` (one row per cell and rule with ``peak_bytes``,
+    ``df``: :func:`tpprof.views.regime_frame` (one row per cell and rule with ``peak_bytes``,
     ``fits``, and the cell's ``verdict``). BPTT (when present) is drawn as the boundary of
     the cells where it fits.
     """
@@ -284,7 +284,7 @@ def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = 
     rule), the peak marked with its headroom, and the budget line.
 
     ``df``: columns ``x``, ``category``, ``bytes``, optionally ``peak_bytes``
-    (:func:`tpprof.report.breakdown_frame`).
+    (:func:`tpprof.views.breakdown_frame`).
     """
     fig = go.Figure()
     order = list(dict.fromkeys(df[x]))
@@ -325,7 +325,7 @@ def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = 
 def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool = True) -> go.Figure:
     """Memory vs ``var`` (depth, width or steps), one panel per rule, stacked by category.
 
-    ``df``: :func:`tpprof.report.scaling_frame` (columns ``rule``, ``var``, ``category``, ``bytes``).
+    ``df``: :func:`tpprof.views.scaling_frame` (columns ``rule``, ``var``, ``category``, ``bytes``).
     Bars stack the bytes live at the step's peak (their top is the peak).
     ``shared_y=False`` gives each rule its own scale (BPTT can dwarf the local rules).
     """
@@ -371,7 +371,7 @@ def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool
 def measured_vs_analytic(df: pd.DataFrame, tolerance: float = 0.05, title: str | None = None) -> go.Figure:
     """Measured peak against the analytic peak, log-log, with y = x and a ±tolerance band.
 
-    ``df``: :func:`tpprof.report.compare_frame` (columns ``rule``, ``predicted_bytes``,
+    ``df``: :func:`tpprof.views.compare_frame` (columns ``rule``, ``predicted_bytes``,
     ``measured_bytes``, ``error``, ``label``, ``source``).
     """
     fig = go.Figure()
@@ -404,7 +404,7 @@ def measured_vs_analytic(df: pd.DataFrame, tolerance: float = 0.05, title: str |
 def t_invariance(df: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Peak memory against time steps T per rule and net: measured (markers), analytic (lines).
 
-    ``df``: :func:`tpprof.report.compare_frame` rows of groups measured at ≥ 2 values of T.
+    ``df``: :func:`tpprof.views.compare_frame` rows of groups measured at ≥ 2 values of T.
     """
     fig = go.Figure()
     for (rule, group), sub in df.groupby(["rule", "group"], sort=False):

@@ -149,14 +149,20 @@ def get_device(name: str, extra: str | Path | Iterable[str | Path] | None = None
 
 
 def resolve_budget(device: str | None = None, budget: str | None = None,
-                   extra: str | Path | None = None) -> Device | None:
-    """``--device NAME`` or ``--budget SIZE`` → a :class:`Device` (None when neither is given)."""
+                   extra: str | Path | None = None, required: bool = False) -> Device | None:
+    """``--device NAME`` or ``--budget SIZE`` → a :class:`Device`: a catalogue entry (``extra``
+    files included) or an ad-hoc device of that budget. Blank values count as not given; with
+    neither given, None, or a one-line :class:`UserError` when ``required``."""
+    device = device.strip() if device else None
+    budget = str(budget).strip() if budget is not None else None
     if device and budget:
         raise UserError("budget", "both --device and --budget were given", "one of them")
     if budget:
         return budget_device(budget)
     if device:
         return get_device(device, extra)
+    if required:
+        raise UserError("device", "none given", "a catalogue device name or a budget such as 512KiB")
     return None
 
 

@@ -8,9 +8,10 @@ calls for one Config — are evaluated once on them. Nothing here loops over poi
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -112,6 +113,25 @@ class _Columns:
         return pd.DataFrame(data, copy=False)
 
 
+@contextlib.contextmanager
+def _small_pages() -> Iterator[None]:
+    """Allocate without numpy's transparent-huge-page advice for the duration.
+
+    numpy advises the kernel to back every array of 4 MiB or more with huge pages; where the
+    kernel then compacts memory on the first touch (``defrag = madvise``), filling a 10⁶-point
+    grid's ~0.5 GB of columns took 1.2–1.4 s instead of 0.45–0.5 s (``bench/bench_sweep.py``).
+    The advice is process-wide, so the previous setting is restored on exit; a numpy without
+    the (private) switch is left as it is.
+    """
+    switch = getattr(getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)
+    previous = switch(False) if switch else None
+    try:
+        yield
+    finally:
+        if switch:
+            switch(previous)
+
+
 def estimate_grid(grid: Grid, accounting: str = "full", *, implementation: bool = True,
                   at_peak: bool = False, budget_bytes: int | None = None) -> Any:
     """One row per grid point, in the grid's product order (first axis slowest).
@@ -126,6 +146,12 @@ def estimate_grid(grid: Grid, accounting: str = "full", *, implementation: bool 
     from tpprof.analytic import check_accounting
 
     accounting = check_accounting(accounting)
+    with _small_pages():
+        return _estimate_grid(grid, accounting, implementation, at_peak, budget_bytes)
+
+
+def _estimate_grid(grid: Grid, accounting: str, implementation: bool, at_peak: bool,
+                   budget_bytes: int | None) -> Any:
     names = [a for a, _ in grid.axes]
     vec_axes = [a for a in names if a in VECTOR_AXES]
     struct_axes = [a for a in names if a not in VECTOR_AXES]

@@ -1,6 +1,6 @@
 """tpprof dashboard: `tpprof app` (or `streamlit run tpprof/app/streamlit_app.py`).
 
-Thin by design: widgets → plain values → cached table functions from tpprof.report (which call
+Thin by design: widgets → plain values → cached table functions from tpprof.views (which call
 the analytic model) → figures from tpprof.plots. Every view's settings live in the URL query,
 so copying the address shares the view.
 """

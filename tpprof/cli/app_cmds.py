@@ -91,8 +91,9 @@ def run_report(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tpprof import report
+    from tpprof.analytic.devices import resolve_budget
 
-    device = report.resolve_device(args.device, args.budget) if (args.device or args.budget) else None
+    device = resolve_budget(args.device, args.budget)
     # build_report checks this too; here it comes before the progress bar draws, so the error is one line
     if args.measurements and not Path(args.measurements).exists():
         raise UserError("measurements", f"{args.measurements!r} does not exist", "a .csv file or a folder of them")

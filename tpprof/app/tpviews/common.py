@@ -7,7 +7,8 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import streamlit as st
 
-from tpprof import plots, report
+from tpprof import datafiles, plots, resources, views
+from tpprof.analytic.devices import load_catalogue
 from tpprof.config import DTYPE_BYTES, OPTIMIZERS, PRESETS, RULES
 from tpprof.errors import UserError
 
@@ -21,37 +22,37 @@ _BIND = {"bind": "query-params", "persist_state": "session"}
 MAX_UPLOAD_MB: int = 20  # uploads above this are refused (also --server.maxUploadSize in `tpprof app`)
 
 # --- cached doors into tpprof (pure in their arguments, so safe to cache) -----------------
-figure5_frame = st.cache_data(max_entries=64, show_spinner="Computing G(C, B)…")(report.figure5_frame)
-regime_frame = st.cache_data(max_entries=64, show_spinner="Computing the regime map…")(report.regime_frame)
-breakdown_frame = st.cache_data(max_entries=256, show_spinner=False)(report.breakdown_frame)
-inverse_frame = st.cache_data(max_entries=256, show_spinner=False)(report.inverse_frame)
-scaling_frame = st.cache_data(max_entries=64, show_spinner="Computing the scaling sweep…")(report.scaling_frame)
+figure5_frame = st.cache_data(max_entries=64, show_spinner="Computing G(C, B)…")(views.figure5_frame)
+regime_frame = st.cache_data(max_entries=64, show_spinner="Computing the regime map…")(views.regime_frame)
+breakdown_frame = st.cache_data(max_entries=256, show_spinner=False)(views.breakdown_frame)
+inverse_frame = st.cache_data(max_entries=256, show_spinner=False)(views.inverse_frame)
+scaling_frame = st.cache_data(max_entries=64, show_spinner="Computing the scaling sweep…")(views.scaling_frame)
 
 
 def shipped_measurements() -> tuple[pd.DataFrame, list[tuple[str, int, str]], list[str]]:
     """Rows of the shipped measurements/ files (cached on the files' names, sizes and times)."""
-    files = report.shipped_measurement_files()
+    files = datafiles.shipped_measurement_files()
     return _load_measurements(tuple((str(f), f.stat().st_size, f.stat().st_mtime) for f in files))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _load_measurements(files: tuple[tuple[str, int, float], ...]) -> tuple[pd.DataFrame, list, list[str]]:
-    m = report.load_measurements([f for f, _, _ in files])
+    m = datafiles.load_measurements([f for f, _, _ in files])
     return m.rows, m.bad, m.files
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def uploaded_measurements(name: str, data: bytes) -> tuple[pd.DataFrame, list[tuple[str, int, str]], list[str]]:
-    m = report.load_uploaded(name, data)
+    m = datafiles.load_uploaded(name, data)
     return m.rows, m.bad, m.files
 
 
-compare_frame = st.cache_data(max_entries=32, show_spinner="Joining with the analytic model…")(report.compare_frame)
+compare_frame = st.cache_data(max_entries=32, show_spinner="Joining with the analytic model…")(views.compare_frame)
 
 
 def results() -> tuple[dict[str, pd.DataFrame], list[str]]:
     """docs/results/*.csv (cached on the folder and its files' sizes and times)."""
-    folder = report.default_results_dir()
+    folder = resources.results_dir()
     stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime) for f in sorted(folder.glob("*.csv"))) \
         if folder.is_dir() else ()
     return _load_results(str(folder), stamp)
@@ -59,13 +60,13 @@ def results() -> tuple[dict[str, pd.DataFrame], list[str]]:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _load_results(folder: str, stamp: tuple) -> tuple[dict[str, pd.DataFrame], list[str]]:  # noqa: ARG001
-    return report.load_results(folder)
+    return datafiles.load_results(folder)
 
 
 @st.cache_resource(show_spinner=False)
 def catalogue() -> tuple[Any, ...]:
     try:
-        return report.device_catalogue()
+        return load_catalogue()
     except Exception as e:  # noqa: BLE001 - a broken catalogue must not take the app down
         st.warning(f"Device catalogue unavailable ({e}); type a budget instead.")
         return ()
@@ -97,9 +98,9 @@ def figure(name: str, *args: Any, **kwargs: Any) -> Any:
 @st.cache_resource(show_spinner=False)
 def default_device_name() -> str | None:
     """The catalogue device preselected on the regimes page: one whose budget cuts through the
-    SHD net's (C, B) map (tpprof.report.informative_device)."""
+    SHD net's (C, B) map (tpprof.views.informative_device)."""
     try:
-        return report.informative_device().name
+        return views.informative_device().name
     except Exception:  # noqa: BLE001 - only a default; the first entry will do
         return None
 

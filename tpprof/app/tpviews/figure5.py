@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tpprof import report
+from tpprof import views
 
 from . import common
 
@@ -27,14 +27,14 @@ def render() -> None:
                "(weights, optimiser, both TP paths' state, S, B×B loss buffers, …) and takes the step's peak.")
     c1, c0, c2 = st.columns([2, 2, 3])
     with c1:
-        acc = common.select("Accounting", list(report.ACCOUNTINGS), "f5_acc", "paper",
-                            help="; ".join(f"{k}: {v}" for k, v in report.ACCOUNTINGS.items()))
-        st.caption(report.ACCOUNTINGS[acc])
+        acc = common.select("Accounting", list(views.ACCOUNTINGS), "f5_acc", "paper",
+                            help="; ".join(f"{k}: {v}" for k, v in views.ACCOUNTINGS.items()))
+        st.caption(views.ACCOUNTINGS[acc])
     with c0:
-        versus = common.select("TP against", list(report.FIGURE5_VERSUS), "f5_vs", "tess",
-                               help="; ".join(f"{k}: {v}" for k, v in report.FIGURE5_VERSUS.items()))
-        st.caption(report.FIGURE5_VERSUS[versus])
-    paper = acc in report.ACCOUNTINGS and acc.startswith("paper")
+        versus = common.select("TP against", list(views.FIGURE5_VERSUS), "f5_vs", "tess",
+                               help="; ".join(f"{k}: {v}" for k, v in views.FIGURE5_VERSUS.items()))
+        st.caption(views.FIGURE5_VERSUS[versus])
+    paper = acc in views.ACCOUNTINGS and acc.startswith("paper")
     unused = (f"Not used under the {acc} accounting: it counts state elements per the paper's formulas "
               "with one element size and no optimiser. Choose the full accounting to use the net's widths, dtype "
               "and optimiser.") if paper else None
@@ -51,7 +51,7 @@ def render() -> None:
         brange = common.range_slider("Batch size B", "f5_b", (2, 1024), "Range of batch sizes (log-spaced); "
                                      "1024 is the gsc preset's batch")
     df = common.figure5_frame(acc, net, dtype, opt, None, crange, brange, GRID_POINTS, versus)
-    marks = report.preset_points() if st.checkbox("Mark the paper's workloads", value=True, key="f5_marks",
+    marks = views.preset_points() if st.checkbox("Mark the paper's workloads", value=True, key="f5_marks",
                                                   **common._BIND, help="Each preset's (C, B), e.g. SHD at C = 20, "
                                                   "B = 128") else None
     title = _TITLES[acc] if versus == "tess" else _TITLES[acc].replace("TESS", "best alternative")

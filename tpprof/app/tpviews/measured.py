@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from tpprof import plots, report
+from tpprof import plots, views
 
 from . import common
 
@@ -57,7 +57,7 @@ def render() -> None:
         chosen = st.multiselect("Rules", present, default=present, key="ms_rules",
                                 format_func=lambda r: plots.RULE_LABELS.get(r, r), **common._BIND)
     sub = cmp[cmp["rule"].isin(chosen or present)]
-    s = report.error_summary(sub, tol)
+    s = views.error_summary(sub, tol)
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Points", s["points"])
     m2.metric("Median |error|", _pct(s["median_abs_error"]) if s["points"] else "–")
@@ -72,7 +72,7 @@ def render() -> None:
                 "source"]
         st.dataframe((out if len(out) else sub)[cols], hide_index=True, width="stretch",
                      column_config={"error": st.column_config.NumberColumn(format="percent")})
-    ti = report.t_invariance_frame(sub)
+    ti = views.t_invariance_frame(sub)
     if ti.empty:
         st.info("No rule and workload was measured at two or more values of T: no T-invariance plot.")
     else:

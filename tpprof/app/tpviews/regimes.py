@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tpprof import plots, report
+from tpprof import plots, views
+from tpprof.analytic.devices import resolve_budget
 from tpprof.config import PRESETS, format_bytes
 
 from . import common
@@ -42,7 +43,7 @@ def _device() -> tuple[str, int, str]:
         return (dev.name if which == "catalogue budget" else f"{dev.name} ({which})"), budget, dev.on_chip_learning
     text = st.text_input("Budget", value="8MiB", key="rg_budget", help="e.g. 512KiB, 1.5 MB, 8GiB, 4096",
                          **common._BIND)
-    dev = report.resolve_device(budget=text)
+    dev = resolve_budget(budget=text, required=True)
     return dev.name, dev.budget_bytes, dev.on_chip_learning
 
 
@@ -62,7 +63,7 @@ def render() -> None:
     with c1:
         dev_name, budget, learning = _device()
     with c2:
-        net = report.check_net(_net())
+        net = views.check_net(_net())
     dtype, opt = common.dtype_optimizer("rg")
     c3, c4, c5 = st.columns(3)
     with c3:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tpprof import report
+from tpprof import views
 
 from . import common
 
@@ -16,8 +16,8 @@ def render() -> None:
     st.caption("A uniform dense net F–H–…–H–C; bars stack, by category, the bytes live at the step's peak "
                "(tpprof full accounting: persistent terms plus the transients of the peak phase; the CSV also has "
                "every term's sum). TP and TESS stay flat in T; BPTT grows linearly.")
-    var = st.radio("Sweep", list(report.SCALING_VARS), key="sc_var", horizontal=True,
-                   captions=[_LABELS[v] for v in report.SCALING_VARS], **common._BIND)
+    var = st.radio("Sweep", list(views.SCALING_VARS), key="sc_var", horizontal=True,
+                   captions=[_LABELS[v] for v in views.SCALING_VARS], **common._BIND)
     cols = st.columns(6)
     spec = [("Input F", "sc_f", 700), ("Width H", "sc_h", 450), ("Depth L", "sc_l", 1), ("Classes C", "sc_c", 20),
             ("Batch B", "sc_bs", 128), ("Steps T", "sc_t", 100)]

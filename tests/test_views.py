@@ -1,4 +1,4 @@
-"""The tables behind the figures (tpprof.report) against independent oracles."""
+"""The tables behind the figures (tpprof.views, files read by tpprof.datafiles) against independent oracles."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tpprof import report, store
+from tpprof import datafiles, store, views
 from tpprof.config import RuleSpec, make_config
 from tpprof.errors import UserError
 
@@ -18,7 +18,7 @@ from test_store_schema import measurement_row  # noqa: E402  (tests/ is on sys.p
 
 def test_figure5_paper_accounting_equals_the_reconstructed_ratio() -> None:
     # Oracle: paper.g_ratio, (B + C) / (2B), whatever the net (per-layer H cancels).
-    df = report.figure5_frame("paper", "shd", classes=(2, 1000), batch=(2, 1000), points=6)
+    df = views.figure5_frame("paper", "shd", classes=(2, 1000), batch=(2, 1000), points=6)
     np.testing.assert_allclose(df["G"], g_ratio(df["classes"], df["batch"]), rtol=1e-12)
     assert set(df.columns) >= {"classes", "batch", "tp_bytes", "tess_bytes", "G"}
     # G crosses 1 at C = B.
@@ -27,12 +27,12 @@ def test_figure5_paper_accounting_equals_the_reconstructed_ratio() -> None:
 
 def test_figure5_paper_plus_s_equals_the_s_variant_for_one_layer() -> None:
     # SHD net: one hidden layer of 450, so L = 1 and S adds C·H: G = (B + C) / (2B + C).
-    df = report.figure5_frame("paper+s", "shd", classes=(2, 500), batch=(2, 500), points=5)
+    df = views.figure5_frame("paper+s", "shd", classes=(2, 500), batch=(2, 500), points=5)
     np.testing.assert_allclose(df["G"], g_ratio(df["classes"], df["batch"], 1, "s"), rtol=1e-12)
 
 
 def test_figure5_full_uses_the_full_model_peaks() -> None:
-    df = report.figure5_frame("full", "700-64-10", classes=(10, 100), batch=(2, 64), points=3)
+    df = views.figure5_frame("full", "700-64-10", classes=(10, 100), batch=(2, 64), points=3)
     row = df.iloc[-1]
     cfg = make_config("700-64-10", "tp", batch=int(row["batch"]), classes=int(row["classes"]))
     assert row["tp_bytes"] == estimate(cfg, accounting="full").peak_bytes
@@ -40,14 +40,14 @@ def test_figure5_full_uses_the_full_model_peaks() -> None:
 
 def test_figure5_rejects_bad_input_in_one_line() -> None:
     with pytest.raises(UserError, match="net"):
-        report.figure5_frame("paper", "700-x-10")
+        views.figure5_frame("paper", "700-x-10")
     with pytest.raises(UserError, match="accounting"):
-        report.figure5_frame("nope", "shd")
+        views.figure5_frame("nope", "shd")
 
 
 def test_regime_verdicts_agree_with_estimate_and_budget() -> None:
     budget = 4 * 2**20
-    df = report.regime_frame("shd", budget, classes=(2, 1000), batch=(2, 1000), points=5)
+    df = views.regime_frame("shd", budget, classes=(2, 1000), batch=(2, 1000), points=5)
     for (c, b), cell in df.groupby(["classes", "batch"]):
         peaks = {}
         for rule in ("tp", "tess", "bptt"):
@@ -65,7 +65,7 @@ def test_regime_verdicts_agree_with_estimate_and_budget() -> None:
 
 def test_largest_batch_is_the_boundary_of_the_budget() -> None:
     budget = 3 * 2**20
-    inv = report.inverse_frame("shd", ("tp", "tess", "bptt"), 100, budget).set_index("rule")
+    inv = views.inverse_frame("shd", ("tp", "tess", "bptt"), 100, budget).set_index("rule")
     for rule in ("tp", "tess", "bptt"):
         b = int(inv.loc[rule, "max_batch"])
         peak = lambda n: estimate(make_config("shd", rule, batch=n, classes=100), accounting="full").peak_bytes  # noqa: E731
@@ -76,7 +76,7 @@ def test_largest_batch_is_the_boundary_of_the_budget() -> None:
 
 
 def test_scaling_frame_reflects_t_invariance_of_local_rules() -> None:
-    df = report.scaling_frame("steps", (10, 100, 400), rules=("tp", "tess", "bptt"))
+    df = views.scaling_frame("steps", (10, 100, 400), rules=("tp", "tess", "bptt"))
     pk = df.drop_duplicates(["rule", "steps"]).pivot(index="steps", columns="rule", values="peak_bytes")
     assert pk["tp"].nunique() == 1 and pk["tess"].nunique() == 1
     assert pk["bptt"].is_monotonic_increasing and pk["bptt"].iloc[-1] > pk["bptt"].iloc[0]
@@ -93,13 +93,13 @@ def test_measurements_join_validates_and_reports_bad_rows(tmp_path) -> None:
         store.append_row(p, measurement_row(rule, t, int(pred * 1.02)))
     with p.open("a") as f:
         f.write("tp,broken,row\n")
-    m = report.load_measurements([p])
+    m = datafiles.load_measurements([p])
     assert len(m.rows) == 4 and len(m.bad) == 1 and m.bad[0][1] == 6
-    cmp = report.compare_frame(m.rows)
+    cmp = views.compare_frame(m.rows)
     np.testing.assert_allclose(cmp["error"], 0.02, atol=1e-5)  # int() rounding of the peak
-    assert report.error_summary(cmp, 0.05)["out_of_tolerance"] == 0
-    assert report.error_summary(cmp, 0.01)["out_of_tolerance"] == 4
-    ti = report.t_invariance_frame(cmp)
+    assert views.error_summary(cmp, 0.05)["out_of_tolerance"] == 0
+    assert views.error_summary(cmp, 0.01)["out_of_tolerance"] == 4
+    ti = views.t_invariance_frame(cmp)
     assert set(ti["steps"]) == {25, 100} and len(ti) == 4
 
 
@@ -108,23 +108,23 @@ def test_t_invariance_keeps_optimiser_and_cadence_variants_apart() -> None:
     rows = [measurement_row("tp", t, 10**6) for t in (25, 100)]
     rows += [{**measurement_row("tp", 25, 10**6), "optimizer": "sgd"},
              {**measurement_row("tp", 25, 10**6), "cadence": "sequence"}]
-    cmp = report.compare_frame(pd.DataFrame(rows))
+    cmp = views.compare_frame(pd.DataFrame(rows))
     assert cmp["group"].nunique() == 3
-    ti = report.t_invariance_frame(cmp)
+    ti = views.t_invariance_frame(cmp)
     assert len(ti) == 2 and list(ti["steps"]) == [25, 100] and set(ti["optimizer"]) == {"adam"}
 
 
 def test_uploaded_garbage_is_reported_not_raised() -> None:
-    m = report.load_uploaded("junk.csv", b"\x00\xffnot,a\ncsv")
+    m = datafiles.load_uploaded("junk.csv", b"\x00\xffnot,a\ncsv")
     assert m.rows.empty and m.bad and m.bad[0][0] == "junk.csv"
-    assert report.compare_frame(m.rows).empty
+    assert views.compare_frame(m.rows).empty
 
 
 def test_results_loader_reports_wrong_columns(tmp_path) -> None:
     pd.DataFrame({"speaker": ["a"], "shots": [0], "accuracy": [0.5], "seed": [0]}).to_csv(
         tmp_path / "finetune.csv", index=False)
     pd.DataFrame({"net": ["x"]}).to_csv(tmp_path / "silhouette.csv", index=False)
-    frames, problems = report.load_results(tmp_path)
+    frames, problems = datafiles.load_results(tmp_path)
     assert list(frames) == ["finetune"]
     assert problems == ["silhouette.csv: lacks column(s) layer, silhouette"]
 
@@ -133,7 +133,7 @@ def test_figure5_best_alternative_is_the_least_other_learner() -> None:
     from tpprof.analytic import estimate
     from tpprof.config import TRAINABLE_RULES, make_config, rules_accepting
 
-    df = report.figure5_frame("full", "40-32-10", points=4, classes=(2, 500), batch=(2, 300), versus="best")
+    df = views.figure5_frame("full", "40-32-10", points=4, classes=(2, 500), batch=(2, 300), versus="best")
     rules = [r for r in rules_accepting(make_config("40-32-10"), TRAINABLE_RULES) if r != "tp"]
     for r in df.to_dict("records"):
         peaks = {x: estimate(make_config("40-32-10", x, batch=r["batch"], classes=r["classes"])).peak_bytes

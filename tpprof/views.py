@@ -1,0 +1,332 @@
+"""The tables behind every tpprof view: functions of a net, a rule set and axes that return tidy
+:class:`pandas.DataFrame` s.
+
+Each ``*_frame`` function builds a :class:`tpprof.config.Config` (or a :class:`tpprof.config.Grid`
+of them) from a handful of plain values (net string, dtype, ranges...) and calls the analytic
+model (:func:`tpprof.analytic.estimate`, :func:`tpprof.analytic.estimate_grid`); it computes no
+memory formula of its own. Measured-vs-analytic tables go through :mod:`tpprof.validate` (the one
+join). The dashboard caches these functions on their arguments, :mod:`tpprof.plots` turns the
+frames into figures, ``tpprof report`` (:mod:`tpprof.report`) exports them, and the same frame is
+what a user downloads as CSV.
+
+No torch import here.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from tpprof.config import Config, Device, Grid, RuleSpec, make_config, parse_net
+from tpprof.errors import UserError
+
+#: The accounting choices of the relative-memory view (see tpprof.analytic.estimate).
+ACCOUNTINGS: dict[str, str] = {
+    "paper": "paper (reconstructed): TP = 2BLH, TESS = BLH + LCH",
+    "paper+s": "paper + S: TP also stores its C×H label projection S",
+    "full": "tpprof full accounting (every term, peak over a step)",
+}
+#: What Figure 5 sets TP against: TESS (the paper's view) or the best rule with a learner per cell.
+FIGURE5_VERSUS: dict[str, str] = {
+    "tess": "TESS (the paper's Figure 5)",
+    "best": "the best alternative: per cell, the learner other than TP that needs least memory",
+}
+SCALING_VARS: tuple[str, ...] = ("depth", "width", "steps")
+DEFAULT_SCALING_VALUES: dict[str, tuple[int, ...]] = {
+    "depth": (1, 2, 3, 4, 6, 8),
+    "width": (64, 128, 256, 512, 1024, 2048),
+    "steps": (10, 25, 50, 100, 200, 400),
+}
+
+# --------------------------------------------------------------------------------------
+# The analytic model, called through one cached door
+# --------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8192)  # a few views' grids; a Breakdown is ~10 KB, so ≤ ~100 MB
+def _estimate(cfg: Config, accounting: str) -> Any:
+    from tpprof.analytic import estimate
+
+    return estimate(cfg, accounting=accounting)
+
+
+def memory_of(cfg: Config, accounting: str = "full") -> int:
+    """The memory a configuration needs under ``accounting``: the step's peak for the full
+    model; the summed state for the paper's accountings (which count persistent state only)."""
+    bd = _estimate(cfg, accounting)
+    return int(bd.peak_bytes if accounting == "full" else bd.total_bytes)
+
+
+def config_for(net: str, rule: str, batch: int, classes: int, steps: int | None = None, dtype: str = "fp32",
+               optimizer: str = "adam") -> Config:
+    """A :class:`Config` from view values (preset workloads fill ``steps`` when ``None``)."""
+    return make_config(net, RuleSpec(name=rule, optimizer=optimizer), batch=batch, classes=classes, steps=steps,
+                       dtype=dtype)
+
+
+def class_batch_memory(net: str, rules: Sequence[str], classes: Sequence[int], batches: Sequence[int],
+                       steps: int | None = None, dtype: str = "fp32", optimizer: str = "adam",
+                       accounting: str = "full") -> pd.DataFrame:
+    """Rows (rule, classes, batch, memory_bytes) over rules × classes × batch, rule slowest, then C:
+    one :func:`tpprof.analytic.estimate_grid` call. ``memory_bytes`` as :func:`memory_of`."""
+    from tpprof.analytic import estimate_grid
+
+    base = config_for(net, rules[0], 1, int(classes[0]), steps, dtype, optimizer)
+    grid = Grid(base, (("rule", tuple(rules)), ("classes", tuple(int(c) for c in classes)),
+                       ("batch", tuple(int(b) for b in batches))))
+    df = estimate_grid(grid, accounting)
+    df["memory_bytes"] = df["peak_bytes"] if accounting == "full" else df["total_bytes"]
+    df["rule"] = df["rule"].astype(str)
+    return df[["rule", "classes", "batch", "memory_bytes"]]
+
+
+def log_grid(lo: int, hi: int, points: int, field_name: str = "range") -> np.ndarray:
+    """About ``points`` distinct integers log-spaced over [lo, hi] (both ends included)."""
+    lo_i, hi_i = int(lo), int(hi)
+    if lo_i < 1 or hi_i < lo_i:
+        raise UserError(field_name, f"[{lo}, {hi}] is not a range", "1 <= low <= high")
+    if points < 2:
+        raise UserError(field_name, f"{points} points is too few", "at least 2 points")
+    return np.unique(np.round(np.geomspace(lo_i, hi_i, points)).astype(np.int64))
+
+
+def check_net(net: str) -> str:
+    """Validate a typed net (preset or net string); return it stripped (UserError if bad)."""
+    parse_net(net)
+    return net.strip()
+
+
+# --------------------------------------------------------------------------------------
+# Relative memory cost (Figure 5)
+# --------------------------------------------------------------------------------------
+
+
+def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
+                  steps: int | None = None, classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024),
+                  points: int = 24, versus: str = "tess") -> pd.DataFrame:
+    """G(C, B) = Mem_other / Mem_TP over a log grid of classes × batch sizes (G > 1: TP needs less).
+
+    ``versus="tess"``: the paper's Figure 5, other = TESS. ``versus="best"``: other = the rule
+    with a learner (:data:`tpprof.config.TRAINABLE_RULES`) that needs least memory in that cell
+    (under the paper's accountings, among the rules the paper's Table 3 accounts for). Memories
+    as :func:`memory_of`, from one :func:`tpprof.analytic.estimate_grid` call. Columns: classes,
+    batch, tp_bytes, other_bytes, other (the rule), G, accounting, net, versus; with ``tess``
+    also tess_bytes (= other_bytes).
+    """
+    from tpprof.analytic import estimate_grid
+    from tpprof.analytic.paper import PAPER_STATE
+    from tpprof.config import TRAINABLE_RULES, rules_accepting
+
+    if accounting not in ACCOUNTINGS:
+        raise UserError("accounting", f"{accounting!r} is not known", ", ".join(ACCOUNTINGS))
+    if versus not in FIGURE5_VERSUS:
+        raise UserError("versus", f"{versus!r} is not known", ", ".join(FIGURE5_VERSUS))
+    net = check_net(net)
+    cs = log_grid(*classes, points, "classes")
+    bs = log_grid(*batch, points, "batch")
+    base = config_for(net, "tp", 1, int(cs[0]), steps, dtype, optimizer)
+    if versus == "tess":
+        rules = ["tp", "tess"]
+    else:
+        known = [r for r in TRAINABLE_RULES if accounting == "full" or r in PAPER_STATE]
+        rules = rules_accepting(base, known)
+    grid = Grid(base, (("classes", tuple(int(c) for c in cs)), ("batch", tuple(int(b) for b in bs)),
+                       ("rule", tuple(rules))))
+    full = estimate_grid(grid, accounting)
+    tp = full[full["rule"] == "tp"]
+    mem = "peak_bytes" if accounting == "full" else "total_bytes"  # paper terms are all state: peak = total
+    df = pd.DataFrame({"classes": tp["classes"].to_numpy(), "batch": tp["batch"].to_numpy(),
+                       "tp_bytes": tp[mem].to_numpy(), "other_bytes": tp["best_other_peak_bytes"].to_numpy(),
+                       "other": tp["best_other"].astype(str).to_numpy()})
+    if versus == "tess":
+        df["tess_bytes"] = df["other_bytes"]
+    df["G"] = df["other_bytes"] / df["tp_bytes"]  # the ratio's definition (paper's Figure 5)
+    df["accounting"] = accounting
+    df["net"] = net
+    df["versus"] = versus
+    return df
+
+
+def preset_points() -> pd.DataFrame:
+    """The paper's benchmarks as (classes, batch) points: one row per preset (name, classes,
+    batch), to mark where published workloads sit on the Figure-5 map."""
+    from tpprof.config import PRESETS
+
+    return pd.DataFrame([(name, p.classes, p.batch) for name, p in PRESETS.items()],
+                        columns=["name", "classes", "batch"])
+
+
+# --------------------------------------------------------------------------------------
+# Devices and regimes
+# --------------------------------------------------------------------------------------
+
+
+#: The regime map's verdicts, by (TP fits, TESS fits, TP needs less than TESS).
+VERDICTS: dict[tuple[bool, bool, bool], str] = {
+    (True, True, True): "both fit, TP smaller", (True, True, False): "both fit, TESS smaller",
+    (True, False, True): "only TP fits", (True, False, False): "only TP fits",
+    (False, True, True): "only TESS fits", (False, True, False): "only TESS fits",
+    (False, False, True): "neither fits", (False, False, False): "neither fits",
+}
+
+
+def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: str = "adam", steps: int | None = None,
+                 classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024), points: int = 20,
+                 rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
+    """Per (classes, batch) cell and rule: peak memory (full accounting), fits, headroom.
+
+    ``verdict`` (per cell) says which of TP and TESS fit ``budget_bytes`` and which needs
+    less (:data:`VERDICTS`); TP wins where it fits and TESS does not, or both fit and TP needs
+    less. Rows: cells in (C, B) order, the rules of each cell together.
+    """
+    net = check_net(net)
+    rules = tuple(dict.fromkeys(("tp", "tess") + tuple(rules)))
+    cs = log_grid(*classes, points, "classes")
+    bs = log_grid(*batch, points, "batch")
+    mem = class_batch_memory(net, rules, cs, bs, steps, dtype, optimizer)
+    peaks = mem["memory_bytes"].to_numpy().reshape(len(rules), -1).T  # (cells, rules): rule slowest in ``mem``
+    fits = peaks <= budget_bytes
+    tp, tess = peaks[:, 0], peaks[:, 1]
+    verdict = [VERDICTS[k] for k in zip(fits[:, 0].tolist(), fits[:, 1].tolist(), (tp < tess).tolist())]
+    cc, bb = np.meshgrid(cs, bs, indexing="ij")  # (nC, nB): the order of each rule's rows
+    n = len(rules)
+    return pd.DataFrame({"classes": np.repeat(cc.ravel(), n), "batch": np.repeat(bb.ravel(), n),
+                         "rule": list(rules) * peaks.shape[0], "peak_bytes": peaks.ravel(), "fits": fits.ravel(),
+                         "headroom_bytes": budget_bytes - peaks.ravel(), "verdict": np.repeat(verdict, n).tolist()})
+
+
+def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, steps: int | None = None,
+                    dtype: str = "fp32", optimizer: str = "adam", accounting: str = "full",
+                    budget_bytes: int | None = None) -> pd.DataFrame:
+    """Bytes per category for each rule at one point: ``bytes`` live at the step's peak (they
+    add up to ``peak_bytes``), ``all_terms_bytes`` the plain sum of the category's terms; with
+    each rule's peak, total and — given a budget — headroom = budget − peak."""
+    net = check_net(net)
+    rows = []
+    for r in rules:
+        bd = _estimate(config_for(net, r, batch, classes, steps, dtype, optimizer), accounting)
+        every = bd.by_category()
+        for cat, nbytes in bd.at_peak_by_category().items():
+            rows.append((r, cat, nbytes, int(every[cat]), int(bd.peak_bytes), int(bd.total_bytes)))
+    df = pd.DataFrame(rows, columns=["rule", "category", "bytes", "all_terms_bytes", "peak_bytes", "total_bytes"])
+    if budget_bytes is not None:
+        df["headroom_bytes"] = budget_bytes - df["peak_bytes"]
+    return df
+
+
+def inverse_frame(net: str, rules: Sequence[str], classes: int, budget_bytes: int, steps: int | None = None,
+                  dtype: str = "fp32", optimizer: str = "adam") -> pd.DataFrame:
+    """Per rule: the largest batch that trains with ``classes`` classes within the budget,
+    and its peak memory (rows: rule, classes, max_batch, peak_bytes, budget_bytes); all rules
+    searched together (:func:`tpprof.analytic.regimes.largest_fitting_rules`)."""
+    from tpprof.analytic.regimes import largest_fitting_rules
+
+    cfg = config_for(check_net(net), rules[0], 1, classes, steps, dtype, optimizer)
+    best = largest_fitting_rules(cfg, tuple(rules), budget_bytes, "batch")
+    rows = []
+    for r in rules:
+        b = best[r]
+        pk = memory_of(config_for(net, r, b, classes, steps, dtype, optimizer)) if b else None
+        rows.append((r, classes, b, pk, budget_bytes))
+    return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes"])
+
+
+# --------------------------------------------------------------------------------------
+# Scaling
+# --------------------------------------------------------------------------------------
+
+
+def dense_net(features: int, width: int, depth: int, classes: int) -> str:
+    """The net string of a uniform dense net: ``F-H-...-H-C`` with ``depth`` hidden layers."""
+    return "-".join([str(features)] + [str(width)] * depth + [str(classes)])
+
+
+def scaling_frame(var: str, values: Sequence[int] | None = None, features: int = 700, width: int = 450,
+                  depth: int = 1, classes: int = 20, batch: int = 128, steps: int = 100, dtype: str = "fp32",
+                  optimizer: str = "adam", rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
+    """Memory vs ``var`` ∈ {depth, width, steps} for a uniform dense net, per rule and category.
+
+    Rows: rule, <var>, category, bytes (live at the step's peak), all_terms_bytes (every term of
+    the category), peak_bytes, total_bytes.
+    """
+    if var not in SCALING_VARS:
+        raise UserError("scaling variable", f"{var!r} is not known", ", ".join(SCALING_VARS))
+    vals = tuple(values) if values else DEFAULT_SCALING_VALUES[var]
+    rows = []
+    for v in vals:
+        d, w, t = (v, width, steps) if var == "depth" else (depth, v, steps) if var == "width" else (depth, width, v)
+        net = dense_net(features, w, d, classes)
+        for r in rules:
+            bd = _estimate(config_for(net, r, batch, classes, t, dtype, optimizer), "full")
+            every = bd.by_category()
+            for cat, nbytes in bd.at_peak_by_category().items():
+                rows.append((r, int(v), cat, nbytes, int(every[cat]), int(bd.peak_bytes), int(bd.total_bytes)))
+    return pd.DataFrame(rows, columns=["rule", var, "category", "bytes", "all_terms_bytes", "peak_bytes",
+                                       "total_bytes"])
+
+
+def informative_device(net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
+                       classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024)) -> Device:
+    """A catalogue device whose budget cuts through the (C, B) map of ``net``: the one closest
+    (in log scale) to the geometric mean of TP's smallest and largest peak over the ranges,
+    so the regime map shows both feasible and infeasible cells. 8 MiB if the catalogue is empty."""
+    from tpprof.analytic.devices import load_catalogue
+
+    lo = memory_of(config_for(check_net(net), "tp", batch[0], classes[0], None, dtype, optimizer))
+    hi = memory_of(config_for(check_net(net), "tp", batch[1], classes[1], None, dtype, optimizer))
+    target = math.sqrt(lo * hi)
+    catalogue = load_catalogue()
+    inside = [d for d in catalogue if lo <= d.budget_bytes <= hi] or list(catalogue)
+    if not inside:
+        return Device(name="budget 8MiB", budget_bytes=8 * 2**20, source="tpprof default")
+    return min(inside, key=lambda d: abs(math.log(d.budget_bytes / target)))
+
+
+# --------------------------------------------------------------------------------------
+# Measured vs analytic
+# --------------------------------------------------------------------------------------
+
+
+def compare_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Measured vs analytic peak per ``ok`` point: :func:`tpprof.validate.validate_rows` (the one
+    join), as a table.
+
+    Rows: rule, net, batch, classes, steps, dtype, optimizer, device, measured_bytes,
+    predicted_bytes, error (measured / predicted − 1), label, group (:func:`tpprof.validate.t_group`),
+    source. Points the analytic model rejects are counted in ``attrs['skipped']``.
+    """
+    cols = ["rule", "net", "batch", "classes", "steps", "dtype", "optimizer", "device", "measured_bytes",
+            "predicted_bytes", "error", "label", "group", "source"]
+    if rows is None or rows.empty:
+        return pd.DataFrame(columns=cols)
+    from tpprof.validate import t_group, validate_rows
+
+    v = validate_rows(rows.to_dict("records"), estimate=lambda cfg, accounting: _estimate(cfg, accounting))
+    out = [(r["rule"], r["net"], int(r["batch"]), int(r["classes"]), int(r["steps"]), r.get("dtype"),
+            r.get("optimizer"), r.get("device"), float(p.measured), float(p.analytic_peak), p.error, p.label(),
+            t_group(r), r.get("_source", "")) for p in v.points for r in (p.row,)]
+    df = pd.DataFrame(out, columns=cols)
+    df.attrs["skipped"] = sum(1 for _, why in v.skipped if not why.startswith("status "))
+    return df
+
+
+def t_invariance_frame(cmp: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`compare_frame` whose (rule, group) was measured at ≥ 2 values of T."""
+    if cmp.empty:
+        return cmp
+    n = cmp.groupby(["rule", "group"])["steps"].transform("nunique")
+    return cmp[n >= 2].sort_values(["rule", "group", "steps"]).reset_index(drop=True)
+
+
+def error_summary(cmp: pd.DataFrame, tolerance: float = 0.05) -> dict[str, Any]:
+    """Median and max |measured / predicted − 1| over the joined points, and how many exceed
+    ``tolerance``."""
+    if cmp.empty:
+        return {"points": 0, "median_abs_error": None, "max_abs_error": None, "out_of_tolerance": 0}
+    e = cmp["error"].abs()
+    return {"points": int(len(cmp)), "median_abs_error": float(e.median()), "max_abs_error": float(e.max()),
+            "out_of_tolerance": int((e > tolerance).sum())}
