@@ -52,3 +52,19 @@ def test_cli_selects_and_labels_algorithm_only() -> None:
     assert doc["peak_bytes"] == estimate(make_config("shd", "tp"), "algorithm").peak_bytes
     sweep = _cli(["sweep", "--net", "shd", "--rule", "tp,tess", "--accounting", "algorithm"])
     assert sweep.count("algorithm") == 2
+
+
+def test_figure5_frame_algorithm_and_dedup() -> None:
+    from tpprof import views
+
+    df = views.figure5_frame("algorithm", "shd", points=4)
+    row = df.iloc[-1]
+    cfg = make_config("shd", "tp", batch=int(row["batch"]), classes=int(row["classes"]))
+    assert row["tp_bytes"] == estimate(cfg, "algorithm").peak_bytes
+    dedup = views.figure5_frame("paper", "shd", points=6, target_rows="classes")
+    assert (dedup["G"] >= 1).all()  # (B + K)LH <= BLH + CLH (issue 11)
+    full = views.figure5_frame("full", "shd", points=4, target_rows="classes").iloc[-1]
+    from tpprof.config import RuleSpec
+    cfg_d = make_config("shd", RuleSpec(name="tp", target_rows="classes"), batch=int(full["batch"]),
+                        classes=int(full["classes"]))
+    assert full["tp_bytes"] == estimate(cfg_d, "full").peak_bytes

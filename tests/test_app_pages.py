@@ -277,3 +277,26 @@ def test_budget_label_sits_beside_the_bars() -> None:
     (ann,) = [a for a in fig.layout.annotations if "budget" in a.text]
     assert ann.xref == "paper" and ann.x >= 1.0 and ann.xanchor == "left"  # in the right margin, past the bars
     assert fig.layout.margin.r >= 80
+
+
+def test_figure5_page_algorithm_accounting_and_dedup_target_path() -> None:
+    from tpprof import views
+
+    at = _app("Relative memory cost")
+    at.selectbox(key="f5_acc").set_value("algorithm").run()
+    assert not at.exception and not at.error
+    spec = _charts(at)[0]
+    assert "no framework temporaries" in spec["layout"]["title"]["text"]
+    ref = views.figure5_frame("algorithm", "shd", points=18, classes=(2, 1000), batch=(2, 1024))
+    assert np.allclose(np.sort(_arr(spec["data"][0]["z"]).ravel()), np.sort(np.log2(ref["G"].to_numpy())))
+    at.selectbox(key="f5_acc").set_value("paper").run()
+    at.selectbox(key="f5_rows").set_value("classes").run()
+    assert not at.exception and not at.error
+    spec = _charts(at)[0]
+    assert "per class" in spec["layout"]["title"]["text"]
+    z = _arr(spec["data"][0]["z"])
+    assert np.nanmin(z) >= -1e-9  # paper accounting with dedup: (B + K)LH <= TESS's, so G >= 1 everywhere
+    at2 = _app("Device regimes")
+    at2.selectbox(key="rg_rows").set_value("classes").run()
+    assert not at2.exception and not at2.error
+    assert any("per class" in c["layout"]["title"]["text"] for c in _charts(at2))

@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 
 from tpprof.config import Config, Device, Grid, RuleSpec, make_config, parse_net
+from tpprof.analytic import ACCOUNTING_LABELS, PAPER_ACCOUNTINGS
 from tpprof.errors import UserError
 
-#: The accounting choices of the relative-memory view (see tpprof.analytic.estimate).
-ACCOUNTINGS: dict[str, str] = {
-    "paper": "paper (reconstructed): TP = 2BLH, TESS = BLH + LCH",
-    "paper+s": "paper + S: TP also stores its C×H label projection S",
-    "full": "tpprof full accounting (every term, peak over a step)",
-}
+#: The accounting choices of the relative-memory view, in the order shown (labels: one place,
+#: tpprof.analytic.ACCOUNTING_LABELS).
+ACCOUNTINGS: dict[str, str] = {k: ACCOUNTING_LABELS[k] for k in ("paper", "paper+s", "full", "algorithm")}
+#: TP's target path in the views: per sample (the paper's) or per class present (exact dedup, K = min(B, C)).
+TARGET_ROWS: dict[str, str] = {"batch": "per sample (paper)", "classes": "per class (exact dedup, K = min(B, C))"}
 #: What Figure 5 sets TP against: TESS (the paper's view) or the best rule with a learner per cell.
 FIGURE5_VERSUS: dict[str, str] = {
     "tess": "TESS (the paper's Figure 5)",
@@ -58,14 +58,15 @@ def memory_of(cfg: Config, accounting: str = "full") -> int:
     """The memory a configuration needs under ``accounting``: the step's peak for the full
     model; the summed state for the paper's accountings (which count persistent state only)."""
     bd = _estimate(cfg, accounting)
-    return int(bd.peak_bytes if accounting == "full" else bd.total_bytes)
+    return int(bd.total_bytes if accounting in PAPER_ACCOUNTINGS else bd.peak_bytes)
 
 
 def config_for(net: str, rule: str, batch: int, classes: int, steps: int | None = None, dtype: str = "fp32",
-               optimizer: str = "adam") -> Config:
-    """A :class:`Config` from view values (preset workloads fill ``steps`` when ``None``)."""
-    return make_config(net, RuleSpec(name=rule, optimizer=optimizer), batch=batch, classes=classes, steps=steps,
-                       dtype=dtype)
+               optimizer: str = "adam", target_rows: str = "batch") -> Config:
+    """A :class:`Config` from view values (preset workloads fill ``steps`` when ``None``);
+    ``target_rows`` applies to TP only (other rules have no target path)."""
+    rule_spec = RuleSpec(name=rule, optimizer=optimizer, target_rows=target_rows if rule == "tp" else "batch")
+    return make_config(net, rule_spec, batch=batch, classes=classes, steps=steps, dtype=dtype)
 
 
 def class_batch_memory(net: str, rules: Sequence[str], classes: Sequence[int], batches: Sequence[int],
@@ -79,7 +80,7 @@ def class_batch_memory(net: str, rules: Sequence[str], classes: Sequence[int], b
     grid = Grid(base, (("rule", tuple(rules)), ("classes", tuple(int(c) for c in classes)),
                        ("batch", tuple(int(b) for b in batches))))
     df = estimate_grid(grid, accounting)
-    df["memory_bytes"] = df["peak_bytes"] if accounting == "full" else df["total_bytes"]
+    df["memory_bytes"] = df["total_bytes"] if accounting in PAPER_ACCOUNTINGS else df["peak_bytes"]
     df["rule"] = df["rule"].astype(str)
     return df[["rule", "classes", "batch", "memory_bytes"]]
 
@@ -107,7 +108,7 @@ def check_net(net: str) -> str:
 
 def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
                   steps: int | None = None, classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024),
-                  points: int = 24, versus: str = "tess") -> pd.DataFrame:
+                  points: int = 24, versus: str = "tess", target_rows: str = "batch") -> pd.DataFrame:
     """G(C, B) = Mem_other / Mem_TP over a log grid of classes × batch sizes (G > 1: TP needs less).
 
     ``versus="tess"``: the paper's Figure 5, other = TESS. ``versus="best"``: other = the rule
@@ -128,17 +129,19 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
     net = check_net(net)
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    base = config_for(net, "tp", 1, int(cs[0]), steps, dtype, optimizer)
+    if target_rows not in TARGET_ROWS:
+        raise UserError("target_rows", f"{target_rows!r} is not known", ", ".join(TARGET_ROWS))
+    base = config_for(net, "tp", 1, int(cs[0]), steps, dtype, optimizer, target_rows)
     if versus == "tess":
         rules = ["tp", "tess"]
     else:
-        known = [r for r in TRAINABLE_RULES if accounting == "full" or r in PAPER_STATE]
+        known = [r for r in TRAINABLE_RULES if accounting not in PAPER_ACCOUNTINGS or r in PAPER_STATE]
         rules = rules_accepting(base, known)
     grid = Grid(base, (("classes", tuple(int(c) for c in cs)), ("batch", tuple(int(b) for b in bs)),
                        ("rule", tuple(rules))))
     full = estimate_grid(grid, accounting)
     tp = full[full["rule"] == "tp"]
-    mem = "peak_bytes" if accounting == "full" else "total_bytes"  # paper terms are all state: peak = total
+    mem = "total_bytes" if accounting in PAPER_ACCOUNTINGS else "peak_bytes"  # paper terms are all state: peak = total
     df = pd.DataFrame({"classes": tp["classes"].to_numpy(), "batch": tp["batch"].to_numpy(),
                        "tp_bytes": tp[mem].to_numpy(), "other_bytes": tp["best_other_peak_bytes"].to_numpy(),
                        "other": tp["best_other"].astype(str).to_numpy()})

@@ -16,7 +16,9 @@ _TITLES = {
     "paper": "G(C, B) = Mem_TESS / Mem_TP — paper accounting [reconstructed]",
     "paper+s": "G(C, B) = Mem_TESS / Mem_TP — paper accounting + S [reconstructed]",
     "full": "G(C, B) = peak TESS / peak TP — tpprof full accounting",
+    "algorithm": "G(C, B) = peak TESS / peak TP — algorithm only: no framework temporaries",
 }
+_TARGET_LABEL = {"batch": "", "classes": " — TP target path per class (exact dedup, K = min(B, C))"}
 
 
 def render() -> None:
@@ -44,19 +46,24 @@ def render() -> None:
             st.caption("Under the paper's accounting G depends on C and B (with + S on the depth L too); the "
                        "net's widths cancel.")
     dtype, opt = common.dtype_optimizer("f5", unused)
+    rows = common.select("TP target path", list(views.TARGET_ROWS), "f5_rows", "batch",
+                         format_func=lambda k: views.TARGET_ROWS[k],
+                         help="per sample: the paper's TP, B target-path rows; per class: the exact class-deduplicated "
+                              "TP (same updates), K = min(B, C) rows — the model's worst case for K")
     c3, c4 = st.columns(2)
     with c3:
         crange = common.range_slider("Classes C", "f5_c", (2, 1000), "Range of class counts (log-spaced)")
     with c4:
         brange = common.range_slider("Batch size B", "f5_b", (2, 1024), "Range of batch sizes (log-spaced); "
                                      "1024 is the gsc preset's batch")
-    df = common.figure5_frame(acc, net, dtype, opt, None, crange, brange, GRID_POINTS, versus)
+    df = common.figure5_frame(acc, net, dtype, opt, None, crange, brange, GRID_POINTS, versus, rows)
     marks = views.preset_points() if st.checkbox("Mark the paper's workloads", value=True, key="f5_marks",
                                                   **common._BIND, help="Each preset's (C, B), e.g. SHD at C = 20, "
                                                   "B = 128") else None
     title = _TITLES[acc] if versus == "tess" else _TITLES[acc].replace("TESS", "best alternative")
-    fig = common.figure("figure5", df, title=title + ("" if acc != "full" else f" ({net})"), points=marks)
-    common.show_figure(fig, df, f"figure5_{acc.replace('+', '_')}")
+    fig = common.figure("figure5", df, title=title + _TARGET_LABEL[rows] + ("" if acc.startswith("paper") else f" ({net})"),
+                        points=marks)
+    common.show_figure(fig, df, f"figure5_{acc.replace('+', '_')}" + ("_dedup" if rows == "classes" else ""))
     tp_wins = float((df["G"] > 1).mean())
     m1, m2, m3 = st.columns(3)
     m1.metric("Cells where TP needs less", f"{tp_wins:.0%}")

@@ -94,8 +94,12 @@ def render() -> None:
                    + ". Hover a cell for each rule's peak.")
 
     st.markdown("#### TP against the best alternative")
-    best = common.figure5_frame("full", net, dtype, opt, steps, crange, brange, GRID_POINTS, "best")
-    fig = common.figure("figure5", best, title=f"Peak of the best other learner / peak of TP ({net})")
+    rows = common.select("TP target path", list(views.TARGET_ROWS), "rg_rows", "batch",
+                         format_func=lambda k: views.TARGET_ROWS[k],
+                         help="per class: the exact class-deduplicated TP, K = min(B, C) target-path rows")
+    best = common.figure5_frame("full", net, dtype, opt, steps, crange, brange, GRID_POINTS, "best", rows)
+    fig = common.figure("figure5", best, title=f"Peak of the best other learner / peak of TP ({net})"
+                        + (", TP target path per class (exact dedup)" if rows == "classes" else ""))
     common.show_figure(fig, best, "tp_vs_best")
     wins = best[best["G"] > 1]
     fits = wins[wins["tp_bytes"] <= budget]
