@@ -8,7 +8,8 @@ VGG-9 at a small B with repeated classes) and mode (TP batch, TP classes, BPTT):
 (process CPU time, the minimum over rounds in which the three modes run interleaved: the
 machine is shared, and CPU time is less disturbed than wall time), the measured peak
 (profiler counter, + input frames BPTT saves: the figure ``tpprof validate`` uses), the analytic
-full-accounting peak, and their error. Then TP's peak at T = 25 and T = 400 (SHD) in both modes.
+full-accounting peak, and their error. Then TP's peak at T = 25 and T = 400 in every mode
+(``--t-only``: that check alone).
 Synthetic inputs: spikes with P(1) = 0.1 and labels cycling through the classes (make_batch),
 so every class is present (K = min(B, C), the model's worst case).
 """
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tpprof.analytic import estimate  # noqa: E402
 from tpprof.config import make_config  # noqa: E402
 from tpprof.measure.protocol import measure_point  # noqa: E402
-from tpprof.measure.validate import measured_total  # noqa: E402
+from tpprof.validate import measured_total  # noqa: E402
 
 MiB = 2**20
 
@@ -63,7 +64,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="T = 20 for the dense cases")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds, e.g. 3")
+    ap.add_argument("--t-only", action="store_true", help="only the T-flatness check")
     args = ap.parse_args()
+    if args.t_only:
+        return t_flatness()
     T = 20 if args.quick else 100
     cases = [("SHD 700-450-20", "700-450-20", 128, 20, T),
              ("2-hidden 700-450-450-20", "700-450-450-20", 128, 20, T),
@@ -84,11 +88,19 @@ def main() -> None:
         (tb, pb), (tc, pc), (tbp, pbp) = res["tp batch"], res["tp classes"], res["bptt"]
         print(f"{label:26s} classes/batch: time {tc / tb:.3f}x, peak {pc / pb:.3f}x; classes/bptt: time "
               f"{tc / tbp:.3f}x, peak {pc / pbp:.3f}x", flush=True)
-    print("TP peak flat in T (SHD 700-450-20, B=128): peak(T=400) / peak(T=25)")
-    for rows in ("batch", "classes"):
-        p = {t: _row(make_config("700-450-20", batch=128, classes=20, steps=t, target_rows=rows))[0]
-             for t in (25, 400)}
-        print(f"  {rows:8s} {p[25] / MiB:.3f} MiB -> {p[400] / MiB:.3f} MiB: ratio {p[400] / p[25]:.4f}", flush=True)
+    t_flatness()
+
+
+def t_flatness() -> None:
+    """TP's measured peak at T = 400 over T = 25 (B = 128, C = 20) in every mode: target rows
+    batch / classes, flavour paper / authors (the latter on a recurrent net, where D1 adds R̃_1)."""
+    print("TP peak flat in T (B=128, C=20): peak(T=400) / peak(T=25)")
+    for net, flavour in (("700-450-20", "paper"), ("700-450r-20", "authors")):
+        for rows in ("batch", "classes"):
+            p = {t: _row(make_config(net, batch=128, classes=20, steps=t, target_rows=rows, flavour=flavour))[0]
+                 for t in (25, 400)}
+            print(f"  {net:12s} {flavour:8s} {rows:8s} {p[25] / MiB:.3f} MiB -> {p[400] / MiB:.3f} MiB: "
+                  f"ratio {p[400] / p[25]:.4f}", flush=True)
 
 
 if __name__ == "__main__":

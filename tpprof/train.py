@@ -505,12 +505,40 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
     return metrics
 
 
+def finetune_memory(cfg: Config, batch: int) -> dict[str, Any]:
+    """Analytic training peak (full accounting, bytes) of fine-tuning ``cfg`` at mini-batch ``batch``.
+
+    For TP both target-path layouts are given, so a few-shot fine-tune shows what the class
+    dedup saves: ``target_rows="batch"`` holds the target path B times (2·B·L·H of state in the
+    paper's accounting), ``"classes"`` once per class present, (B + K)·L·H with K = min(B, C),
+    the model's worst case (a batch of B distinct classes saves nothing — it adds the class
+    index, a few hundred bytes; K < B needs repeated
+    classes, e.g. 5 shots of 10 digits in batches of 32). Other rules: their own peak.
+    Source: :func:`tpprof.analytic.estimate` at the fine-tune's workload.
+    """
+    from dataclasses import replace
+
+    from tpprof.analytic import estimate
+
+    cfg_b = replace(cfg, workload=replace(cfg.workload, batch=batch))
+    out: dict[str, Any] = {"batch": batch, "classes": cfg.workload.classes,
+                           "target_rows": getattr(cfg.rule, "target_rows", None) if cfg.rule.name == "tp" else None,
+                           "peak_bytes": int(estimate(cfg_b, "full").peak_bytes)}
+    if cfg.rule.name == "tp":
+        for rows in ("batch", "classes"):
+            c = replace(cfg_b, rule=replace(cfg_b.rule, target_rows=rows))
+            out[f"peak_bytes_target_rows_{rows}"] = int(estimate(c, "full").peak_bytes)
+        out["target_rows_classes_k"] = min(batch, cfg.workload.classes)
+    return out
+
+
 def finetune(checkpoint: str | os.PathLike, support: ArrayDataset, query: ArrayDataset, *, epochs: int = 3,
              lr: float | None = None, seed: int = 0, out_dir: str | os.PathLike | None = None,
              device: str = "cpu", progress: bool = True, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Query accuracy of a checkpoint before and after ``epochs`` of training on ``support``.
 
     Mini-batches are min(B, |support|) so a 1-shot support set (10 samples) still trains.
+    ``result["memory"]``: the analytic peak at that batch (:func:`finetune_memory`).
     """
     from dataclasses import replace
 
@@ -522,6 +550,7 @@ def finetune(checkpoint: str | os.PathLike, support: ArrayDataset, query: ArrayD
     m = fit(cfg, support, query, epochs=epochs, seed=seed, out_dir=None, device=device, progress=progress,
             learner=learner)
     result = {"before_accuracy": before, "after_accuracy": m["test_final"], "epochs": epochs,
+              "memory": finetune_memory(cfg, m["batch"]),
               "support_size": len(support), "query_size": len(query), "lr": cfg.rule.lr, "batch": m["batch"],
               "seed": seed, "history": m["history"], "seconds": m["seconds"], "checkpoint": str(checkpoint),
               "pretrain": ck_meta, **(meta or {})}

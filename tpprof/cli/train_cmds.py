@@ -212,4 +212,17 @@ def finetune_handler(args: argparse.Namespace) -> int:
                  meta={"speaker": split.speaker, "shots": str(args.shots), "task": task})
     print(f"{split.speaker}, {args.shots}-shot ({m['support_size']} support, {m['query_size']} query): "
           f"before {m['before_accuracy']:.4f} -> after {m['after_accuracy']:.4f} -> {args.out}")
+    print(finetune_memory_line(m["memory"]))
     return 0
+
+
+def finetune_memory_line(mem: dict[str, Any]) -> str:
+    """One line: the fine-tune's analytic peak; for TP both target-path layouts (batch vs classes)."""
+    from tpprof.config import format_bytes
+
+    head = f"memory at batch {mem['batch']} ({mem['classes']} classes), analytic peak (full): "
+    if "peak_bytes_target_rows_batch" not in mem:
+        return head + format_bytes(mem["peak_bytes"])
+    b, c = mem["peak_bytes_target_rows_batch"], mem["peak_bytes_target_rows_classes"]
+    return (head + f"TP target_rows=batch {format_bytes(b)}, target_rows=classes {format_bytes(c)} "
+            f"(K = {mem['target_rows_classes_k']}, {c / b:.2f}x); this run used {mem['target_rows']}")
