@@ -631,3 +631,30 @@ def _atomic_write(path: Path, data: bytes) -> Path:
     tmp.write_bytes(data)
     tmp.replace(path)
     return path
+
+
+# --------------------------------------------------------------------------------------
+# Memory × time per step (the Pareto view of every learner on one config)
+# --------------------------------------------------------------------------------------
+
+
+def pareto(df: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Peak memory (log x) against modelled time per step (y) for the rows of
+    :func:`tpprof.analytic.timing.pareto_table`; the Pareto front is joined by a line and its
+    points are filled, the dominated ones hollow."""
+    fig = go.Figure()
+    front = df[df["pareto"]].sort_values("peak_bytes")
+    fig.add_trace(go.Scatter(x=front["peak_bytes"], y=front["time_s_per_step"] * 1e3, mode="lines",
+                             line={"color": "#888", "dash": "dot"}, name="Pareto front", hoverinfo="skip"))
+    for rule, g in df.groupby("rule", sort=False, observed=True):
+        fig.add_trace(go.Scatter(
+            x=g["peak_bytes"], y=g["time_s_per_step"] * 1e3, mode="markers", name=_rule_label(str(rule)),
+            marker={"size": 10, "symbol": ["circle" if p else "circle-open" for p in g["pareto"]],
+                    "line": {"width": 2}},
+            text=g["label"], customdata=[human_bytes(v) for v in g["peak_bytes"]],
+            hovertemplate="%{text}<br>peak %{customdata}<br>%{y:.3g} ms / step<extra></extra>"))
+    lo, hi = float(df["peak_bytes"].min()), float(df["peak_bytes"].max())
+    fig.update_xaxes(type="log", title="peak memory (full accounting)", **byte_ticks(lo, hi))
+    fig.update_yaxes(title="time per step, ms (compute model)", rangemode="tozero")
+    return _layout(fig, title or "Memory against time per step: filled = Pareto front", height=520,
+                   legend={"title": "rule"})

@@ -23,7 +23,7 @@ import streamlit as st  # noqa: E402
 st.set_option("client.showErrorDetails", "none")
 st.set_page_config(page_title="tpprof — memory of on-device learning rules", layout="wide")
 
-from tpprof.app.tpviews import common, figure5, measured, regimes, scaling, training  # noqa: E402
+from tpprof.app.tpviews import common, figure5, measured, pareto, regimes, scaling, training  # noqa: E402
 
 PAGES = {
     "Relative memory cost": figure5.render,
@@ -31,6 +31,7 @@ PAGES = {
     "Scaling": scaling.render,
     "Measured vs analytic": measured.render,
     "Training": training.render,
+    "Memory × time": pareto.render,
 }
 
 st.title("tpprof")

@@ -250,7 +250,20 @@ def rank_rules(args: argparse.Namespace) -> Any:
     df = df.sort_values(["peak_bytes", "macs_per_step"], kind="stable").reset_index(drop=True)
     if "tp" in set(df["rule"].astype(str)):
         df["vs_tp"] = df["peak_bytes"] / int(df.loc[df["rule"] == "tp", "peak_bytes"].iloc[0])
+    add_step_time(df)
     return df, dev
+
+
+def add_step_time(df: Any) -> Any:
+    """Adds ``time_s_per_step`` (the compute model t_0 + MACs/R of :mod:`tpprof.analytic.timing`,
+    calibrated on the shipped CPU measurements; NaN without a calibration) and puts the model's
+    one-line description, with its measured error, in ``df.attrs['time_model']``."""
+    from tpprof.analytic.timing import shipped_time_model
+
+    tm = shipped_time_model("cpu")
+    df["time_s_per_step"] = tm.step_seconds(df["macs_per_step"].to_numpy()) if tm else float("nan")
+    df.attrs["time_model"] = tm.describe() if tm else "no shipped step times to calibrate a time model on"
+    return df
 
 
 def render_ranking(df: Any, dev: Any) -> str:
@@ -265,12 +278,13 @@ def render_ranking(df: Any, dev: Any) -> str:
             f"{first['optimizer']}" + (f" | budget {format_bytes(dev.budget_bytes)} ({dev.name})" if dev else ""))
     from tpprof.config import TRAINABLE_RULES
 
-    cols = ["rank", "rule", "peak", "total", "MACs/step"] + (["peak / TP"] if "vs_tp" in df else []) + (
+    cols = ["rank", "rule", "peak", "total", "MACs/step", "time/step*"] + (["peak / TP"] if "vs_tp" in df else []) + (
         ["fits"] if dev else []) + ["model"]
     rows = [cols]
     for i, r in enumerate(df.to_dict("records"), start=1):
+        t = r.get("time_s_per_step", float("nan"))
         row = [str(i), str(r["rule"]), format_bytes(r["peak_bytes"]), format_bytes(r["total_bytes"]),
-               _si(r["macs_per_step"])]
+               _si(r["macs_per_step"]), f"{t * 1e3:.3g} ms" if t == t else "-"]
         if "vs_tp" in r:
             row.append(f"{r['vs_tp']:.3f}")
         if dev:
@@ -283,7 +297,9 @@ def render_ranking(df: Any, dev: Any) -> str:
     if str(first["accounting"]) != "full":
         note = (f"\nmodel: 'learner' = a tpprof learner exists and is checked against measurement; 'algorithm only' = "
                 f"no learner. Accounting {first['accounting']}: no row includes implementation overheads")
-    return head + "\n\n" + _table(rows, "rlrrr" + "r" * (len(cols) - 6) + "l") + note
+    note += (f"\n* {df.attrs.get('time_model', 'time model not computed')}; it times the host of the "
+             "shipped measurements (torch learners), not the budget's device")
+    return head + "\n\n" + _table(rows, "rlrrrr" + "r" * (len(cols) - 7) + "l") + note
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
