@@ -131,6 +131,28 @@ def int_flag(field: str, value: Any) -> int | None:
 _NUMBER_START = frozenset("0123456789.")
 
 
+def ascii_int(text: str) -> int:
+    """argparse ``type`` for integer flags: ASCII digits only (``int()`` also takes ``'٣'``), an
+    optional sign, at most 30 digits; the field's own check names its range."""
+    t = str(text).strip()
+    body = t[1:] if t[:1] in "+-" else t
+    if not (body.isascii() and body.isdigit()) or len(body) > 30:
+        raise argparse.ArgumentTypeError(f"invalid integer: {_cut(t)} (ASCII digits, e.g. 3)")
+    return int(t)
+
+
+def ascii_float(text: str) -> float:
+    """argparse ``type`` for real-valued flags: ASCII text, finite (``float()`` takes ``'٣'``, ``'inf'``)."""
+    t = str(text).strip()
+    try:
+        v = float(t) if t.isascii() and len(t) <= 40 else float("nan")
+    except ValueError:
+        v = float("nan")
+    if v != v or v in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"invalid number: {_cut(t)} (a finite number, e.g. 0.05)")
+    return v
+
+
 def check_flag_texts(args: argparse.Namespace) -> None:
     """Refuse, for every text value on the command line, what no flag accepts: a NUL, an empty
     text (``--budget ''`` must not silently mean "no budget") and a value that looks like a flag

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tpprof.cli.config_flags import add_config_flags
+from tpprof.cli.config_flags import add_config_flags, ascii_float, ascii_int
 from tpprof.config import TRAINABLE_RULES
 from tpprof.errors import UserError
 
@@ -116,12 +116,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_flags(m, lists=True, rules=TRAINABLE_RULES, config_file=False)
     m.add_argument("--device", default="cpu", help="comma-separated torch devices, e.g. cpu or cuda (default cpu)")
     m.add_argument("--grid", help="TOML grid file instead of the flags above, e.g. measurements/default_grid.toml")
-    m.add_argument("--batches", type=int, help="measured mini-batches per point, e.g. 2 (default 1)")
-    m.add_argument("--repeats", type=int, help="timed mini-batches per point, median taken, e.g. 5 (default 3)")
-    m.add_argument("--warmup", type=int, help="warm-up mini-batches before measuring, e.g. 1 (default 1)")
-    m.add_argument("--timeout", type=float, help="seconds per point before it is recorded as timeout, e.g. 300 "
+    m.add_argument("--batches", type=ascii_int, help="measured mini-batches per point, e.g. 2 (default 1)")
+    m.add_argument("--repeats", type=ascii_int, help="timed mini-batches per point, median taken, e.g. 5 (default 3)")
+    m.add_argument("--warmup", type=ascii_int, help="warm-up mini-batches before measuring, e.g. 1 (default 1)")
+    m.add_argument("--timeout", type=ascii_float, help="seconds per point before it is recorded as timeout, e.g. 300 "
                    "(default 600)")
-    m.add_argument("--threads", type=int, help="torch threads per point, e.g. 1 (default 1)")
+    m.add_argument("--threads", type=ascii_int, help="torch threads per point, e.g. 1 (default 1)")
     m.add_argument("--no-rss", action="store_true", help="skip the RSS secondary counter (CPU), e.g. --no-rss")
     m.add_argument("--retry-failed", action="store_true",
                    help="also rerun points recorded as oom / timeout / error, e.g. --retry-failed")
@@ -152,7 +152,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a measurement CSV or a folder of them, e.g. measurements/cpu_reference.csv "
                    "(default: measurements/)")
     v.add_argument("--json", action="store_true", help="print the full result as JSON, e.g. --json")
-    v.add_argument("--tolerance", type=float, default=0.05,
+    v.add_argument("--tolerance", type=ascii_float, default=0.05,
                    help="flag points whose |measured/analytic - 1| exceeds this fraction, e.g. 0.05 (default)")
     v.add_argument("--categories", action="store_true",
                    help="also print measured vs analytic bytes per category at the peak, e.g. --categories")

@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any
 
-from tpprof.cli.config_flags import add_config_flags, config_from_args, int_flag
+from tpprof.cli.config_flags import add_config_flags, ascii_float, ascii_int, config_from_args, int_flag
 from tpprof.config import TRAINABLE_RULES
 from tpprof.errors import UserError
 
@@ -36,7 +36,7 @@ def _data_flags(p: argparse.ArgumentParser, default_data: str | None = "fsdd") -
                         "(e.g. --data-dir ~/fsdd)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (e.g. --device cuda)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars (e.g. in batch jobs)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=ascii_int, default=None,
                    help="torch CPU threads; 1 gives steady timings on shared machines (e.g. --threads 1)")
 
 
@@ -50,15 +50,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     # input must match the data, its readout is resized to the data's classes, T is the data's
     add_config_flags(p, rules=TRAINABLE_RULES, config_file=False, default_net="fsdd")
     _data_flags(p)
-    p.add_argument("--epochs", type=int, required=True, help="epochs (e.g. --epochs 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the shuffling (e.g. --seed 1)")
-    p.add_argument("--limit", type=int, default=None, help="use the first N training samples (e.g. --limit 300)")
+    p.add_argument("--epochs", type=ascii_int, required=True, help="epochs (e.g. --epochs 10)")
+    p.add_argument("--seed", type=ascii_int, default=0, help="seed of the weights and the shuffling (e.g. --seed 1)")
+    p.add_argument("--limit", type=ascii_int, default=None, help="use the first N training samples (e.g. --limit 300)")
     p.add_argument("--freeze-hidden", action="store_true",
                    help="control run: hidden layers stay at their random init, only the readout learns")
     p.add_argument("--holdout-speaker", default=None,
                    help="FSDD: pretrain without this speaker, for tpprof finetune (e.g. --holdout-speaker theo)")
     p.add_argument("--test-data", default=None, help="a separate test file for .npz/.h5 data (e.g. test.npz)")
-    p.add_argument("--mels", type=int, default=40, help="FSDD mel bands (e.g. --mels 40)")
+    p.add_argument("--mels", type=ascii_int, default=40, help="FSDD mel bands (e.g. --mels 40)")
     p.add_argument("--encoding", choices=("current", "delta"), default="current",
                    help="FSDD input: log-mel currents or send-on-delta spikes (2x bands) (e.g. --encoding delta)")
     p.add_argument("--out", required=True, help="output folder (e.g. --out runs/tp0)")
@@ -88,9 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _data_flags(f)
     f.add_argument("--speaker", required=True, help="the new user, an FSDD speaker (e.g. --speaker theo)")
     f.add_argument("--shots", default="all", help="takes per digit in the support set: 1, 5 or all (e.g. --shots 5)")
-    f.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (e.g. --epochs 3)")
-    f.add_argument("--lr", type=float, default=None, help="learning rate; default the checkpoint's (e.g. --lr 1e-4)")
-    f.add_argument("--seed", type=int, default=0, help="seed of the support draw and shuffling (e.g. --seed 0)")
+    f.add_argument("--epochs", type=ascii_int, default=3, help="fine-tuning epochs (e.g. --epochs 3)")
+    f.add_argument("--lr", type=ascii_float, default=None, help="learning rate; default the checkpoint's (e.g. --lr 1e-4)")
+    f.add_argument("--seed", type=ascii_int, default=0, help="seed of the support draw and shuffling (e.g. --seed 0)")
     f.add_argument("--out", required=True, help="output folder (e.g. --out runs/ft-theo-5)")
     f.set_defaults(func=finetune_handler)
 

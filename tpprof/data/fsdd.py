@@ -366,7 +366,7 @@ def parse_shots(shots: str | int) -> int | None:
     s = str(shots).strip().lower()
     if s == "all":
         return None
-    if not s.isdigit() or not 1 <= int(s) <= len(SUPPORT_TAKES):
+    if not (s.isascii() and s.isdigit()) or len(s) > 3 or not 1 <= int(s) <= len(SUPPORT_TAKES):
         raise UserError("shots", f"{shots!r} is not a shot count", f"1, 5, any 1..{len(SUPPORT_TAKES)}, or all")
     return int(s)
 
