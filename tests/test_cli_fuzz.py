@@ -31,6 +31,16 @@ HOSTILE = st.one_of(
 
 
 def _run(argv: list[str], cwd: Path) -> tuple[int, str]:
+    import torch
+
+    threads = torch.get_num_threads()  # a fuzzed --threads must not slow every later in-process test
+    try:
+        return _run_cli(argv, cwd)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_cli(argv: list[str], cwd: Path) -> tuple[int, str]:
     err, out = io.StringIO(), io.StringIO()
     with contextlib.chdir(cwd), redirect_stderr(err), redirect_stdout(out):  # relative --out lands in tmp
         try:

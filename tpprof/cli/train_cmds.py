@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -101,8 +102,9 @@ def _setup(args: argparse.Namespace) -> str:
     from tpprof.train import resolve_device
 
     if args.threads is not None:
-        if not 1 <= args.threads <= 1024:
-            raise UserError("threads", f"{str(args.threads)[:20]} is out of range", "an integer 1..1024")
+        cpus = os.cpu_count() or 1  # more threads than CPUs only oversubscribes (and torch keeps them)
+        if not 1 <= args.threads <= cpus:
+            raise UserError("threads", f"{str(args.threads)[:20]} is out of range", f"an integer 1..{cpus} (this machine's CPUs)")
         torch.set_num_threads(args.threads)
     return resolve_device(args.device)
 
