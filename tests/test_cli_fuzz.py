@@ -80,8 +80,9 @@ def _commands(f: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]]:
         "validate": (["validate", "--measurements", str(f["csv"])], ["--measurements", "--tolerance"]),
         "train": (["train", "--data", str(f["npz"]), "--net", "12-8-3", "--batch", "8", "--epochs", "1",
                    "--no-progress", "--threads", "1", "--out", out],
-                  # --steps is left out: a valid large T trains for minutes (its bounds: test_train_inputs)
-                  ["--data", "--net", "--batch", "--epochs", "--seed", "--limit", "--lr", "--out", "--threads"]),
+                  # --steps and --epochs are left out: a valid large T or epoch count trains for minutes
+                  # (their bounds: test_train_inputs, test_fuzz_user)
+                  ["--data", "--net", "--batch", "--seed", "--limit", "--lr", "--out", "--threads"]),
         "evaluate": (["evaluate", "--checkpoint", str(f["npz"]), "--data", str(f["npz"])], ["--checkpoint", "--data"]),
         "devices": (["devices"], ["--devices"]),
     }

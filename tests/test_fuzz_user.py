@@ -44,7 +44,8 @@ def _finetune_argv(ck: Path, out: Path) -> list[str]:
             "--out", str(out)]
 
 
-FINETUNE_FLAGS = ["--checkpoint", "--data", "--task", "--data-dir", "--speaker", "--shots", "--epochs", "--lr",
+# --epochs is left out: a valid large count fine-tunes for minutes (its bound: the test below)
+FINETUNE_FLAGS = ["--checkpoint", "--data", "--task", "--data-dir", "--speaker", "--shots", "--lr",
                   "--seed", "--out", "--threads", "--device"]
 REPORT_FLAGS = ["--measurements", "--results", "--device", "--budget", "--out"]
 #: Flags naming a file or folder: a Unicode or numeric name is a valid path there.
@@ -107,3 +108,9 @@ def test_report_value_no_flag_accepts_is_never_exit_0(no_export, tmp_path_factor
     value = data.draw(_never_ok(flag), label="value")
     rc, err = _run(["report", "--out", str(base / "rep"), flag, value], base)
     assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (flag, value, err[-400:])
+
+
+@pytest.mark.parametrize("epochs", ["0", "10001", "9" * 25])
+def test_finetune_epochs_out_of_range_is_one_line(checkpoint, tmp_path, epochs: str) -> None:
+    rc, err = _run(_with(_finetune_argv(checkpoint, tmp_path / "ft"), "--epochs", epochs), tmp_path)
+    assert rc == 2 and "epochs" in err and len(err.strip().splitlines()) == 1, err

@@ -109,9 +109,15 @@ def _setup(args: argparse.Namespace) -> str:
     return resolve_device(args.device)
 
 
+#: Upper bounds of the counts a run loops over: past them a typo is a run that never ends.
+MAX_EPOCHS = 10_000
+
+
 def _check_positive(name: str, value: Any) -> None:
     if value is not None and value < 1:
         raise UserError(name, f"{value} is too small", "an integer >= 1")
+    if name == "epochs" and value is not None and value > MAX_EPOCHS:
+        raise UserError(name, f"{str(value)[:20]} is too large", f"an integer 1..{MAX_EPOCHS}")
 
 
 def train_handler(args: argparse.Namespace) -> int:
