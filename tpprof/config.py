@@ -134,9 +134,17 @@ def _pos_int(field_name: str, value: Any, minimum: int = 1, maximum: int = MAX_C
     return iv
 
 
+def _real(value: Any) -> float:
+    """``float(value)``, but text must be plain ASCII without ``_`` (``float()`` also takes ``'٣'``
+    and ``'1_0'``): ValueError otherwise."""
+    if isinstance(value, str) and (not value.isascii() or "_" in value):
+        raise ValueError(value)
+    return float(value)
+
+
 def _unit_float(field_name: str, value: Any, lo: float = 0.0, hi: float = 1.0) -> float:
     try:
-        f = float(value)
+        f = _real(value)
     except (TypeError, ValueError):
         raise ConfigError(field_name, f"{value!r} is not a number", f"a number in [{lo}, {hi}]") from None
     if not lo <= f <= hi:  # also rejects NaN
@@ -557,14 +565,14 @@ class RuleSpec:
         object.__setattr__(self, "target_rows", _choice("target_rows", self.target_rows, TARGET_ROWS))
         object.__setattr__(self, "s_init", _choice("s_init", self.s_init, S_INITS))
         try:
-            lr = float(self.lr)
+            lr = _real(self.lr)
         except (TypeError, ValueError):
             raise ConfigError("lr", f"{self.lr!r} is not a number", "a number > 0, e.g. 1e-4") from None
         if not (lr > 0 and math.isfinite(lr)):
             raise ConfigError("lr", f"{self.lr!r} is not positive", "a number > 0, e.g. 1e-4")
         object.__setattr__(self, "lr", lr)
         try:
-            facs = tuple(float(f) for f in self.tess_factors)
+            facs = tuple(_real(f) for f in self.tess_factors)
         except (TypeError, ValueError):
             raise ConfigError("tess_factors", f"{self.tess_factors!r} is not a list of numbers",
                               "four numbers: λ_post, λ_pre, α_post, α_pre") from None
@@ -945,6 +953,13 @@ class Grid:
         if size > self.max_points:
             raise ConfigError("grid", f"{size:,} points is too many", f"at most {self.max_points:,} points")
         checked = tuple((a, tuple(_axis_value(self.base, a, v) for v in vals)) for a, vals in axes)
+        for a, vals in checked:  # a value twice would be a point twice (and an ambiguous rule column)
+            seen: set[str] = set()
+            for v in vals:
+                key = repr(v)
+                if key in seen:
+                    raise ConfigError(a, f"{_short(v)} is listed twice", "each value once")
+                seen.add(key)
         object.__setattr__(self, "axes", checked)
 
     @property

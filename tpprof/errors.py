@@ -6,6 +6,17 @@ exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+
+#: Control characters (line breaks included) that a user's text may carry into a message.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped (``\\r``, ``\\x1b``...), so an echoed value
+    can never break the one-line error or drive the terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
 
 class UserError(ValueError):
     """Bad input from a user (flag, size, net string, config or data file)."""
@@ -17,7 +28,7 @@ class UserError(ValueError):
         msg = f"{field}: {problem}"
         if accepted:
             msg += f" (accepted: {accepted})"
-        super().__init__(msg)
+        super().__init__(one_line(msg))
 
 
 class ConfigError(UserError):

@@ -99,9 +99,9 @@ def _rule_value(field: dataclasses.Field, text: str) -> Any:
         return tuple(x.strip() for x in t.split(","))
     if isinstance(field.default, int):
         try:
-            return int(t)
-        except ValueError:
-            raise UserError(field.name, f"{text!r} is not an integer", "an integer") from None
+            return ascii_int(t)
+        except argparse.ArgumentTypeError:
+            raise UserError(field.name, f"{_cut(t)} is not an integer", "an integer") from None
     return t
 
 
