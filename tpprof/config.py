@@ -95,6 +95,16 @@ def _ascii_int(text: str, max_digits: int = 18) -> int | None:
     return int(m.group(1))
 
 
+def parse_ascii_int(text: str, max_digits: int = 18) -> int | None:
+    """:func:`_ascii_int` with an optional leading ``-`` (a negative count is then named by the
+    caller's range check, not called "not an integer"); None for anything else."""
+    t = text.strip() if isinstance(text, str) else text
+    if isinstance(t, str) and t.startswith("-"):
+        v = _ascii_int(t[1:], max_digits)
+        return None if v is None else -v
+    return _ascii_int(t, max_digits)
+
+
 def _short(v: Any) -> str:
     """A value for a one-line message: huge ints by their size (``str`` of a 5,000-digit int
     raises), long texts cut."""
@@ -117,9 +127,7 @@ def _pos_int(field_name: str, value: Any, minimum: int = 1, maximum: int = MAX_C
     elif isinstance(value, float):
         iv = int(value) if math.isfinite(value) and value.is_integer() and abs(value) < 2**63 else None
     elif isinstance(value, str):
-        iv = _ascii_int(value)
-        if iv is None and value.strip().startswith("-") and _ascii_int(value.strip()[1:]) is not None:
-            iv = -_ascii_int(value.strip()[1:])  # type: ignore[operator]
+        iv = parse_ascii_int(value)
         if iv is None:
             raise ConfigError(field_name, f"{_short(value)} is not an integer" if value.strip() else "is empty",
                               accepted)
@@ -134,7 +142,7 @@ def _pos_int(field_name: str, value: Any, minimum: int = 1, maximum: int = MAX_C
     return iv
 
 
-def _real(value: Any) -> float:
+def parse_real(value: Any) -> float:
     """``float(value)``, but text must be plain ASCII without ``_`` (``float()`` also takes ``'٣'``
     and ``'1_0'``): ValueError otherwise."""
     if isinstance(value, str) and (not value.isascii() or "_" in value):
@@ -144,7 +152,7 @@ def _real(value: Any) -> float:
 
 def _unit_float(field_name: str, value: Any, lo: float = 0.0, hi: float = 1.0) -> float:
     try:
-        f = _real(value)
+        f = parse_real(value)
     except (TypeError, ValueError):
         raise ConfigError(field_name, f"{value!r} is not a number", f"a number in [{lo}, {hi}]") from None
     if not lo <= f <= hi:  # also rejects NaN
@@ -565,14 +573,14 @@ class RuleSpec:
         object.__setattr__(self, "target_rows", _choice("target_rows", self.target_rows, TARGET_ROWS))
         object.__setattr__(self, "s_init", _choice("s_init", self.s_init, S_INITS))
         try:
-            lr = _real(self.lr)
+            lr = parse_real(self.lr)
         except (TypeError, ValueError):
             raise ConfigError("lr", f"{self.lr!r} is not a number", "a number > 0, e.g. 1e-4") from None
         if not (lr > 0 and math.isfinite(lr)):
             raise ConfigError("lr", f"{self.lr!r} is not positive", "a number > 0, e.g. 1e-4")
         object.__setattr__(self, "lr", lr)
         try:
-            facs = tuple(_real(f) for f in self.tess_factors)
+            facs = tuple(parse_real(f) for f in self.tess_factors)
         except (TypeError, ValueError):
             raise ConfigError("tess_factors", f"{self.tess_factors!r} is not a list of numbers",
                               "four numbers: λ_post, λ_pre, α_post, α_pre") from None

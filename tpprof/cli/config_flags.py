@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from typing import Any, Sequence
 
 from tpprof.config import (
-    DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config, rules_accepting,
+    DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config, parse_ascii_int, parse_real,
+    rules_accepting,
 )
 from tpprof.errors import UserError
 
@@ -133,23 +135,22 @@ _NUMBER_START = frozenset("0123456789.")
 
 def ascii_int(text: str) -> int:
     """argparse ``type`` for integer flags: ASCII digits only (``int()`` also takes ``'٣'``), an
-    optional sign, at most 30 digits; the field's own check names its range."""
-    t = str(text).strip()
-    body = t[1:] if t[:1] in "+-" else t
-    if not (body.isascii() and body.isdigit()) or len(body) > 30:
-        raise argparse.ArgumentTypeError(f"invalid integer: {_cut(t)} (ASCII digits, e.g. 3)")
-    return int(t)
+    optional sign, at most 30 digits (:func:`tpprof.config.parse_ascii_int`); the field's own
+    check names its range."""
+    v = parse_ascii_int(str(text), 30)
+    if v is None:
+        raise argparse.ArgumentTypeError(f"invalid integer: {_cut(str(text).strip())} (ASCII digits, e.g. 3)")
+    return v
 
 
 def ascii_float(text: str) -> float:
-    """argparse ``type`` for real-valued flags: ASCII text, finite (``float()`` takes ``'٣'``, ``'inf'``)."""
-    t = str(text).strip()
+    """argparse ``type`` for real-valued flags: ASCII text (:func:`tpprof.config.parse_real`), finite."""
     try:
-        v = float(t) if t.isascii() and len(t) <= 40 else float("nan")
+        v = parse_real(str(text).strip())
     except ValueError:
         v = float("nan")
-    if v != v or v in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"invalid number: {_cut(t)} (a finite number, e.g. 0.05)")
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"invalid number: {_cut(str(text).strip())} (a finite number, e.g. 0.05)")
     return v
 
 

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tpprof.config import parse_ascii_int
 from tpprof.data.arrays import ArrayDataset
 from tpprof.errors import UserError
 
@@ -366,9 +367,10 @@ def parse_shots(shots: str | int) -> int | None:
     s = str(shots).strip().lower()
     if s == "all":
         return None
-    if not (s.isascii() and s.isdigit()) or len(s) > 3 or not 1 <= int(s) <= len(SUPPORT_TAKES):
+    n = parse_ascii_int(s, 3)
+    if n is None or not 1 <= n <= len(SUPPORT_TAKES):
         raise UserError("shots", f"{shots!r} is not a shot count", f"1, 5, any 1..{len(SUPPORT_TAKES)}, or all")
-    return int(s)
+    return n
 
 
 @dataclass
