@@ -44,7 +44,13 @@ def vmax(values: Iterable[Size]) -> Size:
 
 def is_zero(x: Size) -> bool:
     """True where a size is zero at every point."""
-    return not np.any(x)
+    return not np.any(x) if isinstance(x, np.ndarray) else not x
+
+
+def _negative(x: Size) -> bool:
+    """True where a size is negative at some point (plain comparison for scalars: breakdowns of
+    one config are built thousands of times a second)."""
+    return bool(np.any(x < 0)) if isinstance(x, np.ndarray) else x < 0
 
 
 #: Optimiser state per trainable element: SGD keeps none, momentum one buffer, Adam two
@@ -68,7 +74,7 @@ class MemoryTerm:
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
             raise ValueError(f"unknown category {self.category!r}; expected one of {CATEGORIES}")
-        if np.any(np.asarray(self.count) < 0) or np.any(np.asarray(self.bytes) < 0):
+        if _negative(self.count) or _negative(self.bytes):
             raise ValueError(f"term {self.name!r} has a negative size")
         if not self.persistent and not self.phases:
             raise ValueError(f"transient term {self.name!r} needs the phases in which it is live")
