@@ -305,3 +305,20 @@ def test_bptt_family_t_scaling(net: str) -> None:
     assert len(set(peaks("tbptt", (25, 100, 400)).tolist())) == 1
     sq = peaks("bptt-ckpt", (100, 400, 1600))  # k = 10, 20, 40: the T-dependent part doubles
     assert 1.5 < (sq[2] - sq[1]) / (sq[1] - sq[0]) < 2.5 and sq[2] < peaks("bptt", (1600,))[0]
+
+
+@pytest.mark.parametrize("size", [-1, np.array([4, -1, 0], dtype=np.int64)])
+def test_negative_term_size_is_refused_for_scalars_and_arrays(size):
+    from tpprof.analytic.terms import MemoryTerm
+
+    with pytest.raises(ValueError, match="negative size"):
+        MemoryTerm("x", "weights", size, size, True, "test")
+    MemoryTerm("x", "weights", np.abs(size), np.abs(size), True, "test")  # the same sizes, non-negative: accepted
+
+
+@pytest.mark.parametrize("size,zero", [(0, True), (3, False), (np.zeros(3, np.int64), True),
+                                        (np.array([0, 2], np.int64), False)])
+def test_is_zero_on_scalars_and_arrays(size, zero):
+    from tpprof.analytic.terms import is_zero
+
+    assert is_zero(size) is zero
