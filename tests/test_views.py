@@ -141,3 +141,22 @@ def test_figure5_best_alternative_is_the_least_other_learner() -> None:
         assert r["other_bytes"] == min(peaks.values()) and peaks[r["other"]] == r["other_bytes"]
         tp = estimate(make_config("40-32-10", "tp", batch=r["batch"], classes=r["classes"])).peak_bytes
         assert r["G"] == pytest.approx(min(peaks.values()) / tp)
+
+
+def test_figure_pivot_equals_pandas_pivot_first_row_wins() -> None:
+    # Oracle: pandas' pivot of the first row per cell. Repeated cells, an empty cell, floats and strings.
+    from tpprof.plots import _pivot
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"classes": rng.choice([2, 10, 300], 40), "batch": rng.choice([1, 8, 64, 512], 40),
+                       "G": rng.random(40), "rule": rng.choice(["tp", "tess"], 40)})
+    df = df[~((df["classes"] == 300) & (df["batch"] == 1))]  # a cell no row names
+    first = df.drop_duplicates(["classes", "batch"])
+    for value in ("G", "rule"):
+        want = first.pivot(index="classes", columns="batch", values=value).sort_index().sort_index(axis=1)
+        got = _pivot(df, value)
+        assert list(got.index) == list(want.index) and list(got.columns) == list(want.columns)
+        w, g = want.to_numpy(dtype=object), got.to_numpy(dtype=object)
+        missing = pd.isna(w)
+        assert (pd.isna(g) == missing).all() and missing.sum() == 1
+        assert (g[~missing] == w[~missing]).all()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -90,9 +91,16 @@ def _rule_label(rule: str) -> str:
 
 
 def _pivot(df: pd.DataFrame, value: str, index: str = "classes", columns: str = "batch") -> pd.DataFrame:
-    """(index × columns) table of ``value``; the first row wins where a cell repeats."""
-    d = df.drop_duplicates([index, columns]) if df.duplicated([index, columns]).any() else df
-    return d.pivot(index=index, columns=columns, values=value).sort_index().sort_index(axis=1)
+    """(index × columns) table of ``value``, both axes sorted; the first row wins where a cell
+    repeats and a cell no row names is NaN. Numpy, not ``DataFrame.pivot``: a dashboard figure
+    pivots up to ten columns, and pandas' pivot costs ~4 ms each."""
+    rows, r = np.unique(df[index].to_numpy(), return_inverse=True)  # (nR,), (n,)
+    cols, c = np.unique(df[columns].to_numpy(), return_inverse=True)  # (nC,), (n,)
+    _, first = np.unique(r * len(cols) + c, return_index=True)  # the first row of each cell
+    vals = df[value].to_numpy()[first]
+    out = np.full((len(rows), len(cols)), np.nan, dtype=vals.dtype if vals.dtype.kind == "f" else object)
+    out[r[first], c[first]] = vals
+    return pd.DataFrame(out, index=pd.Index(rows, name=index), columns=pd.Index(cols, name=columns))
 
 
 def _diverging(lo: float, hi: float, name: str = "RdBu_r", n: int = 11) -> list[list[Any]]:
@@ -114,12 +122,33 @@ def _log_edges(v: np.ndarray) -> list[float]:
     return [float(lv[0] - half), float(lv[-1] + half)]
 
 
-def _layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
-    # No template here: the dashboard styles figures with Streamlit's theme, and applying a
-    # template costs ~25 ms per figure; static export (figure_bytes) applies _TEMPLATE.
-    fig.update_layout(title={"text": title, "x": 0.01, "xanchor": "left"},
-                      margin={"l": 70, "r": 30, "t": 70, "b": 60}, **kw)
-    return fig
+def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
+    """The figure of plain trace and layout dicts, validated once.
+
+    Building the same figure call by call (``add_trace``, ``update_layout``, ``update_xaxes``)
+    validates at every call: 20-80 ms a figure, against ~10 ms here, and a dashboard
+    interaction rebuilds up to three figures.
+    """
+    return go.Figure({"data": data, "layout": layout})
+
+
+def _layout(title: str, margin: Mapping[str, int] | None = None, **kw: Any) -> dict[str, Any]:
+    """The layout every figure shares (title, margins) plus ``kw``.
+
+    No template here: the dashboard styles figures with Streamlit's theme, and applying a
+    template costs ~25 ms per figure; static export (figure_bytes) applies _TEMPLATE.
+    """
+    return {"title": {"text": title, "x": 0.01, "xanchor": "left"},
+            "margin": {"l": 70, "r": 30, "t": 70, "b": 60, **(margin or {})}, **kw}
+
+
+def _axis(title: str, **kw: Any) -> dict[str, Any]:
+    return {"title": {"text": title}, **kw}
+
+
+def _log_axis(title: str, centres: np.ndarray) -> dict[str, Any]:
+    """A log axis that spans the heatmap cells centred on ``centres``."""
+    return _axis(title, type="log", range=_log_edges(centres))
 
 
 # --------------------------------------------------------------------------------------
@@ -163,24 +192,23 @@ def figure5(df: pd.DataFrame, title: str | None = None, points: pd.DataFrame | N
     text_tp = np.vectorize(human_bytes)(tp.to_numpy(dtype=float))
     text_tess = np.vectorize(human_bytes)(tess.to_numpy(dtype=float))
     custom = np.dstack([text_tp, text_tess, g.to_numpy(dtype=float), names])  # (nC, nB, 4)
-    fig = go.Figure()
-    fig.add_trace(go.Heatmap(
-        x=b, y=c, z=log2g, zmin=lo, zmax=hi, colorscale=_diverging(lo, hi), customdata=custom,
+    traces = [dict(
+        type="heatmap", x=b, y=c, z=log2g, zmin=lo, zmax=hi, colorscale=_diverging(lo, hi), customdata=custom,
         colorbar={"title": {"text": "G"}, "tickvals": ticks, "ticktext": labels},
         hovertemplate="B = %{x}<br>C = %{y}<br>TP: %{customdata[0]}<br>%{customdata[3]}: %{customdata[1]}"
                       "<br>G = %{customdata[3]} / TP = %{customdata[2]:.3f}<extra></extra>",
         name="G",
-    ))
+    )]
     zc = np.power(2.0, log2g) if narrow else log2g  # contour levels must be evenly spaced
     start, end, size = ((size * math.ceil(gmin / size), gmax, size) if narrow else (float(lo), float(hi), 1.0))
-    fig.add_trace(go.Contour(
-        x=b, y=c, z=zc, contours={"start": start, "end": end, "size": size, "coloring": "none"},
+    traces.append(dict(
+        type="contour", x=b, y=c, z=zc, contours={"start": start, "end": end, "size": size, "coloring": "none"},
         line={"width": 0.6, "color": "rgba(40,40,40,0.45)"}, showscale=False, hoverinfo="skip",
         name=level_name, showlegend=True,
     ))
     crosses = dlo < 0 < dhi
-    fig.add_trace(go.Contour(
-        x=b, y=c, z=log2g, contours={"start": 0, "end": 0, "size": 1, "coloring": "none"},
+    traces.append(dict(
+        type="contour", x=b, y=c, z=log2g, contours={"start": 0, "end": 0, "size": 1, "coloring": "none"},
         line={"width": 3, "color": "black"}, showscale=False, hoverinfo="skip",
         name="G = 1 (equal memory)" if crosses else "G = 1 (not reached in this range)", showlegend=True,
     ))
@@ -191,15 +219,13 @@ def figure5(df: pd.DataFrame, title: str | None = None, points: pd.DataFrame | N
         top = inside["classes"] == inside.groupby("batch")["classes"].transform("max")
         right = np.log(inside["batch"]) > np.log(b.min()) + 0.8 * np.log(b.max() / b.min())  # near the edge
         pos = np.where(top, "top ", "bottom ") + np.where(right, "left", "right")
-        fig.add_trace(go.Scatter(x=inside["batch"], y=inside["classes"], mode="markers+text", text=inside["name"],
-                                 textposition=list(pos), textfont={"size": 10},
-                                 marker={"symbol": "x", "size": 9, "color": "black"}, name="paper's workloads",
-                                 hovertemplate="%{text}: B = %{x}, C = %{y}<extra></extra>"))
-    fig.update_xaxes(type="log", title="batch size B", range=_log_edges(b))
-    fig.update_yaxes(type="log", title="classes C", range=_log_edges(c))
-    _layout(fig, title or "Relative memory cost G(C, B) = Mem_TESS / Mem_TP (G > 1: TP needs less)",
-            legend={"orientation": "h", "y": -0.16, "x": 0}, height=560)
-    return fig
+        traces.append(dict(type="scatter", x=inside["batch"], y=inside["classes"], mode="markers+text",
+                           text=inside["name"], textposition=list(pos), textfont={"size": 10},
+                           marker={"symbol": "x", "size": 9, "color": "black"}, name="paper's workloads",
+                           hovertemplate="%{text}: B = %{x}, C = %{y}<extra></extra>"))
+    return _figure(traces, _layout(title or "Relative memory cost G(C, B) = Mem_TESS / Mem_TP (G > 1: TP needs less)",
+                                   xaxis=_log_axis("batch size B", b), yaxis=_log_axis("classes C", c),
+                                   legend={"orientation": "h", "y": -0.16, "x": 0}, height=560))
 
 
 # --------------------------------------------------------------------------------------
@@ -247,35 +273,31 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
     scale = []
     for i, col in enumerate(VERDICT_COLORS):
         scale += [[i / n, col], [(i + 1) / n, col]]
-    fig = go.Figure()
-    fig.add_trace(go.Heatmap(
-        x=b, y=c, z=z.to_numpy(dtype=float), zmin=-0.5, zmax=n - 0.5, colorscale=scale,
+    traces = [dict(
+        type="heatmap", x=b, y=c, z=z.to_numpy(dtype=float), zmin=-0.5, zmax=n - 0.5, colorscale=scale,
         customdata=np.dstack([verdict.to_numpy(dtype=object), hv]),
         colorbar={"tickvals": list(range(n)), "ticktext": [_learning_words(v, on_chip_learning) for v in VERDICTS],
                   "title": {"text": ""}},
         hovertemplate="B = %{x}<br>C = %{y}<br><b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
         name="regime",
-    ))
+    )]
     if "bptt" in set(df["rule"]):
         bp = _pivot(df[df["rule"] == "bptt"].assign(f=lambda d: d["fits"].astype(float)), "f").reindex_like(z)
         if 0 < np.nanmean(bp.to_numpy(dtype=float)) < 1:
-            fig.add_trace(go.Contour(
-                x=b, y=c, z=bp.to_numpy(dtype=float), contours={"start": 0.5, "end": 0.5, "size": 1,
-                                                                  "coloring": "none"},
+            traces.append(dict(
+                type="contour", x=b, y=c, z=bp.to_numpy(dtype=float),
+                contours={"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"},
                 line={"width": 2.5, "dash": "dash", "color": "black"}, showscale=False, hoverinfo="skip",
                 name="BPTT fits on the small-B side of this line", showlegend=True,
             ))
-    fig.update_xaxes(type="log", title="batch size B", range=_log_edges(b))
-    fig.update_yaxes(type="log", title="classes C", range=_log_edges(c))
     where = f" on {device}" if device else ""
     title = title or f"Which rule fits{where} (budget {human_bytes(budget_bytes)}) and where TP wins"
     if on_chip_learning == "no":
         title = f"{device or 'This device'} cannot learn on chip — memory only: " + title
     elif on_chip_learning == "partial":
         title += " (on-chip learning: partial)"
-    _layout(fig, title,
-            legend={"orientation": "h", "y": -0.16, "x": 0}, height=560)
-    return fig
+    return _figure(traces, _layout(title, xaxis=_log_axis("batch size B", b), yaxis=_log_axis("classes C", c),
+                                   legend={"orientation": "h", "y": -0.16, "x": 0}, height=560))
 
 
 def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = None,
@@ -286,7 +308,7 @@ def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = 
     ``df``: columns ``x``, ``category``, ``bytes``, optionally ``peak_bytes``
     (:func:`tpprof.views.breakdown_frame`).
     """
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     order = list(dict.fromkeys(df[x]))
     labels = [_rule_label(v) if x == "rule" else str(v) for v in order]
     top = max(float(df.groupby(x)["bytes"].sum().max()), float(budget_bytes or 0))
@@ -294,27 +316,27 @@ def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = 
     for cat in CATEGORIES:
         sub = df[df["category"] == cat].set_index(x)["bytes"].reindex(order).fillna(0)
         if (sub > 0).any():
-            fig.add_trace(go.Bar(x=labels, y=sub.to_numpy() / div, name=cat, marker_color=CATEGORY_COLORS[cat],
-                                 customdata=[human_bytes(v) for v in sub],
-                                 hovertemplate=f"{cat}: %{{customdata}}<extra>%{{x}}</extra>"))
+            traces.append(dict(type="bar", x=labels, y=sub.to_numpy() / div, name=cat,
+                               marker={"color": CATEGORY_COLORS[cat]}, customdata=[human_bytes(v) for v in sub],
+                               hovertemplate=f"{cat}: %{{customdata}}<extra>%{{x}}</extra>"))
     if "peak_bytes" in df:
         pk = df.drop_duplicates(x).set_index(x)["peak_bytes"].reindex(order)
         txt = [human_bytes(v) + (f"<br>headroom {human_bytes(budget_bytes - v)}" if budget_bytes and v <= budget_bytes
                                  else " (over budget)" if budget_bytes else "") for v in pk]
-        fig.add_trace(go.Scatter(x=labels, y=pk.to_numpy() / div, mode="markers+text", name="peak over a step",
-                                 marker={"symbol": "diamond", "size": 11, "color": "black"}, text=txt,
-                                 textposition="top center", hovertemplate="peak %{text}<extra>%{x}</extra>"))
-    fig.update_layout(barmode="stack")
+        traces.append(dict(type="scatter", x=labels, y=pk.to_numpy() / div, mode="markers+text",
+                           name="peak over a step", marker={"symbol": "diamond", "size": 11, "color": "black"},
+                           text=txt, textposition="top center", hovertemplate="peak %{text}<extra>%{x}</extra>"))
+    layout = _layout(title, barmode="stack", yaxis=_axis(unit, rangemode="tozero"))
     if budget_bytes:
-        fig.add_hline(y=budget_bytes / div, line={"color": "black", "dash": "dash", "width": 2})
+        y = budget_bytes / div
+        layout["shapes"] = [{"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y,
+                             "line": {"color": "black", "dash": "dash", "width": 2}}]
         # the label sits in the right margin, beside the line's end, so it never covers a bar
-        fig.add_annotation(x=1.0, xref="paper", xanchor="left", y=budget_bytes / div, yref="y", showarrow=False,
-                           text=f"budget<br>{human_bytes(budget_bytes)}", align="left")
-    fig.update_yaxes(title=unit, rangemode="tozero")
-    _layout(fig, title)
-    if budget_bytes:
-        fig.update_layout(margin={"r": 90})
-    return fig
+        layout["annotations"] = [{"x": 1.0, "xref": "paper", "xanchor": "left", "y": y, "yref": "y",
+                                  "showarrow": False, "text": f"budget<br>{human_bytes(budget_bytes)}",
+                                  "align": "left"}]
+        layout["margin"]["r"] = 90
+    return _figure(traces, layout)
 
 
 # --------------------------------------------------------------------------------------
@@ -330,8 +352,6 @@ def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool
     ``shared_y=False`` gives each rule its own scale (BPTT can dwarf the local rules).
     """
     rules = list(dict.fromkeys(df["rule"]))
-    fig = make_subplots(rows=1, cols=len(rules), shared_yaxes=shared_y, horizontal_spacing=0.03 if shared_y else 0.06,
-                        subplot_titles=[_rule_label(r) for r in rules])
     xs = sorted(df[var].unique())
     # A linear numeric axis: T, depth and width are spaced by value, so linear growth looks linear
     # (an evenly spaced category axis made 10, 25, 50, 100, 200, 400 look exponential).
@@ -339,7 +359,7 @@ def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool
     gaps = [b - a for a, b in zip(xvals, xvals[1:])]
     width = 0.7 * min(gaps) if gaps else None
     div, unit = byte_unit(float(df.groupby(["rule", var])["bytes"].sum().max()))
-    traces, cols = [], []
+    traces: list[dict[str, Any]] = []
     in_legend: set[str] = set()  # every category once, from whichever panel has it first
     for j, rule in enumerate(rules, start=1):
         sub = df[df["rule"] == rule]
@@ -349,18 +369,35 @@ def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool
                 continue
             vals = table.loc[cat].fillna(0).to_numpy()
             if (vals > 0).any():
-                traces.append(go.Bar(x=xvals, y=vals / div, name=cat, legendgroup=cat, showlegend=cat not in in_legend,
-                                     width=width,
-                                     marker_color=CATEGORY_COLORS[cat], customdata=[human_bytes(v) for v in vals],
-                                     hovertemplate=f"{var} = %{{x}}<br>{cat}: %{{customdata}}<extra>{rule}</extra>"))
-                cols.append(j)
+                suffix = "" if j == 1 else str(j)
+                traces.append(dict(type="bar", x=xvals, y=vals / div, name=cat, legendgroup=cat,
+                                   showlegend=cat not in in_legend, width=width, marker={"color": CATEGORY_COLORS[cat]},
+                                   customdata=[human_bytes(v) for v in vals], xaxis="x" + suffix, yaxis="y" + suffix,
+                                   hovertemplate=f"{var} = %{{x}}<br>{cat}: %{{customdata}}<extra>{rule}</extra>"))
                 in_legend.add(cat)
-    fig.add_traces(traces, rows=[1] * len(traces), cols=cols)  # one call: far cheaper than one per trace
-    fig.update_xaxes(title=var, type="linear", tickvals=xvals, ticktext=[str(v) for v in xs])
-    fig.update_layout(barmode="stack")
-    fig.update_yaxes(title=unit, row=1, col=1)
-    return _layout(fig, title or f"Memory at the step's peak vs {var}, by category",
-                   legend={"orientation": "h", "y": -0.2, "x": 0})
+    layout = _layout(title or f"Memory at the step's peak vs {var}, by category",
+                     legend={"orientation": "h", "y": -0.2, "x": 0}, barmode="stack",
+                     **_subplot_row([_rule_label(r) for r in rules], shared_y))
+    for j in range(1, len(rules) + 1):
+        layout["xaxis" + ("" if j == 1 else str(j))].update(_axis(var, type="linear", tickvals=xvals,
+                                                                   ticktext=[str(v) for v in xs]))
+    layout["yaxis"]["title"] = {"text": unit}
+    return _figure(traces, layout)
+
+
+def _subplot_row(titles: list[str], shared_y: bool) -> dict[str, Any]:
+    """Axes and title annotations of one row of panels, as plotly's make_subplots lays them out
+    (built once per distinct row: make_subplots costs ~10 ms)."""
+    import copy
+
+    return copy.deepcopy(_subplot_row_cached(tuple(titles), shared_y))
+
+
+@functools.lru_cache(maxsize=32)
+def _subplot_row_cached(titles: tuple[str, ...], shared_y: bool) -> dict[str, Any]:
+    fig = make_subplots(rows=1, cols=len(titles), shared_yaxes=shared_y, horizontal_spacing=0.03 if shared_y else 0.06,
+                        subplot_titles=list(titles))
+    return {k: v for k, v in fig.layout.to_plotly_json().items() if k != "template"}
 
 
 # --------------------------------------------------------------------------------------
@@ -374,7 +411,6 @@ def measured_vs_analytic(df: pd.DataFrame, tolerance: float = 0.05, title: str |
     ``df``: :func:`tpprof.views.compare_frame` (columns ``rule``, ``predicted_bytes``,
     ``measured_bytes``, ``error``, ``label``, ``source``).
     """
-    fig = go.Figure()
     pos = df[(df["predicted_bytes"] > 0) & (df["measured_bytes"] > 0)]
     if len(pos):
         lo = float(min(pos["predicted_bytes"].min(), pos["measured_bytes"].min())) / 1.5
@@ -382,23 +418,24 @@ def measured_vs_analytic(df: pd.DataFrame, tolerance: float = 0.05, title: str |
     else:
         lo, hi = 1.0, 1e9
     line = np.geomspace(lo, hi, 50)
-    fig.add_trace(go.Scatter(x=np.r_[line, line[::-1]], y=np.r_[line * (1 + tolerance), (line * (1 - tolerance))[::-1]],
-                             fill="toself", fillcolor="rgba(120,120,120,0.18)", line={"width": 0},
-                             name=f"±{tolerance:.0%} band", hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=line, y=line, mode="lines", line={"color": "black", "width": 1.5},
-                             name="y = x (exact)", hoverinfo="skip"))
+    traces = [dict(type="scatter", x=np.r_[line, line[::-1]],
+                   y=np.r_[line * (1 + tolerance), (line * (1 - tolerance))[::-1]], fill="toself",
+                   fillcolor="rgba(120,120,120,0.18)", line={"width": 0}, name=f"±{tolerance:.0%} band",
+                   hoverinfo="skip"),
+              dict(type="scatter", x=line, y=line, mode="lines", line={"color": "black", "width": 1.5},
+                   name="y = x (exact)", hoverinfo="skip")]
     for rule in dict.fromkeys(pos["rule"]):
         sub = pos[pos["rule"] == rule]
-        fig.add_trace(go.Scatter(
-            x=sub["predicted_bytes"], y=sub["measured_bytes"], mode="markers", name=_rule_label(rule),
+        traces.append(dict(
+            type="scatter", x=sub["predicted_bytes"], y=sub["measured_bytes"], mode="markers", name=_rule_label(rule),
             marker={"color": RULE_COLORS.get(rule), "size": 8, "line": {"width": 0.5, "color": "white"}},
             customdata=np.c_[sub["label"].astype(str), sub["error"].map(lambda e: f"{e:+.1%}"), sub["source"]],
             hovertemplate="%{customdata[0]}<br>analytic %{x:.4s}B, measured %{y:.4s}B<br>error %{customdata[1]}"
                           "<br>%{customdata[2]}<extra></extra>",
         ))
-    fig.update_xaxes(type="log", title="analytic peak (bytes)", **byte_ticks(lo, hi))
-    fig.update_yaxes(type="log", title="measured peak (bytes)", **byte_ticks(lo, hi))
-    return _layout(fig, title or "Measured vs analytic peak memory")
+    return _figure(traces, _layout(title or "Measured vs analytic peak memory",
+                                   xaxis=_axis("analytic peak (bytes)", type="log", **byte_ticks(lo, hi)),
+                                   yaxis=_axis("measured peak (bytes)", type="log", **byte_ticks(lo, hi))))
 
 
 def t_invariance(df: pd.DataFrame, title: str | None = None) -> go.Figure:
@@ -406,23 +443,23 @@ def t_invariance(df: pd.DataFrame, title: str | None = None) -> go.Figure:
 
     ``df``: :func:`tpprof.views.compare_frame` rows of groups measured at ≥ 2 values of T.
     """
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     for (rule, group), sub in df.groupby(["rule", "group"], sort=False):
         sub = sub.sort_values("steps")
         color = RULE_COLORS.get(rule)
         name = f"{_rule_label(rule)} · {group}"
-        fig.add_trace(go.Scatter(x=sub["steps"], y=sub["measured_bytes"], mode="markers", name=name + " measured",
-                                 legendgroup=name, marker={"color": color, "size": 8},
-                                 hovertemplate="T = %{x}<br>measured %{y:.4s}B<extra>" + name + "</extra>"))
-        fig.add_trace(go.Scatter(x=sub["steps"], y=sub["predicted_bytes"], mode="lines", name=name + " analytic",
-                                 legendgroup=name, line={"color": color, "dash": "dot"},
-                                 hovertemplate="T = %{x}<br>analytic %{y:.4s}B<extra>" + name + "</extra>"))
-    fig.update_xaxes(type="log", title="time steps T")
+        traces.append(dict(type="scatter", x=sub["steps"], y=sub["measured_bytes"], mode="markers",
+                           name=name + " measured", legendgroup=name, marker={"color": color, "size": 8},
+                           hovertemplate="T = %{x}<br>measured %{y:.4s}B<extra>" + name + "</extra>"))
+        traces.append(dict(type="scatter", x=sub["steps"], y=sub["predicted_bytes"], mode="lines",
+                           name=name + " analytic", legendgroup=name, line={"color": color, "dash": "dot"},
+                           hovertemplate="T = %{x}<br>analytic %{y:.4s}B<extra>" + name + "</extra>"))
     vals = pd.concat([df["measured_bytes"], df["predicted_bytes"]]) if len(df) else pd.Series([1.0, 2.0])
     vals = vals[vals > 0]
     ticks = byte_ticks(float(vals.min()), float(vals.max())) if len(vals) else {}
-    fig.update_yaxes(type="log", title="peak memory (bytes)", **ticks)
-    return _layout(fig, title or "T-invariance: TP and TESS flat in T, BPTT linear")
+    return _figure(traces, _layout(title or "T-invariance: TP and TESS flat in T, BPTT linear",
+                                   xaxis=_axis("time steps T", type="log"),
+                                   yaxis=_axis("peak memory (bytes)", type="log", **ticks)))
 
 
 # --------------------------------------------------------------------------------------
@@ -462,19 +499,18 @@ def accuracy_bars(df: pd.DataFrame, metric: str = "test_final", title: str | Non
     ``df``: docs/results/accuracy.csv rows (accuracies as fractions 0–1).
     """
     stats = accuracy_groups(df, metric)
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     for variant, sub in stats.groupby("variant", sort=False):
         rule = sub["rule"].iloc[0]
         frozen = bool(sub["frozen"].iloc[0])
-        fig.add_trace(go.Bar(x=sub["task"], y=sub["mean"] * 100, name=variant,
+        traces.append(dict(type="bar", x=sub["task"], y=sub["mean"] * 100, name=variant,
                              error_y={"type": "data", "array": sub["std"] * 100},
                              marker={"color": RULE_COLORS.get(rule), "pattern": {"shape": "/" if frozen else ""}},
                              customdata=sub["count"],
                              hovertemplate="%{x}: %{y:.2f} %<br>seeds: %{customdata}<extra>" + variant + "</extra>"))
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title=f"{metric.replace('_', ' ')} accuracy (%)", range=[0, 100])
-    fig.update_xaxes(title="task")
-    return _layout(fig, title or "Test accuracy per rule (mean ± std over seeds)")
+    return _figure(traces, _layout(title or "Test accuracy per rule (mean ± std over seeds)", barmode="group",
+                                   yaxis=_axis(f"{metric.replace('_', ' ')} accuracy (%)", range=[0, 100]),
+                                   xaxis=_axis("task")))
 
 
 def _shots_order(v: Any) -> tuple[int, str]:
@@ -495,38 +531,35 @@ def finetune_bars(df: pd.DataFrame, title: str | None = None) -> go.Figure:
     d = df.assign(order=df["shots"].map(lambda v: _shots_order(v)[0]),
                   label=df["shots"].map(lambda v: _shots_order(v)[1]))
     stats = _mean_std(d.sort_values("order"), ["order", "label"], "accuracy")
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=stats["label"], y=stats["mean"] * 100, error_y={"type": "data", "array": stats["std"] * 100},
-                         marker_color=["#BBBBBB"] + [RULE_COLORS["tp"]] * (len(stats) - 1), name="mean ± std",
-                         hovertemplate="%{x}: %{y:.2f} %<extra></extra>"))
-    fig.add_trace(go.Scatter(x=d.sort_values("order")["label"], y=d.sort_values("order")["accuracy"] * 100,
-                             mode="markers", marker={"color": "black", "size": 5, "opacity": 0.6},
-                             name="speaker / seed", customdata=d.sort_values("order")["speaker"],
-                             hovertemplate="%{customdata}: %{y:.1f} %<extra></extra>"))
-    fig.update_yaxes(title="query accuracy (%)", range=[0, 100])
-    fig.update_xaxes(title="fine-tuning shots per class", type="category")
-    return _layout(fig, title or "Fine-tuning on a new speaker (Figure 3b analogue)")
+    runs = d.sort_values("order")
+    traces = [dict(type="bar", x=stats["label"], y=stats["mean"] * 100,
+                   error_y={"type": "data", "array": stats["std"] * 100},
+                   marker={"color": ["#BBBBBB"] + [RULE_COLORS["tp"]] * (len(stats) - 1)}, name="mean ± std",
+                   hovertemplate="%{x}: %{y:.2f} %<extra></extra>"),
+              dict(type="scatter", x=runs["label"], y=runs["accuracy"] * 100, mode="markers",
+                   marker={"color": "black", "size": 5, "opacity": 0.6}, name="speaker / seed",
+                   customdata=runs["speaker"], hovertemplate="%{customdata}: %{y:.1f} %<extra></extra>")]
+    return _figure(traces, _layout(title or "Fine-tuning on a new speaker (Figure 3b analogue)",
+                                   yaxis=_axis("query accuracy (%)", range=[0, 100]),
+                                   xaxis=_axis("fine-tuning shots per class", type="category")))
 
 
 def silhouette(df: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Per-layer silhouette score of the input traces (Figure 4 analogue), one line per net."""
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     for net, sub in df.groupby("net", sort=False):
         s = _mean_std(sub, ["layer"], "silhouette").sort_values("layer")
-        fig.add_trace(go.Scatter(x=s["layer"], y=s["mean"], error_y={"type": "data", "array": s["std"]},
-                                 mode="lines+markers", name=str(net)))
-    fig.update_xaxes(title="hidden layer", dtick=1)
-    fig.update_yaxes(title="silhouette score")
-    return _layout(fig, title or "Class separation of the input traces per layer (Figure 4 analogue)")
+        traces.append(dict(type="scatter", x=s["layer"], y=s["mean"], error_y={"type": "data", "array": s["std"]},
+                           mode="lines+markers", name=str(net)))
+    return _figure(traces, _layout(title or "Class separation of the input traces per layer (Figure 4 analogue)",
+                                   xaxis=_axis("hidden layer", dtick=1), yaxis=_axis("silhouette score")))
 
 
 def empty_figure(message: str) -> go.Figure:
     """A blank figure carrying a message (for views with no data)."""
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, "")
+    return _figure([], _layout("", annotations=[{"text": message, "showarrow": False, "x": 0.5, "y": 0.5,
+                                                  "xref": "paper", "yref": "paper"}],
+                               xaxis={"visible": False}, yaxis={"visible": False}))
 
 
 # --------------------------------------------------------------------------------------
@@ -642,19 +675,18 @@ def pareto(df: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Peak memory (log x) against modelled time per step (y) for the rows of
     :func:`tpprof.analytic.timing.pareto_table`; the Pareto front is joined by a line and its
     points are filled, the dominated ones hollow."""
-    fig = go.Figure()
     front = df[df["pareto"]].sort_values("peak_bytes")
-    fig.add_trace(go.Scatter(x=front["peak_bytes"], y=front["time_s_per_step"] * 1e3, mode="lines",
-                             line={"color": "#888", "dash": "dot"}, name="Pareto front", hoverinfo="skip"))
+    traces = [dict(type="scatter", x=front["peak_bytes"], y=front["time_s_per_step"] * 1e3, mode="lines",
+                   line={"color": "#888", "dash": "dot"}, name="Pareto front", hoverinfo="skip")]
     for rule, g in df.groupby("rule", sort=False, observed=True):
-        fig.add_trace(go.Scatter(
-            x=g["peak_bytes"], y=g["time_s_per_step"] * 1e3, mode="markers", name=_rule_label(str(rule)),
+        traces.append(dict(
+            type="scatter", x=g["peak_bytes"], y=g["time_s_per_step"] * 1e3, mode="markers", name=_rule_label(str(rule)),
             marker={"size": 10, "symbol": ["circle" if p else "circle-open" for p in g["pareto"]],
                     "line": {"width": 2}},
             text=g["label"], customdata=[human_bytes(v) for v in g["peak_bytes"]],
             hovertemplate="%{text}<br>peak %{customdata}<br>%{y:.3g} ms / step<extra></extra>"))
     lo, hi = float(df["peak_bytes"].min()), float(df["peak_bytes"].max())
-    fig.update_xaxes(type="log", title="peak memory (full accounting)", **byte_ticks(lo, hi))
-    fig.update_yaxes(title="time per step, ms (compute model)", rangemode="tozero")
-    return _layout(fig, title or "Memory against time per step: filled = Pareto front", height=520,
-                   legend={"title": "rule"})
+    return _figure(traces, _layout(title or "Memory against time per step: filled = Pareto front", height=520,
+                                   legend={"title": {"text": "rule"}},
+                                   xaxis=_axis("peak memory (full accounting)", type="log", **byte_ticks(lo, hi)),
+                                   yaxis=_axis("time per step, ms (compute model)", rangemode="tozero")))
