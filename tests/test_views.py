@@ -160,3 +160,20 @@ def test_figure_pivot_equals_pandas_pivot_first_row_wins() -> None:
         missing = pd.isna(w)
         assert (pd.isna(g) == missing).all() and missing.sum() == 1
         assert (g[~missing] == w[~missing]).all()
+
+
+@pytest.mark.parametrize("shared_y", [True, False])
+def test_scaling_panels_are_laid_out_as_make_subplots_does(shared_y: bool) -> None:
+    # Oracle: plotly's make_subplots (one row, the spacing the scaling figure uses), 1 to 9 panels.
+    import json
+
+    from plotly.subplots import make_subplots
+
+    from tpprof.plots import _subplot_row
+
+    for n in range(1, 10):
+        titles = [f"rule {j}" for j in range(n)]
+        want = make_subplots(rows=1, cols=n, shared_yaxes=shared_y, horizontal_spacing=0.03 if shared_y else 0.06,
+                             subplot_titles=titles).layout.to_plotly_json()
+        want.pop("template", None)
+        assert json.dumps(_subplot_row(titles, shared_y), sort_keys=True) == json.dumps(want, sort_keys=True)

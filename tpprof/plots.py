@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import datetime as _dt
-import functools
 import json
 import math
 import os
@@ -27,7 +26,6 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from tpprof.errors import UserError
 from tpprof.store import CATEGORIES  # the shared memory categories, in stacking order
@@ -91,14 +89,14 @@ def _rule_label(rule: str) -> str:
 
 
 def _pivot(df: pd.DataFrame, value: str, index: str = "classes", columns: str = "batch") -> pd.DataFrame:
-    """(index × columns) table of ``value``, both axes sorted; the first row wins where a cell
-    repeats and a cell no row names is NaN. Numpy, not ``DataFrame.pivot``: a dashboard figure
+    """(index × columns) table of ``value`` (float when numeric), both axes sorted; the first row
+    wins where a cell repeats and a cell no row names is NaN. Numpy, not ``DataFrame.pivot``: a dashboard figure
     pivots up to ten columns, and pandas' pivot costs ~4 ms each."""
     rows, r = np.unique(df[index].to_numpy(), return_inverse=True)  # (nR,), (n,)
     cols, c = np.unique(df[columns].to_numpy(), return_inverse=True)  # (nC,), (n,)
     _, first = np.unique(r * len(cols) + c, return_index=True)  # the first row of each cell
     vals = df[value].to_numpy()[first]
-    out = np.full((len(rows), len(cols)), np.nan, dtype=vals.dtype if vals.dtype.kind == "f" else object)
+    out = np.full((len(rows), len(cols)), np.nan, dtype=np.float64 if vals.dtype.kind in "biuf" else object)
     out[r[first], c[first]] = vals
     return pd.DataFrame(out, index=pd.Index(rows, name=index), columns=pd.Index(cols, name=columns))
 
@@ -347,7 +345,8 @@ def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = 
 def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool = True) -> go.Figure:
     """Memory vs ``var`` (depth, width or steps), one panel per rule, stacked by category.
 
-    ``df``: :func:`tpprof.views.scaling_frame` (columns ``rule``, ``var``, ``category``, ``bytes``).
+    ``df``: :func:`tpprof.views.scaling_frame` (columns ``rule``, ``var``, ``category``, ``bytes``; one
+    row per rule, value and category).
     Bars stack the bytes live at the step's peak (their top is the peak).
     ``shared_y=False`` gives each rule its own scale (BPTT can dwarf the local rules).
     """
@@ -363,7 +362,7 @@ def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool
     in_legend: set[str] = set()  # every category once, from whichever panel has it first
     for j, rule in enumerate(rules, start=1):
         sub = df[df["rule"] == rule]
-        table = sub.pivot_table(index="category", columns=var, values="bytes", aggfunc="sum").reindex(columns=xs)
+        table = _pivot(sub, "bytes", index="category", columns=var).reindex(columns=xs)  # one row per cell
         for cat in CATEGORIES:
             if cat not in table.index:
                 continue
@@ -386,18 +385,29 @@ def scaling(df: pd.DataFrame, var: str, title: str | None = None, shared_y: bool
 
 
 def _subplot_row(titles: list[str], shared_y: bool) -> dict[str, Any]:
-    """Axes and title annotations of one row of panels, as plotly's make_subplots lays them out
-    (built once per distinct row: make_subplots costs ~10 ms)."""
-    import copy
+    """Layout axes and title annotations of one row of panels, as plotly's ``make_subplots``
+    lays them out (a test compares the two). Computed, not built: ``make_subplots`` costs ~10 ms,
+    and ~90 ms the first time in a process.
 
-    return copy.deepcopy(_subplot_row_cached(tuple(titles), shared_y))
-
-
-@functools.lru_cache(maxsize=32)
-def _subplot_row_cached(titles: tuple[str, ...], shared_y: bool) -> dict[str, Any]:
-    fig = make_subplots(rows=1, cols=len(titles), shared_yaxes=shared_y, horizontal_spacing=0.03 if shared_y else 0.06,
-                        subplot_titles=list(titles))
-    return {k: v for k, v in fig.layout.to_plotly_json().items() if k != "template"}
+    Panel j of n spans ``[j·(w + s), j·(w + s) + w]`` of the width, w = (1 − s·(n − 1)) / n, with
+    spacing s = 0.03 when the panels share their y axis (tick labels on the first only), else 0.06.
+    """
+    n, s = len(titles), (0.03 if shared_y else 0.06)
+    widths = [(1.0 - s * (n - 1)) / n] * n
+    layout: dict[str, Any] = {}
+    annotations = []
+    for j, title in enumerate(titles):
+        suffix = "" if j == 0 else str(j + 1)
+        x0 = sum(widths[:j]) + j * s
+        domain = [x0, x0 + widths[j]]
+        layout["xaxis" + suffix] = {"anchor": "y" + suffix, "domain": domain}
+        layout["yaxis" + suffix] = {"anchor": "x" + suffix, "domain": [0.0, 1.0]}
+        if shared_y and j:
+            layout["yaxis" + suffix].update(matches="y", showticklabels=False)
+        annotations.append({"font": {"size": 16}, "showarrow": False, "text": title, "x": sum(domain) / 2.0,
+                            "xanchor": "center", "xref": "paper", "y": 1.0, "yanchor": "bottom", "yref": "paper"})
+    layout["annotations"] = annotations
+    return layout
 
 
 # --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import math
 import os
@@ -183,6 +184,12 @@ def row_rule_options(row: Mapping[str, Any]) -> str:
     text = row.get("config_json")
     if not (isinstance(text, str) and text.strip()):
         return ""
+    return _rule_options_of(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rule_options_of(text: str) -> str:
+    # cached on the JSON text: a point's key, label and T-group each ask for it
     import json
 
     from tpprof.config import RuleSpec, rule_options
