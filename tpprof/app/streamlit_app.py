@@ -43,3 +43,4 @@ for tab, render in zip(tabs, PAGES.values()):
     if tab.open:
         with tab:
             common.guard(render)
+common.prefetch()

@@ -44,7 +44,7 @@ def render() -> None:
         st.info("No measurements yet. Measure with e.g. `tpprof measure --net shd --rule tp,tess,bptt --batch 16 "
                 "--classes 20 --steps 25 --out measurements/mine.csv`, or upload a file above.")
         return
-    cmp = common.compare_frame(pd.concat(frames, ignore_index=True))
+    cmp = common.compare_frame(frames)
     if cmp.empty:
         st.info("No measured point with status ok could be joined with the analytic model.")
         return
