@@ -16,6 +16,7 @@ Compact text forms users can type:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -119,22 +120,17 @@ def _pos_int(field_name: str, value: Any, minimum: int = 1, maximum: int = MAX_C
     an empty string, Unicode digits or a 5,000-digit number are a one-line ConfigError."""
     top = f"10^{len(str(maximum)) - 1}" if maximum >= 1000 and str(maximum).strip("0") == "1" else str(maximum)
     accepted = f"an integer {minimum}..{top}"
-    if isinstance(value, bool):
-        raise ConfigError(field_name, f"{value!r} is not an integer", accepted)
-    iv: int | None
-    if isinstance(value, int) or type(value).__name__.startswith(("int", "uint")) and hasattr(value, "__index__"):
-        iv = int(value)
+    iv: int | None = None
+    if isinstance(value, str):
+        iv = parse_ascii_int(value)
     elif isinstance(value, float):
         iv = int(value) if math.isfinite(value) and value.is_integer() and abs(value) < 2**63 else None
-    elif isinstance(value, str):
-        iv = parse_ascii_int(value)
-        if iv is None:
-            raise ConfigError(field_name, f"{_short(value)} is not an integer" if value.strip() else "is empty",
-                              accepted)
-    else:
-        iv = None
+    elif not isinstance(value, bool) and (isinstance(value, int) or type(value).__name__.startswith(("int", "uint"))
+                                          and hasattr(value, "__index__")):
+        iv = int(value)
     if iv is None:
-        raise ConfigError(field_name, f"{_short(value)} is not an integer", accepted)
+        empty = isinstance(value, str) and not value.strip()
+        raise ConfigError(field_name, "is empty" if empty else f"{_short(value)} is not an integer", accepted)
     if iv < minimum:
         raise ConfigError(field_name, f"{_short(iv)} is too small", accepted)
     if iv > maximum:
@@ -334,11 +330,7 @@ class LayerGeometry:
 
 
 def _pooled(hw: int, pool: str) -> int:
-    if pool in ("max2", "avg2"):
-        return hw // 2
-    if pool == "adapt2":
-        return 2
-    return hw
+    return {"max2": hw // 2, "avg2": hw // 2, "adapt2": 2}.get(pool, hw)
 
 
 @dataclass(frozen=True)
@@ -410,13 +402,9 @@ class NetSpec:
             shape = out_shape
         return tuple(out)
 
-    @property
-    def readout_fan_in(self) -> int:
-        return self.geometry()[-1].n_out
-
     def n_params(self) -> int:
         """Trainable elements: Σ_l (W_l + R_l) + W_out (S excluded: fixed unless trained)."""
-        return sum(g.n_params for g in self.geometry()) + self.readout_fan_in * self.readout
+        return sum(g.n_params for g in self.geometry()) + self.geometry()[-1].n_out * self.readout
 
     def with_readout(self, classes: int) -> "NetSpec":
         return replace(self, readout=_pos_int("classes", classes))
@@ -635,14 +623,9 @@ def tess_authors_lls_pool(net: NetSpec) -> tuple[int | None, ...]:
     before B_l in the authors' code (``compute_LLS``; VGG-9: 4, 2, 2, 2, 2, 2, 2, 1): the first
     conv layer 4, a conv layer that is the last hidden layer 1, other conv layers 2; dense
     layers None (no pooling: their repository has no dense TESS model, tpprof uses the width)."""
-    out: list[int | None] = []
     n = len(net.layers)
-    for i, layer in enumerate(net.layers):
-        if layer.kind != "conv":
-            out.append(None)
-        else:
-            out.append(4 if i == 0 else (1 if i == n - 1 else 2))
-    return tuple(out)
+    return tuple(None if layer.kind != "conv" else 4 if i == 0 else 1 if i == n - 1 else 2
+                 for i, layer in enumerate(net.layers))
 
 
 def tess_authors_lls_size(net: NetSpec) -> tuple[int, ...]:
@@ -693,6 +676,11 @@ def budget_device(text: str) -> Device:
 # --------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
 @dataclass(frozen=True)
 class Config:
     """Net + workload + rule (+ device): the single object every part of tpprof consumes."""
@@ -717,10 +705,9 @@ class Config:
 
     def with_(self, **changes: Any) -> "Config":
         """Copy with workload / rule fields changed: ``cfg.with_(batch=8, name='tess')``."""
-        wl = {k: v for k, v in changes.items() if k in {f.name for f in dataclasses.fields(Workload)}}
-        rl = {k: v for k, v in changes.items() if k in {f.name for f in dataclasses.fields(RuleSpec)}}
-        unknown = set(changes) - set(wl) - set(rl)
-        if unknown:
+        wl = {k: v for k, v in changes.items() if k in _field_names(Workload)}
+        rl = {k: v for k, v in changes.items() if k in _field_names(RuleSpec)}
+        if unknown := set(changes) - set(wl) - set(rl):
             raise ConfigError("config", f"unknown field(s) {sorted(unknown)}", "Workload or RuleSpec fields")
         workload = replace(self.workload, **wl)
         net = self.net.with_readout(workload.classes) if "classes" in wl else self.net
@@ -857,15 +844,13 @@ def load_config_file(path: str | Path) -> Config:
 def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> Config:
     """A loosely typed mapping (TOML/JSON/app state) → :class:`Config`, with one-line errors."""
     known = {"net", "workload", "rule", "device"}
-    unknown = set(data) - known
-    if unknown:
+    if unknown := set(data) - known:
         raise ConfigError("config", f"{source} has unknown section(s) {sorted(unknown)}", ", ".join(sorted(known)))
     net = data.get("net", "shd")
     if isinstance(net, Mapping):
-        if "string" in net:
-            net = net["string"]
-        else:
+        if "string" not in net:
             return Config.from_dict(data)
+        net = net["string"]
     if not isinstance(net, str):
         raise ConfigError("net", f"{source}: {net!r} is not a net string", _NET_HELP)
     wl = data.get("workload", {})
@@ -874,14 +859,9 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> Conf
         rl = {"name": rl}
     if not isinstance(wl, Mapping) or not isinstance(rl, Mapping):
         raise ConfigError("config", f"{source}: workload and rule must be tables", "[workload] and [rule] tables")
-    wl_fields = {f.name for f in dataclasses.fields(Workload)}
-    bad = set(wl) - wl_fields
-    if bad:
-        raise ConfigError("workload", f"unknown key(s) {sorted(bad)}", ", ".join(sorted(wl_fields)))
-    rule_fields = {f.name for f in dataclasses.fields(RuleSpec)}
-    bad = set(rl) - rule_fields
-    if bad:
-        raise ConfigError("rule", f"unknown key(s) {sorted(bad)}", ", ".join(sorted(rule_fields)))
+    for section, table, cls in (("workload", wl, Workload), ("rule", rl, RuleSpec)):
+        if bad := set(table) - _field_names(cls):
+            raise ConfigError(section, f"unknown key(s) {sorted(bad)}", ", ".join(sorted(_field_names(cls))))
     dev = data.get("device")
     device = None
     if dev is not None:
@@ -952,12 +932,10 @@ class Grid:
             raise ConfigError("grid", f"unknown axis {bad[0]!r}", ", ".join(GRID_AXES))
         if len(set(names)) != len(names):
             raise ConfigError("grid", "an axis is given twice", "each axis once")
-        size = 1
         for a, vals in axes:
-            n = len(vals) if isinstance(vals, (list, tuple)) else -1
-            if n < 1:
+            if not isinstance(vals, (list, tuple)) or not vals:
                 raise ConfigError(a, f"{vals!r} is not a non-empty list of values", "a list, e.g. [1, 8, 64]")
-            size *= n
+        size = math.prod(len(vals) for _, vals in axes)
         if size > self.max_points:
             raise ConfigError("grid", f"{size:,} points is too many", f"at most {self.max_points:,} points")
         checked = tuple((a, tuple(_axis_value(self.base, a, v) for v in vals)) for a, vals in axes)
@@ -979,10 +957,7 @@ class Grid:
 
     def values(self, axis: str) -> tuple[Any, ...]:
         """The values of one axis (the base's value when the grid does not vary it)."""
-        for a, vals in self.axes:
-            if a == axis:
-                return vals
-        return (point_value(self.base, axis),)
+        return dict(self.axes).get(axis) or (point_value(self.base, axis),)
 
     def point(self, changes: Mapping[str, Any]) -> "Config":
         """The base Config with the given axis values."""

@@ -48,11 +48,6 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:  # NUL, empty and flag-like values, refused once for every command
-        check_flag_texts(args)
-    except UserError as e:
-        sys.stderr.write(f"tpprof {args.command}: error: {e}\n")
-        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -76,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     """The handler's exit code; user, file and memory errors as one line and exit code 2."""
     try:
+        check_flag_texts(args)  # NUL, empty and flag-like values, refused once for every command
         return int(args.func(args) or 0)
     except UserError as e:
         sys.stderr.write(f"tpprof {args.command}: error: {e}\n")

@@ -98,6 +98,15 @@ def _device(args: argparse.Namespace, cfg: Any) -> Any:
     return dev if dev is not None else cfg.device
 
 
+def _estimate_grid(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The flags' grid estimated (one row per point and rule), with the budget's device (or None)."""
+    from tpprof.analytic import estimate_grid
+
+    grid = grid_from_args(args)
+    dev = _device(args, grid.base)
+    return estimate_grid(grid, args.accounting, budget_bytes=dev.budget_bytes if dev else None), dev
+
+
 # ---------------------------------------------------------------------------------------
 # estimate
 # ---------------------------------------------------------------------------------------
@@ -167,14 +176,13 @@ def _table(rows: Sequence[Sequence[str]], aligns: str) -> str:
 
 def render_breakdown(bd: Any, per_layer: bool = False, device: Any = None) -> str:
     """The human table of ``tpprof estimate``."""
+    from tpprof.analytic import ACCOUNTING_LABELS
     from tpprof.analytic.rules import REGISTRY
     from tpprof.config import format_bytes
 
     cfg = bd.config
     total = bd.total_bytes or 1
     wl, rs = cfg.workload, cfg.rule
-    from tpprof.analytic import ACCOUNTING_LABELS
-
     head = [f"tpprof estimate: rule {bd.rule} ({REGISTRY[bd.rule].title}), accounting {bd.accounting} — "
             f"{ACCOUNTING_LABELS[bd.accounting]}",
             f"net {cfg.net.to_string()}" + (f" ({cfg.net.name})" if cfg.net.name and cfg.net.name != cfg.net.to_string() else "")
@@ -242,11 +250,7 @@ def _budget_source(device: Any) -> str:
 def rank_rules(args: argparse.Namespace) -> Any:
     """``estimate --rule all`` (or a list): every rule on one config, least peak first, with the
     margin of each over TP (peak / TP's peak) and, given a budget, whether it fits."""
-    from tpprof.analytic import estimate_grid
-
-    grid = grid_from_args(args)
-    dev = _device(args, grid.base)
-    df = estimate_grid(grid, args.accounting, budget_bytes=dev.budget_bytes if dev else None)
+    df, dev = _estimate_grid(args)
     df = df.sort_values(["peak_bytes", "macs_per_step"], kind="stable").reset_index(drop=True)
     if "tp" in set(df["rule"].astype(str)):
         df["vs_tp"] = df["peak_bytes"] / int(df.loc[df["rule"] == "tp", "peak_bytes"].iloc[0])
@@ -267,17 +271,14 @@ def add_step_time(df: Any) -> Any:
 
 
 def render_ranking(df: Any, dev: Any) -> str:
-    from tpprof.config import format_bytes
+    from tpprof.analytic import ACCOUNTING_LABELS
+    from tpprof.config import TRAINABLE_RULES, format_bytes
 
     first = df.iloc[0]
-    from tpprof.analytic import ACCOUNTING_LABELS
-
     head = (f"tpprof estimate: {len(df)} rules ranked by peak, accounting {first['accounting']} — "
             f"{ACCOUNTING_LABELS[str(first['accounting'])]}\n"
             f"net {first['net']} | B={first['batch']} C={first['classes']} T={first['steps']} | {first['dtype']} | "
             f"{first['optimizer']}" + (f" | budget {format_bytes(dev.budget_bytes)} ({dev.name})" if dev else ""))
-    from tpprof.config import TRAINABLE_RULES
-
     cols = ["rank", "rule", "peak", "total", "MACs/step", "time/step*"] + (["peak / TP"] if "vs_tp" in df else []) + (
         ["fits"] if dev else []) + ["model"]
     rows = [cols]
@@ -337,11 +338,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def sweep_frame(args: argparse.Namespace) -> Any:
     """One row per (point, rule): config columns, total/peak bytes, one column per category."""
-    from tpprof.analytic import estimate_grid
-
-    grid = grid_from_args(args)
-    dev = _device(args, grid.base)
-    df = estimate_grid(grid, args.accounting, budget_bytes=dev.budget_bytes if dev else None)
+    df, dev = _estimate_grid(args)
     if dev:
         df.insert(len(df.columns) - 3, "device", dev.name)
     return df
@@ -349,7 +346,7 @@ def sweep_frame(args: argparse.Namespace) -> Any:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     out = args.out
-    if out is not None and not (out.lower().endswith(".csv") or out.lower().endswith(".parquet")):
+    if out is not None and not out.lower().endswith((".csv", ".parquet")):
         raise UserError("out", f"{out!r} has an unknown extension", "a .csv or .parquet file")
     df = sweep_frame(args)
     if out is None:
@@ -357,11 +354,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     from tpprof.store import atomic_write
 
+    write = df.to_csv if out.lower().endswith(".csv") else df.to_parquet
     try:
-        if out.lower().endswith(".csv"):
-            atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
-        else:
-            atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False))
+        atomic_write(out, lambda tmp: write(tmp, index=False))
     except OSError as e:
         raise UserError("out", f"cannot write {out!r} ({e.strerror or e})", "a writable path") from None
     sys.stderr.write(f"wrote {len(df)} rows to {out}\n")

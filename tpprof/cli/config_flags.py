@@ -52,19 +52,14 @@ def add_config_flags(p: argparse.ArgumentParser, *, lists: bool = False, rules: 
     p.add_argument("--net", default=default_net,
                    help=f"preset ({', '.join(PRESETS)}) or net string, e.g. 700-450-20, 700-450r-20, "
                         f"2x32x32-c64-c128p-10, vgg9:2x32x32{many} (default: {default_net or 'shd'})")
-    p.add_argument("--rule", default=None,
-                   help=f"learning rule{many}: {', '.join(rules)}, or all (default: tp), e.g. --rule "
-                        f"{'tp,tess,bptt' if lists else 'tess'}")
-    p.add_argument("--batch", default=None,
-                   help=f"batch size B{many}; default the preset's (128 for shd) or 32, e.g. --batch "
-                        f"{'1,8,64' if lists else '128'}")
-    p.add_argument("--classes", default=None,
-                   help=f"classes C, resizes the readout{many}; default the net's readout, e.g. --classes "
-                        f"{'10,100,1000' if lists else '20'}")
-    p.add_argument("--steps", default=None,
-                   help=f"time steps T per sequence{many}; default the preset's (100 for shd) or 100, e.g. --steps 100")
-    p.add_argument("--dtype", default=None,
-                   help=f"element type of every tensor{many}: {', '.join(DTYPE_BYTES)} (default fp32), e.g. --dtype fp16")
+    for name, what, detail, example, list_example in (
+            ("rule", "learning rule", f": {', '.join(rules)}, or all (default: tp)", "tess", "tp,tess,bptt"),
+            ("batch", "batch size B", "; default the preset's (128 for shd) or 32", "128", "1,8,64"),
+            ("classes", "classes C, resizes the readout", "; default the net's readout", "20", "10,100,1000"),
+            ("steps", "time steps T per sequence", "; default the preset's (100 for shd) or 100", "100", "100"),
+            ("dtype", "element type of every tensor", f": {', '.join(DTYPE_BYTES)} (default fp32)", "fp16", "fp16")):
+        p.add_argument(f"--{name}", default=None,
+                       help=f"{what}{many}{detail}, e.g. --{name} {list_example if lists else example}")
     for f in rule_fields():
         default = f.default if f.default is not dataclasses.MISSING else None
         text = RULE_HELP.get(f.name, f"rule option {f.name}; default {default}")
@@ -100,10 +95,9 @@ def _rule_value(field: dataclasses.Field, text: str) -> Any:
     if isinstance(field.default, tuple):
         return tuple(x.strip() for x in t.split(","))
     if isinstance(field.default, int):
-        try:
-            return ascii_int(t)
-        except argparse.ArgumentTypeError:
-            raise UserError(field.name, f"{_cut(t)} is not an integer", "an integer") from None
+        if (v := parse_ascii_int(t, 30)) is None:
+            raise UserError(field.name, f"{_cut(t)} is not an integer", "an integer")
+        return v
     return t
 
 
@@ -182,12 +176,8 @@ def _cut(text: str, n: int = 30) -> str:
 
 def rule_changes(args: argparse.Namespace, *, skip: Sequence[str] = ()) -> dict[str, Any]:
     """The RuleSpec fields given on the command line (single values)."""
-    out: dict[str, Any] = {}
-    for f in rule_fields():
-        v = getattr(args, f.name, None)
-        if v is not None and f.name not in skip:
-            out[f.name] = _rule_value(f, v)
-    return out
+    return {f.name: _rule_value(f, getattr(args, f.name)) for f in rule_fields()
+            if getattr(args, f.name, None) is not None and f.name not in skip}
 
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:

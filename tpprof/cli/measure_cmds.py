@@ -44,10 +44,8 @@ def _handle_measure(args: argparse.Namespace) -> int:
         block.update(rule_changes(args, skip=LIST_FIELDS))
         block["device"] = split_list("device", args.device)
         blocks = [block]
-    for name in ("batches", "repeats", "warmup", "timeout", "threads"):
-        v = getattr(args, name)
-        if v is not None:
-            proto_kw[name] = v
+    proto_kw.update({k: getattr(args, k) for k in ("batches", "repeats", "warmup", "timeout", "threads")
+                     if getattr(args, k) is not None})
     if args.no_rss:
         proto_kw["rss"] = False
     protocol = Protocol(**proto_kw)
@@ -97,9 +95,7 @@ def _handle_validate(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(render(v, categories=args.categories))
-    if not v.points:
-        return 1
-    return 1 if v.summary()["out_of_tolerance"] and args.strict else 0
+    return 1 if not v.points or (v.summary()["out_of_tolerance"] and args.strict) else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
