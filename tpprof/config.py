@@ -83,27 +83,18 @@ MAX_WIDTH = 10**7
 MAX_CHANNELS = 10**6
 MAX_KERNEL = 15
 MAX_CLASSES = 10**7
-_ASCII_INT_RE = re.compile(r"^\s*\+?([0-9]{1,30})\s*$", re.ASCII)
-
-
-def _ascii_int(text: str, max_digits: int = 18) -> int | None:
-    """``text`` as a non-negative int when it is ASCII digits (an optional ``+``, surrounding
-    spaces) of at most ``max_digits`` digits, else None. Unicode digits ('²', '٣') and
-    underscores, which ``str.isdigit`` / ``int`` would accept or crash on, are refused."""
-    m = _ASCII_INT_RE.match(text) if isinstance(text, str) else None
-    if not m or len(m.group(1).lstrip("0") or "0") > max_digits:
-        return None
-    return int(m.group(1))
+_ASCII_INT_RE = re.compile(r"^(-\s*\+?|\+)?([0-9]{1,30})\s*$", re.ASCII)
 
 
 def parse_ascii_int(text: str, max_digits: int = 18) -> int | None:
-    """:func:`_ascii_int` with an optional leading ``-`` (a negative count is then named by the
-    caller's range check, not called "not an integer"); None for anything else."""
-    t = text.strip() if isinstance(text, str) else text
-    if isinstance(t, str) and t.startswith("-"):
-        v = _ascii_int(t[1:], max_digits)
-        return None if v is None else -v
-    return _ascii_int(t, max_digits)
+    """``text`` as an int when it is ASCII digits (an optional ``+`` or ``-``, surrounding spaces)
+    of at most ``max_digits`` digits, else None. Unicode digits ('²', '٣') and underscores, which
+    ``str.isdigit`` / ``int`` would accept or crash on, are refused; a negative count is then
+    named by the caller's range check, not called "not an integer"."""
+    m = _ASCII_INT_RE.match(text.strip()) if isinstance(text, str) else None
+    if not m or len(m.group(2).lstrip("0") or "0") > max_digits:
+        return None
+    return -int(m.group(2)) if m.group(1) and m.group(1)[0] == "-" else int(m.group(2))
 
 
 def _short(v: Any) -> str:
@@ -554,12 +545,9 @@ class RuleSpec:
         object.__setattr__(self, "name", _choice("rule", self.name, RULES))
         object.__setattr__(self, "flavour", _choice("flavour", self.flavour, FLAVOURS))
         object.__setattr__(self, "delay_ls", _pos_int("delay_ls", self.delay_ls, minimum=0))
-        object.__setattr__(self, "optimizer", _choice("optimizer", self.optimizer, OPTIMIZERS))
-        object.__setattr__(self, "cadence", _choice("cadence", self.cadence, CADENCES))
-        object.__setattr__(self, "aux", _choice("aux", self.aux, AUX_STORAGE))
-        object.__setattr__(self, "similarity", _choice("similarity", self.similarity, ("distance", "dot")))
-        object.__setattr__(self, "target_rows", _choice("target_rows", self.target_rows, TARGET_ROWS))
-        object.__setattr__(self, "s_init", _choice("s_init", self.s_init, S_INITS))
+        for key, accepted in (("optimizer", OPTIMIZERS), ("cadence", CADENCES), ("aux", AUX_STORAGE),
+                              ("similarity", ("distance", "dot")), ("target_rows", TARGET_ROWS), ("s_init", S_INITS)):
+            object.__setattr__(self, key, _choice(key, getattr(self, key), accepted))
         try:
             lr = parse_real(self.lr)
         except (TypeError, ValueError):

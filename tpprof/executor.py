@@ -126,9 +126,7 @@ def make_executor(value: str | None, jobs: int = 1) -> LocalExecutor | RayExecut
     v = (value or "local").strip()
     if v.lower() == "local":
         return LocalExecutor(jobs)
-    if v.lower() == "ray":
-        return RayExecutor("local")
-    if v.lower().startswith("ray:"):
+    if v.lower() == "ray" or v.lower().startswith("ray:"):
         return RayExecutor(v[4:] or "local")
     raise UserError("executor", f"{value!r} is not known", "local, ray, ray:auto, ray:HOST:PORT")
 

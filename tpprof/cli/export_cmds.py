@@ -43,8 +43,9 @@ def export_handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def neurobench_output(learner, ds, acc: float, args: argparse.Namespace, task: str, data: str) -> int:
-    """``tpprof evaluate --neurobench``: print :func:`tpprof.nb_metrics.report` (JSON or lines)."""
+def neurobench_output(learner, ds, doc: dict, line: str, as_json: bool) -> int:
+    """``tpprof evaluate --neurobench``: print :func:`tpprof.nb_metrics.report` after evaluate's
+    ``doc`` (JSON) or its accuracy ``line``."""
     import json
 
     import torch
@@ -52,13 +53,12 @@ def neurobench_output(learner, ds, acc: float, args: argparse.Namespace, task: s
     from tpprof.config import format_bytes
     from tpprof.nb_metrics import report
 
-    rep = report(learner, torch.from_numpy(ds.x), torch.from_numpy(ds.y))
-    rep = {"accuracy": acc, "n": len(ds), "split": args.split, "task": task, "data": data, **rep}
-    if args.json:
+    rep = {**doc, **report(learner, torch.from_numpy(ds.x), torch.from_numpy(ds.y))}
+    if as_json:
         print(json.dumps(rep, default=str))
         return 0
     nb, cf = rep["neurobench"], rep["tpprof_closed_form"]
-    print(f"accuracy {acc:.4f} on {len(ds)} {args.split} samples ({data}, {task})")
+    print(line)
     print(f"{'metric (NeuroBench definition)':<34} {'NeuroBench':>16} {'tpprof':>16}  agree")
     rows = [("Footprint (bytes)", nb["footprint_bytes"], cf["footprint_bytes"], "footprint_bytes"),
             ("ConnectionSparsity", nb["connection_sparsity"], cf["connection_sparsity"], "connection_sparsity"),

@@ -178,14 +178,13 @@ def evaluate_handler(args: argparse.Namespace) -> int:
     ds = test if args.split == "test" else train
     check_fits(cfg, ds)
     acc = evaluate(learner, ds, device=device)
+    doc = {"accuracy": acc, "n": len(ds), "split": args.split, "task": task, "data": data}
+    line = f"accuracy {acc:.4f} on {len(ds)} {args.split} samples ({data}, {task})"
     if getattr(args, "neurobench", False):
         from tpprof.cli.export_cmds import neurobench_output
 
-        return neurobench_output(learner, ds, acc, args, task, data)
-    if args.json:
-        print(json.dumps({"accuracy": acc, "n": len(ds), "split": args.split, "task": task, "data": data}))
-    else:
-        print(f"accuracy {acc:.4f} on {len(ds)} {args.split} samples ({data}, {task})")
+        return neurobench_output(learner, ds, doc, line, args.json)
+    print(json.dumps(doc) if args.json else line)
     return 0
 
 
