@@ -220,9 +220,7 @@ def format_bytes(n: float) -> str:
         return f"{n} B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
         if abs(n) < 1024 or unit == "EiB":
-            if unit == "B":
-                return f"{n:.0f} {unit}"
-            return f"{n:.1f} {unit}" if abs(n) < 1e6 else f"{n:.3g} {unit}"
+            return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}" if abs(n) < 1e6 else f"{n:.3g} {unit}"
         n /= 1024
     return f"{n:.1f} EiB"  # pragma: no cover
 

@@ -25,10 +25,7 @@ class UserError(ValueError):
         self.field = field
         self.problem = problem
         self.accepted = accepted
-        msg = f"{field}: {problem}"
-        if accepted:
-            msg += f" (accepted: {accepted})"
-        super().__init__(one_line(msg))
+        super().__init__(one_line(f"{field}: {problem}" + (f" (accepted: {accepted})" if accepted else "")))
 
 
 class ConfigError(UserError):

@@ -112,10 +112,6 @@ def _estimate_grid(args: argparse.Namespace) -> tuple[Any, Any]:
 # ---------------------------------------------------------------------------------------
 
 
-def _fmt_int(n: int) -> str:
-    return f"{n:,}"
-
-
 def _si(n: float) -> str:
     for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= div:
@@ -190,14 +186,14 @@ def render_breakdown(bd: Any, per_layer: bool = False, device: Any = None) -> st
             + f" | aux {rs.aux}", ""]
     rows = [["term", "category", "elements", "bytes", "%", "live"]]
     for r in _rows(bd, per_layer):
-        rows.append([r["name"], r["category"], _fmt_int(r["count"]), format_bytes(r["bytes"]),
+        rows.append([r["name"], r["category"], f"{r['count']:,}", format_bytes(r["bytes"]),
                      f"{100 * r['bytes'] / total:.1f}", r["live"]])
     lines = head + [_table(rows, "llrrrl"), ""]
     phase = bd.peak_phase
-    lines.append(f"peak  {format_bytes(bd.peak_bytes):>12}  ({_fmt_int(bd.peak_bytes)} B) = persistent "
+    lines.append(f"peak  {format_bytes(bd.peak_bytes):>12}  ({bd.peak_bytes:,} B) = persistent "
                  f"{format_bytes(bd.persistent_bytes)} + largest live transient set"
                  + (f" (phase {phase})" if phase else ""))
-    lines.append(f"total {format_bytes(bd.total_bytes):>12}  ({_fmt_int(bd.total_bytes)} B) = sum of all terms")
+    lines.append(f"total {format_bytes(bd.total_bytes):>12}  ({bd.total_bytes:,} B) = sum of all terms")
     cats = bd.by_category()
     lines.append("by category: " + ", ".join(f"{c} {format_bytes(v)} ({100 * v / total:.0f}%)"
                                               for c, v in cats.items() if v))
@@ -241,10 +237,7 @@ def _budget_source(device: Any) -> str:
     """The part of a device's source that backs its budget figure."""
     parts = [p.strip() for p in device.source.split(";")]
     basis = "off_chip" if device.off_chip_bytes and device.budget_bytes == device.off_chip_bytes else "on_chip"
-    for p in parts:
-        if p.startswith(basis + ":"):
-            return p
-    return parts[0]
+    return next((p for p in parts if p.startswith(basis + ":")), parts[0])
 
 
 def rank_rules(args: argparse.Namespace) -> Any:
@@ -308,11 +301,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
     if args.rule is not None and (args.rule.strip().lower() == "all" or "," in args.rule):
         df, dev = rank_rules(args)
-        if args.json:
-            sys.stdout.write(df.astype({c: str for c in df.select_dtypes("category").columns}).to_json(
-                orient="records", indent=2) + "\n")
-        else:
-            sys.stdout.write(render_ranking(df, dev) + "\n")
+        sys.stdout.write((df.astype({c: str for c in df.select_dtypes("category").columns}).to_json(
+            orient="records", indent=2) if args.json else render_ranking(df, dev)) + "\n")
         return 0
     cfg = config_from_args(args)
     dev = _device(args, cfg)
