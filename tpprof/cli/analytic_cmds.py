@@ -133,7 +133,6 @@ def _rows(bd: Any, per_layer: bool) -> list[dict[str, Any]]:
         g["bytes"] += t.bytes
         if t.layer is not None and t.layer >= 1:
             g["layers"].append(t.layer)
-    out = []
     for g in groups.values():
         ls = g.pop("layers")
         phases = list(dict.fromkeys(g.pop("phases")))
@@ -143,8 +142,7 @@ def _rows(bd: Any, per_layer: bool) -> list[dict[str, Any]]:
             g["name"] += f" [×{len(ls)} layers]"
         elif len(ls) == 1 and bd.config is not None and bd.config.net.depth > 1:
             g["name"] += f" [layer {ls[0]}]"
-        out.append(g)
-    return out
+    return list(groups.values())
 
 
 def _width(text: str) -> int:
@@ -370,11 +368,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps([device_to_dict(d) for d in devs], indent=2, ensure_ascii=False) + "\n")
         return 0
-    rows = [["name", "kind", "on-chip", "off-chip", "budget", "figures"]]
-    for d in devs:
-        rows.append([d.name, d.kind, format_bytes(d.on_chip_bytes) if d.on_chip_bytes else "-",
-                     format_bytes(d.off_chip_bytes) if d.off_chip_bytes else "-", format_bytes(d.budget_bytes),
-                     "partly unverified" if "unverified" in d.source else "sourced"])
+    rows = [["name", "kind", "on-chip", "off-chip", "budget", "figures"]] + [
+        [d.name, d.kind, format_bytes(d.on_chip_bytes) if d.on_chip_bytes else "-",
+         format_bytes(d.off_chip_bytes) if d.off_chip_bytes else "-", format_bytes(d.budget_bytes),
+         "partly unverified" if "unverified" in d.source else "sourced"] for d in devs]
     sys.stdout.write(_table(rows, "llrrrl") + "\n")
     sys.stdout.write("\nsources: 'tpprof devices --json' lists the source of every figure; 'unverified' marks "
                      "figures recalled from the named datasheet but not re-checked.\n")
