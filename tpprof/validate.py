@@ -207,8 +207,6 @@ def validate_rows(rows: list[Mapping[str, Any]], tolerance: float = 0.05, estima
         from tpprof.analytic import estimate as estimate_fn
 
         estimate = estimate_fn
-    from tpprof.errors import UserError
-
     v = Validation(tolerance=tolerance, bad_rows=list(bad_rows or []))
     merged = merge(rows)
     ok = [r for r in merged if r["status"] == "ok"]
@@ -245,8 +243,7 @@ def render(v: Validation, categories: bool = False) -> str:
                     r = "-" if e["ratio"] is None else f"{e['ratio']:.4f}"
                     lines.append(f"    {c:<16} measured {e['measured']:>12}  analytic {e['analytic']:>12}  {r}")
     if v.t_invariance:
-        lines.append("")
-        lines.append("T-invariance (peak T=400 / T=25):")
+        lines += ["", "T-invariance (peak T=400 / T=25):"]
         for t in v.t_invariance:
             lines.append(f"  {t['rule']} {t['net']} B={t['batch']} C={t['classes']}: {t['ratio']:.4f}")
     if v.bptt_linearity:
