@@ -58,6 +58,8 @@ from typing import Callable
 
 import numpy as np
 
+from tpprof.analytic.rules._common import ctx
+from tpprof.analytic.rules.tess import backward_phases
 from tpprof.analytic.terms import MemoryTerm, Size, TermList, vmax
 from tpprof.config import Config, tess_authors_lls_pool, tess_authors_lls_size, uses_tess_authors
 
@@ -169,8 +171,8 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object
                    SRC + "snn/bptt_variants.py (bptt-ckpt): Ŵ_l is formed once per segment, so its backward runs "
                    "after the segment's; the saved tensors are freed by then, the kept states are not",
                    phases=(WS_END,))
-        saved = 0 if family else sum(t.bytes for t in algo if t.category == "saved")
-        saved = saved + (0 if family else sum(B * g.n_neurons * d for g in geo if g.n_recurrent))
+        saved = 0 if family else (sum(t.bytes for t in algo if t.category == "saved")
+                                  + sum(B * g.n_neurons * d for g in geo if g.n_recurrent))
         tl.mem("saved tensors still held by the learner's record", "implementation", saved // d,
                SRC + "snn/bptt.py's saved-tensors hook keeps every saved tensor in self._saved until "
                "loss.backward() returns, so at the standardisation backward (after the time loop) all the "
@@ -399,18 +401,11 @@ def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
       standardisation's 3·|W_l| — minus the algorithmic 3·B·n (phase backward-in:l, g_s with
       ∂L/∂a_{l−1}, is exactly its algorithmic terms).
     """
-    wl = cfg.workload
-    B, C, T, d = wl.batch, wl.classes, wl.steps, wl.dtype_bytes
-    schedule = cfg.rule.name == "tess-authors-schedule"
-    delay = cfg.rule.delay_ls
-    bp = schedule and delay > 0
+    B, C = cfg.workload.batch, cfg.workload.classes
+    bp = cfg.rule.name == "tess-authors-schedule" and cfg.rule.delay_ls > 0
     loc = 1  # as rules/tess.py: local phases counted whatever delay_ls (an upper bound when delay_ls ≥ T)
-    lays = _layers(cfg)
-    L = len(lays)
-    pools = tess_authors_lls_pool(cfg.net)
-    sizes = tess_authors_lls_size(cfg.net)
-    geo = cfg.net.geometry()
-    for lay, g, p, D in zip(lays, geo, pools, sizes):
+    c = ctx(cfg)
+    for lay, p, D in zip(_layers(cfg), tess_authors_lls_pool(cfg.net), tess_authors_lls_size(cfg.net)):
         l, n, no = lay.l, lay.n, lay.no
         if lay.ws:
             tl.mem("Ŵ (standardised weight)", "implementation", lay.w,
@@ -422,9 +417,7 @@ def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
             if bp:
                 tl.mem("max-pool indices (kept for back-prop)", "implementation", B * no,
                        SRC + "snn/tess.py _authors_step: kept with s_l until layer l is back-propagated, int64",
-                       layer=l, phases=tuple(p for j in range(l, L + 1)
-                                             for p in ((f"backward:{j}", f"backward-in:{j}") if j >= 2
-                                                       else (f"backward:{j}",))), elem_bytes=8)
+                       layer=l, phases=backward_phases(c, l), elem_bytes=8)
         pooled_o = no if lay.pooled else 0
         base = 3 * n + pooled_o  # s, Ψ, e^{t−1} and o, held through the layer
         h = D if p is not None else 0
