@@ -148,10 +148,7 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
     if versus == "tess":
         df["tess_bytes"] = df["other_bytes"]
     df["G"] = df["other_bytes"] / df["tp_bytes"]  # the ratio's definition (paper's Figure 5)
-    df["accounting"] = accounting
-    df["net"] = net
-    df["versus"] = versus
-    return df
+    return df.assign(accounting=accounting, net=net, versus=versus)
 
 
 def preset_points() -> pd.DataFrame:

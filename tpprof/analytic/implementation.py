@@ -99,12 +99,8 @@ def _persistent_grads(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None
         phases.append(WS_END)  # the standardisation backward after the time loop: no algorithmic gradient live
     grads = [t for t in algo if t.category == "gradients"]
     always = sum(t.bytes for t in grads if t.persistent)
-    live: dict[str, Size] = {p: always for p in phases}
-    for t in grads:
-        for p in t.phases:
-            live[p] = live[p] + t.bytes
     for p in phases:
-        extra = np.maximum(total - live[p], 0)
+        extra = np.maximum(total - always - sum(t.bytes for t in grads if p in t.phases), 0)
         if np.any(extra):
             tl.mem(f"p.grad buffers outside their update ({p})", "implementation", extra // d,
                    SRC + "snn.base.Learner allocates p.grad once for every parameter and writes gradients in "
