@@ -227,11 +227,8 @@ def inverse_frame(net: str, rules: Sequence[str], classes: int, budget_bytes: in
 
     cfg = config_for(check_net(net), rules[0], 1, classes, steps, dtype, optimizer)
     best = largest_fitting_rules(cfg, tuple(rules), budget_bytes, "batch")
-    rows = []
-    for r in rules:
-        b = best[r]
-        pk = memory_of(config_for(net, r, b, classes, steps, dtype, optimizer)) if b else None
-        rows.append((r, classes, b, pk, budget_bytes))
+    rows = [(r, classes, best[r], memory_of(config_for(net, r, best[r], classes, steps, dtype, optimizer))
+             if best[r] else None, budget_bytes) for r in rules]
     return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes"])
 
 

@@ -88,10 +88,8 @@ def figure_sources(name: str) -> dict[str, dict[str, Any]]:
     """The shipped entry's per-figure sources as ``{figure: {text, url, confidence}}``."""
     for e in _entries(json.loads(_catalogue_text()), "devices.json"):
         if str(e.get("name", "")).lower() == str(name).strip().lower():
-            out = {}
-            for k, v in (e.get("sources") or {}).items():
-                out[k] = dict(v) if isinstance(v, Mapping) else {"text": str(v), "url": None, "confidence": "unverified"}
-            return out
+            return {k: dict(v) if isinstance(v, Mapping) else {"text": str(v), "url": None, "confidence": "unverified"}
+                    for k, v in (e.get("sources") or {}).items()}
     raise UserError("device", f"{name!r} is not in the shipped catalogue", "a name from tpprof devices")
 
 
