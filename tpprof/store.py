@@ -25,7 +25,6 @@ from tpprof.config import CATEGORIES, DTYPE_BYTES, POINT_KEY, RULES
 from tpprof.errors import UserError
 
 STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "killed")
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,6 @@ COLUMNS: tuple[Column, ...] = (
        "learning rate, neuron and rule options included; files written before it existed still load"),
 )
 FIELDNAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
-_BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 #: Columns that identify a point: a rerun skips rows whose key is already in the file.
 KEY_COLUMNS: tuple[str, ...] = POINT_KEY
 
