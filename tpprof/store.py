@@ -146,10 +146,7 @@ def _parse_value(col: Column, text: str, line: int) -> Any:
 
 def validate_row(raw: Mapping[str, Any], line: int) -> dict[str, Any]:
     """Type and check one row (values as text or Python values) → typed dict, or RowError."""
-    row: dict[str, Any] = {}
-    for col in COLUMNS:
-        v = raw.get(col.name)
-        row[col.name] = _parse_value(col, "" if v is None else str(v), line)
+    row = {c.name: _parse_value(c, "" if raw.get(c.name) is None else str(raw[c.name]), line) for c in COLUMNS}
     status = row["status"]
     if status not in STATUSES:
         raise RowError(line, f"status {status!r} is not one of {', '.join(STATUSES)}")

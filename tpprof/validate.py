@@ -244,18 +244,15 @@ def render(v: Validation, categories: bool = False) -> str:
                     lines.append(f"    {c:<16} measured {e['measured']:>12}  analytic {e['analytic']:>12}  {r}")
     if v.t_invariance:
         lines += ["", "T-invariance (peak T=400 / T=25):"]
-        for t in v.t_invariance:
-            lines.append(f"  {t['rule']} {t['net']} B={t['batch']} C={t['classes']}: {t['ratio']:.4f}")
+        lines += [f"  {t['rule']} {t['net']} B={t['batch']} C={t['classes']}: {t['ratio']:.4f}" for t in v.t_invariance]
     if v.bptt_linearity:
         lines.append("BPTT peak linear in T (least squares):")
         for b in v.bptt_linearity:
             r2 = "n/a" if b["r2"] is None else f"{b['r2']:.5f}"
             lines.append(f"  {b['net']} B={b['batch']} C={b['classes']} T={b['steps']}: "
                          f"{format_bytes(b['bytes_per_step'])}/step, R²={r2}")
-    for label, why in v.skipped:
-        lines.append(f"skipped {label}: {why}")
-    for f, n, m in v.bad_rows:
-        lines.append(f"bad row {f}:{n}: {m}")
+    lines += [f"skipped {label}: {why}" for label, why in v.skipped]
+    lines += [f"bad row {f}:{n}: {m}" for f, n, m in v.bad_rows]
     if v.stale:
         lines.append(f"note: {v.stale} row(s) were measured with learner code other than the installed one "
                      "(learner_hash differs); remeasure them to compare like with like")
