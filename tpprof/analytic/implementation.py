@@ -318,10 +318,9 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                                                2 * P * K * K * d + (K * K * d if P > 1 else 0)))
         d_pool = (B + K * tg) * no * d  # dε, dε̃ (pooled shape; dε̃ has K rows)
         d_unpool = (B + K * tg) * n * d if lay.pooled else 0  # δ, δ̃ after pool_backward (new tensors)
-        if dedup:  # tp_loss_grad_classes: z + log n, y, log-softmax, log p − log n, y·(…): 5·B·K
-            loss = sim + np.maximum(5 * B * K * d, 3 * B * K * d + d_pool)
-        else:
-            loss = sim + np.maximum(4 * B * B * d, 3 * B * B * d + d_pool)
+        # dedup, tp_loss_grad_classes: z + log n, y, log-softmax, log p − log n, y·(…): 5·B·K; per sample
+        # (K = B): z, y, log-softmax and y·log p, 4·B²
+        loss = sim + np.maximum((5 if dedup else 4) * B * K * d, 3 * B * K * d + d_pool)
         surr_a = sim + d_pool + (B * n * d if lay.pooled else 0) + B * n * d + prev_din
         surr_b = sim + d_pool + d_unpool + B * n * d
         pairs = 1 + (tg and l >= 2)
