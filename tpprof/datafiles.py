@@ -58,8 +58,7 @@ def load_measurements(paths: Iterable[str | Path]) -> Measurements:
             rows += [{**r, "_source": f.name} for r in res.rows]
             bad += res.bad
             files += res.files
-    df = pd.DataFrame(rows)
-    return Measurements(df, bad, files)
+    return Measurements(pd.DataFrame(rows), bad, files)
 
 
 def load_uploaded(name: str, data: bytes) -> Measurements:

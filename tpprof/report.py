@@ -8,6 +8,7 @@ records where each figure came from. No torch import here.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from dataclasses import dataclass
@@ -84,8 +85,7 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
                               title=f"G(C, B) = peak TESS / peak TP, tpprof full accounting ({f5['net']})"),
         {"config": {"view": "figure5", "accounting": "full", **f5, "base_config": base}, "memory": peak_full})
     dev = device or default_report_device()
-    reg = {"net": dflt["net"], "dtype": dflt["dtype"], "optimizer": dflt["optimizer"], "classes": dflt["classes"],
-           "batch": dflt["batch"], "points": 20}
+    reg = {**f5, "points": 20}
     add("regime_map", f"Device regimes on {dev.name}",
         lambda: plots.regime_map(regime_frame(budget_bytes=dev.budget_bytes, **reg), dev.budget_bytes, dev.name),
         {"config": {"view": "regimes", "accounting": "full", **reg, "base_config": base},
@@ -113,15 +113,11 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     res_dir = Path(results) if results else resources.results_dir()
     frames, _problems = load_results(res_dir)
     rprov = {"config": {"view": "training"}, "results_dir": str(res_dir)}
-    if "accuracy" in frames:
-        add("accuracy", "Test accuracy per rule", lambda: plots.accuracy_bars(frames["accuracy"]),
-            {**rprov, "results_files": ["accuracy.csv"]})
-    if "finetune" in frames:
-        add("finetune", "Fine-tuning on a new speaker", lambda: plots.finetune_bars(frames["finetune"]),
-            {**rprov, "results_files": ["finetune.csv"]})
-    if "silhouette" in frames:
-        add("silhouette", "Per-layer silhouette", lambda: plots.silhouette(frames["silhouette"]),
-            {**rprov, "results_files": ["silhouette.csv"]})
+    for name, title, plot in (("accuracy", "Test accuracy per rule", plots.accuracy_bars),
+                              ("finetune", "Fine-tuning on a new speaker", plots.finetune_bars),
+                              ("silhouette", "Per-layer silhouette", plots.silhouette)):
+        if name in frames:
+            add(name, title, functools.partial(plot, frames[name]), {**rprov, "results_files": [f"{name}.csv"]})
     items: list[ReportItem] = []
     for stem, title, thunk, prov in jobs:
         fig = thunk()

@@ -25,7 +25,6 @@ from tpprof.config import CATEGORIES, DTYPE_BYTES, POINT_KEY, RULES
 from tpprof.errors import UserError
 
 STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "killed")
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,6 @@ COLUMNS: tuple[Column, ...] = (
        "learning rate, neuron and rule options included; files written before it existed still load"),
 )
 FIELDNAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
-_BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 #: Columns that identify a point: a rerun skips rows whose key is already in the file.
 KEY_COLUMNS: tuple[str, ...] = POINT_KEY
 
@@ -148,10 +146,7 @@ def _parse_value(col: Column, text: str, line: int) -> Any:
 
 def validate_row(raw: Mapping[str, Any], line: int) -> dict[str, Any]:
     """Type and check one row (values as text or Python values) → typed dict, or RowError."""
-    row: dict[str, Any] = {}
-    for col in COLUMNS:
-        v = raw.get(col.name)
-        row[col.name] = _parse_value(col, "" if v is None else str(v), line)
+    row = {c.name: _parse_value(c, "" if raw.get(c.name) is None else str(raw[c.name]), line) for c in COLUMNS}
     status = row["status"]
     if status not in STATUSES:
         raise RowError(line, f"status {status!r} is not one of {', '.join(STATUSES)}")
@@ -224,9 +219,7 @@ def load(path: str | Path, strict: bool = False) -> LoadResult:
         raise UserError("measurements", f"file {str(path)!r} does not exist", "a .csv written by tpprof measure")
     rows: list[dict[str, Any]] = []
     bad: list[tuple[str, int, str]] = []
-    with p.open(newline="", encoding="utf-8", errors="replace") as f:
-        text = f.read()
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(p.read_bytes().decode("utf-8", "replace")))  # as open(newline="") reads it
     try:
         header = next(reader)
     except StopIteration:
@@ -345,12 +338,10 @@ def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
         p.parent.mkdir(parents=True, exist_ok=True)
         with p.open("a+b") as f, _locked(f):
             names = _check_and_quarantine(p, f)
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerow([_format(row.get(k)) for k in names])
+            data = _csv_line([_format(row.get(k)) for k in names])
             f.seek(0, os.SEEK_END)
-            data = buf.getvalue().encode("utf-8")
             if f.tell() == 0:  # decided under the lock: exactly one writer writes the header
-                data = _header_line() + data
+                data = _csv_line(FIELDNAMES) + data
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -360,10 +351,11 @@ def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
         raise _os_error(p, e) from None
 
 
-def _header_line() -> bytes:
-    hb = io.StringIO()
-    csv.writer(hb, lineterminator="\n").writerow(FIELDNAMES)
-    return hb.getvalue().encode("utf-8")
+def _csv_line(values: Iterable[str]) -> bytes:
+    """One CSV record as UTF-8 bytes, ending in a newline."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(values)
+    return buf.getvalue().encode("utf-8")
 
 
 #: Headers a row may be appended under: this schema, and the one before ``config_json`` existed
@@ -380,16 +372,14 @@ def _check_and_quarantine(p: Path, f: IO[bytes]) -> tuple[str, ...]:
         return FIELDNAMES
     f.seek(0)
     first = f.readline()
-    names = FIELDNAMES
-    if not first.endswith(b"\n"):
-        if not _header_line().startswith(first):
-            raise UserError("out", f"{p.name} has a different header (another schema or not a tpprof file)",
-                            "a new file name, or a file written by this tpprof version")
-    else:
+    if first.endswith(b"\n"):
         names = tuple(first.decode("utf-8", "replace").strip().split(","))
-        if names not in APPENDABLE_HEADERS:
-            raise UserError("out", f"{p.name} has a different header (another schema or not a tpprof file)",
-                            "a new file name, or a file written by this tpprof version")
+        ours = names in APPENDABLE_HEADERS
+    else:
+        names, ours = FIELDNAMES, _csv_line(FIELDNAMES).startswith(first)
+    if not ours:
+        raise UserError("out", f"{p.name} has a different header (another schema or not a tpprof file)",
+                        "a new file name, or a file written by this tpprof version")
     _quarantine_locked(p, f)
     return names
 
@@ -404,18 +394,13 @@ def _quarantine_locked(p: Path, f: IO[bytes]) -> str | None:
     f.seek(size - 1)
     if f.read(1) == b"\n":
         return None
-    back = min(size, 1 << 20)
     pos = size
-    while True:  # find the last newline (rows are short; read backwards in chunks)
-        lo = max(0, pos - back)
+    while True:  # find the last newline (rows are short; read backwards in 1 MiB chunks)
+        lo = max(0, pos - (1 << 20))
         f.seek(lo)
-        chunk = f.read(pos - lo)
-        i = chunk.rfind(b"\n")
-        if i >= 0:
-            cut = lo + i + 1
-            break
-        if lo == 0:
-            cut = 0
+        i = f.read(pos - lo).rfind(b"\n")
+        if i >= 0 or lo == 0:
+            cut = lo + i + 1  # 0 when no newline at all
             break
         pos = lo
     f.seek(cut)
@@ -487,10 +472,8 @@ def clean_stale_tmp(folder: str | Path, name: str) -> list[Path]:
             pid = int(pid_text)
             os.kill(pid, 0)
             continue  # its writer still runs
-        except ProcessLookupError:
-            pass
-        except (ValueError, OverflowError):
-            pass  # not ours to judge by pid: an old-style name; remove as stale
+        except (ProcessLookupError, ValueError, OverflowError):
+            pass  # its writer is gone, or an old-style name not ours to judge by pid: remove as stale
         except PermissionError:
             continue
         with contextlib.suppress(OSError):

@@ -207,8 +207,6 @@ def validate_rows(rows: list[Mapping[str, Any]], tolerance: float = 0.05, estima
         from tpprof.analytic import estimate as estimate_fn
 
         estimate = estimate_fn
-    from tpprof.errors import UserError
-
     v = Validation(tolerance=tolerance, bad_rows=list(bad_rows or []))
     merged = merge(rows)
     ok = [r for r in merged if r["status"] == "ok"]
@@ -245,20 +243,16 @@ def render(v: Validation, categories: bool = False) -> str:
                     r = "-" if e["ratio"] is None else f"{e['ratio']:.4f}"
                     lines.append(f"    {c:<16} measured {e['measured']:>12}  analytic {e['analytic']:>12}  {r}")
     if v.t_invariance:
-        lines.append("")
-        lines.append("T-invariance (peak T=400 / T=25):")
-        for t in v.t_invariance:
-            lines.append(f"  {t['rule']} {t['net']} B={t['batch']} C={t['classes']}: {t['ratio']:.4f}")
+        lines += ["", "T-invariance (peak T=400 / T=25):"]
+        lines += [f"  {t['rule']} {t['net']} B={t['batch']} C={t['classes']}: {t['ratio']:.4f}" for t in v.t_invariance]
     if v.bptt_linearity:
         lines.append("BPTT peak linear in T (least squares):")
         for b in v.bptt_linearity:
             r2 = "n/a" if b["r2"] is None else f"{b['r2']:.5f}"
             lines.append(f"  {b['net']} B={b['batch']} C={b['classes']} T={b['steps']}: "
                          f"{format_bytes(b['bytes_per_step'])}/step, R²={r2}")
-    for label, why in v.skipped:
-        lines.append(f"skipped {label}: {why}")
-    for f, n, m in v.bad_rows:
-        lines.append(f"bad row {f}:{n}: {m}")
+    lines += [f"skipped {label}: {why}" for label, why in v.skipped]
+    lines += [f"bad row {f}:{n}: {m}" for f, n, m in v.bad_rows]
     if v.stale:
         lines.append(f"note: {v.stale} row(s) were measured with learner code other than the installed one "
                      "(learner_hash differs); remeasure them to compare like with like")

@@ -148,10 +148,7 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
     if versus == "tess":
         df["tess_bytes"] = df["other_bytes"]
     df["G"] = df["other_bytes"] / df["tp_bytes"]  # the ratio's definition (paper's Figure 5)
-    df["accounting"] = accounting
-    df["net"] = net
-    df["versus"] = versus
-    return df
+    return df.assign(accounting=accounting, net=net, versus=versus)
 
 
 def preset_points() -> pd.DataFrame:
@@ -230,11 +227,8 @@ def inverse_frame(net: str, rules: Sequence[str], classes: int, budget_bytes: in
 
     cfg = config_for(check_net(net), rules[0], 1, classes, steps, dtype, optimizer)
     best = largest_fitting_rules(cfg, tuple(rules), budget_bytes, "batch")
-    rows = []
-    for r in rules:
-        b = best[r]
-        pk = memory_of(config_for(net, r, b, classes, steps, dtype, optimizer)) if b else None
-        rows.append((r, classes, b, pk, budget_bytes))
+    rows = [(r, classes, best[r], memory_of(config_for(net, r, best[r], classes, steps, dtype, optimizer))
+             if best[r] else None, budget_bytes) for r in rules]
     return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes"])
 
 

@@ -35,9 +35,7 @@ KINDS: tuple[str, ...] = ("mcu", "neuromorphic", "sbc", "edge-gpu", "gpu", "cust
 
 
 def _size(value: Any, field: str) -> int | None:
-    if value is None:
-        return None
-    return parse_bytes(value, field)
+    return None if value is None else parse_bytes(value, field)
 
 
 def device_from_mapping(entry: Mapping[str, Any], origin: str = "catalogue") -> Device:
@@ -50,12 +48,7 @@ def device_from_mapping(entry: Mapping[str, Any], origin: str = "catalogue") -> 
     on = _size(entry.get("on_chip_bytes"), f"{name}.on_chip_bytes")
     off = _size(entry.get("off_chip_bytes"), f"{name}.off_chip_bytes")
     budget = entry.get("budget", "off_chip" if off else "on_chip")
-    if budget == "on_chip":
-        b = on
-    elif budget == "off_chip":
-        b = off
-    else:
-        b = _size(budget, f"{name}.budget")
+    b = on if budget == "on_chip" else off if budget == "off_chip" else _size(budget, f"{name}.budget")
     if b is None:
         raise UserError("devices", f"{origin}: {name} has no memory figure for its budget {budget!r}",
                         "on_chip_bytes or off_chip_bytes, or budget = a size")
@@ -95,10 +88,8 @@ def figure_sources(name: str) -> dict[str, dict[str, Any]]:
     """The shipped entry's per-figure sources as ``{figure: {text, url, confidence}}``."""
     for e in _entries(json.loads(_catalogue_text()), "devices.json"):
         if str(e.get("name", "")).lower() == str(name).strip().lower():
-            out = {}
-            for k, v in (e.get("sources") or {}).items():
-                out[k] = dict(v) if isinstance(v, Mapping) else {"text": str(v), "url": None, "confidence": "unverified"}
-            return out
+            return {k: dict(v) if isinstance(v, Mapping) else {"text": str(v), "url": None, "confidence": "unverified"}
+                    for k, v in (e.get("sources") or {}).items()}
     raise UserError("device", f"{name!r} is not in the shipped catalogue", "a name from tpprof devices")
 
 

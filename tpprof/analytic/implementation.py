@@ -58,6 +58,8 @@ from typing import Callable
 
 import numpy as np
 
+from tpprof.analytic.rules._common import ctx
+from tpprof.analytic.rules.tess import backward_phases
 from tpprof.analytic.terms import MemoryTerm, Size, TermList, vmax
 from tpprof.config import Config, tess_authors_lls_pool, tess_authors_lls_size, uses_tess_authors
 
@@ -97,12 +99,8 @@ def _persistent_grads(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None
         phases.append(WS_END)  # the standardisation backward after the time loop: no algorithmic gradient live
     grads = [t for t in algo if t.category == "gradients"]
     always = sum(t.bytes for t in grads if t.persistent)
-    live: dict[str, Size] = {p: always for p in phases}
-    for t in grads:
-        for p in t.phases:
-            live[p] = live[p] + t.bytes
     for p in phases:
-        extra = np.maximum(total - live[p], 0)
+        extra = np.maximum(total - always - sum(t.bytes for t in grads if p in t.phases), 0)
         if np.any(extra):
             tl.mem(f"p.grad buffers outside their update ({p})", "implementation", extra // d,
                    SRC + "snn.base.Learner allocates p.grad once for every parameter and writes gradients in "
@@ -169,8 +167,8 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object
                    SRC + "snn/bptt_variants.py (bptt-ckpt): Ŵ_l is formed once per segment, so its backward runs "
                    "after the segment's; the saved tensors are freed by then, the kept states are not",
                    phases=(WS_END,))
-        saved = 0 if family else sum(t.bytes for t in algo if t.category == "saved")
-        saved = saved + (0 if family else sum(B * g.n_neurons * d for g in geo if g.n_recurrent))
+        saved = 0 if family else (sum(t.bytes for t in algo if t.category == "saved")
+                                  + sum(B * g.n_neurons * d for g in geo if g.n_recurrent))
         tl.mem("saved tensors still held by the learner's record", "implementation", saved // d,
                SRC + "snn/bptt.py's saved-tensors hook keeps every saved tensor in self._saved until "
                "loss.backward() returns, so at the standardisation backward (after the time loop) all the "
@@ -320,10 +318,9 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                                                2 * P * K * K * d + (K * K * d if P > 1 else 0)))
         d_pool = (B + K * tg) * no * d  # dε, dε̃ (pooled shape; dε̃ has K rows)
         d_unpool = (B + K * tg) * n * d if lay.pooled else 0  # δ, δ̃ after pool_backward (new tensors)
-        if dedup:  # tp_loss_grad_classes: z + log n, y, log-softmax, log p − log n, y·(…): 5·B·K
-            loss = sim + np.maximum(5 * B * K * d, 3 * B * K * d + d_pool)
-        else:
-            loss = sim + np.maximum(4 * B * B * d, 3 * B * B * d + d_pool)
+        # dedup, tp_loss_grad_classes: z + log n, y, log-softmax, log p − log n, y·(…): 5·B·K; per sample
+        # (K = B): z, y, log-softmax and y·log p, 4·B²
+        loss = sim + np.maximum((5 if dedup else 4) * B * K * d, 3 * B * K * d + d_pool)
         surr_a = sim + d_pool + (B * n * d if lay.pooled else 0) + B * n * d + prev_din
         surr_b = sim + d_pool + d_unpool + B * n * d
         pairs = 1 + (tg and l >= 2)
@@ -399,18 +396,11 @@ def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
       standardisation's 3·|W_l| — minus the algorithmic 3·B·n (phase backward-in:l, g_s with
       ∂L/∂a_{l−1}, is exactly its algorithmic terms).
     """
-    wl = cfg.workload
-    B, C, T, d = wl.batch, wl.classes, wl.steps, wl.dtype_bytes
-    schedule = cfg.rule.name == "tess-authors-schedule"
-    delay = cfg.rule.delay_ls
-    bp = schedule and delay > 0
+    B, C = cfg.workload.batch, cfg.workload.classes
+    bp = cfg.rule.name == "tess-authors-schedule" and cfg.rule.delay_ls > 0
     loc = 1  # as rules/tess.py: local phases counted whatever delay_ls (an upper bound when delay_ls ≥ T)
-    lays = _layers(cfg)
-    L = len(lays)
-    pools = tess_authors_lls_pool(cfg.net)
-    sizes = tess_authors_lls_size(cfg.net)
-    geo = cfg.net.geometry()
-    for lay, g, p, D in zip(lays, geo, pools, sizes):
+    c = ctx(cfg)
+    for lay, p, D in zip(_layers(cfg), tess_authors_lls_pool(cfg.net), tess_authors_lls_size(cfg.net)):
         l, n, no = lay.l, lay.n, lay.no
         if lay.ws:
             tl.mem("Ŵ (standardised weight)", "implementation", lay.w,
@@ -422,9 +412,7 @@ def _tess_authors_terms(tl: TermList, cfg: Config) -> None:
             if bp:
                 tl.mem("max-pool indices (kept for back-prop)", "implementation", B * no,
                        SRC + "snn/tess.py _authors_step: kept with s_l until layer l is back-propagated, int64",
-                       layer=l, phases=tuple(p for j in range(l, L + 1)
-                                             for p in ((f"backward:{j}", f"backward-in:{j}") if j >= 2
-                                                       else (f"backward:{j}",))), elem_bytes=8)
+                       layer=l, phases=backward_phases(c, l), elem_bytes=8)
         pooled_o = no if lay.pooled else 0
         base = 3 * n + pooled_o  # s, Ψ, e^{t−1} and o, held through the layer
         h = D if p is not None else 0

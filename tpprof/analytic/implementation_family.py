@@ -6,6 +6,7 @@ checked with ``tpprof measure --explain``; nothing fitted. Notation of :mod:`tpp
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -78,9 +79,7 @@ def _compact_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: obj
         missing = missing + sum(packed(lays[j].n) for j in range(i, len(lays)) if lays[j].maxpool)
         extra = 4 * B * lay.n * d + (B * lays[i - 1].no * d if i >= 1 and lays[i - 1].maxpool else 0)
         moments.append(base - missing + extra)
-    peak_fwd = moments[0]
-    for mo in moments[1:]:
-        peak_fwd = np.maximum(peak_fwd, mo)
+    peak_fwd = functools.reduce(np.maximum, moments)
     tl.mem("forward moment: saved so far and the last step's temporaries", "implementation", peak_fwd // d,
            SRC + "snn/bptt_variants.py _run at the last step, inside layer l's lif_step: the algorithm's saved "
            "tensors less those of this step not yet formed, plus current, u, new s and new v (4·B·n_nrn_l) and a "
@@ -129,8 +128,7 @@ def _ottt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
         if lay.maxpool:
             tl.mem("max-pool indices (int64)", "implementation", B * lay.no,
                    SRC + "lay.pool keeps int64 switches for the step's backward, B·n_out·8 bytes", layer=lay.l,
-                   phases=("readout",) + tuple(f"backward:{j}" for j in range(lay.l, L + 1))
-                   + tuple(f"backward:{j}:input" for j in range(lay.l + 1, L + 1)), elem_bytes=8)
+                   phases=phases_of(L, lay.l), elem_bytes=8)
         tl.mem("Θ′(u) temporary or weight-gradient temporaries", "implementation",
                np.maximum(B * lay.n, _ws_temps(1, lay, d) / d),
                SRC + "snn/ottt.py: surrogate_at(u) (B·n_nrn) in δ = g_s ⊙ Θ′(u), then (conv) add_weight_grad's "

@@ -9,6 +9,9 @@ stores a fixed C × n_out matrix per layer (Table 3 aux: LOH). Readout: delta ru
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, Ctx
 from tpprof.analytic.rules._local import feedback_matrix, learning_signal, local_rule_terms, synapse_eligibility
@@ -18,22 +21,16 @@ from tpprof.config import Config, LayerGeometry
 SOURCE = "e-prop (Bellec et al. 2020)"
 
 
-def _terms(cfg: Config, tl: TermList, random_feedback: bool) -> None:
+def _terms(random_feedback: bool) -> Callable[[Config, TermList], None]:
+    """``full(cfg, tl)`` of e-prop, symmetric or with random feedback."""
+
     def layer(tl: TermList, c: Ctx, g: LayerGeometry) -> None:
         synapse_eligibility(tl, c, g, SOURCE)
         if random_feedback:
             feedback_matrix(tl, c, g, SOURCE + ", random feedback")
         learning_signal(tl, c, g, SOURCE)
 
-    local_rule_terms(cfg, tl, SOURCE, layer)
-
-
-def eprop_terms(cfg: Config, tl: TermList) -> None:
-    _terms(cfg, tl, random_feedback=False)
-
-
-def eprop_rfb_terms(cfg: Config, tl: TermList) -> None:
-    _terms(cfg, tl, random_feedback=True)
+    return partial(local_rule_terms, source=SOURCE, layer_terms=layer)
 
 
 NOT_MODELLED = COMMON_NOT_MODELLED + (
@@ -42,5 +39,5 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "symmetric e-prop for layers below the last: feedback through transposed weights assumed (no extra memory)",
 )
 
-register(RuleModel("eprop", "e-prop (symmetric feedback)", eprop_terms, NOT_MODELLED))
-register(RuleModel("eprop-rfb", "e-prop (random feedback)", eprop_rfb_terms, NOT_MODELLED))
+register(RuleModel("eprop", "e-prop (symmetric feedback)", _terms(random_feedback=False), NOT_MODELLED))
+register(RuleModel("eprop-rfb", "e-prop (random feedback)", _terms(random_feedback=True), NOT_MODELLED))

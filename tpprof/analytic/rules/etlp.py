@@ -8,11 +8,13 @@ random C × n_out projection of the label (the third factor, DRTP-like); the lea
 
 from __future__ import annotations
 
+from functools import partial
+
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, Ctx, TRACE_OPS, fwd_macs
 from tpprof.analytic.rules._local import feedback_matrix, learning_signal, local_rule_terms
 from tpprof.analytic.terms import TermList
-from tpprof.config import Config, LayerGeometry
+from tpprof.config import LayerGeometry
 
 SOURCE = "ETLP (Quintana et al. 2024)"
 
@@ -25,10 +27,6 @@ def _layer(tl: TermList, c: Ctx, g: LayerGeometry) -> None:
            f"{SOURCE}: (signal ⊙ post trace)ᵀ pre trace, B·(nW·P + nR) MACs", layer=g.index)
 
 
-def full_terms(cfg: Config, tl: TermList) -> None:
-    local_rule_terms(cfg, tl, SOURCE, _layer)
-
-
 NOT_MODELLED = COMMON_NOT_MODELLED + ("modelled at the depth of the paper's text (per-neuron traces, O(LH))",)
 
-register(RuleModel("etlp", "ETLP", full_terms, NOT_MODELLED))
+register(RuleModel("etlp", "ETLP", partial(local_rule_terms, source=SOURCE, layer_terms=_layer), NOT_MODELLED))

@@ -8,11 +8,13 @@ during the step's backward pass. Readout: delta rule as §7.
 
 from __future__ import annotations
 
+from functools import partial
+
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, Ctx, fwd_macs
 from tpprof.analytic.rules._local import local_rule_terms, synapse_eligibility
 from tpprof.analytic.terms import TermList
-from tpprof.config import Config, LayerGeometry
+from tpprof.config import LayerGeometry
 
 SOURCE = "OSTL (Bohnstingl et al.)"
 
@@ -26,13 +28,9 @@ def _layer(tl: TermList, c: Ctx, g: LayerGeometry) -> None:
            f"{SOURCE}: transposed-weight product within the step", layer=g.index)
 
 
-def full_terms(cfg: Config, tl: TermList) -> None:
-    local_rule_terms(cfg, tl, SOURCE, _layer)
-
-
 NOT_MODELLED = COMMON_NOT_MODELLED + (
     "modelled at the depth of the paper's Table 3: recurrent OSTL's full per-synapse Jacobian terms beyond "
     "one eligibility value per synapse are not counted",
 )
 
-register(RuleModel("ostl", "OSTL", full_terms, NOT_MODELLED))
+register(RuleModel("ostl", "OSTL", partial(local_rule_terms, source=SOURCE, layer_terms=_layer), NOT_MODELLED))

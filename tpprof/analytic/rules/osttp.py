@@ -7,11 +7,13 @@ layer's learning signal (B × n_nrn, transient) — no weight transport, no upda
 
 from __future__ import annotations
 
+from functools import partial
+
 from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, Ctx
 from tpprof.analytic.rules._local import feedback_matrix, learning_signal, local_rule_terms, synapse_eligibility
 from tpprof.analytic.terms import TermList
-from tpprof.config import Config, LayerGeometry
+from tpprof.config import LayerGeometry
 
 SOURCE = "OSTTP (Ortner, Pes et al. 2023)"
 
@@ -22,10 +24,6 @@ def _layer(tl: TermList, c: Ctx, g: LayerGeometry) -> None:
     learning_signal(tl, c, g, SOURCE)
 
 
-def full_terms(cfg: Config, tl: TermList) -> None:
-    local_rule_terms(cfg, tl, SOURCE, _layer)
-
-
 NOT_MODELLED = COMMON_NOT_MODELLED + ("modelled at the depth of the paper's Table 3",)
 
-register(RuleModel("osttp", "OSTTP", full_terms, NOT_MODELLED))
+register(RuleModel("osttp", "OSTTP", partial(local_rule_terms, source=SOURCE, layer_terms=_layer), NOT_MODELLED))

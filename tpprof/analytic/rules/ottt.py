@@ -33,11 +33,12 @@ from tpprof.config import Config
 SRC = "OTTT (Xiao et al. 2022; snn/ottt.py)"
 
 
-def phases_of(L: int) -> tuple[str, ...]:
+def phases_of(L: int, l: int = 1) -> tuple[str, ...]:
     """Every phase of an OTTT step: readout, then per layer l = L … 1 backward:l (δ_l, dW_l) and,
-    for l ≥ 2, backward:l:input (the input gradient ∂L_t/∂a_{l−1} formed while δ_l is held)."""
-    return ("readout",) + tuple(f"backward:{j}" for j in range(1, L + 1)) + tuple(
-        f"backward:{j}:input" for j in range(2, L + 1))
+    for l ≥ 2, backward:l:input (the input gradient ∂L_t/∂a_{l−1} formed while δ_l is held);
+    with ``l``, those until layer l is back-propagated (what layer l keeps for its backward is live)."""
+    return ("readout",) + tuple(f"backward:{j}" for j in range(l, L + 1)) + tuple(
+        f"backward:{j}:input" for j in range(l + 1, L + 1))
 
 
 def _phase(l: int | None) -> tuple[str, ...]:
@@ -56,8 +57,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
         presyn_trace(tl, c, g, SRC)
         tl.mem("u (this step)", "saved", B * g.n_neurons,
                f"{SRC}: pre-reset potential kept from the forward for this step's Θ′(u_l), B × n_nrn; live until "
-               "δ_l is formed", layer=l, phases=("readout",) + tuple(f"backward:{j}" for j in range(l, L + 1))
-               + tuple(f"backward:{j}:input" for j in range(l + 1, L + 1)))
+               "δ_l is formed", layer=l, phases=phases_of(L, l))
         pooled = g.n_out != g.n_neurons
         tl.mem("∂L_t/∂a_l (spike adjoint)", "loss_buffers", B * g.n_out,
                f"{SRC}: the spike adjoint of this step, B × n_out (formed as layer l+1's input gradient or by the "

@@ -96,11 +96,8 @@ def full_terms(cfg: Config, tl: TermList) -> None:
             add_lif_state(tl, c, g, path)
             add_pooled_spikes(tl, c, g, path)
         tl.mem("ε (input trace)", "traces", B * g.n_out, "Eq. 11: ε_l, B × n_out (post-pool)", layer=l)
-        if dedup:
-            tl.mem("ε̃ (target trace)", "traces", Kt * g.n_out, f"Eq. 12: ε̃_l, K × n_out (post-pool); {K_WHY}",
-                   layer=l)
-        else:
-            tl.mem("ε̃ (target trace)", "traces", B * g.n_out, "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
+        tl.mem("ε̃ (target trace)", "traces", Kt * g.n_out, f"Eq. 12: ε̃_l, K × n_out (post-pool); {K_WHY}" if dedup
+               else "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
 
         phase = (f"loss:{l}",)
         # Eq. 18's target-path term is needed wherever a trained matrix sees the target path:
@@ -135,10 +132,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
         # ---- compute ----
         add_forward_ops(tl, c, g, "input path")
         ct = replace(c, B=Kt)  # the target path runs on Kt rows
-        if l == 1:
-            add_forward_ops(tl, ct, g, "target path", macs=Kt * C * n1 + Kt * g.n_recurrent)
-        else:
-            add_forward_ops(tl, ct, g, "target path")
+        add_forward_ops(tl, ct, g, "target path", macs=Kt * C * n1 + Kt * g.n_recurrent if l == 1 else None)
         tl.ops("traces ε, ε̃", 0, TRACE_OPS * (B + Kt) * g.n_out, "Eqs. 11–12", layer=l)
         n_prev = C if l == 1 else c.geo[l - 2].n_out
         rows = "B×K" if dedup else "B×B"
