@@ -73,30 +73,31 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def optimizer_state(learner: Any) -> dict[str, Any]:
-    """Every layer optimiser's tensors as ``{"opt.<i>.<j>.<key>": tensor}`` (i: optimiser, j: its
-    parameter), for an exact ``--resume``; empty for learners without ``_optims``."""
-    out: dict[str, Any] = {}
+def _optimizer_tensors(learner: Any) -> Any:
+    """("opt.<i>.<j>.<key>", tensor) of every layer optimiser's state (i: optimiser, j: its parameter)."""
     for i, opt in enumerate(getattr(learner, "_optims", [])):
         for j, prm in enumerate(opt.params):
             for key, val in opt.state.get(prm, {}).items():
-                out[f"opt.{i}.{j}.{key}"] = val.detach().to("cpu").clone()
-    return out
+                yield f"opt.{i}.{j}.{key}", val
+
+
+def optimizer_state(learner: Any) -> dict[str, Any]:
+    """Every layer optimiser's tensors as ``{"opt.<i>.<j>.<key>": tensor}`` (i: optimiser, j: its
+    parameter), for an exact ``--resume``; empty for learners without ``_optims``."""
+    return {name: val.detach().to("cpu").clone() for name, val in _optimizer_tensors(learner)}
 
 
 def load_optimizer_state(learner: Any, state: dict[str, Any]) -> None:
     """Inverse of :func:`optimizer_state` (shapes checked; a missing entry is an error)."""
     import torch
 
-    for i, opt in enumerate(getattr(learner, "_optims", [])):
-        for j, prm in enumerate(opt.params):
-            for key, val in opt.state.get(prm, {}).items():
-                src = state.get(f"opt.{i}.{j}.{key}")
-                if not torch.is_tensor(src) or tuple(src.shape) != tuple(val.shape):
-                    raise UserError("resume", f"the checkpoint's optimiser state lacks or mis-shapes opt.{i}.{j}.{key}",
-                                    "a model.pt written by this tpprof train with the same net, rule and optimiser")
-                with torch.no_grad():
-                    val.copy_(src.to(device=val.device, dtype=val.dtype))
+    for name, val in _optimizer_tensors(learner):
+        src = state.get(name)
+        if not torch.is_tensor(src) or tuple(src.shape) != tuple(val.shape):
+            raise UserError("resume", f"the checkpoint's optimiser state lacks or mis-shapes {name}",
+                            "a model.pt written by this tpprof train with the same net, rule and optimiser")
+        with torch.no_grad():
+            val.copy_(src.to(device=val.device, dtype=val.dtype))
 
 
 def pid_alive(pid: Any) -> bool:
