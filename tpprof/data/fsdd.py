@@ -283,11 +283,8 @@ def check_task(task: str) -> str:
 def _listing(wav_dir: Path) -> list[tuple[Path, int, str, int]]:
     """(path, digit, speaker, take), ordered take-major — (take, speaker, digit) — so that the
     first N samples of any split (``--limit N``) cover every digit and speaker evenly."""
-    rows = []
-    for p in wav_dir.iterdir():
-        m = _NAME_RE.match(p.name)
-        if m:
-            rows.append((p, int(m.group(1)), m.group(2).lower(), int(m.group(3))))
+    rows = [(p, int(m.group(1)), m.group(2).lower(), int(m.group(3)))
+            for p in wav_dir.iterdir() if (m := _NAME_RE.match(p.name))]
     return sorted(rows, key=lambda r: (r[3], r[2], r[1]))
 
 
