@@ -147,11 +147,7 @@ def closed_forms(learner: Any, x: Any) -> dict[str, Any]:
     N, T = int(x.shape[0]), int(x.shape[1])
     # Footprint and connection sparsity: the weights themselves.
     footprint = spec.n_params() * 4  # fp32, the learner's dtype for checkpoints
-    mats = []
-    for hl in learner.net.layers:
-        mats.append(hl.weight_eff().detach())
-        if hl.R is not None:
-            mats.append(hl.R.detach())
+    mats = [w.detach() for hl in learner.net.layers for w in (hl.weight_eff(), hl.R) if w is not None]
     mats.append(learner.net.W_out.detach())
     zeros = sum(int((w == 0).sum()) for w in mats)
     n_w = sum(w.numel() for w in mats)
