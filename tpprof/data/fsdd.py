@@ -121,23 +121,18 @@ def _candidates(data_dir: str | os.PathLike | None) -> list[tuple[Path, str]]:
 
 
 def _wav_dir(root: Path) -> Path | None:
-    for d in (root / "recordings", root):
-        if d.is_dir() and any(_NAME_RE.match(p.name) for p in d.iterdir()):
-            return d
-    return None
+    return next((d for d in (root / "recordings", root)
+                 if d.is_dir() and any(_NAME_RE.match(p.name) for p in d.iterdir())), None)
 
 
 def find_fsdd(data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding the ``{digit}_{speaker}_{take}.wav`` files (see module docstring)."""
     tried = []
-    cands = _candidates(data_dir)
-    for root, how in cands:
+    for root, how in _candidates(data_dir):
         if how != "default":
             tried.append(f"{root} ({how})")
-        if root.is_dir():
-            found = _wav_dir(root)
-            if found is not None:
-                return found
+        if (found := _wav_dir(root)) is not None:  # None also when root is no folder
+            return found
     if not tried:
         tried = [f"shared/data/fsdd in {Path(__file__).resolve().parents[2]}, {Path.cwd()} or a folder above them"]
     raise UserError("data", "FSDD recordings not found in " + "; ".join(tried),
