@@ -117,10 +117,7 @@ def _timed_batches(learner: Any, x: Any, y: Any, n: int, sync: Callable[[], None
         learner.train_batch(x, y, on_step=on_step)
         sync()
         batch_s.append(time.perf_counter() - t0)
-        prev = t0
-        for m in marks:
-            step_ms.append((m - prev) * 1e3)
-            prev = m
+        step_ms += [(m - prev) * 1e3 for prev, m in zip([t0, *marks], marks)]
     return batch_s, step_ms
 
 
