@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from tpprof.config import TRAINABLE_RULES, Config, Grid, RuleSpec, make_config
 from tpprof.errors import UserError
@@ -386,20 +386,17 @@ def run_grid(points: Sequence[Point], out: str | Path, protocol: Protocol, run_o
     done = finished_keys(out, retry_failed=retry_failed)
     todo = [p for p in points if p.key not in done]
     res = GridResult(skipped=len(points) - len(todo))
-    if executor is not None:
-        bar = tqdm(total=len(todo), desc=f"measure ({executor.name})", unit="point", file=sys.stderr,
-                   disable=not progress, dynamic_ncols=True)
-        for row in executor.imap(run_one, todo, protocol):
-            append_row(out, row)
-            res.ran.append(row)
-            bar.update(1)
-        bar.close()
-        return res
-    bar = tqdm(todo, desc="measure", unit="point", file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    for p in bar:
-        bar.set_postfix_str(p.label(), refresh=True)
-        row = run_one(p, protocol)
+    bar = tqdm(total=len(todo), desc="measure" if executor is None else f"measure ({executor.name})", unit="point",
+               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+
+    def in_order() -> Iterator[dict[str, Any]]:  # here, one point after the other, each named on the bar
+        for p in todo:
+            bar.set_postfix_str(p.label(), refresh=True)
+            yield run_one(p, protocol)
+
+    for row in in_order() if executor is None else executor.imap(run_one, todo, protocol):
         append_row(out, row)
         res.ran.append(row)
+        bar.update(1)
     bar.close()
     return res
