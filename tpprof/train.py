@@ -32,6 +32,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -517,8 +518,6 @@ def finetune_memory(cfg: Config, batch: int) -> dict[str, Any]:
     classes, e.g. 5 shots of 10 digits in batches of 32). Other rules: their own peak.
     Source: :func:`tpprof.analytic.estimate` at the fine-tune's workload.
     """
-    from dataclasses import replace
-
     from tpprof.analytic import estimate
 
     cfg_b = replace(cfg, workload=replace(cfg.workload, batch=batch))
@@ -541,8 +540,6 @@ def finetune(checkpoint: str | os.PathLike, support: ArrayDataset, query: ArrayD
     Mini-batches are min(B, |support|) so a 1-shot support set (10 samples) still trains.
     ``result["memory"]``: the analytic peak at that batch (:func:`finetune_memory`).
     """
-    from dataclasses import replace
-
     learner, cfg, ck_meta = learner_from_checkpoint(checkpoint, device, seed)
     if lr is not None:
         cfg = replace(cfg, rule=replace(cfg.rule, lr=lr))

@@ -27,6 +27,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -249,8 +250,6 @@ def _classify(returncode: int, stderr: str, oom_kills: int | None = None) -> str
     """``oom`` for an allocation failure (exit :data:`EXIT_OOM`, a marker in stderr, or a SIGKILL
     while the kernel's OOM-kill counter rose: ``oom_kills`` > 0), ``killed`` for another signal,
     ``timeout`` for the child's own deadline (SIGALRM), else ``error``."""
-    import signal
-
     text = stderr.lower()
     if returncode == EXIT_OOM or any(m in text for m in OOM_MARKERS):
         return "oom"
@@ -270,8 +269,6 @@ def _last_error_line(stderr: str) -> str:
 
 def _kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the child's process group (the child and anything it started), then reap it."""
-    import signal
-
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, AttributeError):
@@ -292,8 +289,6 @@ def run_subprocess(point: Point, protocol: Protocol, timing: bool = True) -> dic
     deadline (``timeout`` + :data:`CHILD_GRACE_S`, SIGALRM's default action ends it even inside
     native code), so it never outlives a killed, stopped or hung parent by more than that.
     """
-    import signal
-
     deadline = protocol.timeout + CHILD_GRACE_S
     spec = {"config": point.cfg.to_dict(), "net": point.net, "device": point.device,
             "batches": protocol.batches, "repeats": protocol.repeats, "warmup": protocol.warmup,
