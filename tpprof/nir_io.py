@@ -577,13 +577,10 @@ def _restore_weight_std(layers: list[LayerSpec], meta: dict[str, Any]) -> list[L
     if meta.get("tpprof.writer") != "tpprof" or not ws:
         return layers
     flags = [c == "1" for c in ws]
-    convs = [i for i, layer in enumerate(layers) if layer.kind == "conv"]
-    if len(flags) != len(convs):
+    if len(flags) != sum(layer.kind == "conv" for layer in layers):
         return layers
-    out = list(layers)
-    for i, f in zip(convs, flags):
-        out[i] = replace(out[i], weight_std=f)
-    return out
+    conv_flags = iter(flags)  # one per conv layer, in order
+    return [replace(layer, weight_std=next(conv_flags)) if layer.kind == "conv" else layer for layer in layers]
 
 
 # --------------------------------------------------------------------------------------
