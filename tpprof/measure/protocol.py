@@ -176,10 +176,8 @@ def measure_point(
         gc.collect()
 
     # --- memory window (primary counter) ---
-    if is_cuda:
-        mem = _memory_window_cuda(cfg, factory, device, dt, seed, x, y, warmup, batches, input_bytes)
-    else:
-        mem = _memory_window_cpu(cfg, factory, device, dt, seed, x, y, warmup, batches)
+    window = _memory_window_cuda if is_cuda else _memory_window_cpu
+    mem = window(cfg, factory, device, dt, seed, x, y, warmup, batches)
 
     row: dict[str, Any] = config_columns(cfg, device)
     row.update(
@@ -254,7 +252,7 @@ class _ListedSaved:
 
 
 def _memory_window_cuda(cfg: Config, factory: LearnerFactory, device: str, dt: Any, seed: int,
-                        x: Any, y: Any, warmup: int, batches: int, input_bytes: int) -> dict[str, Any]:
+                        x: Any, y: Any, warmup: int, batches: int) -> dict[str, Any]:
     cc = CudaCounter(device)
     zero = cc.allocated()  # x and y (and nothing else) live on the device now
     learner = factory(cfg, device=device, dtype=dt, seed=seed)
