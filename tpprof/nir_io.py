@@ -48,8 +48,8 @@ import numpy as np
 from tpprof.config import LayerSpec, NetSpec, NeuronSpec
 from tpprof.errors import ConfigError, UserError
 
-__all__ = ["read_nir_net", "net_from_graph", "graph_from_learner", "write_nir", "net_for_parse", "notes_for",
-           "NIR_DT", "MAX_ELEMENTS"]
+__all__ = ["read_nir_net", "net_from_graph", "graph_from_learner", "write_nir", "net_for_parse", "NIR_DT",
+           "MAX_ELEMENTS"]
 
 #: dt written by :func:`write_nir`: snnTorch's and its importer's fixed step, so they run it as-is.
 NIR_DT = 1e-4
@@ -692,8 +692,3 @@ def net_for_parse(path: str, neuron: NeuronSpec | None = None, stream: Any = Non
         out = stream or sys.stderr
         out.write(f"tpprof: {Path(path).name} mapped with caveats:\n" + "".join(f"  - {n}\n" for n in notes))
     return net
-
-
-def notes_for(path: str | os.PathLike) -> list[str]:
-    """The caveat notes of a .nir file (e.g. for a --json output)."""
-    return read_nir_net(path)[1]
