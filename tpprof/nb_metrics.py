@@ -52,14 +52,8 @@ def conv_dense_ops(c_in: int, c_out: int, h: int, w: int, k: int) -> int:
     return c_in * c_out * v(h) * v(w)
 
 
-def _torch() -> Any:
-    import torch
-
-    return torch
-
-
 def _spike_module_class() -> Any:
-    torch = _torch()
+    import torch
 
     class SpikeOutput(torch.nn.Module):
         """Identity on the spikes s_l^t (B, *neuron_shape): where NeuroBench's activation hook sits."""
@@ -76,12 +70,18 @@ SpikeOutput: Any = None  # set on first use (keeps this module importable withou
 def HarnessNet(learner: Any) -> Any:  # noqa: N802 - a class factory
     """The learner as a ``torch.nn.Module`` NeuroBench can hook (see the module docstring)."""
     global SpikeOutput
-    torch = _torch()
+    import torch
 
     from tpprof.snn.neurons import lif_step, lif_zeros
 
     if SpikeOutput is None:
         SpikeOutput = _spike_module_class()
+
+    def _linear(w: Any) -> Any:
+        """A bias-free ``nn.Linear`` holding w (out, in)."""
+        m = torch.nn.Linear(w.shape[1], w.shape[0], bias=False)
+        m.weight.data = w
+        return m
 
     class _Net(torch.nn.Module):
         def __init__(self) -> None:
@@ -96,22 +96,16 @@ def HarnessNet(learner: Any) -> Any:  # noqa: N802 - a class factory
                 if hl.is_conv:
                     m = torch.nn.Conv2d(w.shape[1], w.shape[0], hl.spec.kernel, padding=hl.spec.kernel // 2,
                                         bias=False)
+                    m.weight.data = w
                 else:
-                    m = torch.nn.Linear(w.shape[1], w.shape[0], bias=False)
-                m.weight.data = w
+                    m = _linear(w)
                 syn.append(m)
-                if hl.R is not None:
-                    r = torch.nn.Linear(hl.R.shape[1], hl.R.shape[0], bias=False)
-                    r.weight.data = hl.R.detach().clone()
-                    rec.append(r)
-                else:
-                    rec.append(torch.nn.Identity())
+                rec.append(_linear(hl.R.detach().clone()) if hl.R is not None else torch.nn.Identity())
                 spikes.append(SpikeOutput())
             self.syn = torch.nn.ModuleList(syn)
             self.rec = torch.nn.ModuleList(rec)
             self.spikes = torch.nn.ModuleList(spikes)
-            self.readout = torch.nn.Linear(net.W_out.shape[1], net.W_out.shape[0], bias=False)
-            self.readout.weight.data = net.W_out.detach().clone()
+            self.readout = _linear(net.W_out.detach().clone())
 
         def forward(self, x: Any) -> Any:
             """(B, T, *input_shape) → m^T (B, C), m^t = m^{t−1} + W_out a_L^t."""
@@ -142,7 +136,7 @@ def HarnessNet(learner: Any) -> Any:  # noqa: N802 - a class factory
 
 def closed_forms(learner: Any, x: Any) -> dict[str, Any]:
     """tpprof's own figures for the NeuroBench quantities on inputs x (N, T, *input_shape)."""
-    torch = _torch()
+    import torch
     import torch.nn.functional as F
 
     from tpprof.snn.neurons import lif_step, lif_zeros
@@ -153,11 +147,7 @@ def closed_forms(learner: Any, x: Any) -> dict[str, Any]:
     N, T = int(x.shape[0]), int(x.shape[1])
     # Footprint and connection sparsity: the weights themselves.
     footprint = spec.n_params() * 4  # fp32, the learner's dtype for checkpoints
-    mats = []
-    for hl in learner.net.layers:
-        mats.append(hl.weight_eff().detach())
-        if hl.R is not None:
-            mats.append(hl.R.detach())
+    mats = [w.detach() for hl in learner.net.layers for w in (hl.weight_eff(), hl.R) if w is not None]
     mats.append(learner.net.W_out.detach())
     zeros = sum(int((w == 0).sum()) for w in mats)
     n_w = sum(w.numel() for w in mats)
@@ -230,7 +220,7 @@ def _neurobench() -> Any:
 
 def neurobench_metrics(learner: Any, x: Any, y: Any, batch: int = 64) -> dict[str, Any]:
     """Run NeuroBench's Benchmark (its metrics, hooks and loop) on the wrapped learner."""
-    torch = _torch()
+    import torch
     Benchmark, TorchModel, static, workload = _neurobench()
     net = HarnessNet(learner)
     model = TorchModel(net)

@@ -48,8 +48,8 @@ import numpy as np
 from tpprof.config import LayerSpec, NetSpec, NeuronSpec
 from tpprof.errors import ConfigError, UserError
 
-__all__ = ["read_nir_net", "net_from_graph", "graph_from_learner", "write_nir", "net_for_parse", "notes_for",
-           "NIR_DT", "MAX_ELEMENTS"]
+__all__ = ["read_nir_net", "net_from_graph", "graph_from_learner", "write_nir", "net_for_parse", "NIR_DT",
+           "MAX_ELEMENTS"]
 
 #: dt written by :func:`write_nir`: snnTorch's and its importer's fixed step, so they run it as-is.
 NIR_DT = 1e-4
@@ -236,9 +236,7 @@ def _meta(graph: Any) -> dict[str, Any]:
     for k, v in m.items():
         if isinstance(v, bytes):
             v = v.decode("utf8", "replace")
-        elif isinstance(v, np.ndarray) and v.shape == ():
-            v = v.item()
-        elif isinstance(v, np.generic):
+        elif isinstance(v, np.generic) or (isinstance(v, np.ndarray) and v.shape == ()):
             v = v.item()
         out[str(k)] = v
     return out
@@ -341,11 +339,8 @@ def _pool_kind(name: str, node: Any, shape: tuple[int, ...], notes: list[str]) -
     """(tpprof pool, pooled shape) for a SumPool2d / AvgPool2d on a C×H×W map."""
     if len(shape) != 3:
         raise _err(name, f"pools a flat input {shape}", "pooling on C×H×W maps")
-    k = np.asarray(getattr(node, "kernel_size", 0)).reshape(-1)
-    s = np.asarray(getattr(node, "stride", 0)).reshape(-1)
-    pad = np.asarray(getattr(node, "padding", 0)).reshape(-1)
-    k = np.broadcast_to(k, (2,)) if k.size in (1, 2) else k
-    s = np.broadcast_to(s, (2,)) if s.size in (1, 2) else s
+    k, s, pad = (np.asarray(getattr(node, a, 0)).reshape(-1) for a in ("kernel_size", "stride", "padding"))
+    k, s = (np.broadcast_to(v, (2,)) if v.size in (1, 2) else v for v in (k, s))
     if k.size != 2 or s.size != 2 or np.any(pad != 0):
         raise _err(name, f"pool kernel {k.tolist()}, stride {s.tolist()}, padding {pad.tolist()}",
                    "kernel = stride = 2 (or H/2 × W/2 to 2×2), no padding")
@@ -478,13 +473,10 @@ def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
                 raise _err(n, "is a leaky integrator that is not the readout", "LI / I right after the last weight")
             if type(nodes[n]).__name__ == "LI":
                 tau = _arr(n, node, "tau")
-                if np.all(np.isinf(tau)):
-                    pass
-                else:
-                    a = _decay(n, tau, dt, notes, "τ")
-                    if a != 1.0:
-                        notes.append(f"{n}: leaky readout (decay {a:.4g}) read as tpprof's non-leaky integrator "
-                                     f"m^t = m^(t-1) + W_out a^t (same memory)")
+                a = 1.0 if np.all(np.isinf(tau)) else _decay(n, tau, dt, notes, "τ")
+                if a != 1.0:
+                    notes.append(f"{n}: leaky readout (decay {a:.4g}) read as tpprof's non-leaky integrator "
+                                 f"m^t = m^(t-1) + W_out a^t (same memory)")
             readout_neuron = n
         else:  # Input / Output in the middle
             raise _err(n, f"is a {kind} inside the chain", "one Input at the start and one Output at the end")
@@ -518,8 +510,7 @@ def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
 
 
 def _neuron_size(name: str, node: Any) -> int:
-    attr = {"LIF": "v_threshold", "CubaLIF": "v_threshold", "IF": "v_threshold"}[type(node).__name__]
-    return int(_arr(name, node, attr).size)
+    return int(_arr(name, node, "v_threshold").size)
 
 
 def _neuron(name: str, node: Any, dt: float, notes: list[str]) -> tuple[str, float, float, float, str]:
@@ -586,13 +577,10 @@ def _restore_weight_std(layers: list[LayerSpec], meta: dict[str, Any]) -> list[L
     if meta.get("tpprof.writer") != "tpprof" or not ws:
         return layers
     flags = [c == "1" for c in ws]
-    convs = [i for i, layer in enumerate(layers) if layer.kind == "conv"]
-    if len(flags) != len(convs):
+    if len(flags) != sum(layer.kind == "conv" for layer in layers):
         return layers
-    out = list(layers)
-    for i, f in zip(convs, flags):
-        out[i] = replace(out[i], weight_std=f)
-    return out
+    conv_flags = iter(flags)  # one per conv layer, in order
+    return [replace(layer, weight_std=next(conv_flags)) if layer.kind == "conv" else layer for layer in layers]
 
 
 # --------------------------------------------------------------------------------------
@@ -638,10 +626,9 @@ def graph_from_learner(learner: Any, dt: float = NIR_DT) -> tuple[Any, list[str]
                 add(f"flatten{i}", nir.Flatten(input_type={"input": np.array(g.in_shape)}, start_dim=0, end_dim=-1))
             add(f"fc{i}", nir.Linear(weight=w.astype(np.float32)))
         shp = g.neuron_shape
-        tau = np.full(shp, tau_val, dtype=np.float64)
-        r = tau / dt if alpha < 1.0 else np.full(shp, 1.0 / dt)
         if alpha < 1.0:
-            lif = nir.LIF(tau=tau.astype(np.float32), r=r.astype(np.float32), v_leak=np.zeros(shp, np.float32),
+            tau = np.full(shp, tau_val, dtype=np.float64)
+            lif = nir.LIF(tau=tau.astype(np.float32), r=(tau / dt).astype(np.float32), v_leak=np.zeros(shp, np.float32),
                           v_threshold=np.full(shp, nrn.v_th, np.float32), v_reset=np.zeros(shp, np.float32))
         else:
             lif = nir.IF(r=np.full(shp, 1.0 / dt, np.float32), v_threshold=np.full(shp, nrn.v_th, np.float32),
@@ -705,8 +692,3 @@ def net_for_parse(path: str, neuron: NeuronSpec | None = None, stream: Any = Non
         out = stream or sys.stderr
         out.write(f"tpprof: {Path(path).name} mapped with caveats:\n" + "".join(f"  - {n}\n" for n in notes))
     return net
-
-
-def notes_for(path: str | os.PathLike) -> list[str]:
-    """The caveat notes of a .nir file (e.g. for a --json output)."""
-    return read_nir_net(path)[1]

@@ -32,6 +32,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -73,30 +74,31 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def optimizer_state(learner: Any) -> dict[str, Any]:
-    """Every layer optimiser's tensors as ``{"opt.<i>.<j>.<key>": tensor}`` (i: optimiser, j: its
-    parameter), for an exact ``--resume``; empty for learners without ``_optims``."""
-    out: dict[str, Any] = {}
+def _optimizer_tensors(learner: Any) -> Any:
+    """("opt.<i>.<j>.<key>", tensor) of every layer optimiser's state (i: optimiser, j: its parameter)."""
     for i, opt in enumerate(getattr(learner, "_optims", [])):
         for j, prm in enumerate(opt.params):
             for key, val in opt.state.get(prm, {}).items():
-                out[f"opt.{i}.{j}.{key}"] = val.detach().to("cpu").clone()
-    return out
+                yield f"opt.{i}.{j}.{key}", val
+
+
+def optimizer_state(learner: Any) -> dict[str, Any]:
+    """Every layer optimiser's tensors as ``{"opt.<i>.<j>.<key>": tensor}`` (i: optimiser, j: its
+    parameter), for an exact ``--resume``; empty for learners without ``_optims``."""
+    return {name: val.detach().to("cpu").clone() for name, val in _optimizer_tensors(learner)}
 
 
 def load_optimizer_state(learner: Any, state: dict[str, Any]) -> None:
     """Inverse of :func:`optimizer_state` (shapes checked; a missing entry is an error)."""
     import torch
 
-    for i, opt in enumerate(getattr(learner, "_optims", [])):
-        for j, prm in enumerate(opt.params):
-            for key, val in opt.state.get(prm, {}).items():
-                src = state.get(f"opt.{i}.{j}.{key}")
-                if not torch.is_tensor(src) or tuple(src.shape) != tuple(val.shape):
-                    raise UserError("resume", f"the checkpoint's optimiser state lacks or mis-shapes opt.{i}.{j}.{key}",
-                                    "a model.pt written by this tpprof train with the same net, rule and optimiser")
-                with torch.no_grad():
-                    val.copy_(src.to(device=val.device, dtype=val.dtype))
+    for name, val in _optimizer_tensors(learner):
+        src = state.get(name)
+        if not torch.is_tensor(src) or tuple(src.shape) != tuple(val.shape):
+            raise UserError("resume", f"the checkpoint's optimiser state lacks or mis-shapes {name}",
+                            "a model.pt written by this tpprof train with the same net, rule and optimiser")
+        with torch.no_grad():
+            val.copy_(src.to(device=val.device, dtype=val.dtype))
 
 
 def pid_alive(pid: Any) -> bool:
@@ -516,8 +518,6 @@ def finetune_memory(cfg: Config, batch: int) -> dict[str, Any]:
     classes, e.g. 5 shots of 10 digits in batches of 32). Other rules: their own peak.
     Source: :func:`tpprof.analytic.estimate` at the fine-tune's workload.
     """
-    from dataclasses import replace
-
     from tpprof.analytic import estimate
 
     cfg_b = replace(cfg, workload=replace(cfg.workload, batch=batch))
@@ -540,8 +540,6 @@ def finetune(checkpoint: str | os.PathLike, support: ArrayDataset, query: ArrayD
     Mini-batches are min(B, |support|) so a 1-shot support set (10 samples) still trains.
     ``result["memory"]``: the analytic peak at that batch (:func:`finetune_memory`).
     """
-    from dataclasses import replace
-
     learner, cfg, ck_meta = learner_from_checkpoint(checkpoint, device, seed)
     if lr is not None:
         cfg = replace(cfg, rule=replace(cfg.rule, lr=lr))

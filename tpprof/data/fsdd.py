@@ -121,23 +121,18 @@ def _candidates(data_dir: str | os.PathLike | None) -> list[tuple[Path, str]]:
 
 
 def _wav_dir(root: Path) -> Path | None:
-    for d in (root / "recordings", root):
-        if d.is_dir() and any(_NAME_RE.match(p.name) for p in d.iterdir()):
-            return d
-    return None
+    return next((d for d in (root / "recordings", root)
+                 if d.is_dir() and any(_NAME_RE.match(p.name) for p in d.iterdir())), None)
 
 
 def find_fsdd(data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding the ``{digit}_{speaker}_{take}.wav`` files (see module docstring)."""
     tried = []
-    cands = _candidates(data_dir)
-    for root, how in cands:
+    for root, how in _candidates(data_dir):
         if how != "default":
             tried.append(f"{root} ({how})")
-        if root.is_dir():
-            found = _wav_dir(root)
-            if found is not None:
-                return found
+        if (found := _wav_dir(root)) is not None:  # None also when root is no folder
+            return found
     if not tried:
         tried = [f"shared/data/fsdd in {Path(__file__).resolve().parents[2]}, {Path.cwd()} or a folder above them"]
     raise UserError("data", "FSDD recordings not found in " + "; ".join(tried),
@@ -283,11 +278,8 @@ def check_task(task: str) -> str:
 def _listing(wav_dir: Path) -> list[tuple[Path, int, str, int]]:
     """(path, digit, speaker, take), ordered take-major — (take, speaker, digit) — so that the
     first N samples of any split (``--limit N``) cover every digit and speaker evenly."""
-    rows = []
-    for p in wav_dir.iterdir():
-        m = _NAME_RE.match(p.name)
-        if m:
-            rows.append((p, int(m.group(1)), m.group(2).lower(), int(m.group(3))))
+    rows = [(p, int(m.group(1)), m.group(2).lower(), int(m.group(3)))
+            for p in wav_dir.iterdir() if (m := _NAME_RE.match(p.name))]
     return sorted(rows, key=lambda r: (r[3], r[2], r[1]))
 
 

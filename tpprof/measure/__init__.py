@@ -19,17 +19,14 @@ from typing import Any
 __all__ = ["measure_point", "expand", "run_grid", "Protocol", "Point", "explain_peak"]
 
 
+#: Where each public name lives (imported on first use).
+_HOME = {"measure_point": "protocol", "expand": "grid", "run_grid": "grid", "Protocol": "grid", "Point": "grid",
+         "explain_peak": "attribution"}
+
+
 def __getattr__(name: str) -> Any:  # lazy: keep `import tpprof.measure` torch-free
-    if name == "measure_point":
-        from tpprof.measure.protocol import measure_point
+    if name not in _HOME:
+        raise AttributeError(name)
+    import importlib
 
-        return measure_point
-    if name in ("expand", "run_grid", "Protocol", "Point"):
-        from tpprof.measure import grid
-
-        return getattr(grid, name)
-    if name == "explain_peak":
-        from tpprof.measure.attribution import explain_peak
-
-        return explain_peak
-    raise AttributeError(name)
+    return getattr(importlib.import_module(f"tpprof.measure.{_HOME[name]}"), name)

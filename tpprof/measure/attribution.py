@@ -96,11 +96,9 @@ def explain_peak_guarded(cfg: Config, seed: int = 0) -> PeakExplanation:
                         "or tpprof measure --out (its own process, a failed point becomes an oom row)")
     try:
         return explain_peak(cfg, seed=seed)
-    except MemoryError:
+    except (MemoryError, RuntimeError) as e:
+        markers = ("out of memory", "can't allocate memory", "bad_alloc")
+        if isinstance(e, RuntimeError) and not any(m in str(e).lower() for m in markers):
+            raise
         raise UserError("explain", f"ran out of memory (analytic peak {format_bytes(need)})",
                         "a smaller point, or tpprof measure --out") from None
-    except RuntimeError as e:
-        if any(m in str(e).lower() for m in ("out of memory", "can't allocate memory", "bad_alloc")):
-            raise UserError("explain", f"ran out of memory (analytic peak {format_bytes(need)})",
-                            "a smaller point, or tpprof measure --out") from None
-        raise

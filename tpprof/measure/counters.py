@@ -177,32 +177,30 @@ def _op_path(node: Any) -> str:
 
 
 class CudaCounter:
-    """CUDA caching-allocator counters for one device (all figures in bytes)."""
+    """CUDA caching-allocator counters for one device (all figures in bytes, read after a sync)."""
 
     def __init__(self, device: Any) -> None:
         import torch
 
-        self.torch = torch
+        self.cuda = torch.cuda
         self.device = torch.device(device)
 
-    def sync(self) -> None:
-        self.torch.cuda.synchronize(self.device)
+    def _read(self, counter: Callable[[Any], Any]) -> int:
+        self.cuda.synchronize(self.device)
+        return int(counter(self.device))
 
     def allocated(self) -> int:
-        self.sync()
-        return int(self.torch.cuda.memory_allocated(self.device))
+        return self._read(self.cuda.memory_allocated)
 
     def reset_peak(self) -> None:
-        self.sync()
-        self.torch.cuda.reset_peak_memory_stats(self.device)
+        self.cuda.synchronize(self.device)
+        self.cuda.reset_peak_memory_stats(self.device)
 
     def peak_allocated(self) -> int:
-        self.sync()
-        return int(self.torch.cuda.max_memory_allocated(self.device))
+        return self._read(self.cuda.max_memory_allocated)
 
     def peak_reserved(self) -> int:
-        self.sync()
-        return int(self.torch.cuda.max_memory_reserved(self.device))
+        return self._read(self.cuda.max_memory_reserved)
 
 
 class SavedTensorTracker:

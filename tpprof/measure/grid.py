@@ -27,12 +27,13 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from tpprof.config import TRAINABLE_RULES, Config, Grid, RuleSpec, make_config
 from tpprof.errors import UserError
@@ -249,8 +250,6 @@ def _classify(returncode: int, stderr: str, oom_kills: int | None = None) -> str
     """``oom`` for an allocation failure (exit :data:`EXIT_OOM`, a marker in stderr, or a SIGKILL
     while the kernel's OOM-kill counter rose: ``oom_kills`` > 0), ``killed`` for another signal,
     ``timeout`` for the child's own deadline (SIGALRM), else ``error``."""
-    import signal
-
     text = stderr.lower()
     if returncode == EXIT_OOM or any(m in text for m in OOM_MARKERS):
         return "oom"
@@ -270,8 +269,6 @@ def _last_error_line(stderr: str) -> str:
 
 def _kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the child's process group (the child and anything it started), then reap it."""
-    import signal
-
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, AttributeError):
@@ -292,8 +289,6 @@ def run_subprocess(point: Point, protocol: Protocol, timing: bool = True) -> dic
     deadline (``timeout`` + :data:`CHILD_GRACE_S`, SIGALRM's default action ends it even inside
     native code), so it never outlives a killed, stopped or hung parent by more than that.
     """
-    import signal
-
     deadline = protocol.timeout + CHILD_GRACE_S
     spec = {"config": point.cfg.to_dict(), "net": point.net, "device": point.device,
             "batches": protocol.batches, "repeats": protocol.repeats, "warmup": protocol.warmup,
@@ -386,20 +381,17 @@ def run_grid(points: Sequence[Point], out: str | Path, protocol: Protocol, run_o
     done = finished_keys(out, retry_failed=retry_failed)
     todo = [p for p in points if p.key not in done]
     res = GridResult(skipped=len(points) - len(todo))
-    if executor is not None:
-        bar = tqdm(total=len(todo), desc=f"measure ({executor.name})", unit="point", file=sys.stderr,
-                   disable=not progress, dynamic_ncols=True)
-        for row in executor.imap(run_one, todo, protocol):
-            append_row(out, row)
-            res.ran.append(row)
-            bar.update(1)
-        bar.close()
-        return res
-    bar = tqdm(todo, desc="measure", unit="point", file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    for p in bar:
-        bar.set_postfix_str(p.label(), refresh=True)
-        row = run_one(p, protocol)
+    bar = tqdm(total=len(todo), desc="measure" if executor is None else f"measure ({executor.name})", unit="point",
+               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+
+    def in_order() -> Iterator[dict[str, Any]]:  # here, one point after the other, each named on the bar
+        for p in todo:
+            bar.set_postfix_str(p.label(), refresh=True)
+            yield run_one(p, protocol)
+
+    for row in in_order() if executor is None else executor.imap(run_one, todo, protocol):
         append_row(out, row)
         res.ran.append(row)
+        bar.update(1)
     bar.close()
     return res

@@ -117,10 +117,7 @@ def _timed_batches(learner: Any, x: Any, y: Any, n: int, sync: Callable[[], None
         learner.train_batch(x, y, on_step=on_step)
         sync()
         batch_s.append(time.perf_counter() - t0)
-        prev = t0
-        for m in marks:
-            step_ms.append((m - prev) * 1e3)
-            prev = m
+        step_ms += [(m - prev) * 1e3 for prev, m in zip([t0, *marks], marks)]
     return batch_s, step_ms
 
 
@@ -179,10 +176,8 @@ def measure_point(
         gc.collect()
 
     # --- memory window (primary counter) ---
-    if is_cuda:
-        mem = _memory_window_cuda(cfg, factory, device, dt, seed, x, y, warmup, batches, input_bytes)
-    else:
-        mem = _memory_window_cpu(cfg, factory, device, dt, seed, x, y, warmup, batches)
+    window = _memory_window_cuda if is_cuda else _memory_window_cpu
+    mem = window(cfg, factory, device, dt, seed, x, y, warmup, batches)
 
     row: dict[str, Any] = config_columns(cfg, device)
     row.update(
@@ -257,7 +252,7 @@ class _ListedSaved:
 
 
 def _memory_window_cuda(cfg: Config, factory: LearnerFactory, device: str, dt: Any, seed: int,
-                        x: Any, y: Any, warmup: int, batches: int, input_bytes: int) -> dict[str, Any]:
+                        x: Any, y: Any, warmup: int, batches: int) -> dict[str, Any]:
     cc = CudaCounter(device)
     zero = cc.allocated()  # x and y (and nothing else) live on the device now
     learner = factory(cfg, device=device, dtype=dt, seed=seed)
