@@ -311,8 +311,9 @@ def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = 
     labels = [_rule_label(v) if x == "rule" else str(v) for v in order]
     top = max(float(df.groupby(x)["bytes"].sum().max()), float(budget_bytes or 0))
     div, unit = byte_unit(top)
-    for cat in CATEGORIES:
-        sub = df[df["category"] == cat].set_index(x)["bytes"].reindex(order).fillna(0)
+    table = _pivot(df, "bytes", index=x, columns="category").reindex(order)  # (x values, categories)
+    for cat in (c for c in CATEGORIES if c in table):
+        sub = table[cat].fillna(0)
         if (sub > 0).any():
             traces.append(dict(type="bar", x=labels, y=sub.to_numpy() / div, name=cat,
                                marker={"color": CATEGORY_COLORS[cat]}, customdata=[human_bytes(v) for v in sub],

@@ -9,6 +9,7 @@ calls for one Config — are evaluated once on them. Nothing here loops over poi
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -107,10 +108,26 @@ class _Columns:
         for k in order:
             if k in self.text:
                 cats, codes = self.text[k]
-                data[k] = pd.Categorical.from_codes(codes.reshape(-1), categories=list(cats))
+                data[k] = _categorical(codes.reshape(-1), tuple(cats))
             else:
                 data[k] = self.num[k].reshape(-1)
         return pd.DataFrame(data, copy=False)
+
+
+def _categorical(codes: np.ndarray, categories: tuple[str, ...]) -> Any:
+    """A pandas categorical of ``codes`` into ``categories``, its dtype built once per list of
+    categories: building one checks the categories (~0.1 ms), which a small grid paid per text
+    column, a third of its time."""
+    import pandas as pd
+
+    return pd.Categorical.from_codes(codes, dtype=_dtype_of(categories))
+
+
+@functools.lru_cache(maxsize=256)
+def _dtype_of(categories: tuple[str, ...]) -> Any:
+    import pandas as pd
+
+    return pd.CategoricalDtype(list(categories))
 
 
 @contextlib.contextmanager
@@ -208,11 +225,8 @@ def _add_tp_comparison(df: Any, sizes: tuple[int, ...], axis: int, rules: list[s
     def spread(x: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.expand_dims(x, axis) if x.ndim < peak.ndim else x, sizes).reshape(-1)
 
-    import pandas as pd
-
-    df["best_rule"] = pd.Categorical.from_codes(spread(best), categories=rules)
-    other_names = [rules[i] for i in others]
-    df["best_other"] = pd.Categorical.from_codes(spread(k), categories=other_names)
+    df["best_rule"] = _categorical(spread(best), tuple(rules))
+    df["best_other"] = _categorical(spread(k), tuple(rules[i] for i in others))
     df["best_other_peak_bytes"] = spread(best_other_peak)
     df["tp_margin"] = spread(best_other_peak / tp_peak)
 
