@@ -8,8 +8,8 @@ from tpprof import views
 
 from . import common
 
-#: Log-spaced values per axis (18 × 18 cells × 2 rules: ~650 analytic estimates per view, which keeps an
-#: interaction near 300 ms of server time on a 2-core machine; tpprof report draws 24 × 24).
+#: Log-spaced values per axis (18 × 18 cells × 2 rules: ~650 analytic estimates per view, one estimate_grid
+#: call; an interaction costs ~50-70 ms of server time on a 2-core machine; tpprof report draws 24 × 24).
 GRID_POINTS = 18
 
 _TITLES = {
