@@ -90,8 +90,8 @@ def _rule_label(rule: str) -> str:
 
 def _pivot(df: pd.DataFrame, value: str, index: str = "classes", columns: str = "batch") -> pd.DataFrame:
     """(index × columns) table of ``value`` (float when numeric), both axes sorted; the first row
-    wins where a cell repeats and a cell no row names is NaN. Numpy, not ``DataFrame.pivot``: a dashboard figure
-    pivots up to ten columns, and pandas' pivot costs ~4 ms each."""
+    wins where a cell repeats and a cell no row names is NaN. Numpy, not ``DataFrame.pivot``: a
+    dashboard figure pivots up to ten columns, and pandas' pivot costs ~4 ms each."""
     rows, r = np.unique(df[index].to_numpy(), return_inverse=True)  # (nR,), (n,)
     cols, c = np.unique(df[columns].to_numpy(), return_inverse=True)  # (nC,), (n,)
     _, first = np.unique(r * len(cols) + c, return_index=True)  # the first row of each cell
@@ -325,7 +325,9 @@ def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = 
         traces.append(dict(type="scatter", x=labels, y=pk.to_numpy() / div, mode="markers+text",
                            name="peak over a step", marker={"symbol": "diamond", "size": 11, "color": "black"},
                            text=txt, textposition="top center", hovertemplate="peak %{text}<extra>%{x}</extra>"))
-    layout = _layout(title, barmode="stack", yaxis=_axis(unit, rangemode="tozero"))
+    # with a budget, its label sits in a wider right margin
+    layout = _layout(title, margin={"r": 90} if budget_bytes else None, barmode="stack",
+                     yaxis=_axis(unit, rangemode="tozero"))
     if budget_bytes:
         y = budget_bytes / div
         layout["shapes"] = [{"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y,
@@ -334,7 +336,6 @@ def category_bars(df: pd.DataFrame, x: str = "rule", budget_bytes: int | None = 
         layout["annotations"] = [{"x": 1.0, "xref": "paper", "xanchor": "left", "y": y, "yref": "y",
                                   "showarrow": False, "text": f"budget<br>{human_bytes(budget_bytes)}",
                                   "align": "left"}]
-        layout["margin"]["r"] = 90
     return _figure(traces, layout)
 
 
@@ -515,10 +516,10 @@ def accuracy_bars(df: pd.DataFrame, metric: str = "test_final", title: str | Non
         rule = sub["rule"].iloc[0]
         frozen = bool(sub["frozen"].iloc[0])
         traces.append(dict(type="bar", x=sub["task"], y=sub["mean"] * 100, name=variant,
-                             error_y={"type": "data", "array": sub["std"] * 100},
-                             marker={"color": RULE_COLORS.get(rule), "pattern": {"shape": "/" if frozen else ""}},
-                             customdata=sub["count"],
-                             hovertemplate="%{x}: %{y:.2f} %<br>seeds: %{customdata}<extra>" + variant + "</extra>"))
+                           error_y={"type": "data", "array": sub["std"] * 100},
+                           marker={"color": RULE_COLORS.get(rule), "pattern": {"shape": "/" if frozen else ""}},
+                           customdata=sub["count"],
+                           hovertemplate="%{x}: %{y:.2f} %<br>seeds: %{customdata}<extra>" + variant + "</extra>"))
     return _figure(traces, _layout(title or "Test accuracy per rule (mean ± std over seeds)", barmode="group",
                                    yaxis=_axis(f"{metric.replace('_', ' ')} accuracy (%)", range=[0, 100]),
                                    xaxis=_axis("task")))
@@ -691,7 +692,8 @@ def pareto(df: pd.DataFrame, title: str | None = None) -> go.Figure:
                    line={"color": "#888", "dash": "dot"}, name="Pareto front", hoverinfo="skip")]
     for rule, g in df.groupby("rule", sort=False, observed=True):
         traces.append(dict(
-            type="scatter", x=g["peak_bytes"], y=g["time_s_per_step"] * 1e3, mode="markers", name=_rule_label(str(rule)),
+            type="scatter", x=g["peak_bytes"], y=g["time_s_per_step"] * 1e3, mode="markers",
+            name=_rule_label(str(rule)),
             marker={"size": 10, "symbol": ["circle" if p else "circle-open" for p in g["pareto"]],
                     "line": {"width": 2}},
             text=g["label"], customdata=[human_bytes(v) for v in g["peak_bytes"]],

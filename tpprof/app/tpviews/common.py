@@ -107,7 +107,7 @@ def warm_up() -> bool:
                     go.Scatter(y=[1], error_y={"array": [0.1]})], rows=[1] * 4, cols=[1, 1, 2, 2])
     fig.add_hline(y=1)
     fig.to_json()
-    # Move what exists now (the imported modules of Streamlit, pandas, plotly and tpprof: ~10⁶
+    # Move what exists now (the imported modules of Streamlit, pandas, plotly and tpprof: ~10⁵
     # objects) out of the collector's reach: a full collection scanned them all, ~80 ms landing
     # on whichever interaction happened to trigger it.
     gc.freeze()
