@@ -99,6 +99,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise UserError("measurements", f"{args.measurements!r} does not exist", "a .csv file or a folder of them")
     if args.results and not Path(args.results).is_dir():
         raise UserError("results", f"{args.results!r} is not a folder", "a folder with accuracy.csv, finetune.csv, ...")
+    report.check_user_folders(args.measurements, args.results)
     with tqdm(desc="figures", unit="fig", file=sys.stderr, leave=False) as bar:
         items = report.build_report(args.out, measurements=args.measurements, results=args.results, device=device,
                                     progress=lambda stem, n: _tick(bar, stem, n))

@@ -59,9 +59,12 @@ def _handle_measure(args: argparse.Namespace) -> int:
         print(explain_peak_guarded(points[0].cfg).render())
         return 0
     if args.dry_run:
+        from tpprof.executor import check_executor
+
+        where = check_executor(args.executor)  # what a real run would refuse, refused here (nothing started)
         for p in points:
             print(p.label())
-        print(f"{len(points)} points", file=sys.stderr)
+        print(f"{len(points)} points; {where}", file=sys.stderr)
         return 0
     if not args.out:
         raise UserError("out", "is missing", "a CSV file to append rows to, e.g. --out measurements/mine.csv")

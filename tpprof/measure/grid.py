@@ -186,6 +186,9 @@ def load_grid(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     if not isinstance(blocks, list) or not blocks:
         raise UserError("grid", f"{p.name} has no [[grid]] block", "one or more [[grid]] tables")
     proto = data.get("protocol", {})
+    if not isinstance(proto, Mapping):
+        raise UserError("protocol", f"{p.name}: protocol is a {type(proto).__name__}, not a table",
+                        "a [protocol] table, e.g. [protocol] repeats = 3")
     bad = set(proto) - set(PROTOCOL_KEYS)
     if bad:
         raise UserError("protocol", f"unknown key(s) {sorted(bad)}", ", ".join(PROTOCOL_KEYS))
