@@ -73,7 +73,8 @@ def _handle_measure(args: argparse.Namespace) -> int:
     res = run_grid(points, args.out, protocol, run_one=run_subprocess, retry_failed=args.retry_failed,
                    progress=not args.quiet, executor=make_executor(args.executor))
     print(f"{len(res.ran)} measured ({res.count('ok')} ok, {res.count('oom')} oom, {res.count('timeout')} timeout, "
-          f"{res.count('error')} error{_killed(res)}), {res.skipped} already in {args.out}")
+          f"{res.count('error')} error{_killed(res)}), {res.skipped} already in {args.out}"
+          + (f", {res.busy} skipped: another run on {args.out} is measuring them" if res.busy else ""))
     for r in res.ran:
         if r["status"] != "ok":
             print(f"  {r['status']}: {r['rule']} {r['net']} B={r['batch']} T={r['steps']}: {r['error']}")
