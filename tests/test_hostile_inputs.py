@@ -55,3 +55,14 @@ def test_w3_report_folders_without_the_users_data(tmp_path, capsys):
         pytest.skip("no browser for static export (the check above runs before it)")
     _one_line_exit_2(["report", "--measurements", str(empty), "--out", str(tmp_path / "r")], capsys,
                      "no valid measurement row")
+
+
+def test_t5_app_address_that_does_not_resolve_or_bind(capsys):
+    import socket
+
+    _one_line_exit_2(["app", "--address", "no.such.host.invalid", "--port", "8597"], capsys, "does not resolve")
+    with socket.socket() as s:  # a port in use: the server would print a traceback
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        _one_line_exit_2(["app", "--address", "127.0.0.1", "--port", str(s.getsockname()[1])], capsys,
+                         "cannot serve on")
