@@ -21,6 +21,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("units", "resources"),
     ("device", "tablefile"),
     ("config",),  # the vocabulary, Config, Grid
+    ("config_flags",),  # tpprof/cli/config_flags.py: user values → Config, for the CLI, the app and the report
     ("nir_io", "store", "data"),
     ("__init__",),  # the package: wires net-file readers into the vocabulary
     ("analytic",),
@@ -76,9 +77,13 @@ def _edges(mods: dict[str, Path]) -> dict[str, set[tuple[str, int]]]:
     return out
 
 
+#: Modules that are a room of their own inside another room's folder.
+OWN_ROOMS: dict[str, str] = {"tpprof.cli.config_flags": "config_flags"}
+
+
 def _room(module: str) -> str:
     parts = module.split(".")
-    return "__init__" if len(parts) == 1 else parts[1]
+    return OWN_ROOMS.get(module) or ("__init__" if len(parts) == 1 else parts[1])
 
 
 MODS = _modules()

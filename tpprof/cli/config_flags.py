@@ -227,3 +227,27 @@ def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = (
     if len(rules) > 1 or rule_last:
         axes.append(("rule", tuple(rules)))
     return Grid(base, tuple(axes))
+
+
+def _as_text(value: Any) -> Any:
+    """A value as the text its flag would carry (``(0.2, 0.5)`` → ``"0.2,0.5"``, True → ``"true"``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return value if isinstance(value, str) else str(value)
+
+
+def config_from_values(**values: Any) -> Config:
+    """The CLI's own path (:func:`config_from_args`) for values that come from elsewhere — the
+    dashboard's widgets, the report's defaults: each value as if typed after its flag
+    (``config_from_values(net="shd", batch=128, optimizer="sgd")``); a value that is None is a flag
+    not given (the preset's workload fills it)."""
+    known = ("net", "rule", "batch", "classes", "steps", "dtype", "config") + tuple(f.name for f in rule_fields())
+    if bad := sorted(set(values) - set(known)):
+        raise UserError("config", f"unknown field(s) {bad}", ", ".join(known))
+    args = argparse.Namespace(**{k: None for k in known})
+    for k, v in values.items():
+        if v is not None:
+            setattr(args, k, v if k == "config" else _as_text(v))
+    return config_from_args(args)
