@@ -11,8 +11,8 @@ import pytest
 
 from tpprof.analytic import ACCOUNTING_LABELS, ACCOUNTINGS, estimate, estimate_grid
 from tpprof.cli import main
-from tpprof.config import Grid, make_config
 from tpprof.cli.config_flags import config_from_values as cfg_of
+from tpprof.config import Grid, make_config
 
 
 @pytest.mark.parametrize("net, rule", [("shd", "tp"), ("shd", "tess"), ("700-450r-20", "bptt"),

@@ -15,8 +15,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from tpprof import store  # noqa: E402
 from tpprof.analytic import estimate  # noqa: E402
-from tpprof.config import make_config  # noqa: E402
 from tpprof.cli.config_flags import config_from_values as cfg_of
+from tpprof.config import make_config  # noqa: E402
 from test_store_schema import measurement_row  # noqa: E402  (tests/ is on sys.path under pytest)
 
 APP = str(Path(__file__).resolve().parent.parent / "tpprof" / "app" / "streamlit_app.py")

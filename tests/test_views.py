@@ -77,7 +77,8 @@ def test_largest_batch_is_the_boundary_of_the_budget() -> None:
 
 
 def test_scaling_frame_reflects_t_invariance_of_local_rules() -> None:
-    df = views.scaling_frame(cfg_of(net="700-450-20", batch=128, steps=100), "steps", (10, 100, 400), rules=("tp", "tess", "bptt"))
+    df = views.scaling_frame(cfg_of(net="700-450-20", batch=128, steps=100), "steps", (10, 100, 400),
+                         rules=("tp", "tess", "bptt"))
     pk = df.drop_duplicates(["rule", "steps"]).pivot(index="steps", columns="rule", values="peak_bytes")
     assert pk["tp"].nunique() == 1 and pk["tess"].nunique() == 1
     assert pk["bptt"].is_monotonic_increasing and pk["bptt"].iloc[-1] > pk["bptt"].iloc[0]

@@ -24,9 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from tpprof.analytic import ACCOUNTING_LABELS, PAPER_ACCOUNTINGS
 from tpprof.config import Config, Grid, make_config, parse_net
 from tpprof.device import Device
-from tpprof.analytic import ACCOUNTING_LABELS, PAPER_ACCOUNTINGS
 from tpprof.errors import UserError
 
 #: The accounting choices of the relative-memory view, in the order shown (labels: one place,

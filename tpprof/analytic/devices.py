@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from tpprof.device import Device, budget_device
+from tpprof.errors import UserError
 from tpprof.tablefile import read_table_file
 from tpprof.units import parse_bytes
-from tpprof.errors import UserError
 
 KINDS: tuple[str, ...] = ("mcu", "neuromorphic", "sbc", "edge-gpu", "gpu", "custom")
 
