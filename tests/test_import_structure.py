@@ -17,23 +17,24 @@ PKG = ROOT / "tpprof"
 #: Rooms (a module directly under tpprof/, or a subpackage) by floor, lowest first. A room may
 #: import rooms on lower floors only; a room not listed is checked for circles but has no floor.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("_version", "errors"),
-    ("units", "resources"),
-    ("device", "tablefile"),
-    ("config",),  # the vocabulary, Config, Grid
-    ("config_flags",),  # tpprof/cli/config_flags.py: user values → Config, for the CLI, the app and the report
-    ("nir_io", "store", "data"),
-    ("__init__",),  # the package: wires net-file readers into the vocabulary
-    ("analytic",),
-    ("snn", "validate"),
-    ("measure", "target", "train", "datafiles"),
-    ("executor", "nb_metrics"),
-    ("views",),
-    ("plots",),
-    ("report",),
-    ("app",),
-    ("cli",),
-    ("__main__",),
+    ("_version", "errors"),  # 0
+    ("units", "resources"),  # 1
+    ("device", "tablefile"),  # 2
+    ("config",),  # 3: the vocabulary, the specs, Config, Grid
+    ("config_flags",),  # 4: tpprof/cli/config_flags.py, user values → Config (CLI, app, report)
+    ("nir_io", "store", "data"),  # 5
+    ("__init__",),  # 6: the package, which registers the .nir net reader with the vocabulary
+    ("analytic",),  # 7
+    ("snn", "target", "validate"),  # 8: the backends (torch, microcontroller) and the one join
+    ("measure", "train", "datafiles"),  # 9
+    ("executor", "nb_metrics"),  # 10
+    ("compare",),  # 11: the comparison run (accuracy results rows)
+    ("views",),  # 12
+    ("plots",),  # 13
+    ("report",),  # 14
+    ("app",),  # 15
+    ("cli",),  # 16
+    ("__main__",),  # 17
 )
 
 

@@ -129,7 +129,7 @@ _NUMBER_START = frozenset("0123456789.")
 
 def ascii_int(text: str) -> int:
     """argparse ``type`` for integer flags: ASCII digits only (``int()`` also takes ``'٣'``), an
-    optional sign, at most 30 digits (:func:`tpprof.config.parse_ascii_int`); the field's own
+    optional sign, at most 30 digits (:func:`tpprof.units.parse_ascii_int`); the field's own
     check names its range."""
     v = parse_ascii_int(str(text), 30)
     if v is None:
@@ -138,7 +138,7 @@ def ascii_int(text: str) -> int:
 
 
 def ascii_float(text: str) -> float:
-    """argparse ``type`` for real-valued flags: ASCII text (:func:`tpprof.config.parse_real`), finite."""
+    """argparse ``type`` for real-valued flags: ASCII text (:func:`tpprof.units.parse_real`), finite."""
     try:
         v = parse_real(str(text).strip())
     except ValueError:
