@@ -675,7 +675,8 @@ _PRINTED: set[tuple[str, float]] = set()
 
 
 def net_for_parse(path: str, neuron: NeuronSpec | None = None, stream: Any = None) -> NetSpec:
-    """:func:`tpprof.config.parse_net`'s hook: read the file, print its notes once per process."""
+    """The `.nir` reader of :func:`tpprof.config.parse_net` (registered in ``tpprof/__init__``): read the
+    file, print its notes once per process."""
     import sys
 
     net, notes = read_nir_net(path, neuron)
