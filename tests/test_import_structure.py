@@ -18,7 +18,7 @@ PKG = ROOT / "tpprof"
 #: import rooms on lower floors only; a room not listed is checked for circles but has no floor.
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("_version", "errors"),  # 0
-    ("units", "resources"),  # 1
+    ("units", "resources", "hdf5_guard"),  # 1
     ("device", "tablefile"),  # 2
     ("config",),  # 3: the vocabulary, the specs, Config, Grid
     ("config_flags",),  # 4: tpprof/cli/config_flags.py, user values → Config (CLI, app, report)
