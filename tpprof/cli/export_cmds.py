@@ -19,11 +19,15 @@ _EXAMPLES = """examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a trained checkpoint as a NIR graph (.nir) for other SNN tools",
                        description="Write the trained net of a tpprof checkpoint (weights, LIF parameters, integrator "
-                                   "readout) as a NIR graph (HDF5), readable by snnTorch, Norse, nirtorch and tpprof. "
+                                   "readout) as a NIR graph (HDF5), readable by snnTorch's import_from_nir, snn-mlir, nirtorch and "
+                                   "tpprof; train with --reset hard for a file that computes what tpprof computed. "
                                    "Needs the nir extra: pip install 'tpprof[nir]'.",
                        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a model.pt written by tpprof train (e.g. runs/tp0/model.pt)")
     p.add_argument("--out", required=True, help="the .nir file to write (e.g. --out tp0.nir)")
+    p.add_argument("--readout", choices=("lif", "i"), default="lif",
+                   help="the integrator readout as a never-firing LIF with α = 1 (default: snnTorch's public "
+                        "importer and snn-mlir map it) or as NIR's integrator I (r = 1/dt; neither maps it)")
     p.set_defaults(func=export_handler)
 
 
@@ -36,7 +40,7 @@ def export_handler(args: argparse.Namespace) -> int:
     from tpprof.train import learner_from_checkpoint
 
     learner, cfg, _ = learner_from_checkpoint(args.checkpoint, "cpu")
-    notes = write_nir(learner, args.out)
+    notes = write_nir(learner, args.out, readout=args.readout)
     for n in notes:
         sys.stderr.write(f"tpprof export: note: {n}\n")
     print(f"{cfg.net.to_string()} ({cfg.rule.name}) -> {args.out}")
