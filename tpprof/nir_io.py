@@ -403,7 +403,7 @@ def _dt(meta: dict[str, Any], neurons: list[tuple[str, Any]], notes: list[str], 
         return float(given)
     leaky = [(n, v) for n, v in neurons if type(v).__name__ in ("LIF", "CubaLIF", "LI")]
     if not leaky:
-        return 1.0  # IF / I only: no time constant, dt unused for α
+        return _dt_if_only(neurons, notes)
     ests = []
     for name, node in leaky:
         tau = _arr(name, node, "tau_mem" if type(node).__name__ == "CubaLIF" else "tau")
@@ -419,6 +419,18 @@ def _dt(meta: dict[str, Any], neurons: list[tuple[str, Any]], notes: list[str], 
     notes.append(f"dt is not in the graph's metadata; inferred dt = τ/r = {dt:.4g} (snnTorch's unit-gain "
                  f"convention r = τ/dt)")
     return dt
+
+
+def _dt_if_only(neurons: list[tuple[str, Any]], notes: list[str]) -> float:
+    """IF / I only and no dt: α = 1 needs none; the input gain dt·r does. r ≠ 1 on every node:
+    dt = 1/r (SpikingJelly's unit-gain convention, noted); else dt = 1, so r = 1 enters with gain 1
+    (the discrete reading Sinabs, Norse and snn-mlir give IF with r = 1)."""
+    rs = [_arr(n, v, "r") for n, v in neurons if getattr(v, "r", None) is not None]
+    if rs and all(np.all(r > 0) and not np.allclose(r, 1.0) for r in rs):
+        dt = float(np.median([np.median(1.0 / r) for r in rs]))
+        notes.append(f"dt is not in the graph's metadata; inferred dt = 1/r = {dt:.4g} (IF input gain dt·r = 1)")
+        return dt
+    return 1.0
 
 
 def _decay(name: str, tau: np.ndarray, dt: float, notes: list[str], what: str) -> float:

@@ -82,9 +82,11 @@ def add_nir_dt_flag(p: argparse.ArgumentParser) -> None:
 
 
 def apply_nir_dt(args: argparse.Namespace) -> None:
-    """Hand ``--nir-dt`` to the NIR reader before any net is parsed (nir_io imports nothing heavy)."""
+    """Hand ``--nir-dt`` to the NIR reader before any net is parsed (nir_io imports numpy only)."""
+    import sys
+
     dt = getattr(args, "nir_dt", None)
-    if dt is not None:
+    if dt is not None or "tpprof.nir_io" in sys.modules:  # None clears an earlier command's in this process
         from tpprof.nir_io import set_default_dt
 
         set_default_dt(dt)
