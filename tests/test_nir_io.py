@@ -466,3 +466,55 @@ def test_export_max_pool_is_an_error(tmp_path, capsys):
     assert main(["export", "--checkpoint", str(ck), "--out", str(tmp_path / "x.nir")]) == 2
     err = capsys.readouterr().err
     assert "max-pools" in err and err.count("\n") == 1
+
+
+def test_file_from_a_newer_nir_names_both_versions(tmp_path, capsys):
+    import h5py
+
+    path = Path(_write(_rec_graph(8, 6, 3), tmp_path / "new.nir"))
+    with h5py.File(path, "r+") as f:
+        del f["version"]
+        f.create_dataset("version", data="99.1.0", dtype=h5py.string_dtype())
+        node = next(iter(f["node/nodes"].values()))
+        del node["type"]
+        node.create_dataset("type", data="SomeFutureNode", dtype=h5py.string_dtype())
+    with pytest.raises(ConfigError) as e:
+        read_nir_net(path)
+    msg = str(e.value)
+    assert "nir 99.1.0" in msg and f"installed nir {nir.version}" in msg and "\n" not in msg
+    assert main(["estimate", "--net", str(path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_leading_batch_of_one_stripped_when_the_weight_proves_it(tmp_path):
+    rng = np.random.default_rng(0)
+    g = nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([1, 8])),
+                            "fc": nir.Linear(rng.normal(size=(6, 8)).astype(np.float32)),
+                            "lif": _lif(6), "out_w": nir.Linear(rng.normal(size=(3, 6)).astype(np.float32)),
+                            "out": nir.Output(output_type=np.array([3]))},
+                     edges=[("in", "fc"), ("fc", "lif"), ("lif", "out_w"), ("out_w", "out")],
+                     metadata={"dt": 1e-3}, type_check=False)
+    spec, notes = read_nir_net(_write(g, tmp_path / "b1.nir"))
+    assert spec.input_shape == (8,) and any("leading batch dimension" in n for n in notes)
+    g.nodes["fc"] = nir.Linear(rng.normal(size=(6, 4)).astype(np.float32))  # fan-in 4 does not prove (1, 8)
+    with pytest.raises(ConfigError) as e:
+        read_nir_net(_write(g, tmp_path / "b2.nir"))
+    assert "input shape (1, 8)" in str(e.value)
+
+
+def test_nir_dt_flag_gives_the_step_and_metadata_wins(tmp_path, capsys):
+    g = _rec_graph(8, 6, 3, dt=1e-3)
+    for node in g.nodes.values():
+        if isinstance(node, nir.LIF):
+            node.r = np.ones_like(node.r)  # r = 1: dt cannot come from r
+    g.metadata = {}
+    path = _write(g, tmp_path / "nodt.nir")
+    assert main(["estimate", "--net", path]) == 2
+    assert "--nir-dt" in capsys.readouterr().err
+    assert main(["estimate", "--net", path, "--nir-dt", "1e-3"]) == 0
+    assert "dt = 0.001 from --nir-dt" in capsys.readouterr().err
+    g.metadata = {"dt": 1e-3}
+    path2 = _write(g, tmp_path / "dt.nir")
+    assert main(["estimate", "--net", path2, "--nir-dt", "5e-4"]) == 0
+    assert "--nir-dt 0.0005 ignored" in capsys.readouterr().err
+    assert main(["estimate", "--net", path2, "--nir-dt", "-1"]) == 2
