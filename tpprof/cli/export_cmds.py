@@ -63,14 +63,22 @@ def neurobench_output(learner, ds, doc: dict, line: str, as_json: bool) -> int:
         return 0
     nb, cf = rep["neurobench"], rep["tpprof_closed_form"]
     print(line)
-    print(f"{'metric (NeuroBench definition)':<34} {'NeuroBench':>16} {'tpprof':>16}  agree")
-    rows = [("Footprint (bytes)", nb["footprint_bytes"], cf["footprint_bytes"], "footprint_bytes"),
-            ("ConnectionSparsity", nb["connection_sparsity"], cf["connection_sparsity"], "connection_sparsity"),
-            ("ActivationSparsity", nb["activation_sparsity"], cf["activation_sparsity"], "activation_sparsity")]
-    rows += [(f"SynapticOperations {k}", nb["synaptic_operations"][k], cf["synaptic_operations"][k],
-              f"synaptic_operations.{k}") for k in ("Dense", "Effective_ACs", "Effective_MACs")]
+    print(f"{'metric (NeuroBench key)':<34} {'NeuroBench':>16} {'tpprof':>16}  agree")
+    rows = [("Footprint (bytes)", "Footprint"), ("ConnectionSparsity", "ConnectionSparsity"),
+            ("ActivationSparsity", "ActivationSparsity")]
+    rows += [(f"SynapticOperations {k}", f"SynapticOperations.{k}") for k in ("Dense", "Effective_ACs", "Effective_MACs")]
+
+    def get(d: dict, key: str):
+        head, _, sub = key.partition(".")
+        return d[head][sub] if sub else d[head]
+
+    rows = [(label, get(nb, key), get(cf, key), key) for label, key in rows]
     for label, a, b, key in rows:
         print(f"{label:<34} {a:>16.6g} {b:>16.6g}  {'yes' if rep['agree'][key] else 'NO'}")
+    sem = rep["neuron_semantics"]
+    eq = sem["closest_snntorch"]
+    print(f"activity figures count tpprof's spikes: {sem['tpprof']}")
+    print(f"closest snnTorch neuron: {eq['setting']} ({'identical' if eq['exact'] else 'close: ' + eq['caveat']})")
     wl = rep["tpprof_train_workload"]
     print(f"training peak (not in NeuroBench), B={wl['batch']} T={wl['steps']} {wl['dtype']} {wl['optimizer']}:")
     for rule, v in rep["tpprof_train_peak_analytic_bytes"].items():
