@@ -67,10 +67,29 @@ def add_config_flags(p: argparse.ArgumentParser, *, lists: bool = False, rules: 
         switch = {"nargs": "?", "const": "true"} if isinstance(default, bool) else {}  # a bare --train-s is true
         p.add_argument(_flag(f.name), dest=f.name, default=None, metavar="VALUE", **switch,
                        help=f"{text}{many_f}, e.g. {_flag(f.name)} {_example(default)}")
+    add_nir_dt_flag(p)
     if config_file:
         p.add_argument("--config", default=None, metavar="FILE",
                        help="TOML or JSON config file (net, [workload], [rule], [device]); flags given on the "
                             "command line override it, e.g. --config run.toml")
+
+
+def add_nir_dt_flag(p: argparse.ArgumentParser) -> None:
+    """``--nir-dt SECONDS``: one meaning in every subcommand that reads a net."""
+    p.add_argument("--nir-dt", dest="nir_dt", type=ascii_float, default=None, metavar="SECONDS",
+                   help="time step of a .nir net whose graph has no dt in its metadata (Norse, Sinabs and "
+                        "SpikingJelly write none), e.g. --nir-dt 1e-3")
+
+
+def apply_nir_dt(args: argparse.Namespace) -> None:
+    """Hand ``--nir-dt`` to the NIR reader before any net is parsed (nir_io imports numpy only)."""
+    import sys
+
+    dt = getattr(args, "nir_dt", None)
+    if dt is not None or "tpprof.nir_io" in sys.modules:  # None clears an earlier command's in this process
+        from tpprof.nir_io import set_default_dt
+
+        set_default_dt(dt)
 
 
 def _example(default: Any) -> str:
@@ -183,6 +202,7 @@ def rule_changes(args: argparse.Namespace, *, skip: Sequence[str] = ()) -> dict[
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:
     """Flags (over ``--config``, over the preset's workload) → Config; ``overrides`` (net, rule,
     batch, classes, steps, dtype or a RuleSpec field) replace the flags' values."""
+    apply_nir_dt(args)
     vals = {k: getattr(args, k, None) for k in ("net", "rule", "batch", "classes", "steps", "dtype")}
     vals.update({k: v for k, v in overrides.items() if k in vals and v is not None})
     changes = rule_changes(args, skip=tuple(k for k in overrides if k not in vals))
@@ -209,6 +229,7 @@ def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = (
     given with several values. Axis order (slowest first): batch, classes, steps, dtype,
     optimizer, rule; a list of nets is the slowest axis of all. ``--rule all`` is every rule
     of ``all_rules``."""
+    apply_nir_dt(args)
     lists = {k: split_list(k, getattr(args, k, None)) for k in LIST_FIELDS}
     rules = lists.pop("rule") or list(default_rules)
     every = rules == ["all"]
