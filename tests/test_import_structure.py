@@ -21,20 +21,20 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("units", "resources", "hdf5_guard"),  # 1
     ("device", "tablefile"),  # 2
     ("config",),  # 3: the vocabulary, the specs, Config, Grid
-    ("config_flags",),  # 4: tpprof/cli/config_flags.py, user values → Config (CLI, app, report)
-    ("nir_io", "store", "data"),  # 5
-    ("__init__",),  # 6: the package, which registers the .nir net reader with the vocabulary
-    ("analytic",),  # 7
-    ("snn", "target", "validate"),  # 8: the backends (torch, microcontroller) and the one join
-    ("measure", "train", "datafiles"),  # 9
-    ("executor", "nb_metrics"),  # 10
-    ("compare",),  # 11: the comparison run (accuracy results rows)
-    ("views",),  # 12
-    ("plots",),  # 13
-    ("report",),  # 14
-    ("app",),  # 15
-    ("cli",),  # 16
-    ("__main__",),  # 17
+    ("nir_io", "store", "data"),  # 4
+    ("__init__", "config_flags"),  # 5: the package (registers the .nir net reader with the vocabulary);
+    # tpprof/cli/config_flags.py, user values → Config for the CLI, the app and the report (and --nir-dt)
+    ("analytic",),  # 6
+    ("snn", "target", "validate"),  # 7: the backends (torch, microcontroller) and the one join
+    ("measure", "train", "datafiles"),  # 8
+    ("executor", "nb_metrics"),  # 9
+    ("compare",),  # 10: the comparison run (accuracy results rows)
+    ("views",),  # 11
+    ("plots",),  # 12
+    ("report",),  # 13
+    ("app",),  # 14
+    ("cli",),  # 15
+    ("__main__",),  # 16
 )
 
 
