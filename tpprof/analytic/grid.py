@@ -53,7 +53,7 @@ def _group_columns(cfg: Config, wl: ArrayWorkload, axis_codes: dict[str, np.ndar
     (broadcasting), so a term of B alone costs |B| elements and only sums span every point.
     ``axis_codes``: per text-bearing axis (classes, dtype) the position of each point's value.
     """
-    from tpprof.analytic import breakdown
+    from tpprof.analytic.model import breakdown
 
     _check_int64(cfg, wl, accounting, implementation)
     bd = breakdown(GroupConfig(cfg.net, wl, cfg.rule), accounting, implementation=implementation)
@@ -87,7 +87,7 @@ def _check_int64(cfg: Config, wl: ArrayWorkload, accounting: str, implementation
     every term (states B·T·n, traces, K×n rows with K <= min(B, C), weights, MACs B·W); only
     above 2^50 is the exact check run: the scalar model (Python ints, overflow raised) at the
     group's largest B, C, T and element size, where every size is largest."""
-    from tpprof.analytic import INT64_PROBLEM, breakdown
+    from tpprof.analytic.model import INT64_PROBLEM, breakdown
 
     b, c, t, d = (int(np.max(x)) for x in (wl.batch, wl.classes, wl.steps, wl.dtype_bytes))
     geo = cfg.net.geometry()
@@ -181,7 +181,7 @@ def estimate_grid(grid: Grid, accounting: str = "full", *, implementation: bool 
     ``budget_bytes`` also budget_bytes, fits, headroom_bytes. Each row equals
     :func:`tpprof.analytic.estimate` of the same point of :meth:`Grid.configs` (a test checks).
     """
-    from tpprof.analytic import check_accounting
+    from tpprof.analytic.model import check_accounting
 
     accounting = check_accounting(accounting)
     with _small_pages():
