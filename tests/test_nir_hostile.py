@@ -163,7 +163,8 @@ def test_walk_is_linear_in_depth(tmp_path):
             t0 = time.perf_counter()
             check_hdf5_tree(f, "node", Limits(max_depth=10**6))
             times[d] = time.perf_counter() - t0
-    assert times[1200] < 4 * times[300] * 2 + 0.05, times  # linear: ×4 depth ≈ ×4 time (2× slack)
+    # linear: ×4 depth ≈ ×4 time (2× slack, + 0.5 s for a busy machine; the quadratic walk took 117 s)
+    assert times[1200] < 4 * times[300] * 2 + 0.5, times
 
 
 def test_hard_link_cycle_is_bounded(tmp_path):

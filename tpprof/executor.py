@@ -130,7 +130,7 @@ class RayExecutor:
                 _reachable(address)
             try:
                 if address == "local":
-                    with _interruptible("starting a local Ray instance"):
+                    with _interruptible("starting a local Ray instance", timeout_s=None):  # signals only
                         _init_local_loopback(ray, runtime_env=env, **kw)
                 else:
                     with _interruptible(f"joining the Ray cluster at {address}"):
@@ -173,14 +173,15 @@ INIT_TIMEOUT_S = 120.0
 
 
 @contextlib.contextmanager
-def _interruptible(what: str, timeout_s: float = INIT_TIMEOUT_S) -> Iterator[None]:
+def _interruptible(what: str, timeout_s: float | None = INIT_TIMEOUT_S) -> Iterator[None]:
     """Keep SIGINT / SIGTERM and a deadline working while Ray's connect blocks in C++.
 
     Ray retries an unanswered connect for minutes inside native code, where Python's signal
     handlers (Ctrl-C, and the SIGTERM handler Ray installs) never get to run. Python's C-level
     handler still writes each signal's number to the wakeup fd: a watcher thread reads it and, if
     the block has not ended, prints one line, stops this process's children (Ray's) and exits
-    with 128 + signal; after ``timeout_s`` it exits with 2. Main thread only (signals are)."""
+    with 128 + signal; after ``timeout_s`` (None: no deadline) it exits with 2. Main thread only
+    (signals are)."""
     import select
     import signal
     import threading
@@ -194,7 +195,7 @@ def _interruptible(what: str, timeout_s: float = INIT_TIMEOUT_S) -> Iterator[Non
     done = threading.Event()
 
     def watch() -> None:
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else float("inf"))
         while not done.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
