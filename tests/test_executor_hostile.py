@@ -87,3 +87,34 @@ def test_signal_ends_a_blocked_ray_connect(tmp_path, sig):
     assert err == [f"tpprof: error: ray: interrupted while joining the Ray cluster at 127.0.0.1:9"], err
     time.sleep(0.5)
     assert not [k for k in kids if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_sigterm_while_ray_points_run_exits_in_one_line_without_orphans(tmp_path):
+    """H2: a local Ray grid stopped by SIGTERM exits 143 with one line (not Ray's native stack
+    dump and SIGABRT), and every process it started is gone."""
+    pytest.importorskip("ray")
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "m.csv"
+    argv = ["measure", "--net", "12-16-3", "--rule", "tp,tess,bptt", "--batch", "2,4,8,16", "--steps", "2",
+            "--executor", "ray", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "tpprof", *argv], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # the first row is in: Ray and its workers run
+        assert proc.poll() is None, proc.stderr.read()
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read()
+    assert rc == 128 + signal.SIGTERM, (rc, err[-500:])
+    assert "SIGTERM received" not in err and [ln for ln in err.splitlines() if ln.strip()][-1].startswith("tpprof")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(k.is_running() and k.status() != psutil.STATUS_ZOMBIE for k in kids):
+        time.sleep(0.2)
+    assert not [k.name() for k in kids if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]

@@ -151,18 +151,19 @@ class RayExecutor:
         task = ray.remote(max_calls=1, num_cpus=self.num_cpus, max_retries=0)(_call)
         fn_ref = ray.put(run_one)
         pending = {task.remote(fn_ref, p, protocol): (p, time.perf_counter()) for p in points}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                p, t0 = pending.pop(ref)
-                try:
-                    row = ray.get(ref)
-                except Exception as e:  # noqa: BLE001 - a lost worker is a failed point, the grid goes on
-                    if not isinstance(p, Point):
-                        raise
-                    first = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
-                    row = failure_row(p, protocol, "error", f"ray: {first}", time.perf_counter() - t0)
-                yield row
+        with _interruptible("waiting for Ray tasks", timeout_s=None):  # ray.wait blocks in native code
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    p, t0 = pending.pop(ref)
+                    try:
+                        row = ray.get(ref)
+                    except Exception as e:  # noqa: BLE001 - a lost worker is a failed point, the grid goes on
+                        if not isinstance(p, Point):
+                            raise
+                        first = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
+                        row = failure_row(p, protocol, "error", f"ray: {first}", time.perf_counter() - t0)
+                    yield row
 
     def shutdown(self) -> None:
         self.ray.shutdown()
@@ -193,6 +194,11 @@ def _interruptible(what: str, timeout_s: float | None = INIT_TIMEOUT_S) -> Itera
     os.set_blocking(w, False)
     old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
     done = threading.Event()
+    # SIGTERM needs a Python-level handler for its number to reach the wakeup fd; once Ray runs,
+    # the native crash handler it installs has it (a stack dump and SIGABRT instead of an exit).
+    old_term = signal.getsignal(signal.SIGTERM)
+    if not callable(old_term):
+        signal.signal(signal.SIGTERM, _exit_on_term)
 
     def watch() -> None:
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else float("inf"))
@@ -212,10 +218,20 @@ def _interruptible(what: str, timeout_s: float | None = INIT_TIMEOUT_S) -> Itera
         yield
     finally:
         done.set()
+        if not callable(old_term):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if old_term is None else old_term)
         signal.set_wakeup_fd(old_fd)
         t.join(2)
         os.close(r)
         os.close(w)
+
+
+def _exit_on_term(signum: int, frame: Any) -> None:
+    """SIGTERM while Python code runs: one line, then a normal exit (atexit stops Ray)."""
+    import sys
+
+    sys.stderr.write("tpprof: error: stopped by SIGTERM\n")
+    raise SystemExit(128 + signum)
 
 
 def _die(message: str, code: int) -> None:
