@@ -150,3 +150,17 @@ def test_other_learners_learn_at_batch_one(rule: str) -> None:
 @pytest.mark.parametrize("rule", ["tp", "tess", "bptt", "ottt"])
 def test_one_class_learns_nothing(rule: str) -> None:
     assert not _hidden_moves(rule, 4, [0, 0, 0, 0], classes=1, prefix="")  # no weight at all moves
+
+
+def test_views_say_fits_does_not_learn_and_filter_the_best() -> None:
+    from tpprof import views
+
+    reg = views.regime_frame("40-64-10", 2 ** 30, batch=(1, 64), classes=(2, 50), points=4)
+    b1 = reg[(reg["batch"] == 1)]
+    assert set(b1["verdict"]) == {views.TP_NO_LEARNING}
+    assert set(b1.loc[b1["rule"] == "tp", "status"]) == {"fits, does not learn"}
+    assert "TP fits, does not learn" not in set(reg.loc[reg["batch"] > 1, "verdict"])
+    best = views.figure5_frame("full", "40-64-10", points=3, versus="best", locality=("local",))
+    assert set(best["other"]) <= CLASSES["local"] and "locality local" in best.attrs["alternatives"]
+    loihi = views.figure5_frame("full", "40-64-10", points=3, versus="best", device=get_device("loihi2"))
+    assert set(loihi["other"]) == {"tess"}  # the only other local rule with a learner

@@ -34,6 +34,14 @@ _EPILOG_SWEEP = """examples:
 """
 
 
+_EPILOG_FIT = """examples:
+  tpprof fit --device stm32h743 --net fsdd --rule all --largest batch --optimizer sgd
+  tpprof fit --device stm32h743 --net fsdd --rule tp --largest trained-layers --batch 16
+  tpprof fit --device loihi2 --net shd --rule all --largest classes --json
+  tpprof fit --budget 256KiB --net 40-64-64-10 --rule tp,tess,ottt --largest width --locality local
+"""
+
+
 def _add_flags(p: argparse.ArgumentParser, *, lists: bool) -> None:
     add_config_flags(p, lists=lists)
     from tpprof.analytic import ACCOUNTING_LABELS, ACCOUNTINGS  # torch-free, small
@@ -55,7 +63,7 @@ def _add_flags(p: argparse.ArgumentParser, *, lists: bool) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``estimate``, ``sweep`` and ``devices``."""
+    """Add ``estimate``, ``sweep``, ``fit`` and ``devices``."""
     p = sub.add_parser("estimate", help="analytic memory & compute of one config (no torch)",
                        description="Analytic memory breakdown (named terms, peak and total), compute per step and "
                                    "what is not modelled, for one net, rule and workload.",
@@ -73,6 +81,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="FILE",
                    help="output file, .csv or .parquet, e.g. --out grid.csv (default: print a table)")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("fit", help="inverse design: the largest batch, classes, width, depth or trained layers that fit",
+                       description="Per rule, the largest batch, class count, width (every hidden layer), depth "
+                                   "(repeating the last hidden layer) or number of trained hidden layers (the last "
+                                   "ones, with the readout) whose peak fits the device's memory; searched on the "
+                                   "analytic model itself (tpprof.analytic.regimes). The other settings are the "
+                                   "flags' (preset workloads fill the rest).",
+                       epilog=_EPILOG_FIT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_flags(p, lists=False)
+    p.add_argument("--largest", required=True, metavar="WHAT",
+                   help="what to maximise: batch, classes, width, depth or trained-layers, e.g. --largest batch")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON, e.g. --json")
+    p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("devices", help="the device catalogue (memory per target, with sources)",
                        description="List the device catalogue: on-chip and off-chip memory with a source per figure. "
@@ -400,6 +421,108 @@ def verdict(fits: bool, learning: dict[str, Any]) -> str:
     if not fits:
         return VERDICT_WORDS[0]
     return VERDICT_WORDS[3] if not learning["device_runs"] else VERDICT_WORDS[1 if learning["learns"] else 2]
+
+
+# ---------------------------------------------------------------------------------------
+# fit
+# ---------------------------------------------------------------------------------------
+
+
+def fit_frame(args: argparse.Namespace) -> Any:
+    """One row per rule: the largest value of ``--largest`` that fits the budget, its peak, and
+    whether the rule learns there and the device runs it; ranked by that value (largest first),
+    rules the device cannot run (or outside ``--locality``) last. ``attrs`` name the accounting
+    and the rules the ranking's best was chosen among."""
+    import pandas as pd
+
+    from tpprof.analytic import estimate
+    from tpprof.analytic.learnability import alternatives_label, device_runs, eligible, locality, why_not
+    from tpprof.analytic.regimes import (FIT_PARAMS, largest_fitting, largest_fitting_rules, largest_trained_layers,
+                                         resize, trainable_for)
+
+    what = str(args.largest).strip().lower()
+    if what not in FIT_PARAMS:
+        raise UserError("largest", f"{args.largest!r} is not known", ", ".join(FIT_PARAMS))
+    grid = grid_from_args(args)
+    dev = _device(args, grid.base)
+    if dev is None:
+        raise UserError("device", "none given", "--device NAME (a catalogue device) or --budget SIZE")
+    acc, why = accounting_for(args, dev)
+    locs = localities(args)
+    rules = [str(r) for r in grid.values("rule")]
+    base = grid.base
+    budget = dev.budget_bytes
+    if what in ("batch", "classes"):
+        best = largest_fitting_rules(base, tuple(rules), budget, what, accounting=acc)
+    elif what == "trained-layers":
+        best = {r: largest_trained_layers(base.with_(name=r), budget, accounting=acc) for r in rules}
+    else:
+        best = {r: largest_fitting(base.with_(name=r), budget, what, accounting=acc) for r in rules}
+    rows = []
+    for r in rules:
+        v = best[r]
+        cfg = base.with_(name=r)
+        found = v >= (0 if what == "trained-layers" else 1)
+        if found:
+            cfg = cfg.with_(trainable=trainable_for(v, cfg.net.depth)) if what == "trained-layers" \
+                else resize(cfg, what, v)
+        peak = estimate(cfg, acc).peak_bytes if found else None
+        reasons = why_not(cfg.rule, cfg.workload.batch, cfg.workload.classes) if found else []
+        runs = device_runs(dev, cfg.rule)
+        state = ("does not fit at 1" if what != "trained-layers" else "the readout alone does not fit") \
+            if not found else "fits, the device cannot run it" if not runs else \
+            "fits, does not learn" if reasons else "fits"
+        rows.append({"rule": r, "largest": what, "value": v if found else None,
+                     "of": cfg.net.depth if what == "trained-layers" else None, "peak_bytes": peak,
+                     "budget_bytes": budget, "headroom_bytes": budget - peak if found else None,
+                     "verdict": state, "why_not_learning": "; ".join(reasons), "locality": locality(cfg.rule),
+                     "device_runs": runs, "eligible": eligible(cfg.rule, dev, locs), "accounting": acc})
+    df = pd.DataFrame(rows)
+    order = df.assign(_k=~df["eligible"], _v=-df["value"].fillna(-1)).sort_values(["_k", "_v"], kind="stable")
+    df = df.loc[order.index].reset_index(drop=True)
+    df.attrs.update(accounting_why=why, alternatives=alternatives_label(dev, locs).replace(
+        "best alternative among", "ranked among"), device=dev.name, what=what)
+    return df
+
+
+def render_fit(df: Any) -> str:
+    from tpprof.analytic import ACCOUNTING_LABELS
+    from tpprof.config import format_bytes
+
+    what = df.attrs["what"]
+    acc = str(df["accounting"].iloc[0])
+    head = (f"tpprof fit: the largest {what} that fits {df.attrs['device']} "
+            f"({format_bytes(int(df['budget_bytes'].iloc[0]))}), per rule\n"
+            f"accounting {acc} — {ACCOUNTING_LABELS[acc]} ({df.attrs['accounting_why']})")
+    rows = [["rule", what, "peak", "headroom", "verdict", "locality"]]
+    for r in df.to_dict("records"):
+        v = "-" if r["value"] is None or r["value"] != r["value"] else str(int(r["value"]))
+        if r["of"] is not None and r["of"] == r["of"] and v != "-":
+            v = f"{v} of {int(r['of'])}"
+        rows.append([r["rule"], v, format_bytes(r["peak_bytes"]) if r["peak_bytes"] == r["peak_bytes"]
+                     and r["peak_bytes"] is not None else "-",
+                     format_bytes(r["headroom_bytes"]) if r["headroom_bytes"] == r["headroom_bytes"]
+                     and r["headroom_bytes"] is not None else "-",
+                     r["verdict"], r["locality"] + ("" if r["eligible"] else " (excluded)")])
+    note = f"\n{df.attrs['alternatives']}; excluded rules are listed last"
+    if what == "trained-layers":
+        note += ("\ntrained-layers k: the last k hidden layers and the readout learn, the first L − k are frozen "
+                 "(RuleSpec.trainable; 0 = readout only)")
+    bad = [f"{r['rule']}: {r['why_not_learning']}" for r in df.to_dict("records") if r["why_not_learning"]]
+    if bad:
+        note += "\nlearns nothing there: " + " | ".join(bad)
+    return head + "\n\n" + _table(rows, "lrrrll") + note
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    df = fit_frame(args)
+    if args.json:
+        doc = {"device": df.attrs["device"], "largest": df.attrs["what"], "accounting_why": df.attrs["accounting_why"],
+               "ranked_among": df.attrs["alternatives"], "rows": json.loads(df.to_json(orient="records"))}
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_fit(df) + "\n")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------
