@@ -60,6 +60,11 @@ def breakdown(cfg: Any, accounting: str = "full", *, implementation: bool = True
 
             terms += implementation_terms(cfg, tl.terms)
         not_modelled = model.not_modelled
+        if cfg.rule.trainable != "all":
+            not_modelled = not_modelled + (
+                f"trainable = {cfg.rule.trainable}: frozen layers hold no gradient or optimiser state, and TP with "
+                "every hidden layer frozen no target path; the frozen layers' own state, traces and (BPTT family) "
+                "saved activations and backward temporaries are still counted, an upper bound",)
         if not implementation:
             not_modelled = not_modelled + ("implementation overheads: framework temporaries, allocator rounding "
                                            "(algorithm only)",)

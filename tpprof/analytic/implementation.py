@@ -61,7 +61,7 @@ import numpy as np
 from tpprof.analytic.rules._common import ctx
 from tpprof.analytic.rules.tess import backward_phases
 from tpprof.analytic.terms import MemoryTerm, Size, TermList, vmax
-from tpprof.config import Config, tess_authors_lls_pool, tess_authors_lls_size, uses_tess_authors
+from tpprof.config import Config, frozen_layers, tess_authors_lls_pool, tess_authors_lls_size, uses_tess_authors
 
 SRC = "implementation: "
 
@@ -75,17 +75,20 @@ def _algorithmic(cfg: Config) -> list[MemoryTerm]:
 
 
 def _param_tensors(cfg: Config) -> list[int]:
-    """Element counts of the trainable tensors the learners build: W_l, R_l, (S), W_out."""
+    """Element counts of the tensors the learners train (each with a p.grad buffer): W_l, R_l, (S),
+    W_out; a frozen layer's (RuleSpec.trainable) are left out: it has no gradient buffer."""
     geo = cfg.net.geometry()
+    F = frozen_layers(cfg.rule, cfg.net.depth)
     out: list[int] = []
-    for g in geo:
+    for g in geo[F:]:
         out.append(g.n_weights)
         if g.n_recurrent:
             out.append(g.n_recurrent)
-    if cfg.rule.name == "tp" and cfg.rule.train_s:
+    if cfg.rule.name == "tp" and cfg.rule.train_s and F == 0:  # S learns with layer 1
         out.append(geo[0].n_neurons * cfg.workload.classes)
     if uses_tess_authors(cfg.rule):  # conv gains γ_l and the readout bias (snn/tess.py _setup_extra)
-        out += [g.out_shape[0] for g, spec in zip(geo, cfg.net.layers) if spec.kind == "conv" and spec.weight_std]
+        out += [g.out_shape[0] for g, spec in list(zip(geo, cfg.net.layers))[F:]
+                if spec.kind == "conv" and spec.weight_std]
         out.append(cfg.workload.classes)
     out.append(geo[-1].n_out * cfg.workload.classes)
     return out

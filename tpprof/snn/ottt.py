@@ -89,7 +89,7 @@ class OTTTLearner(Learner):
         B = x_t.shape[0]
         p = self.lif
         lam = p.alpha
-        learn = not self.freeze_hidden
+        learn = not self.freeze_hidden  # the spatial backward stops below the first trained layer
         layers = self.net.layers
         w_eff = [lay.weight_eff() for lay in layers]
         a = x_t
@@ -112,7 +112,7 @@ class OTTTLearner(Learner):
         if not learn:
             return
         g_a = (g_m @ self.net.W_out).view_as(a)  # ∂L_t/∂a_L, (B, *out_L)
-        for i in range(len(layers) - 1, -1, -1):
+        for i in range(len(layers) - 1, self.frozen - 1, -1):  # down to the first trained layer
             lay = layers[i]
             u, s, idx = keep.pop()
             g_s = lay.pool_backward(g_a, s, idx)  # (B, *neuron)
@@ -121,7 +121,7 @@ class OTTTLearner(Learner):
             lay.add_weight_grad(lay.W.grad, [(st.tr_in[i], delta)], beta=acc)  # ∂W_l = δ_lᵀ â_{l−1}
             if lay.R is not None:
                 lay.R.grad.addmm_(delta.t(), st.tr_rec[i], beta=acc)  # ∂R_l = δ_lᵀ r̂_l, (H, H)
-            if i > 0:
+            if i > self.frozen:  # layer i−1 learns: carry ∂L_t/∂a_{l−1} down
                 if lay.is_conv:
                     g_a = torch.nn.grad.conv2d_input((B, *lay.geom.in_shape), w_eff[i],
                                                      delta, padding=lay.spec.kernel // 2)  # (B, *in_shape)

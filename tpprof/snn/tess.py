@@ -181,7 +181,6 @@ class TESSLearner(Learner):
         B = x_t.shape[0]
         p = self.lif
         lam_post, lam_pre, a_post, a_pre = self.factors
-        learn = not self.freeze_hidden
         a = x_t
         for i, lay in enumerate(self.net.layers):
             s_prev = st.lif[i].s
@@ -190,7 +189,7 @@ class TESSLearner(Learner):
                 cur += lay.rec_current(s_prev)
             s, u, st.lif[i] = lif_step(cur, st.lif[i], p)
             o, idx = lay.pool(s)  # (B, *out)
-            if learn:
+            if self.trains(i):
                 psi = surrogate_at(u, p.v_th, p.k)  # Ψ(u^t), (B, *neuron)
                 basis = self.basis[i] if self.basis is not None else self._basis(i)  # (C, n_out)
                 err = torch.softmax(o.reshape(B, -1) @ basis.t(), dim=1).sub_(c)  # (B, C)
@@ -301,7 +300,7 @@ class TESSLearner(Learner):
         a = x_t
         kept: list[tuple] = []  # back-prop steps: (a_{l−1}, Ψ, e^{t−1}, s, idx) per layer
         for i in range(len(self.net.layers)):
-            a, keep = self._authors_layer(i, a, c if learn and not bp else None, st, w_hat[i], bp)
+            a, keep = self._authors_layer(i, a, c if learn and not bp and self.trains(i) else None, st, w_hat[i], bp)
             if keep is not None:
                 kept.append(keep)
         a_flat = a.reshape(B, -1)  # (B, n_out_L)
@@ -346,13 +345,13 @@ class TESSLearner(Learner):
                           w_hat: list[torch.Tensor]) -> None:
         """Back-prop step: ∂CE(z^t)/∂o_L down through all blocks within the step (their
         STDPConv2dGrad / STDPLinearGrad backward: ∂a_{l−1} = ∂I/∂a (g_s ⊙ Ψ))."""
-        for i in range(len(self.net.layers) - 1, -1, -1):
+        for i in range(len(self.net.layers) - 1, self.frozen - 1, -1):  # down to the first trained layer
             lay = self.net.layers[i]
             a_in, psi, e_prev, s, idx = kept[i]
             g_s = lay.pool_backward(g_o, s, idx)  # (B, *neuron)
             del g_o
             self._authors_wgrad(i, a_in, st.tr_in[i], e_prev, psi, g_s)
-            if i > 0:
+            if i > self.frozen:
                 d = g_s.mul_(psi)  # ∂L/∂I  (B, *neuron), in place: g_s is not read again
                 if lay.is_conv:
                     g_o = torch.nn.grad.conv2d_input(a_in.shape, w_hat[i], d, padding=lay.spec.kernel // 2)
