@@ -165,6 +165,11 @@ def test_views_say_fits_does_not_learn_and_filter_the_best() -> None:
     assert set(best["other"]) <= CLASSES["local"] and "locality local" in best.attrs["alternatives"]
     loihi = views.figure5_frame("full", "40-64-10", points=3, versus="best", device=get_device("loihi2"))
     assert set(loihi["other"]) == {"tess"}  # the only other local rule with a learner
+    inv = views.inverse_frame("fsdd", ("tp", "tess"), 10, 670_000, optimizer="sgd").set_index("rule")
+    assert inv.loc["tp", "max_batch"] == 1 and not inv.loc["tp", "learns"] and inv.loc["tess", "learns"]
+    alg = views.regime_frame("40-64-10", 2 ** 20, points=3, accounting="algorithm")["peak_bytes"].to_numpy()
+    full = views.regime_frame("40-64-10", 2 ** 20, points=3)["peak_bytes"].to_numpy()
+    assert (alg < full).all()  # a lean implementation holds no PyTorch temporaries
 
 
 # ---- train only what fits (RuleSpec.trainable) -------------------------------------------
