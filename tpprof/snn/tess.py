@@ -102,7 +102,8 @@ class TESSLearner(Learner):
         self.aux_stored = self.cfg.rule.aux == "stored" and not self.authors  # authors: B_l regenerated (D8)
         self.basis: list[torch.Tensor] | None = None
         if self.aux_stored:
-            self.basis = [self._basis(i) for i in range(len(self.net.layers))]
+            # a frozen layer forms no learning signal: its B_l is not held (RuleSpec.trainable)
+            self.basis = [self._basis(i) if self.trains(i) else None for i in range(len(self.net.layers))]
         self.gains: list[torch.nn.Parameter | None] = []
         self.bias: torch.nn.Parameter | None = None
         if self.authors:
@@ -134,7 +135,7 @@ class TESSLearner(Learner):
     def _aux_inventory(self) -> Inventory:
         if self.basis is None:
             return []
-        return [(f"layer{i + 1}.B", "aux", b) for i, b in enumerate(self.basis)]
+        return [(f"layer{i + 1}.B", "aux", b) for i, b in enumerate(self.basis) if b is not None]
 
     def _state_inventory(self) -> Inventory:
         st = self._state
@@ -158,14 +159,18 @@ class TESSLearner(Learner):
         return inv
 
     def _new_state(self, B: int) -> TESSState:
-        """All-zero state; a trace whose term has a zero factor (α_pre or α_post) is not kept."""
+        """All-zero state; a trace whose term has a zero factor (α_pre or α_post), or of a frozen
+        layer (it has no update), is not kept."""
         layers = self.net.layers
         causal, noncausal = self.factors[3] != 0.0, self.factors[2] != 0.0
+        train = [self.trains(i) for i in range(len(layers))]
         return TESSState(
             lif=[self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers],
-            tr_in=[self._zeros(B, *lay.geom.in_shape) if causal else None for lay in layers],
-            tr_post=[self._zeros(B, *lay.geom.neuron_shape) if noncausal else None for lay in layers],
-            tr_rec=[self._zeros(B, lay.spec.width) if lay.R is not None and causal else None for lay in layers],
+            tr_in=[self._zeros(B, *lay.geom.in_shape) if causal and t else None for lay, t in zip(layers, train)],
+            tr_post=[self._zeros(B, *lay.geom.neuron_shape) if noncausal and t else None
+                     for lay, t in zip(layers, train)],
+            tr_rec=[self._zeros(B, lay.spec.width) if lay.R is not None and causal and t else None
+                    for lay, t in zip(layers, train)],
             eps_last=self._zeros(B, *layers[-1].geom.out_shape),
             m=self._zeros(B, self.classes),
         )

@@ -290,18 +290,24 @@ class TPLearner(Learner):
                     (f"layer{l}.v_target", "neuron_state", st.tgt[i].v),
                     (f"layer{l}.s_target", "neuron_state", st.tgt[i].s),
                     (f"layer{l}.eps", "traces", st.eps[i]), (f"layer{l}.eps_target", "traces", st.eps_t[i])]
+            inv = [e for e in inv if e[2] is not None]  # traces a frozen layer does not need
         inv += [("readout.m", "neuron_state", st.m)]
         return inv
 
     def _new_state(self, B: int, K: int | None = None) -> TPState:
-        """Zero state; the target path has K rows (one per class present) or, by default, B."""
+        """Zero state; the target path has K rows (one per class present) or, by default, B.
+
+        With frozen layers (RuleSpec.trainable, layers 1..F): ε_l is held for a trained layer and
+        for the readout's ε_L; ε̃_l for a trained layer and for layer F (the first trained layer's
+        y reads it); the target path's LIF state for every layer (it carries S c up)."""
         layers = self.net.layers
         Kt = B if K is None else K
+        F, L = self.frozen, len(layers)
         return TPState(
             inp=[self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers],
             tgt=[self._lif_zeros(Kt, lay.geom.neuron_shape) for lay in layers],
-            eps=[self._zeros(B, *lay.geom.out_shape) for lay in layers],
-            eps_t=[self._zeros(Kt, *lay.geom.out_shape) for lay in layers],
+            eps=[self._zeros(B, *lay.geom.out_shape) if i >= F or i == L - 1 else None for i, lay in enumerate(layers)],
+            eps_t=[self._zeros(Kt, *lay.geom.out_shape) if i >= F - 1 else None for i, lay in enumerate(layers)],
             kappa=0.0,
             m=self._zeros(B, self.classes),
         )
@@ -355,7 +361,8 @@ class TPLearner(Learner):
                 cur += lay.rec_current(s_prev)
             s, u, st.inp[i] = lif_step(cur, st.inp[i], p)
             o, idx = lay.pool(s)  # (B, *out)
-            torch.add(o, st.eps[i], alpha=beta, out=st.eps[i])  # ε ← β ε + o, one pass
+            if st.eps[i] is not None:
+                torch.add(o, st.eps[i], alpha=beta, out=st.eps[i])  # ε ← β ε + o, one pass
             if learn:
                 if i == 0:
                     cur_t = F.linear(c_t, self._s_matrix()).view(Kt, *lay.geom.neuron_shape)  # S c
@@ -367,7 +374,8 @@ class TPLearner(Learner):
                 p_t = self._lif_t1 if i == 0 else p
                 s_t, u_t, st.tgt[i] = lif_step(cur_t, st.tgt[i], p_t)
                 o_t, idx_t = lay.pool(s_t)
-                torch.add(o_t, st.eps_t[i], alpha=beta, out=st.eps_t[i])
+                if st.eps_t[i] is not None:
+                    torch.add(o_t, st.eps_t[i], alpha=beta, out=st.eps_t[i])
                 if self.trains(i):  # a frozen layer runs its target path (for the layers above) but has no loss
                     # the target-path term reaches W_l for l ≥ 2, R_l, and S when it is trained
                     r_sees_tg = lay.R is not None and not (i == 0 and self.R_t1 is not None)  # D1: R_1 does not

@@ -73,6 +73,9 @@ def full_terms(cfg: Config, tl: TermList) -> None:
         l = g.index
         add_lif_state(tl, c, g, "")
         add_pooled_spikes(tl, c, g, "")
+        add_forward_ops(tl, c, g, "")
+        if not c.trains(l):  # frozen (RuleSpec.trainable): no traces, B_l, signal or update
+            continue
         if causal:
             tl.mem("trace_in", "traces", B * g.n_in,
                    "TESS §10: presynaptic trace Σ λ_pre^{t−t′} o^{(l−1)}[t′], B × n_in (causal term, α_pre ≠ 0)",
@@ -100,7 +103,6 @@ def full_terms(cfg: Config, tl: TermList) -> None:
         if noncausal:
             tl.mem("δ non-causal", "loss_buffers", B * g.n_neurons,
                    "TESS §10: m_l ⊙ trace_out, B × n_nrn", layer=l, phases=phase)
-        add_forward_ops(tl, c, g, "")
         n_pre = (g.n_in + (g.n_neurons if g.n_recurrent else 0)) * causal
         tl.ops("traces", 0, TRACE_OPS * B * (n_pre + g.n_neurons * noncausal) + SURR_OPS * B * g.n_neurons,
                "TESS §10: trace_in, trace_out, Ψ(u)", layer=l)

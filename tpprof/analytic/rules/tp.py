@@ -100,8 +100,9 @@ def full_terms(cfg: Config, tl: TermList) -> None:
                 continue
             add_lif_state(tl, c, g, path)
             add_pooled_spikes(tl, c, g, path)
-        tl.mem("ε (input trace)", "traces", B * g.n_out, "Eq. 11: ε_l, B × n_out (post-pool)", layer=l)
-        if not no_target:
+        if c.trains(l) or l == c.L:  # a frozen layer's ε_l is read by no loss (ε_L: the readout's)
+            tl.mem("ε (input trace)", "traces", B * g.n_out, "Eq. 11: ε_l, B × n_out (post-pool)", layer=l)
+        if not no_target and (c.trains(l) or l == c.frozen):  # ε̃_F: layer F+1's y (Eq. 15)
             tl.mem("ε̃ (target trace)", "traces", Kt * g.n_out, f"Eq. 12: ε̃_l, K × n_out (post-pool); {K_WHY}"
                    if dedup else "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
 
@@ -139,7 +140,7 @@ def full_terms(cfg: Config, tl: TermList) -> None:
         # ---- compute ----
         add_forward_ops(tl, c, g, "input path")
         if no_target:
-            tl.ops("traces ε", 0, TRACE_OPS * B * g.n_out, "Eq. 11", layer=l)
+            tl.ops("traces ε", 0, TRACE_OPS * B * g.n_out * (l == c.L), "Eq. 11", layer=l)
             continue
         ct = replace(c, B=Kt)  # the target path runs on Kt rows
         add_forward_ops(tl, ct, g, "target path", macs=Kt * C * n1 + Kt * g.n_recurrent if l == 1 else None)
