@@ -268,3 +268,13 @@ def test_fit_says_when_the_largest_point_does_not_learn() -> None:
                "--accounting", "full")
     (row,) = doc["rows"]
     assert row["value"] == 1 and row["verdict"] == "fits, does not learn" and "1×1 softmax" in row["why_not_learning"]
+
+
+def test_fit_table_names_the_device_accounting_and_ranking() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "tpprof", "fit", "--device", "loihi2", "--net", "40-64-10", "--rule",
+                          "tp,ottt", "--largest", "trained-layers"], capture_output=True, text=True, check=True).stdout
+    assert "neuromorphic chip" in out and "ranked among the rules loihi2 can run" in out
+    assert "fits, the device cannot run it" in out and "time-local (excluded)" in out
