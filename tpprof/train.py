@@ -77,7 +77,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 def _optimizer_tensors(learner: Any) -> Any:
     """("opt.<i>.<j>.<key>", tensor) of every layer optimiser's state (i: optimiser, j: its parameter)."""
     for i, opt in enumerate(getattr(learner, "_optims", [])):
-        for j, prm in enumerate(opt.params):
+        for j, prm in enumerate(opt.params if opt is not None else ()):  # a frozen layer has no optimiser
             for key, val in opt.state.get(prm, {}).items():
                 yield f"opt.{i}.{j}.{key}", val
 
