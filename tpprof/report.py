@@ -96,10 +96,14 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
         {"config": {"view": "figure5", "accounting": "full", **f5, "base_config": base}, "memory": peak_full})
     dev = device or informative_device(cfg, dflt["classes"], dflt["batch"])
     reg = {**f5, "points": 20}
-    add("regime_map", f"Device regimes on {dev.name}",
-        lambda: plots.regime_map(regime_frame(cfg, dev.budget_bytes, **{**axes, "points": 20}), dev.budget_bytes,
-                                 dev.name),
-        {"config": {"view": "regimes", "accounting": "full", **reg, "base_config": base},
+    from tpprof.analytic.devices import device_accounting
+
+    dev_acc, dev_acc_why = device_accounting(dev)  # a microcontroller's lean implementation: algorithm
+    add("regime_map", f"Device regimes on {dev.name} (accounting {dev_acc})",
+        lambda: plots.regime_map(regime_frame(cfg, dev.budget_bytes, **{**axes, "points": 20}, accounting=dev_acc),
+                                 dev.budget_bytes, dev.name),
+        {"config": {"view": "regimes", "accounting": dev_acc, "accounting_why": dev_acc_why, **reg,
+                    "base_config": base},
          "device": {"name": dev.name, "budget_bytes": dev.budget_bytes, "source": dev.source}, "memory": peak_full})
     sc = {"features": 700, "width": 450, "depth": 1, "classes": 20, "batch": 128, "steps": 100, "dtype": "fp32",
           "optimizer": "adam"}
