@@ -82,7 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output file, .csv or .parquet, e.g. --out grid.csv (default: print a table)")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("fit", help="inverse design: the largest batch, classes, width, depth or trained layers that fit",
+    p = sub.add_parser("fit", help="inverse design: the largest batch, classes, width, depth or trained layers "
+                                   "that fit",
                        description="Per rule, the largest batch, class count, width (every hidden layer), depth "
                                    "(repeating the last hidden layer) or number of trained hidden layers (the last "
                                    "ones, with the readout) whose peak fits the device's memory; searched on the "

@@ -128,12 +128,14 @@ def full_terms(cfg: Config, tl: TermList) -> None:
                        "Eq. 15: y_l = softmax(f(ε̃_{l−1}, ε̃_{l−1})), B × B (distance computed in place)",
                        layer=l, phases=phase)
                 tl.mem("softmax(z)", "loss_buffers", B * B,
-                       "Eq. 13: softmax(z_l), B × B; (softmax(z) − y)/B formed in place for Eq. 18", layer=l, phases=phase)
+                       "Eq. 13: softmax(z_l), B × B; (softmax(z) − y)/B formed in place for Eq. 18", layer=l,
+                       phases=phase)
             tl.mem("δ (input-path signal)", "loss_buffers", B * g.n_neurons,
                    "Eq. 18 first term: ((softmax(z) − y) ε̃_l) ⊙ Θ′(u_l), B × n_nrn (un-pooled)", layer=l, phases=phase)
             if two_terms:
                 tl.mem("δ̃ (target-path signal)", "loss_buffers", Kt * g.n_neurons,
-                       "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B (dedup: K) × n_nrn (needed by W_l for l ≥ 2, "
+                       "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B (dedup: K) × n_nrn "
+                       "(needed by W_l for l ≥ 2, "
                        "R_l of a recurrent layer, S when trained)",
                        layer=l, phases=phase)
 
