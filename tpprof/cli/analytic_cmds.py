@@ -408,10 +408,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def learning_doc(cfg: Any, dev: Any) -> dict[str, Any]:
     """Whether ``cfg`` learns at all and whether ``dev`` can run its rule (with the reasons)."""
-    from tpprof.analytic.learnability import device_runs, locality, why_not
+    from tpprof.analytic.learnability import device_runs, locality, rule_facts, why_not
 
     reasons = why_not(cfg.rule, cfg.workload.batch, cfg.workload.classes)
     return {"learns": not reasons, "why_not": reasons, "locality": locality(cfg.rule),
+            "rule": rule_facts(cfg.rule.name),
             "device_runs": device_runs(dev, cfg.rule),
             "device_capability": dev.learning_capability if dev is not None else None}
 
