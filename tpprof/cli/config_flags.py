@@ -18,8 +18,8 @@ from typing import Any, Sequence
 from tpprof.config import (
     DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config, rules_accepting,
 )
-from tpprof.units import parse_ascii_int, parse_real
 from tpprof.errors import UserError
+from tpprof.units import parse_ascii_int, parse_real
 
 #: Help per RuleSpec field (a field without an entry still gets a flag, described by its default).
 RULE_HELP: dict[str, str] = {
@@ -148,7 +148,7 @@ _NUMBER_START = frozenset("0123456789.")
 
 def ascii_int(text: str) -> int:
     """argparse ``type`` for integer flags: ASCII digits only (``int()`` also takes ``'٣'``), an
-    optional sign, at most 30 digits (:func:`tpprof.config.parse_ascii_int`); the field's own
+    optional sign, at most 30 digits (:func:`tpprof.units.parse_ascii_int`); the field's own
     check names its range."""
     v = parse_ascii_int(str(text), 30)
     if v is None:
@@ -157,7 +157,7 @@ def ascii_int(text: str) -> int:
 
 
 def ascii_float(text: str) -> float:
-    """argparse ``type`` for real-valued flags: ASCII text (:func:`tpprof.config.parse_real`), finite."""
+    """argparse ``type`` for real-valued flags: ASCII text (:func:`tpprof.units.parse_real`), finite."""
     try:
         v = parse_real(str(text).strip())
     except ValueError:
@@ -248,3 +248,27 @@ def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = (
     if len(rules) > 1 or rule_last:
         axes.append(("rule", tuple(rules)))
     return Grid(base, tuple(axes))
+
+
+def _as_text(value: Any) -> Any:
+    """A value as the text its flag would carry (``(0.2, 0.5)`` → ``"0.2,0.5"``, True → ``"true"``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return value if isinstance(value, str) else str(value)
+
+
+def config_from_values(**values: Any) -> Config:
+    """The CLI's own path (:func:`config_from_args`) for values that come from elsewhere — the
+    dashboard's widgets, the report's defaults: each value as if typed after its flag
+    (``config_from_values(net="shd", batch=128, optimizer="sgd")``); a value that is None is a flag
+    not given (the preset's workload fills it)."""
+    known = ("net", "rule", "batch", "classes", "steps", "dtype", "config") + tuple(f.name for f in rule_fields())
+    if bad := sorted(set(values) - set(known)):
+        raise UserError("config", f"unknown field(s) {bad}", ", ".join(known))
+    args = argparse.Namespace(**{k: None for k in known})
+    for k, v in values.items():
+        if v is not None:
+            setattr(args, k, v if k == "config" else _as_text(v))
+    return config_from_args(args)

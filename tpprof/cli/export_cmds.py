@@ -54,8 +54,8 @@ def neurobench_output(learner, ds, doc: dict, line: str, as_json: bool) -> int:
 
     import torch
 
-    from tpprof.units import format_bytes
     from tpprof.nb_metrics import report
+    from tpprof.units import format_bytes
 
     rep = {**doc, **report(learner, torch.from_numpy(ds.x), torch.from_numpy(ds.y))}
     if as_json:
