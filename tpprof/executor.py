@@ -9,9 +9,22 @@ rerun resumes from the file as before.
   starts the fresh measurement subprocess). Imports nothing.
 * :class:`RayExecutor` — one Ray task per point with ``max_calls=1``: every point runs in a
   fresh worker process that exits after it, so peaks stay absolute (no allocator or import
-  state carried between points). Rows come back in completion order. ``address``: ``"local"``
-  starts a private local instance listening on 127.0.0.1 only (:func:`_init_local_loopback`), ``"auto"`` joins a running cluster (``ray start``), or a
-  ``ray://`` / ``host:port`` address. Needs ``pip install 'tpprof[ray]'``.
+  state carried between points). Rows come back in completion order. ``address``:
+
+  - ``"local"`` (``ray`` / ``ray:local``): a **private** Ray instance this driver starts, listening
+    on 127.0.0.1 only (:func:`_init_local_loopback`), running this interpreter; a watchdog
+    (:func:`start_watchdog`) ends its processes if the driver is killed.
+  - ``"auto"`` (``ray:auto``): **join the running cluster** that a ``ray start`` runs on this host —
+    its workers run that cluster's Python; a probe task (:meth:`RayExecutor.check_workers`)
+    refuses in one line when that is not the driver's tpprof (version and sources), Python
+    (major.minor) and torch. The cluster's processes are its own: they outlive the driver.
+  - ``ray://HOST:PORT`` or ``HOST:PORT``: another machine's cluster; the driver's tpprof sources
+    travel as Ray ``py_modules``, and the same probe applies.
+
+  Every row records the interpreter and tpprof that measured it (``python_executable``,
+  ``tpprof_path``, ``python_version``, ``tpprof_version``). A token-authenticated cluster (Ray's
+  ``RAY_AUTH_MODE=token``) that refuses the driver is reported with that cause
+  (:func:`ray_failure_cause`). Needs ``pip install 'tpprof[ray]'``.
 
 :func:`make_executor` turns a user value (``None``/``local``, ``ray``, ``ray:ADDRESS``) into one.
 """

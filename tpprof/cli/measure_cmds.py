@@ -127,9 +127,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "allocating op, next to the analytic terms (writes no row), e.g. --explain")
     m.add_argument("--quiet", action="store_true", help="no progress bar, e.g. --quiet")
     m.add_argument("--executor", default="local",
-                   help="where points run: local (one at a time on this machine, default), ray (a local Ray "
-                        "instance), ray:auto or ray:HOST:PORT (a Ray cluster; each point in a fresh worker "
-                        "process, rows appended here as they finish; needs pip install 'tpprof[ray]'), "
+                   help="where points run: local (one at a time on this machine, default), ray (a private "
+                        "Ray instance this command starts, on 127.0.0.1, this Python), ray:auto (join the running "
+                        "cluster a 'ray start' runs on this host) or ray:HOST:PORT (another machine's cluster); each "
+                        "point in a fresh worker process, rows appended here as they finish; workers must run this "
+                        "tpprof, Python and torch or the run refuses; needs pip install 'tpprof[ray]', "
                         "e.g. --executor ray:auto")
     m.add_argument("--out", help="CSV file to append rows to (required unless --dry-run/--explain), "
                    "e.g. measurements/mine.csv")
