@@ -125,10 +125,9 @@ def tpprof_identity() -> dict[str, str]:
     import sys
     from importlib import metadata
 
-    import tpprof
     from tpprof._version import __version__
 
-    root = Path(tpprof.__file__).resolve().parent
+    root = Path(__file__).resolve().parent  # the tpprof package folder (this module lives in it)
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
         h.update(str(f.relative_to(root)).encode())
