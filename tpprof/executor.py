@@ -160,19 +160,27 @@ def check_same_tpprof(driver: dict[str, str], worker: dict[str, str]) -> None:
                         f"started from this environment ({driver['executable']} -m ray.scripts.scripts start --head)")
 
 
+_AUTH_WORDS = ("unauthenticated", "invalidauthtoken", "auth token", "authentication", "ray_auth")
+
+
 def ray_failure_cause(e: BaseException) -> str:
-    """One line saying why Ray could not start or be joined: the authentication cause when there is
-    one anywhere in the exception chain (Ray >= 2.5x token authentication), else the first line."""
+    """One line saying why Ray could not start or be joined. Ray 2.5x's token authentication
+    surfaces as ``ConnectionError: Failed to connect to Ray cluster at …`` whose cause (a
+    RuntimeError carrying a traceback as text) ends in ``ray.exceptions.AuthenticationError: …``:
+    the authentication line anywhere in the exception chain is the cause shown; else the first
+    line of the error itself."""
     chain: list[BaseException] = []
     cur: BaseException | None = e
     while cur is not None and cur not in chain and len(chain) < 8:
         chain.append(cur)
         cur = cur.__cause__ or cur.__context__
     for x in chain:
-        text = " ".join(str(x).split())
-        if type(x).__name__ == "AuthenticationError" or any(
-                k in text.lower() for k in ("unauthenticated", "auth token", "authentication", "ray_auth")):
-            return f"authentication failed: {type(x).__name__}: {text[:300]}"
+        lines = [f"{type(x).__name__}: {x}".splitlines()[0]] + str(x).splitlines()[1:]
+        hits = [ln.strip() for ln in lines if any(k in ln.lower() for k in _AUTH_WORDS)]
+        if type(x).__name__ == "AuthenticationError" or hits:
+            line = hits[-1] if hits else f"{type(x).__name__}: {x}"
+            line = line.split(" Note: ")[0].split(" Ensure that ")[0]  # Ray's help text follows
+            return f"authentication failed: {' '.join(line.split())[:240]}"
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     return f"{type(e).__name__}: {first[:300]}"
 
