@@ -185,8 +185,8 @@ def ray_failure_cause(e: BaseException) -> str:
     return f"{type(e).__name__}: {first[:300]}"
 
 
-_AUTH_HINT = ("for a token-authenticated cluster give this shell its token (RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH / "
-              "~/.ray/auth_token, from 'ray get-auth-token'), or ray:local")
+_AUTH_HINT = ("for a token-authenticated cluster give this shell RAY_AUTH_MODE=token and the cluster's token "
+              "(RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token, from 'ray get-auth-token'), or ray:local")
 
 
 def start_watchdog(driver_pid: int, pids: list[int]) -> Any:
