@@ -154,7 +154,8 @@ def check_same_tpprof(driver: dict[str, str], worker: dict[str, str]) -> None:
     if not same:
         raise UserError("ray", f"the cluster's workers run tpprof {worker['tpprof']} (source {worker['source']}) from "
                         f"{worker['path']} with Python {worker['python']} ({worker['executable']}) and torch "
-                        f"{worker['torch']}; this driver runs tpprof {driver['tpprof']} (source {driver['source']}) from "
+                        f"{worker['torch']}; this driver runs tpprof {driver['tpprof']} "
+                        f"(source {driver['source']}) from "
                         f"{driver['path']} with Python {driver['python']} ({driver['executable']}) and torch "
                         f"{driver['torch']}", f"ray:local (a private instance of this interpreter), or a cluster "
                         f"started from this environment ({driver['executable']} -m ray.scripts.scripts start --head)")

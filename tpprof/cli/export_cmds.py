@@ -19,8 +19,8 @@ _EXAMPLES = """examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a trained checkpoint as a NIR graph (.nir) for other SNN tools",
                        description="Write the trained net of a tpprof checkpoint (weights, LIF parameters, integrator "
-                                   "readout) as a NIR graph (HDF5), readable by snnTorch's import_from_nir, snn-mlir, nirtorch and "
-                                   "tpprof; train with --reset hard for a file that computes what tpprof computed. "
+                                   "readout) as a NIR graph (HDF5), readable by snnTorch's import_from_nir, snn-mlir, "
+                                   "nirtorch and tpprof; train with --reset hard for a file that computes what tpprof computed. "
                                    "Needs the nir extra: pip install 'tpprof[nir]'.",
                        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a model.pt written by tpprof train (e.g. runs/tp0/model.pt)")
@@ -66,7 +66,8 @@ def neurobench_output(learner, ds, doc: dict, line: str, as_json: bool) -> int:
     print(f"{'metric (NeuroBench key)':<34} {'NeuroBench':>16} {'tpprof':>16}  agree")
     rows = [("Footprint (bytes)", "Footprint"), ("ConnectionSparsity", "ConnectionSparsity"),
             ("ActivationSparsity", "ActivationSparsity")]
-    rows += [(f"SynapticOperations {k}", f"SynapticOperations.{k}") for k in ("Dense", "Effective_ACs", "Effective_MACs")]
+    rows += [(f"SynapticOperations {k}", f"SynapticOperations.{k}")
+             for k in ("Dense", "Effective_ACs", "Effective_MACs")]
 
     def get(d: dict, key: str):
         head, _, sub = key.partition(".")

@@ -80,7 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=fmt)
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="a model.pt written by tpprof train (e.g. runs/tp0/model.pt)")
-    src.add_argument("--net", help="a .nir file: its weights and neurons, e.g. exported by snnTorch (e.g. --net net.nir)")
+    src.add_argument("--net", help="a .nir file: its weights and neurons, e.g. exported by snnTorch "
+                                   "(e.g. --net net.nir)")
     add_nir_dt_flag(e)
     _data_flags(e, default_data=None)
     e.add_argument("--test-data", default=None, help="with --net: a separate test file for .npz/.h5 data")
