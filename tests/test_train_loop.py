@@ -161,7 +161,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, argv, match):
 def test_cuda_request_without_cuda_is_a_user_error(tmp_path, capsys):
     t = _toy(20)
     np.savez(tmp_path / "toy.npz", x=t.x, y=t.y)
-    rc = main(["train", "--net", "12-8-3", "--data", str(tmp_path / "toy.npz"), "--epochs", "1", "--device", "cuda",
+    rc = main(["train", "--net", "12-8-3", "--data", str(tmp_path / "toy.npz"), "--epochs", "1", "--backend", "cuda",
                "--out", str(tmp_path / "o")])
     assert rc == 2 and "CUDA is not available" in capsys.readouterr().err
 

@@ -188,9 +188,9 @@ def resolve_device(device: str) -> str:
 
     d = str(device).strip().lower()
     if d not in ("cpu", "cuda") and not d.startswith("cuda:"):
-        raise UserError("device", f"{device!r} is not known", "cpu, cuda, cuda:N")
+        raise UserError("backend", f"{str(device)[:40]!r} is not known", "cpu, cuda, cuda:N")
     if d.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("device", "CUDA is not available on this machine", "cpu")
+        raise UserError("backend", "CUDA is not available on this machine", "cpu")
     return d
 
 

@@ -11,7 +11,8 @@ import os
 import sys
 from typing import Any
 
-from tpprof.cli.config_flags import add_config_flags, ascii_float, ascii_int, config_from_args, int_flag
+from tpprof.cli.config_flags import (add_config_flags, ascii_float, ascii_int, config_from_args, check_rules,
+                                     int_flag, refuse_catalogue_device)
 from tpprof.config import TRAINABLE_RULES
 from tpprof.errors import UserError
 
@@ -35,7 +36,8 @@ def _data_flags(p: argparse.ArgumentParser, default_data: str | None = "fsdd") -
     p.add_argument("--data-dir", default=None,
                    help="folder with the FSDD recordings; else $TPPROF_FSDD, else ../shared/data/fsdd "
                         "(e.g. --data-dir ~/fsdd)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (e.g. --device cuda)")
+    p.add_argument("--backend", default="cpu", help="where the steps run: cpu, cuda or cuda:N (e.g. --backend cuda)")
+    refuse_catalogue_device(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars (e.g. in batch jobs)")
     p.add_argument("--threads", type=ascii_int, default=None,
                    help="torch CPU threads; 1 gives steady timings on shared machines (e.g. --threads 1)")
@@ -49,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=_TRAIN_EXAMPLES, formatter_class=fmt)
     # net, rule, batch, steps, optimizer, lr, similarity, train-s, ...: the shared config flags; the net's
     # input must match the data, its readout is resized to the data's classes, T is the data's
-    add_config_flags(p, rules=TRAINABLE_RULES, config_file=False, default_net="fsdd")
+    add_config_flags(p, rules=TRAINABLE_RULES, config_file=False, default_net="fsdd", rule_all=False)
     _data_flags(p)
     p.add_argument("--epochs", type=ascii_int, required=True, help="epochs (e.g. --epochs 10)")
     p.add_argument("--seed", type=ascii_int, default=0, help="seed of the weights and the shuffling (e.g. --seed 1)")
@@ -106,7 +108,7 @@ def _setup(args: argparse.Namespace) -> str:
         if not 1 <= args.threads <= cpus:
             raise UserError("threads", f"{str(args.threads)[:20]} is out of range", f"an integer 1..{cpus} (this machine's CPUs)")
         torch.set_num_threads(args.threads)
-    return resolve_device(args.device)
+    return resolve_device(args.backend)
 
 
 #: Upper bounds of the counts a run loops over: past them a typo is a run that never ends.
@@ -127,6 +129,9 @@ def train_handler(args: argparse.Namespace) -> int:
     for name in ("epochs", "limit", "mels"):
         _check_positive(name, getattr(args, name))
     steps = int_flag("steps", args.steps)  # T of the FSDD features or SHD bins (default 50 / 100)
+    if args.rule is not None and "," in args.rule:
+        raise UserError("rule", f"{args.rule[:40]!r} names several rules", "one rule: " + ", ".join(TRAINABLE_RULES))
+    check_rules(args.rule, TRAINABLE_RULES)
     config_from_args(args)  # every config flag checked before the data loads
     check_seed(args.seed)
     device = _setup(args)
