@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from tpprof.config import format_bytes
 from tpprof.errors import UserError
 from tpprof.store import CATEGORIES  # the shared memory categories, in stacking order
 
@@ -67,15 +68,11 @@ def byte_unit(max_bytes: float) -> tuple[float, str]:
 
 
 def human_bytes(n: float) -> str:
-    """Binary-prefixed size for labels: 262144 → ``'256 KiB'`` (NaN → ``'–'``)."""
+    """Binary-prefixed size for labels, as every text of tpprof writes it
+    (:func:`tpprof.config.format_bytes`); NaN or None → ``'–'``."""
     if n is None or not math.isfinite(float(n)):
         return "–"
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" or abs(n) >= 100 else f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.3g} TiB"  # pragma: no cover
+    return format_bytes(n)
 
 
 def byte_ticks(lo: float, hi: float, max_ticks: int = 8) -> dict[str, Any]:
@@ -87,7 +84,8 @@ def byte_ticks(lo: float, hi: float, max_ticks: int = 8) -> dict[str, Any]:
     while (k1 - k0) // step + 1 > max_ticks:
         step += 1
     vals = [2.0**k for k in range(k0, k1 + 1) if (k - k0) % step == 0]
-    return {"tickvals": vals, "ticktext": [human_bytes(v) for v in vals]}
+    # powers of two are exact in their unit: "32 MiB", not "32.0 MiB"
+    return {"tickvals": vals, "ticktext": [human_bytes(v).replace(".00 ", " ").replace(".0 ", " ") for v in vals]}
 
 
 def _rule_label(rule: str) -> str:

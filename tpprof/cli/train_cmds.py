@@ -67,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (e.g. --out runs/tp0)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out after its last complete epoch (same flags as that run)")
+    p.add_argument("--force", action="store_true",
+                   help="replace another run's files in --out (without it such a folder is refused), e.g. --force")
     p.set_defaults(func=train_handler)
 
     e = sub.add_parser("evaluate", help="accuracy of a checkpoint on FSDD or your data",
@@ -146,9 +148,10 @@ def train_handler(args: argparse.Namespace) -> int:
         set_default_threads(cfg)
     m = fit(cfg, train, test, epochs=args.epochs, seed=args.seed, out_dir=args.out, device=device,
             freeze_hidden=args.freeze_hidden, progress=not args.no_progress, meta=spec,
-            resume=getattr(args, "resume", False))
+            resume=getattr(args, "resume", False), force=args.force)
+    last3 = f", mean of last 3 {m['test_mean_last3']:.4f}" if m["test_mean_last3"] is not None else ""
     print(f"{cfg.rule.name} {cfg.net.to_string()} on {args.data} ({task}): test {m['test_final']:.4f} "
-          f"(best {m['test_best']:.4f}, mean of last 3 {m['test_mean_last3']:.4f}), train {m['train_accuracy']:.4f}, "
+          f"(best {m['test_best']:.4f}{last3}), train {m['train_accuracy']:.4f}, "
           f"{m['seconds_per_epoch']:.1f} s/epoch -> {args.out}")
     return 0
 
@@ -223,7 +226,7 @@ def finetune_handler(args: argparse.Namespace) -> int:
                  out_dir=args.out, device=device, progress=not args.no_progress,
                  meta={"speaker": split.speaker, "shots": str(args.shots), "task": task})
     print(f"{split.speaker}, {args.shots}-shot ({m['support_size']} support, {m['query_size']} query): "
-          f"before {m['before_accuracy']:.4f} -> after {m['after_accuracy']:.4f} -> {args.out}")
+          f"query accuracy before {m['before_accuracy']:.4f} -> after {m['after_accuracy']:.4f} -> {args.out}")
     print(finetune_memory_line(m["memory"]))
     return 0
 
@@ -237,4 +240,4 @@ def finetune_memory_line(mem: dict[str, Any]) -> str:
         return head + format_bytes(mem["peak_bytes"])
     b, c = mem["peak_bytes_target_rows_batch"], mem["peak_bytes_target_rows_classes"]
     return (head + f"TP target_rows=batch {format_bytes(b)}, target_rows=classes {format_bytes(c)} "
-            f"(K = {mem['target_rows_classes_k']}, {c / b:.2f}x); this run used {mem['target_rows']}")
+            f"(K = {mem['target_rows_classes_k']}, {c / b:.2f}x); this run used target_rows={mem['target_rows']}")
