@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from tpprof.config import format_bytes
+from tpprof.units import format_bytes
 from tpprof.errors import UserError
 from tpprof.store import CATEGORIES  # the shared memory categories, in stacking order
 

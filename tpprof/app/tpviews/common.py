@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pandas as pd
@@ -145,8 +146,16 @@ def can_export() -> str | None:
 
 
 def select(label: str, options: Sequence[Any], key: str, default: Any = None, **kw: Any) -> Any:
+    """A URL-bound select box. With a ``format_func`` the URL holds the shown label; a URL that
+    names the option itself (``?f5_rows=classes``, as a user or a script writes it) is accepted
+    too: on the first load it becomes the widget's value."""
     opts = list(options)
     index = opts.index(default) if default in opts else 0
+    fmt = kw.get("format_func")
+    if fmt is not None and key in st.query_params and key not in st.session_state:  # first load only
+        by_key = {str(o): o for o in opts}
+        if (given := st.query_params[key]) in by_key and given not in {fmt(o) for o in opts}:
+            st.session_state[key] = by_key[given]  # the URL's seed (labels only) would drop it
     return st.selectbox(label, opts, index=index, key=key, **_BIND, **kw)
 
 
@@ -160,8 +169,27 @@ def net_input(key: str, default: str = "shd", label: str = "Net") -> str:
                           help="A NIR graph exported by snnTorch, Norse, SpikingJelly, Lava-dl, Rockpool or Sinabs "
                                "(tpprof export writes one too); it replaces the typed net")
     if up is not None:
-        return saved_upload(up.getvalue(), ".nir")
+        path = saved_upload(up.getvalue(), ".nir")
+        _UPLOAD_NAMES[path] = str(up.name)[:120]
+        return path
     return typed_net(text, default)
+
+
+#: Saved upload path → the file name the user chose: titles and errors show the latter, never a
+#: server folder or a hash (a figure title travels into every downloaded PNG/PDF).
+_UPLOAD_NAMES: dict[str, str] = {}
+
+
+def net_label(net: str) -> str:
+    """How a net reads in a title: an uploaded file by the user's file name, else as typed."""
+    return _UPLOAD_NAMES.get(net, net)
+
+
+def user_words(text: str) -> str:
+    """``text`` with every saved upload's path (or its hash name) replaced by the user's file name."""
+    for path, name in _UPLOAD_NAMES.items():
+        text = text.replace(path, name).replace(Path(path).name, name)
+    return text
 
 
 def typed_net(text: str, default: str) -> str:
@@ -243,8 +271,8 @@ def guard(fn: Callable[[], None]) -> None:
     try:
         fn()
     except UserError as e:
-        st.error(str(e))
+        st.error(user_words(str(e)))
     except Exception as e:  # noqa: BLE001 - the guard must catch everything a view can raise
-        msg = str(e).splitlines()[0][:300] if str(e) else ""
+        msg = user_words(str(e).splitlines()[0][:300]) if str(e) else ""
         st.error(f"This view failed: {type(e).__name__}" + (f": {msg}" if msg else "")
                  + ". Change the settings, or report it with the URL of this page.")

@@ -24,8 +24,8 @@ _TARGET_LABEL = {"batch": "", "classes": " — TP target path per class (exact d
 def render() -> None:
     st.subheader("Relative memory cost of TESS vs TP")
     st.caption("G > 1 (red): TP needs less memory than TESS; G < 1 (blue): TESS needs less. The bold line is "
-               "G = 1. The paper's accountings are tpprof's reconstruction of its Figure 5 (reference sheet §9: "
-               "TP stores 2BLH, TESS BLH + LCH) and are labelled as such; the full accounting adds every term "
+               "G = 1. The paper's accountings are tpprof's reconstruction of its Figure 5 (from the paper's §9 and "
+               "Table 3: TP stores 2BLH, TESS BLH + LCH) and are labelled as such; the full accounting adds every term "
                "(weights, optimiser, both TP paths' state, S, B×B loss buffers, …) and takes the step's peak.")
     c1, c0, c2 = st.columns([2, 2, 3])
     with c1:
@@ -61,7 +61,7 @@ def render() -> None:
                                                   **common._BIND, help="Each preset's (C, B), e.g. SHD at C = 20, "
                                                   "B = 128") else None
     title = _TITLES[acc] if versus == "tess" else _TITLES[acc].replace("TESS", "best alternative")
-    fig = common.figure("figure5", df, title=title + _TARGET_LABEL[rows] + ("" if acc.startswith("paper") else f" ({net})"),
+    fig = common.figure("figure5", df, title=title + _TARGET_LABEL[rows] + ("" if acc.startswith("paper") else f" ({common.net_label(net)})"),
                         points=marks)
     common.show_figure(fig, df, f"figure5_{acc.replace('+', '_')}" + ("_dedup" if rows == "classes" else ""))
     tp_wins = float((df["G"] > 1).mean())
