@@ -17,22 +17,24 @@ PKG = ROOT / "tpprof"
 #: Rooms (a module directly under tpprof/, or a subpackage) by floor, lowest first. A room may
 #: import rooms on lower floors only; a room not listed is checked for circles but has no floor.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("_version", "errors"),
-    ("units", "resources"),
-    ("device", "tablefile"),
-    ("config",),  # the vocabulary, Config, Grid
-    ("nir_io", "store", "data"),
-    ("__init__",),  # the package: wires net-file readers into the vocabulary
-    ("analytic",),
-    ("snn", "validate"),
-    ("measure", "target", "train", "datafiles"),
-    ("executor", "nb_metrics"),
-    ("views",),
-    ("plots",),
-    ("report",),
-    ("app",),
-    ("cli",),
-    ("__main__",),
+    ("_version", "errors"),  # 0
+    ("units", "resources", "hdf5_guard"),  # 1
+    ("device", "tablefile"),  # 2
+    ("config",),  # 3: the vocabulary, the specs, Config, Grid
+    ("config_flags",),  # 4: tpprof/cli/config_flags.py, user values → Config (CLI, app, report)
+    ("nir_io", "store", "data"),  # 5
+    ("__init__",),  # 6: the package, which registers the .nir net reader with the vocabulary
+    ("analytic",),  # 7
+    ("snn", "target", "validate"),  # 8: the backends (torch, microcontroller) and the one join
+    ("measure", "train", "datafiles"),  # 9
+    ("executor", "nb_metrics"),  # 10
+    ("compare",),  # 11: the comparison run (accuracy results rows)
+    ("views",),  # 12
+    ("plots",),  # 13
+    ("report",),  # 14
+    ("app",),  # 15
+    ("cli",),  # 16
+    ("__main__",),  # 17
 )
 
 
@@ -76,9 +78,13 @@ def _edges(mods: dict[str, Path]) -> dict[str, set[tuple[str, int]]]:
     return out
 
 
+#: Modules that are a room of their own inside another room's folder.
+OWN_ROOMS: dict[str, str] = {"tpprof.cli.config_flags": "config_flags"}
+
+
 def _room(module: str) -> str:
     parts = module.split(".")
-    return "__init__" if len(parts) == 1 else parts[1]
+    return OWN_ROOMS.get(module) or ("__init__" if len(parts) == 1 else parts[1])
 
 
 MODS = _modules()

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tpprof import resources
-from tpprof.device import Device
+from tpprof.cli.config_flags import config_from_values
+from tpprof.config import Config
 from tpprof.datafiles import load_measurements, load_results, shipped_measurement_files
+from tpprof.device import Device
 from tpprof.errors import UserError
-from tpprof.views import (DEFAULT_SCALING_VALUES, check_net, compare_frame, config_for, error_summary, figure5_frame,
+from tpprof.views import (DEFAULT_SCALING_VALUES, compare_frame, dense_net, error_summary, figure5_frame,
                           informative_device, preset_points, regime_frame, scaling_frame, t_invariance_frame)
 
 
@@ -40,10 +42,17 @@ class ReportItem:
     provenance: dict[str, Any]
 
 
+def report_config(net: str | None = None) -> Config:
+    """The report's Config, built once through the CLI's path from :data:`REPORT_DEFAULTS`
+    (``net`` replaces its net: a preset, a net string or a .nir file)."""
+    d = REPORT_DEFAULTS
+    return config_from_values(net=net or d["net"], dtype=d["dtype"], optimizer=d["optimizer"])
+
+
 def default_report_device() -> Device:
     """The regime map's device in ``tpprof report`` (see :func:`informative_device`)."""
     d = REPORT_DEFAULTS
-    return informative_device(d["net"], d["dtype"], d["optimizer"], d["classes"], d["batch"])
+    return informative_device(report_config(), d["classes"], d["batch"])
 
 
 def file_hashes(paths: Sequence[str | Path]) -> dict[str, str]:
@@ -60,57 +69,61 @@ def file_hashes(paths: Sequence[str | Path]) -> dict[str, str]:
 
 def build_report(out: str | Path, measurements: str | Path | None = None, results: str | Path | None = None,
                  device: Device | None = None,
-                 progress: Callable[[str, int], Any] | None = None, net: str = "shd", titles: bool = True,
+                 progress: Callable[[str, int], Any] | None = None, net: str | None = None, titles: bool = True,
                  size: tuple[int, int] | None = None) -> list[ReportItem]:
     """Write every available paper figure to ``out`` (PDF, SVG, PNG + JSON each) and
     ``out/index.html``; return what was written.
 
     Always: figure5 (paper accounting, reconstructed), figure5_full (tpprof's accounting),
-    regime_map, scaling, for ``net`` (a preset or net string; scaling needs a dense net and is
-    drawn for the SHD net's shape otherwise). With measurement files (``measurements`` or the
-    shipped measurements/): measured_vs_analytic and t_invariance. With training results
-    (``results`` or docs/results/): accuracy, finetune and silhouette. ``titles=False`` leaves the
-    figures without a title (a paper's caption says it); ``size``: (width, height) in CSS px.
-    Each sidecar names the code (git commit or version) and the sha256 of every data file read.
+    regime_map, scaling, for ``net`` (default the SHD net; scaling needs a dense net and is drawn
+    for the SHD net's shape otherwise). With measurement files (``measurements`` or the shipped
+    measurements/): measured_vs_analytic and t_invariance. With training results (``results``
+    or docs/results/): accuracy, finetune and silhouette. ``titles=False`` leaves the figures
+    without a title (a paper's caption says it); ``size``: (width, height) in CSS px. Each
+    sidecar names the code (git commit or version) and the sha256 of every data file read.
     ``progress(stem, n_figures)`` is called after each figure, once every input was checked.
     """
     from tpprof import plots
 
     if measurements and not Path(measurements).exists():
         raise UserError("measurements", f"{str(measurements)!r} does not exist", "a .csv file or a folder of them")
-    net = check_net(net)
+    cfg = report_config(net)
     plots.find_browser()  # fail before any work, in one line, when static export cannot work
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dflt = {**REPORT_DEFAULTS, "net": net}
+    dflt = {**REPORT_DEFAULTS, "net": cfg.net.name or cfg.net.to_string()}
     jobs: list[tuple[str, str, Any, dict[str, Any]]] = []  # (stem, title, thunk, provenance)
 
     def add(stem: str, title: str, thunk: Any, prov: dict[str, Any]) -> None:
         jobs.append((stem, title, thunk, prov))
 
-    base = config_for(dflt["net"], "tp", 128, 20, None, dflt["dtype"], dflt["optimizer"]).to_dict()
+    base = cfg.to_dict()
     peak_full = ("tpprof.analytic.estimate(cfg, 'full').peak_bytes: persistent terms + the largest set of "
                  "transients live at once in a step")
     paper_sum = "tpprof.analytic.estimate(cfg, accounting).total_bytes: the sum of the paper's state terms"
     f5 = {k: dflt[k] for k in ("net", "dtype", "optimizer", "classes", "batch", "points")}
+    axes = {k: dflt[k] for k in ("classes", "batch", "points")}  # the views' own axes; the rest is cfg
     add("figure5", "Figure 5 reproduction: G(C, B), paper accounting (reconstructed)",
-        lambda: plots.figure5(figure5_frame("paper", **f5), points=preset_points(),
+        lambda: plots.figure5(figure5_frame(cfg, "paper", **axes), points=preset_points(),
                               title="G(C, B) = Mem_TESS / Mem_TP, paper accounting [reconstructed]"),
         {"config": {"view": "figure5", "accounting": "paper", **f5, "base_config": base},
          "label": "reconstructed from the paper's §9 / Table 3 state terms: TP = 2BLH, TESS = BLH + LCH", "memory": paper_sum})
     add("figure5_full", f"G(C, B) under tpprof's full accounting ({f5['net']})",
-        lambda: plots.figure5(figure5_frame("full", **f5), points=preset_points(),
+        lambda: plots.figure5(figure5_frame(cfg, "full", **axes), points=preset_points(),
                               title=f"G(C, B) = peak TESS / peak TP, tpprof full accounting ({f5['net']})"),
         {"config": {"view": "figure5", "accounting": "full", **f5, "base_config": base}, "memory": peak_full})
-    dev = device or informative_device(net, dflt["dtype"], dflt["optimizer"], dflt["classes"], dflt["batch"])
+    dev = device or informative_device(cfg, dflt["classes"], dflt["batch"])
     reg = {**f5, "points": 20}
     add("regime_map", f"Device regimes on {dev.name}",
-        lambda: plots.regime_map(regime_frame(budget_bytes=dev.budget_bytes, **reg), dev.budget_bytes, dev.name),
+        lambda: plots.regime_map(regime_frame(cfg, dev.budget_bytes, **{**axes, "points": 20}), dev.budget_bytes,
+                                 dev.name),
         {"config": {"view": "regimes", "accounting": "full", **reg, "base_config": base},
          "device": {"name": dev.name, "budget_bytes": dev.budget_bytes, "source": dev.source}, "memory": peak_full})
-    sc = {**_scaling_shape(net), "batch": 128, "steps": 100, "dtype": "fp32", "optimizer": "adam"}
+    sc = {**_scaling_shape(cfg), "batch": 128, "steps": 100, "dtype": "fp32", "optimizer": "adam"}
+    sc_cfg = config_from_values(net=dense_net(sc["features"], sc["width"], sc["depth"], sc["classes"]),
+                                batch=sc["batch"], steps=sc["steps"], dtype=sc["dtype"], optimizer=sc["optimizer"])
     add("scaling", "Memory vs depth per rule, by category",
-        lambda: plots.scaling(scaling_frame("depth", **sc), "depth"),
+        lambda: plots.scaling(scaling_frame(sc_cfg, "depth"), "depth"),
         {"config": {"view": "scaling", "accounting": "full", "var": "depth",
                     "values": list(DEFAULT_SCALING_VALUES["depth"]), **sc},
          "memory": "bytes live at the step's peak per category (persistent + peak-phase transients)"})
@@ -150,12 +163,11 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     return items
 
 
-def _scaling_shape(net: str) -> dict[str, int]:
-    """The uniform dense net of the scaling figure: ``net``'s input, first hidden width, depth and
-    classes when it is a dense net, else the SHD net's (700-450-20)."""
-    spec = config_for(net, "tp", 128, 20).net
-    dense = len(spec.input_shape) == 1 and all(layer.kind == "dense" for layer in spec.layers)
-    if not dense:
+def _scaling_shape(cfg: Config) -> dict[str, int]:
+    """The uniform dense net of the scaling figure: ``cfg``'s input, first hidden width, depth and
+    classes when its net is dense, else the SHD net's (700-450-20)."""
+    spec = cfg.net
+    if not (len(spec.input_shape) == 1 and all(layer.kind == "dense" for layer in spec.layers)):
         return {"features": 700, "width": 450, "depth": 1, "classes": 20}
     return {"features": spec.input_size, "width": spec.layers[0].width, "depth": spec.depth,
             "classes": spec.readout}
