@@ -12,12 +12,12 @@ def test_neurobench_table_is_aligned_and_says_not_measured(monkeypatch, capsys) 
     from tpprof import nb_metrics
     from tpprof.cli.export_cmds import neurobench_output
 
-    same = {"footprint_bytes": 480, "connection_sparsity": 0.0, "activation_sparsity": 0.95,
-            "synaptic_operations": {"Dense": 960.0, "Effective_ACs": 238.75, "Effective_MACs": 0.0}}
-    agree = {k: True for k in ("footprint_bytes", "connection_sparsity", "activation_sparsity",
-                               "synaptic_operations.Dense", "synaptic_operations.Effective_ACs",
-                               "synaptic_operations.Effective_MACs")}
+    same = {"Footprint": 480, "ConnectionSparsity": 0.0, "ActivationSparsity": 0.95,
+            "SynapticOperations": {"Dense": 960.0, "Effective_ACs": 238.75, "Effective_MACs": 0.0}}
+    agree = {k: True for k in ("Footprint", "ConnectionSparsity", "ActivationSparsity", "SynapticOperations.Dense",
+                               "SynapticOperations.Effective_ACs", "SynapticOperations.Effective_MACs")}
     rep = {"neurobench": same, "tpprof_closed_form": same, "agree": agree,
+           "neuron_semantics": {"tpprof": "soft reset", "closest_snntorch": {"setting": "Leaky", "exact": True}},
            "tpprof_train_workload": {"batch": 8, "steps": 8, "dtype": "fp32", "optimizer": "adam"},
            "tpprof_train_peak_analytic_bytes": {"tp": 6560, "tess-authors-schedule": 4700, "bptt": 11400},
            "tpprof_train_peak_measured_bytes": {"tp": 6580, "bptt": 8330}}

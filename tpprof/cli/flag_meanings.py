@@ -60,6 +60,8 @@ FLAG_MEANINGS: dict[str, Meaning] = {
     "--holdout-speaker": Meaning("holdout_speaker", True, "an FSDD speaker left out of pretraining", r"speaker"),
     "--mels": Meaning("mels", True, "FSDD mel bands", r"mel"),
     "--encoding": Meaning("encoding", True, "FSDD input encoding: current or delta", r"delta"),
+    "--reset": Meaning("reset", True, "the neurons' reset: soft or hard", r"reset"),
+    "--readout": Meaning("readout", True, "how export writes the readout in NIR", r"readout"),
     "--resume": Meaning("resume", False, "continue the run in --out", r"continue"),
     "--force": Meaning("force", False, "replace another run's files in --out", r"replace"),
     "--checkpoint": Meaning("checkpoint", True, "a model.pt written by tpprof train", r"model\.pt"),

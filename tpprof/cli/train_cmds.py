@@ -104,7 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--net", help="a .nir file whose weights and neurons start the fine-tune (e.g. --net net.nir)")
     add_nir_dt_flag(f)
     f.add_argument("--rule", default="tp", help="with --net: the learning rule (e.g. --rule tp)")
-    f.add_argument("--batch", type=ascii_int, default=32, help="with --net: the mini-batch (e.g. --batch 32)")
+    f.add_argument("--batch", type=ascii_int, default=32, help="with --net: the batch size B of the fine-tune (e.g. --batch 32)")
     _data_flags(f)
     f.add_argument("--speaker", required=True, help="the new user, an FSDD speaker (e.g. --speaker theo)")
     f.add_argument("--shots", default="all", help="takes per digit in the support set: 1, 5 or all (e.g. --shots 5)")
