@@ -323,6 +323,24 @@ def register_net_reader(suffix: str, reader: Callable[[str, "NeuronSpec | None"]
     NET_FILE_READERS[suffix] = reader
 
 
+#: ``--nir-dt SECONDS``: the step of every net file read in this process whose graph has no dt of
+#: its own (set by the CLI before any net is parsed, cleared after the command). It lives with the
+#: reader registry so that the flags (below the readers) can set it without importing a reader.
+_NET_FILE_DT: list[float | None] = [None]
+
+
+def set_net_file_dt(dt: float | None) -> None:
+    """Set (or clear, with None) the dt given to net files that carry none."""
+    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and 0 < dt <= 3600):
+        raise ConfigError("nir_dt", f"{dt!r} is not a time step", "seconds, 0 < dt <= 3600, e.g. --nir-dt 1e-3")
+    _NET_FILE_DT[0] = None if dt is None else float(dt)
+
+
+def net_file_dt() -> float | None:
+    """The ``--nir-dt`` of this process (None when not given)."""
+    return _NET_FILE_DT[0]
+
+
 def parse_net(text: str, neuron: NeuronSpec | None = None) -> NetSpec:
     """Net string or preset name → :class:`NetSpec` (see module docstring for the grammar)."""
     if not isinstance(text, str) or not text.strip():

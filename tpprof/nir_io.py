@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from tpprof.config import LayerSpec, NetSpec, NeuronSpec
+from tpprof.config import LayerSpec, NetSpec, NeuronSpec, net_file_dt
 from tpprof.errors import ConfigError, UserError
 
 __all__ = ["read_nir_net", "net_from_graph", "graph_from_learner", "write_nir", "net_for_parse", "NIR_DT",
@@ -114,7 +114,7 @@ def read_nir_net(path: str | os.PathLike, neuron: NeuronSpec | None = None,
     """``.nir`` file → (NetSpec, caveat notes). One-line :class:`ConfigError` on anything unmappable.
 
     ``dt``: the step to use when the graph's metadata has none (``--nir-dt``); None means
-    :func:`default_dt` (the CLI's ``--nir-dt``, else unset)."""
+    :func:`tpprof.config.net_file_dt` (the CLI's ``--nir-dt``, else unset)."""
     net, notes, _ = read_nir_file(path, neuron, dt)
     return net, notes
 
@@ -182,20 +182,6 @@ def _raise_if_newer_nir(path: Path, nir: Any) -> None:
                           f"pip install -U 'nir>={wrote}'") from None
 
 
-_DEFAULT_DT: list[float | None] = [None]
-
-
-def set_default_dt(dt: float | None) -> None:
-    """``--nir-dt SECONDS``: the step of every NIR graph read in this process whose metadata has
-    no ``dt`` (set once by the CLI, before any net is parsed)."""
-    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and 0 < dt <= 3600):
-        raise ConfigError("nir_dt", f"{dt!r} is not a time step", "seconds, 0 < dt <= 3600, e.g. --nir-dt 1e-3")
-    _DEFAULT_DT[0] = None if dt is None else float(dt)
-
-
-def default_dt() -> float | None:
-    """The ``--nir-dt`` of this process (None when not given)."""
-    return _DEFAULT_DT[0]
 
 
 class NirWeights:
@@ -469,7 +455,7 @@ def net_from_graph(graph: Any, name: str = "", dt: float | None = None,
                    weights: NirWeights | None = None) -> tuple[NetSpec, list[str]]:
     """A ``nir.NIRGraph`` → (NetSpec, notes); see the module docstring for the mapping.
 
-    ``dt``: the step when the metadata has none (else :func:`default_dt`); ``weights``: filled
+    ``dt``: the step when the metadata has none (else :func:`tpprof.config.net_file_dt`); ``weights``: filled
     with the learner's parameters and the blockers (:class:`NirWeights`)."""
     notes: list[str] = []
     wts = weights if weights is not None else NirWeights()
@@ -486,7 +472,7 @@ def net_from_graph(graph: Any, name: str = "", dt: float | None = None,
     if not in_shape or len(in_shape) not in (1, 3) or any(d < 1 or d > MAX_WIDTH for d in in_shape):
         raise _err(chain[0], f"input shape {in_shape}", "F or C×H×W, each 1..10^7")
     neurons = [(n, nodes[n]) for n in chain if type(nodes[n]).__name__ in _SPIKING + _INTEGRATOR]
-    dt = _dt(meta, neurons, notes, dt if dt is not None else default_dt())
+    dt = _dt(meta, neurons, notes, dt if dt is not None else net_file_dt())
 
     shape: tuple[int, ...] = tuple(in_shape)
     layers: list[LayerSpec] = []

@@ -278,9 +278,9 @@ def scaling_frame(base: Config, var: str, values: Sequence[int] | None = None,
 def informative_device(base: Config | None = None, classes: tuple[int, int] = (2, 1000),
                        batch: tuple[int, int] = (2, 1024)) -> Device:
     """A catalogue device whose budget cuts through the (C, B) map of ``base`` (default: the SHD
-    preset, TP): the one closest
-    (in log scale) to the geometric mean of TP's smallest and largest peak over the ranges,
-    so the regime map shows both feasible and infeasible cells. 8 MiB if the catalogue is empty."""
+    preset): the one closest (in log scale) to the geometric mean of TP's smallest and largest
+    peak over the ranges, so the regime map shows both feasible and infeasible cells. 8 MiB if
+    the catalogue is empty."""
     from tpprof.analytic.devices import load_catalogue
 
     tp = (base or make_config("shd")).with_(name="tp")

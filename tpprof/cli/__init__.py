@@ -15,6 +15,7 @@ from typing import Sequence
 
 from tpprof._version import __version__
 from tpprof.cli.config_flags import check_flag_texts
+from tpprof.config import set_net_file_dt
 from tpprof.errors import UserError
 
 #: Command-group modules under tpprof.cli, in the order their commands appear in --help.
@@ -92,8 +93,7 @@ def _run(args: argparse.Namespace) -> int:
                          "(accepted: a smaller net, batch, class count or steps)\n")
         return 2
     finally:  # --nir-dt holds for this command only (main() may run again in the same process)
-        if "tpprof.nir_io" in sys.modules:
-            sys.modules["tpprof.nir_io"].set_default_dt(None)
+        set_net_file_dt(None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from tpprof.config import (
     DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config, rules_accepting,
+    set_net_file_dt,
 )
 from tpprof.errors import UserError
 from tpprof.units import parse_ascii_int, parse_real
@@ -113,14 +114,9 @@ def add_nir_dt_flag(p: argparse.ArgumentParser) -> None:
 
 
 def apply_nir_dt(args: argparse.Namespace) -> None:
-    """Hand ``--nir-dt`` to the NIR reader before any net is parsed (nir_io imports numpy only)."""
-    import sys
-
-    dt = getattr(args, "nir_dt", None)
-    if dt is not None or "tpprof.nir_io" in sys.modules:  # None clears an earlier command's in this process
-        from tpprof.nir_io import set_default_dt
-
-        set_default_dt(dt)
+    """Hand ``--nir-dt`` to the net-file readers before any net is parsed (None clears an earlier
+    command's in this process)."""
+    set_net_file_dt(getattr(args, "nir_dt", None))
 
 
 def _example(default: Any) -> str:

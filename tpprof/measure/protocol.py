@@ -309,9 +309,8 @@ def interpreter() -> dict[str, str]:
     import sys
     from pathlib import Path
 
-    import tpprof
-
-    return {"python_executable": sys.executable, "tpprof_path": str(Path(tpprof.__file__).resolve().parent)}
+    # this file is tpprof/measure/protocol.py: the package folder is two levels up
+    return {"python_executable": sys.executable, "tpprof_path": str(Path(__file__).resolve().parents[1])}
 
 
 def tie_to_parent(parent_pid: int | None, deadline_s: float | None) -> None:
