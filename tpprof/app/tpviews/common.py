@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -166,15 +167,17 @@ def select(label: str, options: Sequence[Any], key: str, default: Any = None, **
     return st.selectbox(label, opts, index=index, key=key, **_BIND, **kw)
 
 
-def net_input(key: str, default: str = "shd", label: str = "Net") -> str:
+def net_input(key: str, default: str = "shd", label: str = "Net", upload_folded: bool = False) -> str:
     """The typed net, or the path of an uploaded ``.nir`` file (saved under its SHA-256, so an
     upload maps to one path and the cached tables are reused). A typed (URL-bound) text naming a
     ``.nir`` file is refused: the server opens only files that came through the uploader."""
     text = st.text_input(label, value=default, key=key, help=NET_HELP, **_BIND).strip()
-    up = st.file_uploader(f"…or upload a .nir file (at most {MAX_UPLOAD_MB} MB)", type=["nir"], key=f"{key}_nir",
-                          max_upload_size=MAX_UPLOAD_MB,
-                          help="A NIR graph exported by snnTorch, Norse, SpikingJelly, Lava-dl, Rockpool or Sinabs "
-                               "(tpprof export writes one too); it replaces the typed net")
+    # folded: the uploader (~90 px tall) waits in an expander, so the page's chart starts higher
+    with (st.expander("…or upload a .nir net") if upload_folded else contextlib.nullcontext()):
+        up = st.file_uploader(f"…or upload a .nir file (at most {MAX_UPLOAD_MB} MB)", type=["nir"], key=f"{key}_nir",
+                              max_upload_size=MAX_UPLOAD_MB,
+                              help="A NIR graph exported by snnTorch, Norse, SpikingJelly, Lava-dl, Rockpool or "
+                                   "Sinabs (tpprof export writes one too); it replaces the typed net")
     if up is not None:
         path = saved_upload(up.getvalue(), ".nir")
         _UPLOAD_NAMES[path] = str(up.name)[:120]
@@ -216,16 +219,17 @@ def saved_upload(data: bytes, suffix: str) -> str:
     return str(save_upload(data, suffix, MAX_UPLOAD_MB * 2**20))
 
 
-def dtype_optimizer(prefix: str, unused: str | None = None) -> tuple[str, str]:
-    """dtype and optimiser selects; ``unused`` (a reason) disables both and says why beside them."""
-    c1, c2 = st.columns(2)
+def dtype_optimizer(prefix: str, unused: str | None = None, cols: Sequence[Any] | None = None) -> tuple[str, str]:
+    """dtype and optimiser selects; ``unused`` (a reason) disables both and says why beside them
+    (in their help only when ``cols``, two columns of the caller's row, are given)."""
+    c1, c2 = cols if cols is not None else st.columns(2)
     with c1:
         dtype = select("dtype", DTYPES, f"{prefix}_dtype", "fp32", help=unused or "Element type of every tensor, e.g. fp32",
                        disabled=unused is not None)
     with c2:
         opt = select("Optimiser", OPTIMIZERS, f"{prefix}_opt", "adam", disabled=unused is not None,
                      help=unused or "Optimiser state per parameter: sgd 0, momentum 1, adam 2")
-    if unused:
+    if unused and cols is None:
         st.caption(unused)
     return dtype, opt
 
