@@ -136,3 +136,14 @@ def test_no_titles_and_page_size(tmp_path, monkeypatch) -> None:
     assert all(not (f.layout.title.text or "") for f, _ in sizes)
     prov = json.loads((tmp_path / "figure5.json").read_text())
     assert prov["config"]["net"] == "nmnist"
+
+
+def test_dashboard_pareto_colours_each_rule() -> None:
+    """The Memory x time chart (dashboard only): each rule in its own explicit colour."""
+    from tpprof.analytic.timing import pareto_table
+    from tpprof.config import make_config
+
+    fig = plots.pareto(pareto_table(make_config("shd")))
+    by_rule = {t.name: t.marker.color for t in fig.data if t.name in LABEL_TO_RULE}
+    assert len(by_rule) >= 3 and all(by_rule.values())
+    assert len(set(by_rule.values())) == len(by_rule)

@@ -855,7 +855,7 @@ def pareto(df: pd.DataFrame, title: str | None = None) -> go.Figure:
             type="scatter", x=g["peak_bytes"], y=g["time_s_per_step"] * 1e3, mode="markers",
             name=_rule_label(str(rule)),
             marker={"size": 10, "symbol": ["circle" if p else "circle-open" for p in g["pareto"]],
-                    "line": {"width": 2}},
+                    "color": RULE_COLORS.get(str(rule), "#333333"), "line": {"width": 2}},
             text=g["label"], customdata=[human_bytes(v) for v in g["peak_bytes"]],
             hovertemplate="%{text}<br>peak %{customdata}<br>%{y:.3g} ms / step<extra></extra>"))
     lo, hi = float(df["peak_bytes"].min()), float(df["peak_bytes"].max())
