@@ -88,6 +88,12 @@ def byte_ticks(lo: float, hi: float, max_ticks: int = 8) -> dict[str, Any]:
     return {"tickvals": vals, "ticktext": [human_bytes(v).replace(".00 ", " ").replace(".0 ", " ") for v in vals]}
 
 
+def _rule_rank(rule: str) -> int:
+    """A rule's place in legends: the order of :data:`RULE_COLORS` (TP, TESS, BPTT first)."""
+    order = list(RULE_COLORS)
+    return order.index(rule) if rule in order else len(order)
+
+
 def _rule_label(rule: str) -> str:
     return RULE_LABELS.get(rule, rule)
 
@@ -511,10 +517,12 @@ def measured_vs_analytic(df: pd.DataFrame, tolerance: float = 0.05, title: str |
                    hoverinfo="skip"),
               dict(type="scatter", x=line, y=line, mode="lines", line={"color": "black", "width": 1.5},
                    name="y = x (exact)", hoverinfo="skip")]
-    for rule in dict.fromkeys(pos["rule"]):
+    # TP, TESS, BPTT first in the legend (RULE_COLORS order) and drawn last, on top of the others
+    for rule in sorted(dict.fromkeys(pos["rule"]), key=_rule_rank, reverse=True):
         sub = pos[pos["rule"] == rule]
         traces.append(dict(
             type="scatter", x=sub["predicted_bytes"], y=sub["measured_bytes"], mode="markers", name=_rule_label(rule),
+            legendrank=100 + _rule_rank(rule),
             marker={"color": RULE_COLORS.get(rule), "size": 8, "line": {"width": 0.5, "color": "white"}},
             customdata=np.c_[sub["label"].astype(str), sub["error"].map(lambda e: f"{e:+.1%}"), sub["source"]],
             hovertemplate="%{customdata[0]}<br>analytic %{x:.4s}B, measured %{y:.4s}B<br>error %{customdata[1]}"
@@ -553,8 +561,7 @@ def t_invariance(df: pd.DataFrame, title: str | None = None) -> go.Figure:
     groups = list(dict.fromkeys(df["group"])) if len(df) else []
     symbol = {g: _GROUP_SYMBOLS[i % len(_GROUP_SYMBOLS)] for i, g in enumerate(groups)}
     common, short = _common_words(groups)
-    order = {r: i for i, r in enumerate(RULE_COLORS)}
-    rules = sorted(dict.fromkeys(df["rule"]), key=lambda r: order.get(r, len(order))) if len(df) else []
+    rules = sorted(dict.fromkeys(df["rule"]), key=_rule_rank) if len(df) else []
     for rule in rules:
         color, label = RULE_COLORS.get(rule, "#333333"), _rule_label(rule)
         first = True
