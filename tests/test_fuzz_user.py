@@ -116,3 +116,10 @@ def test_report_value_no_flag_accepts_is_never_exit_0(no_export, tmp_path_factor
 def test_finetune_epochs_out_of_range_is_one_line(checkpoint, tmp_path, epochs: str) -> None:
     rc, err = _run(_with(_finetune_argv(checkpoint, tmp_path / "ft"), "--epochs", epochs), tmp_path)
     assert rc == 2 and "epochs" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_finetune_calls_its_evaluation_set_the_query_set(checkpoint, tmp_path) -> None:
+    argv = [a for a in _finetune_argv(checkpoint, tmp_path / "ft") if a != "--no-progress"]
+    rc, err = _run(argv, tmp_path)
+    epoch_line = next(ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("epoch 1/1: loss"))
+    assert rc == 0 and " query " in epoch_line and " test " not in epoch_line, epoch_line
