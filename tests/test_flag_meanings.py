@@ -52,7 +52,8 @@ def test_every_flag_has_the_registered_meaning() -> None:
         if a.dest != m.dest:
             problems.append(f"{cmd} {opt}: stored as {a.dest!r}, the register says {m.dest!r}")
         if _takes_value(a) != m.takes_value:
-            problems.append(f"{cmd} {opt}: {'takes a value' if _takes_value(a) else 'is a switch'}, unlike the register")
+            kind = "takes a value" if _takes_value(a) else "is a switch"
+            problems.append(f"{cmd} {opt}: {kind}, unlike the register")
         if not re.search(m.help_pattern, a.help or "", re.IGNORECASE):
             problems.append(f"{cmd} {opt}: help {str(a.help)[:60]!r} does not say {m.meaning!r} "
                             f"(pattern {m.help_pattern!r})")

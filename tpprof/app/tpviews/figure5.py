@@ -58,7 +58,8 @@ def render() -> None:
     df = common.figure5_frame(cfg, acc, crange, brange, GRID_POINTS, versus)
     marks = views.preset_points() if marks_on else None
     title = _TITLES[acc] if versus == "tess" else _TITLES[acc].replace("TESS", "best alternative")
-    fig = common.figure("figure5", df, title=title + _TARGET_LABEL[rows] + ("" if acc.startswith("paper") else f" ({common.net_label(net)})"),
+    where = "" if acc.startswith("paper") else f" ({common.net_label(net)})"
+    fig = common.figure("figure5", df, title=title + _TARGET_LABEL[rows] + where,
                         points=marks)
     common.show_figure(fig, df, f"figure5_{acc.replace('+', '_')}" + ("_dedup" if rows == "classes" else ""))
     tp_wins = float((df["G"] > 1).mean())
@@ -66,8 +67,9 @@ def render() -> None:
     m1.metric("Cells where TP needs less", f"{tp_wins:.0%}")
     m2.metric("G range", f"{df['G'].min():.3g} – {df['G'].max():.3g}")
     m3.metric("Grid", f"{df['classes'].nunique()} C × {df['batch'].nunique()} B")
+    paper_note = (" Under the paper's accounting G depends on C and B (with + S on the depth L too); the net's "
+                  "widths cancel. " + unused) if paper else ""
     st.caption(f"{acc}: {views.ACCOUNTINGS[acc]}. The paper's accountings are tpprof's reconstruction of its "
                "Figure 5 (from the paper's §9 and Table 3: TP stores 2BLH, TESS BLH + LCH) and are labelled as such; "
                "the full accounting adds every term (weights, optimiser, both TP paths' state, S, B×B loss buffers, "
-               "…) and takes the step's peak." + (" Under the paper's accounting G depends on C and B (with + S on "
-                                                 "the depth L too); the net's widths cancel. " + unused if paper else ""))
+               "…) and takes the step's peak." + paper_note)
