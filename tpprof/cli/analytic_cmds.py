@@ -369,11 +369,15 @@ def cmd_devices(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps([device_to_dict(d) for d in devs], indent=2, ensure_ascii=False) + "\n")
         return 0
-    rows = [["name", "kind", "on-chip", "off-chip", "budget", "figures"]] + [
+    rows = [["name", "kind", "on-chip", "off-chip", "budget", "largest block", "learns on chip", "figures"]] + [
         [d.name, d.kind, format_bytes(d.on_chip_bytes) if d.on_chip_bytes else "-",
          format_bytes(d.off_chip_bytes) if d.off_chip_bytes else "-", format_bytes(d.budget_bytes),
+         format_bytes(d.largest_block_bytes) if d.largest_block_bytes else "-", d.on_chip_learning,
          "partly unverified" if "unverified" in d.source else "sourced"] for d in devs]
-    sys.stdout.write(_table(rows, "llrrrl") + "\n")
-    sys.stdout.write("\nsources: 'tpprof devices --json' lists the source of every figure; 'unverified' marks "
+    sys.stdout.write(_table(rows, "llrrrrll") + "\n")
+    sys.stdout.write("\nlargest block: the largest contiguous memory region (one buffer can be no larger; '-' = the "
+                     "budget is one block or not known); learns on chip: yes, no (inference only), partial (e.g. "
+                     "the last layer only), unknown.\n"
+                     "sources: 'tpprof devices --json' lists the source of every figure; 'unverified' marks "
                      "figures recalled from the named datasheet but not re-checked.\n")
     return 0

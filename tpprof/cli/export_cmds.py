@@ -82,8 +82,13 @@ def neurobench_output(learner, ds, doc: dict, line: str, as_json: bool) -> int:
     print(f"closest snnTorch neuron: {eq['setting']} ({'identical' if eq['exact'] else 'close: ' + eq['caveat']})")
     wl = rep["tpprof_train_workload"]
     print(f"training peak (not in NeuroBench), B={wl['batch']} T={wl['steps']} {wl['dtype']} {wl['optimizer']}:")
-    for rule, v in rep["tpprof_train_peak_analytic_bytes"].items():
-        m = rep.get("tpprof_train_peak_measured_bytes", {}).get(rule)
-        ms = format_bytes(m) if isinstance(m, int) else str(m)
-        print(f"  {rule:<5} analytic {format_bytes(v):>12}   measured (cpu) {ms:>12}")
+    peaks = rep["tpprof_train_peak_analytic_bytes"]
+    width = max(len(r) for r in peaks) if peaks else 4
+    measured = rep.get("tpprof_train_peak_measured_bytes", {})
+    print(f"  {'rule':<{width}} {'analytic':>12} {'measured (cpu)':>16}")
+    for rule, v in peaks.items():
+        m = measured.get(rule)
+        # measured: TP, TESS, BPTT and the checkpoint's own rule (one process each); the rest: analytic only
+        ms = format_bytes(m) if isinstance(m, int) else "not measured" if m is None else str(m)[:60]
+        print(f"  {rule:<{width}} {format_bytes(v):>12} {ms:>16}")
     return 0
