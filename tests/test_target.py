@@ -1,0 +1,128 @@
+"""tpprof.target: the C kernels against the analytic model (bytes) and the learners (numbers)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tpprof.analytic import estimate
+from tpprof.config import Device, make_config
+from tpprof.errors import UserError
+from tpprof.target import get_core, host_run, parse_backend, target_run
+from tpprof.target.account import account
+from tpprof.target.build import have_toolchain
+from tpprof.target.generate import STACK_RESERVE, layout
+
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler (cc)")
+needs_arm = pytest.mark.skipif(not have_toolchain(), reason="gcc-arm-none-eabi / qemu-system-arm not installed")
+
+
+def _cfg(net="40-64-10", B=4, T=3, opt="sgd", **kw):
+    return make_config(net, "tp", batch=B, steps=T, optimizer=opt, lr=1e-2, **kw)
+
+
+@pytest.mark.parametrize("net,B,rows", [("40-64-10", 1, "batch"), ("40-64-10", 8, "batch"),
+                                        ("40-64-64-10", 32, "batch"), ("40-64-64-10", 32, "classes")])
+def test_layout_is_the_model(net, B, rows):
+    """One array per term; persistent arrays + the largest phase = peak_bytes (no compiler needed)."""
+    cfg = _cfg(net, B, target_rows=rows)
+    lay = layout(cfg)
+    bd = estimate(cfg, "algorithm")
+    assert sorted(a.term for a in lay.arrays) == sorted(t.name for t in bd.terms)
+    biggest = max(sum(a.bytes for a in arrs) for arrs in lay.phases().values())
+    assert sum(a.bytes for a in lay.persistent) + biggest == bd.peak_bytes
+
+
+def test_unsupported_configs_are_one_line_errors():
+    for cfg, field in [(make_config("1x8x8-c4-10", "tp", batch=2, steps=2), "net"),
+                       (_cfg(opt="momentum"), "optimizer"), (_cfg().with_(dtype="fp16"), "dtype")]:
+        with pytest.raises(UserError) as e:
+            layout(cfg)
+        assert e.value.field == field and "\n" not in str(e.value)
+    with pytest.raises(UserError, match="qemu:cortex-m4f"):
+        parse_backend("qemu:cortex-m99")
+    assert parse_backend("cpu") is None and parse_backend("qemu:Cortex-M7").machine == "mps2-an500"
+
+
+@needs_cc
+@pytest.mark.parametrize("net,B,opt,rows", [("40-64-10", 1, "sgd", "batch"), ("40-64-10", 8, "adam", "batch"),
+                                            ("40-32-32-10", 4, "sgd", "batch"), ("40-32-32-10", 16, "adam", "classes")])
+def test_host_kernel_matches_the_learner(net, B, opt, rows):
+    """The C step (host cc) vs tpprof.snn's TP learner on the same weights and data: per-step
+    updates within 1e-5 relative (float32 both)."""
+    from tpprof.target.reference import max_update_difference
+
+    cfg = _cfg(net, B, T=5, opt=opt, target_rows=rows)
+    run = host_run(cfg, dump=True)
+    assert run.status == "ok", run.message
+    if B == 1:  # TP's local loss is identically zero at B = 1 (a 1×1 softmax)
+        assert all(v == 0.0 for v in run.local_loss)
+    assert max_update_difference(cfg, run) <= 1e-5
+
+
+@pytest.fixture(scope="module")
+def m4f():
+    return get_core("cortex-m4f")
+
+
+@needs_arm
+@pytest.mark.parametrize("net,B", [("40-64-10", 1), ("40-64-10", 2), ("40-64-10", 8), ("40-64-64-10", 8),
+                                   ("40-32-32-10", 16)])
+def test_qemu_ram_is_the_algorithmic_peak(m4f, net, B):
+    """On the Cortex-M4F the m_* arrays (.bss minus data and runtime) are exactly peak_bytes."""
+    cfg = _cfg(net, B, T=2)
+    built, run = target_run(cfg, m4f, count=False)
+    assert run.status == "ok", run.message
+    acc = account(built, run)
+    assert acc.modelled_bytes == estimate(cfg, "algorithm").peak_bytes
+    assert acc.section_bss == acc.modelled_bytes + acc.data_bytes + acc.runtime_bss_bytes
+    assert 0 < run.stack_bytes < STACK_RESERVE
+    assert sum(run.phases.values()) >= acc.arrays["m_phase"] == max(run.phases.values())
+
+
+@needs_arm
+def test_qemu_kernel_matches_the_learner_and_counts_deterministically(m4f, tmp_path):
+    from tpprof.target.reference import max_update_difference
+
+    cfg = _cfg("40-32-32-10", 8, T=4, opt="adam")
+    built, run = target_run(cfg, m4f, dump=True, workdir=tmp_path)
+    assert run.status == "ok", run.message
+    assert max_update_difference(cfg, run) <= 1e-5
+    from tpprof.target.run import qemu_run
+
+    again = qemu_run(built, m4f)
+    assert len(run.insns_per_step) == 4 and min(run.insns_per_step) > 0
+    assert again.insns_per_step == run.insns_per_step and again.checksum == run.checksum
+
+
+@needs_arm
+def test_does_not_fit_crash_and_timeout_are_results(tmp_path):
+    cfg = _cfg("40-64-10", 8, T=2)
+    small = Device("tiny", 16 * 1024)
+    built, run = target_run(cfg, get_core("cortex-m4f"), small, count=False)
+    assert run.status == "does-not-fit" and built.overflow_bytes > 0
+    big, _ = target_run(cfg, get_core("cortex-m4f"), None, count=False)
+    need = big.sections[".data"] + big.sections[".bss"] + STACK_RESERVE
+    assert abs(need - 16 * 1024 - built.overflow_bytes) <= 8  # alignment of the stack only
+    _, run = target_run(cfg, get_core("cortex-m3"), count=False, extra_cflags=("-DTPT_FAULT_TEST=1",))
+    assert run.status == "crash" and "fault" in run.message.lower()
+    _, run = target_run(cfg, get_core("cortex-m3"), count=False, timeout=1.0, extra_cflags=("-DTPT_HANG_TEST=1",))
+    assert run.status == "timeout"
+    assert not _qemu_children()
+
+
+def _qemu_children() -> list[int]:
+    """QEMU processes whose parent is this test process."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if "qemu-system" in stat and int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                out.append(int(d.name))
+    return out
