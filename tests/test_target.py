@@ -25,7 +25,8 @@ def _cfg(net="40-64-10", B=4, T=3, opt="sgd", **kw):
 
 
 @pytest.mark.parametrize("net,B,rows", [("40-64-10", 1, "batch"), ("40-64-10", 8, "batch"),
-                                        ("40-64-64-10", 32, "batch"), ("40-64-64-10", 32, "classes")])
+                                        ("40-64-64-10", 32, "batch"), ("40-64-64-10", 32, "classes"),
+                                        ("40-64r-64-10", 8, "batch")])
 def test_layout_is_the_model(net, B, rows):
     """One array per term; persistent arrays + the largest phase = peak_bytes (no compiler needed)."""
     cfg = _cfg(net, B, target_rows=rows)
@@ -49,7 +50,8 @@ def test_unsupported_configs_are_one_line_errors():
 
 @needs_cc
 @pytest.mark.parametrize("net,B,opt,rows", [("40-64-10", 1, "sgd", "batch"), ("40-64-10", 8, "adam", "batch"),
-                                            ("40-32-32-10", 4, "sgd", "batch"), ("40-32-32-10", 16, "adam", "classes")])
+                                            ("40-32-32-10", 4, "sgd", "batch"), ("40-32-32-10", 16, "adam", "classes"),
+                                            ("40-32r-32-10", 8, "sgd", "batch"), ("40-32-32r-10", 16, "adam", "classes")])
 def test_host_kernel_matches_the_learner(net, B, opt, rows):
     """The C step (host cc) vs tpprof.snn's TP learner on the same weights and data: per-step
     updates within 1e-5 relative (float32 both)."""
@@ -70,7 +72,7 @@ def m4f():
 
 @needs_arm
 @pytest.mark.parametrize("net,B", [("40-64-10", 1), ("40-64-10", 2), ("40-64-10", 8), ("40-64-64-10", 8),
-                                   ("40-32-32-10", 16)])
+                                   ("40-32-32-10", 16), ("40-32r-10", 8)])
 def test_qemu_ram_is_the_algorithmic_peak(m4f, net, B):
     """On the Cortex-M4F the m_* arrays (.bss minus data and runtime) are exactly peak_bytes."""
     cfg = _cfg(net, B, T=2)
