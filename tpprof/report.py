@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tpprof import resources
-from tpprof.config import Device
+from tpprof.device import Device
 from tpprof.datafiles import load_measurements, load_results, shipped_measurement_files
 from tpprof.errors import UserError
 from tpprof.views import (DEFAULT_SCALING_VALUES, compare_frame, config_for, error_summary, figure5_frame,

@@ -218,7 +218,7 @@ def check_memory(cfg: Config, field: str = "net", available: int | None = None) 
 
         available = int(psutil.virtual_memory().available)
     if need > available:
-        from tpprof.config import format_bytes
+        from tpprof.units import format_bytes
 
         raise UserError(field, f"training {cfg.rule.name} on {cfg.net.to_string()[:60]} with B={cfg.workload.batch}, "
                         f"C={cfg.workload.classes}, T={cfg.workload.steps} needs about {format_bytes(need)} at its "

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from tpprof.config import Config, Device, Grid, RuleSpec, make_config, parse_net
+from tpprof.config import Config, Grid, RuleSpec, make_config, parse_net
+from tpprof.device import Device
 from tpprof.analytic import ACCOUNTING_LABELS, PAPER_ACCOUNTINGS
 from tpprof.errors import UserError
 

@@ -225,7 +225,7 @@ def finetune_handler(args: argparse.Namespace) -> int:
 
 def finetune_memory_line(mem: dict[str, Any]) -> str:
     """One line: the fine-tune's analytic peak; for TP both target-path layouts (batch vs classes)."""
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     head = f"memory at batch {mem['batch']} ({mem['classes']} classes), analytic peak (full): "
     if "peak_bytes_target_rows_batch" not in mem:

@@ -6,7 +6,8 @@ import streamlit as st
 
 from tpprof import plots, views
 from tpprof.analytic.devices import resolve_budget
-from tpprof.config import PRESETS, format_bytes
+from tpprof.config import PRESETS
+from tpprof.units import format_bytes
 
 from . import common
 
