@@ -128,3 +128,48 @@ def _qemu_children() -> list[int]:
             if "qemu-system" in stat and int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
                 out.append(int(d.name))
     return out
+
+
+@needs_arm
+def test_measure_backend_qemu_writes_rows_that_validate_to_the_byte(tmp_path, capsys):
+    from tpprof.cli import main
+    from tpprof.store import load
+    from tpprof.validate import render, validate_rows
+
+    out = tmp_path / "target.csv"
+    rc = main(["measure", "--backend", "qemu:cortex-m4f", "--device", "nrf52840", "--net", "40-32-10,40-400-400-10",
+               "--rule", "tp", "--batch", "4", "--steps", "3", "--optimizer", "sgd", "--out", str(out), "--quiet"])
+    assert rc == 0
+    rows = load(out).rows
+    st = {r["net"]: r for r in rows}
+    assert st["40-32-10"]["status"] == "ok" and st["40-400-400-10"]["status"] == "does-not-fit"
+    assert st["40-400-400-10"]["overflow_bytes"] > 0
+    ok = st["40-32-10"]
+    assert ok["device"] == "qemu:cortex-m4f" and ok["target_device"] == "nrf52840" and ok["insns_per_step"] > 0
+    assert ok["peak_bytes"] == ok["static_bytes"] + ok["stack_bytes"]
+    assert ok["peak_bytes"] == sum(ok[f"bytes_{c}"] for c in ("weights", "gradients", "optimizer", "neuron_state",
+                                                               "traces", "aux", "loss_buffers", "saved",
+                                                               "implementation")) + ok["bytes_other"]
+    v = validate_rows(rows)
+    assert v.summary()["target_points"] == 1 and v.summary()["target_max_abs_difference_bytes"] == 0
+    text = render(v)
+    assert "C runtime .data" in text and "stack" in text and "does-not-fit" in text
+    # a rerun skips the points already in the file
+    assert main(["measure", "--backend", "qemu:cortex-m4f", "--device", "nrf52840", "--net", "40-32-10", "--rule",
+                 "tp", "--batch", "4", "--steps", "3", "--optimizer", "sgd", "--out", str(out), "--quiet"]) == 0
+    assert len(load(out).rows) == 2
+
+
+def test_measure_backend_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
+    from tpprof.cli import main
+
+    assert main(["measure", "--backend", "qemu:cortex-m99", "--net", "40-32-10", "--batch", "2", "--steps", "2",
+                 "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cortex-m4f" in err[0]
+    monkeypatch.setenv("PATH", str(tmp_path))  # no toolchain on PATH
+    assert main(["measure", "--backend", "qemu:cortex-m4f", "--net", "40-32-10", "--batch", "2", "--steps", "2",
+                 "--optimizer", "sgd", "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gcc-arm-none-eabi" in err[0]
+    assert not (tmp_path / "x.csv").exists()

@@ -27,7 +27,7 @@ from tpprof.target.build import TOOL_TIMEOUT, Built, build_host, build_target, n
 from tpprof.target.cores import Core
 from tpprof.target.generate import DATA_SEED, DENSITY, csrc_dir
 
-COUNTER = "static+stack"
+from tpprof.store import TARGET_COUNTER as COUNTER  # noqa: E402
 RUN_TIMEOUT = 60.0
 
 
