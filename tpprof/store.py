@@ -140,8 +140,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("core", "str", "target rows: the Cortex-M core, e.g. cortex-m4f"),
     _c("target_device", "str", "target rows: the catalogue device whose SRAM the linker script imposed "
        "(empty: the QEMU machine's RAM); part of the point's identity"),
-    _c("ram_limit_bytes", "int", "target rows: RAM given to the linker (the device's largest contiguous block, "
-       "else its SRAM)"),
+    _c("ram_limit_bytes", "int", "target rows: RAM given to the linker (the device's SRAM; each buffer must also fit "
+       "its largest contiguous block)"),
     _c("static_bytes", "int", "target rows: .data + .bss of the linked ELF"),
     _c("stack_bytes", "int", "target rows: painted stack high-water mark"),
     _c("modelled_bytes", "int", "target rows: Σ sizes of the m_* arrays (the algorithmic terms, transients "

@@ -237,9 +237,9 @@ def validate_rows(rows: list[Mapping[str, Any]], tolerance: float = 0.05, estima
 
     from tpprof.target.measure import kernel_hash
 
-    current = {False: learner_hash(), True: kernel_hash()}  # target rows name the C kernels' code
-    v.stale = sum(1 for r in ok if r.get("learner_hash")
-                  and r["learner_hash"] != current[r.get("counter") == TARGET_COUNTER])
+    torch_code = learner_hash()  # target rows name their C kernel's code instead
+    v.stale = sum(1 for r in ok if r.get("learner_hash") and r["learner_hash"] != (
+        kernel_hash(r["rule"]) if r.get("counter") == TARGET_COUNTER else torch_code))
     return v
 
 

@@ -99,7 +99,22 @@ def build_target(cfg: Config, core: Core, device: Device | None, workdir: Path, 
     built.sections = section_sizes(elf)
     built.symbols = ram_symbols(elf)
     built.seconds = time.perf_counter() - t0
+    too_big = largest_buffer_check(built, device)
+    if too_big:
+        name, size, block = too_big
+        built.elf, built.overflow_bytes = None, size - block
+        built.ram_what += f"; {name} ({size} B) is larger than its largest contiguous block ({block} B)"
     return built
+
+
+def largest_buffer_check(built: Built, device: Device | None) -> tuple[str, int, int] | None:
+    """The largest RAM object of the ELF when it exceeds the device's largest contiguous block
+    (one buffer cannot span two SRAM banks), else None."""
+    block = device.largest_block_bytes if device is not None else None
+    if not block or not built.symbols:
+        return None
+    name, (size, _) = max(built.symbols.items(), key=lambda kv: kv[1][0])
+    return (name, size, block) if size > block else None
 
 
 def section_sizes(elf: Path) -> dict[str, int]:

@@ -16,7 +16,7 @@ TP derives from them (target-row labels, k(b), log n_k). Everything else in RAM 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -39,18 +39,25 @@ LAYER_FIELDS: dict[str, dict[str, str]] = {
            "s^{t−1} (input path)": "sp", "s^{t−1} (target path)": "spt",
            "z (similarity)": "z", "y (soft targets)": "y", "softmax(z)": "sm", "δ (input-path signal)": "d",
            "δ̃ (target-path signal)": "dt", "S (label projection)": "S"},
+    "ottt": {"W": "W", "R": "R", "grad W": "gW", "grad R": "gR", "v": "v", "s": "s", "presynaptic trace": "tr",
+             "presynaptic trace (recurrent)": "trr", "u (this step)": "u", "∂L_t/∂a_l (spike adjoint)": "adj"},
 }
 NET_FIELDS: dict[str, dict[str, str]] = {
     "tp": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "softmax(m) − c": "err"},
+    "ottt": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "ε_L (readout input trace)": "epsL",
+             "∂L_t/∂m": "gm"},
 }
-SOURCES: dict[str, tuple[str, ...]] = {"tp": ("tp.c",)}
+SOURCES: dict[str, tuple[str, ...]] = {"tp": ("tp.c",), "ottt": ("ottt.c",)}
 RUNTIME_SOURCES = ("runtime.c", "main.c")
-#: Layer-struct fields of each rule (the order of tp.h's initialiser).
+#: Layer-struct fields of each rule (the order of <rule>.h's initialiser): ints, then pointers.
+INT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("n_in", "n", "rec", "two_terms"), "ottt": ("n_in", "n", "rec")}
 STRUCT_FIELDS: dict[str, tuple[str, ...]] = {
     "tp": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "vt", "st", "eps", "epst", "sp", "spt",
            "z", "y", "sm", "d", "dt"),
+    "ottt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tr", "trr", "u", "adj"),
 }
-NET_STRUCT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("S", "W_out", "gW_out", "oW_out", "m", "err")}
+NET_STRUCT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("S", "W_out", "gW_out", "oW_out", "m", "err"),
+                                                  "ottt": ("W_out", "gW_out", "oW_out", "m", "epsL", "gm")}
 OPT_PREFIX = ("adam state ", "momentum state ")
 
 
@@ -59,11 +66,17 @@ class Array:
     """One array of the kernel: the model term it stands for and where it lives."""
 
     term: str  # the analytic term's name
-    symbol: str  # C symbol (persistent) or union member (transient)
+    symbol: str  # C symbol (persistent) or union member / arena slot (transient)
     count: int  # float32 elements
-    phase: str | None  # None: persistent
+    phases: tuple[str, ...]  # () = persistent; else the model's phases in which it is live
     layer: int | None
     field: str  # the kernel's struct field
+    offset: int = 0  # transients in an arena (terms live in several phases): float offset in m_phase
+
+    @property
+    def phase(self) -> str | None:
+        """The one phase of a single-phase transient (None: persistent or several)."""
+        return self.phases[0] if len(self.phases) == 1 else None
 
     @property
     def bytes(self) -> int:
@@ -77,17 +90,29 @@ class Layout:
     arrays: tuple[Array, ...]
     peak_bytes: int
     total_bytes: int
+    arena: int = 0  # floats of m_phase when the transients are packed by offset (0: a union of structs)
 
     @property
     def persistent(self) -> tuple[Array, ...]:
-        return tuple(a for a in self.arrays if a.phase is None)
+        return tuple(a for a in self.arrays if not a.phases)
+
+    @property
+    def transient(self) -> tuple[Array, ...]:
+        return tuple(a for a in self.arrays if a.phases)
 
     def phases(self) -> dict[str, list[Array]]:
+        """Phase → the transients live in it."""
         out: dict[str, list[Array]] = {}
-        for a in self.arrays:
-            if a.phase is not None:
-                out.setdefault(a.phase, []).append(a)
+        for a in self.transient:
+            for p in a.phases:
+                out.setdefault(p, []).append(a)
         return out
+
+    def transient_bytes(self) -> int:
+        """Bytes of m_phase: the union (largest phase) or the packed arena."""
+        if self.arena:
+            return 4 * self.arena
+        return max((sum(a.bytes for a in arrs) for arrs in self.phases().values()), default=0)
 
 
 def supported_rules() -> tuple[str, ...]:
@@ -143,12 +168,32 @@ def layout(cfg: Config) -> Layout:
         if not field or field.endswith("?"):
             raise UserError("rule", f"the {cfg.rule.name} kernel has no array for the model's term {t.name!r}",
                             "a config whose terms the kernel implements")
-        if len(t.phases) > 1:
-            raise UserError("net", f"term {t.name!r} is live in several phases {t.phases}", "dense layers")
         ident = (f"l{layer}_" if layer else "") + field
-        phase = t.phases[0] if not t.persistent else None
-        arrays.append(Array(t.name, ("m_" + ident) if phase is None else ident, int(t.count), phase, layer, field))
-    return Layout(tuple(arrays), int(bd.peak_bytes), int(bd.total_bytes))
+        phases = () if t.persistent else tuple(t.phases)
+        arrays.append(Array(t.name, ident if phases else "m_" + ident, int(t.count), phases, layer, field))
+    lay = Layout(tuple(arrays), int(bd.peak_bytes), int(bd.total_bytes))
+    if any(len(a.phases) > 1 for a in arrays):
+        lay = pack(lay)
+    return lay
+
+
+def pack(lay: Layout) -> Layout:
+    """Offsets for transients live in several phases: first fit, largest first, against the
+    already placed terms that share a phase with it (two terms never live together may share
+    memory). The arena is then at least the largest phase; ``tpprof validate`` shows any excess."""
+    placed: list[Array] = []
+    for a in sorted(lay.transient, key=lambda x: (-x.count, x.term)):
+        clash = sorted((b.offset, b.offset + b.count) for b in placed if set(a.phases) & set(b.phases))
+        off = 0
+        for lo, hi in clash:
+            if off + a.count <= lo:
+                break
+            off = max(off, hi)
+        placed.append(replace(a, offset=off))
+    by_term = {a.term: a for a in placed}
+    arrays = tuple(by_term.get(a.term, a) for a in lay.arrays)
+    arena = max((a.offset + a.count for a in placed), default=0)
+    return replace(lay, arrays=arrays, arena=max(arena, 1))
 
 
 def _flit(x: float) -> str:
@@ -203,38 +248,47 @@ def params(cfg: Config) -> list[tuple[str, str, int, int]]:
 
 def model_c(cfg: Config, lay: Layout) -> str:
     rule = cfg.rule.name
-    header = {"tp": "tp.h"}[rule]
     lines = ["/* generated by tpprof.target.generate: one array per term of the algorithmic model */",
-             '#include "model.h"', f'#include "{header}"', ""]
+             '#include "model.h"', f'#include "{rule}.h"', ""]
     for a in lay.persistent:
         lines.append(f"float {a.symbol}[{a.count}];  /* {a.term} */")
     phases = lay.phases()
-    lines.append("union tpt_phases {")
-    for ph, arrs in phases.items():
-        lines.append("    struct {")
-        lines += [f"        float {a.symbol}[{a.count}];  /* {a.term} */" for a in arrs]
-        lines.append(f"    }} {_ident(ph)};")
-    if not phases:
-        lines.append("    float none[1];")
-    lines += ["};", "union tpt_phases m_phase;", ""]
     where: dict[tuple[int | None, str], str] = {}
-    for a in lay.arrays:
-        where[(a.layer, a.field)] = a.symbol if a.phase is None else f"m_phase.{_ident(a.phase)}.{a.symbol}"
+    if lay.arena:  # terms live in several phases: one arena, each term at its packed offset
+        lines.append(f"float m_phase[{lay.arena}];  /* the transients, packed by phase liveness: */")
+        for a in lay.transient:
+            lines.append(f"/*   m_phase[{a.offset}:{a.offset + a.count}] {a.term}, live in {', '.join(a.phases)} */")
+            where[(a.layer, a.field)] = f"m_phase + {a.offset}"
+    else:  # one struct per phase, overlaid in a union: the compiler lays out each phase
+        lines.append("union tpt_phases {")
+        for ph, arrs in phases.items():
+            lines.append("    struct {")
+            lines += [f"        float {a.symbol}[{a.count}];  /* {a.term} */" for a in arrs]
+            lines.append(f"    }} {_ident(ph)};")
+            for a in arrs:
+                where[(a.layer, a.field)] = f"m_phase.{_ident(ph)}.{a.symbol}"
+        if not phases:
+            lines.append("    float none[1];")
+        lines += ["};", "union tpt_phases m_phase;"]
+    lines.append("")
+    for a in lay.persistent:
+        where[(a.layer, a.field)] = a.symbol
     lines.append("void tpt_print_phases(void) {")
-    for ph in phases:
-        lines.append(f'    out_str("PH {ph} "); out_u((uint32_t)sizeof(m_phase.{_ident(ph)})); out_nl();')
+    if lay.arena:
+        lines.append(f'    out_str("PH arena "); out_u((uint32_t)sizeof(m_phase)); out_nl();')
+    else:
+        for ph in phases:
+            lines.append(f'    out_str("PH {ph} "); out_u((uint32_t)sizeof(m_phase.{_ident(ph)})); out_nl();')
     lines += ["}", ""]
-    geo = cfg.net.geometry()
-    lines.append(f"const tp_layer_t TP_LAYERS[NL] = {{" if rule == "tp" else "")
-    for g in geo:
+    lines.append(f"const {rule}_layer_t LAYERS[NL] = {{")
+    for g in cfg.net.geometry():
         l = g.index
-        two = int((l, "dt") in where)
-        vals = [str(g.n_in), str(g.n_neurons), str(int(g.n_recurrent > 0)), str(two)]
-        vals += [where.get((l, f), "0") for f in STRUCT_FIELDS[rule]]
+        ints = {"n_in": g.n_in, "n": g.n_neurons, "rec": int(g.n_recurrent > 0), "two_terms": int((l, "dt") in where)}
+        vals = [str(ints[f]) for f in INT_FIELDS[rule]] + [where.get((l, f), "0") for f in STRUCT_FIELDS[rule]]
         lines.append("    {" + ", ".join(vals) + "},")
     lines.append("};")
     net_vals = [where.get((None, f), "0") for f in NET_STRUCT_FIELDS[rule]]
-    lines.append("const tp_net_t TP_NET = {" + ", ".join(net_vals) + "};")
+    lines.append(f"const {rule}_net_t NET = {{" + ", ".join(net_vals) + "};")
     lines.append("const tpt_param_t TPT_PARAMS[TPT_N_PARAMS] = {")
     for name, sym, n, fan in params(cfg):
         lines.append(f'    {{"{name}", {sym}, {n}u, {fan}u}},')
@@ -243,18 +297,16 @@ def model_c(cfg: Config, lay: Layout) -> str:
 
 
 def ram_limit(core: Core, device: Device | None) -> tuple[int, str]:
-    """RAM given to the linker: the device's largest contiguous block (else its budget), at most
-    the machine's RAM; and a phrase saying which."""
+    """RAM given to the linker: the device's SRAM (its budget), at most the machine's RAM; and a
+    phrase saying which. (A device's largest contiguous block limits each buffer, checked on the
+    linked ELF: :func:`tpprof.target.build.largest_buffer_check`.)"""
     if device is None:
         return core.ram_bytes, f"{core.machine} RAM"
-    if device.largest_block_bytes:
-        want, what = device.largest_block_bytes, f"{device.name} largest contiguous block"
-    else:
-        want, what = device.budget_bytes, f"{device.name} SRAM"
+    want = device.budget_bytes
     if want > core.ram_bytes:
         raise UserError("device", f"{device.name} has {want} B of RAM, more than {core.machine} emulates "
                         f"({core.ram_bytes} B)", f"a device with ≤ {core.ram_bytes} B on qemu:{core.name}")
-    return int(want), what
+    return int(want), f"{device.name} SRAM"
 
 
 def linker_script(core: Core, ram_bytes: int, stack: int = STACK_RESERVE) -> str:

@@ -31,17 +31,22 @@ PEAK_DEFINITION = ("static+stack: .data + .bss of the linked ELF (arm-none-eabi-
                    "high-water mark, the whole RAM the step uses on the target (input frame included)")
 
 
-def kernel_hash() -> str:
-    """SHA-256 (12 hex digits) of the C sources: which kernel code a row measured."""
+def kernel_hash(rule: str) -> str:
+    """SHA-256 (12 hex digits) of the C sources a rule's kernel is built from (the runtime, the
+    start-up code and the rule's own files): which kernel code a row measured."""
+    from tpprof.target.generate import RUNTIME_SOURCES, SOURCES
+
+    d = csrc_dir()
+    names = sorted({*RUNTIME_SOURCES, *SOURCES.get(rule, ()), "startup_arm.c", "tpt.h",
+                    *(f[:-2] + ".h" for f in SOURCES.get(rule, ()) if (d / (f[:-2] + ".h")).is_file())})
     h = hashlib.sha256()
-    for f in sorted(csrc_dir().iterdir()):
-        if f.suffix in (".c", ".h"):
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
+    for name in names:
+        h.update(name.encode())
+        h.update((d / name).read_bytes())
     return h.hexdigest()[:12]
 
 
-def _provenance(core: Core) -> dict[str, Any]:
+def _provenance(core: Core, rule: str) -> dict[str, Any]:
     import platform
 
     from tpprof._version import __version__
@@ -49,7 +54,7 @@ def _provenance(core: Core) -> dict[str, Any]:
 
     return dict(tpprof_version=__version__, torch_version="", python_version=platform.python_version(),
                 hardware=f"QEMU {core.machine} ({core.name}) on {hardware_description()}", timestamp=now_utc(),
-                learner_hash=kernel_hash(), toolchain=toolchain_versions())
+                learner_hash=kernel_hash(rule), toolchain=toolchain_versions())
 
 
 def _categories(cfg: Config, arrays: dict[str, int]) -> dict[str, int]:
@@ -78,7 +83,7 @@ def target_row(cfg: Config, core: Core, device: Device | None, *, net_label: str
     row = config_columns(cfg, f"qemu:{core.name}", net_label)
     row.update(counter=COUNTER, peak_definition=PEAK_DEFINITION, warmup_batches=0, batches=1, repeats=1, seed=0,
                threads=1, core=core.name, target_device=device.name if device else "")
-    row.update(_provenance(core))
+    row.update(_provenance(core, cfg.rule.name))
     try:
         built, run = target_run(cfg, core, device, count=True, timeout=timeout)
     except UserError:
@@ -91,7 +96,7 @@ def target_row(cfg: Config, core: Core, device: Device | None, *, net_label: str
     row["macs_per_step"] = int(estimate(cfg, "algorithm").macs_per_step)
     if not built.fits:
         row.update(status="does-not-fit", overflow_bytes=built.overflow_bytes,
-                   error=f"RAM overflowed by {built.overflow_bytes} bytes ({built.ram_what}: {built.ram_bytes} B, "
+                   error=f"RAM overflowed by {built.overflow_bytes} bytes ({built.ram_what}; {built.ram_bytes} B, "
                          f"stack reserve included)", wall_s=time.perf_counter() - t0)
         return row
     if run.status != "ok":

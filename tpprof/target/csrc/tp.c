@@ -47,7 +47,7 @@ static void forward(const tp_layer_t *L, int rows, const float *a, const int32_t
     for (int r = 0; r < rows; ++r) {
         for (int j = 0; j < n; ++j) {
             float acc = 0.0f;
-            if (lab) acc = TP_NET.S[j * CLASSES + lab[r]];
+            if (lab) acc = NET.S[j * CLASSES + lab[r]];
             else { const float *w = L->W + j * ni, *x = a + r * ni; for (int k = 0; k < ni; ++k) acc += w[k] * x[k]; }
             if (L->rec) { const float *w = L->R + j * n, *x = sprev + r * n; float ar = 0.0f;
                           for (int k = 0; k < n; ++k) ar += w[k] * x[k]; acc += ar; }
@@ -127,7 +127,7 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
     int n_prev = CLASSES;
     float total = 0.0f;
     for (int l = 0; l < NL; ++l) {
-        const tp_layer_t *L = &TP_LAYERS[l];
+        const tp_layer_t *L = &LAYERS[l];
         forward(L, B, a, 0, L->v, L->s, L->sp);
         trace(L->eps, L->s, B * L->n);
         forward(L, K, at, l == 0 ? d_rowlab : 0, L->vt, L->st, L->spt);
@@ -144,29 +144,29 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
         a = L->s; at = L->st; prev_t = L->epst; n_prev = L->n;
     }
     /* readout: m += W_out a_L;  e = softmax(m) − c;  ∂W_out = eᵀ ε_L / B */
-    const tp_layer_t *Ll = &TP_LAYERS[NL - 1];
+    const tp_layer_t *Ll = &LAYERS[NL - 1];
     const int nL = Ll->n;
     float ce = 0.0f;
     for (int b = 0; b < B; ++b) {
-        float *e = TP_NET.err + b * CLASSES;
+        float *e = NET.err + b * CLASSES;
         for (int c = 0; c < CLASSES; ++c) {
-            float acc = 0.0f; const float *w = TP_NET.W_out + c * nL, *s = a + b * nL;
+            float acc = 0.0f; const float *w = NET.W_out + c * nL, *s = a + b * nL;
             for (int k = 0; k < nL; ++k) acc += w[k] * s[k];
-            TP_NET.m[b * CLASSES + c] += acc;
-            e[c] = TP_NET.m[b * CLASSES + c];
+            NET.m[b * CLASSES + c] += acc;
+            e[c] = NET.m[b * CLASSES + c];
         }
         float lse = softmax_row(e, CLASSES);
-        ce += lse - TP_NET.m[b * CLASSES + labels[b]];
+        ce += lse - NET.m[b * CLASSES + labels[b]];
         e[labels[b]] -= 1.0f;
     }
     for (int c = 0; c < CLASSES; ++c)
         for (int k = 0; k < nL; ++k) {
             float sacc = 0.0f;
-            for (int b = 0; b < B; ++b) sacc += TP_NET.err[b * CLASSES + c] * Ll->eps[b * nL + k];
+            for (int b = 0; b < B; ++b) sacc += NET.err[b * CLASSES + c] * Ll->eps[b * nL + k];
             sacc /= (float)B;
-            TP_NET.gW_out[c * nL + k] = (seq && t > 0) ? TP_NET.gW_out[c * nL + k] + sacc : sacc;
+            NET.gW_out[c * nL + k] = (seq && t > 0) ? NET.gW_out[c * nL + k] + sacc : sacc;
         }
-    if (update) opt_step(TP_NET.W_out, TP_NET.gW_out, TP_NET.oW_out, (uint32_t)(CLASSES * nL), LR, tp_opt_t);
+    if (update) opt_step(NET.W_out, NET.gW_out, NET.oW_out, (uint32_t)(CLASSES * nL), LR, tp_opt_t);
     *local_loss = total;
     *readout_ce = ce / (float)B;
 }

@@ -15,6 +15,6 @@ typedef struct {
 typedef struct {
     float *S, *W_out, *gW_out, *oW_out, *m, *err;
 } tp_net_t;
-extern const tp_layer_t TP_LAYERS[NL];
-extern const tp_net_t TP_NET;
+extern const tp_layer_t LAYERS[NL];
+extern const tp_net_t NET;
 #endif
