@@ -31,7 +31,7 @@ def _cfg(net="40-64-10", B=4, T=3, opt="sgd", rule="tp", **kw):
                                         ("40-64r-64-10", 8, "batch")])
 def test_layout_is_the_model(net, B, rows):
     """One array per term; persistent arrays + the largest phase = peak_bytes (no compiler needed)."""
-    for cfg in (_cfg(net, B, target_rows=rows), _cfg(net, B, rule="ottt")):
+    for cfg in (_cfg(net, B, target_rows=rows), _cfg(net, B, rule="ottt"), _cfg(net.replace("r", ""), B, rule="bptt")):
         lay = layout(cfg)
         bd = estimate(cfg, "algorithm")
         assert sorted(a.term for a in lay.arrays) == sorted(t.name for t in bd.terms)
@@ -44,7 +44,8 @@ def test_layout_is_the_model(net, B, rows):
 
 def test_unsupported_configs_are_one_line_errors():
     for cfg, field in [(make_config("1x8x8-c4-10", "tp", batch=2, steps=2), "net"),
-                       (_cfg(opt="momentum"), "optimizer"), (_cfg().with_(dtype="fp16"), "dtype")]:
+                       (_cfg(opt="momentum"), "optimizer"), (_cfg().with_(dtype="fp16"), "dtype"),
+                       (_cfg("40-32r-10", rule="bptt"), "net"), (_cfg(rule="eprop"), "rule")]:
         with pytest.raises(UserError) as e:
             layout(cfg)
         assert e.value.field == field and "\n" not in str(e.value)
@@ -60,6 +61,18 @@ def test_host_ottt_kernel_matches_the_learner(net, B, opt):
     from tpprof.target.reference import max_update_difference
 
     cfg = _cfg(net, B, T=5, opt=opt, rule="ottt")
+    run = host_run(cfg, dump=True)
+    assert run.status == "ok", run.message
+    assert max_update_difference(cfg, run) <= 1e-5
+
+
+@needs_cc
+@pytest.mark.parametrize("net,B,T,opt", [("40-64-10", 1, 5, "sgd"), ("40-32-48-10", 4, 6, "adam"),
+                                         ("40-32-10", 4, 1, "sgd")])
+def test_host_bptt_kernel_matches_the_learner(net, B, T, opt):
+    from tpprof.target.reference import max_update_difference
+
+    cfg = _cfg(net, B, T=T, opt=opt, rule="bptt")
     run = host_run(cfg, dump=True)
     assert run.status == "ok", run.message
     assert max_update_difference(cfg, run) <= 1e-5
@@ -90,7 +103,8 @@ def m4f():
 @needs_arm
 @pytest.mark.parametrize("rule,net,B", [("tp", "40-64-10", 1), ("tp", "40-64-10", 2), ("tp", "40-64-10", 8),
                                         ("tp", "40-64-64-10", 8), ("tp", "40-32-32-10", 16), ("tp", "40-32r-10", 8),
-                                        ("ottt", "40-64-64-10", 4), ("ottt", "40-32r-48-10", 8)])
+                                        ("ottt", "40-64-64-10", 4), ("ottt", "40-32r-48-10", 8),
+                                        ("bptt", "40-32-48-10", 4)])
 def test_qemu_ram_is_the_algorithmic_peak(m4f, rule, net, B):
     """On the Cortex-M4F the m_* arrays (.bss minus data and runtime) are exactly peak_bytes."""
     cfg = _cfg(net, B, T=2, rule=rule)

@@ -41,23 +41,30 @@ LAYER_FIELDS: dict[str, dict[str, str]] = {
            "δ̃ (target-path signal)": "dt", "S (label projection)": "S"},
     "ottt": {"W": "W", "R": "R", "grad W": "gW", "grad R": "gR", "v": "v", "s": "s", "presynaptic trace": "tr",
              "presynaptic trace (recurrent)": "trr", "u (this step)": "u", "∂L_t/∂a_l (spike adjoint)": "adj"},
+    "bptt": {"W": "W", "grad W": "gW", "v": "v", "s": "s", "saved input x^t × T": "sin",
+             "saved input s_{l−1}^t × (T−1)": "sin", "saved u × T": "su", "adjoint δ = ∂E/∂u (carried)": "dl"},
 }
 NET_FIELDS: dict[str, dict[str, str]] = {
     "tp": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "softmax(m) − c": "err"},
     "ottt": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "ε_L (readout input trace)": "epsL",
              "∂L_t/∂m": "gm"},
+    "bptt": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "saved s_L × (T−1)": "sL",
+             "∂E/∂m": "gm"},
 }
-SOURCES: dict[str, tuple[str, ...]] = {"tp": ("tp.c",), "ottt": ("ottt.c",)}
+SOURCES: dict[str, tuple[str, ...]] = {"tp": ("tp.c",), "ottt": ("ottt.c",), "bptt": ("bptt.c",)}
 RUNTIME_SOURCES = ("runtime.c", "main.c")
 #: Layer-struct fields of each rule (the order of <rule>.h's initialiser): ints, then pointers.
-INT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("n_in", "n", "rec", "two_terms"), "ottt": ("n_in", "n", "rec")}
+INT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("n_in", "n", "rec", "two_terms"), "ottt": ("n_in", "n", "rec"),
+                                          "bptt": ("n_in", "n", "rec")}
 STRUCT_FIELDS: dict[str, tuple[str, ...]] = {
     "tp": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "vt", "st", "eps", "epst", "sp", "spt",
            "z", "y", "sm", "d", "dt"),
     "ottt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tr", "trr", "u", "adj"),
+    "bptt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "sin", "su", "dl"),
 }
 NET_STRUCT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("S", "W_out", "gW_out", "oW_out", "m", "err"),
-                                                  "ottt": ("W_out", "gW_out", "oW_out", "m", "epsL", "gm")}
+                                                  "ottt": ("W_out", "gW_out", "oW_out", "m", "epsL", "gm"),
+                                                  "bptt": ("W_out", "gW_out", "oW_out", "m", "sL", "gm")}
 OPT_PREFIX = ("adam state ", "momentum state ")
 
 
@@ -134,6 +141,9 @@ def check_supported(cfg: Config) -> None:
                         "reset soft, order code")
     if rule.optimizer not in ("sgd", "adam"):
         raise UserError("optimizer", f"{rule.optimizer!r} is not implemented on the target", "sgd, adam")
+    if rule.name == "bptt" and any(layer.kind == "recurrent" for layer in cfg.net.layers):
+        raise UserError("net", "BPTT on the target has dense layers only (a recurrent layer's R_lᵀ δ^t would need a "
+                        "second carried buffer, which the model does not count)", "dense layers, or rule tp / ottt")
     if rule.name == "tp":
         if rule.flavour != "paper" or rule.train_s or rule.aux != "stored" or rule.similarity != "distance" \
                 or rule.s_init != "uniform":

@@ -42,6 +42,10 @@ def torch_updates(cfg: Config, initial: dict[str, list[float]]) -> tuple[list[di
         states.append({n: (cur[n] if n in cur else sd[n]).detach().clone() for n in names})
 
     res = learner.train_batch(xt, yt, on_step=on_step)
+    # BPTT's on_step runs inside its forward, before its one update: the end of the mini-batch
+    # is the state after step T (for the per-step rules it is what on_step saw at t = T − 1)
+    cur = dict(learner.named_parameters())
+    states[-1] = {n: (cur[n] if n in cur else sd[n]).detach().clone() for n in names}
     return states, res
 
 

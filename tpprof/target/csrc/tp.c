@@ -49,8 +49,12 @@ static void forward(const tp_layer_t *L, int rows, const float *a, const int32_t
             float acc = 0.0f;
             if (lab) acc = NET.S[j * CLASSES + lab[r]];
             else { const float *w = L->W + j * ni, *x = a + r * ni; for (int k = 0; k < ni; ++k) acc += w[k] * x[k]; }
-            if (L->rec) { const float *w = L->R + j * n, *x = sprev + r * n; float ar = 0.0f;
-                          for (int k = 0; k < n; ++k) ar += w[k] * x[k]; acc += ar; }
+            if (L->rec) {
+                const float *w = L->R + j * n, *x = sprev + r * n;
+                float ar = 0.0f;
+                for (int k = 0; k < n; ++k) ar += w[k] * x[k];
+                acc += ar;
+            }
             lif_code_soft(&v[r * n + j], &s[r * n + j], acc, ALPHA, VTH);
         }
     }

@@ -6,6 +6,7 @@
  * other RAM symbol belongs to the C runtime. */
 #ifndef TPT_H
 #define TPT_H
+#include <stddef.h>
 #include <stdint.h>
 #include <math.h>
 
