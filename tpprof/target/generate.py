@@ -41,6 +41,8 @@ LAYER_FIELDS: dict[str, dict[str, str]] = {
            "δ̃ (target-path signal)": "dt", "S (label projection)": "S"},
     "ottt": {"W": "W", "R": "R", "grad W": "gW", "grad R": "gR", "v": "v", "s": "s", "presynaptic trace": "tr",
              "presynaptic trace (recurrent)": "trr", "u (this step)": "u", "∂L_t/∂a_l (spike adjoint)": "adj"},
+    "tess": {"W": "W", "grad W": "gW", "v": "v", "s": "s", "trace_in": "tri", "trace_out": "tro",
+             "B_l (LSG matrix)": "Bl", "p − t* (LSG error)": "pe", "δ causal": "dc", "δ non-causal": "dnc"},
     "bptt": {"W": "W", "grad W": "gW", "v": "v", "s": "s", "saved input x^t × T": "sin",
              "saved input s_{l−1}^t × (T−1)": "sin", "saved u × T": "su", "adjoint δ = ∂E/∂u (carried)": "dl"},
 }
@@ -48,23 +50,27 @@ NET_FIELDS: dict[str, dict[str, str]] = {
     "tp": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "softmax(m) − c": "err"},
     "ottt": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "ε_L (readout input trace)": "epsL",
              "∂L_t/∂m": "gm"},
+    "tess": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "ε_L (readout input trace)": "epsL",
+             "softmax(m) − c": "err"},
     "bptt": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "saved s_L × (T−1)": "sL",
              "∂E/∂m": "gm"},
 }
-SOURCES: dict[str, tuple[str, ...]] = {"tp": ("tp.c",), "ottt": ("ottt.c",), "bptt": ("bptt.c",)}
+SOURCES: dict[str, tuple[str, ...]] = {"tp": ("tp.c",), "ottt": ("ottt.c",), "bptt": ("bptt.c",), "tess": ("tess.c",)}
 RUNTIME_SOURCES = ("runtime.c", "main.c")
 #: Layer-struct fields of each rule (the order of <rule>.h's initialiser): ints, then pointers.
 INT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("n_in", "n", "rec", "two_terms"), "ottt": ("n_in", "n", "rec"),
-                                          "bptt": ("n_in", "n", "rec")}
+                                          "bptt": ("n_in", "n", "rec"), "tess": ("n_in", "n", "rec")}
 STRUCT_FIELDS: dict[str, tuple[str, ...]] = {
     "tp": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "vt", "st", "eps", "epst", "sp", "spt",
            "z", "y", "sm", "d", "dt"),
     "ottt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tr", "trr", "u", "adj"),
     "bptt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "sin", "su", "dl"),
+    "tess": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tri", "tro", "Bl", "pe", "dc", "dnc"),
 }
 NET_STRUCT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("S", "W_out", "gW_out", "oW_out", "m", "err"),
                                                   "ottt": ("W_out", "gW_out", "oW_out", "m", "epsL", "gm"),
-                                                  "bptt": ("W_out", "gW_out", "oW_out", "m", "sL", "gm")}
+                                                  "bptt": ("W_out", "gW_out", "oW_out", "m", "sL", "gm"),
+                                                  "tess": ("W_out", "gW_out", "oW_out", "m", "epsL", "err")}
 OPT_PREFIX = ("adam state ", "momentum state ")
 
 
@@ -141,6 +147,10 @@ def check_supported(cfg: Config) -> None:
                         "reset soft, order code")
     if rule.optimizer not in ("sgd", "adam"):
         raise UserError("optimizer", f"{rule.optimizer!r} is not implemented on the target", "sgd, adam")
+    if rule.name == "tess" and (any(layer.kind == "recurrent" for layer in cfg.net.layers) or rule.flavour != "paper"
+                                or rule.aux != "stored"):
+        raise UserError("rule", "TESS on the target runs the paper flavour with a stored B_l on dense feed-forward "
+                        "layers", "flavour paper, aux stored, dense layers")
     if rule.name == "bptt" and any(layer.kind == "recurrent" for layer in cfg.net.layers):
         raise UserError("net", "BPTT on the target has dense layers only (a recurrent layer's R_lᵀ δ^t would need a "
                         "second carried buffer, which the model does not count)", "dense layers, or rule tp / ottt")
@@ -230,6 +240,10 @@ def model_h(cfg: Config) -> str:
         f"#define TPT_OPT_ADAM {int(rule.optimizer == 'adam')}",
         f"#define TPT_CADENCE_SEQ {int(rule.cadence == 'sequence')}",
         f"#define TP_DEDUP {int(rule.name == 'tp' and rule.target_rows == 'classes')}",
+        f"#define TESS_LAM_POST {_flit(rule.tess_factors[0])}", f"#define TESS_LAM_PRE {_flit(rule.tess_factors[1])}",
+        f"#define TESS_A_POST {_flit(rule.tess_factors[2])}", f"#define TESS_A_PRE {_flit(rule.tess_factors[3])}",
+        f"#define TESS_CAUSAL {int(rule.tess_factors[3] != 0.0)}",
+        f"#define TESS_NONCAUSAL {int(rule.tess_factors[2] != 0.0)}",
         f"#define TPT_WEIGHT_SEED {WEIGHT_SEED}u", f"#define TPT_DATA_SEED {DATA_SEED}u",
         f"#define TPT_DENSITY24 {int(round(DENSITY * (1 << 24)))}u",
         "#ifndef TPT_DUMP", "#define TPT_DUMP 0", "#endif",
