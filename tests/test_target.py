@@ -222,3 +222,19 @@ def test_measure_backend_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "gcc-arm-none-eabi" in err[0]
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_instructions_per_mac_model_from_target_rows():
+    from tpprof.analytic.target_timing import calibrate_target, core_of, cycles_per_step, insn_model
+
+    rows = [{"status": "ok", "counter": "static+stack", "core": "cortex-m7", "rule": "tp", "macs_per_step": m,
+             "insns_per_step": 1000 + 8 * m} for m in (1e4, 5e4, 2e5)]
+    rows.append({"status": "does-not-fit", "counter": "static+stack", "core": "cortex-m7", "rule": "tp"})
+    models = calibrate_target(rows)
+    tp = models[("cortex-m7", "tp")]
+    assert tp.insns_per_mac == pytest.approx(8.0) and tp.base_insns == pytest.approx(1000.0)
+    assert insn_model("cortex-m7", "ottt", models) is models[("cortex-m7", "*")]  # the core's pooled model
+    assert core_of("stm32h743") == "cortex-m7" and core_of("k210") is None
+    c, m = cycles_per_step("k210", "tp", 1e5)
+    assert m is None and c != c
+    assert "stated CPI" in tp.describe(1.5) and tp.cycles(1e5, 1.5) == pytest.approx(1.5 * (1000 + 8e5))

@@ -150,7 +150,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("runtime_data_bytes", "int", "target rows: .data not in m_*/d_* arrays (the C runtime: newlib)"),
     _c("runtime_bss_bytes", "int", "target rows: .bss not in m_*/d_* arrays (output buffer, scalars, padding)"),
     _c("overflow_bytes", "int", "does-not-fit rows: the linker's 'region RAM overflowed by N bytes'"),
-    _c("insns_per_step", "float", "target rows: median instructions executed per time step (QEMU TCG plugin)"),
+    _c("insns_per_step", "float", "target rows: instructions executed per time step, the mean over the mini-batch's T steps (QEMU TCG plugin; BPTT's backward runs in its last step)"),
     _c("insns_per_step_max", "int", "target rows: most instructions of one step"),
     _c("macs_per_step", "int", "target rows: multiply-accumulates per step by the analytic model"),
     _c("toolchain", "str", "target rows: arm-none-eabi-gcc and qemu-system-arm versions"),
