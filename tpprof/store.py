@@ -136,6 +136,10 @@ COLUMNS: tuple[Column, ...] = (
     _c("timestamp", "str", "UTC time the row was written, ISO 8601", "all"),
     _c("config_json", "str", "the whole Config as JSON (Config.to_json): validate rebuilds the point from it, "
        "learning rate, neuron and rule options included; files written before it existed still load"),
+    _c("python_executable", "str", "sys.executable of the process that measured the row (a Ray worker's own "
+       "interpreter, when it ran there); empty in files written before it existed"),
+    _c("tpprof_path", "str", "the folder tpprof was imported from in that process (the driver's checkout, or "
+       "where a worker found it); empty in files written before it existed"),
     # --- on a microcontroller target (device = qemu:<core>, counter static+stack; tpprof.target) ---
     _c("core", "str", "target rows: the Cortex-M core, e.g. cortex-m4f"),
     _c("target_device", "str", "target rows: the catalogue device whose SRAM the linker script imposed "
@@ -158,7 +162,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 FIELDNAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 #: The schema before the target columns (core … weight_checksum) were added.
-PRE_TARGET_FIELDNAMES: tuple[str, ...] = FIELDNAMES[:FIELDNAMES.index("config_json") + 1]
+PRE_TARGET_FIELDNAMES: tuple[str, ...] = FIELDNAMES[:FIELDNAMES.index("tpprof_path") + 1]
 #: Columns that identify a point: a rerun skips rows whose key is already in the file.
 KEY_COLUMNS: tuple[str, ...] = POINT_KEY
 
@@ -417,9 +421,11 @@ def _csv_line(values: Iterable[str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-#: Headers a row may be appended under: this schema, the one before the target columns, and the
-#: one before ``config_json`` existed (their rows are written without those columns).
-APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = (FIELDNAMES, PRE_TARGET_FIELDNAMES, PRE_TARGET_FIELDNAMES[:-1])
+#: Headers a row may be appended under: this schema, the one before the target columns (core …
+#: weight_checksum), the one before ``python_executable`` and ``tpprof_path`` existed, and the one
+#: before ``config_json`` (rows are written with the columns the file has).
+APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = (FIELDNAMES, PRE_TARGET_FIELDNAMES, PRE_TARGET_FIELDNAMES[:-2],
+                                                   PRE_TARGET_FIELDNAMES[:-3])
 
 
 def _check_and_quarantine(p: Path, f: IO[bytes]) -> tuple[str, ...]:

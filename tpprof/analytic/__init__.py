@@ -31,5 +31,5 @@ def estimate_grid(grid: Any, accounting: str = "full", *, implementation: bool =
     return _eg(grid, accounting, implementation=implementation, at_peak=at_peak, budget_bytes=budget_bytes)
 
 
-__all__ = ["estimate", "estimate_grid", "breakdown", "CATEGORIES", "Breakdown", "MemoryTerm", "ComputeTerm", "ACCOUNTINGS",
-           "ACCOUNTING_LABELS", "PAPER_ACCOUNTINGS", "RULES"]
+__all__ = ["estimate", "estimate_grid", "breakdown", "check_accounting", "CATEGORIES", "Breakdown", "MemoryTerm",
+           "ComputeTerm", "ACCOUNTINGS", "ACCOUNTING_LABELS", "PAPER_ACCOUNTINGS", "RULES"]

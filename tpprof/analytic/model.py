@@ -9,7 +9,7 @@ from typing import Any
 
 from tpprof.analytic.paper import PAPER_NOT_MODELLED, paper_terms
 from tpprof.analytic.rules import REGISTRY, get_rule
-from tpprof.analytic.terms import CATEGORIES, Breakdown, ComputeTerm, MemoryTerm, TermList
+from tpprof.analytic.terms import Breakdown, TermList
 from tpprof.config import RULES, Config
 from tpprof.errors import UserError
 

@@ -52,7 +52,9 @@ def _provenance(core: Core, rule: str) -> dict[str, Any]:
     from tpprof._version import __version__
     from tpprof.measure.counters import hardware_description, now_utc
 
-    return dict(tpprof_version=__version__, torch_version="", python_version=platform.python_version(),
+    from tpprof.measure.protocol import interpreter
+
+    return dict(**interpreter(), tpprof_version=__version__, torch_version="", python_version=platform.python_version(),
                 hardware=f"QEMU {core.machine} ({core.name}) on {hardware_description()}", timestamp=now_utc(),
                 learner_hash=kernel_hash(rule), toolchain=toolchain_versions())
 
