@@ -238,3 +238,20 @@ def test_instructions_per_mac_model_from_target_rows():
     c, m = cycles_per_step("k210", "tp", 1e5)
     assert m is None and c != c
     assert "stated CPI" in tp.describe(1.5) and tp.cycles(1e5, 1.5) == pytest.approx(1.5 * (1000 + 8e5))
+
+
+@pytest.mark.parametrize("rule", ["tp", "ottt", "tess", "eprop"])
+def test_in_loop_update_drops_every_gradient_buffer(rule):
+    """update in-loop: no gradient term, so the peak is the buffered one less the gradients live at
+    the buffered peak phase (for these nets: the largest grad W, 64 × 64 floats)."""
+    from tpprof.config import ConfigError
+
+    buf = estimate(make_config("40-64-64-10", rule, batch=8, steps=5, optimizer="adam"), "algorithm")
+    loop = estimate(make_config("40-64-64-10", rule, batch=8, steps=5, optimizer="adam", update="in-loop"), "algorithm")
+    assert not [t for t in loop.terms if t.category == "gradients"]
+    assert buf.peak_bytes - loop.peak_bytes == 64 * 64 * 4
+    full = estimate(make_config("40-64-64-10", rule, batch=8, steps=5, optimizer="adam", update="in-loop"), "full")
+    assert any("p.grad" in t.name for t in full.terms)  # the torch learners keep p.grad: implementation
+    for bad in ({"rule": "bptt"}, {"rule": "tp", "cadence": "sequence"}):
+        with pytest.raises(ConfigError, match="update"):
+            make_config("40-64-10", bad["rule"], cadence=bad.get("cadence", "step"), update="in-loop")

@@ -35,6 +35,7 @@ class Ctx:
     opt: str
     cadence: str
     aux_stored: bool
+    update: str = "buffered"  # RuleSpec.update: "in-loop" holds no per-step gradient buffer
 
     @property
     def L(self) -> int:
@@ -48,7 +49,7 @@ class Ctx:
 def ctx(cfg: Config) -> Ctx:
     wl = cfg.workload
     return Ctx(wl.batch, wl.classes, wl.steps, cfg.net.geometry(), cfg.rule.optimizer, cfg.rule.cadence,
-               cfg.rule.aux == "stored")
+               cfg.rule.aux == "stored", cfg.rule.update)
 
 
 def positions(g: LayerGeometry) -> int:
@@ -85,6 +86,10 @@ def add_params(tl: TermList, c: Ctx, params: list[Param],
                *, once_per_sequence: bool = False, grad_source: str | None = None) -> None:
     """Weights, one gradient buffer per parameter, optimiser state (sgd 0, momentum 1×, Adam 2×).
 
+    With ``update = "in-loop"`` (per-step rules) there is no gradient buffer: the optimiser step of
+    each element (SGD w −= lr·g; Adam's two moments and w, elementwise) is applied as soon as its
+    gradient g = Σ_b δ[b]·x[b] is summed, inside the gradient loop.
+
     ``grad_phases(layer)`` gives the phases in which the per-step gradient of a layer lives
     (update every step); cadence ``sequence`` makes the gradient a persistent accumulator
     that outlives the T steps of a mini-batch. ``once_per_sequence`` (BPTT):
@@ -92,9 +97,12 @@ def add_params(tl: TermList, c: Ctx, params: list[Param],
     """
     k = OPTIMIZER_FACTOR[c.opt]
     seq = c.cadence == "sequence" and not once_per_sequence
+    in_loop = c.update == "in-loop" and not seq and not once_per_sequence
     for key, n, layer, src in params:
         tl.mem(key, "weights", n, src, layer=layer)
-        if seq:
+        if in_loop:
+            pass  # update "in-loop": each element's step is applied as its gradient is summed (no buffer)
+        elif seq:
             tl.mem(f"grad {key}", "gradients", n, "gradient accumulator, one element per parameter element: "
                    "cadence 'sequence' sums the T per-step gradients before one update", layer=layer)
         else:
