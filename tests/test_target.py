@@ -56,8 +56,7 @@ def test_unsupported_configs_are_one_line_errors():
 
 
 @needs_cc
-@pytest.mark.parametrize("net,B,opt", [("40-64-10", 1, "sgd"), ("40-32-48-10", 4, "adam"), ("40-32r-32-10", 8, "sgd"),
-                                       ("40-32-32r-10", 4, "adam")])
+@pytest.mark.parametrize("net,B,opt", [("40-64-10", 1, "sgd"), ("40-32-48-10", 4, "adam"), ("40-32-32r-10", 4, "adam")])
 def test_host_ottt_kernel_matches_the_learner(net, B, opt):
     from tpprof.target.reference import max_update_difference
 
@@ -95,8 +94,7 @@ def test_host_bptt_kernel_matches_the_learner(net, B, T, opt):
 
 
 @needs_cc
-@pytest.mark.parametrize("net,B,opt,rows", [("40-64-10", 1, "sgd", "batch"), ("40-64-10", 8, "adam", "batch"),
-                                            ("40-32-32-10", 4, "sgd", "batch"), ("40-32-32-10", 16, "adam", "classes"),
+@pytest.mark.parametrize("net,B,opt,rows", [("40-64-10", 1, "sgd", "batch"), ("40-32-32-10", 16, "adam", "classes"),
                                             ("40-32r-32-10", 8, "sgd", "batch"), ("40-32-32r-10", 16, "adam", "classes")])
 def test_host_kernel_matches_the_learner(net, B, opt, rows):
     """The C step (host cc) vs tpprof.snn's TP learner on the same weights and data: per-step
@@ -117,8 +115,8 @@ def m4f():
 
 
 @needs_arm
-@pytest.mark.parametrize("rule,net,B", [("tp", "40-64-10", 1), ("tp", "40-64-10", 2), ("tp", "40-64-10", 8),
-                                        ("tp", "40-64-64-10", 8), ("tp", "40-32-32-10", 16), ("tp", "40-32r-10", 8),
+@pytest.mark.parametrize("rule,net,B", [("tp", "40-64-10", 1), ("tp", "40-64-10", 2), ("tp", "40-64-64-10", 8),
+                                        ("tp", "40-32r-10", 8),
                                         ("ottt", "40-64-64-10", 4), ("ottt", "40-32r-48-10", 8),
                                         ("bptt", "40-32-48-10", 4), ("tess", "40-32-48-10", 4)])
 def test_qemu_ram_is_the_algorithmic_peak(m4f, rule, net, B):
