@@ -22,6 +22,9 @@ $M --backend qemu:cortex-m7 --device stm32h743 --net fsdd --rule ottt,tess,bptt 
 $M --backend qemu:cortex-m4f,qemu:cortex-m33 --device nrf52840 --net 40-64-10,40-64-64-10 --rule ottt,tess,bptt --batch 1,8 --steps 10 --optimizer sgd --out "$OUT" || true
 $M --backend qemu:cortex-m3 --device nrf52840 --net 40-64r-10 --rule ottt --batch 1,8 --steps 10 --optimizer adam --out "$OUT" || true
 $M --backend qemu:cortex-m0 --net 40-16-10 --rule ottt,tess,bptt --batch 1,4 --steps 5 --optimizer sgd --out "$OUT" || true
+# the in-loop update (no gradient buffer), SGD and Adam
+$M --backend qemu:cortex-m7 --device stm32h743 --net fsdd --rule tp,ottt,tess --update in-loop --batch 1,8 --steps 50 --optimizer sgd --out "$OUT" || true
+$M --backend qemu:cortex-m4f --device nrf52840 --net 40-64-64-10 --rule tp,ottt,tess --update in-loop --batch 4 --steps 10 --optimizer adam --out "$OUT" || true
 OUT=measurements/target_tp.csv
 # the micro:bit's Cortex-M0 (16 KiB RAM, soft float): what fits and what does not
 $M --backend qemu:cortex-m0 --net 40-16-10,40-32-10,40-64-10 --rule tp --batch 1,4 --steps 5 --optimizer sgd --out "$OUT" || true

@@ -118,10 +118,12 @@ def m4f():
 @pytest.mark.parametrize("rule,net,B", [("tp", "40-64-10", 1), ("tp", "40-64-10", 2), ("tp", "40-64-64-10", 8),
                                         ("tp", "40-32r-10", 8),
                                         ("ottt", "40-64-64-10", 4), ("ottt", "40-32r-48-10", 8),
-                                        ("bptt", "40-32-48-10", 4), ("tess", "40-32-48-10", 4)])
+                                        ("bptt", "40-32-48-10", 4), ("tess", "40-32-48-10", 4),
+                                        ("tp-in-loop", "40-32r-48-10", 4), ("ottt-in-loop", "40-32-48-10", 4)])
 def test_qemu_ram_is_the_algorithmic_peak(m4f, rule, net, B):
     """On the Cortex-M4F the m_* arrays (.bss minus data and runtime) are exactly peak_bytes."""
-    cfg = _cfg(net, B, T=2, rule=rule)
+    rule, _, mode = rule.partition("-")
+    cfg = _cfg(net, B, T=2, rule=rule, update="in-loop" if mode else "buffered")
     built, run = target_run(cfg, m4f, count=False)
     assert run.status == "ok", run.message
     acc = account(built, run)
@@ -253,3 +255,19 @@ def test_in_loop_update_drops_every_gradient_buffer(rule):
     for bad in ({"rule": "bptt"}, {"rule": "tp", "cadence": "sequence"}):
         with pytest.raises(ConfigError, match="update"):
             make_config("40-64-10", bad["rule"], cadence=bad.get("cadence", "step"), update="in-loop")
+
+
+@needs_cc
+@pytest.mark.parametrize("rule,net,opt", [("tp", "40-32r-32-10", "adam"), ("ottt", "40-32-48-10", "adam"),
+                                          ("tess", "40-32-48-10", "sgd")])
+def test_in_loop_kernels_make_the_learners_updates(rule, net, opt):
+    """update in-loop: each weight stepped as its gradient is summed, no gradient buffer; the same
+    arithmetic as the buffered kernel (bit for bit) and the learner (tpprof/snn keeps its p.grad)."""
+    from tpprof.target.reference import max_update_difference
+
+    cfg = _cfg(net, 8, T=4, opt=opt, rule=rule, update="in-loop")
+    run = host_run(cfg, dump=True)
+    assert run.status == "ok", run.message
+    assert not [a for a in layout(cfg).arrays if a.term.split("/")[-1].startswith("grad ")]
+    assert run.params == host_run(cfg.with_(update="buffered"), dump=True).params
+    assert max_update_difference(cfg, run) <= 1e-5

@@ -239,6 +239,7 @@ def model_h(cfg: Config) -> str:
         f"#define SURR_K {_flit(nrn.surrogate_k)}", f"#define LR {_flit(rule.lr)}",
         f"#define TPT_OPT_ADAM {int(rule.optimizer == 'adam')}",
         f"#define TPT_CADENCE_SEQ {int(rule.cadence == 'sequence')}",
+        f"#define TPT_IN_LOOP {int(rule.update == 'in-loop')}",
         f"#define TP_DEDUP {int(rule.name == 'tp' and rule.target_rows == 'classes')}",
         f"#define TESS_LAM_POST {_flit(rule.tess_factors[0])}", f"#define TESS_LAM_PRE {_flit(rule.tess_factors[1])}",
         f"#define TESS_A_POST {_flit(rule.tess_factors[2])}", f"#define TESS_A_PRE {_flit(rule.tess_factors[3])}",

@@ -14,15 +14,6 @@ static uint32_t ottt_opt_t;
 
 void rule_begin_batch(const int32_t *labels) { (void)labels; }
 
-static void outer(float *g, const float *d, const float *x, int rows, int n, int ni, int acc) {
-    for (int j = 0; j < n; ++j)
-        for (int k = 0; k < ni; ++k) {
-            float sacc = 0.0f;
-            for (int r = 0; r < rows; ++r) sacc += d[r * n + j] * x[r * ni + k];
-            g[j * ni + k] = acc ? g[j * ni + k] + sacc : sacc;
-        }
-}
-
 void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, float *readout_ce) {
     const int B = BATCH, seq = TPT_CADENCE_SEQ, update = !seq || t == STEPS - 1, acc = seq && t > 0;
     if (update) ++ottt_opt_t;
@@ -74,16 +65,15 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
             for (int c = 0; c < CLASSES; ++c) s += NET.gm[b * CLASSES + c] * NET.W_out[c * nL + k];
             Ll->adj[b * nL + k] = s;
         }
-    outer(NET.gW_out, NET.gm, NET.epsL, B, CLASSES, nL, acc);
-    if (update) opt_step(NET.W_out, NET.gW_out, NET.oW_out, (uint32_t)(CLASSES * nL), LR, ottt_opt_t);
+    const tpt_term_t to = {NET.gm, NET.epsL, B};
+    grad_update(NET.W_out, NET.gW_out, NET.oW_out, CLASSES, nL, &to, 1, 1.0f, acc, ottt_opt_t);
+    if (update && !TPT_IN_LOOP) opt_step(NET.W_out, NET.gW_out, NET.oW_out, (uint32_t)(CLASSES * nL), LR, ottt_opt_t);
     /* backward through this step, layer L … 1 */
     for (int l = NL - 1; l >= 0; --l) {
         const ottt_layer_t *L = &LAYERS[l];
         const int n = L->n, ni = L->n_in;
         for (int i = 0; i < B * n; ++i) L->adj[i] *= surrogate(L->u[i], VTH, SURR_K);   /* δ_l, in place */
-        outer(L->gW, L->adj, L->tr, B, n, ni, acc);
-        if (L->rec) outer(L->gR, L->adj, L->trr, B, n, n, acc);
-        if (l > 0) {
+        if (l > 0) {   /* ∂L/∂a_{l−1} = δ_l W_l, before W_l changes */
             float *prev = LAYERS[l - 1].adj;
             for (int b = 0; b < B; ++b)
                 for (int k = 0; k < ni; ++k) {
@@ -92,7 +82,13 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
                     prev[b * ni + k] = s;
                 }
         }
-        if (update) {
+        const tpt_term_t tw = {L->adj, L->tr, B};
+        grad_update(L->W, L->gW, L->oW, n, ni, &tw, 1, 1.0f, acc, ottt_opt_t);
+        if (L->rec) {
+            const tpt_term_t tr = {L->adj, L->trr, B};
+            grad_update(L->R, L->gR, L->oR, n, n, &tr, 1, 1.0f, acc, ottt_opt_t);
+        }
+        if (update && !TPT_IN_LOOP) {
             opt_step(L->W, L->gW, L->oW, (uint32_t)(n * ni), LR, ottt_opt_t);
             if (L->rec) opt_step(L->R, L->gR, L->oR, (uint32_t)(n * n), LR, ottt_opt_t);
         }

@@ -30,21 +30,59 @@ float rng_uniform(uint32_t *st, float bound) {
     return (2.0f * r - 1.0f) * bound;
 }
 
+#if TPT_OPT_ADAM
+static const float ADAM_B1 = 0.9f, ADAM_B2 = 0.999f, ADAM_EPS = 1e-8f;
+/* one element: m ← m + (g − m)(1 − β1), v ← β2 v + (1 − β2) g², w ← w − step · m / (√v / bc2s + ε) */
+static inline void adam1(float *w, float *m, float *v, float g, float step, float bc2s) {
+    *m += (g - *m) * (1.0f - ADAM_B1);
+    *v = *v * ADAM_B2 + (1.0f - ADAM_B2) * g * g;
+    *w -= step * *m / (sqrtf(*v) / bc2s + ADAM_EPS);
+}
+static void adam_consts(uint32_t t, float lr, float *step, float *bc2s) {
+    *step = lr / (1.0f - powf(ADAM_B1, (float)t));
+    *bc2s = sqrtf(1.0f - powf(ADAM_B2, (float)t));
+}
+#endif
+
 void opt_step(float *w, const float *g, float *state, uint32_t n, float lr, uint32_t t) {
 #if TPT_OPT_ADAM
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-    float *m = state, *v = state + n;
-    float bc1 = 1.0f - powf(b1, (float)t), bc2s = sqrtf(1.0f - powf(b2, (float)t));
-    float step = lr / bc1;
-    for (uint32_t i = 0; i < n; ++i) {
-        m[i] += (g[i] - m[i]) * (1.0f - b1);
-        v[i] = v[i] * b2 + (1.0f - b2) * g[i] * g[i];
-        w[i] -= step * m[i] / (sqrtf(v[i]) / bc2s + eps);
-    }
+    float step, bc2s;
+    adam_consts(t, lr, &step, &bc2s);
+    for (uint32_t i = 0; i < n; ++i) adam1(&w[i], &state[i], &state[n + i], g[i], step, bc2s);
 #else
     (void)state; (void)t;
     for (uint32_t i = 0; i < n; ++i) w[i] -= lr * g[i];
 #endif
+}
+
+void grad_update(float *w, float *g, float *state, int n, int ni, const tpt_term_t *terms, int nterms, float div,
+                 int acc, uint32_t t) {
+#if TPT_IN_LOOP && TPT_OPT_ADAM
+    float step, bc2s;
+    adam_consts(t, LR, &step, &bc2s);
+#endif
+    (void)w; (void)g; (void)state; (void)acc; (void)t;
+    for (int j = 0; j < n; ++j)
+        for (int k = 0; k < ni; ++k) {
+            float s = 0.0f;
+            for (int q = 0; q < nterms; ++q) {
+                const tpt_term_t *tm = &terms[q];
+                float part = 0.0f;
+                for (int r = 0; r < tm->rows; ++r) part += tm->d[r * n + j] * tm->x[r * ni + k];
+                s = q ? s + part : part;
+            }
+            if (div != 1.0f) s /= div;
+            const int i = j * ni + k;
+#if TPT_IN_LOOP
+#if TPT_OPT_ADAM
+            adam1(&w[i], &state[i], &state[n * ni + i], s, step, bc2s);
+#else
+            w[i] -= LR * s;
+#endif
+#else
+            g[i] = acc ? g[i] + s : s;
+#endif
+        }
 }
 
 float softmax_row(float *x, int n) {

@@ -27,15 +27,6 @@ void rule_begin_batch(const int32_t *labels) {
     }
 }
 
-static void outer(float *g, const float *d, const float *x, int rows, int n, int ni, int acc) {
-    for (int j = 0; j < n; ++j)
-        for (int k = 0; k < ni; ++k) {
-            float sacc = 0.0f;
-            for (int r = 0; r < rows; ++r) sacc += d[r * n + j] * x[r * ni + k];
-            g[j * ni + k] = acc ? g[j * ni + k] + sacc : sacc;
-        }
-}
-
 void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, float *readout_ce) {
     const int B = BATCH, seq = TPT_CADENCE_SEQ, update = !seq || t == STEPS - 1, acc = seq && t > 0;
     if (update) ++tess_opt_t;
@@ -78,17 +69,16 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
 #endif
                 (void)psi;
             }
-        int first = 1;
+        tpt_term_t tw[2];
+        int nt = 0;
 #if TESS_CAUSAL
-        outer(L->gW, L->dc, L->tri, B, n, ni, acc);
-        first = 0;
+        tw[nt].d = L->dc; tw[nt].x = L->tri; tw[nt].rows = B; ++nt;
 #endif
 #if TESS_NONCAUSAL
-        outer(L->gW, L->dnc, a, B, n, ni, acc || !first);
-        first = 0;
+        tw[nt].d = L->dnc; tw[nt].x = a; tw[nt].rows = B; ++nt;
 #endif
-        if (first) for (int i = 0; i < n * ni; ++i) L->gW[i] = acc ? L->gW[i] : 0.0f;
-        if (update) opt_step(L->W, L->gW, L->oW, (uint32_t)(n * ni), LR, tess_opt_t);
+        grad_update(L->W, L->gW, L->oW, n, ni, tw, nt, 1.0f, acc, tess_opt_t);
+        if (update && !TPT_IN_LOOP) opt_step(L->W, L->gW, L->oW, (uint32_t)(n * ni), LR, tess_opt_t);
         a = L->s;
     }
     const int nL = LAYERS[NL - 1].n;
@@ -106,14 +96,9 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
         ce += lse - NET.m[b * CLASSES + labels[b]];
         e[labels[b]] -= 1.0f;
     }
-    for (int c = 0; c < CLASSES; ++c)
-        for (int k = 0; k < nL; ++k) {
-            float s = 0.0f;
-            for (int b = 0; b < B; ++b) s += NET.err[b * CLASSES + c] * NET.epsL[b * nL + k];
-            s /= (float)B;
-            NET.gW_out[c * nL + k] = acc ? NET.gW_out[c * nL + k] + s : s;
-        }
-    if (update) opt_step(NET.W_out, NET.gW_out, NET.oW_out, (uint32_t)(CLASSES * nL), LR, tess_opt_t);
+    const tpt_term_t to = {NET.err, NET.epsL, B};
+    grad_update(NET.W_out, NET.gW_out, NET.oW_out, CLASSES, nL, &to, 1, (float)B, acc, tess_opt_t);
+    if (update && !TPT_IN_LOOP) opt_step(NET.W_out, NET.gW_out, NET.oW_out, (uint32_t)(CLASSES * nL), LR, tess_opt_t);
     *local_loss = 0.0f;
     *readout_ce = ce / (float)B;
 }

@@ -6,7 +6,8 @@
  *   y  = softmax_k(f(ε̃_{l−1}) + log n)  (layer 1: f = κ√2 [same label]; else −‖ε̃_{l−1,k} − ε̃_{l−1,k′}‖)
  *   z  = ε ε̃ᵀ + log n,  E_l = −(1/B) Σ y (log softmax z − log n),  G = (softmax z − y) / B
  *   δ  = (G ε̃) ⊙ Θ′(u),  δ̃ = (Gᵀ ε) ⊙ Θ′(ũ),  ∂W = δᵀ a + δ̃ᵀ ã (l ≥ 2),  ∂R = δᵀ s^{t−1} + δ̃ᵀ s̃^{t−1}
- *   W_l's optimiser step ends the phase (W_l is read by no later phase of this step).
+ *   W_l's optimiser step ends the phase (W_l is read by no later phase of this step); update in-loop
+ *   applies each element's step as its gradient is summed (grad_update: no gradient buffer).
  * Readout (phase readout): m += W_out a_L,  e = softmax(m) − c,  ∂W_out = eᵀ ε_L / B.
  * Target rows: "batch" K = B, row b = sample b, n = 1 (log n = 0); "classes" one row per class
  * present, n_k samples of class k (tpprof/snn/tp.py, ClassRows). */
@@ -112,16 +113,6 @@ static float loss_and_grad(const tp_layer_t *L, int l, const float *prev_t, int 
     return loss / (float)B;
 }
 
-/* ∂M (+)= Σ_rows δ[row]ᵀ x[row]  (n × ni); acc = 0 overwrites */
-static void outer(float *g, const float *d, const float *x, int rows, int n, int ni, int acc) {
-    for (int j = 0; j < n; ++j)
-        for (int k = 0; k < ni; ++k) {
-            float sacc = 0.0f;
-            for (int r = 0; r < rows; ++r) sacc += d[r * n + j] * x[r * ni + k];
-            g[j * ni + k] = acc ? g[j * ni + k] + sacc : sacc;
-        }
-}
-
 void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, float *readout_ce) {
     const int B = BATCH, K = tp_K;
     const int seq = TPT_CADENCE_SEQ, update = !seq || t == STEPS - 1;
@@ -137,11 +128,14 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
         forward(L, K, at, l == 0 ? d_rowlab : 0, L->vt, L->st, L->spt);
         trace(L->epst, L->st, K * L->n);
         total += loss_and_grad(L, l, prev_t, n_prev);
-        int acc = seq && t > 0;
-        outer(L->gW, L->d, a, B, L->n, L->n_in, acc);
-        if (l > 0) outer(L->gW, L->dt, at, K, L->n, L->n_in, 1);
-        if (L->rec) { outer(L->gR, L->d, L->sp, B, L->n, L->n, acc); outer(L->gR, L->dt, L->spt, K, L->n, L->n, 1); }
-        if (update) {
+        const int acc = seq && t > 0;
+        const tpt_term_t tw[2] = {{L->d, a, B}, {L->dt, at, K}};
+        grad_update(L->W, L->gW, L->oW, L->n, L->n_in, tw, l > 0 ? 2 : 1, 1.0f, acc, tp_opt_t);
+        if (L->rec) {
+            const tpt_term_t tr[2] = {{L->d, L->sp, B}, {L->dt, L->spt, K}};
+            grad_update(L->R, L->gR, L->oR, L->n, L->n, tr, 2, 1.0f, acc, tp_opt_t);
+        }
+        if (update && !TPT_IN_LOOP) {
             opt_step(L->W, L->gW, L->oW, (uint32_t)(L->n * L->n_in), LR, tp_opt_t);
             if (L->rec) opt_step(L->R, L->gR, L->oR, (uint32_t)(L->n * L->n), LR, tp_opt_t);
         }
@@ -163,14 +157,9 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
         ce += lse - NET.m[b * CLASSES + labels[b]];
         e[labels[b]] -= 1.0f;
     }
-    for (int c = 0; c < CLASSES; ++c)
-        for (int k = 0; k < nL; ++k) {
-            float sacc = 0.0f;
-            for (int b = 0; b < B; ++b) sacc += NET.err[b * CLASSES + c] * Ll->eps[b * nL + k];
-            sacc /= (float)B;
-            NET.gW_out[c * nL + k] = (seq && t > 0) ? NET.gW_out[c * nL + k] + sacc : sacc;
-        }
-    if (update) opt_step(NET.W_out, NET.gW_out, NET.oW_out, (uint32_t)(CLASSES * nL), LR, tp_opt_t);
+    const tpt_term_t to = {NET.err, Ll->eps, B};
+    grad_update(NET.W_out, NET.gW_out, NET.oW_out, CLASSES, nL, &to, 1, (float)B, seq && t > 0, tp_opt_t);
+    if (update && !TPT_IN_LOOP) opt_step(NET.W_out, NET.gW_out, NET.oW_out, (uint32_t)(CLASSES * nL), LR, tp_opt_t);
     *local_loss = total;
     *readout_ce = ce / (float)B;
 }

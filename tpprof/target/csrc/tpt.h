@@ -47,8 +47,14 @@ static inline float lif_u(float v, float s, float vth) { return v + vth * s; }
 
 /* ---- optimiser steps, in place (torch.optim.SGD / Adam arithmetic); state = [m | v] for Adam ---- */
 void opt_step(float *w, const float *g, float *state, uint32_t n, float lr, uint32_t t);
-/* the in-loop update mode: one element's update as soon as its gradient is known */
-static inline float opt_sgd1(float w, float g, float lr) { return w - lr * g; }
+
+/* ---- weight gradients: ∂M[j, k] = Σ_terms Σ_r d[r·n + j] · x[r·ni + k] / div  (M is n × ni) ----
+ * update buffered: into g (acc: added to what g holds), applied later by opt_step;
+ * update in-loop (TPT_IN_LOOP): each element's optimiser step is applied to w as soon as its
+ * gradient is summed, so no gradient buffer exists (state as opt_step's, t = the step count). */
+typedef struct { const float *d, *x; int rows; } tpt_term_t;
+void grad_update(float *w, float *g, float *state, int n, int ni, const tpt_term_t *terms, int nterms, float div,
+                 int acc, uint32_t t);
 
 /* rows of softmax in place; returns log Σ exp of the row (before normalising) */
 float softmax_row(float *x, int n);
