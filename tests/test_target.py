@@ -58,7 +58,7 @@ def test_unsupported_configs_are_one_line_errors():
 @needs_cc
 @pytest.mark.parametrize("net,B,opt", [("40-64-10", 1, "sgd"), ("40-32-48-10", 4, "adam"), ("40-32-32r-10", 4, "adam")])
 def test_host_ottt_kernel_matches_the_learner(net, B, opt):
-    from tpprof.target.reference import max_update_difference
+    from tpprof.measure.target_reference import max_update_difference
 
     cfg = _cfg(net, B, T=5, opt=opt, rule="ottt")
     run = host_run(cfg, dump=True)
@@ -72,7 +72,7 @@ def test_host_ottt_kernel_matches_the_learner(net, B, opt):
 def test_host_tess_kernel_matches_the_learner(net, B, factors):
     """SGD only: with Adam a weight whose TESS gradient is ~0 (the square-wave signal cancels) gets
     lr·g/(|g| + ε), whose sign follows rounding (measured: 3e-4 relative over a 32×48 tensor)."""
-    from tpprof.target.reference import max_update_difference
+    from tpprof.measure.target_reference import max_update_difference
 
     kw = {} if factors is None else {"tess_factors": factors}
     cfg = _cfg(net, B, T=5, rule="tess", **kw)
@@ -85,7 +85,7 @@ def test_host_tess_kernel_matches_the_learner(net, B, factors):
 @pytest.mark.parametrize("net,B,T,opt", [("40-64-10", 1, 5, "sgd"), ("40-32-48-10", 4, 6, "adam"),
                                          ("40-32-10", 4, 1, "sgd")])
 def test_host_bptt_kernel_matches_the_learner(net, B, T, opt):
-    from tpprof.target.reference import max_update_difference
+    from tpprof.measure.target_reference import max_update_difference
 
     cfg = _cfg(net, B, T=T, opt=opt, rule="bptt")
     run = host_run(cfg, dump=True)
@@ -99,7 +99,7 @@ def test_host_bptt_kernel_matches_the_learner(net, B, T, opt):
 def test_host_kernel_matches_the_learner(net, B, opt, rows):
     """The C step (host cc) vs tpprof.snn's TP learner on the same weights and data: per-step
     updates within 1e-5 relative (float32 both)."""
-    from tpprof.target.reference import max_update_difference
+    from tpprof.measure.target_reference import max_update_difference
 
     cfg = _cfg(net, B, T=5, opt=opt, target_rows=rows)
     run = host_run(cfg, dump=True)
@@ -136,7 +136,7 @@ def test_qemu_ram_is_the_algorithmic_peak(m4f, rule, net, B):
 
 @needs_arm
 def test_qemu_kernel_matches_the_learner_and_counts_deterministically(m4f, tmp_path):
-    from tpprof.target.reference import max_update_difference
+    from tpprof.measure.target_reference import max_update_difference
 
     cfg = _cfg("40-32-32-10", 8, T=4, opt="adam")
     built, run = target_run(cfg, m4f, dump=True, workdir=tmp_path)
@@ -263,7 +263,7 @@ def test_in_loop_update_drops_every_gradient_buffer(rule):
 def test_in_loop_kernels_make_the_learners_updates(rule, net, opt):
     """update in-loop: each weight stepped as its gradient is summed, no gradient buffer; the same
     arithmetic as the buffered kernel (bit for bit) and the learner (tpprof/snn keeps its p.grad)."""
-    from tpprof.target.reference import max_update_difference
+    from tpprof.measure.target_reference import max_update_difference
 
     cfg = _cfg(net, 8, T=4, opt=opt, rule=rule, update="in-loop")
     run = host_run(cfg, dump=True)
@@ -271,3 +271,30 @@ def test_in_loop_kernels_make_the_learners_updates(rule, net, opt):
     assert not [a for a in layout(cfg).arrays if a.term.split("/")[-1].startswith("grad ")]
     assert run.params == host_run(cfg.with_(update="buffered"), dump=True).params
     assert max_update_difference(cfg, run) <= 1e-5
+
+
+def test_dashboard_marks_the_target_measured_configs(tmp_path, monkeypatch):
+    """The measured page and the device page show the shipped target rows (no toolchain needed)."""
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from tpprof.resources import shipped_path
+
+    meas = tmp_path / "meas"
+    meas.mkdir()
+    (meas / "target_tp.csv").write_bytes((shipped_path("measurements") / "target_tp.csv").read_bytes())
+    monkeypatch.setenv("TPPROF_MEASUREMENTS_DIR", str(meas))
+    monkeypatch.setenv("TPPROF_RESULTS_DIR", str(tmp_path))
+    app = str(Path(__file__).resolve().parent.parent / "tpprof" / "app" / "streamlit_app.py")
+    at = AppTest.from_file(app, default_timeout=60)
+    at.query_params["page"] = "Measured vs analytic"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Measured on the target" in m.value for m in at.markdown)
+    at = AppTest.from_file(app, default_timeout=60)
+    at.query_params["page"] = "Device regimes"
+    at.run()
+    at.selectbox(key="rg_device").set_value("stm32h743").run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = " ".join(c.value for c in at.caption)
+    assert "Measured on the target" in captions and "cycles/step" in captions

@@ -62,6 +62,22 @@ def learner_hash() -> str:
     return h.hexdigest()[:12]
 
 
+def kernel_hash(rule: str) -> str:
+    """SHA-256 (first 12 hex digits) of the C sources a rule's target kernel is built from (the
+    runtime, the start-up code, ``<rule>.c`` and ``<rule>.h`` in tpprof/target/csrc), so a target
+    row names the kernel code it measured."""
+    import hashlib
+
+    d = Path(__file__).resolve().parent / "target" / "csrc"
+    names = sorted(n for n in {"runtime.c", "main.c", "startup_arm.c", "tpt.h", f"{rule}.c", f"{rule}.h"}
+                   if (d / n).is_file())
+    h = hashlib.sha256()
+    for name in names:
+        h.update(name.encode())
+        h.update((d / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class Column:
     """One CSV column: ``kind`` is str / int / float; ``required`` means non-empty on every row,

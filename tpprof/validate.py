@@ -235,7 +235,7 @@ def validate_rows(rows: list[Mapping[str, Any]], tolerance: float = 0.05, estima
     v.bptt_linearity = bptt_linearity(ok)
     from tpprof.store import learner_hash
 
-    from tpprof.target.measure import kernel_hash
+    from tpprof.store import kernel_hash
 
     torch_code = learner_hash()  # target rows name their C kernel's code instead
     v.stale = sum(1 for r in ok if r.get("learner_hash") and r["learner_hash"] != (

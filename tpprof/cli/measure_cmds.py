@@ -31,7 +31,7 @@ def _handle_measure_target(args: argparse.Namespace) -> int:
     from tpprof.cli.config_flags import LIST_FIELDS, int_flag, rule_changes, split_list
     from tpprof.measure.grid import expand, load_grid
     from tpprof.target.cores import parse_backend
-    from tpprof.target.measure import measure_target
+    from tpprof.measure.target import measure_target
 
     cores = []
     for b in split_list("backend", args.backend):

@@ -9,6 +9,9 @@ Modules: ``cores`` (core → QEMU machine, flags, memory), ``generate`` (sizes h
 arrays with the transients overlaid per phase, linker script), ``build`` (cc / arm-none-eabi-gcc,
 ELF sizes), ``run`` (host and QEMU runs, the instruction-count plugin, output parsing),
 ``account`` (the ELF's RAM against the algorithmic model). The C sources are in ``csrc/``.
+The store rows (``tpprof measure --backend qemu:<core>``) are built one floor up, in
+:mod:`tpprof.measure.target`; the oracle against the torch learners in
+:mod:`tpprof.measure.target_reference`.
 Importing this package does not import torch.
 """
 

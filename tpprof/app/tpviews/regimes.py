@@ -150,3 +150,26 @@ def _target_rows(device: str) -> None:
                f"model: {int(ok['difference_bytes'].abs().max()) if len(ok) else 0} B at most")
     with st.expander(f"Target measurements on {device} ({len(tf)})"):
         st.dataframe(tf, hide_index=True, width="stretch")
+    _cycles(device)
+
+
+def _cycles(device: str) -> None:
+    """Time on the device: cycles/step at a stated CPI from instructions/MAC learned on target rows."""
+    import pandas as pd
+
+    from tpprof.analytic.target_timing import DEFAULT_CPI, core_of, insn_model, shipped_insn_models
+
+    core = core_of(device)
+    models = shipped_insn_models()
+    if core is None or not models:
+        return
+    rules = sorted({r for c, r in models if c == core and r != "*"})
+    if not rules:
+        return
+    rows = [(r, m.insns_per_mac, m.base_insns, m.n_points, m.median_error) for r in rules
+            for m in (insn_model(core, r, models),)]
+    st.caption(f"Time on {device} ({core}): cycles/step ≈ {DEFAULT_CPI:g} CPI × (i₀ + k · MACs/step), an estimate at "
+               "a stated CPI from instructions counted under QEMU (tpprof estimate --rule all --device "
+               f"{device} prints it per rule)")
+    st.dataframe(pd.DataFrame(rows, columns=["rule", "instructions/MAC k", "i₀", "target rows", "fit error (median)"]),
+                 hide_index=True, width="stretch")

@@ -1,4 +1,5 @@
-"""``tpprof measure --backend qemu:<core>``: one store row per point, from a QEMU run.
+"""``tpprof measure --backend qemu:<core>``: one store row per point, from a QEMU run of the
+rule's C kernel (:mod:`tpprof.target`).
 
 Row semantics (counter ``static+stack``; ``measurements/README.md`` documents every column):
 peak_bytes = .data + .bss + painted stack high-water, i.e. everything in the device's RAM
@@ -13,7 +14,6 @@ linker's overflow in ``overflow_bytes``; a crash is ``error``, a hang ``timeout`
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 import time
 from typing import Any, Callable
@@ -24,26 +24,11 @@ from tpprof.errors import UserError
 from tpprof.target.account import account
 from tpprof.target.build import have_toolchain, toolchain_versions
 from tpprof.target.cores import Core
-from tpprof.target.generate import csrc_dir, layout
+from tpprof.target.generate import layout
 from tpprof.target.run import COUNTER, RUN_TIMEOUT, target_run
 
 PEAK_DEFINITION = ("static+stack: .data + .bss of the linked ELF (arm-none-eabi-size) + the painted stack "
                    "high-water mark, the whole RAM the step uses on the target (input frame included)")
-
-
-def kernel_hash(rule: str) -> str:
-    """SHA-256 (12 hex digits) of the C sources a rule's kernel is built from (the runtime, the
-    start-up code and the rule's own files): which kernel code a row measured."""
-    from tpprof.target.generate import RUNTIME_SOURCES, SOURCES
-
-    d = csrc_dir()
-    names = sorted({*RUNTIME_SOURCES, *SOURCES.get(rule, ()), "startup_arm.c", "tpt.h",
-                    *(f[:-2] + ".h" for f in SOURCES.get(rule, ()) if (d / (f[:-2] + ".h")).is_file())})
-    h = hashlib.sha256()
-    for name in names:
-        h.update(name.encode())
-        h.update((d / name).read_bytes())
-    return h.hexdigest()[:12]
 
 
 def _provenance(core: Core, rule: str) -> dict[str, Any]:
@@ -51,6 +36,7 @@ def _provenance(core: Core, rule: str) -> dict[str, Any]:
 
     from tpprof._version import __version__
     from tpprof.measure.counters import hardware_description, now_utc
+    from tpprof.store import kernel_hash
 
     from tpprof.measure.protocol import interpreter
 
