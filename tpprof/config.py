@@ -31,7 +31,7 @@ from typing import Any, Callable, Literal, Mapping
 from tpprof.device import Device
 from tpprof.errors import ConfigError
 from tpprof.tablefile import read_table_file
-from tpprof.units import parse_real
+from tpprof.units import MAX_COUNT, parse_ascii_int, parse_real
 from tpprof.units import choice as _choice
 from tpprof.units import pos_int as _pos_int
 from tpprof.units import short as _short
@@ -443,9 +443,14 @@ class RuleSpec:
     #: its gradient element is summed over the batch: no gradient buffer, the same arithmetic;
     #: per-step rules at cadence step; tpprof/target's kernels run it)
     update: Literal["buffered", "in-loop"] = "buffered"
+    #: Which layers learn: "all" (default), "readout" (every hidden layer frozen: only W_out learns)
+    #: or "last:k" (the last k hidden layers and the readout; the first L − k frozen). A frozen
+    #: layer gets no update, so it holds no gradient or optimiser state (:func:`frozen_layers`).
+    trainable: str = "all"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _choice("rule", self.name, RULES))
+        object.__setattr__(self, "trainable", parse_trainable(self.trainable))
         object.__setattr__(self, "flavour", _choice("flavour", self.flavour, FLAVOURS))
         object.__setattr__(self, "delay_ls", _pos_int("delay_ls", self.delay_ls, minimum=0))
         for key, accepted in (("optimizer", OPTIMIZERS), ("cadence", CADENCES), ("aux", AUX_STORAGE),
@@ -494,6 +499,34 @@ class RuleSpec:
         return self.window if self.window is not None else min(steps, TBPTT_DEFAULT_WINDOW)
 
 
+def parse_trainable(value: Any) -> str:
+    """``RuleSpec.trainable`` in canonical form: ``all``, ``readout`` or ``last:k`` (k ≥ 1)."""
+    v = str(value).strip().lower().replace(" ", "")
+    accepted = "all, readout, or last:k (the last k hidden layers and the readout learn), e.g. last:1"
+    if v in ("all", "readout"):
+        return v
+    if v.startswith("last:"):
+        k = parse_ascii_int(v[5:], 9)
+        if k is not None and k >= 1:
+            return f"last:{k}"
+    raise ConfigError("trainable", f"{_short(value)} is not known", accepted)
+
+
+def trained_hidden(trainable: str, depth: int) -> int:
+    """How many hidden layers learn (the last ones) under ``trainable`` in a net of ``depth``
+    hidden layers: L for "all", 0 for "readout", min(k, L) for "last:k"."""
+    if trainable == "all":
+        return depth
+    if trainable == "readout":
+        return 0
+    return min(int(trainable.split(":")[1]), depth)
+
+
+def frozen_layers(rule: "RuleSpec", depth: int) -> int:
+    """F: the first F hidden layers (1-based l ≤ F) are frozen; layers F+1..L and the readout learn."""
+    return depth - trained_hidden(rule.trainable, depth)
+
+
 #: RuleSpec fields that have their own measurement column (the rest are "options").
 RULE_COLUMNS: tuple[str, ...] = ("name", "optimizer", "cadence", "aux")
 
@@ -537,6 +570,9 @@ class Config:
         if uses_tess_authors(self.rule) and any(layer.kind == "recurrent" for layer in self.net.layers):
             raise ConfigError("flavour", "'authors' TESS has no recurrent layers (their VGG code has none)",
                               "dense and conv layers, or flavour 'paper'")
+        if self.rule.trainable.startswith("last:") and int(self.rule.trainable[5:]) > self.net.depth:
+            raise ConfigError("trainable", f"{self.rule.trainable} asks for more layers than the net's "
+                              f"{self.net.depth} hidden layer(s)", f"last:1..last:{self.net.depth}, all or readout")
         T = self.workload.steps
         for key in ("segment", "window"):
             val = getattr(self.rule, key)

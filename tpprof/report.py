@@ -9,6 +9,7 @@ records where each figure came from. No torch import here.
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import json
 from dataclasses import dataclass
@@ -41,10 +42,11 @@ class ReportItem:
     provenance: dict[str, Any]
 
 
-def report_config() -> Config:
-    """The report's Config, built once through the CLI's path from :data:`REPORT_DEFAULTS`."""
+def report_config(net: str | None = None) -> Config:
+    """The report's Config, built once through the CLI's path from :data:`REPORT_DEFAULTS`
+    (``net`` replaces its net: a preset, a net string or a .nir file)."""
     d = REPORT_DEFAULTS
-    return config_from_values(net=d["net"], dtype=d["dtype"], optimizer=d["optimizer"])
+    return config_from_values(net=net or d["net"], dtype=d["dtype"], optimizer=d["optimizer"])
 
 
 def default_report_device() -> Device:
@@ -53,32 +55,48 @@ def default_report_device() -> Device:
     return informative_device(report_config(), d["classes"], d["batch"])
 
 
+def file_hashes(paths: Sequence[str | Path]) -> dict[str, str]:
+    """``{path: sha256 hex}`` of each data file a figure was drawn from (provenance)."""
+    out: dict[str, str] = {}
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        out[str(p)] = h.hexdigest()
+    return out
+
+
 def build_report(out: str | Path, measurements: str | Path | None = None, results: str | Path | None = None,
                  device: Device | None = None,
-                 progress: Callable[[str, int], Any] | None = None) -> list[ReportItem]:
+                 progress: Callable[[str, int], Any] | None = None, net: str | None = None, titles: bool = True,
+                 size: tuple[int, int] | None = None) -> list[ReportItem]:
     """Write every available paper figure to ``out`` (PDF, SVG, PNG + JSON each) and
     ``out/index.html``; return what was written.
 
     Always: figure5 (paper accounting, reconstructed), figure5_full (tpprof's accounting),
-    regime_map, scaling. With measurement files (``measurements`` or the shipped
+    regime_map, scaling, for ``net`` (default the SHD net; scaling needs a dense net and is drawn
+    for the SHD net's shape otherwise). With measurement files (``measurements`` or the shipped
     measurements/): measured_vs_analytic and t_invariance. With training results (``results``
-    or docs/results/): accuracy, finetune and silhouette. ``progress(stem, n_figures)`` is
-    called after each figure.
+    or docs/results/): accuracy, finetune and silhouette. ``titles=False`` leaves the figures
+    without a title (a paper's caption says it); ``size``: (width, height) in CSS px. Each
+    sidecar names the code (git commit or version) and the sha256 of every data file read.
+    ``progress(stem, n_figures)`` is called after each figure, once every input was checked.
     """
     from tpprof import plots
 
     if measurements and not Path(measurements).exists():
         raise UserError("measurements", f"{str(measurements)!r} does not exist", "a .csv file or a folder of them")
+    cfg = report_config(net)
     plots.find_browser()  # fail before any work, in one line, when static export cannot work
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dflt = REPORT_DEFAULTS
+    dflt = {**REPORT_DEFAULTS, "net": cfg.net.name or cfg.net.to_string()}
     jobs: list[tuple[str, str, Any, dict[str, Any]]] = []  # (stem, title, thunk, provenance)
 
     def add(stem: str, title: str, thunk: Any, prov: dict[str, Any]) -> None:
         jobs.append((stem, title, thunk, prov))
 
-    cfg = report_config()
     base = cfg.to_dict()
     peak_full = ("tpprof.analytic.estimate(cfg, 'full').peak_bytes: persistent terms + the largest set of "
                  "transients live at once in a step")
@@ -89,20 +107,23 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
         lambda: plots.figure5(figure5_frame(cfg, "paper", **axes), points=preset_points(),
                               title="G(C, B) = Mem_TESS / Mem_TP, paper accounting [reconstructed]"),
         {"config": {"view": "figure5", "accounting": "paper", **f5, "base_config": base},
-         "label": "reconstructed (reference sheet §9): TP = 2BLH, TESS = BLH + LCH", "memory": paper_sum})
-    add("figure5_full", "G(C, B) under tpprof's full accounting (SHD net)",
+         "label": "reconstructed from the paper's §9 / Table 3 state terms: TP = 2BLH, TESS = BLH + LCH", "memory": paper_sum})
+    add("figure5_full", f"G(C, B) under tpprof's full accounting ({f5['net']})",
         lambda: plots.figure5(figure5_frame(cfg, "full", **axes), points=preset_points(),
                               title=f"G(C, B) = peak TESS / peak TP, tpprof full accounting ({f5['net']})"),
         {"config": {"view": "figure5", "accounting": "full", **f5, "base_config": base}, "memory": peak_full})
     dev = device or informative_device(cfg, dflt["classes"], dflt["batch"])
     reg = {**f5, "points": 20}
-    add("regime_map", f"Device regimes on {dev.name}",
-        lambda: plots.regime_map(regime_frame(cfg, dev.budget_bytes, **{**axes, "points": 20}), dev.budget_bytes,
-                                 dev.name),
-        {"config": {"view": "regimes", "accounting": "full", **reg, "base_config": base},
+    from tpprof.analytic.devices import device_accounting
+
+    dev_acc, dev_acc_why = device_accounting(dev)  # a microcontroller's lean implementation: algorithm
+    add("regime_map", f"Device regimes on {dev.name} (accounting {dev_acc})",
+        lambda: plots.regime_map(regime_frame(cfg, dev.budget_bytes, **{**axes, "points": 20}, accounting=dev_acc),
+                                 dev.budget_bytes, dev.name),
+        {"config": {"view": "regimes", "accounting": dev_acc, "accounting_why": dev_acc_why, **reg,
+                    "base_config": base},
          "device": {"name": dev.name, "budget_bytes": dev.budget_bytes, "source": dev.source}, "memory": peak_full})
-    sc = {"features": 700, "width": 450, "depth": 1, "classes": 20, "batch": 128, "steps": 100, "dtype": "fp32",
-          "optimizer": "adam"}
+    sc = {**_scaling_shape(cfg), "batch": 128, "steps": 100, "dtype": "fp32", "optimizer": "adam"}
     sc_cfg = config_from_values(net=dense_net(sc["features"], sc["width"], sc["depth"], sc["classes"]),
                                 batch=sc["batch"], steps=sc["steps"], dtype=sc["dtype"], optimizer=sc["optimizer"])
     add("scaling", "Memory vs depth per rule, by category",
@@ -115,6 +136,7 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
         meas = load_measurements(files)
         cmp = compare_frame(meas.rows)
         mprov = {"config": {"view": "measured", "accounting": "full"}, "measurement_files": meas.files,
+                 "data_sha256": file_hashes(meas.files),
                  "memory": "measured: the files' peak_bytes (see measurements/README.md); analytic: " + peak_full,
                  "bad_rows": [list(b) for b in meas.bad], "summary": error_summary(cmp)}
         if not cmp.empty:
@@ -130,16 +152,29 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
                               ("finetune", "Fine-tuning on a new speaker", plots.finetune_bars),
                               ("silhouette", "Per-layer silhouette", plots.silhouette)):
         if name in frames:
-            add(name, title, functools.partial(plot, frames[name]), {**rprov, "results_files": [f"{name}.csv"]})
+            add(name, title, functools.partial(plot, frames[name]),
+                {**rprov, "results_files": [f"{name}.csv"], "data_sha256": file_hashes([res_dir / f"{name}.csv"])})
     items: list[ReportItem] = []
     for stem, title, thunk, prov in jobs:
         fig = thunk()
-        written = plots.save_figure(fig, out_dir / stem, prov)
+        if not titles:
+            fig.update_layout(title_text="", margin_t=30)
+        written = plots.save_figure(fig, out_dir / stem, prov, size=size)
         items.append(ReportItem(stem, title, written, json.loads(written[-1].read_text())))
         if progress is not None:
             progress(stem, len(jobs))
     write_index(out_dir, items)
     return items
+
+
+def _scaling_shape(cfg: Config) -> dict[str, int]:
+    """The uniform dense net of the scaling figure: ``cfg``'s input, first hidden width, depth and
+    classes when its net is dense, else the SHD net's (700-450-20)."""
+    spec = cfg.net
+    if not (len(spec.input_shape) == 1 and all(layer.kind == "dense" for layer in spec.layers)):
+        return {"features": 700, "width": 450, "depth": 1, "classes": 20}
+    return {"features": spec.input_size, "width": spec.layers[0].width, "depth": spec.depth,
+            "classes": spec.readout}
 
 
 def write_index(out_dir: Path, items: Sequence[ReportItem]) -> Path:

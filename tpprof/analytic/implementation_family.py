@@ -19,7 +19,7 @@ import numpy as np
 from tpprof.analytic.rules.bptt_ckpt import segment_len
 from tpprof.analytic.rules.tbptt import window_len
 from tpprof.analytic.terms import MemoryTerm, TermList
-from tpprof.config import Config
+from tpprof.config import Config, frozen_layers
 
 SRC = "implementation: "
 
@@ -180,6 +180,13 @@ def _ottt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
         tl.mem("standardised weights Ŵ_l", "implementation", sum(lay.w for lay in lays if lay.ws),
                SRC + "snn/ottt.py _step forms w_eff = ws_forward(W_l) once per step", phases=every)
     for lay in lays:
+        if lay.l <= frozen_layers(cfg.rule, L):  # frozen: not back-propagated, its indices are dropped
+            tl.mem("forward temporaries of a frozen layer", "implementation",
+                   4 * B * lay.n + (2 * B * lay.no if lay.maxpool else 0),
+                   SRC + "snn/ottt.py _step, a frozen layer (RuleSpec.trainable): inside lif_step the current, "
+                   "pre-reset potential and new v, s (4·B·n_nrn), and its int64 max-pool indices (2·B·n_out "
+                   "elements); nothing of it is kept for the backward", layer=lay.l, phases=(f"forward:{lay.l}",))
+            continue
         if lay.maxpool:
             tl.mem("max-pool indices (int64)", "implementation", B * lay.no,
                    SRC + "lay.pool keeps int64 switches for the step's backward, B·n_out·8 bytes", layer=lay.l,

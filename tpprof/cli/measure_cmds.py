@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tpprof.cli.config_flags import add_config_flags, ascii_float, ascii_int
+from tpprof.cli.config_flags import add_config_flags, ascii_float, ascii_int, refuse_catalogue_device
 from tpprof.config import TRAINABLE_RULES
 from tpprof.errors import UserError
 
@@ -39,8 +39,7 @@ def _handle_measure_target(args: argparse.Namespace) -> int:
         if core is None:
             raise UserError("backend", f"{b!r} cannot be mixed with qemu backends in one run", "qemu:<core> only")
         cores.append(core)
-    dev_name = getattr(args, "device", None)
-    device = get_device(dev_name) if dev_name and dev_name.strip().lower() not in ("cpu", "cuda") else None
+    device = get_device(args.device) if args.device else None
     if args.grid:
         blocks, _ = load_grid(args.grid)
     else:
@@ -76,14 +75,25 @@ def _handle_measure_target(args: argparse.Namespace) -> int:
     return 0 if all(r["status"] in ("ok", "does-not-fit") for r in rows) else 1
 
 
+def _backend(text: str) -> str:
+    """One ``--backend`` value, checked as the grid checks its ``device`` key (one list of accepted
+    values), with the error naming the flag the user typed."""
+    from tpprof.measure.grid import _check_device
+
+    try:
+        return _check_device(text)
+    except UserError as e:
+        raise UserError("backend", f"{text[:40]!r} is not known", e.accepted) from None
+
+
 def _handle_measure(args: argparse.Namespace) -> int:
     from tpprof.measure.grid import Protocol, expand, load_grid, run_grid, run_subprocess
 
     if _is_target(args):
         return _handle_measure_target(args)
-    if getattr(args, "backend", None):  # a torch backend given as --backend: the same as --device
-        args.device = args.backend
-
+    if args.device is not None:
+        raise UserError("device", f"{args.device[:40]!r} is used only with --backend qemu:<core> (the torch learners "
+                        "measure the host)", "--backend qemu:cortex-m7 --device stm32h743, or no --device")
     proto_kw: dict[str, Any] = {}
     blocks: list[dict[str, Any]]
     if args.grid:
@@ -94,16 +104,17 @@ def _handle_measure(args: argparse.Namespace) -> int:
         if not args.net or not args.batch or not args.steps:
             raise UserError("measure", "needs --net, --batch and --steps (or --grid)",
                             "e.g. tpprof measure --net shd --rule tp,bptt --batch 16 --steps 25 --out m.csv")
-        from tpprof.cli.config_flags import LIST_FIELDS, int_flag, rule_changes, split_list
+        from tpprof.cli.config_flags import LIST_FIELDS, check_rules, int_flag, rule_changes, split_list
 
         block: dict[str, Any] = {k: split_list(k, getattr(args, k)) for k in LIST_FIELDS
                                  if getattr(args, k) is not None}
         for k in ("batch", "classes", "steps"):  # the grid takes numbers, as a TOML grid gives them
             if k in block:
                 block[k] = [int_flag(k, v) for v in block[k]]
+        check_rules(args.rule, TRAINABLE_RULES)
         block.setdefault("rule", ["tp", "tess", "bptt"])
         block.update(rule_changes(args, skip=LIST_FIELDS))
-        block["device"] = split_list("device", args.device)
+        block["device"] = [_backend(b) for b in split_list("backend", args.backend)]  # the grid's key
         blocks = [block]
     proto_kw.update({k: getattr(args, k) for k in ("batches", "repeats", "warmup", "timeout", "threads")
                      if getattr(args, k) is not None})
@@ -170,13 +181,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  tpprof measure --grid measurements/default_grid.toml --out measurements/cpu_reference.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_config_flags(m, lists=True, rules=TRAINABLE_RULES, config_file=False)
-    m.add_argument("--device", default="cpu", help="comma-separated torch devices, e.g. cpu or cuda (default cpu); "
-                   "with --backend qemu:<core>: the catalogue device whose SRAM the linker imposes, e.g. stm32h743")
-    m.add_argument("--backend", default=None,
-                   help="where the steps run: cpu, cuda, cuda:N, or qemu:<core> (the rule's step as C on an emulated "
-                        "Cortex-M: cortex-m0, cortex-m0plus, cortex-m3, cortex-m4f, cortex-m7, cortex-m33; needs "
-                        "gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm), e.g. --backend qemu:cortex-m7")
+    add_config_flags(m, lists=True, rules=TRAINABLE_RULES, config_file=False, rule_all=False)
+    m.add_argument("--backend", default="cpu",
+                   help="where the steps run, comma-separated: cpu, cuda, cuda:N (a grid file's 'device' key), or "
+                        "qemu:<core> (the rule's step as C on an emulated Cortex-M: cortex-m0, cortex-m0plus, "
+                        "cortex-m3, cortex-m4f, cortex-m7, cortex-m33; needs gcc-arm-none-eabi, "
+                        "libnewlib-arm-none-eabi, qemu-system-arm), e.g. --backend cpu,cuda or --backend qemu:cortex-m7 "
+                        "(default cpu)")
+    m.add_argument("--device", default=None,
+                   help="catalogue device whose SRAM the linker script imposes, with --backend qemu:<core> only "
+                        "(default: the QEMU machine's RAM), e.g. --device stm32h743")
     m.add_argument("--grid", help="TOML grid file instead of the flags above, e.g. measurements/default_grid.toml")
     m.add_argument("--batches", type=ascii_int, help="measured mini-batches per point, e.g. 2 (default 1)")
     m.add_argument("--repeats", type=ascii_int, help="timed mini-batches per point, median taken, e.g. 5 (default 3)")
@@ -193,9 +207,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "allocating op, next to the analytic terms (writes no row), e.g. --explain")
     m.add_argument("--quiet", action="store_true", help="no progress bar, e.g. --quiet")
     m.add_argument("--executor", default="local",
-                   help="where points run: local (one at a time on this machine, default), ray (a local Ray "
-                        "instance), ray:auto or ray:HOST:PORT (a Ray cluster; each point in a fresh worker "
-                        "process, rows appended here as they finish; needs pip install 'tpprof[ray]'), "
+                   help="where points run: local (one at a time on this machine, default), ray (a private "
+                        "Ray instance this command starts, on 127.0.0.1, this Python), ray:auto (join the running "
+                        "cluster a 'ray start' runs on this host) or ray:HOST:PORT (another machine's cluster); each "
+                        "point in a fresh worker process, rows appended here as they finish; workers must run this "
+                        "tpprof, Python and torch or the run refuses; needs pip install 'tpprof[ray]', "
                         "e.g. --executor ray:auto")
     m.add_argument("--out", help="CSV file to append rows to (required unless --dry-run/--explain), "
                    "e.g. measurements/mine.csv")

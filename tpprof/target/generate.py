@@ -145,6 +145,9 @@ def check_supported(cfg: Config) -> None:
     if nrn.reset != "soft" or nrn.order != "code":
         raise UserError("neuron", f"reset={nrn.reset} order={nrn.order} is not implemented on the target",
                         "reset soft, order code")
+    if getattr(rule, "trainable", "all") != "all":
+        raise UserError("trainable", f"{rule.trainable!r} is not implemented on the target (every layer learns)",
+                        "all")
     if rule.optimizer not in ("sgd", "adam"):
         raise UserError("optimizer", f"{rule.optimizer!r} is not implemented on the target", "sgd, adam")
     if rule.name == "tess" and (any(layer.kind == "recurrent" for layer in cfg.net.layers) or rule.flavour != "paper"

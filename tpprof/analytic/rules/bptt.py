@@ -53,6 +53,9 @@ def full_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "")
+        if not c.trains(l):  # frozen (RuleSpec.trainable): nothing below a trained layer needs a gradient,
+            add_forward_ops(tl, c, g, "")  # so autograd records nothing for it: no saved tensor, no adjoint
+            continue
         if l == 1:
             tl.mem("saved input x^t × T", "saved", T * B * g.n_in,
                    "BPTT: layer input saved at each of T steps for dW_l, T·B·n_in", layer=l, phases=BACKWARD)
@@ -69,7 +72,7 @@ def full_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
                "adjoint ∂E/∂s^t = W_{l+1}ᵀ δ_{l+1}^t is consumed as formed, B × n_nrn", layer=l, phases=BACKWARD)
         f = fwd_macs(c, g)
         add_forward_ops(tl, c, g, "")
-        tl.ops("backward", f * (2 if l >= 2 else 1), (SURR_OPS + 3) * B * g.n_neurons,
+        tl.ops("backward", f * (2 if c.trains(l - 1) and l >= 2 else 1), (SURR_OPS + 3) * B * g.n_neurons,
                "BPTT: weight-gradient product (+ input-gradient product for l ≥ 2), ≈ 2× forward", layer=l)
     _saved_spikes(tl, c, c.geo[-1], "saved s_L", "readout input saved for dW_out", layer=None)
     tl.mem("∂E/∂m", "loss_buffers", B * C, "cross-entropy gradient at m^T, B × C", phases=BACKWARD)
@@ -97,4 +100,6 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "checkpointing / recomputation variants of BPTT (not used here)",
 )
 
-register(RuleModel("bptt", "BPTT (surrogate gradient)", full_terms, NOT_MODELLED))
+register(RuleModel("bptt", "BPTT (surrogate gradient)", full_terms, NOT_MODELLED, locality="through-time",
+                   locality_source="BPTT (tpprof/snn/bptt.py): the readout's loss is back-propagated through every "
+                                   "layer and every past step of the sequence (the unrolled graph)"))
