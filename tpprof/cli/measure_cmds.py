@@ -92,8 +92,9 @@ def _handle_measure(args: argparse.Namespace) -> int:
     if _is_target(args):
         return _handle_measure_target(args)
     if args.device is not None:
-        raise UserError("device", f"{args.device[:40]!r} is used only with --backend qemu:<core> (the torch learners "
-                        "measure the host)", "--backend qemu:cortex-m7 --device stm32h743, or no --device")
+        raise UserError("device", f"the catalogue device {args.device[:40]!r} is used only with --backend "
+                        "qemu:<core> (the torch learners measure the host)",
+                        "--backend qemu:cortex-m7 --device stm32h743, or no --device")
     proto_kw: dict[str, Any] = {}
     blocks: list[dict[str, Any]]
     if args.grid:
