@@ -55,34 +55,60 @@ void opt_step(float *w, const float *g, float *state, uint32_t n, float lr, uint
 #endif
 }
 
-void grad_update(float *w, float *g, float *state, int n, int ni, const tpt_term_t *terms, int nterms, float div,
-                 int acc, uint32_t t) {
-#if TPT_IN_LOOP && TPT_OPT_ADAM
-    float step, bc2s;
-    adam_consts(t, LR, &step, &bc2s);
-#endif
-    (void)w; (void)g; (void)state; (void)acc; (void)t;
-    for (int j = 0; j < n; ++j)
+/* the loop of grad_update, specialised by the compiler for each (two terms, scaled, acc) */
+static inline __attribute__((always_inline)) void grad_core(float *w, float *g, float *state, int n, int ni,
+                                                            const float *d0, const float *x0, int r0, const float *d1,
+                                                            const float *x1, int r1, float div, const int two,
+                                                            const int scaled, const int acc, float step, float bc2s) {
+    (void)w; (void)g; (void)state; (void)acc; (void)step; (void)bc2s;
+    for (int j = 0; j < n; ++j) {
+        float *wr = w + j * ni, *gr = g ? g + j * ni : 0;
         for (int k = 0; k < ni; ++k) {
             float s = 0.0f;
-            for (int q = 0; q < nterms; ++q) {
-                const tpt_term_t *tm = &terms[q];
-                float part = 0.0f;
-                for (int r = 0; r < tm->rows; ++r) part += tm->d[r * n + j] * tm->x[r * ni + k];
-                s = q ? s + part : part;
+            for (int r = 0; r < r0; ++r) s += d0[r * n + j] * x0[r * ni + k];
+            if (two) {
+                float p = 0.0f;
+                for (int r = 0; r < r1; ++r) p += d1[r * n + j] * x1[r * ni + k];
+                s += p;
             }
-            if (div != 1.0f) s /= div;
-            const int i = j * ni + k;
+            if (scaled) s /= div;
 #if TPT_IN_LOOP
 #if TPT_OPT_ADAM
-            adam1(&w[i], &state[i], &state[n * ni + i], s, step, bc2s);
+            const int i = j * ni + k;
+            adam1(&wr[k], &state[i], &state[n * ni + i], s, step, bc2s);
 #else
-            w[i] -= LR * s;
+            wr[k] -= LR * s;
 #endif
 #else
-            g[i] = acc ? g[i] + s : s;
+            gr[k] = acc ? gr[k] + s : s;
 #endif
         }
+    }
+}
+
+void grad_update(float *w, float *g, float *state, int n, int ni, const tpt_term_t *terms, int nterms, float div,
+                 int acc, uint32_t t) {
+    float step = 0.0f, bc2s = 0.0f;
+#if TPT_IN_LOOP && TPT_OPT_ADAM
+    adam_consts(t, LR, &step, &bc2s);
+#endif
+    (void)t;
+    /* at most two terms (TP: input and target path; TESS: causal and non-causal) */
+    const float *d0 = nterms > 0 ? terms[0].d : 0, *x0 = nterms > 0 ? terms[0].x : 0;
+    const float *d1 = nterms > 1 ? terms[1].d : 0, *x1 = nterms > 1 ? terms[1].x : 0;
+    const int r0 = nterms > 0 ? terms[0].rows : 0, r1 = nterms > 1 ? terms[1].rows : 0;
+    const int two = nterms > 1, scaled = div != 1.0f;
+#define TPT_GC(T, S, A) grad_core(w, g, state, n, ni, d0, x0, r0, d1, x1, r1, div, T, S, A, step, bc2s)
+    if (two && scaled) {
+        if (acc) TPT_GC(1, 1, 1); else TPT_GC(1, 1, 0);
+    } else if (two) {
+        if (acc) TPT_GC(1, 0, 1); else TPT_GC(1, 0, 0);
+    } else if (scaled) {
+        if (acc) TPT_GC(0, 1, 1); else TPT_GC(0, 1, 0);
+    } else {
+        if (acc) TPT_GC(0, 0, 1); else TPT_GC(0, 0, 0);
+    }
+#undef TPT_GC
 }
 
 float softmax_row(float *x, int n) {

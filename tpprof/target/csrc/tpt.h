@@ -52,7 +52,7 @@ void opt_step(float *w, const float *g, float *state, uint32_t n, float lr, uint
  * update buffered: into g (acc: added to what g holds), applied later by opt_step;
  * update in-loop (TPT_IN_LOOP): each element's optimiser step is applied to w as soon as its
  * gradient is summed, so no gradient buffer exists (state as opt_step's, t = the step count). */
-typedef struct { const float *d, *x; int rows; } tpt_term_t;
+typedef struct { const float *d, *x; int rows; } tpt_term_t;   /* at most two terms per call */
 void grad_update(float *w, float *g, float *state, int n, int ni, const tpt_term_t *terms, int nterms, float div,
                  int acc, uint32_t t);
 
