@@ -410,7 +410,13 @@ def _exit_on_term(signum: int, frame: Any) -> None:
 
 
 def _die(message: str, code: int) -> None:
-    """One line, this process's children stopped (no orphan), exit now (the main thread is stuck)."""
+    """One line, exit now with ``code`` (the main thread is stuck in Ray's native code), and this
+    process's children stopped right after it is gone (no orphan).
+
+    The exit comes before any child is signalled: once Ray's raylet goes, Ray's core worker in
+    this process ends it with status 1 on its own, so stopping the children first and exiting
+    after raced the exit code (SIGTERM seen as 1 instead of 143 on a loaded machine). The
+    watchdog (:func:`start_watchdog`) waits for this process to end, then stops them."""
     import sys
 
     try:
@@ -418,12 +424,7 @@ def _die(message: str, code: int) -> None:
         sys.stderr.flush()
         import psutil
 
-        kids = psutil.Process().children(recursive=True)
-        for k in kids:
-            k.terminate()
-        _, alive = psutil.wait_procs(kids, timeout=3)
-        for k in alive:
-            k.kill()
+        start_watchdog(os.getpid(), [k.pid for k in psutil.Process().children(recursive=True)])
     finally:
         os._exit(code)
 
