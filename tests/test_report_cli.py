@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,7 +17,20 @@ from tpprof.cli import main  # noqa: E402
 from tpprof.config import make_config  # noqa: E402
 from test_store_schema import measurement_row  # noqa: E402  (tests/ is on sys.path under pytest)
 
-HAS_BROWSER = any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome"))
+
+
+def _has_browser() -> bool:
+    """The export's own browser search (``BROWSER_PATH``, then every name it tries on ``PATH``)."""
+    from tpprof.errors import UserError
+    from tpprof.plots import find_browser
+
+    try:
+        return bool(find_browser())
+    except UserError:
+        return False
+
+
+HAS_BROWSER = _has_browser()
 
 
 def _check_files(out: Path, stem: str) -> dict:
