@@ -298,3 +298,17 @@ def test_dashboard_marks_the_target_measured_configs(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     captions = " ".join(c.value for c in at.caption)
     assert "Measured on the target" in captions and "cycles/step" in captions
+
+
+def test_estimate_rule_all_gives_cycles_on_a_cortex_m_device(capsys):
+    """The shipped target rows give instructions/MAC per core and rule: estimate --rule all on an
+    MCU of the catalogue prints cycles/step at a stated CPI (no toolchain needed)."""
+    from tpprof.cli import main
+
+    assert main(["estimate", "--net", "fsdd", "--rule", "all", "--batch", "8", "--steps", "50", "--optimizer", "sgd",
+                 "--device", "stm32h743"]) == 0
+    out = capsys.readouterr().out
+    assert "cycles/step†" in out and "stated CPI" in out and "cortex-m7" in out
+    assert main(["estimate", "--net", "fsdd", "--rule", "all", "--batch", "8", "--steps", "50", "--device",
+                 "k210"]) == 0  # not a Cortex-M: no cycle column
+    assert "cycles/step†" not in capsys.readouterr().out
