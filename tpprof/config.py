@@ -482,7 +482,7 @@ class RuleSpec:
         if len(facs) != 4:
             raise ConfigError("tess_factors", f"{self.tess_factors!r} has {len(facs)} values",
                               "four numbers: λ_post, λ_pre, α_post, α_pre")
-        object.__setattr__(self, "tess_factors", facs)
+        object.__setattr__(self, "tess_factors", _tess_factors_in_range(facs))
         for key in ("segment", "window"):
             val = getattr(self, key)
             if val is not None:
@@ -497,6 +497,21 @@ class RuleSpec:
     def window_for(self, steps: int) -> int:
         """tbptt's window K for T = ``steps``: ``window`` or min(T, 25)."""
         return self.window if self.window is not None else min(steps, TBPTT_DEFAULT_WINDOW)
+
+
+#: TESS's factors: λ_post, λ_pre are trace decays (a fraction kept per step); α_post, α_pre scale the
+#: non-causal / causal terms (0 switches a term off; negative would reverse learning).
+TESS_FACTOR_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("λ_post", 0.0, 1.0), ("λ_pre", 0.0, 1.0), ("α_post", 0.0, 1e3), ("α_pre", 0.0, 1e3))
+
+
+def _tess_factors_in_range(facs: tuple[float, ...]) -> tuple[float, ...]:
+    """Each factor finite and in its range (:data:`TESS_FACTOR_RANGES`), else a one-line error."""
+    for f, (name, lo, hi) in zip(facs, TESS_FACTOR_RANGES):
+        if not lo <= f <= hi:  # also NaN and ±inf
+            raise ConfigError("tess_factors", f"{name} = {f!r} is out of range",
+                              "λ_post, λ_pre in [0, 1]; α_post, α_pre in [0, 1000]")
+    return facs
 
 
 def parse_trainable(value: Any) -> str:

@@ -16,6 +16,7 @@ import functools
 import io
 import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -393,6 +394,9 @@ def check_out_file(path: str | Path) -> Path:
         if p.exists():
             if not os.access(p, os.W_OK):
                 raise UserError("out", f"{str(path)!r} is not writable", "a file you may write, or a new file name")
+            if p.is_file():
+                with p.open("rb") as f:  # before any point is measured, not after the first one
+                    _check_records_parse(p, f)
             return p
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -402,8 +406,9 @@ def check_out_file(path: str | Path) -> Path:
     return p
 
 
-def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
-    """Validate ``row`` and append it as one line, then flush and fsync (crash-safe).
+def append_row(path: str | Path, row: Mapping[str, Any]) -> int:
+    """Validate ``row`` and append it as one line, then flush and fsync (crash-safe). Returns the
+    file's size before the append (where the row starts, unless the header came first).
 
     Under an exclusive ``flock`` on the file, so concurrent writers (two ``tpprof measure`` on
     the same ``--out``) never interleave rows and only the first one writes the header (the
@@ -417,17 +422,55 @@ def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
         p.parent.mkdir(parents=True, exist_ok=True)
         with p.open("a+b") as f, _locked(f):
             names = _check_and_quarantine(p, f)
+            _check_records_parse(p, f)
             data = _csv_line([_format(row.get(k)) for k in names])
             f.seek(0, os.SEEK_END)
-            if f.tell() == 0:  # decided under the lock: exactly one writer writes the header
+            start = f.tell()
+            if start == 0:  # decided under the lock: exactly one writer writes the header
                 data = _csv_line(FIELDNAMES) + data
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            _PARSED_OK[str(p.resolve())] = _file_state(f)
+            return start
     except IsADirectoryError:
         raise UserError("out", f"{str(path)!r} is a folder", "a CSV file inside it") from None
     except OSError as e:
         raise _os_error(p, e) from None
+
+
+#: Per file, its (inode, size, mtime) right after this process appended to it: unchanged since,
+#: it still parses, and the next append need not read it again (a sweep appends thousands of rows).
+_PARSED_OK: dict[str, tuple[int, int, int]] = {}
+
+
+def _file_state(f: IO[bytes]) -> tuple[int, int, int]:
+    st = os.fstat(f.fileno())
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _check_records_parse(p: Path, f: IO[bytes]) -> None:
+    """With ``f`` locked: refuse to append after a record that does not parse. An unclosed quote
+    (an odd number of ``"``: CSV doubles a quote inside a quoted field) would take the new row
+    into the open field, and a field over the csv module's limit stops every reader there: the
+    row would be written, reported measured, and never read back."""
+    if _PARSED_OK.get(str(p.resolve())) == _file_state(f):
+        return
+    f.seek(0)
+    data = f.read()
+    problem = None
+    if data.count(b'"') % 2:
+        problem = "ends inside an unclosed quoted field"
+    else:
+        reader = csv.reader(io.StringIO(data.decode("utf-8", "replace")))
+        try:
+            for _ in reader:
+                pass
+        except csv.Error as e:
+            problem = f"line {reader.line_num} does not parse ({e})"
+    if problem:
+        raise UserError("out", f"{p.name} {problem}; a row appended now could not be read back",
+                        "a new file name, or repair the file (its rows up to there still load)")
 
 
 def _csv_line(values: Iterable[str]) -> bytes:
@@ -517,6 +560,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     p = Path(path)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_tmp(p.parent, p.name)  # what a SIGKILLed earlier write of this file left
         fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent)
     except OSError as e:
         raise _os_error(p, e) from None
@@ -525,6 +569,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     try:
         writer(tmp)
         with open(tmp, "rb+") as f:
+            os.fchmod(f.fileno(), _plain_write_mode(p))  # mkstemp's 0600 → what open(p, "w") gives
             os.fsync(f.fileno())
         os.replace(tmp, p)
     except BaseException:
@@ -538,6 +583,29 @@ def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
         finally:
             os.close(dfd)
     return p
+
+
+def _plain_write_mode(p: Path) -> int:
+    """The mode a plain ``open(p, "w")`` leaves: the existing file's, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(p).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux shows it (``os.umask`` sets it:
+    briefly wrong for other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def clean_stale_tmp(folder: str | Path, name: str) -> list[Path]:

@@ -132,9 +132,12 @@ def _handle_measure(args: argparse.Namespace) -> int:
         print(explain_peak_guarded(points[0].cfg).render())
         return 0
     if args.dry_run:
+        from tpprof.executor import check_executor
+
+        where = check_executor(args.executor)  # what a real run would refuse, refused here (nothing started)
         for p in points:
             print(p.label())
-        print(f"{len(points)} points", file=sys.stderr)
+        print(f"{len(points)} points; {where}", file=sys.stderr)
         return 0
     if not args.out:
         raise UserError("out", "is missing", "a CSV file to append rows to, e.g. --out measurements/mine.csv")
@@ -143,7 +146,8 @@ def _handle_measure(args: argparse.Namespace) -> int:
     res = run_grid(points, args.out, protocol, run_one=run_subprocess, retry_failed=args.retry_failed,
                    progress=not args.quiet, executor=make_executor(args.executor))
     print(f"{len(res.ran)} measured ({res.count('ok')} ok, {res.count('oom')} oom, {res.count('timeout')} timeout, "
-          f"{res.count('error')} error{_killed(res)}), {res.skipped} already in {args.out}")
+          f"{res.count('error')} error{_killed(res)}), {res.skipped} already in {args.out}"
+          + (f", {res.busy} skipped: another run on {args.out} is measuring them" if res.busy else ""))
     for r in res.ran:
         if r["status"] != "ok":
             print(f"  {r['status']}: {r['rule']} {r['net']} B={r['batch']} T={r['steps']}: {r['error']}")
