@@ -44,8 +44,9 @@ LAYER_FIELDS: dict[str, dict[str, str]] = {
     "tess": {"W": "W", "R": "R", "grad W": "gW", "grad R": "gR", "v": "v", "s": "s", "trace_in": "tri",
              "trace_in (recurrent)": "trr", "s^{t−1}": "sp", "trace_out": "tro",
              "B_l (LSG matrix)": "Bl", "p − t* (LSG error)": "pe", "δ causal": "dc", "δ non-causal": "dnc"},
-    "bptt": {"W": "W", "grad W": "gW", "v": "v", "s": "s", "saved input x^t × T": "sin",
-             "saved input s_{l−1}^t × (T−1)": "sin", "saved u × T": "su", "adjoint δ = ∂E/∂u (carried)": "dl"},
+    "bptt": {"W": "W", "R": "R", "grad W": "gW", "grad R": "gR", "v": "v", "s": "s", "saved input x^t × T": "sin",
+             "saved input s_{l−1}^t × (T−1)": "sin", "saved u × T": "su", "adjoint δ = ∂E/∂u (carried)": "dl",
+             "R_lᵀ δ (recurrent adjoint, carried)": "dr"},
 }
 NET_FIELDS: dict[str, dict[str, str]] = {
     "tp": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "softmax(m) − c": "err"},
@@ -65,7 +66,7 @@ STRUCT_FIELDS: dict[str, tuple[str, ...]] = {
     "tp": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "vt", "st", "eps", "epst", "sp", "spt",
            "z", "y", "sm", "d", "dt"),
     "ottt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tr", "trr", "u", "adj"),
-    "bptt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "sin", "su", "dl"),
+    "bptt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "sin", "su", "dl", "dr"),
     "tess": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tri", "tro", "Bl", "pe", "dc", "dnc", "trr", "sp"),
 }
 NET_STRUCT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("S", "W_out", "gW_out", "oW_out", "m", "err"),
@@ -154,9 +155,6 @@ def check_supported(cfg: Config) -> None:
     if rule.name == "tess" and (rule.flavour != "paper" or rule.aux != "stored"):
         raise UserError("rule", "TESS on the target runs the paper flavour with a stored B_l",
                         "flavour paper, aux stored")
-    if rule.name == "bptt" and any(layer.kind == "recurrent" for layer in cfg.net.layers):
-        raise UserError("net", "BPTT on the target has dense layers only (a recurrent layer's R_lᵀ δ^t would need a "
-                        "second carried buffer, which the model does not count)", "dense layers, or rule tp / ottt")
     if rule.name == "tp":
         if rule.flavour != "paper" or rule.train_s or rule.aux != "stored" or rule.similarity != "distance" \
                 or rule.s_init != "uniform":
