@@ -46,7 +46,8 @@ def test_layout_is_the_model(net, B, rows):
 def test_unsupported_configs_are_one_line_errors():
     for cfg, field in [(make_config("1x8x8-c4-10", "tp", batch=2, steps=2), "net"),
                        (_cfg(opt="momentum"), "optimizer"), (_cfg().with_(dtype="fp16"), "dtype"),
-                       (_cfg(rule="eprop"), "rule")]:
+                       (_cfg(rule="eprop"), "rule"), (_cfg("40-32r-10", rule="tbptt", window=2), "net"),
+                       (_cfg(rule="tbptt", compact=True), "compact")]:
         with pytest.raises(UserError) as e:
             layout(cfg)
         assert e.value.field == field and "\n" not in str(e.value)
@@ -98,6 +99,22 @@ def test_host_bptt_kernel_matches_the_learner(net, B, T, opt):
 
 
 @needs_cc
+@pytest.mark.parametrize("net,B,T,K,opt", [("40-32-10", 4, 10, 4, "sgd"), ("40-32-48-10", 4, 9, 3, "adam")])
+def test_host_tbptt_kernel_matches_the_learner(net, B, T, K, opt):
+    """tbptt = the BPTT kernel over windows of K steps (a shorter last one), one update per window."""
+    from tpprof.measure.target_reference import max_update_difference
+
+    cfg = _cfg(net, B, T=T, opt=opt, rule="tbptt", window=K)
+    lay = layout(cfg)
+    assert sum(a.bytes for a in lay.persistent) + lay.transient_bytes() == estimate(cfg, "algorithm").peak_bytes
+    run = host_run(cfg, dump=True)
+    assert run.status == "ok", run.message
+    moved = [run.params[t]["layer1.W"] != run.params[t - 1]["layer1.W"] for t in range(1, T + 1)]
+    assert moved == [t % K == 0 or t == T for t in range(1, T + 1)]  # updates at window ends only
+    assert max_update_difference(cfg, run) <= 1e-5
+
+
+@needs_cc
 @pytest.mark.parametrize("net,B,opt,rows", [("40-64-10", 1, "sgd", "batch"), ("40-32-32-10", 16, "adam", "classes"),
                                             ("40-32r-32-10", 8, "sgd", "batch"), ("40-32-32r-10", 16, "adam", "classes")])
 def test_host_kernel_matches_the_learner(net, B, opt, rows):
@@ -122,13 +139,14 @@ def m4f():
 @pytest.mark.parametrize("rule,net,B", [("tp", "40-64-10", 1), ("tp", "40-64-10", 2), ("tp", "40-64-64-10", 8),
                                         ("tp", "40-32r-10", 8),
                                         ("ottt", "40-64-64-10", 4), ("ottt", "40-32r-48-10", 8),
-                                        ("bptt", "40-32-48-10", 4), ("bptt", "40-32r-48-10", 4),
+                                        ("bptt", "40-32-48-10", 4), ("bptt", "40-32r-48-10", 4), ("tbptt", "40-32-48-10", 4),
                                         ("tess", "40-32r-48-10", 4),
                                         ("tp-in-loop", "40-32r-48-10", 4), ("ottt-in-loop", "40-32-48-10", 4)])
 def test_qemu_ram_is_the_algorithmic_peak(m4f, rule, net, B):
     """On the Cortex-M4F the m_* arrays (.bss minus data and runtime) are exactly peak_bytes."""
     rule, _, mode = rule.partition("-")
-    cfg = _cfg(net, B, T=2, rule=rule, update="in-loop" if mode else "buffered")
+    cfg = _cfg(net, B, T=2, rule=rule, update="in-loop" if mode else "buffered",
+               **({"window": 1} if rule == "tbptt" else {}))
     built, run = target_run(cfg, m4f, count=False)
     assert run.status == "ok", run.message
     acc = account(built, run)
@@ -155,14 +173,16 @@ def test_qemu_kernel_matches_the_learner_and_counts_deterministically(m4f, tmp_p
 
 
 @needs_arm
-def test_qemu_recurrent_bptt_kernel_matches_the_learner(m4f, tmp_path):
-    """Under QEMU (M4F, FPv4-SP) as on the host: recurrent BPTT's updates are the learner's."""
+@pytest.mark.parametrize("rule,net,kw", [("bptt", "40-32r-10", {}), ("tbptt", "40-32-10", {"window": 2})])
+def test_qemu_bptt_kernels_match_the_learner(m4f, tmp_path, rule, net, kw):
+    """Under QEMU (M4F, FPv4-SP) as on the host: recurrent BPTT's and tbptt's updates are the learner's."""
     from tpprof.measure.target_reference import max_update_difference
 
-    cfg = _cfg("40-32r-10", 4, T=5, rule="bptt")
+    cfg = _cfg(net, 4, T=5, rule=rule, **kw)
     _, run = target_run(cfg, m4f, dump=True, count=False, workdir=tmp_path)
     assert run.status == "ok", run.message
-    assert run.params[-1]["layer1.R"] != run.params[0]["layer1.R"]
+    name = "layer1.R" if "r" in net else "layer1.W"
+    assert run.params[-1][name] != run.params[0][name]
     assert max_update_difference(cfg, run) <= 1e-5
 
 
