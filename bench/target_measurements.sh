@@ -32,6 +32,9 @@ $M --backend qemu:cortex-m3 --device nrf52840 --net 40-64r-10 --rule ottt,tess,b
 # recurrent BPTT (R_lᵀ δ carried to the step before), one and two layers
 $M --backend qemu:cortex-m4f --device nrf52840 --net 40-64r-10,40-64-64r-10 --rule bptt --batch 1,8 --steps 10 --optimizer sgd --out "$OUT" || true
 $M --backend qemu:cortex-m0 --net 40-16-10 --rule ottt,tess,bptt --batch 1,4 --steps 5 --optimizer sgd --out "$OUT" || true
+# truncated BPTT (one update per window of K steps): the FSDD net fits where plain BPTT does not
+$M --backend qemu:cortex-m7 --device stm32h743 --net fsdd --rule tbptt --window 10 --batch 1,8 --steps 50 --optimizer sgd --out "$OUT" || true
+$M --backend qemu:cortex-m4f --device nrf52840 --net 40-64-10,40-64-64-10 --rule tbptt --window 4 --batch 1,8 --steps 10 --optimizer sgd --out "$OUT" || true
 # the in-loop update (no gradient buffer), SGD and Adam
 $M --backend qemu:cortex-m7 --device stm32h743 --net fsdd --rule tp,ottt,tess --update in-loop --batch 1,8 --steps 50 --optimizer sgd --out "$OUT" || true
 $M --backend qemu:cortex-m4f --device nrf52840 --net 40-64-64-10 --rule tp,ottt,tess --update in-loop --batch 4 --steps 10 --optimizer adam --out "$OUT" || true
