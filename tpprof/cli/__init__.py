@@ -18,7 +18,8 @@ from tpprof.cli.config_flags import check_flag_texts
 from tpprof.errors import UserError
 
 #: Command-group modules under tpprof.cli, in the order their commands appear in --help.
-COMMAND_MODULES: tuple[str, ...] = ("analytic_cmds", "train_cmds", "measure_cmds", "app_cmds", "export_cmds")
+COMMAND_MODULES: tuple[str, ...] = ("analytic_cmds", "train_cmds", "compare_cmds", "measure_cmds", "app_cmds",
+                                     "export_cmds")
 
 
 class Parser(argparse.ArgumentParser):

@@ -1,0 +1,437 @@
+"""Which learning rule learns this task best within this device: train every rule, rank them.
+
+``tpprof compare`` trains every trainable learner (:data:`tpprof.config.TRAINABLE_RULES`) plus
+TP's two modes (the class-deduplicated target path, ``target_rows=classes``, and the authors'
+flavour) on one task, ``seeds`` times each, through the ordinary training loop
+(:func:`tpprof.train.fit`: cosine schedule, the short last mini-batch dropped, test accuracy
+after every epoch), and writes one results file with one row per run.
+
+Honesty rules of the file:
+
+* accuracy is the **final epoch's** test accuracy (``test_final``), never the best epoch picked
+  on the test set;
+* memory is the analytic peak under two named accountings (``peak_bytes_full``: the PyTorch
+  learner's, implementation temporaries included; ``peak_bytes_algorithm``: what a lean
+  implementation must hold), plus a measured peak when ``--measure`` ran one
+  (``measured_peak_bytes``, the profiler counter of :mod:`tpprof.measure`);
+* which accounting decides "fits" follows the device (:func:`device_accounting`) and is named
+  wherever a verdict is printed.
+
+Resuming: every run has its own folder ``OUT/runs/<label>-s<seed>`` that :func:`tpprof.train.fit`
+rewrites after every epoch (weights, optimiser, shuffling and RNG state), so a killed comparison
+started again continues each run after its last complete epoch, and the results file, rebuilt
+from the run folders in plan order, equals an uninterrupted run's except in the wall-time
+columns (:data:`TIMING_COLUMNS`).
+
+Ranking (:func:`rank`): per learner the mean ± sample sd of the final accuracy over seeds; the
+learners that fit the device (peak ≤ budget under the device's accounting) and learn there
+(:func:`learns`) come first, by mean accuracy, then by peak; :func:`pareto` gives the
+accuracy × peak front (no other learner at least as accurate with no more memory, one strictly).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import statistics
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from tpprof.config import TRAINABLE_RULES, Config, Device
+from tpprof.errors import UserError
+
+#: Learning rate per rule (Adam, B = 32, the FSDD net): tp, tess and bptt from the coarse sweep of
+#: docs/results.md; tess-authors-schedule: the authors' default (their main.py ``--lr`` 1e-3,
+#: docs/tess_authors.md D13); the other BPTT-family learners: BPTT's; OTTT: 1e-4 (seed 0, two
+#: epochs of FSDD digits: 1e-3 stayed at chance, 10 %; 1e-4 reached 76 %). Not tuned further.
+RULE_LR: dict[str, float] = {"tp": 1e-4, "tess": 1e-4, "bptt": 1e-3, "tess-authors-schedule": 1e-3,
+                             "bptt-compact": 1e-3, "bptt-ckpt": 1e-3, "tbptt": 1e-3, "ottt": 1e-4}
+
+
+@dataclass(frozen=True)
+class Learner:
+    """One learner of a comparison: a rule, a mode (RuleSpec changes) and its learning rate."""
+
+    label: str
+    rule: str
+    mode: str = "default"
+    changes: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def lr(self) -> float:
+        return RULE_LR[self.rule]
+
+    def config(self, base: Config) -> Config:
+        """``base`` with this learner's rule, learning rate and mode."""
+        return base.with_(name=self.rule, lr=self.lr, **dict(self.changes))
+
+
+#: TP's modes beside the paper's: the target path once per class present (same updates, less
+#: memory; docs/results.md §6a) and the authors' published code (docs/tp_authors.md).
+TP_MODES: tuple[Learner, ...] = (
+    Learner("tp-classes", "tp", "target_rows=classes", (("target_rows", "classes"),)),
+    Learner("tp-authors", "tp", "flavour=authors", (("flavour", "authors"),)),
+)
+LEARNERS: tuple[Learner, ...] = tuple(Learner(r, r) for r in TRAINABLE_RULES) + TP_MODES
+LEARNER_LABELS: tuple[str, ...] = tuple(lr.label for lr in LEARNERS)
+
+#: Columns of the results file, in order.
+COLUMNS: tuple[str, ...] = (
+    "label", "rule", "mode", "seed", "epochs", "test_final", "train_final", "data", "task", "net_string",
+    "batch", "classes", "steps", "dtype", "optimizer", "lr", "n_train", "n_test",
+    "peak_bytes_full", "peak_bytes_algorithm", "measured_peak_bytes", "measured_counter", "macs_per_step",
+    "ms_per_step", "seconds_per_epoch", "backend", "threads", "tpprof_version", "torch_version",
+    "python_version", "learner_hash", "config_json",
+)
+#: Wall-time columns: the only ones an interrupted-and-resumed comparison may change.
+TIMING_COLUMNS: tuple[str, ...] = ("ms_per_step", "seconds_per_epoch")
+RESULTS_FILE = "results.csv"
+RUNS_DIR = "runs"
+
+
+def parse_learners(text: str | Sequence[str] | None, base: Config | None = None) -> list[Learner]:
+    """``all`` (every learner that accepts ``base``'s net) or a comma-separated list of labels."""
+    items = [str(t).strip().lower() for t in ([text] if isinstance(text, str) or text is None else text)]
+    items = [x for t in items for x in (t or "all").split(",")]
+    if any(not x for x in items):
+        raise UserError("rules", f"{text!r} has an empty item", "all, or labels such as tp,tess,bptt")
+    if items == ["all"]:
+        chosen = list(LEARNERS)
+    else:
+        by = {lr.label: lr for lr in LEARNERS}
+        bad = [x for x in items if x not in by]
+        if bad:
+            raise UserError("rules", f"{bad[0]!r} is not a trainable learner", "all, or " + ", ".join(LEARNER_LABELS))
+        chosen = [by[x] for x in dict.fromkeys(items)]
+    if base is None:
+        return chosen
+    ok = []
+    for lr in chosen:
+        try:
+            lr.config(base)
+        except UserError:
+            if items != ["all"]:
+                raise
+            continue  # "all": the learners that accept this net (the authors' TESS refuses recurrent layers)
+        ok.append(lr)
+    return ok
+
+
+# --------------------------------------------------------------------------------------
+# The plan and one run
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """How every worker loads the task (the arguments of :func:`tpprof.data.select.load_train_test`)."""
+
+    data: str = "fsdd"
+    task: str = "digit"
+    data_dir: str | None = None
+    test_data: str | None = None
+    limit: int | None = None
+    test_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run of a comparison (picklable: it travels to a worker process)."""
+
+    learner: Learner
+    seed: int
+    cfg_json: str
+    out: str
+    epochs: int
+    data: DataSpec
+    backend: str = "cpu"
+    threads: int = 1
+
+
+def run_folder(out: str | Path, learner: Learner, seed: int) -> Path:
+    return Path(out) / RUNS_DIR / f"{learner.label}-s{seed}"
+
+
+def plan(base: Config, learners: Sequence[Learner], seeds: Sequence[int], epochs: int, out: str | Path,
+         data: DataSpec, backend: str = "cpu", threads: int = 1) -> list[Job]:
+    """Every (learner, seed) run, learner-major (the order of the results file)."""
+    return [Job(lr, s, lr.config(base).to_json(), str(run_folder(out, lr, s)), epochs, data, backend, threads)
+            for lr in learners for s in seeds]
+
+
+def load_data(spec: DataSpec, seed: int = 0) -> tuple[Any, Any, dict[str, Any]]:
+    """(train, test, meta) of the comparison's task, cut to ``limit`` / ``test_limit`` samples."""
+    from tpprof.data.select import load_train_test
+
+    train, test, meta = load_train_test(spec.data, spec.task, data_dir=spec.data_dir, test_path=spec.test_data,
+                                        seed=seed)
+    train, test = train.head(spec.limit), test.head(spec.test_limit)
+    meta = dict(meta, limit=spec.limit, test_limit=spec.test_limit)
+    return train, test, meta
+
+
+def _done(metrics: Mapping[str, Any] | None, job: Job) -> bool:
+    return bool(metrics) and metrics.get("status") == "done" and metrics.get("epochs_planned") == job.epochs
+
+
+def train_job(job: Job, _protocol: Any = None) -> dict[str, Any]:
+    """Train one run (continuing it after its last complete epoch when its folder holds one);
+    returns its results row. Runs in a worker process."""
+    import torch
+
+    from tpprof.train import CHECKPOINT, fit, read_metrics
+
+    torch.set_num_threads(job.threads)
+    cfg = Config.from_dict(json.loads(job.cfg_json))
+    out = Path(job.out)
+    m = read_metrics(out)
+    if not _done(m, job):
+        train, test, meta = load_data(job.data, job.seed)
+        resume = (out / CHECKPOINT).is_file() and bool(m) and bool(m.get("history"))
+        m = fit(cfg, train, test, epochs=job.epochs, seed=job.seed, out_dir=out, device=job.backend,
+                progress=False, meta=meta, resume=resume)
+        m.pop("learner", None)
+    return result_row(job.learner, cfg, m, job)
+
+
+def result_row(learner: Learner, cfg: Config, m: Mapping[str, Any], job: Job) -> dict[str, Any]:
+    """The results row of one finished run, from its metrics (``metrics.json``) and the analytic model."""
+    from tpprof import __version__
+    from tpprof.analytic import estimate
+
+    full, algo = estimate(cfg, "full"), estimate(cfg, "algorithm")
+    hist = m.get("history") or []
+    n_batches = max(1, int(m["n_train"]) // int(m["batch"]))
+    ms = statistics.mean(h["train_seconds"] for h in hist) * 1e3 / (n_batches * cfg.workload.steps) if hist else None
+    measured = _read_measured(Path(job.out).parent / f"{learner.label}.measured.json")
+    data = m.get("data") or {}
+    return {
+        "label": learner.label, "rule": learner.rule, "mode": learner.mode, "seed": job.seed, "epochs": m["epochs"],
+        "test_final": m["test_final"], "train_final": m["train_accuracy"],
+        "data": data.get("path") if data.get("kind") == "file" else data.get("kind", ""),
+        "task": data.get("task", ""), "net_string": cfg.net.to_string(), "batch": m["batch"],
+        "classes": cfg.workload.classes, "steps": cfg.workload.steps, "dtype": cfg.workload.dtype,
+        "optimizer": cfg.rule.optimizer, "lr": cfg.rule.lr, "n_train": m["n_train"], "n_test": m["n_test"],
+        "peak_bytes_full": int(full.peak_bytes), "peak_bytes_algorithm": int(algo.peak_bytes),
+        "measured_peak_bytes": measured.get("peak_bytes"), "measured_counter": measured.get("counter"),
+        "macs_per_step": int(full.macs_per_step), "ms_per_step": ms, "seconds_per_epoch": m.get("seconds_per_epoch"),
+        "backend": job.backend, "threads": job.threads, "tpprof_version": __version__,
+        "torch_version": _torch_version(), "python_version": platform.python_version(),
+        "learner_hash": _learner_hash(), "config_json": cfg.to_json(),
+    }
+
+
+def _torch_version() -> str:
+    try:
+        import torch
+
+        return str(torch.__version__)
+    except ImportError:  # pragma: no cover - a results file read without torch
+        return ""
+
+
+def _learner_hash() -> str:
+    from tpprof.measure.counters import learner_hash
+
+    return learner_hash()
+
+
+def _read_measured(path: Path) -> dict[str, Any]:
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) and d.get("status") == "ok" else {}
+
+
+def measure_learner(args: tuple[Learner, str, str, str], _protocol: Any = None) -> dict[str, Any]:
+    """Measured training peak of one learner's config (profiler counter, a fresh subprocess:
+    :func:`tpprof.measure.grid.run_subprocess`), written to ``<runs>/<label>.measured.json``."""
+    from tpprof.measure.grid import Point, Protocol, run_subprocess
+    from tpprof.train import atomic_write_text
+
+    learner, cfg_json, backend, folder = args
+    path = Path(folder) / f"{learner.label}.measured.json"
+    old = _read_measured(path)
+    if old:
+        return old
+    cfg = Config.from_dict(json.loads(cfg_json))
+    row = run_subprocess(Point(cfg, cfg.net.to_string(), backend), Protocol(repeats=1, rss=False), timing=False)
+    keep = {k: row.get(k) for k in ("status", "error", "peak_bytes", "counter", "peak_definition")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(keep, indent=1, sort_keys=True, default=str))
+    return keep
+
+
+# --------------------------------------------------------------------------------------
+# The results file
+# --------------------------------------------------------------------------------------
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    return str(v)
+
+
+def rows_to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for r in rows:
+        w.writerow([_fmt(r.get(c)) for c in COLUMNS])
+    return buf.getvalue()
+
+
+def write_results(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write the results file atomically (a kill never leaves half a file)."""
+    from tpprof.train import atomic_write_text
+
+    p = Path(path)
+    atomic_write_text(p, rows_to_csv(rows))
+    return p
+
+
+_INT_COLS = ("seed", "epochs", "batch", "classes", "steps", "n_train", "n_test", "peak_bytes_full",
+             "peak_bytes_algorithm", "measured_peak_bytes", "macs_per_step", "threads")
+_FLOAT_COLS = ("test_final", "train_final", "lr", "ms_per_step", "seconds_per_epoch")
+
+
+def load_results(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a results file, typed (empty cells → None); one-line errors for a foreign file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError("results", f"cannot read {str(p)!r}: {e.strerror or type(e).__name__}",
+                        "a results.csv written by tpprof compare") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in ("label", "rule", "seed", "test_final", "peak_bytes_full", "peak_bytes_algorithm")
+               if c not in (reader.fieldnames or [])]
+    if missing:
+        raise UserError("results", f"{p.name} lacks the column {missing[0]!r}", "a results.csv written by tpprof compare")
+    rows = []
+    for i, raw in enumerate(reader, start=2):
+        row: dict[str, Any] = {}
+        for k, v in raw.items():
+            if k is None:
+                continue
+            v = (v or "").strip()
+            try:
+                row[k] = None if v == "" else int(v) if k in _INT_COLS else float(v) if k in _FLOAT_COLS else v
+            except ValueError:
+                raise UserError("results", f"{p.name} line {i}: {k} = {v[:30]!r} is not a number",
+                                "a results.csv written by tpprof compare") from None
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------------------
+# Ranking
+# --------------------------------------------------------------------------------------
+
+
+def device_accounting(device: Device) -> str:
+    """The accounting a verdict for ``device`` uses: a microcontroller or neuromorphic chip runs a
+    lean implementation of the rule (``algorithm``: no framework temporaries); a host runs the
+    PyTorch learner (``full``)."""
+    return "algorithm" if device.kind in ("mcu", "neuromorphic") else "full"
+
+
+def learns(rule: str, batch: int, device: Device | None) -> tuple[bool, str]:
+    """Whether ``rule`` at mini-batch ``batch`` learns anything on ``device``, and why not.
+
+    TP's local loss compares the samples of a mini-batch: at B = 1 it is a 1×1 softmax whose
+    gradient is identically zero (issue 24), so TP needs B ≥ 2. A device known to run inference
+    only (``on_chip_learning == "no"``) learns with no rule."""
+    if device is not None and not device.can_learn:
+        return False, f"{device.name} runs inference only"
+    if rule == "tp" and batch < 2:
+        return False, "B = 1: TP's local loss is zero"
+    return True, ""
+
+
+def summarise(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per learner (first-seen order): seeds, mean and sample sd of the final accuracy,
+    the analytic peaks, measured peak, MACs and mean ms per step."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(str(r["label"]), []).append(r)
+    out = []
+    for label, g in groups.items():
+        accs = [float(r["test_final"]) for r in g]
+        ms = [float(r["ms_per_step"]) for r in g if r.get("ms_per_step") is not None]
+        meas = [r.get("measured_peak_bytes") for r in g if r.get("measured_peak_bytes") is not None]
+        out.append({
+            "label": label, "rule": g[0]["rule"], "mode": g[0].get("mode", "default"), "seeds": len(g),
+            "acc_mean": statistics.mean(accs), "acc_sd": statistics.stdev(accs) if len(accs) > 1 else float("nan"),
+            "peak_bytes_full": int(g[0]["peak_bytes_full"]), "peak_bytes_algorithm": int(g[0]["peak_bytes_algorithm"]),
+            "measured_peak_bytes": int(meas[0]) if meas else None, "batch": int(g[0].get("batch") or 0),
+            "macs_per_step": g[0].get("macs_per_step"), "ms_per_step": statistics.mean(ms) if ms else None,
+            "epochs": g[0].get("epochs"),
+        })
+    return out
+
+
+def rank(summary: Iterable[Mapping[str, Any]], device: Device | None = None,
+         accounting: str | None = None) -> list[dict[str, Any]]:
+    """The summary with ``peak_bytes`` (under ``accounting``, default the device's), ``fits``,
+    ``learns``, ``why_not`` and ``rank`` added, sorted: learners that fit and learn first, by mean
+    accuracy (descending) then peak (ascending); then the others in the same order (``rank`` None)."""
+    acc = accounting or (device_accounting(device) if device is not None else "full")
+    out = []
+    for s in summary:
+        r = dict(s)
+        r["accounting"] = acc
+        r["peak_bytes"] = int(s[f"peak_bytes_{acc}"])
+        r["fits"] = device is None or r["peak_bytes"] <= device.budget_bytes
+        ok, why = learns(str(s["rule"]), int(s.get("batch") or 0), device)
+        r["learns"] = ok
+        r["why_not"] = why if not ok else ("" if r["fits"] else "does not fit")
+        out.append(r)
+    key = lambda r: (-r["acc_mean"], r["peak_bytes"], r["label"])  # noqa: E731
+    good = sorted((r for r in out if r["fits"] and r["learns"]), key=key)
+    rest = sorted((r for r in out if not (r["fits"] and r["learns"])), key=key)
+    for i, r in enumerate(good, start=1):
+        r["rank"] = i
+    for r in rest:
+        r["rank"] = None
+    return good + rest
+
+
+def best(ranked: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The most accurate learner that fits and learns (the first of :func:`rank`), or None."""
+    return ranked[0] if ranked and ranked[0].get("rank") == 1 else None
+
+
+def pareto(summary: Iterable[Mapping[str, Any]], accounting: str = "full") -> list[str]:
+    """Labels on the accuracy × peak front, by increasing peak: no other learner has mean accuracy
+    ≥ and peak ≤ with one of them strict."""
+    pts = [(int(s[f"peak_bytes_{accounting}"]), float(s["acc_mean"]), str(s["label"])) for s in summary]
+    front = []
+    for p, a, lab in pts:
+        if not any((p2 <= p and a2 >= a) and (p2 < p or a2 > a) for p2, a2, _ in pts):
+            front.append((p, -a, lab))
+    return [lab for _, _, lab in sorted(front)]
+
+
+def tp_place(ranked: Sequence[Mapping[str, Any]], label: str = "tp") -> dict[str, Any] | None:
+    """TP's place among the learners that fit and learn, and its margin: accuracy points behind the
+    first (or ahead of the second when first) and its peak against theirs."""
+    tp = next((r for r in ranked if r["label"] == label), None)
+    if tp is None:
+        return None
+    ok = [r for r in ranked if r.get("rank")]
+    if tp.get("rank") is None:
+        return {"label": label, "rank": None, "of": len(ok), "why_not": tp.get("why_not", "")}
+    other = ok[1] if tp["rank"] == 1 and len(ok) > 1 else (ok[0] if tp["rank"] != 1 else None)
+    return {"label": label, "rank": tp["rank"], "of": len(ok), "versus": other["label"] if other else None,
+            "acc_points": 100 * (tp["acc_mean"] - other["acc_mean"]) if other else None,
+            "peak_ratio": tp["peak_bytes"] / other["peak_bytes"] if other else None}
