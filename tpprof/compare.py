@@ -396,7 +396,8 @@ def rank(summary: Iterable[Mapping[str, Any]], device: Device | None = None,
         r["learns"] = ok
         r["why_not"] = why if not ok else ("" if r["fits"] else "does not fit")
         out.append(r)
-    key = lambda r: (-r["acc_mean"], r["peak_bytes"], r["label"])  # noqa: E731
+    # accuracies equal to 9 decimals are a tie (float summation order must not rank), broken by peak
+    key = lambda r: (-round(r["acc_mean"], 9), r["peak_bytes"], r["label"])  # noqa: E731
     good = sorted((r for r in out if r["fits"] and r["learns"]), key=key)
     rest = sorted((r for r in out if not (r["fits"] and r["learns"])), key=key)
     for i, r in enumerate(good, start=1):
@@ -414,7 +415,7 @@ def best(ranked: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 def pareto(summary: Iterable[Mapping[str, Any]], accounting: str = "full") -> list[str]:
     """Labels on the accuracy × peak front, by increasing peak: no other learner has mean accuracy
     ≥ and peak ≤ with one of them strict."""
-    pts = [(int(s[f"peak_bytes_{accounting}"]), float(s["acc_mean"]), str(s["label"])) for s in summary]
+    pts = [(int(s[f"peak_bytes_{accounting}"]), round(float(s["acc_mean"]), 9), str(s["label"])) for s in summary]
     front = []
     for p, a, lab in pts:
         if not any((p2 <= p and a2 >= a) and (p2 < p or a2 > a) for p2, a2, _ in pts):
