@@ -366,7 +366,7 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(str(r["label"]), []).append(r)
     out = []
     for label, g in groups.items():
-        accs = [float(r["test_final"]) for r in g]
+        accs = [float(r["test_final"]) for r in g]  # NaN when no accuracy is known (memory_frame)
         ms = [float(r["ms_per_step"]) for r in g if r.get("ms_per_step") is not None]
         meas = [r.get("measured_peak_bytes") for r in g if r.get("measured_peak_bytes") is not None]
         out.append({
@@ -396,8 +396,9 @@ def rank(summary: Iterable[Mapping[str, Any]], device: Device | None = None,
         r["learns"] = ok
         r["why_not"] = why if not ok else ("" if r["fits"] else "does not fit")
         out.append(r)
-    # accuracies equal to 9 decimals are a tie (float summation order must not rank), broken by peak
-    key = lambda r: (-round(r["acc_mean"], 9), r["peak_bytes"], r["label"])  # noqa: E731
+    # accuracies equal to 9 decimals are a tie (float summation order must not rank), broken by peak;
+    # an unknown accuracy (NaN: no results for this net) ranks after every known one
+    key = lambda r: (-_acc_key(r["acc_mean"]), r["peak_bytes"], r["label"])  # noqa: E731
     good = sorted((r for r in out if r["fits"] and r["learns"]), key=key)
     rest = sorted((r for r in out if not (r["fits"] and r["learns"])), key=key)
     for i, r in enumerate(good, start=1):
@@ -407,9 +408,13 @@ def rank(summary: Iterable[Mapping[str, Any]], device: Device | None = None,
     return good + rest
 
 
+def _acc_key(v: float) -> float:
+    return -1.0 if v != v else round(float(v), 9)
+
+
 def best(ranked: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The most accurate learner that fits and learns (the first of :func:`rank`), or None."""
-    return ranked[0] if ranked and ranked[0].get("rank") == 1 else None
+    return ranked[0] if ranked and _rank_of(ranked[0]) == 1 else None
 
 
 def pareto(summary: Iterable[Mapping[str, Any]], accounting: str = "full") -> list[str]:
@@ -423,16 +428,76 @@ def pareto(summary: Iterable[Mapping[str, Any]], accounting: str = "full") -> li
     return [lab for _, _, lab in sorted(front)]
 
 
+def _rank_of(r: Mapping[str, Any]) -> int | None:
+    """A row's rank as an int; None (or NaN, from a DataFrame) when it does not fit or learn."""
+    v = r.get("rank")
+    return None if v is None or v != v else int(v)
+
+
 def tp_place(ranked: Sequence[Mapping[str, Any]], label: str = "tp") -> dict[str, Any] | None:
     """TP's place among the learners that fit and learn, and its margin: accuracy points behind the
     first (or ahead of the second when first) and its peak against theirs."""
     tp = next((r for r in ranked if r["label"] == label), None)
     if tp is None:
         return None
-    ok = [r for r in ranked if r.get("rank")]
-    if tp.get("rank") is None:
+    ok = sorted((r for r in ranked if _rank_of(r)), key=_rank_of)
+    place = _rank_of(tp)
+    if place is None:
         return {"label": label, "rank": None, "of": len(ok), "why_not": tp.get("why_not", "")}
-    other = ok[1] if tp["rank"] == 1 and len(ok) > 1 else (ok[0] if tp["rank"] != 1 else None)
-    return {"label": label, "rank": tp["rank"], "of": len(ok), "versus": other["label"] if other else None,
+    other = (ok[1] if len(ok) > 1 else None) if place == 1 else ok[0]
+    return {"label": label, "rank": place, "of": len(ok), "versus": other["label"] if other else None,
             "acc_points": 100 * (tp["acc_mean"] - other["acc_mean"]) if other else None,
             "peak_ratio": tp["peak_bytes"] / other["peak_bytes"] if other else None}
+
+
+# --------------------------------------------------------------------------------------
+# Tables for the report and the dashboard
+# --------------------------------------------------------------------------------------
+
+COMPARISON_GLOB = "compare_*.csv"  # how shipped comparison files are named in the results folder
+
+
+def hidden_part(net_string: str) -> str:
+    """A net string without its readout (``40-256-256-10`` → ``40-256-256``): results of one net
+    trained on tasks with different class counts share it."""
+    return net_string.rsplit("-", 1)[0]
+
+
+def ranking_frame(rows: Sequence[Mapping[str, Any]], device: Device | None = None,
+                  accounting: str | None = None) -> "Any":
+    """:func:`rank` of the rows as a DataFrame with ``pareto`` (on the front) and ``fits_learns``;
+    one row per learner, ranked learners first."""
+    import pandas as pd
+
+    summary = summarise(rows)
+    ranked = rank(summary, device, accounting)
+    acc = ranked[0]["accounting"] if ranked else (accounting or "full")
+    front = set(pareto(summary, acc))
+    df = pd.DataFrame(ranked)
+    if df.empty:
+        return df
+    df["pareto"] = df["label"].isin(front)
+    df["fits_learns"] = df["rank"].notna()
+    return df
+
+
+def memory_frame(base: Config, device: Device | None = None, learners: Sequence[Learner] = LEARNERS) -> "Any":
+    """The learners ranked by memory alone at ``base`` (no accuracy known: ``acc_mean`` NaN), as
+    :func:`ranking_frame` — what the device page shows for a net without comparison results."""
+    from tpprof.analytic import estimate
+
+    rows = []
+    for lr in learners:
+        try:
+            cfg = lr.config(base)
+        except UserError:
+            continue  # a learner that refuses this net (e.g. the authors' TESS and recurrent layers)
+        rows.append({"label": lr.label, "rule": lr.rule, "mode": lr.mode, "seed": 0, "test_final": float("nan"),
+                     "batch": cfg.workload.batch, "peak_bytes_full": int(estimate(cfg, "full").peak_bytes),
+                     "peak_bytes_algorithm": int(estimate(cfg, "algorithm").peak_bytes),
+                     "macs_per_step": int(estimate(cfg, "full").macs_per_step)})
+    df = ranking_frame(rows, device)
+    if not df.empty:
+        df["seeds"] = 0
+        df["pareto"] = False  # no accuracy: no accuracy × peak front
+    return df

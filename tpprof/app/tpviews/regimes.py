@@ -1,4 +1,6 @@
-"""Device regimes: which rules fit a device over (C, B), where TP wins, headroom, inverse design."""
+"""The device page: first the answer (which learners fit the device and learn, ranked by accuracy
+then memory: :mod:`.answer`), then TP against TESS over (C, B) (the paper's view), TP against the
+best alternative, headroom and inverse design."""
 
 from __future__ import annotations
 
@@ -6,9 +8,9 @@ import streamlit as st
 
 from tpprof import plots, views
 from tpprof.analytic.devices import resolve_budget
-from tpprof.config import PRESETS, format_bytes
+from tpprof.config import PRESETS, Device, format_bytes
 
-from . import common
+from . import answer, common
 
 _CUSTOM = "custom"
 #: Log-spaced values per axis (14 × 14 cells × 3 rules: ~590 analytic estimates per view; tpprof report
@@ -16,8 +18,8 @@ _CUSTOM = "custom"
 GRID_POINTS = 14
 
 
-def _device() -> tuple[str, int, str]:
-    """(name, budget bytes, on-chip learning: yes / no / partial / unknown)."""
+def _device() -> tuple[str, int, str, Device]:
+    """(name, budget bytes, on-chip learning: yes / no / partial / unknown, the Device at that budget)."""
     cat = common.catalogue()
     modes = (["catalogue device"] if cat else []) + ["typed budget"]
     mode = st.radio("Memory budget from", modes, key="rg_src", horizontal=True, **common._BIND)
@@ -40,11 +42,12 @@ def _device() -> tuple[str, int, str]:
                      "no rule trains there.")
         elif dev.on_chip_learning == "partial":
             st.warning(f"{dev.name}: on-chip learning is partial (see the device's notes); the maps show memory only.")
-        return (dev.name if which == "catalogue budget" else f"{dev.name} ({which})"), budget, dev.on_chip_learning
+        name = dev.name if which == "catalogue budget" else f"{dev.name} ({which})"
+        return name, budget, dev.on_chip_learning, answer.device_for(name, budget, dev)
     text = st.text_input("Budget", value="8MiB", key="rg_budget", help="e.g. 512KiB, 1.5 MB, 8GiB, 4096",
                          **common._BIND)
     dev = resolve_budget(budget=text, required=True)
-    return dev.name, dev.budget_bytes, dev.on_chip_learning
+    return dev.name, dev.budget_bytes, dev.on_chip_learning, dev
 
 
 def _net() -> str:
@@ -58,10 +61,10 @@ def _net() -> str:
 
 
 def render() -> None:
-    st.subheader("Which rule fits this device, and where TP wins")
+    st.subheader("Which rule lets this net learn on this device")
     c1, c2 = st.columns(2)
     with c1:
-        dev_name, budget, learning = _device()
+        dev_name, budget, learning, device = _device()
     with c2:
         net = views.check_net(_net())
     dtype, opt = common.dtype_optimizer("rg")
@@ -76,6 +79,10 @@ def render() -> None:
     with c5:
         brange = common.range_slider("Batch size B", "rg_b", (2, 1024), "Range of batch sizes (log-spaced)")
     steps = int(steps) if steps else None
+    answer.render(device, net, dtype, opt, steps)
+
+    st.markdown("#### TP against TESS over classes × batch (the paper's view)")
+    st.caption("The paper compares TP with TESS only; the answer above ranks every learner. Full accounting.")
     df = common.regime_frame(net, budget, dtype, opt, steps, crange, brange, GRID_POINTS, ("tp", "tess", "bptt"))
     common.show_figure(common.figure("regime_map", df, budget, dev_name, on_chip_learning=learning), df, "regime_map")
     if not df["fits"].any():
