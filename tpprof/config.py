@@ -65,6 +65,11 @@ MAX_DEPTH = 1024
 POINT_KEY: tuple[str, ...] = ("rule", "net", "batch", "classes", "steps", "dtype", "optimizer",
                               "cadence", "aux", "device")
 LEARNING_SUPPORT: tuple[str, ...] = ("yes", "no", "partial", "unknown")
+#: What learning a device can run (``Device.learning_capability``): none (inference only),
+#: readout (only the last layer learns on chip), local (on-chip plasticity: rules whose update
+#: needs no error carried back through layers or time), any (a CPU running any rule in
+#: software), unknown (not said: treated as any, and the output says so).
+LEARNING_CAPABILITIES: tuple[str, ...] = ("none", "readout", "local", "any", "unknown")
 
 def _choice(field_name: str, value: Any, accepted: tuple[str, ...]) -> str:
     v = str(value).strip().lower()
@@ -538,9 +543,14 @@ class RuleSpec:
     #: TP: the fixed label projection S: "uniform" U(±1/√C) (today), "ws" (the authors' CNN scaling
     #: 1.8·WS(S)), "c-invariant" (layer-1 target drive independent of C; tpprof/snn/tp.py)
     s_init: Literal["uniform", "ws", "c-invariant"] = "uniform"
+    #: Which layers learn: "all" (default), "readout" (every hidden layer frozen: only W_out learns)
+    #: or "last:k" (the last k hidden layers and the readout; the first L − k frozen). A frozen
+    #: layer gets no update, so it holds no gradient or optimiser state (:func:`frozen_layers`).
+    trainable: str = "all"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _choice("rule", self.name, RULES))
+        object.__setattr__(self, "trainable", parse_trainable(self.trainable))
         object.__setattr__(self, "flavour", _choice("flavour", self.flavour, FLAVOURS))
         object.__setattr__(self, "delay_ls", _pos_int("delay_ls", self.delay_ls, minimum=0))
         for key, accepted in (("optimizer", OPTIMIZERS), ("cadence", CADENCES), ("aux", AUX_STORAGE),
@@ -578,6 +588,34 @@ class RuleSpec:
     def window_for(self, steps: int) -> int:
         """tbptt's window K for T = ``steps``: ``window`` or min(T, 25)."""
         return self.window if self.window is not None else min(steps, TBPTT_DEFAULT_WINDOW)
+
+
+def parse_trainable(value: Any) -> str:
+    """``RuleSpec.trainable`` in canonical form: ``all``, ``readout`` or ``last:k`` (k ≥ 1)."""
+    v = str(value).strip().lower().replace(" ", "")
+    accepted = "all, readout, or last:k (the last k hidden layers and the readout learn), e.g. last:1"
+    if v in ("all", "readout"):
+        return v
+    if v.startswith("last:"):
+        k = parse_ascii_int(v[5:], 9)
+        if k is not None and k >= 1:
+            return f"last:{k}"
+    raise ConfigError("trainable", f"{_short(value)} is not known", accepted)
+
+
+def trained_hidden(trainable: str, depth: int) -> int:
+    """How many hidden layers learn (the last ones) under ``trainable`` in a net of ``depth``
+    hidden layers: L for "all", 0 for "readout", min(k, L) for "last:k"."""
+    if trainable == "all":
+        return depth
+    if trainable == "readout":
+        return 0
+    return min(int(trainable.split(":")[1]), depth)
+
+
+def frozen_layers(rule: "RuleSpec", depth: int) -> int:
+    """F: the first F hidden layers (1-based l ≤ F) are frozen; layers F+1..L and the readout learn."""
+    return depth - trained_hidden(rule.trainable, depth)
 
 
 #: RuleSpec fields that have their own measurement column (the rest are "options").
@@ -637,9 +675,14 @@ class Device:
     #: The largest contiguous block of the budget's memory (one buffer can be no larger), when
     #: it is less than the total (STM32H743: 1060 KiB RAM, 512 KiB largest block); None: not known.
     largest_block_bytes: int | None = None
+    #: What learning the device can run: one of :data:`LEARNING_CAPABILITIES` (the catalogue
+    #: gives it with a source; an ad-hoc budget is "unknown").
+    learning_capability: str = "unknown"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budget_bytes", parse_bytes(self.budget_bytes, "budget"))
+        object.__setattr__(self, "learning_capability", _choice("learning_capability", self.learning_capability,
+                                                                LEARNING_CAPABILITIES))
         object.__setattr__(self, "on_chip_learning", _choice("on_chip_learning", self.on_chip_learning,
                                                              LEARNING_SUPPORT))
         if self.largest_block_bytes is not None:
@@ -649,7 +692,7 @@ class Device:
     def can_learn(self) -> bool:
         """False only when the device is known to run inference only (``on_chip_learning == "no"``):
         a regime map must then not say that a rule "fits" there."""
-        return self.on_chip_learning != "no"
+        return self.on_chip_learning != "no" and self.learning_capability != "none"
 
 
 def budget_device(text: str) -> Device:
@@ -683,6 +726,9 @@ class Config:
         if uses_tess_authors(self.rule) and any(layer.kind == "recurrent" for layer in self.net.layers):
             raise ConfigError("flavour", "'authors' TESS has no recurrent layers (their VGG code has none)",
                               "dense and conv layers, or flavour 'paper'")
+        if self.rule.trainable.startswith("last:") and int(self.rule.trainable[5:]) > self.net.depth:
+            raise ConfigError("trainable", f"{self.rule.trainable} asks for more layers than the net's "
+                              f"{self.net.depth} hidden layer(s)", f"last:1..last:{self.net.depth}, all or readout")
         T = self.workload.steps
         for key in ("segment", "window"):
             val = getattr(self.rule, key)

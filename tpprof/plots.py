@@ -44,9 +44,9 @@ RULE_LABELS: dict[str, str] = {
     "ostl": "OSTL", "osttp": "OSTTP", "etlp": "ETLP", "ottt": "OTTT",
 }
 #: Regime-map verdicts (see tpprof.views.regime_frame), in legend order, with their colours.
-VERDICTS: tuple[str, ...] = ("neither fits", "only TESS fits", "both fit, TESS smaller",
+VERDICTS: tuple[str, ...] = ("neither fits", "TP fits, does not learn", "only TESS fits", "both fit, TESS smaller",
                              "both fit, TP smaller", "only TP fits")
-VERDICT_COLORS: tuple[str, ...] = ("#E0E0E0", "#3C78B4", "#A6C8E6", "#F4A6A0", "#C8322D")
+VERDICT_COLORS: tuple[str, ...] = ("#E0E0E0", "#9E9E9E", "#3C78B4", "#A6C8E6", "#F4A6A0", "#C8322D")
 EXPORT_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 _EXPORT_SIZE = {"width": 900, "height": 600}
 _TEMPLATE = "plotly_white"
@@ -261,8 +261,9 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
     for rule in dict.fromkeys(df["rule"]):
         sub = df[df["rule"] == rule]
         fit_words = " fits memory (cannot learn on chip)" if on_chip_learning == "no" else " fits"
+        fits_txt = np.where(sub["learns"], fit_words, fit_words + ", does not learn") if "learns" in sub else fit_words
         txt = (_rule_label(rule) + ": " + sub["peak_bytes"].map(human_bytes)
-               + np.where(sub["fits"], fit_words, " does not fit"))
+               + np.where(sub["fits"], fits_txt, " does not fit"))
         part = _pivot(sub.assign(txt=txt), "txt").reindex_like(z).to_numpy(dtype=object)
         hv = part if hv is None else hv + "<br>" + part
     verdict = _pivot(cells.assign(verdict=cells["verdict"].map(lambda v: _learning_words(v, on_chip_learning))),

@@ -108,7 +108,8 @@ def check_net(net: str) -> str:
 
 def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
                   steps: int | None = None, classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024),
-                  points: int = 24, versus: str = "tess", target_rows: str = "batch") -> pd.DataFrame:
+                  points: int = 24, versus: str = "tess", target_rows: str = "batch", device: Device | None = None,
+                  locality: tuple[str, ...] | None = None) -> pd.DataFrame:
     """G(C, B) = Mem_other / Mem_TP over a log grid of classes × batch sizes (G > 1: TP needs less).
 
     ``versus="tess"``: the paper's Figure 5, other = TESS. ``versus="best"``: other = the rule
@@ -116,7 +117,8 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
     (under the paper's accountings, among the rules the paper's Table 3 accounts for). Memories
     as :func:`memory_of`, from one :func:`tpprof.analytic.estimate_grid` call. Columns: classes,
     batch, tp_bytes, other_bytes, other (the rule), G, accounting, net, versus; with ``tess``
-    also tess_bytes (= other_bytes).
+    also tess_bytes (= other_bytes). ``device`` / ``locality`` limit "best" to the rules the device
+    runs / of those locality classes (``attrs['alternatives']`` says which; G is NaN where none is).
     """
     from tpprof.analytic import estimate_grid
     from tpprof.analytic.paper import PAPER_STATE
@@ -139,7 +141,7 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
         rules = rules_accepting(base, known)
     grid = Grid(base, (("classes", tuple(int(c) for c in cs)), ("batch", tuple(int(b) for b in bs)),
                        ("rule", tuple(rules))))
-    full = estimate_grid(grid, accounting)
+    full = estimate_grid(grid, accounting, device=device, locality=locality)
     tp = full[full["rule"] == "tp"]
     mem = "total_bytes" if accounting in PAPER_ACCOUNTINGS else "peak_bytes"  # paper terms are all state: peak = total
     df = pd.DataFrame({"classes": tp["classes"].to_numpy(), "batch": tp["batch"].to_numpy(),
@@ -148,7 +150,9 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
     if versus == "tess":
         df["tess_bytes"] = df["other_bytes"]
     df["G"] = df["other_bytes"] / df["tp_bytes"]  # the ratio's definition (paper's Figure 5)
-    return df.assign(accounting=accounting, net=net, versus=versus)
+    df = df.assign(accounting=accounting, net=net, versus=versus)
+    df.attrs["alternatives"] = full.attrs.get("alternatives", "")
+    return df
 
 
 def preset_points() -> pd.DataFrame:
@@ -172,6 +176,8 @@ VERDICTS: dict[tuple[bool, bool, bool], str] = {
     (False, True, True): "only TESS fits", (False, True, False): "only TESS fits",
     (False, False, True): "neither fits", (False, False, False): "neither fits",
 }
+#: The regime map's verdict where TP fits the budget but learns nothing (B below its minimum batch).
+TP_NO_LEARNING = "TP fits, does not learn"
 
 
 def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: str = "adam", steps: int | None = None,
@@ -181,8 +187,14 @@ def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: st
 
     ``verdict`` (per cell) says which of TP and TESS fit ``budget_bytes`` and which needs
     less (:data:`VERDICTS`); TP wins where it fits and TESS does not, or both fit and TP needs
-    less. Rows: cells in (C, B) order, the rules of each cell together.
+    less. A rule that fits but learns nothing there (TP at B = 1:
+    :func:`tpprof.analytic.learnability.learns`) is never said to fit: its row's ``status`` is
+    "fits, does not learn", and a cell where that is TP reads :data:`TP_NO_LEARNING`.
+    Rows: cells in (C, B) order, the rules of each cell together.
     """
+    from tpprof.analytic.grid import VERDICT_WORDS
+    from tpprof.analytic.learnability import learns
+
     net = check_net(net)
     rules = tuple(dict.fromkeys(("tp", "tess") + tuple(rules)))
     cs = log_grid(*classes, points, "classes")
@@ -191,11 +203,16 @@ def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: st
     peaks = mem["memory_bytes"].to_numpy().reshape(len(rules), -1).T  # (cells, rules): rule slowest in ``mem``
     fits = peaks <= budget_bytes
     tp, tess = peaks[:, 0], peaks[:, 1]
-    verdict = [VERDICTS[k] for k in zip(fits[:, 0].tolist(), fits[:, 1].tolist(), (tp < tess).tolist())]
     cc, bb = np.meshgrid(cs, bs, indexing="ij")  # (nC, nB): the order of each rule's rows
+    ok = np.stack([learns(RuleSpec(r), bb.ravel(), cc.ravel()) for r in rules], axis=1)  # (cells, rules)
+    verdict = [TP_NO_LEARNING if f_tp and not l_tp else VERDICTS[(f_tp and l_tp, f_te and l_te, smaller)]
+               for f_tp, f_te, l_tp, l_te, smaller in zip(fits[:, 0].tolist(), fits[:, 1].tolist(),
+                                                          ok[:, 0].tolist(), ok[:, 1].tolist(), (tp < tess).tolist())]
+    status = np.where(fits, np.where(ok, VERDICT_WORDS[1], VERDICT_WORDS[2]), VERDICT_WORDS[0])
     n = len(rules)
     return pd.DataFrame({"classes": np.repeat(cc.ravel(), n), "batch": np.repeat(bb.ravel(), n),
                          "rule": list(rules) * peaks.shape[0], "peak_bytes": peaks.ravel(), "fits": fits.ravel(),
+                         "learns": ok.ravel(), "status": status.ravel(),
                          "headroom_bytes": budget_bytes - peaks.ravel(), "verdict": np.repeat(verdict, n).tolist()})
 
 

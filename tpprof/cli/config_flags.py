@@ -32,6 +32,8 @@ RULE_HELP: dict[str, str] = {
     "similarity": "TP's similarity f in Eq. 15: distance or dot; default distance",
     "train_s": "TP: train the label projection S too (true/false); default false",
     "tess_factors": "TESS's four factors lambda_post,lambda_pre,alpha_post,alpha_pre; default 0.2,0.5,1,1",
+    "trainable": "which layers learn: all, readout (hidden layers frozen), or last:k (the last k hidden layers and "
+                 "the readout); a frozen layer holds no gradient or optimiser state; default all",
 }
 #: The flags whose values may be comma-separated lists in sweep and measure (grid axes).
 LIST_FIELDS: tuple[str, ...] = ("net", "rule", "batch", "classes", "steps", "dtype", "optimizer")

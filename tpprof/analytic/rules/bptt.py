@@ -97,4 +97,6 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "checkpointing / recomputation variants of BPTT (not used here)",
 )
 
-register(RuleModel("bptt", "BPTT (surrogate gradient)", full_terms, NOT_MODELLED))
+register(RuleModel("bptt", "BPTT (surrogate gradient)", full_terms, NOT_MODELLED, locality="through-time",
+                   locality_source="BPTT (tpprof/snn/bptt.py): the readout's loss is back-propagated through every "
+                                   "layer and every past step of the sequence (the unrolled graph)"))

@@ -102,4 +102,7 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "hard reset: u·(1 − s) saves u and 1 − s at d bytes per step (not packed; not modelled)",
 )
 
-register(RuleModel("bptt-compact", "BPTT, compact saving (bit-packed spikes)", compact_terms, NOT_MODELLED))
+register(RuleModel("bptt-compact", "BPTT, compact saving (bit-packed spikes)", compact_terms, NOT_MODELLED,
+                   locality="through-time",
+                   locality_source="bptt-compact (tpprof/snn/bptt_variants.py): BPTT's gradient with compactly "
+                                   "saved tensors: back-propagation through layers and time"))

@@ -84,4 +84,8 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "the reset is detached in the spatial backward (OTTT's approximation); not a memory term",
 )
 
-register(RuleModel("ottt", "OTTT", full_terms, NOT_MODELLED))
+register(RuleModel(
+    "ottt", "OTTT", full_terms, NOT_MODELLED, locality="time-local",
+    locality_source="OTTT (Xiao et al. 2022; tpprof/snn/ottt.py): presynaptic traces forward in time, no temporal "
+                    "graph; each step's readout error is back-propagated through all layers (∂L_t/∂a_l, weight "
+                    "transport)"))

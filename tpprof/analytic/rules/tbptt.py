@@ -44,4 +44,6 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "autograd graph nodes and their metadata (small per op, × K)",
 )
 
-register(RuleModel("tbptt", "truncated BPTT", full_terms, NOT_MODELLED))
+register(RuleModel("tbptt", "truncated BPTT", full_terms, NOT_MODELLED, locality="through-time",
+                   locality_source="tbptt (tpprof/snn/bptt_variants.py): back-propagation through layers and the "
+                                   "≤ K steps of each window"))

@@ -218,4 +218,8 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "conv layers: the pooled-shape m_l before un-pooling (B × n_out)",
 )
 
-register(RuleModel("tess", "TESS", full_terms, NOT_MODELLED))
+register(RuleModel(
+    "tess", "TESS", full_terms, NOT_MODELLED, locality="local",
+    locality_source="TESS (Apolinario et al.; tpprof/snn/tess.py): each layer's learning signal is its own output "
+                    "projected to the classes by a fixed random B_l against the label, times its own eligibility "
+                    "traces; no error crosses a layer or a time step"))

@@ -180,4 +180,14 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "the B vector of squared norms in the distance of Eq. 15 (O(B))",
 )
 
-register(RuleModel("tp", "Traces Propagation", full_terms, NOT_MODELLED))
+register(RuleModel(
+    "tp", "Traces Propagation", full_terms, NOT_MODELLED, locality="local",
+    locality_source="Traces Propagation (reference §3–8, tpprof/snn/tp.py): layer l's loss E_l (Eq. 13–15) reads "
+                    "its own input and target traces and layer l−1's target traces, all constants of E_l^t; "
+                    "no error crosses a layer or a time step, and no readout error reaches the hidden layers",
+    min_batch=2,
+    min_batch_source="Eq. 13–15: the contrastive loss is a softmax over the mini-batch's target rows (B, or the "
+                     "K ≤ min(B, C) classes present with target_rows = classes); at B = 1 it is a 1×1 softmax, "
+                     "identically zero, and no hidden weight moves (only the readout's delta rule learns). "
+                     "Likewise any mini-batch whose samples share one class (equal target rows: K = 1)",
+    learns_nothing=("a mini-batch of one class (K = 1 target row) gives every hidden layer a zero update",)))
