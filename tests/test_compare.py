@@ -72,8 +72,9 @@ def _brute_force(path: Path, device: Device, accounting: str) -> tuple[list[str]
         peak[r["label"]] = int(r[f"peak_bytes_{accounting}"])
         rule[r["label"]], batch[r["label"]] = r["rule"], int(r["batch"])
     mean = {k: round(sum(v) / len(v), 9) for k, v in acc.items()}  # equal to 9 decimals: a tie
+    local_only = device.learning_capability == "local"  # fully local rules: tp and tess (their papers)
     ok = [k for k in acc if peak[k] <= device.budget_bytes and device.on_chip_learning != "no"
-          and not (rule[k] == "tp" and batch[k] < 2)]
+          and not (rule[k] == "tp" and batch[k] < 2) and not (local_only and rule[k] not in ("tp", "tess"))]
     order = sorted(ok, key=lambda k: (-mean[k], peak[k], k))
     front = [k for k in acc if not any(peak[j] <= peak[k] and mean[j] >= mean[k] and (peak[j] < peak[k] or
                                                                                      mean[j] > mean[k]) for j in acc)]
@@ -93,11 +94,12 @@ def _synthetic_results(path: Path) -> None:
     cmp.write_results(path, rows)
 
 
-@pytest.mark.parametrize("budget", [10**9, 1000, 470, 50])
-def test_ranking_equals_brute_force_on_synthetic_results(tmp_path, budget) -> None:
+@pytest.mark.parametrize("budget,capability", [(10**9, "any"), (1000, "any"), (470, "any"), (50, "any"),
+                                               (10**9, "local"), (470, "local")])
+def test_ranking_equals_brute_force_on_synthetic_results(tmp_path, budget, capability) -> None:
     path = tmp_path / "r.csv"
     _synthetic_results(path)
-    dev = Device("chip", budget, kind="mcu", on_chip_learning="yes")
+    dev = Device("chip", budget, kind="mcu", on_chip_learning="yes", learning_capability=capability)
     ranked = cmp.rank(cmp.summarise(cmp.load_results(path)), dev)
     order, top, front = _brute_force(path, dev, "algorithm")
     assert [r["label"] for r in ranked if r["rank"]] == order
@@ -105,6 +107,13 @@ def test_ranking_equals_brute_force_on_synthetic_results(tmp_path, budget) -> No
     assert cmp.pareto(cmp.summarise(cmp.load_results(path)), "algorithm") == front
     assert all(r["accounting"] == "algorithm" for r in ranked)  # a microcontroller: the lean implementation's peak
     assert next(r for r in ranked if r["label"] == "tp-b1")["rank"] is None  # B = 1: TP learns nothing
+    tp = cmp.tp_place(ranked)
+    if "tp" in order:  # TP's place and margin against the first (or, when first, the second) learner
+        assert tp["rank"] == order.index("tp") + 1 and tp["of"] == len(order)
+        other = (order[1] if len(order) > 1 else None) if order[0] == "tp" else order[0]
+        assert tp["versus"] == other
+    else:
+        assert tp["rank"] is None
 
 
 def test_ranking_equals_brute_force_on_its_own_results_file(uninterrupted) -> None:

@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from tpprof.config import TRAINABLE_RULES, Config, Device
+from tpprof.config import TRAINABLE_RULES, Config, Device, RuleSpec
 from tpprof.errors import UserError
 
 #: Learning rate per rule (Adam, B = 32, the FSDD net): tp, tess and bptt from the coarse sweep of
@@ -338,24 +338,39 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------
 
 
-def device_accounting(device: Device) -> str:
-    """The accounting a verdict for ``device`` uses: a microcontroller or neuromorphic chip runs a
-    lean implementation of the rule (``algorithm``: no framework temporaries); a host runs the
-    PyTorch learner (``full``)."""
-    return "algorithm" if device.kind in ("mcu", "neuromorphic") else "full"
+def device_accounting(device: Device | None) -> str:
+    """The accounting a verdict for ``device`` uses (:func:`tpprof.analytic.devices.device_accounting`:
+    a microcontroller or neuromorphic chip runs a lean implementation, ``algorithm``; a host the
+    PyTorch learner, ``full``)."""
+    from tpprof.analytic.devices import device_accounting as which
+
+    return which(device)[0]
 
 
-def learns(rule: str, batch: int, device: Device | None) -> tuple[bool, str]:
-    """Whether ``rule`` at mini-batch ``batch`` learns anything on ``device``, and why not.
+def _rule_spec(s: Mapping[str, Any]) -> RuleSpec:
+    """The RuleSpec of a results row (its ``config_json``; a bare rule name when the file has none)."""
+    text = s.get("config_json")
+    if text:
+        try:
+            return Config.from_dict(json.loads(str(text))).rule
+        except (ValueError, TypeError, KeyError, UserError):
+            pass
+    return RuleSpec(name=str(s["rule"]))
 
-    TP's local loss compares the samples of a mini-batch: at B = 1 it is a 1×1 softmax whose
-    gradient is identically zero (issue 24), so TP needs B ≥ 2. A device known to run inference
-    only (``on_chip_learning == "no"``) learns with no rule."""
+
+def learns(rule: RuleSpec, batch: int, classes: int, device: Device | None) -> tuple[bool, str]:
+    """Whether ``rule`` at (``batch``, ``classes``) learns anything on ``device``, and why not: the
+    device must run the rule's locality class (``Device.learning_capability``) and the point must
+    meet the rule's conditions (minimum batch: TP's local loss is identically zero at B = 1; two
+    classes at least) — both from :mod:`tpprof.analytic.learnability`."""
+    from tpprof.analytic import learnability as la
+
     if device is not None and not device.can_learn:
         return False, f"{device.name} runs inference only"
-    if rule == "tp" and batch < 2:
-        return False, "B = 1: TP's local loss is zero"
-    return True, ""
+    if device is not None and not la.device_runs(device, rule):
+        return False, f"{device.name} cannot run a {la.locality(rule)} rule"
+    reasons = la.why_not(rule, batch, classes)
+    return (not reasons), (reasons[0].split(":")[0] if reasons else "")
 
 
 def summarise(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -375,7 +390,8 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "peak_bytes_full": int(g[0]["peak_bytes_full"]), "peak_bytes_algorithm": int(g[0]["peak_bytes_algorithm"]),
             "measured_peak_bytes": int(meas[0]) if meas else None, "batch": int(g[0].get("batch") or 0),
             "macs_per_step": g[0].get("macs_per_step"), "ms_per_step": statistics.mean(ms) if ms else None,
-            "epochs": g[0].get("epochs"),
+            "epochs": g[0].get("epochs"), "classes": int(g[0].get("classes") or 0),
+            "config_json": g[0].get("config_json"),
         })
     return out
 
@@ -392,7 +408,7 @@ def rank(summary: Iterable[Mapping[str, Any]], device: Device | None = None,
         r["accounting"] = acc
         r["peak_bytes"] = int(s[f"peak_bytes_{acc}"])
         r["fits"] = device is None or r["peak_bytes"] <= device.budget_bytes
-        ok, why = learns(str(s["rule"]), int(s.get("batch") or 0), device)
+        ok, why = learns(_rule_spec(s), int(s.get("batch") or 0), int(s.get("classes") or 2), device)
         r["learns"] = ok
         r["why_not"] = why if not ok else ("" if r["fits"] else "does not fit")
         out.append(r)
@@ -493,7 +509,8 @@ def memory_frame(base: Config, device: Device | None = None, learners: Sequence[
         except UserError:
             continue  # a learner that refuses this net (e.g. the authors' TESS and recurrent layers)
         rows.append({"label": lr.label, "rule": lr.rule, "mode": lr.mode, "seed": 0, "test_final": float("nan"),
-                     "batch": cfg.workload.batch, "peak_bytes_full": int(estimate(cfg, "full").peak_bytes),
+                     "batch": cfg.workload.batch, "classes": cfg.workload.classes, "config_json": cfg.to_json(),
+                     "peak_bytes_full": int(estimate(cfg, "full").peak_bytes),
                      "peak_bytes_algorithm": int(estimate(cfg, "algorithm").peak_bytes),
                      "macs_per_step": int(estimate(cfg, "full").macs_per_step)})
     df = ranking_frame(rows, device)

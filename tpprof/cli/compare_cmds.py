@@ -169,9 +169,11 @@ def print_ranking(rows: Sequence[dict[str, Any]], device: Any, as_json: bool = F
           f"T={r0.get('steps')} {r0.get('optimizer')}, {r0.get('epochs')} epochs; accuracy = final-epoch test "
           "accuracy, mean ± sd over seeds")
     if device is not None:
-        print(f"device {device.name} ({device.kind}): budget {format_bytes(device.budget_bytes)}, "
-              f"accounting {acc}" + (" (a lean implementation on the chip)" if acc == "algorithm" else
-                                     " (the PyTorch learner)"))
+        from tpprof.analytic.devices import device_accounting
+        from tpprof.analytic.learnability import CAPABILITY_LABELS
+
+        print(f"device {device.name} ({device.kind}): budget {format_bytes(device.budget_bytes)}, accounting {acc} "
+              f"({device_accounting(device)[1]}); learning: {CAPABILITY_LABELS[device.learning_capability]}")
     head = f"{'#':>2}  {'learner':<22} {'accuracy %':>12} {'seeds':>5} {'peak ' + acc:>16} {'fits':>4}  {'ms/step':>8}  note"
     print(head)
     print("-" * len(head))
@@ -180,7 +182,7 @@ def print_ranking(rows: Sequence[dict[str, Any]], device: Any, as_json: bool = F
         acc_txt = f"{_pct(r['acc_mean'])} ± {_pct(r['acc_sd'])}"
         print(f"{r['rank'] or '':>2}  {r['label']:<22} {acc_txt:>12} {r['seeds']:>5} {format_bytes(r['peak_bytes']):>16} "
               f"{'yes' if r['fits'] else 'no':>4}  {ms:>8}  {r['why_not']}")
-    where = f"fits {device.name}" if device is not None else "was trained"
+    where = f"fits {device.name} (and learns there)" if device is not None else "was trained"
     if top is not None:
         print(f"the most accurate rule that {where}: {top['label']} {_pct(top['acc_mean'])} ± {_pct(top['acc_sd'])} % "
               f"at {format_bytes(top['peak_bytes'])} ({acc})")
