@@ -174,14 +174,22 @@ def print_ranking(rows: Sequence[dict[str, Any]], device: Any, as_json: bool = F
 
         print(f"device {device.name} ({device.kind}): budget {format_bytes(device.budget_bytes)}, accounting {acc} "
               f"({device_accounting(device)[1]}); learning: {CAPABILITY_LABELS[device.learning_capability]}")
-    head = f"{'#':>2}  {'learner':<22} {'accuracy %':>12} {'seeds':>5} {'peak ' + acc:>16} {'fits':>4}  {'ms/step':>8}  note"
+    measured = any(r.get("measured_peak_bytes") for r in ranked)
+    mcol = f" {'measured':>10}" if measured else ""
+    head = (f"{'#':>2}  {'learner':<22} {'accuracy %':>12} {'seeds':>5} {'peak ' + acc:>16}{mcol} {'fits':>4}  "
+            f"{'ms/step':>8}  note")
     print(head)
     print("-" * len(head))
     for r in ranked:
         ms = f"{r['ms_per_step']:.2f}" if r.get("ms_per_step") is not None else "—"
         acc_txt = f"{_pct(r['acc_mean'])} ± {_pct(r['acc_sd'])}"
-        print(f"{r['rank'] or '':>2}  {r['label']:<22} {acc_txt:>12} {r['seeds']:>5} {format_bytes(r['peak_bytes']):>16} "
-              f"{'yes' if r['fits'] else 'no':>4}  {ms:>8}  {r['why_not']}")
+        mv = (f" {format_bytes(r['measured_peak_bytes']) if r.get('measured_peak_bytes') else '—':>10}"
+              if measured else "")
+        print(f"{r['rank'] or '':>2}  {r['label']:<22} {acc_txt:>12} {r['seeds']:>5} {format_bytes(r['peak_bytes']):>16}"
+              f"{mv} {'yes' if r['fits'] else 'no':>4}  {ms:>8}  {r['why_not']}")
+    if measured:
+        print("measured: training peak of each learner's config (profiler counter, tpprof.measure), full accounting's "
+              "counterpart")
     where = f"fits {device.name} (and learns there)" if device is not None else "was trained"
     if top is not None:
         print(f"the most accurate rule that {where}: {top['label']} {_pct(top['acc_mean'])} ± {_pct(top['acc_sd'])} % "
