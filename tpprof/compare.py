@@ -32,13 +32,13 @@ accuracy × peak front (no other learner at least as accurate with no more memor
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import math
-import os
 import platform
 import statistics
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -189,13 +189,18 @@ def train_job(job: Job, _protocol: Any = None) -> dict[str, Any]:
     torch.set_num_threads(job.threads)
     cfg = Config.from_dict(json.loads(job.cfg_json))
     out = Path(job.out)
-    m = read_metrics(out)
-    if not _done(m, job):
-        train, test, meta = load_data(job.data, job.seed)
-        resume = (out / CHECKPOINT).is_file() and bool(m) and bool(m.get("history"))
-        m = fit(cfg, train, test, epochs=job.epochs, seed=job.seed, out_dir=out, device=job.backend,
-                progress=False, meta=meta, resume=resume)
-        m.pop("learner", None)
+    out.mkdir(parents=True, exist_ok=True)
+    # One writer per run folder: a worker left over from a killed comparison may still be training
+    # this run; wait for it (the lock goes with its process) rather than write the folder twice.
+    with (out / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        m = read_metrics(out)
+        if not _done(m, job):
+            train, test, meta = load_data(job.data, job.seed)
+            resume = (out / CHECKPOINT).is_file() and bool(m) and bool(m.get("history"))
+            m = fit(cfg, train, test, epochs=job.epochs, seed=job.seed, out_dir=out, device=job.backend,
+                    progress=False, meta=meta, resume=resume)
+            m.pop("learner", None)
     return result_row(job.learner, cfg, m, job)
 
 
@@ -316,7 +321,8 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
     missing = [c for c in ("label", "rule", "seed", "test_final", "peak_bytes_full", "peak_bytes_algorithm")
                if c not in (reader.fieldnames or [])]
     if missing:
-        raise UserError("results", f"{p.name} lacks the column {missing[0]!r}", "a results.csv written by tpprof compare")
+        raise UserError("results", f"{p.name} lacks the column {missing[0]!r}",
+                        "a results.csv written by tpprof compare")
     rows = []
     for i, raw in enumerate(reader, start=2):
         row: dict[str, Any] = {}

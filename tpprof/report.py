@@ -57,7 +57,8 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     regime_map, scaling. With measurement files (``measurements`` or the shipped
     measurements/): measured_vs_analytic and t_invariance. With training results (``results``
     or docs/results/): accuracy, finetune and silhouette, and per comparison file (``compare_*.csv``,
-    written by ``tpprof compare``) accuracy against peak memory with its ranking table for ``device``. ``progress(stem, n_figures)`` is
+    written by ``tpprof compare``) accuracy against peak memory with its ranking table for
+    ``device``. ``progress(stem, n_figures)`` is
     called after each figure.
     """
     from tpprof import plots
@@ -157,7 +158,8 @@ def ranking_html(frame: Any) -> str:
         rank = "" if r["rank"] is None or r["rank"] != r["rank"] else str(int(r["rank"]))
         sd = f" ± {100 * r['acc_sd']:.1f}" if r["acc_sd"] == r["acc_sd"] else ""
         body.append(f"<tr><td>{rank}</td><td>{html.escape(str(r['label']))}</td><td>{100 * r['acc_mean']:.1f}{sd}</td>"
-                    f"<td>{r['seeds']}</td><td>{human_bytes(r['peak_bytes'])}</td><td>{'yes' if r['fits'] else 'no'}</td>"
+                    f"<td>{r['seeds']}</td><td>{human_bytes(r['peak_bytes'])}</td>"
+                    f"<td>{'yes' if r['fits'] else 'no'}</td>"
                     f"<td>{'yes' if r['learns'] else html.escape(str(r['why_not']))}</td>"
                     f"<td>{'yes' if r['pareto'] else ''}</td></tr>")
     return head + "".join(body) + "</table>"

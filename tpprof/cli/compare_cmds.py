@@ -13,7 +13,7 @@ from tpprof.errors import UserError
 
 _EXAMPLES = """examples:
   tpprof compare --data fsdd --device stm32h743 --rules all --seeds 3 --epochs 10 --jobs 2 --out cmp/digit
-  tpprof compare --data fsdd --task digit-speaker --device rpi4-4gb --rules tp,tess,bptt --seeds 3 --epochs 10 --out cmp/60
+  tpprof compare --data fsdd --task digit-speaker --device rpi4-4gb --rules tp,tess,bptt --epochs 10 --out cmp/60
   tpprof compare --data my_spikes.npz --net 700-450-20 --device stm32h743 --epochs 5 --executor ray:auto --out cmp/mine
   tpprof compare --results cmp/digit/results.csv --device nrf52840     # rank an earlier comparison for another device
 """
@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("compare", help="train every learning rule on one task and rank them for a device",
                        description="Train every trainable learner (and TP's class-dedup and authors' modes) on one "
-                                   "task with several seeds; write OUT/results.csv (final-epoch test accuracy, analytic "
-                                   "peaks, time per step, MACs); print the most accurate learner that fits the device "
+                                   "task with several seeds; write OUT/results.csv (final-epoch test accuracy, "
+                                   "analytic peaks, time per step, MACs); print the most accurate learner that fits the device "
                                    "and the accuracy x peak Pareto front. A killed run started again continues where "
                                    "it stopped.",
                        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,19 +33,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fsdd (the Free Spoken Digit Dataset) or a .npz with x [N,T,F] and y [N] (e.g. --data fsdd)")
     p.add_argument("--task", choices=("digit", "speaker", "digit-speaker"), default="digit",
                    help="FSDD labels: digit (10 classes), speaker (6), digit-speaker (60) (e.g. --task digit)")
-    p.add_argument("--data-dir", default=None, help="folder of the FSDD recordings; else $TPPROF_FSDD (e.g. --data-dir ~/fsdd)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder of the FSDD recordings; else $TPPROF_FSDD (e.g. --data-dir ~/fsdd)")
     p.add_argument("--test-data", default=None, help="a separate test file for .npz data (e.g. --test-data test.npz)")
     p.add_argument("--limit", type=ascii_int, default=None, help="use the first N training samples (e.g. --limit 300)")
-    p.add_argument("--test-limit", type=ascii_int, default=None, help="use the first N test samples (e.g. --test-limit 100)")
+    p.add_argument("--test-limit", type=ascii_int, default=None,
+                   help="use the first N test samples (e.g. --test-limit 100)")
     p.add_argument("--net", default="fsdd",
-                   help="preset, net string or .nir file; its readout is resized to the data's classes (e.g. --net fsdd)")
+                   help="preset, net string or .nir file; its readout is resized to the data's classes "
+                        "(e.g. --net fsdd)")
     p.add_argument("--batch", type=ascii_int, default=32, help="mini-batch B (e.g. --batch 32)")
     p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="adam",
                    help="optimiser of every learner (the learning rates were chosen for adam) (e.g. --optimizer adam)")
     p.add_argument("--device", default=None,
                    help="catalogue device to rank for ('tpprof devices'); its kind names the accounting "
                         "(e.g. --device stm32h743)")
-    p.add_argument("--devices", default=None, metavar="FILE", help="extra device catalogue (e.g. --devices boards.toml)")
+    p.add_argument("--devices", default=None, metavar="FILE",
+                   help="extra device catalogue (e.g. --devices boards.toml)")
     p.add_argument("--rules", default="all",
                    help=f"all, or a comma-separated list of {', '.join(LEARNER_LABELS)} (e.g. --rules tp,tess,bptt)")
     p.add_argument("--seeds", type=ascii_int, default=3, help="seeds per learner: 0..N-1 (e.g. --seeds 3)")
@@ -185,7 +189,8 @@ def print_ranking(rows: Sequence[dict[str, Any]], device: Any, as_json: bool = F
         acc_txt = f"{_pct(r['acc_mean'])} ± {_pct(r['acc_sd'])}"
         mv = (f" {format_bytes(r['measured_peak_bytes']) if r.get('measured_peak_bytes') else '—':>10}"
               if measured else "")
-        print(f"{r['rank'] or '':>2}  {r['label']:<22} {acc_txt:>12} {r['seeds']:>5} {format_bytes(r['peak_bytes']):>16}"
+        print(f"{r['rank'] or '':>2}  {r['label']:<22} {acc_txt:>12} {r['seeds']:>5} "
+              f"{format_bytes(r['peak_bytes']):>16}"
               f"{mv} {'yes' if r['fits'] else 'no':>4}  {ms:>8}  {r['why_not']}")
     if measured:
         print("measured: training peak of each learner's config (profiler counter, tpprof.measure), full accounting's "
