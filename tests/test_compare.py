@@ -171,3 +171,32 @@ def test_bad_flags_are_one_line_errors(tiny, tmp_path, capsys) -> None:
     assert "out" in capsys.readouterr().err
     assert main(["compare", "--results", str(tmp_path / "none.csv")]) == 2
     assert "results" in capsys.readouterr().err
+
+
+def test_killed_with_sigkill_and_resumed_equals_uninterrupted(tiny, tmp_path) -> None:
+    """The comparison process killed (SIGKILL: no cleanup) once its first run has saved an epoch,
+    then started again: the same results file as an uninterrupted run with the same flags."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    flags = ["--data", str(tiny), "--net", "12-16-4", "--batch", "8", "--rules", "tp,bptt", "--seeds", "2",
+             "--epochs", "6", "--jobs", "1"]
+    env = dict(os.environ, PYTHONPATH=str(Path(cmp.__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "tpprof", "compare", *flags, "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = out / "runs" / "tp-s0" / "model.pt"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    cut = __import__("tpprof.train", fromlist=["read_metrics"]).read_metrics(out / "runs" / "tp-s0")
+    assert cut["status"] == "interrupted" and len(cut["history"]) < 6  # killed mid-run
+    assert main(["compare", *flags, "--out", str(out)]) == 0
+    ref = tmp_path / "ref"
+    assert main(["compare", *flags, "--out", str(ref)]) == 0
+    assert _without_timing(_rows(out / cmp.RESULTS_FILE)) == _without_timing(_rows(ref / cmp.RESULTS_FILE))

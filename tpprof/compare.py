@@ -197,7 +197,7 @@ def train_job(job: Job, _protocol: Any = None) -> dict[str, Any]:
         m = read_metrics(out)
         if not _done(m, job):
             train, test, meta = load_data(job.data, job.seed)
-            resume = (out / CHECKPOINT).is_file() and bool(m) and bool(m.get("history"))
+            resume = (out / CHECKPOINT).is_file()  # the last complete epoch's state (history included)
             m = fit(cfg, train, test, epochs=job.epochs, seed=job.seed, out_dir=out, device=job.backend,
                     progress=False, meta=meta, resume=resume)
             m.pop("learner", None)
