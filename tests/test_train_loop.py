@@ -70,7 +70,7 @@ def test_short_last_batch_is_dropped_and_freeze_keeps_hidden_weights(tmp_path):
     cfg = make_config("12-16-3", "tp", batch=16, steps=8, lr=1e-2)
     from tpprof.snn import make_learner
 
-    learner = make_learner(cfg, seed=0)
+    learner = make_learner(cfg.with_(trainable="readout"), seed=0)
     before = {k: v.clone() for k, v in learner.state_dict().items()}
     m = fit(cfg, train, test, epochs=1, seed=0, progress=False, learner=learner, freeze_hidden=True)
     assert m["history"][0]["n"] == 48 and m["history"][0]["dropped"] == 2

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from tpprof.config import TRAINABLE_RULES, Config, Device, RuleSpec
+from tpprof.config import TRAINABLE_RULES, Config, RuleSpec
+from tpprof.device import Device
 from tpprof.errors import UserError
 
 #: Learning rate per rule (Adam, B = 32, the FSDD net): tp, tess and bptt from the coarse sweep of
@@ -206,7 +207,7 @@ def train_job(job: Job, _protocol: Any = None) -> dict[str, Any]:
 
 def result_row(learner: Learner, cfg: Config, m: Mapping[str, Any], job: Job) -> dict[str, Any]:
     """The results row of one finished run, from its metrics (``metrics.json``) and the analytic model."""
-    from tpprof import __version__
+    from tpprof._version import __version__
     from tpprof.analytic import estimate
 
     full, algo = estimate(cfg, "full"), estimate(cfg, "algorithm")
@@ -241,7 +242,7 @@ def _torch_version() -> str:
 
 
 def _learner_hash() -> str:
-    from tpprof.measure.counters import learner_hash
+    from tpprof.store import learner_hash
 
     return learner_hash()
 
@@ -477,6 +478,26 @@ def tp_place(ranked: Sequence[Mapping[str, Any]], label: str = "tp") -> dict[str
 # --------------------------------------------------------------------------------------
 
 COMPARISON_GLOB = "compare_*.csv"  # how shipped comparison files are named in the results folder
+
+
+def load_comparisons(folder: str | Path | None = None) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """The comparison results (``compare_*.csv``, written by ``tpprof compare``) in the results
+    folder (default :func:`tpprof.resources.results_dir`), by file stem, and one-line problems for
+    files that do not load."""
+    from tpprof import resources
+
+    d = Path(folder) if folder else resources.results_dir()
+    out: dict[str, list[dict[str, Any]]] = {}
+    problems: list[str] = []
+    for p in sorted(d.glob(COMPARISON_GLOB)) if d.is_dir() else []:
+        try:
+            rows = load_results(p)
+        except UserError as e:
+            problems.append(str(e))
+            continue
+        if rows:
+            out[p.stem] = rows
+    return out, problems
 
 
 def hidden_part(net_string: str) -> str:

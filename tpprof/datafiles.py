@@ -107,22 +107,3 @@ def load_results(folder: str | Path | None = None) -> tuple[dict[str, pd.DataFra
 
 
 # --------------------------------------------------------------------------------------
-
-
-def load_comparisons(folder: str | Path | None = None) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
-    """The comparison results (``compare_*.csv``, written by ``tpprof compare``) in the results
-    folder, by file stem, and one-line problems for files that do not load."""
-    from tpprof.compare import COMPARISON_GLOB, load_results
-
-    d = Path(folder) if folder else resources.results_dir()
-    out: dict[str, list[dict[str, Any]]] = {}
-    problems: list[str] = []
-    for p in sorted(d.glob(COMPARISON_GLOB)) if d.is_dir() else []:
-        try:
-            rows = load_results(p)
-        except UserError as e:
-            problems.append(str(e))
-            continue
-        if rows:
-            out[p.stem] = rows
-    return out, problems

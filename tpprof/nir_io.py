@@ -53,7 +53,7 @@ __all__ = ["read_nir_net", "net_from_graph", "graph_from_learner", "write_nir", 
 
 #: dt written by :func:`write_nir`: snnTorch's and its importer's fixed step, so they run it as-is.
 NIR_DT = 1e-4
-#: Largest array a .nir file may hold (elements) before anything is read into memory.
+#: Most elements a .nir file may declare, summed over all its arrays, before anything is read.
 MAX_ELEMENTS = 10**8
 #: Largest layer width accepted (as the net-string parser).
 MAX_WIDTH = 10**7
@@ -85,28 +85,24 @@ def _err(node: str, problem: str, accepted: str | None = None) -> ConfigError:
 
 def _precheck_hdf5(path: Path) -> None:
     """Open the HDF5 file and reject it before ``nir.read`` loads every array into memory:
-    unreadable / truncated files, and any dataset over :data:`MAX_ELEMENTS` elements."""
+    unreadable / truncated files, and the structures :func:`tpprof.hdf5_guard.check_hdf5_tree`
+    refuses (external storage, virtual datasets, external or soft links, depth, object count,
+    more than :data:`MAX_ELEMENTS` elements summed over every array)."""
     import h5py
+
+    from tpprof.hdf5_guard import HostileHDF5, Limits, check_hdf5_tree
 
     try:
         with h5py.File(path, "r") as f:
-            if "node" not in f:
+            if not f.id.links.exists(b"node"):
                 raise ConfigError(_FIELD, f"{path.name} has no NIR 'node' group", "a .nir file written by nir.write")
-            big: list[tuple[str, int]] = []
-
-            def visit(name: str, obj: Any) -> None:
-                if isinstance(obj, h5py.Dataset) and obj.shape is not None:
-                    n = math.prod(obj.shape)
-                    if n > MAX_ELEMENTS:
-                        big.append((name, n))
-
-            f.visititems(visit)
-            if big:
-                name, n = big[0]
-                raise ConfigError(_FIELD, f"{path.name}: array {name!r} has {n:.3g} elements",
-                                  f"at most {MAX_ELEMENTS:.0e} elements per array")
+            check_hdf5_tree(f, "node", Limits(max_elements=MAX_ELEMENTS))
     except ConfigError:
         raise
+    except HostileHDF5 as e:
+        raise ConfigError(_FIELD, f"{path.name} refused: {e}",
+                          "a .nir file written by nir.write (arrays stored in the file itself, "
+                          f"at most {MAX_ELEMENTS:.0e} elements in all)") from None
     except Exception as e:  # noqa: BLE001 - truncated / foreign file is the user's file
         first = (str(e).splitlines() or [type(e).__name__])[0]
         raise ConfigError(_FIELD, f"{path.name} is not a readable NIR/HDF5 file ({first})",
@@ -679,7 +675,8 @@ _PRINTED: set[tuple[str, float]] = set()
 
 
 def net_for_parse(path: str, neuron: NeuronSpec | None = None, stream: Any = None) -> NetSpec:
-    """:func:`tpprof.config.parse_net`'s hook: read the file, print its notes once per process."""
+    """The `.nir` reader of :func:`tpprof.config.parse_net` (registered in ``tpprof/__init__``): read the
+    file, print its notes once per process."""
     import sys
 
     net, notes = read_nir_net(path, neuron)

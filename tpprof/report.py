@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tpprof import resources
-from tpprof.config import Device
-from tpprof.compare import ranking_frame
-from tpprof.datafiles import load_comparisons, load_measurements, load_results, shipped_measurement_files
+from tpprof.compare import load_comparisons, ranking_frame
+from tpprof.datafiles import load_measurements, load_results, shipped_measurement_files
+from tpprof.device import Device
 from tpprof.errors import UserError
 from tpprof.views import (DEFAULT_SCALING_VALUES, compare_frame, config_for, error_summary, figure5_frame,
                           informative_device, preset_points, regime_frame, scaling_frame, t_invariance_frame)

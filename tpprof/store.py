@@ -27,6 +27,36 @@ from tpprof.errors import UserError
 STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "killed")
 
 
+def config_of(row: Mapping[str, Any]) -> Any:
+    """The Config a measurement row describes: from its ``config_json`` (lossless), or, for rows
+    written before that column existed, from the flat columns (the rule's other options at
+    their defaults, as those tpprof versions measured them)."""
+    import json
+
+    from tpprof.config import Config, make_config
+
+    text = row.get("config_json")
+    if isinstance(text, str) and text.strip():
+        try:
+            return Config.from_dict(json.loads(text))
+        except ValueError as e:  # json.JSONDecodeError, ConfigError
+            raise UserError("config_json", f"does not describe a Config ({str(e).splitlines()[0]})",
+                            "the JSON Config.to_json writes") from None
+    return make_config(row["net"], row["rule"], int(row["batch"]), int(row["classes"]), int(row["steps"]),
+                       row["dtype"], optimizer=row["optimizer"], cadence=row["cadence"], aux=row["aux"])
+
+
+def learner_hash() -> str:
+    """SHA-256 (first 12 hex digits) of the learner sources, so a row names the code it measured."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted((Path(__file__).resolve().parent / "snn").glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class Column:
     """One CSV column: ``kind`` is str / int / float; ``required`` means non-empty on every row,

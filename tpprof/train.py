@@ -218,7 +218,7 @@ def check_memory(cfg: Config, field: str = "net", available: int | None = None) 
 
         available = int(psutil.virtual_memory().available)
     if need > available:
-        from tpprof.config import format_bytes
+        from tpprof.units import format_bytes
 
         raise UserError(field, f"training {cfg.rule.name} on {cfg.net.to_string()[:60]} with B={cfg.workload.batch}, "
                         f"C={cfg.workload.classes}, T={cfg.workload.steps} needs about {format_bytes(need)} at its "
@@ -411,6 +411,11 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
         raise UserError("epochs", f"{epochs} is too small", "an integer >= 1")
     if resume and out_dir is None:
         raise UserError("resume", "needs an output folder", "--out DIR of the run to continue")
+    if freeze_hidden:  # the control run: RuleSpec.trainable = "readout" (one idea, one place)
+        cfg = cfg.with_(trainable="readout")
+    if learner is not None and learner.cfg.rule.trainable != cfg.rule.trainable:
+        raise UserError("trainable", f"the learner trains {learner.cfg.rule.trainable!r}, the config "
+                        f"{cfg.rule.trainable!r}", "the same value (it is fixed when the learner is built)")
     check_fits(cfg, train)
     batch = min(cfg.workload.batch, len(train))
     if batch < 2:
@@ -422,8 +427,6 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
 
         check_memory(cfg, "data" if cfg.workload.classes > 10**4 else "net")
         learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
-    if freeze_hidden:
-        learner.freeze_hidden = True
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         if not str(out_dir).strip():
@@ -460,7 +463,8 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
         history = list(info["history"])
         first_epoch = len(history)
     base = {"rule": cfg.rule.name, "net": cfg.net.to_string(), "batch": batch, "lr": cfg.rule.lr, "seed": seed,
-            "epochs_planned": epochs, "freeze_hidden": bool(freeze_hidden), "n_train": len(train),
+            "epochs_planned": epochs, "freeze_hidden": cfg.rule.trainable == "readout",
+            "trainable": cfg.rule.trainable, "n_train": len(train),
             "n_test": len(test), "last_batch": "dropped when shorter than the batch", "classes": train.classes,
             "steps": train.steps, "device": device, "config": cfg.to_dict(), "data": dict(meta or {}),
             "train_accuracy_kind": "online, during the epoch", "pid": os.getpid()}

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from tpprof.config import Config, Device, Grid, RuleSpec, make_config, parse_net
+from tpprof.config import Config, Grid, RuleSpec, make_config, parse_net
+from tpprof.device import Device
 from tpprof.analytic import ACCOUNTING_LABELS, PAPER_ACCOUNTINGS
 from tpprof.errors import UserError
 
@@ -182,8 +183,9 @@ TP_NO_LEARNING = "TP fits, does not learn"
 
 def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: str = "adam", steps: int | None = None,
                  classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024), points: int = 20,
-                 rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
-    """Per (classes, batch) cell and rule: peak memory (full accounting), fits, headroom.
+                 rules: Sequence[str] = ("tp", "tess", "bptt"), accounting: str = "full") -> pd.DataFrame:
+    """Per (classes, batch) cell and rule: peak memory (``accounting``: full by default; a
+    device's own is :func:`tpprof.analytic.devices.device_accounting`), fits, headroom.
 
     ``verdict`` (per cell) says which of TP and TESS fit ``budget_bytes`` and which needs
     less (:data:`VERDICTS`); TP wins where it fits and TESS does not, or both fit and TP needs
@@ -199,7 +201,7 @@ def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: st
     rules = tuple(dict.fromkeys(("tp", "tess") + tuple(rules)))
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    mem = class_batch_memory(net, rules, cs, bs, steps, dtype, optimizer)
+    mem = class_batch_memory(net, rules, cs, bs, steps, dtype, optimizer, accounting)
     peaks = mem["memory_bytes"].to_numpy().reshape(len(rules), -1).T  # (cells, rules): rule slowest in ``mem``
     fits = peaks <= budget_bytes
     tp, tess = peaks[:, 0], peaks[:, 1]
@@ -236,17 +238,19 @@ def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, st
 
 
 def inverse_frame(net: str, rules: Sequence[str], classes: int, budget_bytes: int, steps: int | None = None,
-                  dtype: str = "fp32", optimizer: str = "adam") -> pd.DataFrame:
-    """Per rule: the largest batch that trains with ``classes`` classes within the budget,
-    and its peak memory (rows: rule, classes, max_batch, peak_bytes, budget_bytes); all rules
-    searched together (:func:`tpprof.analytic.regimes.largest_fitting_rules`)."""
+                  dtype: str = "fp32", optimizer: str = "adam", accounting: str = "full") -> pd.DataFrame:
+    """Per rule: the largest batch that fits with ``classes`` classes within the budget, its peak
+    memory, and whether the rule learns there (rows: rule, classes, max_batch, peak_bytes,
+    budget_bytes, learns — False e.g. for TP whose largest batch is 1); all rules searched together
+    (:func:`tpprof.analytic.regimes.largest_fitting_rules`)."""
+    from tpprof.analytic.learnability import learns
     from tpprof.analytic.regimes import largest_fitting_rules
 
     cfg = config_for(check_net(net), rules[0], 1, classes, steps, dtype, optimizer)
-    best = largest_fitting_rules(cfg, tuple(rules), budget_bytes, "batch")
-    rows = [(r, classes, best[r], memory_of(config_for(net, r, best[r], classes, steps, dtype, optimizer))
-             if best[r] else None, budget_bytes) for r in rules]
-    return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes"])
+    best = largest_fitting_rules(cfg, tuple(rules), budget_bytes, "batch", accounting=accounting)
+    rows = [(r, classes, best[r], memory_of(config_for(net, r, best[r], classes, steps, dtype, optimizer), accounting)
+             if best[r] else None, budget_bytes, bool(best[r]) and learns(RuleSpec(r), best[r], classes)) for r in rules]
+    return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes", "learns"])
 
 
 # --------------------------------------------------------------------------------------

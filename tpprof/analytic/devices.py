@@ -29,7 +29,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from tpprof.config import Device, budget_device, parse_bytes, read_table_file
+from tpprof.device import Device, budget_device
+from tpprof.tablefile import read_table_file
+from tpprof.units import parse_bytes
 from tpprof.errors import UserError
 
 KINDS: tuple[str, ...] = ("mcu", "neuromorphic", "sbc", "edge-gpu", "gpu", "custom")

@@ -59,7 +59,7 @@ def _group_columns(cfg: Config, wl: ArrayWorkload, axis_codes: dict[str, np.ndar
     (broadcasting), so a term of B alone costs |B| elements and only sums span every point.
     ``axis_codes``: per text-bearing axis (classes, dtype) the position of each point's value.
     """
-    from tpprof.analytic import breakdown
+    from tpprof.analytic.model import breakdown
 
     bd = breakdown(GroupConfig(cfg.net, wl, cfg.rule), accounting, implementation=implementation)
     shape = np.broadcast_shapes(wl.batch.shape, wl.classes.shape, wl.steps.shape, wl.dtype_bytes.shape)
@@ -181,8 +181,8 @@ def estimate_grid(grid: Grid, accounting: str = "full", *, implementation: bool 
     rule on the rule axis: ``best_rule``, ``best_other``, ``best_other_peak_bytes``, ``tp_margin``
     among the eligible rules (NaN where none is eligible); ``attrs['alternatives']`` says which.
     """
-    from tpprof.analytic import check_accounting
     from tpprof.analytic.learnability import alternatives_label, check_localities
+    from tpprof.analytic.model import check_accounting
 
     accounting = check_accounting(accounting)
     device = device if device is not None else grid.base.device

@@ -53,17 +53,15 @@ small conv nets).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from tpprof.analytic.implementation_family import SRC, _layers, _one_hot, _ws_temps, family_terms
 from tpprof.analytic.rules._common import ctx
-from tpprof.analytic.rules.tess import backward_phases
+from tpprof.analytic.rules.tess import backward_phases, tess_authors_lls_pool, tess_authors_lls_size
 from tpprof.analytic.terms import MemoryTerm, Size, TermList, vmax
-from tpprof.config import Config, tess_authors_lls_pool, tess_authors_lls_size, uses_tess_authors
-
-SRC = "implementation: "
+from tpprof.config import Config, frozen_layers, uses_tess_authors
 
 
 def _algorithmic(cfg: Config) -> list[MemoryTerm]:
@@ -75,26 +73,38 @@ def _algorithmic(cfg: Config) -> list[MemoryTerm]:
 
 
 def _param_tensors(cfg: Config) -> list[int]:
-    """Element counts of the trainable tensors the learners build: W_l, R_l, (S), W_out."""
+    """Element counts of the tensors the learners train (each with a p.grad buffer): W_l, R_l, (S),
+    W_out; a frozen layer's (RuleSpec.trainable) are left out: it has no gradient buffer."""
     geo = cfg.net.geometry()
+    F = frozen_layers(cfg.rule, cfg.net.depth)
     out: list[int] = []
-    for g in geo:
+    for g in geo[F:]:
         out.append(g.n_weights)
         if g.n_recurrent:
             out.append(g.n_recurrent)
-    if cfg.rule.name == "tp" and cfg.rule.train_s:
+    if cfg.rule.name == "tp" and cfg.rule.train_s and F == 0:  # S learns with layer 1
         out.append(geo[0].n_neurons * cfg.workload.classes)
     if uses_tess_authors(cfg.rule):  # conv gains γ_l and the readout bias (snn/tess.py _setup_extra)
-        out += [g.out_shape[0] for g, spec in zip(geo, cfg.net.layers) if spec.kind == "conv" and spec.weight_std]
+        out += [g.out_shape[0] for g, spec in list(zip(geo, cfg.net.layers))[F:]
+                if spec.kind == "conv" and spec.weight_std]
         out.append(cfg.workload.classes)
     out.append(geo[-1].n_out * cfg.workload.classes)
     return out
 
 
+def _frozen_phases(cfg: Config) -> list[str]:
+    """The phases the implementation model adds for frozen layers (RuleSpec.trainable): a frozen
+    TP / TESS layer's forward (``loss:l``, no loss is formed), a frozen OTTT layer's ``forward:l``."""
+    F = frozen_layers(cfg.rule, cfg.net.depth)
+    if cfg.rule.name in ("tp", "tess") and not uses_tess_authors(cfg.rule):
+        return [f"loss:{l}" for l in range(1, F + 1)]
+    return [f"forward:{l}" for l in range(1, F + 1)] if cfg.rule.name == "ottt" else []
+
+
 def _persistent_grads(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     d = cfg.workload.dtype_bytes
     total = sum(_param_tensors(cfg)) * d
-    phases = sorted({p for t in algo for p in t.phases})
+    phases = sorted({p for t in algo for p in t.phases} | set(_frozen_phases(cfg)))
     if cfg.rule.name in ("bptt", "bptt-ckpt", "tbptt") and not cfg.rule.compact and any(lay.ws for lay in _layers(cfg)):
         phases.append(WS_END)  # the standardisation backward after the time loop: no algorithmic gradient live
     grads = [t for t in algo if t.category == "gradients"]
@@ -135,12 +145,17 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object
     B, C, T, d = wl.batch, wl.classes, wl.steps if steps is None else steps, wl.dtype_bytes
     geo = cfg.net.geometry()
     lays = _layers(cfg)
-    ws_sizes = [lay.w for lay in lays if lay.ws]
+    F = frozen_layers(cfg.rule, len(geo))  # frozen layers (RuleSpec.trainable) have no gradient at all
+    ws_sizes = [lay.w for lay in lays if lay.ws and lay.l > F]
     both = ("backward", WS_END) if ws_sizes else ("backward",)
+    if any(lay.ws and lay.l <= F for lay in lays):
+        tl.mem("standardised weights Ŵ_l of frozen layers", "implementation",
+               sum(lay.w for lay in lays if lay.ws and lay.l <= F),
+               SRC + "a frozen layer's Ŵ_l = ws_forward(W_l) is formed without a graph: Ŵ_l alone is held", phases=both)
     # (weight elements, elements of the input gradient its backward node returns with it): layer 1's
     # input x needs no gradient; R_l's input gradient is counted with the recurrent term below
-    uses = [(g.n_weights, B * g.n_in if g.index >= 2 else 0) for g in geo]
-    uses += [(g.n_recurrent, 0) for g in geo if g.n_recurrent]
+    uses = [(g.n_weights, B * g.n_in if g.index >= 2 and g.index - 1 > F else 0) for g in geo[F:]]
+    uses += [(g.n_recurrent, 0) for g in geo[F:] if g.n_recurrent]
     uses.append((geo[-1].n_out * C, B * geo[-1].n_out))
     acc = np.where(T >= 2, vmax(2 * n + gi for n, gi in uses), 0)
     tl.mem("autograd gradient accumulation over T", "implementation", sum(sizes) + acc,
@@ -151,7 +166,7 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object
            "gradient): max_w (2·n_w + B·n_in_w); none for T = 1", phases=("backward",))
     if ws_sizes:
         tl.mem("weight standardisation graph (3 × |W_l| + C_out)", "implementation",
-               sum(3 * lay.w + lay.c_out for lay in lays if lay.ws),
+               sum(3 * lay.w + lay.c_out for lay in lays if lay.ws and lay.l > F),
                SRC + "snn/bptt.py computes Ŵ_l = ws_forward(W_l) once per mini-batch under autograd, which keeps "
                "W − μ, g·(W − μ) and Ŵ (3·|W_l|) and σ (C_out) for backward, per standardised conv layer",
                phases=both)
@@ -214,60 +229,6 @@ def _algo_transients(algo: list[MemoryTerm]) -> dict[str, Size]:
     return out
 
 
-def _one_hot(tl: TermList, cfg: Config) -> None:
-    wl = cfg.workload
-    tl.mem("one-hot labels c (B × C)", "implementation", wl.batch * wl.classes,
-           SRC + "the learner forms c = one_hot(y) once per mini-batch and keeps it for all T steps "
-           "(the algorithm reads the labels through ε̃_0 / the error terms): B·C·d")
-    if cfg.rule.name == "tp" and cfg.rule.target_rows == "classes":
-        K = np.minimum(wl.batch, wl.classes)
-        tl.mem("class rows: one-hot c_K (K × C) and log n_k (K)", "implementation", K * wl.classes + K,
-               SRC + "snn/tp.py ClassRows, kept for the mini-batch: the K classes' one-hot labels (the target "
-               "path's input) and log n_k; K = min(B, C), the worst case of the classes present")
-        tl.mem("class rows: k(b) per sample (B int64)", "implementation", wl.batch,
-               SRC + "snn/tp.py ClassRows.inv, torch.unique's inverse index, int64", elem_bytes=8)
-
-
-@dataclass(frozen=True)
-class _Lay:
-    """Per-layer sizes used by the step models (elements unless noted)."""
-
-    l: int
-    n: int  # neurons (pre-pool)
-    no: int  # outputs (post-pool)
-    w: int  # feed-forward weights
-    conv: bool
-    ws: bool  # conv with weight standardisation
-    maxpool: bool
-    P_out: int  # spatial positions of the output map (1 for dense)
-    c_out: int = 0  # output channels (conv) / units (dense)
-
-    @property
-    def pooled(self) -> bool:
-        return self.no != self.n
-
-
-def _layers(cfg: Config) -> list[_Lay]:
-    out = []
-    for g, spec in zip(cfg.net.geometry(), cfg.net.layers):
-        conv = g.kind == "conv"
-        out.append(_Lay(g.index, g.n_neurons, g.n_out, g.n_weights, conv, conv and spec.weight_std,
-                        spec.pool == "max2", g.n_out // g.out_shape[0] if conv else 1, g.neuron_shape[0]))
-    return out
-
-
-def _ws_temps(pairs: int, lay: _Lay, d: int) -> int:
-    """Weight-gradient temporaries of a conv layer (snn/nets.py add_weight_grad + ws_backward).
-
-    conv2d_weight output per pair (g, and the second pair's gi before g.add_(gi)); through the
-    standardisation ws_backward holds d = W − μ, (G − Ḡ)/σ, d·Σ(G⊙d) and its /σ³ at once:
-    (pairs + 4)·|W| with standardisation, pairs·|W| without. Dense layers use addmm_ (none).
-    """
-    if not lay.conv:
-        return 0
-    return (pairs + 4 if lay.ws else pairs) * lay.w * d
-
-
 def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     """TP step temporaries (snn/tp.py ``_step`` and ``tp_loss_grad``), per hidden layer l.
 
@@ -303,8 +264,22 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     prev_all = prev_din = 0  # layer l−1's δ buffers still referenced (all / the un-pooled ones)
     base = deltas = 0
     sim = K * K * d
+    F = frozen_layers(cfg.rule, len(geo))
+    Kf = 0 if F == len(geo) else K  # target-path rows while a frozen layer runs (none when all are frozen)
     for lay, g in zip(lays, geo):
         l, n, no = lay.l, lay.n, lay.no
+        if l <= F:  # frozen (RuleSpec.trainable): both paths' forward only, no sim, no δ
+            fixed = (lay.w * d if lay.ws else 0) + ((B + Kf) * no * 8 if lay.maxpool else 0)
+            base = 3 * (B + Kf) * n * d + fixed  # what stays referenced after the layer (cur, u, s_prev)
+            moment = (3 * B + np.maximum(B, 4 * Kf)) * n * d + fixed
+            tl.mem("step temporaries of a frozen layer (forward only)", "implementation",
+                   np.maximum(moment - algo_tr.get(f"loss:{l}", 0), 0) // d,
+                   SRC + "snn/tp.py _step, a frozen layer: inside lif_step the current, pre-reset potential and new "
+                   "v, s (4·B·n_nrn; with the target path running, the input path's cur, u, s_prev, 3·B·n_nrn, "
+                   "next to the target path's 4·K·n_nrn), w_eff and max-pool indices; no loss", layer=l,
+                   phases=(f"loss:{l}",))
+            deltas = 0
+            continue
         d1 = cfg.rule.flavour == "authors" and l == 1  # D1: R_1 sees only the input path
         tg = l >= 2 or (g.n_recurrent > 0 and not d1) or train_s
         base = 3 * (B + K) * n * d + (lay.w * d if lay.ws else 0) + ((B + K) * no * 8 if lay.maxpool else 0)
@@ -312,7 +287,7 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
             dist = sim
         else:
             n_prev, P = lays[l - 2].no, lays[l - 2].P_out
-            dist = sim + np.maximum(np.maximum(2 * K * n_prev * 8 + n_prev * 8,
+            dist = (sim if l - 1 > F else 0) + np.maximum(np.maximum(2 * K * n_prev * 8 + n_prev * 8,
                                                K * n_prev * 8 + P * K * 8 + 3 * P * K * K * 8),
                                     np.maximum(K * n_prev * 8 + P * K * 8 + P * K * K * (8 + d),
                                                2 * P * K * K * d + (K * K * d if P > 1 else 0)))
@@ -335,7 +310,7 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
         deltas = d_pool + d_unpool
         prev_all, prev_din = deltas + sim, (d_unpool if lay.pooled else d_pool)
     # leftovers only: the readout's own softmax(m) − c is an algorithmic term of this phase
-    ro = base + deltas + sim
+    ro = base + deltas + (sim if F < len(geo) else 0)
     tl.mem("readout-phase leftovers", "implementation", ro // d,
            SRC + "after the layer loop the last layer's currents, potentials, previous spikes, w_eff, indices, "
            "sim and δ buffers are still referenced", phases=("readout",))
@@ -360,10 +335,21 @@ def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     prev_nc = prev_two = 0
     base = 0
     algo_l = 0
+    F = frozen_layers(cfg.rule, len(lays))
+    last_signal = 0
     for lay in lays:
         l, n, no = lay.l, lay.n, lay.no
-        base = 4 * B * n * d + (B * no * 8 if lay.maxpool else 0)
         algo_l = algo_tr.get(f"loss:{l}", 0)
+        if l <= F:  # frozen (RuleSpec.trainable): cur, u, s_prev and indices; no Ψ, signal or δ
+            base = 3 * B * n * d + (B * no * 8 if lay.maxpool else 0)  # what stays referenced after the layer
+            tl.mem("step temporaries of a frozen layer (forward only)", "implementation",
+                   np.maximum(base + B * n * d - algo_l, 0) // d,
+                   SRC + "snn/tess.py _step, a frozen layer: inside lif_step the current, pre-reset potential and "
+                   "new v, s (4·B·n_nrn) and max-pool indices; no Ψ, signal or δ", layer=l, phases=(f"loss:{l}",))
+            last_signal = algo_l = prev_nc = prev_two = 0
+            continue
+        base = 4 * B * n * d + (B * no * 8 if lay.maxpool else 0)
+        last_signal = B * n * d
         m_nc = 2 * B * n * d + prev_nc + algo_l
         m_sig = (B * no * d + B * n * d + prev_two + B * C * d) if lay.pooled else 0
         m_wg = B * n * d + algo_l + _ws_temps(2, lay, d)
@@ -374,7 +360,7 @@ def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                "and the conv weight-gradient temporaries", layer=l, phases=(f"loss:{l}",))
         prev_nc, prev_two = B * n * d, 2 * B * n * d
     # leftovers only (m is updated in place); the readout's softmax(m) − c is algorithmic
-    ro = base + B * lays[-1].n * d + algo_l
+    ro = base + last_signal + algo_l
     tl.mem("readout-phase leftovers", "implementation", ro // d,
            SRC + "after the layer loop the last layer's cur, u, s_prev, Ψ(u), signal, indices, both δ and p − t* are "
            "still referenced", phases=("readout",))
@@ -464,8 +450,6 @@ def _tess_impl(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
 
 
 def _family_impl(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
-    from tpprof.analytic.implementation_family import family_terms
-
     family_terms(tl, cfg, algo, _bptt_terms)
 
 

@@ -25,7 +25,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from tpprof.analytic.rules import LOCALITIES, LOCALITY_LABELS, REGISTRY, get_rule
-from tpprof.config import LEARNING_CAPABILITIES, Device, RuleSpec
+from tpprof.config import RuleSpec
+from tpprof.device import LEARNING_CAPABILITIES, Device
 from tpprof.errors import UserError
 
 #: The locality classes a device capability can run (unknown: treated as any).

@@ -15,7 +15,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tpprof.analytic.grid import estimate_grid
-from tpprof.config import MAX_COUNT, Config, Grid
+from tpprof.config import Config, Grid
+from tpprof.units import MAX_COUNT
 from tpprof.errors import UserError
 
 Array = np.ndarray

@@ -13,7 +13,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from tpprof import __version__
+from tpprof._version import __version__
 from tpprof.cli.config_flags import check_flag_texts
 from tpprof.errors import UserError
 

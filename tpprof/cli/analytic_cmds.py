@@ -223,7 +223,7 @@ def render_breakdown(bd: Any, per_layer: bool = False, device: Any = None, accou
     """The human table of ``tpprof estimate``."""
     from tpprof.analytic import ACCOUNTING_LABELS
     from tpprof.analytic.rules import REGISTRY
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     cfg = bd.config
     total = bd.total_bytes or 1
@@ -332,7 +332,8 @@ def add_step_time(df: Any) -> Any:
 
 def render_ranking(df: Any, dev: Any) -> str:
     from tpprof.analytic import ACCOUNTING_LABELS
-    from tpprof.config import TRAINABLE_RULES, format_bytes
+    from tpprof.config import TRAINABLE_RULES
+    from tpprof.units import format_bytes
 
     first = df.iloc[0]
     head = (f"tpprof estimate: {len(df)} rules ranked by peak, accounting {first['accounting']} — "
@@ -566,7 +567,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     from tpprof.analytic.devices import KINDS, device_to_dict, load_catalogue
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     devs = load_catalogue(args.devices)
     if args.kind:
@@ -576,11 +577,17 @@ def cmd_devices(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps([device_to_dict(d) for d in devs], indent=2, ensure_ascii=False) + "\n")
         return 0
-    rows = [["name", "kind", "on-chip", "off-chip", "budget", "figures"]] + [
+    from tpprof.analytic.devices import device_accounting
+
+    rows = [["name", "kind", "on-chip", "off-chip", "budget", "learning", "accounting", "figures"]] + [
         [d.name, d.kind, format_bytes(d.on_chip_bytes) if d.on_chip_bytes else "-",
          format_bytes(d.off_chip_bytes) if d.off_chip_bytes else "-", format_bytes(d.budget_bytes),
+         d.learning_capability, device_accounting(d)[0],
          "partly unverified" if "unverified" in d.source else "sourced"] for d in devs]
-    sys.stdout.write(_table(rows, "llrrrl") + "\n")
+    sys.stdout.write(_table(rows, "llrrrlll") + "\n")
     sys.stdout.write("\nsources: 'tpprof devices --json' lists the source of every figure; 'unverified' marks "
-                     "figures recalled from the named datasheet but not re-checked.\n")
+                     "figures recalled from the named datasheet but not re-checked.\nlearning: none (inference "
+                     "only), readout (only the last layer learns on chip), local (on-chip plasticity: local rules "
+                     "only), any (a CPU runs any rule in software); accounting: the one estimate/sweep/fit use for "
+                     "the device (algorithm on a microcontroller or neuromorphic chip, full on a host).\n")
     return 0

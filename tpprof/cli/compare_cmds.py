@@ -156,7 +156,7 @@ def _pct(v: float) -> str:
 def print_ranking(rows: Sequence[dict[str, Any]], device: Any, as_json: bool = False,
                   results_path: Path | None = None) -> None:
     from tpprof import compare as cmp
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     summary = cmp.summarise(rows)
     ranked = cmp.rank(summary, device)

@@ -16,9 +16,9 @@ import math
 from typing import Any, Sequence
 
 from tpprof.config import (
-    DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config, parse_ascii_int, parse_real,
-    rules_accepting,
+    DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config, rules_accepting,
 )
+from tpprof.units import parse_ascii_int, parse_real
 from tpprof.errors import UserError
 
 #: Help per RuleSpec field (a field without an entry still gets a flag, described by its default).

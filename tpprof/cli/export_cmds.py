@@ -50,7 +50,7 @@ def neurobench_output(learner, ds, doc: dict, line: str, as_json: bool) -> int:
 
     import torch
 
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
     from tpprof.nb_metrics import report
 
     rep = {**doc, **report(learner, torch.from_numpy(ds.x), torch.from_numpy(ds.y))}

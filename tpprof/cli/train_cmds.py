@@ -55,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=ascii_int, default=0, help="seed of the weights and the shuffling (e.g. --seed 1)")
     p.add_argument("--limit", type=ascii_int, default=None, help="use the first N training samples (e.g. --limit 300)")
     p.add_argument("--freeze-hidden", action="store_true",
-                   help="control run: hidden layers stay at their random init, only the readout learns")
+                   help="control run: hidden layers stay at their random init, only the readout learns "
+                        "(the same as --trainable readout)")
     p.add_argument("--holdout-speaker", default=None,
                    help="FSDD: pretrain without this speaker, for tpprof finetune (e.g. --holdout-speaker theo)")
     p.add_argument("--test-data", default=None, help="a separate test file for .npz/.h5 data (e.g. test.npz)")
@@ -127,6 +128,8 @@ def train_handler(args: argparse.Namespace) -> int:
     for name in ("epochs", "limit", "mels"):
         _check_positive(name, getattr(args, name))
     steps = int_flag("steps", args.steps)  # T of the FSDD features or SHD bins (default 50 / 100)
+    if args.freeze_hidden and getattr(args, "trainable", None) not in (None, "readout"):
+        raise UserError("freeze-hidden", f"contradicts --trainable {args.trainable}", "one of them")
     config_from_args(args)  # every config flag checked before the data loads
     check_seed(args.seed)
     device = _setup(args)
@@ -225,7 +228,7 @@ def finetune_handler(args: argparse.Namespace) -> int:
 
 def finetune_memory_line(mem: dict[str, Any]) -> str:
     """One line: the fine-tune's analytic peak; for TP both target-path layouts (batch vs classes)."""
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     head = f"memory at batch {mem['batch']} ({mem['classes']} classes), analytic peak (full): "
     if "peak_bytes_target_rows_batch" not in mem:

@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tpprof.config import parse_ascii_int
+from tpprof.units import parse_ascii_int
 from tpprof.data.arrays import ArrayDataset
 from tpprof.errors import UserError
 

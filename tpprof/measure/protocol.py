@@ -40,13 +40,12 @@ from tpprof.measure.counters import (
     ProfilerCounter,
     SavedTensorTracker,
     hardware_description,
-    learner_hash,
     saved_in_graph,
     now_utc,
     rss_peak,
     storage_key,
 )
-from tpprof.store import CATEGORIES
+from tpprof.store import CATEGORIES, learner_hash
 
 PEAK_DEFINITION = ("max live tensor bytes during the measured mini-batches; absolute: every tensor "
                    "allocated since before learner construction and still alive; input batch excluded")
@@ -290,7 +289,7 @@ def provenance(torch_version: str | None = None) -> dict[str, Any]:
     grid's parent process) passes ``torch_version`` itself."""
     import platform
 
-    from tpprof import __version__
+    from tpprof._version import __version__
 
     tv = torch_version
     if tv is None:

@@ -30,7 +30,7 @@ BPTT updates once per sequence whatever the cadence setting.
 
 from __future__ import annotations
 
-from tpprof.analytic.rules import RuleModel, register
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_readout_state,
     Ctx, ctx, fwd_macs, net_params,
@@ -53,6 +53,9 @@ def full_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "")
+        if not c.trains(l):  # frozen (RuleSpec.trainable): nothing below a trained layer needs a gradient,
+            add_forward_ops(tl, c, g, "")  # so autograd records nothing for it: no saved tensor, no adjoint
+            continue
         if l == 1:
             tl.mem("saved input x^t × T", "saved", T * B * g.n_in,
                    "BPTT: layer input saved at each of T steps for dW_l, T·B·n_in", layer=l, phases=BACKWARD)
@@ -69,7 +72,7 @@ def full_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
                "adjoint ∂E/∂s^t = W_{l+1}ᵀ δ_{l+1}^t is consumed as formed, B × n_nrn", layer=l, phases=BACKWARD)
         f = fwd_macs(c, g)
         add_forward_ops(tl, c, g, "")
-        tl.ops("backward", f * (2 if l >= 2 else 1), (SURR_OPS + 3) * B * g.n_neurons,
+        tl.ops("backward", f * (2 if c.trains(l - 1) and l >= 2 else 1), (SURR_OPS + 3) * B * g.n_neurons,
                "BPTT: weight-gradient product (+ input-gradient product for l ≥ 2), ≈ 2× forward", layer=l)
     _saved_spikes(tl, c, c.geo[-1], "saved s_L", "readout input saved for dW_out", layer=None)
     tl.mem("∂E/∂m", "loss_buffers", B * C, "cross-entropy gradient at m^T, B × C", phases=BACKWARD)

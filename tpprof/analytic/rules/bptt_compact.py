@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tpprof.analytic.rules import RuleModel, register
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SURR_OPS, Ctx, add_forward_ops, add_lif_state, add_params, add_readout_state, ctx,
     fwd_macs, net_params,
@@ -67,6 +67,9 @@ def compact_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "")
+        if not c.trains(l):  # frozen (RuleSpec.trainable): no graph below the first trained layer
+            add_forward_ops(tl, c, g, "")
+            continue
         if l == 1:
             tl.mem("saved input x^t × T (views)", "saved", T * B * g.n_in,
                    f"{SRC}: input frames kept as views of the input batch (never copied), T·B·n_in at d; a "
@@ -87,7 +90,7 @@ def compact_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
         tl.mem("adjoint δ = ∂E/∂u (carried)", "loss_buffers", B * g.n_neurons,
                "BPTT backward: one B × n_nrn adjoint per layer carried from t+1 to t", layer=l, phases=BACKWARD)
         add_forward_ops(tl, c, g, "")
-        tl.ops("backward", fwd_macs(c, g) * (2 if l >= 2 else 1), (SURR_OPS + 3) * B * g.n_neurons
+        tl.ops("backward", fwd_macs(c, g) * (2 if l >= 2 and c.trains(l - 1) else 1), (SURR_OPS + 3) * B * g.n_neurons
                + 2 * B * (g.n_in + g.n_neurons), "BPTT backward ≈ 2× forward, plus packing / unpacking the "
                "spikes (≈ 2 ops per spike each way)", layer=l)
     _consumer_input(tl, cfg, c, c.geo[-1], "saved s_L", None, T)

@@ -21,7 +21,7 @@ an input-gradient product for l ≥ 2 (≈ 2× forward for l ≥ 2), the readout
 
 from __future__ import annotations
 
-from tpprof.analytic.rules import RuleModel, register
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_readout_state,
     ctx, fwd_macs, net_params,
@@ -54,6 +54,9 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "")
+        if not c.trains(l):  # frozen (RuleSpec.trainable): no trace, and the spatial backward stops above it
+            add_forward_ops(tl, c, g, "")
+            continue
         presyn_trace(tl, c, g, SRC)
         tl.mem("u (this step)", "saved", B * g.n_neurons,
                f"{SRC}: pre-reset potential kept from the forward for this step's Θ′(u_l), B × n_nrn; live until "
@@ -63,13 +66,14 @@ def full_terms(cfg: Config, tl: TermList) -> None:
                f"{SRC}: the spike adjoint of this step, B × n_out (formed as layer l+1's input gradient or by the "
                "readout); for unpooled layers turned in place into δ_l", layer=l,
                phases=(f"backward:{l}",) + ((f"backward:{l + 1}:input",) if l < L else ())
-               + ((f"backward:{l}:input",) if l >= 2 and not pooled else ()))
+               + ((f"backward:{l}:input",) if c.trains(l - 1) and l >= 2 and not pooled else ()))
         if pooled:
             tl.mem("δ_l (un-pooled)", "loss_buffers", B * g.n_neurons,
                    f"{SRC}: the pooling's backward gives the un-pooled adjoint, turned in place into δ_l, B × n_nrn",
-                   layer=l, phases=(f"backward:{l}",) + ((f"backward:{l}:input",) if l >= 2 else ()))
+                   layer=l, phases=(f"backward:{l}",) + ((f"backward:{l}:input",) if l >= 2 and c.trains(l - 1)
+                                                           else ()))
         add_forward_ops(tl, c, g, "")
-        tl.ops("spatial backward (this step)", fwd_macs(c, g) * (2 if l >= 2 else 1),
+        tl.ops("spatial backward (this step)", fwd_macs(c, g) * (2 if l >= 2 and c.trains(l - 1) else 1),
                (SURR_OPS + 2) * B * g.n_neurons, f"{SRC}: dW_l against â_{{l−1}} (+ input gradient for l ≥ 2)",
                layer=l)
     add_readout_state(tl, c)

@@ -13,8 +13,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from tpprof import compare, datafiles, plots, resources
-from tpprof.config import Device, format_bytes, make_config
+from tpprof import compare, plots, resources
+from tpprof.config import make_config
+from tpprof.device import Device
+from tpprof.units import format_bytes
 from tpprof.errors import UserError
 
 from . import common
@@ -25,7 +27,7 @@ _MEMORY = "memory only (no accuracy results for this net)"
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _comparisons(folder: str, stamp: tuple) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:  # noqa: ARG001
-    return datafiles.load_comparisons(folder)
+    return compare.load_comparisons(folder)
 
 
 def comparisons() -> tuple[dict[str, list[dict[str, Any]]], list[str]]:

@@ -8,7 +8,9 @@ import streamlit as st
 
 from tpprof import plots, views
 from tpprof.analytic.devices import resolve_budget
-from tpprof.config import PRESETS, Device, format_bytes
+from tpprof.config import PRESETS
+from tpprof.device import Device
+from tpprof.units import format_bytes
 
 from . import answer, common
 
