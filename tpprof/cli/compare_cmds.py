@@ -130,7 +130,7 @@ def run_compare(args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
     out = Path(args.out)
     jobs = cmp.plan(base, learners, list(range(args.seeds)), args.epochs, out, spec, args.backend, args.threads)
     (out / cmp.RUNS_DIR).mkdir(parents=True, exist_ok=True)
-    executor = make_executor(args.executor, args.jobs)
+    executor = make_executor(args.executor, max(1, min(args.jobs, len(jobs))))  # no idle worker processes
     if args.measure:
         todo = [(lr, lr.config(base).to_json(), args.backend, str(out / cmp.RUNS_DIR)) for lr in learners]
         for r in executor.imap(cmp.measure_learner, todo, None):
