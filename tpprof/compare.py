@@ -315,17 +315,24 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError("results", f"{p.name} is not UTF-8 text", "a results.csv written by tpprof compare") from None
     except OSError as e:
         raise UserError("results", f"cannot read {str(p)!r}: {e.strerror or type(e).__name__}",
                         "a results.csv written by tpprof compare") from None
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        raws = list(reader)
+    except csv.Error as e:
+        raise UserError("results", f"{p.name} does not parse as CSV ({e})", "a results.csv written by tpprof compare") \
+            from None
     missing = [c for c in ("label", "rule", "seed", "test_final", "peak_bytes_full", "peak_bytes_algorithm")
                if c not in (reader.fieldnames or [])]
     if missing:
         raise UserError("results", f"{p.name} lacks the column {missing[0]!r}",
                         "a results.csv written by tpprof compare")
     rows = []
-    for i, raw in enumerate(reader, start=2):
+    for i, raw in enumerate(raws, start=2):
         row: dict[str, Any] = {}
         for k, v in raw.items():
             if k is None:

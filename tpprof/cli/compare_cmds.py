@@ -96,6 +96,8 @@ def compare_handler(args: argparse.Namespace) -> int:
     device = _device(args)
     if args.results:
         rows = cmp.load_results(args.results)
+        if not rows:
+            raise UserError("results", f"{args.results!r} holds no runs", "a results.csv written by tpprof compare")
         print_ranking(rows, device, args.json)
         return 0
     if args.out is None or args.epochs is None:
