@@ -64,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", default=None,
                    help="rank an existing results.csv instead of training (e.g. --results cmp/digit/results.csv)")
     p.add_argument("--json", action="store_true", help="print the ranking as JSON")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the ranking as a markdown table (per-seed accuracies, both peaks, time, MACs)")
     p.set_defaults(func=compare_handler)
 
 
@@ -98,6 +100,9 @@ def compare_handler(args: argparse.Namespace) -> int:
         rows = cmp.load_results(args.results)
         if not rows:
             raise UserError("results", f"{args.results!r} holds no runs", "a results.csv written by tpprof compare")
+        if args.markdown:
+            print(markdown_table(rows, device))
+            return 0
         print_ranking(rows, device, args.json)
         return 0
     if args.out is None or args.epochs is None:
@@ -215,3 +220,25 @@ def print_ranking(rows: Sequence[dict[str, Any]], device: Any, as_json: bool = F
     print(f"Pareto front (accuracy x peak, {acc}): " + " < ".join(front))
     if results_path is not None:
         print(f"results: {results_path}")
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], device: Any) -> str:
+    """The ranking as a markdown table: per learner its rank on ``device``, learning rate, final-epoch
+    accuracy (mean ± sd and each seed's), both analytic peaks, ms per step and MMAC per step."""
+    from tpprof import compare as cmp
+    from tpprof.units import format_bytes
+
+    ranked = cmp.rank(cmp.summarise(rows), device)
+    front = set(cmp.pareto(cmp.summarise(rows), ranked[0]["accounting"] if ranked else "full"))
+    out = ["| rank | learner | lr | final accuracy % (mean ± sd) | per seed | peak full | peak algorithm | "
+           "ms / step | MMAC / step | Pareto |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in ranked:
+        seeds = [x for x in rows if x["label"] == r["label"]]
+        per = ", ".join(f"{100 * x['test_final']:.1f}" for x in sorted(seeds, key=lambda x: x["seed"]))
+        sd = f" ± {100 * r['acc_sd']:.1f}" if r["acc_sd"] == r["acc_sd"] else ""
+        ms = f"{r['ms_per_step']:.1f}" if r.get("ms_per_step") is not None else "–"
+        mac = f"{r['macs_per_step'] / 1e6:.2f}" if r.get("macs_per_step") else "–"
+        out.append(f"| {r['rank'] or '–'} | {r['label']} | {seeds[0].get('lr')} | {100 * r['acc_mean']:.1f}{sd} | "
+                   f"{per} | {format_bytes(r['peak_bytes_full'])} | {format_bytes(r['peak_bytes_algorithm'])} | {ms} | {mac} | "
+                   f"{'yes' if r['label'] in front else ''} |")
+    return "\n".join(out)
