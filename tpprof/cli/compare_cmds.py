@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="train every learning rule on one task and rank them for a device",
                        description="Train every trainable learner (and TP's class-dedup and authors' modes) on one "
                                    "task with several seeds; write OUT/results.csv (final-epoch test accuracy, "
-                                   "analytic peaks, time per step, MACs); print the most accurate learner that fits the device "
+                                   "analytic peaks, time per step, MACs); print the most accurate learner that fits the "
+                                   "device "
                                    "and the accuracy x peak Pareto front. A killed run started again continues where "
                                    "it stopped.",
                        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,6 +240,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], device: Any) -> str:
         ms = f"{r['ms_per_step']:.1f}" if r.get("ms_per_step") is not None else "–"
         mac = f"{r['macs_per_step'] / 1e6:.2f}" if r.get("macs_per_step") else "–"
         out.append(f"| {r['rank'] or '–'} | {r['label']} | {seeds[0].get('lr')} | {100 * r['acc_mean']:.1f}{sd} | "
-                   f"{per} | {format_bytes(r['peak_bytes_full'])} | {format_bytes(r['peak_bytes_algorithm'])} | {ms} | {mac} | "
+                   f"{per} | {format_bytes(r['peak_bytes_full'])} | {format_bytes(r['peak_bytes_algorithm'])} | "
+                   f"{ms} | {mac} | "
                    f"{'yes' if r['label'] in front else ''} |")
     return "\n".join(out)
