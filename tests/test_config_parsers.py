@@ -16,8 +16,8 @@ from tpprof.config import (
     DTYPE_ALIASES, DTYPE_BYTES, PRESETS, Config, LayerSpec, NetSpec, config_from_mapping, load_config_file,
     make_config, parse_dtype, parse_net,
 )
-from tpprof.units import parse_bytes
 from tpprof.errors import ConfigError
+from tpprof.units import parse_bytes
 
 T = TypeVar("T")
 

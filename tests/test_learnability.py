@@ -156,19 +156,21 @@ def test_one_class_learns_nothing(rule: str) -> None:
 def test_views_say_fits_does_not_learn_and_filter_the_best() -> None:
     from tpprof import views
 
-    reg = views.regime_frame("40-64-10", 2 ** 30, batch=(1, 64), classes=(2, 50), points=4)
+    net = make_config("40-64-10")
+    reg = views.regime_frame(net, 2 ** 30, batch=(1, 64), classes=(2, 50), points=4)
     b1 = reg[(reg["batch"] == 1)]
     assert set(b1["verdict"]) == {views.TP_NO_LEARNING}
     assert set(b1.loc[b1["rule"] == "tp", "status"]) == {"fits, does not learn"}
     assert "TP fits, does not learn" not in set(reg.loc[reg["batch"] > 1, "verdict"])
-    best = views.figure5_frame("full", "40-64-10", points=3, versus="best", locality=("local",))
+    best = views.figure5_frame(net, "full", points=3, versus="best", locality=("local",))
     assert set(best["other"]) <= CLASSES["local"] and "locality local" in best.attrs["alternatives"]
-    loihi = views.figure5_frame("full", "40-64-10", points=3, versus="best", device=get_device("loihi2"))
+    on_loihi = make_config("40-64-10", device=get_device("loihi2"))  # the default: what the device can run
+    loihi = views.figure5_frame(on_loihi, "full", points=3, versus="best")
     assert set(loihi["other"]) == {"tess"}  # the only other local rule with a learner
-    inv = views.inverse_frame("fsdd", ("tp", "tess"), 10, 670_000, optimizer="sgd").set_index("rule")
+    inv = views.inverse_frame(make_config("fsdd", optimizer="sgd"), ("tp", "tess"), 670_000).set_index("rule")
     assert inv.loc["tp", "max_batch"] == 1 and not inv.loc["tp", "learns"] and inv.loc["tess", "learns"]
-    alg = views.regime_frame("40-64-10", 2 ** 20, points=3, accounting="algorithm")["peak_bytes"].to_numpy()
-    full = views.regime_frame("40-64-10", 2 ** 20, points=3)["peak_bytes"].to_numpy()
+    alg = views.regime_frame(net, 2 ** 20, points=3, accounting="algorithm")["peak_bytes"].to_numpy()
+    full = views.regime_frame(net, 2 ** 20, points=3)["peak_bytes"].to_numpy()
     assert (alg < full).all()  # a lean implementation holds no PyTorch temporaries
 
 
@@ -268,3 +270,13 @@ def test_fit_says_when_the_largest_point_does_not_learn() -> None:
                "--accounting", "full")
     (row,) = doc["rows"]
     assert row["value"] == 1 and row["verdict"] == "fits, does not learn" and "1×1 softmax" in row["why_not_learning"]
+
+
+def test_fit_table_names_the_device_accounting_and_ranking() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "tpprof", "fit", "--device", "loihi2", "--net", "40-64-10", "--rule",
+                          "tp,ottt", "--largest", "trained-layers"], capture_output=True, text=True, check=True).stdout
+    assert "neuromorphic chip" in out and "ranked among the rules loihi2 can run" in out
+    assert "fits, the device cannot run it" in out and "time-local (excluded)" in out

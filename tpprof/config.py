@@ -1,15 +1,19 @@
-"""The one configuration type shared by the CLI, the app, the analytic model and the learners.
+"""The vocabulary (rules, memory categories, the point key, dtypes, presets) and the configuration
+types shared by the CLI, the app, the analytic model and the learners: the specs (net, workload,
+rule), :class:`Config` (one point) and :class:`Grid` (a product of axes over a Config).
 
 Everything here is plain Python (no torch, no numpy) and frozen, so configs hash (Streamlit
-caches on them) and travel as JSON (checkpoints, provenance sidecars, measurement rows).
+caches on them) and travel as JSON (checkpoints, provenance sidecars, measurement rows). Numbers
+and sizes users type are parsed by :mod:`tpprof.units`, the device record is :mod:`tpprof.device`,
+table files are read by :mod:`tpprof.tablefile`.
 
 Compact text forms users can type:
 
 * nets: ``700-450-20`` (input 700, dense 450, readout 20), ``700-450r-20`` (recurrent),
   ``2x32x32-c64-c128p-c256-10`` (conv 3x3; ``p`` = max-pool 2, ``a2`` = adaptive average
   pool to 2x2, ``v`` = average pool 2), ``vgg9:2x32x32`` (the paper's VGG-9, readout 10 unless
-  ``vgg9:2x32x32-11``), a preset name (:data:`PRESETS`), or a ``.nir`` file (:mod:`tpprof.nir_io`);
-* sizes: ``256KiB``, ``1.5 MB``, ``8GiB``, ``4096`` (bytes);
+  ``vgg9:2x32x32-11``), a preset name (:data:`PRESETS`), or a net file whose reader is registered
+  (:data:`NET_FILE_READERS`; ``.nir``: :mod:`tpprof.nir_io`);
 * dtypes: ``fp32``, ``fp16``, ``bf16``, ``fp64``, ``int8``.
 """
 
@@ -317,6 +321,24 @@ def register_net_reader(suffix: str, reader: Callable[[str, "NeuronSpec | None"]
     if suffix in NET_FILE_READERS:
         raise ValueError(f"a net reader for {suffix!r} is already registered")
     NET_FILE_READERS[suffix] = reader
+
+
+#: ``--nir-dt SECONDS``: the step of every net file read in this process whose graph has no dt of
+#: its own (set by the CLI before any net is parsed, cleared after the command). It lives with the
+#: reader registry so that the flags (below the readers) can set it without importing a reader.
+_NET_FILE_DT: list[float | None] = [None]
+
+
+def set_net_file_dt(dt: float | None) -> None:
+    """Set (or clear, with None) the dt given to net files that carry none."""
+    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and 0 < dt <= 3600):
+        raise ConfigError("nir_dt", f"{dt!r} is not a time step", "seconds, 0 < dt <= 3600, e.g. --nir-dt 1e-3")
+    _NET_FILE_DT[0] = None if dt is None else float(dt)
+
+
+def net_file_dt() -> float | None:
+    """The ``--nir-dt`` of this process (None when not given)."""
+    return _NET_FILE_DT[0]
 
 
 def parse_net(text: str, neuron: NeuronSpec | None = None) -> NetSpec:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from tpprof.units import choice as _choice, parse_bytes
 
+#: What ``Device.on_chip_learning`` may say.
 LEARNING_SUPPORT: tuple[str, ...] = ("yes", "no", "partial", "unknown")
 #: What learning a device can run (``Device.learning_capability``): none (inference only),
 #: readout (only the last layer learns on chip), local (on-chip plasticity: rules whose update

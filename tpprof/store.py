@@ -131,6 +131,10 @@ COLUMNS: tuple[Column, ...] = (
     _c("timestamp", "str", "UTC time the row was written, ISO 8601", "all"),
     _c("config_json", "str", "the whole Config as JSON (Config.to_json): validate rebuilds the point from it, "
        "learning rate, neuron and rule options included; files written before it existed still load"),
+    _c("python_executable", "str", "sys.executable of the process that measured the row (a Ray worker's own "
+       "interpreter, when it ran there); empty in files written before it existed"),
+    _c("tpprof_path", "str", "the folder tpprof was imported from in that process (the driver's checkout, or "
+       "where a worker found it); empty in files written before it existed"),
 )
 FIELDNAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 #: Columns that identify a point: a rerun skips rows whose key is already in the file.
@@ -388,9 +392,10 @@ def _csv_line(values: Iterable[str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-#: Headers a row may be appended under: this schema, and the one before ``config_json`` existed
-#: (its rows are written without that column).
-APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = (FIELDNAMES, FIELDNAMES[:-1])
+#: Headers a row may be appended under: this schema, the one before ``python_executable`` and
+#: ``tpprof_path`` existed, and the one before ``config_json`` (rows are written with the columns
+#: the file has).
+APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = (FIELDNAMES, FIELDNAMES[:-2], FIELDNAMES[:-3])
 
 
 def _check_and_quarantine(p: Path, f: IO[bytes]) -> tuple[str, ...]:

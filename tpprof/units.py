@@ -15,6 +15,7 @@ from tpprof.errors import ConfigError
 
 
 def choice(field_name: str, value: Any, accepted: tuple[str, ...]) -> str:
+    """``value`` stripped and lower-cased when it is one of ``accepted``; else a one-line error."""
     v = str(value).strip().lower()
     if v not in accepted:
         raise ConfigError(field_name, f"{value!r} is not known", ", ".join(accepted))

@@ -1,8 +1,10 @@
-"""The tables behind every tpprof view: functions of a net, a rule set and axes that return tidy
-:class:`pandas.DataFrame` s.
+"""The tables behind every tpprof view: functions of a :class:`tpprof.config.Config` and the view's
+own axes (ranges, points, the rules compared) that return tidy :class:`pandas.DataFrame` s.
 
-Each ``*_frame`` function builds a :class:`tpprof.config.Config` (or a :class:`tpprof.config.Grid`
-of them) from a handful of plain values (net string, dtype, ranges...) and calls the analytic
+The Config carries the net, the workload and the rule's settings; callers build it once, through
+the CLI's path (:func:`tpprof.cli.config_flags.config_from_values`: the app from its widgets, the
+report from its defaults). Each ``*_frame`` function derives its points from it (a
+:class:`tpprof.config.Grid`, or ``cfg.with_(...)``) and calls the analytic
 model (:func:`tpprof.analytic.estimate`, :func:`tpprof.analytic.estimate_grid`); it computes no
 memory formula of its own. Measured-vs-analytic tables go through :mod:`tpprof.validate` (the one
 join). The dashboard caches these functions on their arguments, :mod:`tpprof.plots` turns the
@@ -14,6 +16,7 @@ No torch import here.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, Sequence
@@ -21,9 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from tpprof.config import Config, Grid, RuleSpec, make_config, parse_net
-from tpprof.device import Device
 from tpprof.analytic import ACCOUNTING_LABELS, PAPER_ACCOUNTINGS
+from tpprof.config import Config, Grid, make_config, parse_net
+from tpprof.device import Device
 from tpprof.errors import UserError
 
 #: The accounting choices of the relative-memory view, in the order shown (labels: one place,
@@ -62,24 +65,20 @@ def memory_of(cfg: Config, accounting: str = "full") -> int:
     return int(bd.total_bytes if accounting in PAPER_ACCOUNTINGS else bd.peak_bytes)
 
 
-def config_for(net: str, rule: str, batch: int, classes: int, steps: int | None = None, dtype: str = "fp32",
-               optimizer: str = "adam", target_rows: str = "batch") -> Config:
-    """A :class:`Config` from view values (preset workloads fill ``steps`` when ``None``);
-    ``target_rows`` applies to TP only (other rules have no target path)."""
-    rule_spec = RuleSpec(name=rule, optimizer=optimizer, target_rows=target_rows if rule == "tp" else "batch")
-    return make_config(net, rule_spec, batch=batch, classes=classes, steps=steps, dtype=dtype)
+def net_label(cfg: Config) -> str:
+    """The net as the user named it (a preset's name, the net string typed), for tables and titles."""
+    return cfg.net.name or cfg.net.to_string()
 
 
-def class_batch_memory(net: str, rules: Sequence[str], classes: Sequence[int], batches: Sequence[int],
-                       steps: int | None = None, dtype: str = "fp32", optimizer: str = "adam",
+def class_batch_memory(base: Config, rules: Sequence[str], classes: Sequence[int], batches: Sequence[int],
                        accounting: str = "full") -> pd.DataFrame:
     """Rows (rule, classes, batch, memory_bytes) over rules × classes × batch, rule slowest, then C:
-    one :func:`tpprof.analytic.estimate_grid` call. ``memory_bytes`` as :func:`memory_of`."""
+    one :func:`tpprof.analytic.estimate_grid` call on ``base``. ``memory_bytes`` as :func:`memory_of`."""
     from tpprof.analytic import estimate_grid
 
-    base = config_for(net, rules[0], 1, int(classes[0]), steps, dtype, optimizer)
-    grid = Grid(base, (("rule", tuple(rules)), ("classes", tuple(int(c) for c in classes)),
-                       ("batch", tuple(int(b) for b in batches))))
+    first = base.with_(name=rules[0], batch=1, classes=int(classes[0]))
+    grid = Grid(first, (("rule", tuple(rules)), ("classes", tuple(int(c) for c in classes)),
+                        ("batch", tuple(int(b) for b in batches))))
     df = estimate_grid(grid, accounting)
     df["memory_bytes"] = df["total_bytes"] if accounting in PAPER_ACCOUNTINGS else df["peak_bytes"]
     df["rule"] = df["rule"].astype(str)
@@ -107,19 +106,20 @@ def check_net(net: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
-                  steps: int | None = None, classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024),
-                  points: int = 24, versus: str = "tess", target_rows: str = "batch", device: Device | None = None,
+def figure5_frame(base: Config, accounting: str = "paper", classes: tuple[int, int] = (2, 1000),
+                  batch: tuple[int, int] = (2, 1024), points: int = 24, versus: str = "tess",
                   locality: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """G(C, B) = Mem_other / Mem_TP over a log grid of classes × batch sizes (G > 1: TP needs less).
+    """G(C, B) = Mem_other / Mem_TP over a log grid of classes × batch sizes (G > 1: TP needs less),
+    for ``base``'s net, steps, dtype and rule settings (TP's target path: ``base.rule.target_rows``).
 
     ``versus="tess"``: the paper's Figure 5, other = TESS. ``versus="best"``: other = the rule
     with a learner (:data:`tpprof.config.TRAINABLE_RULES`) that needs least memory in that cell
     (under the paper's accountings, among the rules the paper's Table 3 accounts for). Memories
     as :func:`memory_of`, from one :func:`tpprof.analytic.estimate_grid` call. Columns: classes,
     batch, tp_bytes, other_bytes, other (the rule), G, accounting, net, versus; with ``tess``
-    also tess_bytes (= other_bytes). ``device`` / ``locality`` limit "best" to the rules the device
-    runs / of those locality classes (``attrs['alternatives']`` says which; G is NaN where none is).
+    also tess_bytes (= other_bytes). "best" is chosen among the rules ``base.device`` (when set) can
+    run and, with ``locality``, of those classes (``attrs['alternatives']`` says which; G is NaN
+    where no rule is left).
     """
     from tpprof.analytic import estimate_grid
     from tpprof.analytic.paper import PAPER_STATE
@@ -129,12 +129,10 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
         raise UserError("accounting", f"{accounting!r} is not known", ", ".join(ACCOUNTINGS))
     if versus not in FIGURE5_VERSUS:
         raise UserError("versus", f"{versus!r} is not known", ", ".join(FIGURE5_VERSUS))
-    net = check_net(net)
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    if target_rows not in TARGET_ROWS:
-        raise UserError("target_rows", f"{target_rows!r} is not known", ", ".join(TARGET_ROWS))
-    base = config_for(net, "tp", 1, int(cs[0]), steps, dtype, optimizer, target_rows)
+    net = net_label(base)
+    base = base.with_(name="tp", batch=1, classes=int(cs[0]))
     if versus == "tess":
         rules = ["tp", "tess"]
     else:
@@ -142,7 +140,7 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
         rules = rules_accepting(base, known)
     grid = Grid(base, (("classes", tuple(int(c) for c in cs)), ("batch", tuple(int(b) for b in bs)),
                        ("rule", tuple(rules))))
-    full = estimate_grid(grid, accounting, device=device, locality=locality)
+    full = estimate_grid(grid, accounting, locality=locality)  # the device: grid.base.device
     tp = full[full["rule"] == "tp"]
     mem = "total_bytes" if accounting in PAPER_ACCOUNTINGS else "peak_bytes"  # paper terms are all state: peak = total
     df = pd.DataFrame({"classes": tp["classes"].to_numpy(), "batch": tp["batch"].to_numpy(),
@@ -181,11 +179,12 @@ VERDICTS: dict[tuple[bool, bool, bool], str] = {
 TP_NO_LEARNING = "TP fits, does not learn"
 
 
-def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: str = "adam", steps: int | None = None,
-                 classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024), points: int = 20,
+def regime_frame(base: Config, budget_bytes: int, classes: tuple[int, int] = (2, 1000),
+                 batch: tuple[int, int] = (2, 1024), points: int = 20,
                  rules: Sequence[str] = ("tp", "tess", "bptt"), accounting: str = "full") -> pd.DataFrame:
-    """Per (classes, batch) cell and rule: peak memory (``accounting``: full by default; a
-    device's own is :func:`tpprof.analytic.devices.device_accounting`), fits, headroom.
+    """Per (classes, batch) cell and rule: peak memory (``accounting``: full by default; a device's
+    own is :func:`tpprof.analytic.devices.device_accounting`), fits, headroom, for ``base``'s net,
+    steps, dtype and optimiser.
 
     ``verdict`` (per cell) says which of TP and TESS fit ``budget_bytes`` and which needs
     less (:data:`VERDICTS`); TP wins where it fits and TESS does not, or both fit and TP needs
@@ -197,16 +196,16 @@ def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: st
     from tpprof.analytic.grid import VERDICT_WORDS
     from tpprof.analytic.learnability import learns
 
-    net = check_net(net)
     rules = tuple(dict.fromkeys(("tp", "tess") + tuple(rules)))
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    mem = class_batch_memory(net, rules, cs, bs, steps, dtype, optimizer, accounting)
+    mem = class_batch_memory(base, rules, cs, bs, accounting)
     peaks = mem["memory_bytes"].to_numpy().reshape(len(rules), -1).T  # (cells, rules): rule slowest in ``mem``
     fits = peaks <= budget_bytes
     tp, tess = peaks[:, 0], peaks[:, 1]
     cc, bb = np.meshgrid(cs, bs, indexing="ij")  # (nC, nB): the order of each rule's rows
-    ok = np.stack([learns(RuleSpec(r), bb.ravel(), cc.ravel()) for r in rules], axis=1)  # (cells, rules)
+    ok = np.stack([learns(dataclasses.replace(base.rule, name=r), bb.ravel(), cc.ravel())
+                   for r in rules], axis=1)  # (cells, rules)
     verdict = [TP_NO_LEARNING if f_tp and not l_tp else VERDICTS[(f_tp and l_tp, f_te and l_te, smaller)]
                for f_tp, f_te, l_tp, l_te, smaller in zip(fits[:, 0].tolist(), fits[:, 1].tolist(),
                                                           ok[:, 0].tolist(), ok[:, 1].tolist(), (tp < tess).tolist())]
@@ -218,16 +217,14 @@ def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: st
                          "headroom_bytes": budget_bytes - peaks.ravel(), "verdict": np.repeat(verdict, n).tolist()})
 
 
-def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, steps: int | None = None,
-                    dtype: str = "fp32", optimizer: str = "adam", accounting: str = "full",
+def breakdown_frame(base: Config, rules: Sequence[str], accounting: str = "full",
                     budget_bytes: int | None = None) -> pd.DataFrame:
-    """Bytes per category for each rule at one point: ``bytes`` live at the step's peak (they
+    """Bytes per category for each rule at ``base``'s point: ``bytes`` live at the step's peak (they
     add up to ``peak_bytes``), ``all_terms_bytes`` the plain sum of the category's terms; with
     each rule's peak, total and — given a budget — headroom = budget − peak."""
-    net = check_net(net)
     rows = []
     for r in rules:
-        bd = _estimate(config_for(net, r, batch, classes, steps, dtype, optimizer), accounting)
+        bd = _estimate(base.with_(name=r), accounting)
         every = bd.by_category()
         for cat, nbytes in bd.at_peak_by_category().items():
             rows.append((r, cat, nbytes, int(every[cat]), int(bd.peak_bytes), int(bd.total_bytes)))
@@ -237,19 +234,20 @@ def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, st
     return df
 
 
-def inverse_frame(net: str, rules: Sequence[str], classes: int, budget_bytes: int, steps: int | None = None,
-                  dtype: str = "fp32", optimizer: str = "adam", accounting: str = "full") -> pd.DataFrame:
-    """Per rule: the largest batch that fits with ``classes`` classes within the budget, its peak
-    memory, and whether the rule learns there (rows: rule, classes, max_batch, peak_bytes,
+def inverse_frame(base: Config, rules: Sequence[str], budget_bytes: int, accounting: str = "full") -> pd.DataFrame:
+    """Per rule: the largest batch that fits with ``base``'s classes (net, steps, ...) within the budget,
+    its peak memory, and whether the rule learns there (rows: rule, classes, max_batch, peak_bytes,
     budget_bytes, learns — False e.g. for TP whose largest batch is 1); all rules searched together
     (:func:`tpprof.analytic.regimes.largest_fitting_rules`)."""
     from tpprof.analytic.learnability import learns
     from tpprof.analytic.regimes import largest_fitting_rules
 
-    cfg = config_for(check_net(net), rules[0], 1, classes, steps, dtype, optimizer)
-    best = largest_fitting_rules(cfg, tuple(rules), budget_bytes, "batch", accounting=accounting)
-    rows = [(r, classes, best[r], memory_of(config_for(net, r, best[r], classes, steps, dtype, optimizer), accounting)
-             if best[r] else None, budget_bytes, bool(best[r]) and learns(RuleSpec(r), best[r], classes)) for r in rules]
+    classes = base.workload.classes
+    best = largest_fitting_rules(base.with_(name=rules[0], batch=1), tuple(rules), budget_bytes, "batch",
+                                 accounting=accounting)
+    rows = [(r, classes, best[r], memory_of(base.with_(name=r, batch=best[r]), accounting) if best[r] else None,
+             budget_bytes, bool(best[r]) and learns(dataclasses.replace(base.rule, name=r), best[r], classes))
+            for r in rules]
     return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes", "learns"])
 
 
@@ -263,23 +261,37 @@ def dense_net(features: int, width: int, depth: int, classes: int) -> str:
     return "-".join([str(features)] + [str(width)] * depth + [str(classes)])
 
 
-def scaling_frame(var: str, values: Sequence[int] | None = None, features: int = 700, width: int = 450,
-                  depth: int = 1, classes: int = 20, batch: int = 128, steps: int = 100, dtype: str = "fp32",
-                  optimizer: str = "adam", rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
-    """Memory vs ``var`` ∈ {depth, width, steps} for a uniform dense net, per rule and category.
+def uniform_dense(cfg: Config) -> tuple[int, int, int]:
+    """(features F, width H, depth L) of ``cfg``'s net when it is a uniform dense net F–H–…–H–C."""
+    net = cfg.net
+    widths = {layer.width for layer in net.layers}
+    if len(net.input_shape) != 1 or any(layer.kind != "dense" for layer in net.layers) or len(widths) != 1:
+        raise UserError("net", f"{net_label(cfg)!r} is not a uniform dense net", "F-H-...-H-C, e.g. 700-450-450-20")
+    return net.input_size, widths.pop(), net.depth
+
+
+def scaling_frame(base: Config, var: str, values: Sequence[int] | None = None,
+                  rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
+    """Memory vs ``var`` ∈ {depth, width, steps} around ``base``, a uniform dense net F–H–…–H–C
+    (:func:`uniform_dense`), per rule and category; batch, classes, dtype and the rule's settings
+    are ``base``'s.
 
     Rows: rule, <var>, category, bytes (live at the step's peak), all_terms_bytes (every term of
     the category), peak_bytes, total_bytes.
     """
     if var not in SCALING_VARS:
         raise UserError("scaling variable", f"{var!r} is not known", ", ".join(SCALING_VARS))
+    features, width, depth = uniform_dense(base)
+    wl = base.workload
     vals = tuple(values) if values else DEFAULT_SCALING_VALUES[var]
     rows = []
     for v in vals:
-        d, w, t = (v, width, steps) if var == "depth" else (depth, v, steps) if var == "width" else (depth, width, v)
-        net = dense_net(features, w, d, classes)
+        d, w, t = (v, width, wl.steps) if var == "depth" else (depth, v, wl.steps) if var == "width" \
+            else (depth, width, v)
+        net = dense_net(features, w, d, wl.classes)
         for r in rules:
-            bd = _estimate(config_for(net, r, batch, classes, t, dtype, optimizer), "full")
+            rule = dataclasses.replace(base.rule, name=r)
+            bd = _estimate(make_config(net, rule, wl.batch, wl.classes, t, wl.dtype), "full")
             every = bd.by_category()
             for cat, nbytes in bd.at_peak_by_category().items():
                 rows.append((r, int(v), cat, nbytes, int(every[cat]), int(bd.peak_bytes), int(bd.total_bytes)))
@@ -287,15 +299,17 @@ def scaling_frame(var: str, values: Sequence[int] | None = None, features: int =
                                        "total_bytes"])
 
 
-def informative_device(net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
-                       classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024)) -> Device:
-    """A catalogue device whose budget cuts through the (C, B) map of ``net``: the one closest
-    (in log scale) to the geometric mean of TP's smallest and largest peak over the ranges,
-    so the regime map shows both feasible and infeasible cells. 8 MiB if the catalogue is empty."""
+def informative_device(base: Config | None = None, classes: tuple[int, int] = (2, 1000),
+                       batch: tuple[int, int] = (2, 1024)) -> Device:
+    """A catalogue device whose budget cuts through the (C, B) map of ``base`` (default: the SHD
+    preset): the one closest (in log scale) to the geometric mean of TP's smallest and largest
+    peak over the ranges, so the regime map shows both feasible and infeasible cells. 8 MiB if
+    the catalogue is empty."""
     from tpprof.analytic.devices import load_catalogue
 
-    lo = memory_of(config_for(check_net(net), "tp", batch[0], classes[0], None, dtype, optimizer))
-    hi = memory_of(config_for(check_net(net), "tp", batch[1], classes[1], None, dtype, optimizer))
+    tp = (base or make_config("shd")).with_(name="tp")
+    lo = memory_of(tp.with_(batch=batch[0], classes=classes[0]))
+    hi = memory_of(tp.with_(batch=batch[1], classes=classes[1]))
     target = math.sqrt(lo * hi)
     catalogue = load_catalogue()
     inside = [d for d in catalogue if lo <= d.budget_bytes <= hi] or list(catalogue)

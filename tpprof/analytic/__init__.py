@@ -35,5 +35,5 @@ def estimate_grid(grid: Any, accounting: str = "full", *, implementation: bool =
                device=device, locality=locality)
 
 
-__all__ = ["estimate", "estimate_grid", "breakdown", "CATEGORIES", "Breakdown", "MemoryTerm", "ComputeTerm", "ACCOUNTINGS",
-           "ACCOUNTING_LABELS", "PAPER_ACCOUNTINGS", "RULES"]
+__all__ = ["estimate", "estimate_grid", "breakdown", "check_accounting", "CATEGORIES", "Breakdown", "MemoryTerm",
+           "ComputeTerm", "ACCOUNTINGS", "ACCOUNTING_LABELS", "PAPER_ACCOUNTINGS", "RULES"]

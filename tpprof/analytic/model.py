@@ -9,7 +9,7 @@ from typing import Any
 
 from tpprof.analytic.paper import PAPER_NOT_MODELLED, paper_terms
 from tpprof.analytic.rules import REGISTRY, get_rule
-from tpprof.analytic.terms import CATEGORIES, Breakdown, ComputeTerm, MemoryTerm, TermList
+from tpprof.analytic.terms import Breakdown, TermList
 from tpprof.config import RULES, Config
 from tpprof.errors import UserError
 
@@ -54,12 +54,12 @@ def breakdown(cfg: Any, accounting: str = "full", *, implementation: bool = True
         not_modelled = model.not_modelled
         if cfg.rule.trainable != "all":
             not_modelled = not_modelled + (
-                f"trainable = {cfg.rule.trainable}: frozen layers hold no gradient or optimiser state, and TP with "
-                "every hidden layer frozen no target path, TESS and the rules without a learner no traces for them, "
-                "OTTT and the BPTT family no backward through them; not modelled: the BPTT family's forward moment "
-                "at the last step, which can exceed its backward when few layers learn (measured +6 % for bptt, +19 % "
-                "for tbptt at trainable = readout on 40-64-48-32-10, B = 8, T = 10, CPU), and the authors' TESS frozen layers' "
-                "traces (counted: an upper bound)",)
+                f"trainable = {cfg.rule.trainable}: frozen layers hold no gradient or optimiser state; TP with "
+                "every hidden layer frozen no target path, TESS and the rules without a learner no traces for "
+                "them, OTTT and the BPTT family no backward through them. Not modelled: the BPTT family's forward "
+                "moment at the last step, which can exceed its backward when few layers learn (measured +6 % for "
+                "bptt, +19 % for tbptt at trainable = readout on 40-64-48-32-10, B = 8, T = 10, CPU), and the "
+                "authors' TESS frozen layers' traces (counted: an upper bound)",)
         if not implementation:
             not_modelled = not_modelled + ("implementation overheads: framework temporaries, allocator rounding "
                                            "(algorithm only)",)

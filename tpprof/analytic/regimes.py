@@ -16,8 +16,8 @@ import numpy as np
 
 from tpprof.analytic.grid import estimate_grid
 from tpprof.config import Config, Grid
-from tpprof.units import MAX_COUNT
 from tpprof.errors import UserError
+from tpprof.units import MAX_COUNT
 
 Array = np.ndarray
 #: Candidates evaluated per round of a search (one estimate_grid call).

@@ -15,6 +15,7 @@ from typing import Sequence
 
 from tpprof._version import __version__
 from tpprof.cli.config_flags import check_flag_texts
+from tpprof.config import set_net_file_dt
 from tpprof.errors import UserError
 
 #: Command-group modules under tpprof.cli, in the order their commands appear in --help.
@@ -92,6 +93,8 @@ def _run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"tpprof {args.command}: error: memory: ran out of memory "
                          "(accepted: a smaller net, batch, class count or steps)\n")
         return 2
+    finally:  # --nir-dt holds for this command only (main() may run again in the same process)
+        set_net_file_dt(None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -82,7 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output file, .csv or .parquet, e.g. --out grid.csv (default: print a table)")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("fit", help="inverse design: the largest batch, classes, width, depth or trained layers that fit",
+    p = sub.add_parser("fit", help="inverse design: the largest batch, classes, width, depth or trained layers "
+                                   "that fit",
                        description="Per rule, the largest batch, class count, width (every hidden layer), depth "
                                    "(repeating the last hidden layer) or number of trained hidden layers (the last "
                                    "ones, with the readout) whose peak fits the device's memory; searched on the "
@@ -479,7 +480,8 @@ def fit_frame(args: argparse.Namespace) -> Any:
                      "verdict": state, "why_not_learning": "; ".join(reasons), "locality": locality(cfg.rule),
                      "device_runs": runs, "eligible": eligible(cfg.rule, dev, locs), "accounting": acc})
     df = pd.DataFrame(rows)
-    order = df.assign(_k=~df["eligible"], _v=-df["value"].fillna(-1)).sort_values(["_k", "_v"], kind="stable")
+    order = df.assign(_k=~df["eligible"], _v=-df["value"].fillna(-1), _p=df["peak_bytes"].fillna(float("inf"))
+                      ).sort_values(["_k", "_v", "_p"], kind="stable")  # largest first, then least memory
     df = df.loc[order.index].reset_index(drop=True)
     df.attrs.update(accounting_why=why, alternatives=alternatives_label(dev, locs).replace(
         "best alternative among", "ranked among"), device=dev.name, what=what)
@@ -488,7 +490,7 @@ def fit_frame(args: argparse.Namespace) -> Any:
 
 def render_fit(df: Any) -> str:
     from tpprof.analytic import ACCOUNTING_LABELS
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     what = df.attrs["what"]
     acc = str(df["accounting"].iloc[0])

@@ -85,8 +85,8 @@ def explain_peak_guarded(cfg: Config, seed: int = 0) -> PeakExplanation:
     import psutil
 
     from tpprof.analytic import estimate
-    from tpprof.units import format_bytes
     from tpprof.errors import UserError
+    from tpprof.units import format_bytes
 
     need = int(estimate(cfg, accounting="full").peak_bytes)
     avail = int(psutil.virtual_memory().available)

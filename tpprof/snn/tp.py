@@ -205,7 +205,8 @@ class TPLearner(Learner):
             self.lif = self.lif._replace(reset="hard")
         self._lif_t1 = self.lif._replace(v_th=1.0) if self._authors_cnn else self.lif  # D4
         self.R_t1: torch.Tensor | None = None
-        if self.authors and lay1.R is not None and not self.freeze_hidden:  # D1: nn.Linear(H, H) default init, U(±1/√H), never trained
+        # D1: nn.Linear(H, H) default init, U(±1/√H), never trained (none when no target path runs)
+        if self.authors and lay1.R is not None and not self.freeze_hidden:
             gen = torch.Generator().manual_seed(self.seed + 104729)
             H = lay1.R.shape[0]
             r = (torch.rand((H, H), generator=gen, dtype=torch.float64) * 2 - 1) / H**0.5

@@ -35,11 +35,11 @@ import dataclasses
 
 import numpy as np
 
-from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, LIF_OPS, SURR_OPS, TRACE_OPS, Param, add_forward_ops, add_lif_state, add_params,
     add_pooled_spikes, add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
 )
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config, NetSpec
 

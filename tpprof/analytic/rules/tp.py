@@ -41,11 +41,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
     add_pooled_spikes, add_readout_delta, add_readout_state, ctx, net_params, next_phase, positions, readout_phases,
 )
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config
 
@@ -128,12 +128,14 @@ def full_terms(cfg: Config, tl: TermList) -> None:
                        "Eq. 15: y_l = softmax(f(ε̃_{l−1}, ε̃_{l−1})), B × B (distance computed in place)",
                        layer=l, phases=phase)
                 tl.mem("softmax(z)", "loss_buffers", B * B,
-                       "Eq. 13: softmax(z_l), B × B; (softmax(z) − y)/B formed in place for Eq. 18", layer=l, phases=phase)
+                       "Eq. 13: softmax(z_l), B × B; (softmax(z) − y)/B formed in place for Eq. 18", layer=l,
+                       phases=phase)
             tl.mem("δ (input-path signal)", "loss_buffers", B * g.n_neurons,
                    "Eq. 18 first term: ((softmax(z) − y) ε̃_l) ⊙ Θ′(u_l), B × n_nrn (un-pooled)", layer=l, phases=phase)
             if two_terms:
                 tl.mem("δ̃ (target-path signal)", "loss_buffers", Kt * g.n_neurons,
-                       "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B (dedup: K) × n_nrn (needed by W_l for l ≥ 2, "
+                       "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B (dedup: K) × n_nrn "
+                       "(needed by W_l for l ≥ 2, "
                        "R_l of a recurrent layer, S when trained)",
                        layer=l, phases=phase)
 

@@ -14,10 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from tpprof import compare, plots, resources
-from tpprof.config import make_config
+from tpprof.config import Config
 from tpprof.device import Device
 from tpprof.units import format_bytes
-from tpprof.errors import UserError
 
 from . import common
 
@@ -116,10 +115,10 @@ def _headline(df: pd.DataFrame, dev: Device, known: bool) -> None:
         st.markdown(f"TP: **1 of {tp['of']}** (the only learner that fits and learns).")
 
 
-def render(dev: Device, net: str, dtype: str, optimizer: str, steps: int | None) -> None:
-    """The answer for ``dev`` and ``net`` (the page's device and net)."""
+def render(dev: Device, net: str, cfg: Config) -> None:
+    """The answer for ``dev`` and the page's net (``net`` as typed, ``cfg`` its Config from the widgets)."""
     st.markdown(f"#### The answer: which learners fit {dev.name} and learn there, ranked by accuracy then memory")
-    net_string = make_config(net).net.to_string()
+    net_string = cfg.net.to_string()
     choice, rows = _source(net_string)
     if choice == _UPLOAD and rows is None:
         return
@@ -133,16 +132,11 @@ def render(dev: Device, net: str, dtype: str, optimizer: str, steps: int | None)
                    f"B = {r0.get('batch')}, T = {r0.get('steps')}, {r0.get('optimizer')}, {r0.get('epochs')} epochs); "
                    "memory: the analytic peak of each run's config, in the device's accounting.")
     else:
-        try:
-            base = make_config(net, "tp", steps=steps, dtype=dtype, optimizer=optimizer)
-        except UserError as e:
-            st.error(str(e))
-            return
-        df = compare.memory_frame(base, dev)
-        st.caption(f"No comparison for this net: ranked by memory alone at the net's workload (B = "
-                   f"{base.workload.batch}, C = {base.workload.classes}, T = {base.workload.steps}, {dtype}, "
-                   f"{optimizer}). `tpprof compare --net {net} --device {dev.name} --out DIR` trains every learner "
-                   "and ranks by accuracy.")
+        wl = cfg.workload
+        df = compare.memory_frame(cfg, dev)
+        st.caption(f"No comparison for this net: ranked by memory alone at the page's config (B = {wl.batch}, "
+                   f"C = {wl.classes}, T = {wl.steps}, {wl.dtype}, {cfg.rule.optimizer}). `tpprof compare --net {net} "
+                   f"--device {dev.name} --out DIR` trains every learner and ranks by accuracy.")
     if df.empty:
         st.info("No learner in these results.")
         return

@@ -10,7 +10,8 @@ import streamlit as st
 
 from tpprof import datafiles, plots, resources, views
 from tpprof.analytic.devices import load_catalogue
-from tpprof.config import DTYPE_BYTES, OPTIMIZERS, PRESETS, RULES
+from tpprof.cli.config_flags import config_from_values
+from tpprof.config import DTYPE_BYTES, OPTIMIZERS, PRESETS, RULES, Config
 from tpprof.errors import UserError
 
 DTYPES: tuple[str, ...] = tuple(k for k in DTYPE_BYTES if k != "int8")
@@ -28,6 +29,12 @@ regime_frame = st.cache_data(max_entries=64, show_spinner="Computing the regime 
 breakdown_frame = st.cache_data(max_entries=256, show_spinner=False)(views.breakdown_frame)
 inverse_frame = st.cache_data(max_entries=256, show_spinner=False)(views.inverse_frame)
 scaling_frame = st.cache_data(max_entries=64, show_spinner="Computing the scaling sweep…")(views.scaling_frame)
+
+
+def config(**values: Any) -> Config:
+    """The page's Config from its widgets' values, built once through the CLI's own path
+    (:func:`tpprof.cli.config_flags.config_from_values`: the same parsing, defaults and one-line errors)."""
+    return config_from_values(**values)
 
 
 def shipped_measurements() -> tuple[pd.DataFrame, list[tuple[str, int, str]], list[str]]:

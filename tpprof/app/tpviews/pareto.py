@@ -7,14 +7,14 @@ import pandas as pd
 import streamlit as st
 
 from tpprof.analytic.timing import TimeModel, pareto_table, shipped_time_model
-from tpprof.config import make_config
+from tpprof.config import Config
 
 from . import common
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _frame(net: str, batch: int, steps: int, dtype: str, opt: str, model: TimeModel | None) -> tuple[pd.DataFrame, str]:
-    df = pareto_table(make_config(net, "tp", batch=batch, steps=steps, dtype=dtype, optimizer=opt), model)
+def _frame(cfg: Config, model: TimeModel | None) -> tuple[pd.DataFrame, str]:
+    df = pareto_table(cfg, model)
     return df, df.attrs["time_model"]
 
 
@@ -35,7 +35,8 @@ def render() -> None:
         steps = int(st.number_input("Steps T", min_value=1, max_value=10**5, value=100, step=1, key="pa_t",
                                     help="e.g. 100", **common._BIND))
     dtype, opt = common.dtype_optimizer("pa")
-    df, model = _frame(net, batch, steps, dtype, opt, shipped_time_model("cpu"))
+    cfg = common.config(net=net, batch=batch, steps=steps, dtype=dtype, optimizer=opt)
+    df, model = _frame(cfg, shipped_time_model("cpu"))
     st.caption(f"Time model: {model}. It times the host of the shipped measurements, not a target device.")
     common.show_figure(common.figure("pareto", df), df, "pareto")
     st.dataframe(df, hide_index=True)
