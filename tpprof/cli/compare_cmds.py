@@ -115,10 +115,12 @@ def compare_handler(args: argparse.Namespace) -> int:
 
 
 def _base_config(args: argparse.Namespace, train: Any) -> Any:
-    from tpprof.config import make_config
+    """The comparison's Config through the CLI's one path (readout resized to the data's classes,
+    T the data's); each learner then sets its rule, learning rate and mode."""
+    from tpprof.cli.config_flags import config_from_values
 
-    return make_config(args.net, "tp", batch=args.batch, classes=train.classes, steps=train.steps,
-                       optimizer=args.optimizer)
+    return config_from_values(net=args.net, rule="tp", batch=args.batch, classes=train.classes, steps=train.steps,
+                              optimizer=args.optimizer)
 
 
 def run_compare(args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
