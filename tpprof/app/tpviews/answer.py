@@ -48,13 +48,15 @@ def _title(stem: str, rows: list[dict[str, Any]]) -> str:
             f"({r.get('net_string')}, {r.get('epochs')} epochs, {len({x['seed'] for x in rows})} seeds)")
 
 
-def _source(net_string: str) -> tuple[str, list[dict[str, Any]] | None]:
-    """(what the accuracies come from, the results rows or None for memory only)."""
+def _source(net_string: str, classes: int) -> tuple[str, list[dict[str, Any]] | None]:
+    """(what the accuracies come from, the results rows or None for memory only). The comparisons
+    of the page's net are offered, the one with the page's class count first."""
     comps, problems = comparisons()
     for p in problems:
         st.warning(p)
     mine = {stem: rows for stem, rows in comps.items()
             if compare.hidden_part(str(rows[0]["net_string"])) == compare.hidden_part(net_string)}
+    mine = dict(sorted(mine.items(), key=lambda kv: (kv[1][0].get("classes") != classes, kv[0])))
     options = {_title(stem, rows): rows for stem, rows in mine.items()}
     choice = common.select("Accuracy from", list(options) + [_MEMORY, _UPLOAD], "an_src",
                            next(iter(options), _MEMORY),
@@ -119,7 +121,7 @@ def render(dev: Device, net: str, cfg: Config) -> None:
     """The answer for ``dev`` and the page's net (``net`` as typed, ``cfg`` its Config from the widgets)."""
     st.markdown(f"#### The answer: which learners fit {dev.name} and learn there, ranked by accuracy then memory")
     net_string = cfg.net.to_string()
-    choice, rows = _source(net_string)
+    choice, rows = _source(net_string, cfg.workload.classes)
     if choice == _UPLOAD and rows is None:
         return
     if rows:
