@@ -200,3 +200,25 @@ def test_killed_with_sigkill_and_resumed_equals_uninterrupted(tiny, tmp_path) ->
     ref = tmp_path / "ref"
     assert main(["compare", *flags, "--out", str(ref)]) == 0
     assert _without_timing(_rows(out / cmp.RESULTS_FILE)) == _without_timing(_rows(ref / cmp.RESULTS_FILE))
+
+
+@pytest.mark.parametrize("task,classes", [("digit", 10), ("digit-speaker", 60)])
+def test_shipped_comparisons_are_complete_and_rank_as_brute_force(task, classes) -> None:
+    from tpprof.resources import shipped_path
+
+    path = shipped_path("results", f"compare_fsdd_{task}.csv")
+    rows = _rows(path)
+    assert sorted((r["label"], r["seed"]) for r in rows) == sorted((lab, str(s)) for lab in cmp.LEARNER_LABELS
+                                                                    for s in range(3))
+    assert {r["task"] for r in rows} == {task} and {r["classes"] for r in rows} == {str(classes)}
+    assert all(0 <= float(r["test_final"]) <= 1 and int(r["measured_peak_bytes"]) > 0 for r in rows)
+    summary = cmp.summarise(cmp.load_results(path))
+    for dev in (Device("host", 10**12, kind="gpu"), Device("chip", 3 * 2**20, kind="mcu"),
+                Device("plastic", 10**9, kind="neuromorphic", learning_capability="local")):
+        acc = "algorithm" if dev.kind in ("mcu", "neuromorphic") else "full"
+        ranked = cmp.rank(summary, dev)
+        order, top, front = _brute_force(path, dev, acc)
+        if dev.learning_capability == "local":  # the registry's fully local rules: TP (all modes) and TESS
+            order = [k for k in order if k in ("tp", "tp-classes", "tp-authors", "tess")]
+        assert [r["label"] for r in ranked if r["rank"]] == order
+        assert cmp.pareto(summary, acc) == front
