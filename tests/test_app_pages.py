@@ -288,12 +288,18 @@ def test_figure5_page_takes_an_uploaded_nir_net(tmp_path) -> None:
     typed = _charts(at)[0]["data"][0]["z"]
     at.get("file_uploader")[0].set_value(("n.nir", (tmp_path / "n.nir").read_bytes(), "application/octet-stream")).run()
     assert not at.exception and not at.error
+    title = _charts(at)[0]["layout"]["title"]["text"]
+    assert title.endswith("(n.nir)") and "tpprof-uploads" not in title  # the user's name, no server path
     z = _charts(at)[0]["data"][0]["z"]
     assert not _same(z, typed)
     at.text_input(key="f5_net").set_value("40-32-5").run()  # the uploaded file still wins over the box
     assert _same(_charts(at)[0]["data"][0]["z"], z)
     ref = views.figure5_frame(cfg_of(net="40-32-5"), "full", points=18, classes=(2, 1000), batch=(2, 1024))
     assert np.allclose(np.sort(_arr(z).ravel()), np.sort(np.log2(ref["G"].to_numpy())))
+    at.get("file_uploader")[0].set_value(("my-broken.nir", b"not hdf5 at all", "application/octet-stream")).run()
+    assert not at.exception and at.error
+    err = " ".join(e.value for e in at.error)
+    assert "my-broken.nir" in err and "tpprof-uploads" not in err, err  # the user's name, not the hash
 
 
 def test_regimes_page_never_says_fits_on_a_chip_that_cannot_learn() -> None:
@@ -357,3 +363,15 @@ def test_figure5_page_algorithm_accounting_and_dedup_target_path() -> None:
     at2.selectbox(key="rg_rows").set_value("classes").run()
     assert not at2.exception and not at2.error
     assert any("per class" in c["layout"]["title"]["text"] for c in _charts(at2))
+
+
+def test_url_may_name_a_select_option_by_its_key() -> None:
+    """?f5_rows=classes (the option, as a script writes it) is honoured, not silently dropped; the
+    label the URL holds after a click works too."""
+    from tpprof import views
+
+    for value in ("classes", views.TARGET_ROWS["classes"]):
+        at = _app("Relative memory cost", f5_acc="full", f5_rows=value)
+        assert not at.exception and not at.warning and not at.error
+        assert at.selectbox(key="f5_rows").value == "classes"
+        assert "per class" in _charts(at)[0]["layout"]["title"]["text"]

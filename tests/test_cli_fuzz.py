@@ -75,7 +75,7 @@ def _commands(f: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]]:
     out = str(f["root"] / "out")
     return {
         "measure": (["measure", "--net", "shd", "--rule", "tp", "--batch", "2", "--steps", "3", "--dry-run"],
-                    ["--net", "--rule", "--batch", "--steps", "--classes", "--dtype", "--device", "--timeout"]),
+                    ["--net", "--rule", "--batch", "--steps", "--classes", "--dtype", "--backend", "--timeout"]),
         "measure-grid": (["measure", "--grid", str(f["grid"]), "--dry-run"], ["--grid"]),
         "validate": (["validate", "--measurements", str(f["csv"])], ["--measurements", "--tolerance"]),
         "train": (["train", "--data", str(f["npz"]), "--net", "12-8-3", "--batch", "8", "--epochs", "1",

@@ -100,3 +100,19 @@ def test_app_command_line(monkeypatch) -> None:
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["app", "--port", "99999"])
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("browser", [True, False])
+def test_report_error_is_one_line_with_no_progress_bar(tmp_path, monkeypatch, capsys, browser) -> None:
+    """An --out of 5,000 characters fails in one line, with Chromium or without: the progress bar
+    is drawn only after every input was checked (README's test command on a machine without a browser)."""
+    from tpprof import plots
+
+    if browser:
+        monkeypatch.setattr(plots, "find_browser", lambda: "/no/browser/needed")
+    else:
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.delenv("BROWSER_PATH", raising=False)
+    assert main(["report", "--out", str(tmp_path / ("9" * 5000))]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "fig" not in err.split("error:", 1)[0], err[:300]

@@ -636,7 +636,8 @@ def _neuron_size(name: str, node: Any) -> int:
     return int(_arr(name, node, "v_threshold").size)
 
 
-def _neuron(name: str, node: Any, dt: float, notes: list[str]) -> tuple[str, float, float, float, str, float, list[str]]:
+def _neuron(name: str, node: Any, dt: float,
+            notes: list[str]) -> tuple[str, float, float, float, str, float, list[str]]:
     """(node, α, β, v_th, reset, input gain g, blockers) of one spiking node (see the module
     docstring). Blockers: what a learner starting from the file's weights cannot take."""
     kind = type(node).__name__

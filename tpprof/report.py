@@ -9,6 +9,7 @@ records where each figure came from. No torch import here.
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import json
 from dataclasses import dataclass
@@ -43,10 +44,11 @@ class ReportItem:
     table_html: str = ""  # a table shown under the figure in index.html (the comparison's ranking)
 
 
-def report_config() -> Config:
-    """The report's Config, built once through the CLI's path from :data:`REPORT_DEFAULTS`."""
+def report_config(net: str | None = None) -> Config:
+    """The report's Config, built once through the CLI's path from :data:`REPORT_DEFAULTS`
+    (``net`` replaces its net: a preset, a net string or a .nir file)."""
     d = REPORT_DEFAULTS
-    return config_from_values(net=d["net"], dtype=d["dtype"], optimizer=d["optimizer"])
+    return config_from_values(net=net or d["net"], dtype=d["dtype"], optimizer=d["optimizer"])
 
 
 def default_report_device() -> Device:
@@ -55,34 +57,50 @@ def default_report_device() -> Device:
     return informative_device(report_config(), d["classes"], d["batch"])
 
 
+def file_hashes(paths: Sequence[str | Path]) -> dict[str, str]:
+    """``{path: sha256 hex}`` of each data file a figure was drawn from (provenance)."""
+    out: dict[str, str] = {}
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        out[str(p)] = h.hexdigest()
+    return out
+
+
 def build_report(out: str | Path, measurements: str | Path | None = None, results: str | Path | None = None,
                  device: Device | None = None,
-                 progress: Callable[[str, int], Any] | None = None) -> list[ReportItem]:
+                 progress: Callable[[str, int], Any] | None = None, net: str | None = None, titles: bool = True,
+                 size: tuple[int, int] | None = None) -> list[ReportItem]:
     """Write every available paper figure to ``out`` (PDF, SVG, PNG + JSON each) and
     ``out/index.html``; return what was written.
 
     Always: figure5 (paper accounting, reconstructed), figure5_full (tpprof's accounting),
-    regime_map, scaling. With measurement files (``measurements`` or the shipped
+    regime_map, scaling, for ``net`` (default the SHD net; scaling needs a dense net and is drawn
+    for the SHD net's shape otherwise). With measurement files (``measurements`` or the shipped
     measurements/): measured_vs_analytic and t_invariance. With training results (``results``
     or docs/results/): accuracy, finetune and silhouette, and per comparison file (``compare_*.csv``,
     written by ``tpprof compare``) accuracy against peak memory with its ranking table for
-    ``device``. ``progress(stem, n_figures)`` is
-    called after each figure.
+    ``device``. ``titles=False`` leaves the figures
+    without a title (a paper's caption says it); ``size``: (width, height) in CSS px. Each
+    sidecar names the code (git commit or version) and the sha256 of every data file read.
+    ``progress(stem, n_figures)`` is called after each figure, once every input was checked.
     """
     from tpprof import plots
 
     if measurements and not Path(measurements).exists():
         raise UserError("measurements", f"{str(measurements)!r} does not exist", "a .csv file or a folder of them")
+    cfg = report_config(net)
     plots.find_browser()  # fail before any work, in one line, when static export cannot work
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dflt = REPORT_DEFAULTS
+    dflt = {**REPORT_DEFAULTS, "net": cfg.net.name or cfg.net.to_string()}
     jobs: list[tuple[str, str, Any, dict[str, Any]]] = []  # (stem, title, thunk, provenance)
 
     def add(stem: str, title: str, thunk: Any, prov: dict[str, Any]) -> None:
         jobs.append((stem, title, thunk, prov))
 
-    cfg = report_config()
     base = cfg.to_dict()
     peak_full = ("tpprof.analytic.estimate(cfg, 'full').peak_bytes: persistent terms + the largest set of "
                  "transients live at once in a step")
@@ -93,8 +111,8 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
         lambda: plots.figure5(figure5_frame(cfg, "paper", **axes), points=preset_points(),
                               title="G(C, B) = Mem_TESS / Mem_TP, paper accounting [reconstructed]"),
         {"config": {"view": "figure5", "accounting": "paper", **f5, "base_config": base},
-         "label": "reconstructed (reference sheet §9): TP = 2BLH, TESS = BLH + LCH", "memory": paper_sum})
-    add("figure5_full", "G(C, B) under tpprof's full accounting (SHD net)",
+         "label": "reconstructed from the paper's §9 / Table 3 state terms: TP = 2BLH, TESS = BLH + LCH", "memory": paper_sum})
+    add("figure5_full", f"G(C, B) under tpprof's full accounting ({f5['net']})",
         lambda: plots.figure5(figure5_frame(cfg, "full", **axes), points=preset_points(),
                               title=f"G(C, B) = peak TESS / peak TP, tpprof full accounting ({f5['net']})"),
         {"config": {"view": "figure5", "accounting": "full", **f5, "base_config": base}, "memory": peak_full})
@@ -109,8 +127,7 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
         {"config": {"view": "regimes", "accounting": dev_acc, "accounting_why": dev_acc_why, **reg,
                     "base_config": base},
          "device": {"name": dev.name, "budget_bytes": dev.budget_bytes, "source": dev.source}, "memory": peak_full})
-    sc = {"features": 700, "width": 450, "depth": 1, "classes": 20, "batch": 128, "steps": 100, "dtype": "fp32",
-          "optimizer": "adam"}
+    sc = {**_scaling_shape(cfg), "batch": 128, "steps": 100, "dtype": "fp32", "optimizer": "adam"}
     sc_cfg = config_from_values(net=dense_net(sc["features"], sc["width"], sc["depth"], sc["classes"]),
                                 batch=sc["batch"], steps=sc["steps"], dtype=sc["dtype"], optimizer=sc["optimizer"])
     add("scaling", "Memory vs depth per rule, by category",
@@ -123,6 +140,7 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
         meas = load_measurements(files)
         cmp = compare_frame(meas.rows)
         mprov = {"config": {"view": "measured", "accounting": "full"}, "measurement_files": meas.files,
+                 "data_sha256": file_hashes(meas.files),
                  "memory": "measured: the files' peak_bytes (see measurements/README.md); analytic: " + peak_full,
                  "bad_rows": [list(b) for b in meas.bad], "summary": error_summary(cmp)}
         if not cmp.empty:
@@ -138,7 +156,8 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
                               ("finetune", "Fine-tuning on a new speaker", plots.finetune_bars),
                               ("silhouette", "Per-layer silhouette", plots.silhouette)):
         if name in frames:
-            add(name, title, functools.partial(plot, frames[name]), {**rprov, "results_files": [f"{name}.csv"]})
+            add(name, title, functools.partial(plot, frames[name]),
+                {**rprov, "results_files": [f"{name}.csv"], "data_sha256": file_hashes([res_dir / f"{name}.csv"])})
     tables: dict[str, str] = {}
     comps, _cproblems = load_comparisons(res_dir)
     for cstem, rows in comps.items():
@@ -147,7 +166,8 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
         ctitle = (f"Which learner for {r0.get('data')} {r0.get('task')} ({r0.get('net_string')}) on {dev.name}: "
                   "accuracy against peak memory")
         add(cstem, ctitle, functools.partial(plots.accuracy_vs_peak, frame, dev.budget_bytes, dev.name),
-            {**rprov, "results_files": [f"{cstem}.csv"], "device": {"name": dev.name, "budget_bytes": dev.budget_bytes},
+            {**rprov, "results_files": [f"{cstem}.csv"], "data_sha256": file_hashes([res_dir / f"{cstem}.csv"]),
+             "device": {"name": dev.name, "budget_bytes": dev.budget_bytes},
              "accounting": str(frame["accounting"].iloc[0]),
              "accuracy": "final-epoch test accuracy, mean ± sample sd over seeds (never the best epoch)",
              "memory": "the analytic peak of each run's config in the device's accounting (tpprof.compare.rank)"})
@@ -155,7 +175,9 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     items: list[ReportItem] = []
     for stem, title, thunk, prov in jobs:
         fig = thunk()
-        written = plots.save_figure(fig, out_dir / stem, prov)
+        if not titles:
+            fig.update_layout(title_text="", margin_t=30)
+        written = plots.save_figure(fig, out_dir / stem, prov, size=size)
         items.append(ReportItem(stem, title, written, json.loads(written[-1].read_text()), tables.get(stem, "")))
         if progress is not None:
             progress(stem, len(jobs))
@@ -180,6 +202,16 @@ def ranking_html(frame: Any) -> str:
                     f"<td>{'yes' if r['learns'] else html.escape(str(r['why_not']))}</td>"
                     f"<td>{'yes' if r['pareto'] else ''}</td></tr>")
     return head + "".join(body) + "</table>"
+
+
+def _scaling_shape(cfg: Config) -> dict[str, int]:
+    """The uniform dense net of the scaling figure: ``cfg``'s input, first hidden width, depth and
+    classes when its net is dense, else the SHD net's (700-450-20)."""
+    spec = cfg.net
+    if not (len(spec.input_shape) == 1 and all(layer.kind == "dense" for layer in spec.layers)):
+        return {"features": 700, "width": 450, "depth": 1, "classes": 20}
+    return {"features": spec.input_size, "width": spec.layers[0].width, "depth": spec.depth,
+            "classes": spec.readout}
 
 
 def write_index(out_dir: Path, items: Sequence[ReportItem]) -> Path:

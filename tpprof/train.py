@@ -188,9 +188,9 @@ def resolve_device(device: str) -> str:
 
     d = str(device).strip().lower()
     if d not in ("cpu", "cuda") and not d.startswith("cuda:"):
-        raise UserError("device", f"{device!r} is not known", "cpu, cuda, cuda:N")
+        raise UserError("backend", f"{str(device)[:40]!r} is not known", "cpu, cuda, cuda:N")
     if d.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("device", "CUDA is not available on this machine", "cpu")
+        raise UserError("backend", "CUDA is not available on this machine", "cpu")
     return d
 
 
@@ -414,8 +414,28 @@ def is_nir_path(net: Any) -> bool:
 # --------------------------------------------------------------------------------------
 
 
+def refuse_other_run(out: Path, run: dict[str, Any]) -> None:
+    """UserError when ``out`` holds a run's files (metrics.json, model.pt) that are not ``run``'s
+    (its config, seed, planned epochs and data description, as metrics.json records them)."""
+    files = [n for n in (METRICS, CHECKPOINT) if (out / n).exists()]
+    if not files:
+        return
+    run = json.loads(json.dumps(run, sort_keys=True, default=str))  # as metrics.json holds it (lists, str)
+    try:
+        prior = json.loads((out / METRICS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        prior = {}
+    if isinstance(prior, dict) and all(prior.get(k) == v for k, v in run.items()):
+        return  # the same run again: its own files
+    what = (f"a {prior.get('rule')} run of {prior.get('net')}, seed {prior.get('seed')}"
+            if isinstance(prior, dict) and prior.get("rule") else "files of another run")
+    raise UserError("out", f"{str(out)[:80]!r} holds {what} ({', '.join(files)})",
+                    "another folder, --resume to continue that run, or --force to replace it")
+
+
 def summarise(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Final / best / mean-of-last-3 test accuracy and timing from the per-epoch history."""
+    """Final / best / mean-of-last-3 test accuracy (None before 3 epochs) and timing from the
+    per-epoch history."""
     tests = [h["test_accuracy"] for h in history]
     best = int(np.nanargmax(tests)) if tests and not all(np.isnan(tests)) else 0
     return {
@@ -425,7 +445,7 @@ def summarise(history: list[dict[str, Any]]) -> dict[str, Any]:
         "test_final": tests[-1] if tests else None,
         "test_best": tests[best] if tests else None,
         "test_best_epoch": best + 1 if tests else None,
-        "test_mean_last3": float(np.mean(tests[-3:])) if tests else None,
+        "test_mean_last3": float(np.mean(tests[-3:])) if len(tests) >= 3 else None,  # no "last 3" of fewer
         "seconds_per_epoch": float(np.mean([h["train_seconds"] for h in history])) if history else None,
     }
 
@@ -434,8 +454,12 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
         out_dir: str | os.PathLike | None = None, device: str = "cpu", freeze_hidden: bool = False,
         progress: bool = True, meta: dict[str, Any] | None = None, learner: Any = None,
         eval_batch: int = 256, on_epoch: Callable[[dict[str, Any]], None] | None = None,
-        resume: bool = False) -> dict[str, Any]:
+        resume: bool = False, force: bool = False, test_name: str = "test") -> dict[str, Any]:
     """Train ``epochs`` epochs with the cosine schedule; evaluate and save after each epoch.
+
+    ``out_dir`` holding another run's files (another config, seed, epochs or data) is refused
+    unless ``force``: rerunning the same run, or ``resume``, writes over its own files.
+    ``test_name`` names the evaluated set in the per-epoch line (fine-tuning: "query").
 
     Returns the metrics dict also written to ``out_dir/metrics.json`` (when ``out_dir``).
     A ``learner`` may be passed in (fine-tuning); otherwise ``make_learner(cfg, seed=seed)``.
@@ -485,6 +509,9 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
 
         for name in (METRICS, CHECKPOINT):  # left by a killed run (SIGKILL skips every cleanup)
             clean_stale_tmp(out, name)
+        if not resume and not force:
+            refuse_other_run(out, {"config": cfg.to_dict(), "seed": seed, "epochs_planned": epochs,
+                                   "data": dict(meta or {})})
     rng = np.random.default_rng(seed)
     history: list[dict[str, Any]] = []
     first_epoch = 0
@@ -542,7 +569,7 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
             metrics = record("running" if epoch + 1 < epochs else "done")
             if progress:
                 sys.stderr.write(f"epoch {epoch + 1}/{epochs}: loss {ep['train_loss']:.4f} train "
-                                 f"{ep['train_accuracy']:.3f} test {acc:.3f} ({t1 - t0:.1f} s)\n")
+                                 f"{ep['train_accuracy']:.3f} {test_name} {acc:.3f} ({t1 - t0:.1f} s)\n")
             if on_epoch is not None:
                 on_epoch(row)
     except KeyboardInterrupt:
@@ -593,7 +620,7 @@ def finetune(checkpoint: str | os.PathLike, support: ArrayDataset, query: ArrayD
     check_fits(cfg, query)
     before = evaluate(learner, query, device=device)
     m = fit(cfg, support, query, epochs=epochs, seed=seed, out_dir=None, device=device, progress=progress,
-            learner=learner)
+            learner=learner, test_name="query")
     result = {"before_accuracy": before, "after_accuracy": m["test_final"], "epochs": epochs,
               "memory": finetune_memory(cfg, m["batch"]),
               "support_size": len(support), "query_size": len(query), "lr": cfg.rule.lr, "batch": m["batch"],

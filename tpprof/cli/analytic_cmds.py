@@ -408,10 +408,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def learning_doc(cfg: Any, dev: Any) -> dict[str, Any]:
     """Whether ``cfg`` learns at all and whether ``dev`` can run its rule (with the reasons)."""
-    from tpprof.analytic.learnability import device_runs, locality, why_not
+    from tpprof.analytic.learnability import device_runs, locality, rule_facts, why_not
 
     reasons = why_not(cfg.rule, cfg.workload.batch, cfg.workload.classes)
     return {"learns": not reasons, "why_not": reasons, "locality": locality(cfg.rule),
+            "rule": rule_facts(cfg.rule.name),
             "device_runs": device_runs(dev, cfg.rule),
             "device_capability": dev.learning_capability if dev is not None else None}
 
@@ -581,15 +582,17 @@ def cmd_devices(args: argparse.Namespace) -> int:
         return 0
     from tpprof.analytic.devices import device_accounting
 
-    rows = [["name", "kind", "on-chip", "off-chip", "budget", "learning", "accounting", "figures"]] + [
+    rows = [["name", "kind", "on-chip", "off-chip", "budget", "largest block", "learning", "accounting", "figures"]] + [
         [d.name, d.kind, format_bytes(d.on_chip_bytes) if d.on_chip_bytes else "-",
          format_bytes(d.off_chip_bytes) if d.off_chip_bytes else "-", format_bytes(d.budget_bytes),
-         d.learning_capability, device_accounting(d)[0],
-         "partly unverified" if "unverified" in d.source else "sourced"] for d in devs]
-    sys.stdout.write(_table(rows, "llrrrlll") + "\n")
-    sys.stdout.write("\nsources: 'tpprof devices --json' lists the source of every figure; 'unverified' marks "
-                     "figures recalled from the named datasheet but not re-checked.\nlearning: none (inference "
-                     "only), readout (only the last layer learns on chip), local (on-chip plasticity: local rules "
-                     "only), any (a CPU runs any rule in software); accounting: the one estimate/sweep/fit use for "
-                     "the device (algorithm on a microcontroller or neuromorphic chip, full on a host).\n")
+         format_bytes(d.largest_block_bytes) if d.largest_block_bytes else "-", d.learning_capability,
+         device_accounting(d)[0], "partly unverified" if "unverified" in d.source else "sourced"] for d in devs]
+    sys.stdout.write(_table(rows, "llrrrrlll") + "\n")
+    sys.stdout.write("\nlargest block: the largest contiguous memory region (one buffer can be no larger; '-' = the "
+                     "budget is one block or not known).\nlearning (on chip): none (inference only), readout (only "
+                     "the last layer learns on chip), local (on-chip plasticity: local rules only), any (a CPU runs "
+                     "any rule in software); accounting: the one estimate/sweep/fit use for the device (algorithm on "
+                     "a microcontroller or neuromorphic chip, full on a host).\n"
+                     "sources: 'tpprof devices --json' lists the source of every figure; 'unverified' marks "
+                     "figures recalled from the named datasheet but not re-checked.\n")
     return 0

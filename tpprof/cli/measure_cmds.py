@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tpprof.cli.config_flags import add_config_flags, ascii_float, ascii_int
+from tpprof.cli.config_flags import add_config_flags, ascii_float, ascii_int, refuse_catalogue_device
 from tpprof.config import TRAINABLE_RULES
 from tpprof.errors import UserError
 
@@ -18,6 +18,17 @@ from tpprof.errors import UserError
 def _killed(res: Any) -> str:
     n = res.count("killed")
     return f", {n} killed" if n else ""
+
+
+def _backend(text: str) -> str:
+    """One ``--backend`` value, checked as the grid checks its ``device`` key (one list of accepted
+    values), with the error naming the flag the user typed."""
+    from tpprof.measure.grid import _check_device
+
+    try:
+        return _check_device(text)
+    except UserError as e:
+        raise UserError("backend", f"{text[:40]!r} is not known", e.accepted) from None
 
 
 def _handle_measure(args: argparse.Namespace) -> int:
@@ -33,16 +44,17 @@ def _handle_measure(args: argparse.Namespace) -> int:
         if not args.net or not args.batch or not args.steps:
             raise UserError("measure", "needs --net, --batch and --steps (or --grid)",
                             "e.g. tpprof measure --net shd --rule tp,bptt --batch 16 --steps 25 --out m.csv")
-        from tpprof.cli.config_flags import LIST_FIELDS, int_flag, rule_changes, split_list
+        from tpprof.cli.config_flags import LIST_FIELDS, check_rules, int_flag, rule_changes, split_list
 
         block: dict[str, Any] = {k: split_list(k, getattr(args, k)) for k in LIST_FIELDS
                                  if getattr(args, k) is not None}
         for k in ("batch", "classes", "steps"):  # the grid takes numbers, as a TOML grid gives them
             if k in block:
                 block[k] = [int_flag(k, v) for v in block[k]]
+        check_rules(args.rule, TRAINABLE_RULES)
         block.setdefault("rule", ["tp", "tess", "bptt"])
         block.update(rule_changes(args, skip=LIST_FIELDS))
-        block["device"] = split_list("device", args.device)
+        block["device"] = [_backend(b) for b in split_list("backend", args.backend)]  # the grid's key
         blocks = [block]
     proto_kw.update({k: getattr(args, k) for k in ("batches", "repeats", "warmup", "timeout", "threads")
                      if getattr(args, k) is not None})
@@ -109,8 +121,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  tpprof measure --grid measurements/default_grid.toml --out measurements/cpu_reference.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_config_flags(m, lists=True, rules=TRAINABLE_RULES, config_file=False)
-    m.add_argument("--device", default="cpu", help="comma-separated torch devices, e.g. cpu or cuda (default cpu)")
+    add_config_flags(m, lists=True, rules=TRAINABLE_RULES, config_file=False, rule_all=False)
+    m.add_argument("--backend", default="cpu",
+                   help="where the steps run, comma-separated: cpu, cuda, cuda:N (a grid file's 'device' key), "
+                        "e.g. --backend cpu,cuda (default cpu)")
+    refuse_catalogue_device(m)
     m.add_argument("--grid", help="TOML grid file instead of the flags above, e.g. measurements/default_grid.toml")
     m.add_argument("--batches", type=ascii_int, help="measured mini-batches per point, e.g. 2 (default 1)")
     m.add_argument("--repeats", type=ascii_int, help="timed mini-batches per point, median taken, e.g. 5 (default 3)")
@@ -127,9 +142,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "allocating op, next to the analytic terms (writes no row), e.g. --explain")
     m.add_argument("--quiet", action="store_true", help="no progress bar, e.g. --quiet")
     m.add_argument("--executor", default="local",
-                   help="where points run: local (one at a time on this machine, default), ray (a local Ray "
-                        "instance), ray:auto or ray:HOST:PORT (a Ray cluster; each point in a fresh worker "
-                        "process, rows appended here as they finish; needs pip install 'tpprof[ray]'), "
+                   help="where points run: local (one at a time on this machine, default), ray (a private "
+                        "Ray instance this command starts, on 127.0.0.1, this Python), ray:auto (join the running "
+                        "cluster a 'ray start' runs on this host) or ray:HOST:PORT (another machine's cluster); each "
+                        "point in a fresh worker process, rows appended here as they finish; workers must run this "
+                        "tpprof, Python and torch or the run refuses; needs pip install 'tpprof[ray]', "
                         "e.g. --executor ray:auto")
     m.add_argument("--out", help="CSV file to append rows to (required unless --dry-run/--explain), "
                    "e.g. measurements/mine.csv")

@@ -113,7 +113,7 @@ def add_params(tl: TermList, c: Ctx, params: list[Param],
             tl.mem(f"grad {key}", "gradients", n,
                    grad_source or "per-step gradient of this layer's local loss (one element per parameter "
                    "element), applied at once by its own optimiser (update every step, one optimiser per layer, "
-                   "reference §6)", layer=layer, phases=grad_phases(layer))
+                   "TP paper Eq. 18)", layer=layer, phases=grad_phases(layer))
         if k:
             tl.mem(f"{c.opt} state {key}", "optimizer", k * n,
                    f"{c.opt}: {k} buffer(s) per trainable element", layer=layer)

@@ -107,7 +107,7 @@ def render() -> None:
                          format_func=lambda k: views.TARGET_ROWS[k],
                          help="per class: the exact class-deduplicated TP, K = min(B, C) target-path rows")
     best = common.figure5_frame(cfg.with_(target_rows=rows), "full", crange, brange, GRID_POINTS, "best")
-    fig = common.figure("figure5", best, title=f"Peak of the best other learner / peak of TP ({net})"
+    fig = common.figure("figure5", best, title=f"Peak of the best other learner / peak of TP ({common.net_label(net)})"
                         + (", TP target path per class (exact dedup)" if rows == "classes" else ""))
     common.show_figure(fig, best, "tp_vs_best")
     wins = best[best["G"] > 1]
