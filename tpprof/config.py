@@ -59,6 +59,10 @@ FLAVOURS: tuple[str, ...] = ("paper", "authors")
 TBPTT_DEFAULT_WINDOW = 25
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 CADENCES: tuple[str, ...] = ("step", "sequence")
+#: Where the optimiser step is applied (RuleSpec.update).
+UPDATES: tuple[str, ...] = ("buffered", "in-loop")
+#: Rules whose gradient is accumulated before one update per mini-batch (or per window).
+ONCE_PER_SEQUENCE: tuple[str, ...] = ("bptt", "bptt-ckpt", "bptt-compact", "tbptt", "tess-authors-schedule")
 AUX_STORAGE: tuple[str, ...] = ("stored", "regenerated")
 TARGET_ROWS: tuple[str, ...] = ("batch", "classes")  # TP target path: per sample | per class present
 S_INITS: tuple[str, ...] = ("uniform", "ws", "c-invariant")  # TP's fixed S
@@ -434,6 +438,11 @@ class RuleSpec:
     #: TP: the fixed label projection S: "uniform" U(±1/√C) (today), "ws" (the authors' CNN scaling
     #: 1.8·WS(S)), "c-invariant" (layer-1 target drive independent of C; tpprof/snn/tp.py)
     s_init: Literal["uniform", "ws", "c-invariant"] = "uniform"
+    #: where the optimiser step is applied: "buffered" (a gradient buffer per parameter, applied
+    #: once the step's gradients are formed) or "in-loop" (each weight's update applied as soon as
+    #: its gradient element is summed over the batch: no gradient buffer, the same arithmetic;
+    #: per-step rules at cadence step; tpprof/target's kernels run it)
+    update: Literal["buffered", "in-loop"] = "buffered"
     #: Which layers learn: "all" (default), "readout" (every hidden layer frozen: only W_out learns)
     #: or "last:k" (the last k hidden layers and the readout; the first L − k frozen). A frozen
     #: layer gets no update, so it holds no gradient or optimiser state (:func:`frozen_layers`).
@@ -445,8 +454,17 @@ class RuleSpec:
         object.__setattr__(self, "flavour", _choice("flavour", self.flavour, FLAVOURS))
         object.__setattr__(self, "delay_ls", _pos_int("delay_ls", self.delay_ls, minimum=0))
         for key, accepted in (("optimizer", OPTIMIZERS), ("cadence", CADENCES), ("aux", AUX_STORAGE),
-                              ("similarity", ("distance", "dot")), ("target_rows", TARGET_ROWS), ("s_init", S_INITS)):
+                              ("similarity", ("distance", "dot")), ("target_rows", TARGET_ROWS), ("s_init", S_INITS),
+                              ("update", UPDATES)):
             object.__setattr__(self, key, _choice(key, getattr(self, key), accepted))
+        if self.update == "in-loop":
+            if self.name in ONCE_PER_SEQUENCE or uses_tess_authors(self):
+                raise ConfigError("update", f"'in-loop' needs a per-step update; {self.name} "
+                                  f"{'(authors flavour) ' if self.name == 'tess' else ''}accumulates its gradient "
+                                  "before one update", "update buffered, or a per-step rule (tp, tess, ottt, eprop, …)")
+            if self.cadence != "step":
+                raise ConfigError("update", "'in-loop' applies each step's gradient as it is formed; cadence "
+                                  "'sequence' accumulates it over T", "update buffered, or cadence step")
         try:
             lr = parse_real(self.lr)
         except (TypeError, ValueError):
@@ -464,7 +482,7 @@ class RuleSpec:
         if len(facs) != 4:
             raise ConfigError("tess_factors", f"{self.tess_factors!r} has {len(facs)} values",
                               "four numbers: λ_post, λ_pre, α_post, α_pre")
-        object.__setattr__(self, "tess_factors", facs)
+        object.__setattr__(self, "tess_factors", _tess_factors_in_range(facs))
         for key in ("segment", "window"):
             val = getattr(self, key)
             if val is not None:
@@ -479,6 +497,21 @@ class RuleSpec:
     def window_for(self, steps: int) -> int:
         """tbptt's window K for T = ``steps``: ``window`` or min(T, 25)."""
         return self.window if self.window is not None else min(steps, TBPTT_DEFAULT_WINDOW)
+
+
+#: TESS's factors: λ_post, λ_pre are trace decays (a fraction kept per step); α_post, α_pre scale the
+#: non-causal / causal terms (0 switches a term off; negative would reverse learning).
+TESS_FACTOR_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("λ_post", 0.0, 1.0), ("λ_pre", 0.0, 1.0), ("α_post", 0.0, 1e3), ("α_pre", 0.0, 1e3))
+
+
+def _tess_factors_in_range(facs: tuple[float, ...]) -> tuple[float, ...]:
+    """Each factor finite and in its range (:data:`TESS_FACTOR_RANGES`), else a one-line error."""
+    for f, (name, lo, hi) in zip(facs, TESS_FACTOR_RANGES):
+        if not lo <= f <= hi:  # also NaN and ±inf
+            raise ConfigError("tess_factors", f"{name} = {f!r} is out of range",
+                              "λ_post, λ_pre in [0, 1]; α_post, α_pre in [0, 1000]")
+    return facs
 
 
 def parse_trainable(value: Any) -> str:

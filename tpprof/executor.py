@@ -31,6 +31,7 @@ rerun resumes from the file as before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from tpprof.errors import UserError
 
-__all__ = ["LocalExecutor", "RayExecutor", "make_executor", "worker_pid"]
+__all__ = ["LocalExecutor", "RayExecutor", "make_executor", "parse_executor", "check_executor", "worker_pid"]
 
 RunOne = Callable[[Any, Any], dict]
 
@@ -276,14 +277,18 @@ class RayExecutor:
             env["env_vars"] = env_vars
             kw.setdefault("include_dashboard", False)
             kw.setdefault("logging_level", "ERROR")
+            if address != "local":
+                _reachable(address)
             if address not in ("local", "auto"):  # another host: ship the driver's tpprof sources
                 env.setdefault("py_modules", [root + "/tpprof"])
             before = set(_ray_children(set()))
             try:
                 if address == "local":
-                    _init_local_loopback(ray, runtime_env=env, **kw)
+                    with _interruptible("starting a local Ray instance", timeout_s=None):  # signals only
+                        _init_local_loopback(ray, runtime_env=env, **kw)
                 else:
-                    ray.init(address=address, runtime_env=env, **kw)
+                    with _interruptible(f"joining the Ray cluster at {address}"):
+                        ray.init(address=address, runtime_env=env, **kw)
             except UserError:
                 raise
             except Exception as e:  # noqa: BLE001 - no cluster at that address, authentication etc.
@@ -317,18 +322,19 @@ class RayExecutor:
         task = ray.remote(max_calls=1, num_cpus=self.num_cpus, max_retries=0)(_call)
         fn_ref = ray.put(run_one)
         pending = {task.remote(fn_ref, p, protocol): (p, time.perf_counter()) for p in points}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                p, t0 = pending.pop(ref)
-                try:
-                    row = ray.get(ref)
-                except Exception as e:  # noqa: BLE001 - a lost worker is a failed point, the grid goes on
-                    if not isinstance(p, Point):
-                        raise
-                    first = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
-                    row = failure_row(p, protocol, "error", f"ray: {first}", time.perf_counter() - t0)
-                yield row
+        with _interruptible("waiting for Ray tasks", timeout_s=None):  # ray.wait blocks in native code
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    p, t0 = pending.pop(ref)
+                    try:
+                        row = ray.get(ref)
+                    except Exception as e:  # noqa: BLE001 - a lost worker is a failed point, the grid goes on
+                        if not isinstance(p, Point):
+                            raise
+                        first = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
+                        row = failure_row(p, protocol, "error", f"ray: {first}", time.perf_counter() - t0)
+                    yield row
 
     def shutdown(self) -> None:
         self.ray.shutdown()
@@ -338,14 +344,188 @@ class RayExecutor:
             wd.wait(timeout=5)
 
 
+#: Seconds ``ray.init`` may take (start a local instance or join a cluster) before tpprof gives up.
+INIT_TIMEOUT_S = 120.0
+
+
+@contextlib.contextmanager
+def _interruptible(what: str, timeout_s: float | None = INIT_TIMEOUT_S) -> Iterator[None]:
+    """Keep SIGINT / SIGTERM and a deadline working while Ray's connect blocks in C++.
+
+    Ray retries an unanswered connect for minutes inside native code, where Python's signal
+    handlers (Ctrl-C, and the SIGTERM handler Ray installs) never get to run. Python's C-level
+    handler still writes each signal's number to the wakeup fd: a watcher thread reads it and, if
+    the block has not ended, prints one line, stops this process's children (Ray's) and exits
+    with 128 + signal; after ``timeout_s`` (None: no deadline) it exits with 2. Main thread only
+    (signals are)."""
+    import select
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    done = threading.Event()
+    # SIGTERM needs a Python-level handler for its number to reach the wakeup fd; once Ray runs,
+    # the native crash handler it installs has it (a stack dump and SIGABRT instead of an exit).
+    old_term = signal.getsignal(signal.SIGTERM)
+    if not callable(old_term):
+        signal.signal(signal.SIGTERM, _exit_on_term)
+
+    def watch() -> None:
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else float("inf"))
+        while not done.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _die(f"ray: {what} did not finish within {timeout_s:g} s", 2)
+            ready, _, _ = select.select([r], [], [], min(left, 0.25))
+            if ready:
+                sig = [b for b in os.read(r, 64) if b in (signal.SIGINT, signal.SIGTERM)]
+                if sig and not done.wait(0.5):  # the main thread did not return to Python to handle it
+                    _die(f"ray: interrupted while {what}", 128 + sig[0])
+
+    t = threading.Thread(target=watch, name="tpprof-ray-init-watch", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        if not callable(old_term):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if old_term is None else old_term)
+        signal.set_wakeup_fd(old_fd)
+        t.join(2)
+        os.close(r)
+        os.close(w)
+
+
+def _exit_on_term(signum: int, frame: Any) -> None:
+    """SIGTERM while Python code runs: one line, then a normal exit (atexit stops Ray)."""
+    import sys
+
+    sys.stderr.write("tpprof: error: stopped by SIGTERM\n")
+    raise SystemExit(128 + signum)
+
+
+def _die(message: str, code: int) -> None:
+    """One line, this process's children stopped (no orphan), exit now (the main thread is stuck)."""
+    import sys
+
+    try:
+        sys.stderr.write(f"tpprof: error: {message}\n")
+        sys.stderr.flush()
+        import psutil
+
+        kids = psutil.Process().children(recursive=True)
+        for k in kids:
+            k.terminate()
+        _, alive = psutil.wait_procs(kids, timeout=3)
+        for k in alive:
+            k.kill()
+    finally:
+        os._exit(code)
+
+
+_EXECUTORS = "local, ray, ray:auto, ray:HOST:PORT or ray:ray://HOST:PORT"
+#: Seconds to wait for a TCP connection to a Ray cluster before refusing the address.
+JOIN_TIMEOUT_S = 5.0
+
+
+def parse_executor(value: str | None) -> tuple[str, str]:
+    """``None`` / ``local`` → ("local", ""); ``ray`` → ("ray", "local"); ``ray:auto`` → ("ray", "auto");
+    ``ray:HOST:PORT`` / ``ray:ray://HOST:PORT`` → ("ray", that address). Syntax only (no import
+    of ray, no network): anything else is a one-line error."""
+    v = (value or "local").strip()
+    low = v.lower()
+    if low == "local":
+        return "local", ""
+    if low == "ray":
+        return "ray", "local"
+    if not low.startswith("ray:"):
+        raise UserError("executor", f"{value!r} is not known", _EXECUTORS)
+    address = v[4:]
+    if not address:  # "ray:" is plain "ray"
+        return "ray", "local"
+    if address.lower() in ("local", "auto"):
+        return "ray", address.lower()
+    _host_port(address)
+    return "ray", address
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``ray://HOST:PORT`` (IPv6 as ``[::1]:PORT``) → (host, port)."""
+    import ipaddress
+    import re
+
+    rest = address[len("ray://"):] if address.lower().startswith("ray://") else address
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:([0-9]{1,5})|([A-Za-z0-9.-]{1,253}):([0-9]{1,5})", rest)
+    if not m:
+        raise UserError("executor", f"ray address {address[:60]!r} is not HOST:PORT", _EXECUTORS)
+    host, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    if m.group(1):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise UserError("executor", f"{host!r} is not an IPv6 address", _EXECUTORS) from None
+    elif host.startswith(("-", ".")) or ".." in host:
+        raise UserError("executor", f"{host!r} is not a host name", _EXECUTORS)
+    if not 1 <= int(port) <= 65535:
+        raise UserError("executor", f"port {port} is out of range", "1..65535")
+    return host, int(port)
+
+
+def _reachable(address: str, timeout_s: float = JOIN_TIMEOUT_S) -> None:
+    """Refuse (one line) a cluster address nothing answers at within ``timeout_s`` seconds, before
+    Ray's own connect, which retries for minutes and cannot be interrupted while it does."""
+    import socket
+
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+
+            found = canonicalize_bootstrap_address("auto")
+        except Exception as e:  # noqa: BLE001 - Ray's own "no cluster" errors
+            found = None
+            why = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        else:
+            why = "no running 'ray start' cluster found"
+        if not found:
+            raise UserError("ray", f"cannot join Ray at 'auto' ({why})", "start one with 'ray start --head', or use ray")
+        address = found
+    host, port = _host_port(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise UserError("ray", f"nothing answers at {host}:{port} ({why})",
+                        f"the address of a running Ray cluster (checked for {timeout_s:g} s)") from None
+
+
+def check_executor(value: str | None) -> str:
+    """What ``measure --dry-run`` checks without starting anything: the spec's syntax, that ray is
+    installed, and that a cluster address answers. Returns a one-line description."""
+    kind, address = parse_executor(value)
+    if kind == "local":
+        return "local executor"
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise UserError("ray", "the Ray executor needs the ray package", "pip install 'tpprof[ray]'")
+    if address == "local":
+        return "ray executor: a private local instance on 127.0.0.1"
+    _reachable(address)
+    return f"ray executor: cluster at {address} answers"
+
+
 def make_executor(value: str | None, jobs: int = 1) -> LocalExecutor | RayExecutor:
     """``None`` / ``local`` → :class:`LocalExecutor` (``jobs`` workers); ``ray`` / ``ray:auto`` /
-    ``ray:ADDRESS`` → :class:`RayExecutor`."""
-    v = (value or "local").strip()
-    if v.lower() == "local":
+    ``ray:ADDRESS`` → :class:`RayExecutor` (see :func:`parse_executor`)."""
+    kind, address = parse_executor(value)
+    if kind == "local":
         return LocalExecutor(jobs)
-    if v.lower() == "ray" or v.lower().startswith("ray:"):
-        return RayExecutor(v[4:] or "local")
-    raise UserError("executor", f"{value!r} is not known", "local, ray, ray:auto, ray:HOST:PORT")
+    return RayExecutor(address)
 
 

@@ -467,6 +467,7 @@ def net_from_graph(graph: Any, name: str = "", dt: float | None = None,
         if kind not in _ACCEPTED_NODES.split(", "):
             raise _err(n, f"has type {kind}, which tpprof cannot map", _ACCEPTED_NODES)
     chain, recurrent = _order_chain(nodes, edges)
+    _check_graph_values(nodes, edges, chain)
     in_shape = _shape_of(nodes[chain[0]], "input_type") or _shape_of(nodes[chain[0]], "output_type")
     in_shape = _strip_batch(chain, nodes, in_shape, notes)
     if not in_shape or len(in_shape) not in (1, 3) or any(d < 1 or d > MAX_WIDTH for d in in_shape):
@@ -616,6 +617,7 @@ def net_from_graph(graph: Any, name: str = "", dt: float | None = None,
         neuron_params.pop()
     if not layers:
         raise ConfigError(_FIELD, "the graph has no hidden spiking layer", "at least one weight → LIF layer before the readout")
+    _check_output(nodes, chain, int(readout), readout_neuron)
     spec = _neuron_spec(neuron_params, meta, notes, wts)
     layers = _restore_weight_std(layers, meta)
     try:
@@ -623,6 +625,41 @@ def net_from_graph(graph: Any, name: str = "", dt: float | None = None,
     except ConfigError as e:
         raise ConfigError(_FIELD, f"the NIR graph maps to an invalid net ({e})", "a chain tpprof can model") from None
     return net, notes
+
+
+def _check_graph_values(nodes: dict[str, Any], edges: list[tuple[str, str]], chain: list[str]) -> None:
+    """What the chain walk does not see: an edge into the Input or out of the Output (a cycle
+    through them), complex arrays (numpy would drop the imaginary part with a warning), a
+    fractional input shape, and a neuron's resistance r that is not positive and finite."""
+    first, last = chain[0], chain[-1]
+    for a, b in edges:
+        if b == first or a == last:
+            raise _err(f"{a} → {b}", "is an edge into the Input or out of the Output (a cycle)",
+                       "a chain from the Input to the Output")
+    for n, node in nodes.items():
+        for attr, v in vars(node).items() if hasattr(node, "__dict__") else ():
+            if isinstance(v, np.ndarray) and np.iscomplexobj(v):
+                raise _err(n, f"{attr} is complex", "real numbers")
+    for key in ("input_type", "output_type"):
+        t = getattr(nodes[first], key, None)
+        for v in (t.values() if isinstance(t, dict) else ()):
+            a = np.asarray(v)
+            if a.dtype.kind not in "iuf" or (a.dtype.kind == "f" and not np.all(np.isfinite(a) & (a == np.round(a)))):
+                raise _err(first, f"input shape {a.tolist()!r} is not whole numbers", "F or C×H×W, each 1..10^7")
+    for n in chain:
+        kind = type(nodes[n]).__name__
+        if kind in _SPIKING + _INTEGRATOR:
+            r = _arr(n, nodes[n], "r")
+            if not np.all(r > 0):
+                raise _err(n, f"r = {float(np.min(r)):.4g} is not positive", "a positive, finite resistance r")
+
+
+def _check_output(nodes: dict[str, Any], chain: list[str], readout: int, readout_neuron: str | None) -> None:
+    """The Output node's declared shape must be the readout's width (it sizes the logits)."""
+    shape = _shape_of(nodes[chain[-1]], "output_type")
+    if shape is not None and math.prod(shape) != readout:
+        raise _err(chain[-1], f"declares {math.prod(shape)} outputs but the readout has {readout}",
+                   f"an Output of {readout}")
 
 
 def _is_integrator_lif(node: Any, meta: dict[str, Any]) -> bool:

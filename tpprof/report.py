@@ -57,6 +57,26 @@ def default_report_device() -> Device:
     return informative_device(report_config(), d["classes"], d["batch"])
 
 
+_RESULTS_ACCEPTED = "a folder with accuracy.csv, finetune.csv, silhouette.csv or memory.csv (tpprof's sweeps)"
+
+
+def check_user_folders(measurements: str | Path | None, results: str | Path | None) -> None:
+    """A folder the user names must hold what it is named for: figures written without the
+    user's data would read as if their data had been used."""
+    from tpprof.datafiles import RESULT_FILES
+
+    m = Path(measurements) if measurements else None
+    if m is not None and m.is_dir() and not any(m.glob("*.csv")):
+        raise UserError("measurements", f"{str(measurements)!r} holds no measurement file (*.csv)",
+                        "a CSV written by tpprof measure, or a folder of them")
+    if results:
+        r = Path(results)
+        if not r.is_dir():
+            raise UserError("results", f"{str(results)!r} is not a folder", _RESULTS_ACCEPTED)
+        if not any((r / f"{name}.csv").is_file() for name in RESULT_FILES):
+            raise UserError("results", f"{str(results)!r} holds none of the results files", _RESULTS_ACCEPTED)
+
+
 def file_hashes(paths: Sequence[str | Path]) -> dict[str, str]:
     """``{path: sha256 hex}`` of each data file a figure was drawn from (provenance)."""
     out: dict[str, str] = {}
@@ -91,6 +111,7 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
 
     if measurements and not Path(measurements).exists():
         raise UserError("measurements", f"{str(measurements)!r} does not exist", "a .csv file or a folder of them")
+    check_user_folders(measurements, results)
     cfg = report_config(net)
     plots.find_browser()  # fail before any work, in one line, when static export cannot work
     out_dir = Path(out)
@@ -138,6 +159,10 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     files = [Path(measurements)] if measurements else shipped_measurement_files()
     if files:
         meas = load_measurements(files)
+        if measurements and meas.rows.empty:  # the user's data, not silently a report without it
+            why = f" ({meas.bad[0][2][:200]})" if meas.bad else ""
+            raise UserError("measurements", f"{str(measurements)!r} holds no valid measurement row{why}",
+                            "a CSV written by tpprof measure, or a folder of them")
         cmp = compare_frame(meas.rows)
         mprov = {"config": {"view": "measured", "accounting": "full"}, "measurement_files": meas.files,
                  "data_sha256": file_hashes(meas.files),
@@ -151,6 +176,9 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
                 add("t_invariance", "T-invariance of peak memory", lambda: plots.t_invariance(ti), mprov)
     res_dir = Path(results) if results else resources.results_dir()
     frames, _problems = load_results(res_dir)
+    if results and not frames:
+        raise UserError("results", f"{str(results)!r} holds no usable results file"
+                        + (f" ({_problems[0][:200]})" if _problems else ""), _RESULTS_ACCEPTED)
     rprov = {"config": {"view": "training"}, "results_dir": str(res_dir)}
     for name, title, plot in (("accuracy", "Test accuracy per rule", plots.accuracy_bars),
                               ("finetune", "Fine-tuning on a new speaker", plots.finetune_bars),

@@ -346,6 +346,35 @@ def compare_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+TARGET_COLUMNS = ["rule", "net", "batch", "classes", "steps", "optimizer", "core", "target_device", "status",
+                  "modelled_bytes", "model_bytes", "difference_bytes", "static_stack_bytes", "stack_bytes",
+                  "insns_per_step", "overflow_bytes"]
+
+
+def target_frame(rows: pd.DataFrame, device: str | None = None) -> pd.DataFrame:
+    """The configs measured on a microcontroller target (counter static+stack; ``tpprof measure
+    --backend qemu:<core>``), optionally only those with ``device``'s SRAM: the kernel's modelled
+    arrays against ``--accounting algorithm`` peak (difference in bytes), static+stack, the
+    instructions per step, and the linker's overflow for configs that do not fit."""
+    if rows is None or rows.empty or "counter" not in rows:
+        return pd.DataFrame(columns=TARGET_COLUMNS)
+    from tpprof.store import TARGET_COUNTER, config_of
+
+    sub = rows[rows["counter"] == TARGET_COUNTER]
+    if device is not None and "target_device" in sub:
+        sub = sub[sub["target_device"].astype(str).str.lower() == str(device).lower()]
+    out = []
+    for r in sub.to_dict("records"):
+        ok = r.get("status") == "ok"
+        model = int(_estimate(config_of(r), "algorithm").peak_bytes) if ok else None
+        modelled = int(r["modelled_bytes"]) if ok else None
+        out.append((r["rule"], r["net"], int(r["batch"]), int(r["classes"]), int(r["steps"]), r.get("optimizer"),
+                    r.get("core"), r.get("target_device") or "", r["status"], modelled, model,
+                    (modelled - model) if ok else None, r.get("peak_bytes") if ok else None, r.get("stack_bytes"),
+                    r.get("insns_per_step"), r.get("overflow_bytes")))
+    return pd.DataFrame(out, columns=TARGET_COLUMNS)
+
+
 def t_invariance_frame(cmp: pd.DataFrame) -> pd.DataFrame:
     """The rows of :func:`compare_frame` whose (rule, group) was measured at ≥ 2 values of T."""
     if cmp.empty:

@@ -9,8 +9,8 @@ TOML file (``--devices FILE``) of the same form::
     off_chip_bytes = "8MiB"
     budget = "off_chip"           # which figure a run must fit in: on_chip | off_chip | a size
     source = "my measurements"
-    on_chip_learning = "yes"      # yes | no (inference only) | partial (e.g. last layer only)
     learning_capability = "any"   # none | readout | local (on-chip plasticity only) | any (a CPU)
+                                  # (an older on_chip_learning = no | partial is read as none | readout)
     largest_block_bytes = "256KiB"  # optional: the largest contiguous block, when less than the total
 
 A shipped entry gives, per figure (``on_chip``, ``off_chip``, ``learning``), a table
@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from tpprof.device import Device, budget_device
+from tpprof.device import CAPABILITY_OF_SUPPORT, Device, budget_device
 from tpprof.errors import UserError
 from tpprof.tablefile import read_table_file
 from tpprof.units import parse_bytes
@@ -63,10 +63,10 @@ def device_from_mapping(entry: Mapping[str, Any], origin: str = "catalogue") -> 
         source = "; ".join(f"{k}: {_source_text(v)}" for k, v in sources.items())
     else:
         source = str(entry.get("source", origin))
-    learning = entry.get("on_chip_learning", "unknown")
-    if not isinstance(learning, str):
+    learning = entry.get("on_chip_learning", "unknown")  # the older, coarser field: read when no capability
+    if not isinstance(learning, str) or learning not in CAPABILITY_OF_SUPPORT:
         raise UserError("devices", f"{origin}: {name} has on_chip_learning {learning!r}", "yes, no, partial or unknown")
-    capability = entry.get("learning_capability", "none" if learning == "no" else "unknown")
+    capability = entry.get("learning_capability", CAPABILITY_OF_SUPPORT[learning])
     if not isinstance(capability, str):
         raise UserError("devices", f"{origin}: {name} has learning_capability {capability!r}",
                         "none, readout, local, any or unknown")
@@ -78,7 +78,7 @@ def device_from_mapping(entry: Mapping[str, Any], origin: str = "catalogue") -> 
         notes = f"{entry['title']}. {entry['notes']}"
     try:
         return Device(name=name, budget_bytes=b, source=source, kind=kind, on_chip_bytes=on, off_chip_bytes=off,
-                      notes=notes, on_chip_learning=learning, largest_block_bytes=block,
+                      notes=notes, largest_block_bytes=block,
                       learning_capability=capability)
     except UserError as e:
         raise UserError("devices", f"{origin}: {name}: {e.problem}", e.accepted) from None

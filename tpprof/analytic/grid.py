@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from tpprof.config import CATEGORIES, DTYPE_BYTES, VECTOR_AXES, Config, Grid, NetSpec, RuleSpec
+from tpprof.config import CATEGORIES, DTYPE_BYTES, VECTOR_AXES, Config, ConfigError, Grid, NetSpec, RuleSpec
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ def _group_columns(cfg: Config, wl: ArrayWorkload, axis_codes: dict[str, np.ndar
     """
     from tpprof.analytic.model import breakdown
 
+    _check_int64(cfg, wl, accounting, implementation)
     bd = breakdown(GroupConfig(cfg.net, wl, cfg.rule), accounting, implementation=implementation)
     shape = np.broadcast_shapes(wl.batch.shape, wl.classes.shape, wl.steps.shape, wl.dtype_bytes.shape)
 
@@ -89,6 +90,26 @@ def _group_columns(cfg: Config, wl: ArrayWorkload, axis_codes: dict[str, np.ndar
         for cat, b in bd.at_peak_by_category().items():
             cols[f"at_peak_{cat}_bytes"] = full(b)
     return cols
+
+
+def _check_int64(cfg: Config, wl: ArrayWorkload, accounting: str, implementation: bool) -> None:
+    """Refuse (one line) a group whose sizes could pass 2^63: int64 arrays wrap silently.
+
+    A cheap bound first, B·(T + C + 16)·8·(Σ neurons + Σ weights + inputs + C·n_L)·64, over-counts
+    every term (states B·T·n, traces, K×n rows with K <= min(B, C), weights, MACs B·W); only
+    above 2^50 is the exact check run: the scalar model (Python ints, overflow raised) at the
+    group's largest B, C, T and element size, where every size is largest."""
+    from tpprof.analytic.model import INT64_PROBLEM, breakdown
+
+    b, c, t, d = (int(np.max(x)) for x in (wl.batch, wl.classes, wl.steps, wl.dtype_bytes))
+    geo = cfg.net.geometry()
+    size = cfg.net.input_size + sum(g.n_neurons + g.n_weights + g.n_recurrent for g in geo) + c * geo[-1].n_out
+    if b * (t + c + 16) * 8 * size * 64 < 2**50:
+        return
+    corner = breakdown(GroupConfig(cfg.net, ArrayWorkload(b, c, t, d), cfg.rule), accounting,
+                       implementation=implementation)
+    if max(corner.total_bytes, corner.macs_per_step, corner.elementwise_per_step) >= 2**63:
+        raise ConfigError("net", INT64_PROBLEM, "a smaller net, batch, classes or steps")
 
 
 class _Columns:

@@ -39,7 +39,25 @@ def estimate(cfg: Config, accounting: str = "full", *, implementation: bool = Tr
 
 def breakdown(cfg: Any, accounting: str = "full", *, implementation: bool = True) -> Breakdown:
     """The rule's terms for ``cfg`` — a Config, or a grid group whose workload fields (batch,
-    classes, steps, dtype_bytes) are int64 arrays (:mod:`tpprof.analytic.grid`)."""
+    classes, steps, dtype_bytes) are int64 arrays (:mod:`tpprof.analytic.grid`).
+
+    Sizes are Python ints for one Config, but numpy helpers (``np.maximum``, ``np.minimum``) turn
+    them into int64: a size past 2^63 would raise ``OverflowError`` or wrap silently. Every numpy
+    overflow is made an error here and refused in one line (no machine holds 2^63 bytes)."""
+    import numpy as np
+
+    try:
+        with np.errstate(over="raise"):
+            return _breakdown(cfg, accounting, implementation)
+    except (OverflowError, FloatingPointError):
+        raise UserError("net", INT64_PROBLEM, "a smaller net, batch, classes or steps") from None
+
+
+#: The one-line problem of a configuration whose sizes leave the model's int64 arithmetic.
+INT64_PROBLEM = "the configuration's sizes pass 2^63 (bytes or operations), beyond the model's int64 arithmetic"
+
+
+def _breakdown(cfg: Any, accounting: str, implementation: bool) -> Breakdown:
     acc = check_accounting(accounting)
     model = get_rule(cfg.rule.name)
     tl = TermList(cfg.workload.dtype_bytes)

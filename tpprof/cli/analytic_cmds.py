@@ -316,7 +316,28 @@ def rank_rules(args: argparse.Namespace) -> Any:
     if "tp" in set(df["rule"].astype(str)):
         df["vs_tp"] = df["peak_bytes"] / int(df.loc[df["rule"] == "tp", "peak_bytes"].iloc[0])
     add_step_time(df)
+    add_target_cycles(df, dev)
     return df, dev
+
+
+def add_target_cycles(df: Any, dev: Any) -> Any:
+    """Adds ``cycles_per_step`` on the budget's device when it is a Cortex-M with target rows
+    (:mod:`tpprof.analytic.target_timing`: instructions/MAC learned under QEMU × a stated CPI);
+    the models used go to ``df.attrs['cycle_model']``."""
+    from tpprof.analytic.target_timing import DEFAULT_CPI, core_of, cycles_per_step
+
+    if dev is None or core_of(dev.name) is None:
+        return df
+    cyc, notes = [], {}
+    for rule, macs in zip(df["rule"].astype(str), df["macs_per_step"]):
+        c, model = cycles_per_step(dev.name, rule, macs, DEFAULT_CPI)
+        cyc.append(float(c))
+        if model is not None:
+            notes[model.rule] = model.describe(DEFAULT_CPI)
+    if notes:
+        df["cycles_per_step"] = cyc
+        df.attrs["cycle_model"] = notes
+    return df
 
 
 def add_step_time(df: Any) -> Any:
@@ -341,13 +362,17 @@ def render_ranking(df: Any, dev: Any) -> str:
             f"{ACCOUNTING_LABELS[str(first['accounting'])]} ({df.attrs.get('accounting_why', '')})\n"
             f"net {first['net']} | B={first['batch']} C={first['classes']} T={first['steps']} | {first['dtype']} | "
             f"{first['optimizer']}" + (f" | budget {format_bytes(dev.budget_bytes)} ({dev.name})" if dev else ""))
-    cols = ["rank", "rule", "peak", "total", "MACs/step", "time/step*"] + (["peak / TP"] if "vs_tp" in df else []) + (
-        ["verdict"] if dev else ["learns"]) + ["locality", "model"]
+    cyc = "cycles_per_step" in df
+    cols = ["rank", "rule", "peak", "total", "MACs/step", "time/step*"] + (["cycles/step†"] if cyc else []) + (
+        ["peak / TP"] if "vs_tp" in df else []) + (["verdict"] if dev else ["learns"]) + ["locality", "model"]
     rows = [cols]
     for i, r in enumerate(df.to_dict("records"), start=1):
         t = r.get("time_s_per_step", float("nan"))
         row = [str(i), str(r["rule"]), format_bytes(r["peak_bytes"]), format_bytes(r["total_bytes"]),
                _si(r["macs_per_step"]), f"{t * 1e3:.3g} ms" if t == t else "-"]
+        if cyc:
+            c = r["cycles_per_step"]
+            row.append(_si(c) if c == c else "-")
         if "vs_tp" in r:
             row.append(f"{r['vs_tp']:.3f}")
         row.append(str(r["verdict"]) if dev else ("yes" if r["learns"] else "no"))
@@ -372,6 +397,10 @@ def render_ranking(df: Any, dev: Any) -> str:
             f"{r['rule']}: {r['why_not_learning']}" for r in df.to_dict("records") if not r["learns"]))
     note += (f"\n* {df.attrs.get('time_model', 'time model not computed')}; it times the host of the "
              "shipped measurements (torch learners), not the budget's device")
+    if cyc:
+        models = df.attrs["cycle_model"]
+        note += (f"\n† on {dev.name}'s core, {len(models)} model(s): " + "; ".join(models.values())
+                 + "; a rule without target rows uses the core's pooled model")
     return head + "\n\n" + _table(rows, "rlrrrr" + "r" * (len(cols) - 9) + "lll") + note
 
 

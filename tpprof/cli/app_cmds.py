@@ -68,7 +68,29 @@ def app_command(port: int, address: str, headless: bool = True) -> list[str]:
             "--client.showErrorDetails", "none", "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
 
 
+def check_bind(address: str, port: int) -> None:
+    """Fail in one line, before the server starts, when ``address:port`` cannot be served: a name
+    that does not resolve, an address not on this machine, a port in use or not permitted (the
+    server would print a traceback)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        raise UserError("address", f"{address!r} does not resolve ({getattr(e, 'strerror', None) or e})",
+                        "an address of this machine, e.g. 127.0.0.1 or localhost") from None
+    family, kind, proto, _, sockaddr = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(sockaddr)
+    except OSError as e:
+        raise UserError("address", f"cannot serve on {address}:{port} ({e.strerror or e})",
+                        "an address of this machine and a free port, e.g. --address 127.0.0.1 --port 8502") from None
+
+
 def run_app(args: argparse.Namespace) -> int:
+    check_bind(args.address, args.port)
     cmd = app_command(args.port, args.address)
     sys.stderr.write(f"tpprof app: serving the dashboard at http://{args.address}:{args.port} (Ctrl-C stops)\n")
     env = dict(os.environ)
@@ -128,6 +150,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise UserError("measurements", f"{args.measurements!r} does not exist", "a .csv file or a folder of them")
     if args.results and not Path(args.results).is_dir():
         raise UserError("results", f"{args.results!r} is not a folder", "a folder with accuracy.csv, finetune.csv, ...")
+    report.check_user_folders(args.measurements, args.results)
     bar = _LazyBar()
     try:
         items = report.build_report(args.out, measurements=args.measurements, results=args.results, device=device,

@@ -24,6 +24,9 @@ from tpprof.units import parse_ascii_int, parse_real
 
 #: Help per RuleSpec field (a field without an entry still gets a flag, described by its default).
 RULE_HELP: dict[str, str] = {
+    "update": "where the optimiser step is applied: buffered (a gradient buffer per parameter) or in-loop (each "
+              "weight updated as its gradient element is summed over the batch: no gradient buffer; per-step rules "
+              "at cadence step); default buffered",
     "optimizer": "optimiser: sgd (no state), momentum (1x params), adam (2x params); default adam",
     "cadence": "update cadence: step (every time step, as published) or sequence (gradients accumulated over T, "
                "one update per mini-batch); default step",

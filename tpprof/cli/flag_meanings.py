@@ -41,7 +41,7 @@ FLAG_MEANINGS: dict[str, Meaning] = {
                         r"tpprof devices|catalogue"),
     "--devices": Meaning("devices", True, "an extra device catalogue file", r"device (catalogue|file)|catalogue"),
     "--budget": Meaning("budget", True, "a memory budget (bytes or a size with unit)", r"budget"),
-    "--backend": Meaning("backend", True, "where the steps run: cpu, cuda, cuda:N (measure later: qemu:<core>)",
+    "--backend": Meaning("backend", True, "where the steps run: cpu, cuda, cuda:N (measure also: qemu:<core>)",
                          r"where the steps run"),
     "--locality": Meaning("locality", True, "limit best alternatives to locality classes: local, time-local, "
                           "through-time", r"locality"),

@@ -35,6 +35,7 @@ class Ctx:
     opt: str
     cadence: str
     aux_stored: bool
+    update: str = "buffered"  # RuleSpec.update: "in-loop" holds no per-step gradient buffer
     #: F: hidden layers 1..F are frozen (RuleSpec.trainable): no gradient, no optimiser state
     frozen: int = 0
 
@@ -54,7 +55,7 @@ class Ctx:
 def ctx(cfg: Config) -> Ctx:
     wl = cfg.workload
     return Ctx(wl.batch, wl.classes, wl.steps, cfg.net.geometry(), cfg.rule.optimizer, cfg.rule.cadence,
-               cfg.rule.aux == "stored", frozen_layers(cfg.rule, cfg.net.depth))
+               cfg.rule.aux == "stored", cfg.rule.update, frozen_layers(cfg.rule, cfg.net.depth))
 
 
 def positions(g: LayerGeometry) -> int:
@@ -91,6 +92,10 @@ def add_params(tl: TermList, c: Ctx, params: list[Param],
                *, once_per_sequence: bool = False, grad_source: str | None = None) -> None:
     """Weights, one gradient buffer per parameter, optimiser state (sgd 0, momentum 1×, Adam 2×).
 
+    With ``update = "in-loop"`` (per-step rules) there is no gradient buffer: the optimiser step of
+    each element (SGD w −= lr·g; Adam's two moments and w, elementwise) is applied as soon as its
+    gradient g = Σ_b δ[b]·x[b] is summed, inside the gradient loop.
+
     A frozen layer's parameters (``RuleSpec.trainable``: layer ≤ F) are weights only: no update,
     so no gradient and no optimiser state (the learners allocate neither).
 
@@ -101,12 +106,15 @@ def add_params(tl: TermList, c: Ctx, params: list[Param],
     """
     k = OPTIMIZER_FACTOR[c.opt]
     seq = c.cadence == "sequence" and not once_per_sequence
+    in_loop = c.update == "in-loop" and not seq and not once_per_sequence
     trained = [(key, n, layer, src) for key, n, layer, src in params if c.trains(layer)]
     for key, n, layer, src in params:
         tl.mem(key, "weights", n, src + ("" if c.trains(layer) else " (frozen: RuleSpec.trainable)"), layer=layer)
         if not c.trains(layer):
             continue
-        if seq:
+        if in_loop:
+            pass  # update "in-loop": each element's step is applied as its gradient is summed (no buffer)
+        elif seq:
             tl.mem(f"grad {key}", "gradients", n, "gradient accumulator, one element per parameter element: "
                    "cadence 'sequence' sums the T per-step gradients before one update", layer=layer)
         else:

@@ -107,6 +107,16 @@ def full_terms(cfg: Config, tl: TermList) -> None:
                    if dedup else "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
 
         phase = (f"loss:{l}",)
+        if g.n_recurrent:
+            # R_l s_l^{t−1} and dR_l = δᵀ s^{t−1} + δ̃ᵀ s̃^{t−1} read the previous spikes after s_l^t is formed
+            # (s^t is needed at the same time: u = v + v_th s for Θ′(u), the next layer's input), so the
+            # previous spikes of both paths are a copy held while layer l is processed
+            tl.mem("s^{t−1} (input path)", "neuron_state", B * g.n_neurons,
+                   "Eq. 1 and Eq. 18: previous spikes s_l^{t−1}, B × n_nrn, held from layer l's forward (R_l s^{t−1}) "
+                   "to its dR_l, while s_l^t exists", layer=l, phases=phase)
+            tl.mem("s^{t−1} (target path)", "neuron_state", Kt * g.n_neurons,
+                   "Eq. 1 and Eq. 18: previous target-path spikes s̃_l^{t−1}, B (dedup: K) × n_nrn, held from the "
+                   "target forward to dR_l", layer=l, phases=phase)
         # Eq. 18's target-path term is needed wherever a trained matrix sees the target path:
         # W_l for l ≥ 2 (shared), R_l of any recurrent layer (layer 1 included), S when trained.
         w_terms = 2 if l >= 2 else 1

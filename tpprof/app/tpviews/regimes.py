@@ -44,6 +44,7 @@ def _device() -> tuple[str, int, str, Device]:
                      "no rule trains there.")
         elif dev.on_chip_learning == "partial":
             st.warning(f"{dev.name}: on-chip learning is partial (see the device's notes); the maps show memory only.")
+        _target_rows(dev.name)
         name = dev.name if which == "catalogue budget" else f"{dev.name} ({which})"
         return name, budget, dev.on_chip_learning, answer.device_for(name, budget, dev)
     text = st.text_input("Budget", value="8MiB", key="rg_budget", help="e.g. 512KiB, 1.5 MB, 8GiB, 4096",
@@ -143,3 +144,40 @@ def render() -> None:
     st.dataframe(view[["rule", "max_batch", "peak", "headroom"]], hide_index=True, width="content")
     st.download_button("CSV", data=lambda: inv.to_csv(index=False), file_name="inverse_design.csv",
                        mime="text/csv", key="dl_inverse_csv", on_click="ignore")
+
+
+def _target_rows(device: str) -> None:
+    """The configs measured on this device's SRAM on an emulated core (tpprof measure --backend qemu:…)."""
+    rows, _, _ = common.shipped_measurements()
+    tf = views.target_frame(rows, device)
+    if tf.empty:
+        return
+    ok = tf[tf["status"] == "ok"]
+    st.caption(f"Measured on the target: {len(ok)} config(s) ran on {', '.join(sorted(set(tf['core'].astype(str))))} "
+               f"(QEMU) within {device}'s SRAM, {len(tf) - len(ok)} did not fit; modelled arrays vs the algorithmic "
+               f"model: {int(ok['difference_bytes'].abs().max()) if len(ok) else 0} B at most")
+    with st.expander(f"Target measurements on {device} ({len(tf)})"):
+        st.dataframe(tf, hide_index=True, width="stretch")
+    _cycles(device)
+
+
+def _cycles(device: str) -> None:
+    """Time on the device: cycles/step at a stated CPI from instructions/MAC learned on target rows."""
+    import pandas as pd
+
+    from tpprof.analytic.target_timing import DEFAULT_CPI, core_of, insn_model, shipped_insn_models
+
+    core = core_of(device)
+    models = shipped_insn_models()
+    if core is None or not models:
+        return
+    rules = sorted({r for c, r in models if c == core and r != "*"})
+    if not rules:
+        return
+    rows = [(r, m.insns_per_mac, m.base_insns, m.n_points, m.median_error) for r in rules
+            for m in (insn_model(core, r, models),)]
+    st.caption(f"Time on {device} ({core}): cycles/step ≈ {DEFAULT_CPI:g} CPI × (i₀ + k · MACs/step), an estimate at "
+               "a stated CPI from instructions counted under QEMU (tpprof estimate --rule all --device "
+               f"{device} prints it per rule)")
+    st.dataframe(pd.DataFrame(rows, columns=["rule", "instructions/MAC k", "i₀", "target rows", "fit error (median)"]),
+                 hide_index=True, width="stretch")
