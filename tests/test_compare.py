@@ -99,7 +99,7 @@ def _synthetic_results(path: Path) -> None:
 def test_ranking_equals_brute_force_on_synthetic_results(tmp_path, budget, capability) -> None:
     path = tmp_path / "r.csv"
     _synthetic_results(path)
-    dev = Device("chip", budget, kind="mcu", on_chip_learning="yes", learning_capability=capability)
+    dev = Device("chip", budget, kind="mcu", learning_capability=capability)
     ranked = cmp.rank(cmp.summarise(cmp.load_results(path)), dev)
     order, top, front = _brute_force(path, dev, "algorithm")
     assert [r["label"] for r in ranked if r["rank"]] == order
@@ -119,7 +119,7 @@ def test_ranking_equals_brute_force_on_synthetic_results(tmp_path, budget, capab
 def test_ranking_equals_brute_force_on_its_own_results_file(uninterrupted) -> None:
     rows = cmp.load_results(uninterrupted)
     summary = cmp.summarise(rows)
-    for dev in (Device("host", 10**12, kind="gpu", on_chip_learning="yes"),
+    for dev in (Device("host", 10**12, kind="gpu", learning_capability="any"),
                 Device("small", max(s["peak_bytes_full"] for s in summary) - 1, kind="sbc")):
         ranked = cmp.rank(summary, dev)
         order, top, front = _brute_force(uninterrupted, dev, "full")
