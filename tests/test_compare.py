@@ -222,3 +222,10 @@ def test_shipped_comparisons_are_complete_and_rank_as_brute_force(task, classes)
             order = [k for k in order if k in ("tp", "tp-classes", "tp-authors", "tess")]
         assert [r["label"] for r in ranked if r["rank"]] == order
         assert cmp.pareto(summary, acc) == front
+
+
+def test_ray_executor_gives_the_same_results_file(tiny, uninterrupted, tmp_path) -> None:
+    pytest.importorskip("ray")
+    out = tmp_path / "ray"
+    assert main(["compare", "--data", str(tiny), *FLAGS, "--executor", "ray", "--out", str(out)]) == 0
+    assert _without_timing(_rows(out / cmp.RESULTS_FILE)) == _without_timing(_rows(uninterrupted))

@@ -141,21 +141,25 @@ def run_compare(args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
     jobs = cmp.plan(base, learners, list(range(args.seeds)), args.epochs, out, spec, args.backend, args.threads)
     (out / cmp.RUNS_DIR).mkdir(parents=True, exist_ok=True)
     executor = make_executor(args.executor, max(1, min(args.jobs, len(jobs))))  # no idle worker processes
-    if args.measure:
-        todo = [(lr, lr.config(base).to_json(), args.backend, str(out / cmp.RUNS_DIR)) for lr in learners]
-        for r in executor.imap(cmp.measure_learner, todo, None):
-            sys.stderr.write(f"tpprof compare: measured peak {r.get('peak_bytes')} ({r.get('status')})\n")
-    done: dict[str, dict[str, Any]] = {}
-    order = [j.out for j in jobs]
-    sys.stderr.write(f"tpprof compare: {len(jobs)} runs ({len(learners)} learners x {args.seeds} seeds, "
-                     f"{args.epochs} epochs) -> {out}\n")
-    # seed-major execution: a comparison cut short still has every learner at its first seeds
-    for row in executor.imap(cmp.train_job, sorted(jobs, key=lambda j: j.seed), None):
-        key = str(cmp.run_folder(out, next(lr for lr in learners if lr.label == row["label"]), row["seed"]))
-        done[key] = row
-        sys.stderr.write(f"tpprof compare: {row['label']} seed {row['seed']}: test {row['test_final']:.4f} "
-                         f"({len(done)}/{len(jobs)})\n")
-        cmp.write_results(out / cmp.RESULTS_FILE, [done[k] for k in order if k in done])
+    try:
+        if args.measure:
+            todo = [(lr, lr.config(base).to_json(), args.backend, str(out / cmp.RUNS_DIR)) for lr in learners]
+            for r in executor.imap(cmp.measure_learner, todo, None):
+                sys.stderr.write(f"tpprof compare: measured peak {r.get('peak_bytes')} ({r.get('status')})\n")
+        done: dict[str, dict[str, Any]] = {}
+        order = [j.out for j in jobs]
+        sys.stderr.write(f"tpprof compare: {len(jobs)} runs ({len(learners)} learners x {args.seeds} seeds, "
+                         f"{args.epochs} epochs) -> {out}\n")
+        # seed-major execution: a comparison cut short still has every learner at its first seeds
+        for row in executor.imap(cmp.train_job, sorted(jobs, key=lambda j: j.seed), None):
+            key = str(cmp.run_folder(out, next(lr for lr in learners if lr.label == row["label"]), row["seed"]))
+            done[key] = row
+            sys.stderr.write(f"tpprof compare: {row['label']} seed {row['seed']}: test {row['test_final']:.4f} "
+                             f"({len(done)}/{len(jobs)})\n")
+            cmp.write_results(out / cmp.RESULTS_FILE, [done[k] for k in order if k in done])
+    finally:
+        if hasattr(executor, "shutdown"):  # a Ray instance this command started
+            executor.shutdown()
     return [done[k] for k in order]
 
 
