@@ -375,3 +375,21 @@ def test_url_may_name_a_select_option_by_its_key() -> None:
         assert not at.exception and not at.warning and not at.error
         assert at.selectbox(key="f5_rows").value == "classes"
         assert "per class" in _charts(at)[0]["layout"]["title"]["text"]
+
+
+def test_device_page_ranks_an_uploaded_results_file(tmp_path) -> None:
+    rows = _comparison_file(tmp_path)  # written to tmp_path, uploaded below (the results folder stays empty)
+    at = _app("Device regimes", rg_src="typed budget", rg_budget="64MiB", rg_preset="fsdd")
+    _clean(at)
+    assert "no accuracy known" in at.success[0].value  # nothing shipped for the page: memory only
+    at.selectbox(key="an_src").set_value("your results.csv (tpprof compare)").run()
+    _clean(at)
+    assert not at.dataframe or "accuracy %" not in at.dataframe[0].value.columns
+    data = (tmp_path / "compare_fsdd_digit.csv").read_bytes()
+    at.get("file_uploader")[0].set_value(("results.csv", data, "text/csv")).run()
+    _clean(at)
+    assert "learns there: bptt**" in at.success[0].value
+    assert list(at.dataframe[0].value["learner"])[:1] == ["bptt"] and len(rows) == 15
+    at.get("file_uploader")[0].set_value(("results.csv", b"label,rule\ntp,tp\n", "text/csv")).run()
+    assert not at.exception and any("results" in e.value and "lacks the column" in e.value for e in at.error)
+    assert any("the paper's view" in m.value for m in at.markdown)  # the rest of the page still draws

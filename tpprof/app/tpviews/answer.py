@@ -16,6 +16,7 @@ import streamlit as st
 from tpprof import compare, plots, resources
 from tpprof.config import Config
 from tpprof.device import Device
+from tpprof.errors import UserError
 from tpprof.units import format_bytes
 
 from . import common
@@ -68,7 +69,11 @@ def _source(net_string: str, classes: int) -> tuple[str, list[dict[str, Any]] | 
         if up is None:
             st.info("Upload the results.csv that `tpprof compare --out DIR` wrote in DIR.")
             return choice, None
-        return choice, _uploaded(up.getvalue())
+        try:
+            return choice, _uploaded(up.getvalue())
+        except UserError as e:  # the page below still draws
+            st.error(str(e))
+            return choice, None
     return choice, options.get(choice)
 
 
