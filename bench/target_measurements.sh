@@ -20,7 +20,7 @@ OUT=measurements/target_rules.csv
 rm -f "$OUT"
 $M --backend qemu:cortex-m7 --device stm32h743 --net fsdd --rule ottt,tess,bptt --batch 1,8 --steps 50 --optimizer sgd --out "$OUT" || true
 $M --backend qemu:cortex-m4f,qemu:cortex-m33 --device nrf52840 --net 40-64-10,40-64-64-10 --rule ottt,tess,bptt --batch 1,8 --steps 10 --optimizer sgd --out "$OUT" || true
-$M --backend qemu:cortex-m3 --device nrf52840 --net 40-64r-10 --rule ottt --batch 1,8 --steps 10 --optimizer adam --out "$OUT" || true
+$M --backend qemu:cortex-m3 --device nrf52840 --net 40-64r-10 --rule ottt,tess --batch 1,8 --steps 10 --optimizer adam --out "$OUT" || true
 $M --backend qemu:cortex-m0 --net 40-16-10 --rule ottt,tess,bptt --batch 1,4 --steps 5 --optimizer sgd --out "$OUT" || true
 # the in-loop update (no gradient buffer), SGD and Adam
 $M --backend qemu:cortex-m7 --device stm32h743 --net fsdd --rule tp,ottt,tess --update in-loop --batch 1,8 --steps 50 --optimizer sgd --out "$OUT" || true

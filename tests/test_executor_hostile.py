@@ -91,7 +91,9 @@ def test_signal_ends_a_blocked_ray_connect(tmp_path, sig):
 
 def test_sigterm_while_ray_points_run_exits_in_one_line_without_orphans(tmp_path):
     """H2: a local Ray grid stopped by SIGTERM exits 143 with one line (not Ray's native stack
-    dump and SIGABRT), and every process it started is gone."""
+    dump and SIGABRT), and every process it started is gone. While it runs, every port of its
+    process tree listens on loopback only (S2, seen from ``tpprof measure --executor ray``)."""
+    from test_executor_ports import _loopback
     pytest.importorskip("ray")
     psutil = pytest.importorskip("psutil")
     out = tmp_path / "m.csv"
@@ -105,6 +107,10 @@ def test_sigterm_while_ray_points_run_exits_in_one_line_without_orphans(tmp_path
             time.sleep(0.2)  # the first row is in: Ray and its workers run
         assert proc.poll() is None, proc.stderr.read()
         kids = psutil.Process(proc.pid).children(recursive=True)
+        pids = {proc.pid} | {k.pid for k in kids}
+        listening = [(c.laddr.ip, c.pid) for c in psutil.net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN and c.pid in pids]
+        assert listening and all(_loopback(ip) for ip, _ in listening), listening  # S2, from the CLI itself
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=30)
     finally:

@@ -160,8 +160,7 @@ EDIT = st.one_of(
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory):
     pytest.importorskip("torch")
-    from test_resume_hostile import run as _run_fixture  # noqa: F401  (the same interrupted 1-of-2-epoch run)
-    from test_resume_hostile import _npz
+    from test_resume_hostile import _npz  # the same data as the interrupted 1-of-2-epoch run there
 
     from tpprof.config import make_config
     from tpprof.data.select import load_train_test

@@ -258,3 +258,17 @@ def test_w2_graph_values_are_refused(tmp_path, case, capsys):
     assert main(["estimate", "--net", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and fragment in err and "Traceback" not in err, err
+
+
+def test_w2_lif_without_v_reset_reads_with_a_note(tmp_path):
+    """NIR defines a missing v_reset as 0 (nir fills it in): mapped, but said, not silent."""
+    from tpprof.nir_io import read_nir_net
+
+    p = _good(tmp_path)
+    with h5py.File(p, "a") as f:
+        del f["node/nodes/lif1/v_reset"]
+    net, notes = read_nir_net(p)
+    assert [layer.width for layer in net.layers] == [128]
+    assert any("lif1: no v_reset" in n for n in notes), notes
+    _, plain = read_nir_net(_good(tmp_path, "plain.nir"))
+    assert not any("v_reset" in n for n in plain)

@@ -144,9 +144,38 @@ def read_nir_file(path: str | os.PathLike, neuron: NeuronSpec | None = None,
         first = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise ConfigError(_FIELD, f"{p.name} does not map onto a tpprof net ({type(e).__name__}: {first})",
                           "a chain of " + _ACCEPTED_NODES) from None
+    notes += [f"{n}: no v_reset in the file; NIR's default v_reset = 0 is used (a hard reset to 0)"
+              for n in _spiking_without_v_reset(p)]
     if neuron is not None:
         net = replace(net, neuron=neuron)
     return net, notes, weights
+
+
+def _spiking_without_v_reset(path: Path) -> list[str]:
+    """Spiking nodes (LIF, CubaLIF, IF) whose group in the file has no ``v_reset``: ``nir.read``
+    fills in NIR's default 0 without a word, so the note says it (the walk is bounded: the file
+    passed :func:`_precheck_hdf5`)."""
+    import h5py
+
+    out: list[str] = []
+    with h5py.File(path, "r") as f:
+        stack = [(f["node"], "")]
+        while stack:
+            graph, prefix = stack.pop()
+            nodes = graph.get("nodes")
+            if not isinstance(nodes, h5py.Group):
+                continue
+            for name, g in nodes.items():
+                if not isinstance(g, h5py.Group):
+                    continue
+                kind = g.get("type")
+                kind = kind[()] if isinstance(kind, h5py.Dataset) else b""
+                kind = kind.decode("utf8", "replace") if isinstance(kind, bytes) else str(kind)
+                if kind == "NIRGraph":
+                    stack.append((g, f"{prefix}{name}."))
+                elif kind in _SPIKING and "v_reset" not in g:
+                    out.append(f"{prefix}{name}")
+    return sorted(out)
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:

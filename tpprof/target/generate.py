@@ -41,7 +41,8 @@ LAYER_FIELDS: dict[str, dict[str, str]] = {
            "δ̃ (target-path signal)": "dt", "S (label projection)": "S"},
     "ottt": {"W": "W", "R": "R", "grad W": "gW", "grad R": "gR", "v": "v", "s": "s", "presynaptic trace": "tr",
              "presynaptic trace (recurrent)": "trr", "u (this step)": "u", "∂L_t/∂a_l (spike adjoint)": "adj"},
-    "tess": {"W": "W", "grad W": "gW", "v": "v", "s": "s", "trace_in": "tri", "trace_out": "tro",
+    "tess": {"W": "W", "R": "R", "grad W": "gW", "grad R": "gR", "v": "v", "s": "s", "trace_in": "tri",
+             "trace_in (recurrent)": "trr", "s^{t−1}": "sp", "trace_out": "tro",
              "B_l (LSG matrix)": "Bl", "p − t* (LSG error)": "pe", "δ causal": "dc", "δ non-causal": "dnc"},
     "bptt": {"W": "W", "grad W": "gW", "v": "v", "s": "s", "saved input x^t × T": "sin",
              "saved input s_{l−1}^t × (T−1)": "sin", "saved u × T": "su", "adjoint δ = ∂E/∂u (carried)": "dl"},
@@ -65,7 +66,7 @@ STRUCT_FIELDS: dict[str, tuple[str, ...]] = {
            "z", "y", "sm", "d", "dt"),
     "ottt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tr", "trr", "u", "adj"),
     "bptt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "sin", "su", "dl"),
-    "tess": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tri", "tro", "Bl", "pe", "dc", "dnc"),
+    "tess": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tri", "tro", "Bl", "pe", "dc", "dnc", "trr", "sp"),
 }
 NET_STRUCT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("S", "W_out", "gW_out", "oW_out", "m", "err"),
                                                   "ottt": ("W_out", "gW_out", "oW_out", "m", "epsL", "gm"),
@@ -150,10 +151,9 @@ def check_supported(cfg: Config) -> None:
                         "all")
     if rule.optimizer not in ("sgd", "adam"):
         raise UserError("optimizer", f"{rule.optimizer!r} is not implemented on the target", "sgd, adam")
-    if rule.name == "tess" and (any(layer.kind == "recurrent" for layer in cfg.net.layers) or rule.flavour != "paper"
-                                or rule.aux != "stored"):
-        raise UserError("rule", "TESS on the target runs the paper flavour with a stored B_l on dense feed-forward "
-                        "layers", "flavour paper, aux stored, dense layers")
+    if rule.name == "tess" and (rule.flavour != "paper" or rule.aux != "stored"):
+        raise UserError("rule", "TESS on the target runs the paper flavour with a stored B_l",
+                        "flavour paper, aux stored")
     if rule.name == "bptt" and any(layer.kind == "recurrent" for layer in cfg.net.layers):
         raise UserError("net", "BPTT on the target has dense layers only (a recurrent layer's R_lᵀ δ^t would need a "
                         "second carried buffer, which the model does not count)", "dense layers, or rule tp / ottt")
