@@ -17,7 +17,7 @@ from tpprof import compare as cmp  # noqa: E402
 from tpprof.cli import main  # noqa: E402
 from tpprof.config import Device  # noqa: E402
 
-FLAGS = ["--net", "12-16-4", "--batch", "8", "--rules", "tp,bptt", "--seeds", "2", "--epochs", "3", "--jobs", "1"]
+FLAGS = ["--net", "12-16-4", "--batch", "8", "--rule", "tp,bptt", "--seeds", "2", "--epochs", "3", "--jobs", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_rank_an_existing_results_file_for_another_device(uninterrupted, capsys)
 
 
 def test_bad_flags_are_one_line_errors(tiny, tmp_path, capsys) -> None:
-    assert main(["compare", "--data", str(tiny), "--net", "12-16-4", "--rules", "tp,nope", "--epochs", "1",
+    assert main(["compare", "--data", str(tiny), "--net", "12-16-4", "--rule", "tp,nope", "--epochs", "1",
                  "--out", str(tmp_path / "x")]) == 2
     assert "rules" in capsys.readouterr().err
     assert main(["compare", "--data", str(tiny), "--epochs", "1"]) == 2
@@ -182,7 +182,7 @@ def test_killed_with_sigkill_and_resumed_equals_uninterrupted(tiny, tmp_path) ->
     import sys
     import time
 
-    flags = ["--data", str(tiny), "--net", "12-16-4", "--batch", "8", "--rules", "tp,bptt", "--seeds", "2",
+    flags = ["--data", str(tiny), "--net", "12-16-4", "--batch", "8", "--rule", "tp,bptt", "--seeds", "2",
              "--epochs", "6", "--jobs", "1"]
     env = dict(os.environ, PYTHONPATH=str(Path(cmp.__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
     out = tmp_path / "killed"

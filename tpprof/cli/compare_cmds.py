@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from tpprof.cli.config_flags import ascii_int
+from tpprof.cli.config_flags import RULE_HELP, ascii_int
 from tpprof.errors import UserError
 
 _EXAMPLES = """examples:
-  tpprof compare --data fsdd --device stm32h743 --rules all --seeds 3 --epochs 10 --jobs 2 --out cmp/digit
-  tpprof compare --data fsdd --task digit-speaker --device rpi4-4gb --rules tp,tess,bptt --epochs 10 --out cmp/60
+  tpprof compare --data fsdd --device stm32h743 --rule all --seeds 3 --epochs 10 --jobs 2 --out cmp/digit
+  tpprof compare --data fsdd --task digit-speaker --device rpi4-4gb --rule tp,tess,bptt --epochs 10 --out cmp/60
   tpprof compare --data my_spikes.npz --net 700-450-20 --device stm32h743 --epochs 5 --executor ray:auto --out cmp/mine
   tpprof compare --results cmp/digit/results.csv --device nrf52840     # rank an earlier comparison for another device
 """
@@ -43,21 +43,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--net", default="fsdd",
                    help="preset, net string or .nir file; its readout is resized to the data's classes "
                         "(e.g. --net fsdd)")
-    p.add_argument("--batch", type=ascii_int, default=32, help="mini-batch B (e.g. --batch 32)")
-    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="adam",
-                   help="optimiser of every learner (the learning rates were chosen for adam) (e.g. --optimizer adam)")
+    p.add_argument("--batch", type=ascii_int, default=32, help="batch size B of every run (e.g. --batch 32)")
+    p.add_argument("--optimizer", default="adam",
+                   help=RULE_HELP["optimizer"].split(";")[0] + "; of every learner (the learning rates were chosen "
+                        "for adam), e.g. --optimizer adam")
     p.add_argument("--device", default=None,
                    help="catalogue device to rank for ('tpprof devices'); its kind names the accounting "
                         "(e.g. --device stm32h743)")
     p.add_argument("--devices", default=None, metavar="FILE",
                    help="extra device catalogue (e.g. --devices boards.toml)")
-    p.add_argument("--rules", default="all",
-                   help=f"all, or a comma-separated list of {', '.join(LEARNER_LABELS)} (e.g. --rules tp,tess,bptt)")
+    p.add_argument("--rule", default="all",
+                   help=f"the learning rules compared: all, or a comma-separated list of {', '.join(LEARNER_LABELS)} "
+                        "(e.g. --rule tp,tess,bptt)")
     p.add_argument("--seeds", type=ascii_int, default=3, help="seeds per learner: 0..N-1 (e.g. --seeds 3)")
     p.add_argument("--epochs", type=ascii_int, default=None, help="epochs per run (e.g. --epochs 10)")
     p.add_argument("--jobs", type=ascii_int, default=1, help="parallel worker processes (e.g. --jobs 2)")
     p.add_argument("--executor", default=None, help="local (default, --jobs processes), ray, ray:auto, ray:ADDRESS")
-    p.add_argument("--backend", default="cpu", help="where a step runs: cpu, cuda, cuda:N (e.g. --backend cpu)")
+    p.add_argument("--backend", default="cpu", help="where the steps run: cpu, cuda, cuda:N (e.g. --backend cpu)")
     p.add_argument("--threads", type=ascii_int, default=1, help="torch threads per run (e.g. --threads 1)")
     p.add_argument("--measure", action="store_true",
                    help="also measure each learner's training peak once (profiler counter, a fresh process)")
@@ -136,7 +138,7 @@ def run_compare(args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
     from tpprof.train import check_fits
 
     check_fits(base, train)
-    learners = cmp.parse_learners(args.rules, base)
+    learners = cmp.parse_learners(args.rule, base)
     out = Path(args.out)
     jobs = cmp.plan(base, learners, list(range(args.seeds)), args.epochs, out, spec, args.backend, args.threads)
     (out / cmp.RUNS_DIR).mkdir(parents=True, exist_ok=True)
