@@ -85,10 +85,14 @@ def _commands(f: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]]:
                   ["--data", "--net", "--batch", "--seed", "--limit", "--lr", "--out", "--threads"]),
         "evaluate": (["evaluate", "--checkpoint", str(f["npz"]), "--data", str(f["npz"])], ["--checkpoint", "--data"]),
         "devices": (["devices"], ["--devices"]),
+        "compare": (["compare", "--data", str(f["npz"]), "--net", "12-8-3", "--batch", "8", "--rule", "tp",
+                     "--seeds", "1", "--epochs", "1", "--device", "stm32h743", "--out", out],
+                    # --seeds and --epochs left out for the same reason as train's --epochs
+                    ["--data", "--net", "--batch", "--rule", "--device", "--jobs", "--out", "--results", "--task"]),
     }
 
 
-@pytest.mark.parametrize("name", ["measure", "measure-grid", "validate", "train", "evaluate", "devices"])
+@pytest.mark.parametrize("name", ["measure", "measure-grid", "validate", "train", "evaluate", "devices", "compare"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(data=st.data())

@@ -31,8 +31,8 @@ def _cfg(net="40-64-10", B=4, T=3, opt="sgd", rule="tp", **kw):
                                         ("40-64r-64-10", 8, "batch")])
 def test_layout_is_the_model(net, B, rows):
     """One array per term; persistent arrays + the largest phase = peak_bytes (no compiler needed)."""
-    for cfg in (_cfg(net, B, target_rows=rows), _cfg(net, B, rule="ottt"), _cfg(net.replace("r", ""), B, rule="bptt"),
-                _cfg(net.replace("r", ""), B, rule="tess")):
+    for cfg in (_cfg(net, B, target_rows=rows), _cfg(net, B, rule="ottt"), _cfg(net, B, rule="bptt"),
+                _cfg(net, B, rule="tess")):
         lay = layout(cfg)
         bd = estimate(cfg, "algorithm")
         assert sorted(a.term for a in lay.arrays) == sorted(t.name for t in bd.terms)
@@ -46,7 +46,8 @@ def test_layout_is_the_model(net, B, rows):
 def test_unsupported_configs_are_one_line_errors():
     for cfg, field in [(make_config("1x8x8-c4-10", "tp", batch=2, steps=2), "net"),
                        (_cfg(opt="momentum"), "optimizer"), (_cfg().with_(dtype="fp16"), "dtype"),
-                       (_cfg("40-32r-10", rule="bptt"), "net"), (_cfg(rule="eprop"), "rule")]:
+                       (_cfg(rule="eprop"), "rule"), (_cfg("40-32r-10", rule="tbptt", window=2), "net"),
+                       (_cfg(rule="tbptt", compact=True), "compact")]:
         with pytest.raises(UserError) as e:
             layout(cfg)
         assert e.value.field == field and "\n" not in str(e.value)
@@ -67,8 +68,8 @@ def test_host_ottt_kernel_matches_the_learner(net, B, opt):
 
 
 @needs_cc
-@pytest.mark.parametrize("net,B,factors", [("40-64-10", 8, None), ("40-32-48-10", 4, (0.2, 0.5, 0.0, 1.0)),
-                                           ("40-32-48-10", 4, (0.2, 0.5, 1.0, 0.0))])
+@pytest.mark.parametrize("net,B,factors", [("40-64-10", 8, None), ("40-32r-48-10", 4, (0.2, 0.5, 0.0, 1.0)),
+                                           ("40-32-48r-10", 4, (0.2, 0.5, 1.0, 0.0)), ("40-32r-10", 8, None)])
 def test_host_tess_kernel_matches_the_learner(net, B, factors):
     """SGD only: with Adam a weight whose TESS gradient is ~0 (the square-wave signal cancels) gets
     lr·g/(|g| + ε), whose sign follows rounding (measured: 3e-4 relative over a 32×48 tensor)."""
@@ -83,13 +84,33 @@ def test_host_tess_kernel_matches_the_learner(net, B, factors):
 
 @needs_cc
 @pytest.mark.parametrize("net,B,T,opt", [("40-64-10", 1, 5, "sgd"), ("40-32-48-10", 4, 6, "adam"),
-                                         ("40-32-10", 4, 1, "sgd")])
+                                         ("40-32-10", 4, 1, "sgd"), ("40-32r-10", 4, 5, "sgd"),
+                                         ("40-32r-48-10", 4, 6, "adam")])
 def test_host_bptt_kernel_matches_the_learner(net, B, T, opt):
+    """Recurrent layer 1, last (R_lᵀ δ from W_outᵀ g_m) or below a dense layer: R_1's update moves."""
     from tpprof.measure.target_reference import max_update_difference
 
     cfg = _cfg(net, B, T=T, opt=opt, rule="bptt")
     run = host_run(cfg, dump=True)
     assert run.status == "ok", run.message
+    if "r" in net:  # a zero update would pass the relative check trivially
+        assert run.params[-1]["layer1.R"] != run.params[0]["layer1.R"]
+    assert max_update_difference(cfg, run) <= 1e-5
+
+
+@needs_cc
+@pytest.mark.parametrize("net,B,T,K,opt", [("40-32-10", 4, 10, 4, "sgd"), ("40-32-48-10", 4, 9, 3, "adam")])
+def test_host_tbptt_kernel_matches_the_learner(net, B, T, K, opt):
+    """tbptt = the BPTT kernel over windows of K steps (a shorter last one), one update per window."""
+    from tpprof.measure.target_reference import max_update_difference
+
+    cfg = _cfg(net, B, T=T, opt=opt, rule="tbptt", window=K)
+    lay = layout(cfg)
+    assert sum(a.bytes for a in lay.persistent) + lay.transient_bytes() == estimate(cfg, "algorithm").peak_bytes
+    run = host_run(cfg, dump=True)
+    assert run.status == "ok", run.message
+    moved = [run.params[t]["layer1.W"] != run.params[t - 1]["layer1.W"] for t in range(1, T + 1)]
+    assert moved == [t % K == 0 or t == T for t in range(1, T + 1)]  # updates at window ends only
     assert max_update_difference(cfg, run) <= 1e-5
 
 
@@ -118,12 +139,14 @@ def m4f():
 @pytest.mark.parametrize("rule,net,B", [("tp", "40-64-10", 1), ("tp", "40-64-10", 2), ("tp", "40-64-64-10", 8),
                                         ("tp", "40-32r-10", 8),
                                         ("ottt", "40-64-64-10", 4), ("ottt", "40-32r-48-10", 8),
-                                        ("bptt", "40-32-48-10", 4), ("tess", "40-32-48-10", 4),
+                                        ("bptt", "40-32-48-10", 4), ("bptt", "40-32r-48-10", 4), ("tbptt", "40-32-48-10", 4),
+                                        ("tess", "40-32r-48-10", 4),
                                         ("tp-in-loop", "40-32r-48-10", 4), ("ottt-in-loop", "40-32-48-10", 4)])
 def test_qemu_ram_is_the_algorithmic_peak(m4f, rule, net, B):
     """On the Cortex-M4F the m_* arrays (.bss minus data and runtime) are exactly peak_bytes."""
     rule, _, mode = rule.partition("-")
-    cfg = _cfg(net, B, T=2, rule=rule, update="in-loop" if mode else "buffered")
+    cfg = _cfg(net, B, T=2, rule=rule, update="in-loop" if mode else "buffered",
+               **({"window": 1} if rule == "tbptt" else {}))
     built, run = target_run(cfg, m4f, count=False)
     assert run.status == "ok", run.message
     acc = account(built, run)
@@ -147,6 +170,20 @@ def test_qemu_kernel_matches_the_learner_and_counts_deterministically(m4f, tmp_p
     again = qemu_run(built, m4f)
     assert len(run.insns_per_step) == 4 and min(run.insns_per_step) > 0
     assert again.insns_per_step == run.insns_per_step and again.checksum == run.checksum
+
+
+@needs_arm
+@pytest.mark.parametrize("rule,net,kw", [("bptt", "40-32r-10", {}), ("tbptt", "40-32-10", {"window": 2})])
+def test_qemu_bptt_kernels_match_the_learner(m4f, tmp_path, rule, net, kw):
+    """Under QEMU (M4F, FPv4-SP) as on the host: recurrent BPTT's and tbptt's updates are the learner's."""
+    from tpprof.measure.target_reference import max_update_difference
+
+    cfg = _cfg(net, 4, T=5, rule=rule, **kw)
+    _, run = target_run(cfg, m4f, dump=True, count=False, workdir=tmp_path)
+    assert run.status == "ok", run.message
+    name = "layer1.R" if "r" in net else "layer1.W"
+    assert run.params[-1][name] != run.params[0][name]
+    assert max_update_difference(cfg, run) <= 1e-5
 
 
 @needs_arm
@@ -298,3 +335,17 @@ def test_dashboard_marks_the_target_measured_configs(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     captions = " ".join(c.value for c in at.caption)
     assert "Measured on the target" in captions and "cycles/step" in captions
+
+
+def test_estimate_rule_all_gives_cycles_on_a_cortex_m_device(capsys):
+    """The shipped target rows give instructions/MAC per core and rule: estimate --rule all on an
+    MCU of the catalogue prints cycles/step at a stated CPI (no toolchain needed)."""
+    from tpprof.cli import main
+
+    assert main(["estimate", "--net", "fsdd", "--rule", "all", "--batch", "8", "--steps", "50", "--optimizer", "sgd",
+                 "--device", "stm32h743"]) == 0
+    out = capsys.readouterr().out
+    assert "cycles/step†" in out and "stated CPI" in out and "cortex-m7" in out
+    assert main(["estimate", "--net", "fsdd", "--rule", "all", "--batch", "8", "--steps", "50", "--device",
+                 "k210"]) == 0  # not a Cortex-M: no cycle column
+    assert "cycles/step†" not in capsys.readouterr().out

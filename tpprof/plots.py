@@ -871,3 +871,38 @@ def pareto(df: pd.DataFrame, title: str | None = None) -> go.Figure:
                                    legend={"title": {"text": "rule"}},
                                    xaxis=_axis("peak memory (full accounting)", type="log", **byte_ticks(lo, hi)),
                                    yaxis=_axis("time per step, ms (compute model)", rangemode="tozero")))
+
+
+def accuracy_vs_peak(df: pd.DataFrame, budget_bytes: int | None = None, device: str = "",
+                     title: str | None = None) -> go.Figure:
+    """Final-epoch test accuracy (mean ± sd over seeds) against peak memory (log x) per learner of a
+    comparison (:func:`tpprof.compare.ranking_frame`); the accuracy × peak Pareto front joined by a
+    line, learners that do not fit or learn on the device hollow, the device's budget a vertical line.
+    The peak's accounting is the frame's ``accounting`` column, named on the axis."""
+    acc = str(df["accounting"].iloc[0]) if len(df) else "full"
+    front = df[df["pareto"]].sort_values("peak_bytes")
+    traces: list[dict[str, Any]] = [dict(type="scatter", x=front["peak_bytes"], y=front["acc_mean"] * 100,
+                                         mode="lines", line={"color": "#888", "dash": "dot"},
+                                         name="Pareto front", hoverinfo="skip")]
+    for label, g in df.groupby("label", sort=False):
+        rule = str(g["rule"].iloc[0])
+        ok = bool(g["fits_learns"].iloc[0])
+        traces.append(dict(
+            type="scatter", x=g["peak_bytes"], y=g["acc_mean"] * 100, mode="markers", name=str(label),
+            error_y={"type": "data", "array": g["acc_sd"].fillna(0) * 100},
+            marker={"size": 11, "color": RULE_COLORS.get(rule, "#555"), "symbol": "circle" if ok else "circle-open",
+                    "line": {"width": 2, "color": RULE_COLORS.get(rule, "#555")}},
+            customdata=[[human_bytes(p), w or "fits and learns"] for p, w in zip(g["peak_bytes"], g["why_not"])],
+            hovertemplate=f"{label}<br>%{{y:.1f}} %<br>peak %{{customdata[0]}}<br>%{{customdata[1]}}<extra></extra>"))
+    lo = float(df["peak_bytes"].min()) if len(df) else 1.0
+    hi = float(df["peak_bytes"].max()) if len(df) else 2.0
+    shapes = []
+    if budget_bytes:
+        lo, hi = min(lo, budget_bytes), max(hi, budget_bytes)
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": budget_bytes, "x1": budget_bytes,
+                       "y0": 0, "y1": 1, "line": {"color": "#C8322D", "dash": "dash"}})
+    return _figure(traces, _layout(
+        title or f"Accuracy against peak memory{' vs ' + device if device else ''}: filled = fits and learns",
+        height=520, shapes=shapes, legend={"title": {"text": "learner"}},
+        xaxis=_axis(f"peak memory ({acc} accounting)", type="log", **byte_ticks(lo * 0.8, hi * 1.25)),
+        yaxis=_axis("final-epoch test accuracy, % (mean ± sd over seeds)")))

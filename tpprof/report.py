@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 from tpprof import resources
 from tpprof.cli.config_flags import config_from_values
+from tpprof.compare import load_comparisons, ranking_frame
 from tpprof.config import Config
 from tpprof.datafiles import load_measurements, load_results, shipped_measurement_files
 from tpprof.device import Device
@@ -40,6 +41,7 @@ class ReportItem:
     title: str
     files: list[Path]
     provenance: dict[str, Any]
+    table_html: str = ""  # a table shown under the figure in index.html (the comparison's ranking)
 
 
 def report_config(net: str | None = None) -> Config:
@@ -98,7 +100,9 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     regime_map, scaling, for ``net`` (default the SHD net; scaling needs a dense net and is drawn
     for the SHD net's shape otherwise). With measurement files (``measurements`` or the shipped
     measurements/): measured_vs_analytic and t_invariance. With training results (``results``
-    or docs/results/): accuracy, finetune and silhouette. ``titles=False`` leaves the figures
+    or docs/results/): accuracy, finetune and silhouette, and per comparison file (``compare_*.csv``,
+    written by ``tpprof compare``) accuracy against peak memory with its ranking table for
+    ``device``. ``titles=False`` leaves the figures
     without a title (a paper's caption says it); ``size``: (width, height) in CSS px. Each
     sidecar names the code (git commit or version) and the sha256 of every data file read.
     ``progress(stem, n_figures)`` is called after each figure, once every input was checked.
@@ -182,17 +186,50 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
         if name in frames:
             add(name, title, functools.partial(plot, frames[name]),
                 {**rprov, "results_files": [f"{name}.csv"], "data_sha256": file_hashes([res_dir / f"{name}.csv"])})
+    tables: dict[str, str] = {}
+    comps, _cproblems = load_comparisons(res_dir)
+    for cstem, rows in comps.items():
+        frame = ranking_frame(rows, dev)
+        r0 = rows[0]
+        ctitle = (f"Which learner for {r0.get('data')} {r0.get('task')} ({r0.get('net_string')}) on {dev.name}: "
+                  "accuracy against peak memory")
+        add(cstem, ctitle, functools.partial(plots.accuracy_vs_peak, frame, dev.budget_bytes, dev.name),
+            {**rprov, "results_files": [f"{cstem}.csv"], "data_sha256": file_hashes([res_dir / f"{cstem}.csv"]),
+             "device": {"name": dev.name, "budget_bytes": dev.budget_bytes},
+             "accounting": str(frame["accounting"].iloc[0]),
+             "accuracy": "final-epoch test accuracy, mean ± sample sd over seeds (never the best epoch)",
+             "memory": "the analytic peak of each run's config in the device's accounting (tpprof.compare.rank)"})
+        tables[cstem] = ranking_html(frame)
     items: list[ReportItem] = []
     for stem, title, thunk, prov in jobs:
         fig = thunk()
         if not titles:
             fig.update_layout(title_text="", margin_t=30)
         written = plots.save_figure(fig, out_dir / stem, prov, size=size)
-        items.append(ReportItem(stem, title, written, json.loads(written[-1].read_text())))
+        items.append(ReportItem(stem, title, written, json.loads(written[-1].read_text()), tables.get(stem, "")))
         if progress is not None:
             progress(stem, len(jobs))
     write_index(out_dir, items)
     return items
+
+
+def ranking_html(frame: Any) -> str:
+    """The comparison's ranking as an HTML table: rank, learner, accuracy, peak, fits, learns."""
+    from tpprof.plots import human_bytes
+
+    acc = str(frame["accounting"].iloc[0]) if len(frame) else "full"
+    head = ("<table><tr><th>rank</th><th>learner</th><th>accuracy % (mean ± sd)</th><th>seeds</th>"
+            f"<th>peak ({html.escape(acc)})</th><th>fits</th><th>learns there</th><th>Pareto</th></tr>")
+    body = []
+    for r in frame.to_dict("records"):
+        rank = "" if r["rank"] is None or r["rank"] != r["rank"] else str(int(r["rank"]))
+        sd = f" ± {100 * r['acc_sd']:.1f}" if r["acc_sd"] == r["acc_sd"] else ""
+        body.append(f"<tr><td>{rank}</td><td>{html.escape(str(r['label']))}</td><td>{100 * r['acc_mean']:.1f}{sd}</td>"
+                    f"<td>{r['seeds']}</td><td>{human_bytes(r['peak_bytes'])}</td>"
+                    f"<td>{'yes' if r['fits'] else 'no'}</td>"
+                    f"<td>{'yes' if r['learns'] else html.escape(str(r['why_not']))}</td>"
+                    f"<td>{'yes' if r['pareto'] else ''}</td></tr>")
+    return head + "".join(body) + "</table>"
 
 
 def _scaling_shape(cfg: Config) -> dict[str, int]:
@@ -210,14 +247,15 @@ def write_index(out_dir: Path, items: Sequence[ReportItem]) -> Path:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>tpprof report</title>",
              "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto}"
              "figure{margin:2em 0}img{max-width:100%;border:1px solid #ddd}"
-             "pre{background:#f6f6f6;padding:.5em;font-size:11px;overflow:auto;max-height:12em}</style>",
+             "pre{background:#f6f6f6;padding:.5em;font-size:11px;overflow:auto;max-height:12em}"
+             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:2px 6px}</style>",
              "</head><body><h1>tpprof report</h1>"]
     for it in items:
         links = " · ".join(f"<a href='{html.escape(p.name)}'>{html.escape(p.suffix[1:].upper())}</a>"
                            for p in it.files)
         parts.append(f"<figure id='{html.escape(it.stem)}'><h2>{html.escape(it.title)}</h2>"
                      f"<img src='{html.escape(it.stem)}.svg' alt='{html.escape(it.title)}'>"
-                     f"<figcaption>{links}</figcaption>"
+                     f"<figcaption>{links}</figcaption>{it.table_html}"
                      f"<pre>{html.escape(json.dumps(it.provenance, indent=1, sort_keys=True, default=str))}</pre>"
                      "</figure>")
     parts.append("</body></html>")

@@ -30,8 +30,8 @@ Terms (what, formula, why):
   elements (T ≥ 2; for T = 1 no sum is formed: Σ_w n_w).
   Also live in backward: the last layer's input current of step T−1 (B·n_nrn_L, a loop
   variable), log_softmax(m^T) (B·C; its gradient is the algorithmic ∂E/∂m), three loss
-  scalars, and for recurrent layers the zero initial spikes saved by R_l s^0 plus the R_lᵀ δ
-  product (2·B·n_nrn). Conv: ws_forward's graph (W − μ, g·(W − μ), Ŵ: 3·|W_l|, and σ: C_out),
+  scalars, and for recurrent layers the zero initial spikes saved by R_l s^0 (B·n_nrn; the
+  R_lᵀ δ product beside it is the algorithm's carried recurrent adjoint). Conv: ws_forward's graph (W − μ, g·(W − μ), Ŵ: 3·|W_l|, and σ: C_out),
   pooling's saved un-pooled input ((T−1)·B·n_nrn: s^T is the state s) and the int64 max-pool
   indices (T·B·n_out·(8 − d) bytes beyond the algorithmic switches).
 * **BPTT with standardised conv weights, a second moment** (``backward:ws-end``): Ŵ_l is
@@ -211,7 +211,11 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object
            SRC + "nll_loss's output and total_weight, and the backward seed ones_like(loss): 3 scalars",
            phases=both)
     for g in geo:
-        if g.n_recurrent:
+        if g.n_recurrent and g.index > F:  # R_lᵀ δ is the algorithm's "R_lᵀ δ (recurrent adjoint, carried)"
+            tl.mem("initial spikes s^0 saved for R_l", "implementation", B * g.n_neurons,
+                   SRC + "R_l s^{t−1} at t = 0 saves the zero state s^0 (B·n_nrn) that no other op saves",
+                   layer=g.index, phases=("backward",))
+        elif g.n_recurrent:
             tl.mem("initial spikes s^0 saved for R_l, and the R_lᵀ adjoint product", "implementation",
                    2 * B * g.n_neurons,
                    SRC + "R_l s^{t−1} at t = 0 saves the zero state s^0 (B·n_nrn) that no other op saves; "

@@ -83,7 +83,13 @@ def family_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], bptt_terms: 
     if rule == "ottt":
         return _ottt_terms(tl, cfg, algo)
     steps = T if rule == "bptt-compact" else segment_len(cfg, T) if rule == "bptt-ckpt" else window_len(cfg, T)
-    if rule == "bptt-compact" or cfg.rule.compact:
+    compact = rule == "bptt-compact" or cfg.rule.compact
+    if rule == "tbptt":  # live through the window's forward (compact: its forward:last moment) and backward
+        tl.mem("m^{w0} (readout at the window start)", "implementation", cfg.workload.batch * cfg.workload.classes,
+               SRC + "snn/bptt_variants.py tbptt: the detached readout of the previous windows, B × C, onto which "
+               "this window's W_out a_L^t are summed out of place (m = m + r) and which the loop variable keeps; "
+               "an in-place sum needs no second copy", phases=("backward", FWD) if compact else ("backward",))
+    if compact:
         return _compact_terms(tl, cfg, algo, steps)
     # plain saving inside a segment / window: BPTT's terms over k or K steps (an upper bound: the
     # learner frees each step's saved tensors as backward passes it, bptt.py's record keeps them)

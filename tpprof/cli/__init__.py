@@ -19,7 +19,8 @@ from tpprof.config import set_net_file_dt
 from tpprof.errors import UserError
 
 #: Command-group modules under tpprof.cli, in the order their commands appear in --help.
-COMMAND_MODULES: tuple[str, ...] = ("analytic_cmds", "train_cmds", "measure_cmds", "app_cmds", "export_cmds")
+COMMAND_MODULES: tuple[str, ...] = ("analytic_cmds", "train_cmds", "compare_cmds", "measure_cmds", "app_cmds",
+                                     "export_cmds")
 
 
 class Parser(argparse.ArgumentParser):

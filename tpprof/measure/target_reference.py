@@ -41,6 +41,15 @@ def torch_updates(cfg: Config, initial: dict[str, list[float]]) -> tuple[list[di
         cur = dict(learner.named_parameters())
         states.append({n: (cur[n] if n in cur else sd[n]).detach().clone() for n in names})
 
+    if cfg.rule.name == "tbptt":  # on_step runs before a window's update: the step's state is after it
+        step_optims = learner._step_optims
+
+        def after_update(*args: object, **kw: object) -> None:
+            step_optims(*args, **kw)
+            on_step(-1)
+            states.pop(-2)
+
+        learner._step_optims = after_update  # type: ignore[method-assign]
     res = learner.train_batch(xt, yt, on_step=on_step)
     # BPTT's on_step runs inside its forward, before its one update: the end of the mini-batch
     # is the state after step T (for the per-step rules it is what on_step saw at t = T − 1)

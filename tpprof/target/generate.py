@@ -41,10 +41,12 @@ LAYER_FIELDS: dict[str, dict[str, str]] = {
            "δ̃ (target-path signal)": "dt", "S (label projection)": "S"},
     "ottt": {"W": "W", "R": "R", "grad W": "gW", "grad R": "gR", "v": "v", "s": "s", "presynaptic trace": "tr",
              "presynaptic trace (recurrent)": "trr", "u (this step)": "u", "∂L_t/∂a_l (spike adjoint)": "adj"},
-    "tess": {"W": "W", "grad W": "gW", "v": "v", "s": "s", "trace_in": "tri", "trace_out": "tro",
+    "tess": {"W": "W", "R": "R", "grad W": "gW", "grad R": "gR", "v": "v", "s": "s", "trace_in": "tri",
+             "trace_in (recurrent)": "trr", "s^{t−1}": "sp", "trace_out": "tro",
              "B_l (LSG matrix)": "Bl", "p − t* (LSG error)": "pe", "δ causal": "dc", "δ non-causal": "dnc"},
-    "bptt": {"W": "W", "grad W": "gW", "v": "v", "s": "s", "saved input x^t × T": "sin",
-             "saved input s_{l−1}^t × (T−1)": "sin", "saved u × T": "su", "adjoint δ = ∂E/∂u (carried)": "dl"},
+    "bptt": {"W": "W", "R": "R", "grad W": "gW", "grad R": "gR", "v": "v", "s": "s", "saved input x^t × T": "sin",
+             "saved input s_{l−1}^t × (T−1)": "sin", "saved u × T": "su", "adjoint δ = ∂E/∂u (carried)": "dl",
+             "R_lᵀ δ (recurrent adjoint, carried)": "dr"},
 }
 NET_FIELDS: dict[str, dict[str, str]] = {
     "tp": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "softmax(m) − c": "err"},
@@ -55,7 +57,12 @@ NET_FIELDS: dict[str, dict[str, str]] = {
     "bptt": {"W_out": "W_out", "grad W_out": "gW_out", "m (readout potential)": "m", "saved s_L × (T−1)": "sL",
              "∂E/∂m": "gm"},
 }
-SOURCES: dict[str, tuple[str, ...]] = {"tp": ("tp.c",), "ottt": ("ottt.c",), "bptt": ("bptt.c",), "tess": ("tess.c",)}
+#: Rules that run another rule's kernel: tbptt is bptt.c with a window K < T (same terms over K steps).
+KERNEL: dict[str, str] = {"tbptt": "bptt"}
+for _alias, _kernel in KERNEL.items():
+    LAYER_FIELDS[_alias], NET_FIELDS[_alias] = LAYER_FIELDS[_kernel], NET_FIELDS[_kernel]
+SOURCES: dict[str, tuple[str, ...]] = {"tp": ("tp.c",), "ottt": ("ottt.c",), "bptt": ("bptt.c",), "tess": ("tess.c",),
+                                       "tbptt": ("bptt.c",)}
 RUNTIME_SOURCES = ("runtime.c", "main.c")
 #: Layer-struct fields of each rule (the order of <rule>.h's initialiser): ints, then pointers.
 INT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("n_in", "n", "rec", "two_terms"), "ottt": ("n_in", "n", "rec"),
@@ -64,8 +71,8 @@ STRUCT_FIELDS: dict[str, tuple[str, ...]] = {
     "tp": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "vt", "st", "eps", "epst", "sp", "spt",
            "z", "y", "sm", "d", "dt"),
     "ottt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tr", "trr", "u", "adj"),
-    "bptt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "sin", "su", "dl"),
-    "tess": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tri", "tro", "Bl", "pe", "dc", "dnc"),
+    "bptt": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "sin", "su", "dl", "dr"),
+    "tess": ("W", "R", "gW", "gR", "oW", "oR", "v", "s", "tri", "tro", "Bl", "pe", "dc", "dnc", "trr", "sp"),
 }
 NET_STRUCT_FIELDS: dict[str, tuple[str, ...]] = {"tp": ("S", "W_out", "gW_out", "oW_out", "m", "err"),
                                                   "ottt": ("W_out", "gW_out", "oW_out", "m", "epsL", "gm"),
@@ -150,13 +157,15 @@ def check_supported(cfg: Config) -> None:
                         "all")
     if rule.optimizer not in ("sgd", "adam"):
         raise UserError("optimizer", f"{rule.optimizer!r} is not implemented on the target", "sgd, adam")
-    if rule.name == "tess" and (any(layer.kind == "recurrent" for layer in cfg.net.layers) or rule.flavour != "paper"
-                                or rule.aux != "stored"):
-        raise UserError("rule", "TESS on the target runs the paper flavour with a stored B_l on dense feed-forward "
-                        "layers", "flavour paper, aux stored, dense layers")
-    if rule.name == "bptt" and any(layer.kind == "recurrent" for layer in cfg.net.layers):
-        raise UserError("net", "BPTT on the target has dense layers only (a recurrent layer's R_lᵀ δ^t would need a "
-                        "second carried buffer, which the model does not count)", "dense layers, or rule tp / ottt")
+    if rule.name == "tess" and (rule.flavour != "paper" or rule.aux != "stored"):
+        raise UserError("rule", "TESS on the target runs the paper flavour with a stored B_l",
+                        "flavour paper, aux stored")
+    if rule.name == "tbptt" and rule.compact:
+        raise UserError("compact", "tbptt on the target saves as plain BPTT", "compact false")
+    if rule.name == "tbptt" and any(layer.kind == "recurrent" for layer in cfg.net.layers):
+        raise UserError("net", "tbptt on the target has dense layers only (R_l's gradient at a window's first step "
+                        "reads s^{w0−1}, kept beside the state, which the model counts with the learner's "
+                        "implementation terms)", "dense layers, or rule bptt")
     if rule.name == "tp":
         if rule.flavour != "paper" or rule.train_s or rule.aux != "stored" or rule.similarity != "distance" \
                 or rule.s_init != "uniform":
@@ -229,6 +238,11 @@ def _target_rows(cfg: Config) -> int:
     return min(B, C) if cfg.rule.name == "tp" and cfg.rule.target_rows == "classes" else B
 
 
+def kernel_name(cfg: Config) -> str:
+    """The C kernel (header, struct names) that runs ``cfg``'s rule."""
+    return KERNEL.get(cfg.rule.name, cfg.rule.name)
+
+
 def model_h(cfg: Config) -> str:
     wl, nrn, rule = cfg.workload, cfg.net.neuron, cfg.rule
     geo = cfg.net.geometry()
@@ -237,7 +251,8 @@ def model_h(cfg: Config) -> str:
         "#ifndef MODEL_H", "#define MODEL_H", '#include "tpt.h"',
         f'#define TPT_RULE "{rule.name}"',
         f"#define NL {len(geo)}", f"#define BATCH {wl.batch}", f"#define CLASSES {wl.classes}",
-        f"#define STEPS {wl.steps}", f"#define N_IN {geo[0].n_in}", f"#define KT {_target_rows(cfg)}",
+        f"#define STEPS {wl.steps}", f"#define WINDOW {rule.window_for(wl.steps) if rule.name == 'tbptt' else wl.steps}",
+        f"#define N_IN {geo[0].n_in}", f"#define KT {_target_rows(cfg)}",
         f"#define ALPHA {_flit(nrn.alpha)}", f"#define BETA {_flit(nrn.beta)}", f"#define VTH {_flit(nrn.v_th)}",
         f"#define SURR_K {_flit(nrn.surrogate_k)}", f"#define LR {_flit(rule.lr)}",
         f"#define TPT_OPT_ADAM {int(rule.optimizer == 'adam')}",
@@ -275,7 +290,7 @@ def params(cfg: Config) -> list[tuple[str, str, int, int]]:
 
 
 def model_c(cfg: Config, lay: Layout) -> str:
-    rule = cfg.rule.name
+    rule = kernel_name(cfg)
     lines = ["/* generated by tpprof.target.generate: one array per term of the algorithmic model */",
              '#include "model.h"', f'#include "{rule}.h"', ""]
     for a in lay.persistent:

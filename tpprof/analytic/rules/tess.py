@@ -95,6 +95,12 @@ def full_terms(cfg: Config, tl: TermList) -> None:
             tl.ops("regenerate B_l", 0, 2 * C * g.n_out,
                    "TESS §10: square-wave columns regenerated for z and m (aux='regenerated')", layer=l)
         phase = (f"loss:{l}",)
+        if g.n_recurrent:
+            # R_l s_l^{t−1} needs every previous spike while s_l^t is formed, and the non-causal R_l term
+            # (δ_ncᵀ s^{t−1}) and the recurrent trace read them after: a copy held through layer l's phase
+            tl.mem("s^{t−1}", "neuron_state", B * g.n_neurons,
+                   "TESS §10 with R_l: previous spikes s_l^{t−1}, B × n_nrn, held from layer l's forward (R_l s^{t−1}) "
+                   "to its R_l update, while s_l^t exists", layer=l, phases=phase)
         tl.mem("p − t* (LSG error)", "loss_buffers", B * C,
                "TESS §10: z = B_l o, p = softmax(z), p − t*, B × C in place", layer=l, phases=phase)
         if causal:

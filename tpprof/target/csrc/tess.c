@@ -1,5 +1,6 @@
-/* TESS, paper flavour (tpprof/snn/tess.py; Apolinario, Roy, Frenkel), dense feed-forward layers.
- * Per layer l (phase loss:l), with the factors (λ_post, λ_pre, α_post, α_pre):
+/* TESS, paper flavour (tpprof/snn/tess.py; Apolinario, Roy, Frenkel), dense and recurrent layers.
+ * Per layer l (phase loss:l), with the factors (λ_post, λ_pre, α_post, α_pre); a recurrent layer adds
+ * R_l s^{t−1} to the current, r̂ ← s^{t−1} + λ_pre r̂ and ∂R_l = δ_cᵀ r̂ + δ_ncᵀ s^{t−1} (s^{t−1}: a copy):
  *   u = α v + W a_{l−1},  s = [u ≥ v_th],  v ← u − v_th s,  Ψ = Θ′(u)  (u = v + v_th s)
  *   p − t* = softmax(s B_lᵀ) − c  (B × C),   m = (p − t*) B_l / B
  *   causal      x̄ ← a_{l−1} + λ_pre x̄,   δ_c = m Ψ α_pre
@@ -34,10 +35,17 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
     for (int l = 0; l < NL; ++l) {
         const tess_layer_t *L = &LAYERS[l];
         const int n = L->n, ni = L->n_in;
+        if (L->rec) for (int i = 0; i < B * n; ++i) L->sp[i] = L->s[i];   /* s^{t−1} */
         for (int b = 0; b < B; ++b)
             for (int j = 0; j < n; ++j) {
                 float cur = 0.0f; const float *w = L->W + j * ni, *xi = a + b * ni;
                 for (int k = 0; k < ni; ++k) cur += w[k] * xi[k];
+                if (L->rec) {
+                    float r = 0.0f;
+                    const float *wr = L->R + j * n, *sp = L->sp + b * n;
+                    for (int k = 0; k < n; ++k) r += wr[k] * sp[k];
+                    cur += r;
+                }
                 lif_code_soft(&L->v[b * n + j], &L->s[b * n + j], cur, ALPHA, VTH);
             }
         for (int b = 0; b < B; ++b) {   /* p − t* */
@@ -52,6 +60,7 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
         }
 #if TESS_CAUSAL
         for (int i = 0; i < B * ni; ++i) L->tri[i] = a[i] + TESS_LAM_PRE * L->tri[i];
+        if (L->rec) for (int i = 0; i < B * n; ++i) L->trr[i] = L->sp[i] + TESS_LAM_PRE * L->trr[i];
 #endif
         for (int b = 0; b < B; ++b)
             for (int j = 0; j < n; ++j) {
@@ -79,6 +88,18 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
 #endif
         grad_update(L->W, L->gW, L->oW, n, ni, tw, nt, 1.0f, acc, tess_opt_t);
         if (update && !TPT_IN_LOOP) opt_step(L->W, L->gW, L->oW, (uint32_t)(n * ni), LR, tess_opt_t);
+        if (L->rec) {   /* R_l: δ_cᵀ r̂ + δ_ncᵀ s^{t−1} */
+            tpt_term_t tr[2];
+            int nr = 0;
+#if TESS_CAUSAL
+            tr[nr].d = L->dc; tr[nr].x = L->trr; tr[nr].rows = B; ++nr;
+#endif
+#if TESS_NONCAUSAL
+            tr[nr].d = L->dnc; tr[nr].x = L->sp; tr[nr].rows = B; ++nr;
+#endif
+            grad_update(L->R, L->gR, L->oR, n, n, tr, nr, 1.0f, acc, tess_opt_t);
+            if (update && !TPT_IN_LOOP) opt_step(L->R, L->gR, L->oR, (uint32_t)(n * n), LR, tess_opt_t);
+        }
         a = L->s;
     }
     const int nL = LAYERS[NL - 1].n;
