@@ -107,3 +107,15 @@ def test_one_hostile_flag_value_never_crashes(files, name, data) -> None:
     else:
         argv += [flag, value]
     _check(argv, files["root"])
+
+
+@pytest.mark.parametrize("name", ["train", "compare"])
+def test_batch_of_one_is_one_line_naming_batch(files, name) -> None:
+    """B = 1 is refused before any progress line, naming --batch (not the data, which has 24 samples);
+    found by the fuzz above on compare."""
+    argv, _ = _commands(files)[name]
+    argv = list(argv)
+    argv[argv.index("--batch") + 1] = "1"
+    rc, err = _run(argv, files["root"])
+    lines = [ln for ln in err.splitlines() if ln.strip() and "warning" not in ln.lower()]
+    assert rc == 2 and len(lines) == 1 and "error: batch: 1 is too small" in lines[0], (rc, err[-500:])

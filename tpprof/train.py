@@ -241,6 +241,16 @@ def check_fits(cfg: Config, data: ArrayDataset) -> None:
                         "the same number of time steps")
 
 
+def check_batch(cfg: Config, train: ArrayDataset) -> None:
+    """A training batch of min(B, len(train)) >= 2 samples (the TP loss compares samples); the
+    one-line error names the field that is short: ``batch`` for B < 2, else ``data``."""
+    if cfg.workload.batch < 2:
+        raise UserError("batch", f"{cfg.workload.batch} is too small to train", "an integer >= 2 (the TP loss "
+                        "compares samples)")
+    if len(train) < 2:
+        raise UserError("data", f"{len(train)} training sample(s)", "at least 2 (the TP loss compares samples)")
+
+
 # --------------------------------------------------------------------------------------
 # Evaluation and one epoch
 # --------------------------------------------------------------------------------------
@@ -580,9 +590,8 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
         raise UserError("trainable", f"the learner trains {learner.cfg.rule.trainable!r}, the config "
                         f"{cfg.rule.trainable!r}", "the same value (it is fixed when the learner is built)")
     check_fits(cfg, train)
+    check_batch(cfg, train)
     batch = min(cfg.workload.batch, len(train))
-    if batch < 2:
-        raise UserError("data", f"{len(train)} training sample(s)", "at least 2 (the TP loss compares samples)")
     check_seed(seed)
     torch.manual_seed(seed)
     if learner is None:

@@ -135,9 +135,10 @@ def run_compare(args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
     spec = cmp.DataSpec(args.data, args.task, args.data_dir, args.test_data, args.limit, args.test_limit)
     train, _, _ = cmp.load_data(spec)  # the data's shape and classes, checked once before any worker starts
     base = _base_config(args, train)
-    from tpprof.train import check_fits
+    from tpprof.train import check_batch, check_fits
 
     check_fits(base, train)
+    check_batch(base, train)  # before the progress line: a refused run is one line
     learners = cmp.parse_learners(args.rule, base)
     out = Path(args.out)
     jobs = cmp.plan(base, learners, list(range(args.seeds)), args.epochs, out, spec, args.backend, args.threads)
