@@ -19,6 +19,7 @@ from tpprof.config import CATEGORIES, Config
 from tpprof.errors import UserError
 from tpprof.snn.neurons import LIFParams, LIFState, lif_step, lif_zeros
 from tpprof.snn.nets import SpikingNet, build_net
+from tpprof.snn.sparse import SpikeFrames, choose_frames
 
 __all__ = ["Learner", "CATEGORIES", "LayerOptimizer", "make_optimizer"]
 
@@ -110,6 +111,10 @@ class Learner:
         self.beta = float(cfg.net.neuron.beta)
         self.classes = cfg.net.readout
         self.freeze_hidden = False
+        #: layer 1's input products on CSR frames: "auto" (by the batch's density), "dense", "sparse"
+        self.input_path = "auto"
+        self._frames: SpikeFrames | None = None  # this mini-batch's CSR frames (sparse path) or None
+        self._t = 0  # the time step being run (indexes the CSR frames)
         self._state: object | None = None  # per-mini-batch state, (re)allocated by train_batch
         self._setup_extra()
         self._groups = self._param_groups()
@@ -242,6 +247,27 @@ class Learner:
         """Input frame t as the learner's dtype/device: (B, *input_shape)."""
         return x[:, t].to(device=self.device, dtype=self.dtype)
 
+    def _use_frames(self, x: torch.Tensor | None) -> None:
+        """Set (x given) or drop (None) this mini-batch's CSR input frames (tpprof.snn.sparse)."""
+        self._frames = None  # the previous batch's copies go first
+        if x is not None:
+            lay = self.net.layers[0]
+            self._frames = choose_frames(self.input_path, x, not lay.is_conv, lay.W.shape[0], self.dtype, self.device)
+
+    def _current1(self, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Layer 1's feed-forward current I_1 = current(x^t): on the CSR frame of step ``self._t``
+        when the sparse path is on, else dense."""
+        if self._frames is None:
+            return self.net.layers[0].current(a, w)
+        return self._frames.linear(self._t, w)  # (B, H)
+
+    def _wgrad1(self, gbuf: torch.Tensor, a: torch.Tensor, delta: torch.Tensor, beta: float) -> None:
+        """gbuf ← beta·gbuf + δᵀ x^t for layer 1 (its input-frame pair), sparse or dense."""
+        if self._frames is None:
+            self.net.layers[0].add_weight_grad(gbuf, [(a, delta)], beta=beta)
+        else:
+            self._frames.add_wgrad(self._t, gbuf, delta.reshape(delta.shape[0], -1), beta=beta)
+
     def _one_hot(self, y: torch.Tensor) -> torch.Tensor:
         return F.one_hot(y, self.classes).to(self.dtype)  # (B, C)
 
@@ -297,12 +323,17 @@ class Learner:
         self._zero_grads()
         acc = 0.0 if per_step else 1.0
         T = x.shape[1]
-        for t in range(T):
-            self._step(self._x_at(x, t), c, st, acc)  # type: ignore[attr-defined]
-            if per_step or t == T - 1:
-                self._step_optims(lr_scale)
-            if on_step is not None:
-                on_step(t)
+        self._use_frames(x)
+        try:
+            for t in range(T):
+                self._t = t
+                self._step(self._x_at(x, t), c, st, acc)  # type: ignore[attr-defined]
+                if per_step or t == T - 1:
+                    self._step_optims(lr_scale)
+                if on_step is not None:
+                    on_step(t)
+        finally:
+            self._use_frames(None)
 
     def _step_optims(self, lr_scale: float = 1.0) -> None:
         """Optimiser steps: every group, or only the readout when the hidden layers are frozen."""

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from tpprof.snn.base import Inventory, Learner
 from tpprof.snn.neurons import lif_step
+from tpprof.snn.sparse import SparseInputLinear
 
 __all__ = ["BPTTLearner"]
 
@@ -64,6 +65,8 @@ class BPTTLearner(Learner):
 
         self._zero_grads()
         layers = self.net.layers
+        self._use_frames(x)  # the sparse input path's CSR frames, when it is taken (tpprof.snn.sparse)
+        frames = self._frames
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             states = [self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers]
             m = self._zeros(B, self.classes)  # (B, C)
@@ -71,7 +74,10 @@ class BPTTLearner(Learner):
             for t in range(T):
                 a = self._x_at(x, t)
                 for i, lay in enumerate(layers):
-                    cur = lay.current(a, w_eff[i])  # (B, *neuron)
+                    if i == 0 and frames is not None:  # I_1 on the CSR frame; backward ∂W_1 = (x^tᵀ g)ᵀ
+                        cur = SparseInputLinear.apply(w_eff[0], frames, t, None)
+                    else:
+                        cur = lay.current(a, w_eff[i])  # (B, *neuron)
                     if lay.R is not None:
                         cur = cur + lay.rec_current(states[i].s)
                     s, _, states[i] = lif_step(cur, states[i], self.lif)
@@ -83,6 +89,7 @@ class BPTTLearner(Learner):
                     on_step(t)
             loss = F.cross_entropy(m, y)
         loss.backward()
+        self._use_frames(None)
         self._saved = []
         self._live = {}
         del states, w_eff
