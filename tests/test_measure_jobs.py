@@ -16,7 +16,7 @@ from tpprof.store import load
 pytest.importorskip("torch")
 
 TIME_KEYS = {"batch_s_median", "batch_s_min", "build_s", "ms_per_step", "step_ms_median", "wall_s", "timestamp",
-             "rss_before_bytes", "rss_peak_bytes", "rss_delta_bytes"}
+             "rss_before_bytes", "rss_peak_bytes", "rss_delta_bytes", "cpu_s_median"}
 
 
 def _point(rule: str = "tp") -> Point:

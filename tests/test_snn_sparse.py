@@ -59,19 +59,24 @@ def test_sparse_path_equals_dense(rule: str, net: str, kw: dict) -> None:
 
 
 def test_frames_are_the_batch() -> None:
-    x, _ = _batch(B=4, T=3, n=10, density=0.3)
-    fr = SpikeFrames(x, torch.float64, torch.device("cpu"))
-    for t in range(3):
-        assert torch.equal(fr.frame(t).to_dense(), x[:, t])
-        assert torch.equal(fr.frame_t(t).to_dense(), x[:, t].t())
-    w = torch.randn(7, 10, dtype=torch.float64)
-    assert torch.allclose(fr.linear(1, w), x[:, 1] @ w.t())
-    g = torch.randn(7, 10, dtype=torch.float64)
-    d = torch.randn(4, 7, dtype=torch.float64)
-    want = 0.5 * g + d.t() @ x[:, 2]
-    fr.add_wgrad(2, g, d, beta=0.5)
-    assert torch.allclose(g, want)
-    assert fr.nbytes() > 0
+    for binary in (True, False):
+        x, _ = _batch(B=4, T=3, n=10, density=0.3)
+        if not binary:
+            x = x * torch.rand(x.shape, dtype=torch.float64)  # graded inputs: values are kept
+        fr = SpikeFrames(x, torch.float64, torch.device("cpu"))
+        assert (fr.vals is None) == binary
+        w = torch.randn(7, 10, dtype=torch.float64)
+        d = torch.randn(4, 7, dtype=torch.float64)
+        for t in range(3):
+            assert torch.allclose(fr.linear(t, w), x[:, t] @ w.t(), atol=1e-12)
+            g = torch.randn(7, 10, dtype=torch.float64)
+            want = 0.5 * g + d.t() @ x[:, t]
+            fr.add_wgrad(t, g, d, beta=0.5)
+            assert torch.allclose(g, want, atol=1e-12)
+            g0 = torch.randn(7, 10, dtype=torch.float64)
+            fr.add_wgrad(t, g0, d, beta=0.0)  # overwrite
+            assert torch.allclose(g0, d.t() @ x[:, t], atol=1e-12)
+        assert fr.nbytes() == ((2 if binary else 3) * int((x != 0).sum()) + 4 * 3 + 1) * 8
 
 
 def test_auto_takes_the_sparse_path_only_when_it_pays() -> None:

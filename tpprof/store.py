@@ -87,6 +87,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("batch_s_median", "float", "median wall seconds per mini-batch of T steps (no counter attached)", "ok"),
     _c("batch_s_min", "float", "fastest timed mini-batch, seconds", "ok"),
     _c("ms_per_step", "float", "batch_s_median * 1000 / T", "ok"),
+    _c("cpu_s_median", "float", "median CPU seconds (process time of the measuring process) per timed "
+       "mini-batch: the work, without the time other jobs on a shared machine took"),
     _c("step_ms_median", "float", "median interval between on_step callbacks, ms"),
     _c("build_s", "float", "seconds to construct the learner"),
     # --- outcome and provenance ---
@@ -358,9 +360,11 @@ def _csv_line(values: Iterable[str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-#: Headers a row may be appended under: this schema, and the one before ``config_json`` existed
-#: (its rows are written without that column).
-APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = (FIELDNAMES, FIELDNAMES[:-1])
+#: The schema before ``cpu_s_median`` existed.
+_BEFORE_CPU_S = tuple(n for n in FIELDNAMES if n != "cpu_s_median")
+#: Headers a row may be appended under: this schema, the one before ``cpu_s_median`` and those
+#: before ``config_json`` existed (rows are written without the columns their file lacks).
+APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = (FIELDNAMES, FIELDNAMES[:-1], _BEFORE_CPU_S, _BEFORE_CPU_S[:-1])
 
 
 def _check_and_quarantine(p: Path, f: IO[bytes]) -> tuple[str, ...]:

@@ -101,8 +101,10 @@ def _inventory(learner: Any) -> tuple[dict[str, int], set[int], int]:
     return by_cat, seen, sum(by_cat.values())
 
 
-def _timed_batches(learner: Any, x: Any, y: Any, n: int, sync: Callable[[], None]) -> tuple[list[float], list[float]]:
-    """Run n mini-batches; returns (seconds per batch, ms between on_step callbacks)."""
+def _timed_batches(learner: Any, x: Any, y: Any, n: int, sync: Callable[[], None],
+                   cpu_s: list[float] | None = None) -> tuple[list[float], list[float]]:
+    """Run n mini-batches; returns (wall seconds per batch, ms between on_step callbacks); the
+    CPU seconds of each batch (process time) are appended to ``cpu_s`` when given."""
     batch_s: list[float] = []
     step_ms: list[float] = []
     for _ in range(n):
@@ -113,10 +115,13 @@ def _timed_batches(learner: Any, x: Any, y: Any, n: int, sync: Callable[[], None
             marks.append(time.perf_counter())
 
         sync()
+        c0 = time.process_time()
         t0 = time.perf_counter()
         learner.train_batch(x, y, on_step=on_step)
         sync()
         batch_s.append(time.perf_counter() - t0)
+        if cpu_s is not None:
+            cpu_s.append(time.process_time() - c0)
         step_ms += [(m - prev) * 1e3 for prev, m in zip([t0, *marks], marks)]
     return batch_s, step_ms
 
@@ -153,6 +158,7 @@ def measure_point(
 
     batch_s: list[float] = []
     step_ms: list[float] = []
+    cpu_s: list[float] = []
     rss_before = rss_peak_b = None
     build_s = None
     if timing:
@@ -163,7 +169,7 @@ def measure_point(
         build_s = time.perf_counter() - t0
         for _ in range(warmup):
             learner.train_batch(x, y)
-        batch_s, step_ms = _timed_batches(learner, x, y, repeats, sync)
+        batch_s, step_ms = _timed_batches(learner, x, y, repeats, sync, cpu_s)
 
         # --- RSS window (CPU secondary) ---
         if rss and not is_cuda:
@@ -190,6 +196,7 @@ def measure_point(
         batch_s_median=statistics.median(batch_s) if batch_s else None, batch_s_min=min(batch_s, default=None),
         ms_per_step=statistics.median(batch_s) * 1e3 / cfg.workload.steps if batch_s else None,
         step_ms_median=statistics.median(step_ms) if step_ms else None,
+        cpu_s_median=statistics.median(cpu_s) if cpu_s else None,
         build_s=build_s, status="ok", error="",
     )
     row.update(mem)

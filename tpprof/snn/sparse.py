@@ -1,35 +1,35 @@
-"""The sparse input path: layer 1's two products with the input spikes done on CSR frames.
+"""The sparse input path: layer 1's two products with the input spikes, on the spikes' indices.
 
 A dense first layer reads the input frame x^t (B, n_in) twice per step:
 
-  forward        I_1 = x^t W_1ᵀ                    (B, H)        = CSR(x^t) @ W_1ᵀ
-  weight grad    ∂W_1 ← β ∂W_1 + δᵀ x^t            (H, n_in)     ⇔ ∂W_1ᵀ ← β ∂W_1ᵀ + CSR(x^tᵀ) @ δ
+  forward        I_1 = x^t W_1ᵀ                    (B, H)
+  weight grad    ∂W_1 ← β ∂W_1 + δᵀ x^t            (H, n_in)
 
 (every learner: TP in all modes, TESS's non-causal term, OTTT's forward, the BPTT family's
-forward and backward). Input spikes are mostly zeros, so with nnz = density · B · n_in both
-products cost nnz · H MACs instead of B · n_in · H. The batch is converted once per
-mini-batch (:class:`SpikeFrames`: the time-major CSR of x, (T·B, n_in), and of its per-step
-transpose, (T·n_in, B)); a frame is a slice of it (views, no copy). Results equal the dense
-path's up to summation order (tests/test_snn_sparse.py: ≤ 1e-6 in float64 for every learner).
+forward and backward). Input spikes are mostly zeros: with k_t = density · B · n_in entries,
+both products cost k_t · H instead of B · n_in · H. The batch is converted once per mini-batch
+(:class:`SpikeFrames`: one ``nonzero`` pass); a step's entries are slices of it. Results equal
+the dense path's up to summation order (tests/test_snn_sparse.py: ≤ 1e-6 in float64 for every
+learner).
 
 Which path runs (:func:`choose_frames`): ``Learner.input_path`` = ``"dense"`` | ``"sparse"`` |
-``"auto"`` (default). ``auto`` takes the sparse path when the batch's measured input density is
-at most :data:`SPARSE_DENSITY_MAX` and layer 1's product is large enough for the CSR kernels'
-fixed cost (B·n_in·H ≥ :data:`SPARSE_MIN_MACS`). Both constants are measured on this project's
-machine by ``python bench/bench_floor.py --threshold`` (it prints the crossover density of the
-SHD input layer, dense products vs sparse products plus the amortised conversion, CPU time, one
-thread); the value below is the one it printed, with the date.
+``"auto"`` (default). ``auto`` takes the sparse path when the batch's input density is at most
+:data:`SPARSE_DENSITY_MAX` and layer 1's product is large enough for the per-call costs
+(B·n_in·H ≥ :data:`SPARSE_MIN_MACS`). The density threshold is measured:
+``PYTHONPATH=$PWD python bench/bench_floor.py --threshold --rounds 3 --steps 50`` times layer 1
+of 700-450-20 at B = 128, dense products against sparse products plus the conversion amortised
+over T (CPU time, one thread, alternating rounds), and prints the largest density of the run of
+sparse wins. On this project's 2-core machine (2026-12-07, load ≈ 9): sparse wins 2.4× at 0.005,
+1.3× at 0.02, 1.06× at 0.03, loses from 0.04 on → 0.03.
 
-Memory: the CSR copies live for the mini-batch, (nnz · (d + 8) + (T·B + 1) · 8) bytes for x and
-(nnz · (d + 8) + (T·n_in + 1) · 8) for its transpose; they depend on the data's density, so the
-analytic model does not count them (docs/architecture.md, "not modelled") — ``auto`` never takes
-the sparse path for the small nets of the allocator tests, nor at the measurement protocol's
-synthetic density (0.1 > :data:`SPARSE_DENSITY_MAX`).
+Memory: the index arrays live for the mini-batch, nnz · 2 · 8 + (T·B + 1) · 8 bytes (+ nnz · d
+for graded, non-binary inputs); they depend on the data's density, so the analytic model does
+not count them (listed as not modelled in tpprof/analytic/implementation.py). ``auto`` never
+takes the sparse path for the small nets of the allocator tests, nor at the measurement
+protocol's synthetic density (0.1).
 """
 
 from __future__ import annotations
-
-import warnings
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +38,7 @@ __all__ = ["SpikeFrames", "SPARSE_DENSITY_MAX", "SPARSE_MIN_MACS", "INPUT_PATHS"
            "batch_density", "SparseInputLinear"]
 
 #: Largest input density for which ``auto`` takes the sparse path (measured crossover, see above).
-SPARSE_DENSITY_MAX = 0.02
+SPARSE_DENSITY_MAX = 0.03
 #: Smallest layer-1 product B·n_in·H (MACs) for which ``auto`` considers the sparse path.
 SPARSE_MIN_MACS = 2_000_000
 INPUT_PATHS = ("auto", "dense", "sparse")
@@ -55,67 +55,67 @@ def batch_density(x: torch.Tensor) -> float:
     return float(torch.count_nonzero(sample)) / max(1, sample.numel())
 
 
-def _csr(dense2d: torch.Tensor) -> torch.Tensor:
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": a one-line note, not for users
-        warnings.simplefilter("ignore")
-        return dense2d.to_sparse_csr()
-
-
-def _rows(csr: torch.Tensor, r0: int, r1: int, n_cols: int) -> torch.Tensor:
-    """Rows r0 … r1−1 of a CSR matrix as a CSR matrix (views of its index and value arrays)."""
-    crow, col, val = csr.crow_indices(), csr.col_indices(), csr.values()
-    a, b = int(crow[r0]), int(crow[r1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.sparse_csr_tensor(crow[r0:r1 + 1] - a, col[a:b], val[a:b], (r1 - r0, n_cols),
-                                       check_invariants=False)
-
-
 class SpikeFrames:
-    """The input batch x (B, T, n_in) as CSR frames, converted once per mini-batch.
+    """The input batch x (B, T, n_in) as per-step lists of its non-zero entries, built once per
+    mini-batch by one ``nonzero`` pass over x in (t, b, j) order: for step t, ``cols`` (input j)
+    of each entry, grouped by sample b (``offsets``, B per step) and, unless every entry is 1
+    (spikes), ``vals`` x^t[b, j]; k_t entries.
 
-    ``frame(t)``: CSR of x^t (B, n_in); ``frame_t(t)``: CSR of x^tᵀ (n_in, B).
+    forward:      I^t[b] = Σ_{j ∈ b} x[b, j] W[:, j]        embedding_bag over the rows of Wᵀ (n_in, H)
+    weight grad:  ∂W[:, j] += Σ_{b ∋ j} x[b, j] δ[b]         index_add into the rows of ∂Wᵀ (n_in, H)
+
+    Both cost k_t · H instead of B · n_in · H. Wᵀ and ∂Wᵀ are contiguous because layer 1's
+    weight is stored column-major (tpprof.snn.nets.build_net); other layouts work, slower.
     """
 
     def __init__(self, x: torch.Tensor, dtype: torch.dtype, device: torch.device) -> None:
         B, T = x.shape[0], x.shape[1]
         n = x[0, 0].numel()
-        xt = x.to(device=device, dtype=dtype).reshape(B, T, n)
+        xtb = x.reshape(B, T, n).transpose(0, 1)  # (T, B, n) view: nonzero lists entries by step, then sample
+        nz = torch.nonzero(xtb)  # (nnz, 3): t, b, j
+        vals = xtb[nz[:, 0], nz[:, 1], nz[:, 2]]
+        self.cols = nz[:, 2].to(device)  # (nnz,)
+        self.rows = nz[:, 1].to(device)  # (nnz,) sample b of each entry (weight gradient)
+        self.vals = None if bool((vals == 1).all()) else vals.to(device=device, dtype=dtype)
+        per_bag = torch.bincount(nz[:, 0] * B + nz[:, 1], minlength=T * B)  # entries per (t, b)
+        starts = torch.zeros(T * B + 1, dtype=torch.long)
+        torch.cumsum(per_bag, 0, out=starts[1:])
+        self.offsets = starts.to(device)  # (T·B + 1,): step t, sample b → entries starts[tB + b] …
+        self._bounds = starts[::B].tolist()  # step t → entries bounds[t] … bounds[t + 1] − 1
         self.B, self.T, self.n = B, T, n
-        self._fwd = _csr(xt.transpose(0, 1).reshape(T * B, n))  # row t·B + b = x^t[b]
-        self._bwd = _csr(xt.permute(1, 2, 0).reshape(T * n, B))  # row t·n + j = x^t[:, j]
-        self._cache: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
-    def _frames(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._cache is None or self._cache[0] != t:
-            B, n = self.B, self.n
-            self._cache = (t, _rows(self._fwd, t * B, (t + 1) * B, n), _rows(self._bwd, t * n, (t + 1) * n, B))
-        return self._cache[1], self._cache[2]
-
-    def frame(self, t: int) -> torch.Tensor:
-        return self._frames(t)[0]
-
-    def frame_t(self, t: int) -> torch.Tensor:
-        return self._frames(t)[1]
+    def _entries(self, t: int) -> tuple[int, int, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        a, b = self._bounds[t], self._bounds[t + 1]
+        return a, b, self.cols[a:b], self.rows[a:b], None if self.vals is None else self.vals[a:b]
 
     def linear(self, t: int, w: torch.Tensor) -> torch.Tensor:
-        """I = x^t Wᵀ (B, H) from the CSR frame (W: (H, n_in))."""
-        return torch.sparse.mm(self.frame(t), w.t())
+        """I = x^t Wᵀ (B, H) for W (H, n_in)."""
+        a, _, cols, _, vals = self._entries(t)
+        off = self.offsets[t * self.B:(t + 1) * self.B] - a  # (B,) start of each sample's entries
+        return F.embedding_bag(cols, w.t(), off, mode="sum", per_sample_weights=vals)  # (B, H)
 
     def add_wgrad(self, t: int, gbuf: torch.Tensor, delta: torch.Tensor, beta: float = 1.0) -> None:
-        """gbuf (H, n_in) ← beta·gbuf + δᵀ x^t, computed as (x^tᵀ δ)ᵀ with δ (B, H)."""
-        prod = torch.sparse.mm(self.frame_t(t), delta)  # (n_in, H)
+        """gbuf (H, n_in) ← beta·gbuf + δᵀ x^t for δ (B, H)."""
+        _, _, cols, rows, vals = self._entries(t)
+        d = delta.index_select(0, rows)  # (k, H): δ[b] per entry
+        if vals is not None:
+            d.mul_(vals.unsqueeze(1))
         if beta == 0.0:
-            gbuf.copy_(prod.t())
-        else:
-            if beta != 1.0:
-                gbuf.mul_(beta)
-            gbuf.add_(prod.t())
+            gbuf.zero_()
+        elif beta != 1.0:
+            gbuf.mul_(beta)
+        gbuf.t().index_add_(0, cols, d)  # ∂Wᵀ[j] += δ[b]
+
+    def wgrad(self, t: int, delta: torch.Tensor) -> torch.Tensor:
+        """δᵀ x^t (H, n_in), column-major like W_1."""
+        g = torch.zeros((self.n, delta.shape[1]), dtype=delta.dtype, device=delta.device).t()
+        self.add_wgrad(t, g, delta)
+        return g
 
     def nbytes(self) -> int:
-        """Bytes of the two CSR copies (index and value arrays)."""
-        return sum(t.untyped_storage().nbytes() for c in (self._fwd, self._bwd)
-                   for t in (c.crow_indices(), c.col_indices(), c.values()))
+        """Bytes of the index (and value) arrays held for the mini-batch."""
+        ts = [self.rows, self.cols, self.offsets] + ([self.vals] if self.vals is not None else [])
+        return sum(t.numel() * t.element_size() for t in ts)
 
 
 def choose_frames(mode: str, x: torch.Tensor, first_dense: bool, n_out: int, dtype: torch.dtype,
@@ -149,7 +149,7 @@ class SparseInputLinear(torch.autograd.Function):
             return None, None, None, None
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
-        return torch.sparse.mm(ctx.frames.frame_t(ctx.t), g).t(), None, None, None  # (H, n_in)
+        return ctx.frames.wgrad(ctx.t, g), None, None, None  # (H, n_in)
 
 
 def dense_or_sparse_linear(frames: SpikeFrames | None, t: int, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
