@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from tpprof import __version__
     from tpprof.analytic import estimate
-    from tpprof.config import format_bytes, make_config
+    from tpprof.config import make_config
+    from tpprof.units import format_bytes
     from tpprof.measure.counters import hardware_description
     from tpprof.validate import measured_total
 

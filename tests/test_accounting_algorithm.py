@@ -11,6 +11,7 @@ import pytest
 
 from tpprof.analytic import ACCOUNTING_LABELS, ACCOUNTINGS, estimate, estimate_grid
 from tpprof.cli import main
+from tpprof.cli.config_flags import config_from_values as cfg_of
 from tpprof.config import Grid, make_config
 
 
@@ -57,13 +58,13 @@ def test_cli_selects_and_labels_algorithm_only() -> None:
 def test_figure5_frame_algorithm_and_dedup() -> None:
     from tpprof import views
 
-    df = views.figure5_frame("algorithm", "shd", points=4)
+    df = views.figure5_frame(cfg_of(net="shd"), "algorithm", points=4)
     row = df.iloc[-1]
     cfg = make_config("shd", "tp", batch=int(row["batch"]), classes=int(row["classes"]))
     assert row["tp_bytes"] == estimate(cfg, "algorithm").peak_bytes
-    dedup = views.figure5_frame("paper", "shd", points=6, target_rows="classes")
+    dedup = views.figure5_frame(cfg_of(net="shd", target_rows="classes"), "paper", points=6)
     assert (dedup["G"] >= 1).all()  # (B + K)LH <= BLH + CLH (issue 11)
-    full = views.figure5_frame("full", "shd", points=4, target_rows="classes").iloc[-1]
+    full = views.figure5_frame(cfg_of(net="shd", target_rows="classes"), "full", points=4).iloc[-1]
     from tpprof.config import RuleSpec
     cfg_d = make_config("shd", RuleSpec(name="tp", target_rows="classes"), batch=int(full["batch"]),
                         classes=int(full["classes"]))

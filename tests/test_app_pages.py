@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from tpprof import store  # noqa: E402
 from tpprof.analytic import estimate  # noqa: E402
+from tpprof.cli.config_flags import config_from_values as cfg_of
 from tpprof.config import make_config  # noqa: E402
 from test_store_schema import measurement_row  # noqa: E402  (tests/ is on sys.path under pytest)
 
@@ -235,7 +236,7 @@ def test_figure5_page_takes_an_uploaded_nir_net(tmp_path) -> None:
     assert not _same(z, typed)
     at.text_input(key="f5_net").set_value("40-32-5").run()  # the uploaded file still wins over the box
     assert _same(_charts(at)[0]["data"][0]["z"], z)
-    ref = views.figure5_frame("full", "40-32-5", points=18, classes=(2, 1000), batch=(2, 1024))
+    ref = views.figure5_frame(cfg_of(net="40-32-5"), "full", points=18, classes=(2, 1000), batch=(2, 1024))
     assert np.allclose(np.sort(_arr(z).ravel()), np.sort(np.log2(ref["G"].to_numpy())))
 
 
@@ -272,7 +273,7 @@ def test_figure5_page_reaches_gsc_batch_and_disables_unused_widgets() -> None:
 def test_budget_label_sits_beside_the_bars() -> None:
     from tpprof import plots, views
 
-    bd = views.breakdown_frame("shd", ("tp", "tess", "bptt"), 32, 100, None, "fp32", "adam", "full", 8 * 2**20)
+    bd = views.breakdown_frame(cfg_of(net="shd", batch=32, classes=100), ("tp", "tess", "bptt"), "full", 8 * 2**20)
     fig = plots.category_bars(bd, budget_bytes=8 * 2**20)
     (ann,) = [a for a in fig.layout.annotations if "budget" in a.text]
     assert ann.xref == "paper" and ann.x >= 1.0 and ann.xanchor == "left"  # in the right margin, past the bars
@@ -287,7 +288,7 @@ def test_figure5_page_algorithm_accounting_and_dedup_target_path() -> None:
     assert not at.exception and not at.error
     spec = _charts(at)[0]
     assert "no framework temporaries" in spec["layout"]["title"]["text"]
-    ref = views.figure5_frame("algorithm", "shd", points=18, classes=(2, 1000), batch=(2, 1024))
+    ref = views.figure5_frame(cfg_of(net="shd"), "algorithm", points=18, classes=(2, 1000), batch=(2, 1024))
     assert np.allclose(np.sort(_arr(spec["data"][0]["z"]).ravel()), np.sort(np.log2(ref["G"].to_numpy())))
     at.selectbox(key="f5_acc").set_value("paper").run()
     at.selectbox(key="f5_rows").set_value("classes").run()

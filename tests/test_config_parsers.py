@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from tpprof.config import (
     DTYPE_ALIASES, DTYPE_BYTES, PRESETS, Config, LayerSpec, NetSpec, config_from_mapping, load_config_file,
-    make_config, parse_bytes, parse_dtype, parse_net,
+    make_config, parse_dtype, parse_net,
 )
 from tpprof.errors import ConfigError
+from tpprof.units import parse_bytes
 
 T = TypeVar("T")
 
@@ -259,7 +260,7 @@ def test_sizes_huge_unicode_or_empty_are_one_line_errors(value: Any) -> None:
 
 
 def test_format_bytes_never_raises_on_a_number() -> None:
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     assert format_bytes(262144) == "256.0 KiB"
     assert format_bytes(5 * 2**60) == "5.0 EiB"
@@ -283,7 +284,8 @@ def test_workload_counts_are_bounded_ascii_integers(field: str, value: Any) -> N
 
 
 def test_workload_upper_bounds_are_inclusive() -> None:
-    from tpprof.config import MAX_COUNT, Workload
+    from tpprof.config import Workload
+    from tpprof.units import MAX_COUNT
 
     w = Workload(batch=MAX_COUNT, classes=10**7, steps="1000000000")
     assert (w.batch, w.classes, w.steps) == (10**9, 10**7, 10**9)
@@ -293,7 +295,7 @@ def test_workload_upper_bounds_are_inclusive() -> None:
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=12))
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 def test_pos_int_accepts_only_ascii_integers(text: str) -> None:
-    from tpprof.config import _pos_int
+    from tpprof.units import pos_int as _pos_int
 
     try:
         v = _pos_int("batch", text)

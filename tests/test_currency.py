@@ -15,7 +15,8 @@ from tpprof.analytic import estimate
 from tpprof.config import Grid, make_config
 from tpprof.errors import UserError
 from tpprof.store import FIELDNAMES, append_row, load
-from tpprof.validate import config_of, validate_rows
+from tpprof.store import config_of
+from tpprof.validate import validate_rows
 
 from test_store_schema import ok_row  # noqa: E402
 

@@ -329,10 +329,35 @@ def _checkpoint(tmp: Path, net: str, neuron: NeuronSpec, rule: str = "tp", seed:
     return path, learner
 
 
+def _public_forward(path: Path, x):
+    """Run a .nir file through snnTorch's PUBLIC ``import_from_nir`` (LIF → Leaky(reset to zero,
+    reset_delay=False), Linear, Conv2d, AvgPool2d, Flatten) and read the readout m^T as the
+    membrane ``.mem`` of tpprof's readout LIF (α = 1, a threshold it never reaches), which the
+    importer maps to Leaky(β = 1). NIR's Flatten dims exclude the batch and snnTorch passes
+    them to torch.nn.Flatten as they are, so nets with a Flatten run one sample at a time."""
+    import snntorch.utils
+    import torch
+    from snntorch.import_nir import import_from_nir
+
+    mod = import_from_nir(nir.read(path))
+    has_flatten = any(type(n).__name__ == "Flatten" for n in nir.read(path).nodes.values())
+    step = 1 if has_flatten else x.shape[0]
+    out = []
+    with torch.no_grad():
+        for b0 in range(0, x.shape[0], step):
+            snntorch.utils.reset(mod)
+            for t in range(x.shape[1]):
+                mod(x[b0:b0 + step, t])
+            out.append(mod.integrator.mem.reshape(step, -1).clone())
+    return torch.cat(out)
+
+
 def _consumer_forward(path: Path, x):
-    """Run a .nir file with nirtorch's executor and snnTorch's NIR node modules (LIF → Leaky with
-    reset to zero, Linear, Conv2d, AvgPool2d, Flatten); NIR's integrator I (dv/dt = R I, which
-    snnTorch does not import) is the only module written here: v ← v + dt·R·x."""
+    """Run a .nir file with nirtorch's executor and snnTorch's NIR node modules (for recurrent
+    graphs, which snnTorch 1.0's public importer cannot run with nirtorch 2.6: its RNN sub-graph
+    fails in nirtorch's state builder). NIR's integrator I (``--readout i``; snnTorch does not
+    import it) is the only module written here: v ← v + dt·R·x; the readout LIF is read from
+    its membrane."""
     import nirtorch
     import snntorch.utils
     import torch
@@ -362,18 +387,19 @@ def _consumer_forward(path: Path, x):
     with torch.no_grad():
         for t in range(x.shape[1]):
             out, state = mod(x[:, t], state)
-    return out
+    return out if isinstance(graph.nodes["integrator"], nir.I) else mod.integrator.mem
 
 
 @pytest.mark.skipif(snntorch is None, reason="snntorch is not installed (pip install 'tpprof[test]')")
-@pytest.mark.parametrize("net", ["64-128r-10", "2x8x8-c4v-c6-5", "30-20-20-4"])
-def test_export_round_trip_and_independent_consumer(tmp_path, capsys, net):
+@pytest.mark.parametrize("net,readout", [("64-128r-10", "lif"), ("64-128r-10", "i"), ("2x8x8-c4v-c6-5", "lif"),
+                                         ("30-20-20-4", "lif"), ("30-20-20-4", "i")])
+def test_export_round_trip_and_independent_consumer(tmp_path, capsys, net, readout):
     import torch
 
     neuron = NeuronSpec(v_th=0.5, alpha=0.9, beta=0.95, reset="hard")
     ck, learner = _checkpoint(tmp_path, net, neuron)
     out = tmp_path / "net.nir"
-    assert main(["export", "--checkpoint", str(ck), "--out", str(out)]) == 0
+    assert main(["export", "--checkpoint", str(ck), "--out", str(out), "--readout", readout]) == 0
     spec, _ = read_nir_net(out)
     assert replace(spec, name="") == replace(learner.cfg.net, name="")
     shape = learner.cfg.net.input_shape
@@ -382,6 +408,46 @@ def test_export_round_trip_and_independent_consumer(tmp_path, capsys, net):
     m_nir = _consumer_forward(out, x)
     assert m_tpprof.abs().max() > 0
     torch.testing.assert_close(m_nir, m_tpprof, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(snntorch is None, reason="snntorch is not installed (pip install 'tpprof[test]')")
+@pytest.mark.parametrize("net", ["30-20-20-4", "2x8x8-c4v-c6-5"])
+def test_export_loads_in_snntorchs_public_importer(tmp_path, capsys, net):
+    """tpprof export → snnTorch's public import_from_nir: the same readout m^T as tpprof's forward
+    (hard reset, code ordering ≡ Leaky(reset_mechanism='zero', reset_delay=False))."""
+    import torch
+
+    neuron = NeuronSpec(v_th=0.5, alpha=0.9, beta=0.95, reset="hard")
+    ck, learner = _checkpoint(tmp_path, net, neuron)
+    out = tmp_path / "net.nir"
+    assert main(["export", "--checkpoint", str(ck), "--out", str(out)]) == 0
+    shape = learner.cfg.net.input_shape
+    x = (torch.rand((5, 12, *shape), generator=torch.Generator().manual_seed(1)) < 0.4).float()
+    m_tpprof = learner.predict(x)
+    m_snn = _public_forward(out, x)
+    assert m_tpprof.abs().max() > 0
+    torch.testing.assert_close(m_snn, m_tpprof, rtol=1e-5, atol=1e-5)
+
+
+def test_export_meets_snn_mlir_constraints(tmp_path):
+    """snn-mlir (a NIR-to-C compiler) reads LIF's dt as τ/r and requires I/IF's input gain r = 1,
+    v_leak = 0, v_reset = 0 and parameters uniform per layer; tpprof's default export has no I node
+    and every LIF meets those, with the readout's decay 1 − (τ/r)/τ exactly 1."""
+    ck, _ = _checkpoint(tmp_path, "30-20-4", NeuronSpec(reset="hard"))
+    out = tmp_path / "net.nir"
+    assert main(["export", "--checkpoint", str(ck), "--out", str(out)]) == 0
+    g = nir.read(out)
+    kinds = {type(n).__name__ for n in g.nodes.values()}
+    assert kinds <= {"Input", "Linear", "LIF", "Output"}
+    for name, n in g.nodes.items():
+        if isinstance(n, nir.LIF):
+            for f in ("tau", "r", "v_threshold", "v_reset", "v_leak"):
+                assert np.unique(getattr(n, f)).size == 1, (name, f)
+            assert np.all(n.v_leak == 0) and np.all(n.v_reset == 0)
+            dt = float(n.tau[0]) / float(n.r[0])
+            assert math.isclose(dt, float(g.metadata["dt"]), rel_tol=1e-6)
+            if name == "integrator":
+                assert 1.0 - dt / float(n.tau[0]) == 1.0
 
 
 def test_export_soft_reset_round_trips_with_a_note(tmp_path, capsys):
@@ -400,3 +466,55 @@ def test_export_max_pool_is_an_error(tmp_path, capsys):
     assert main(["export", "--checkpoint", str(ck), "--out", str(tmp_path / "x.nir")]) == 2
     err = capsys.readouterr().err
     assert "max-pools" in err and err.count("\n") == 1
+
+
+def test_file_from_a_newer_nir_names_both_versions(tmp_path, capsys):
+    import h5py
+
+    path = Path(_write(_rec_graph(8, 6, 3), tmp_path / "new.nir"))
+    with h5py.File(path, "r+") as f:
+        del f["version"]
+        f.create_dataset("version", data="99.1.0", dtype=h5py.string_dtype())
+        node = next(iter(f["node/nodes"].values()))
+        del node["type"]
+        node.create_dataset("type", data="SomeFutureNode", dtype=h5py.string_dtype())
+    with pytest.raises(ConfigError) as e:
+        read_nir_net(path)
+    msg = str(e.value)
+    assert "nir 99.1.0" in msg and f"installed nir {nir.version}" in msg and "\n" not in msg
+    assert main(["estimate", "--net", str(path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_leading_batch_of_one_stripped_when_the_weight_proves_it(tmp_path):
+    rng = np.random.default_rng(0)
+    g = nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([1, 8])),
+                            "fc": nir.Linear(rng.normal(size=(6, 8)).astype(np.float32)),
+                            "lif": _lif(6), "out_w": nir.Linear(rng.normal(size=(3, 6)).astype(np.float32)),
+                            "out": nir.Output(output_type=np.array([3]))},
+                     edges=[("in", "fc"), ("fc", "lif"), ("lif", "out_w"), ("out_w", "out")],
+                     metadata={"dt": 1e-3}, type_check=False)
+    spec, notes = read_nir_net(_write(g, tmp_path / "b1.nir"))
+    assert spec.input_shape == (8,) and any("leading batch dimension" in n for n in notes)
+    g.nodes["fc"] = nir.Linear(rng.normal(size=(6, 4)).astype(np.float32))  # fan-in 4 does not prove (1, 8)
+    with pytest.raises(ConfigError) as e:
+        read_nir_net(_write(g, tmp_path / "b2.nir"))
+    assert "input shape (1, 8)" in str(e.value)
+
+
+def test_nir_dt_flag_gives_the_step_and_metadata_wins(tmp_path, capsys):
+    g = _rec_graph(8, 6, 3, dt=1e-3)
+    for node in g.nodes.values():
+        if isinstance(node, nir.LIF):
+            node.r = np.ones_like(node.r)  # r = 1: dt cannot come from r
+    g.metadata = {}
+    path = _write(g, tmp_path / "nodt.nir")
+    assert main(["estimate", "--net", path]) == 2
+    assert "--nir-dt" in capsys.readouterr().err
+    assert main(["estimate", "--net", path, "--nir-dt", "1e-3"]) == 0
+    assert "dt = 0.001 from --nir-dt" in capsys.readouterr().err
+    g.metadata = {"dt": 1e-3}
+    path2 = _write(g, tmp_path / "dt.nir")
+    assert main(["estimate", "--net", path2, "--nir-dt", "5e-4"]) == 0
+    assert "--nir-dt 0.0005 ignored" in capsys.readouterr().err
+    assert main(["estimate", "--net", path2, "--nir-dt", "-1"]) == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tpprof import plots
+from tpprof.cli.config_flags import config_from_values as cfg_of
 
 
 def _rows() -> pd.DataFrame:
@@ -42,7 +43,8 @@ def test_chart_series_and_default_metric() -> None:
 def test_scaling_legend_lists_every_category_and_x_is_linear() -> None:
     from tpprof import views
 
-    df = views.scaling_frame("steps", (10, 100, 400), rules=("tp", "bptt"))
+    df = views.scaling_frame(cfg_of(net="700-450-20", batch=128, steps=100), "steps", (10, 100, 400),
+                         rules=("tp", "bptt"))
     fig = plots.scaling(df, "steps")
     shown = {tr.name for tr in fig.data if tr.showlegend is not False}
     assert shown == {tr.name for tr in fig.data}  # "saved" (BPTT only, 2nd panel) has a legend entry

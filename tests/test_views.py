@@ -13,12 +13,13 @@ from tpprof.errors import UserError
 pytest.importorskip("tpprof.analytic.paper")
 from tpprof.analytic import estimate  # noqa: E402
 from tpprof.analytic.paper import g_ratio  # noqa: E402
+from tpprof.cli.config_flags import config_from_values as cfg_of  # noqa: E402
 from test_store_schema import measurement_row  # noqa: E402  (tests/ is on sys.path under pytest)
 
 
 def test_figure5_paper_accounting_equals_the_reconstructed_ratio() -> None:
     # Oracle: paper.g_ratio, (B + C) / (2B), whatever the net (per-layer H cancels).
-    df = views.figure5_frame("paper", "shd", classes=(2, 1000), batch=(2, 1000), points=6)
+    df = views.figure5_frame(cfg_of(net="shd"), "paper", classes=(2, 1000), batch=(2, 1000), points=6)
     np.testing.assert_allclose(df["G"], g_ratio(df["classes"], df["batch"]), rtol=1e-12)
     assert set(df.columns) >= {"classes", "batch", "tp_bytes", "tess_bytes", "G"}
     # G crosses 1 at C = B.
@@ -27,12 +28,12 @@ def test_figure5_paper_accounting_equals_the_reconstructed_ratio() -> None:
 
 def test_figure5_paper_plus_s_equals_the_s_variant_for_one_layer() -> None:
     # SHD net: one hidden layer of 450, so L = 1 and S adds C·H: G = (B + C) / (2B + C).
-    df = views.figure5_frame("paper+s", "shd", classes=(2, 500), batch=(2, 500), points=5)
+    df = views.figure5_frame(cfg_of(net="shd"), "paper+s", classes=(2, 500), batch=(2, 500), points=5)
     np.testing.assert_allclose(df["G"], g_ratio(df["classes"], df["batch"], 1, "s"), rtol=1e-12)
 
 
 def test_figure5_full_uses_the_full_model_peaks() -> None:
-    df = views.figure5_frame("full", "700-64-10", classes=(10, 100), batch=(2, 64), points=3)
+    df = views.figure5_frame(cfg_of(net="700-64-10"), "full", classes=(10, 100), batch=(2, 64), points=3)
     row = df.iloc[-1]
     cfg = make_config("700-64-10", "tp", batch=int(row["batch"]), classes=int(row["classes"]))
     assert row["tp_bytes"] == estimate(cfg, accounting="full").peak_bytes
@@ -40,14 +41,14 @@ def test_figure5_full_uses_the_full_model_peaks() -> None:
 
 def test_figure5_rejects_bad_input_in_one_line() -> None:
     with pytest.raises(UserError, match="net"):
-        views.figure5_frame("paper", "700-x-10")
+        views.figure5_frame(cfg_of(net="700-x-10"), "paper")
     with pytest.raises(UserError, match="accounting"):
-        views.figure5_frame("nope", "shd")
+        views.figure5_frame(cfg_of(net="shd"), "nope")
 
 
 def test_regime_verdicts_agree_with_estimate_and_budget() -> None:
     budget = 4 * 2**20
-    df = views.regime_frame("shd", budget, classes=(2, 1000), batch=(2, 1000), points=5)
+    df = views.regime_frame(cfg_of(net="shd"), budget, classes=(2, 1000), batch=(2, 1000), points=5)
     for (c, b), cell in df.groupby(["classes", "batch"]):
         peaks = {}
         for rule in ("tp", "tess", "bptt"):
@@ -65,7 +66,7 @@ def test_regime_verdicts_agree_with_estimate_and_budget() -> None:
 
 def test_largest_batch_is_the_boundary_of_the_budget() -> None:
     budget = 3 * 2**20
-    inv = views.inverse_frame("shd", ("tp", "tess", "bptt"), 100, budget).set_index("rule")
+    inv = views.inverse_frame(cfg_of(net="shd", classes=100), ("tp", "tess", "bptt"), budget).set_index("rule")
     for rule in ("tp", "tess", "bptt"):
         b = int(inv.loc[rule, "max_batch"])
         peak = lambda n: estimate(make_config("shd", rule, batch=n, classes=100), accounting="full").peak_bytes  # noqa: E731
@@ -76,7 +77,8 @@ def test_largest_batch_is_the_boundary_of_the_budget() -> None:
 
 
 def test_scaling_frame_reflects_t_invariance_of_local_rules() -> None:
-    df = views.scaling_frame("steps", (10, 100, 400), rules=("tp", "tess", "bptt"))
+    df = views.scaling_frame(cfg_of(net="700-450-20", batch=128, steps=100), "steps", (10, 100, 400),
+                         rules=("tp", "tess", "bptt"))
     pk = df.drop_duplicates(["rule", "steps"]).pivot(index="steps", columns="rule", values="peak_bytes")
     assert pk["tp"].nunique() == 1 and pk["tess"].nunique() == 1
     assert pk["bptt"].is_monotonic_increasing and pk["bptt"].iloc[-1] > pk["bptt"].iloc[0]
@@ -133,7 +135,7 @@ def test_figure5_best_alternative_is_the_least_other_learner() -> None:
     from tpprof.analytic import estimate
     from tpprof.config import TRAINABLE_RULES, make_config, rules_accepting
 
-    df = views.figure5_frame("full", "40-32-10", points=4, classes=(2, 500), batch=(2, 300), versus="best")
+    df = views.figure5_frame(cfg_of(net="40-32-10"), "full", points=4, classes=(2, 500), batch=(2, 300), versus="best")
     rules = [r for r in rules_accepting(make_config("40-32-10"), TRAINABLE_RULES) if r != "tp"]
     for r in df.to_dict("records"):
         peaks = {x: estimate(make_config("40-32-10", x, batch=r["batch"], classes=r["classes"])).peak_bytes
@@ -177,3 +179,25 @@ def test_scaling_panels_are_laid_out_as_make_subplots_does(shared_y: bool) -> No
                              subplot_titles=titles).layout.to_plotly_json()
         want.pop("template", None)
         assert json.dumps(_subplot_row(titles, shared_y), sort_keys=True) == json.dumps(want, sort_keys=True)
+
+
+def test_views_take_the_config_the_cli_builds() -> None:
+    # The app's and the report's path (config_from_values) is the CLI's: the same Config as the flags.
+    from tpprof.cli import build_parser
+    from tpprof.cli.config_flags import config_from_args
+
+    argv = ["estimate", "--net", "shd-rec", "--batch", "8", "--dtype", "fp16", "--optimizer", "sgd",
+            "--target-rows", "classes"]
+    flags = config_from_args(build_parser().parse_args(argv))
+    assert cfg_of(net="shd-rec", batch=8, dtype="fp16", optimizer="sgd", target_rows="classes") == flags
+    with pytest.raises(UserError, match="batch"):
+        cfg_of(net="shd", batch="x")
+    with pytest.raises(UserError, match="config"):
+        cfg_of(nett="shd")
+
+
+def test_scaling_frame_needs_a_uniform_dense_net() -> None:
+    with pytest.raises(UserError, match="uniform dense"):
+        views.scaling_frame(cfg_of(net="700-450-200-20"), "depth")
+    with pytest.raises(UserError, match="uniform dense"):
+        views.scaling_frame(cfg_of(net="2x16x16-c8-10"), "depth")

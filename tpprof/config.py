@@ -1,15 +1,19 @@
-"""The one configuration type shared by the CLI, the app, the analytic model and the learners.
+"""The vocabulary (rules, memory categories, the point key, dtypes, presets) and the configuration
+types shared by the CLI, the app, the analytic model and the learners: the specs (net, workload,
+rule), :class:`Config` (one point) and :class:`Grid` (a product of axes over a Config).
 
 Everything here is plain Python (no torch, no numpy) and frozen, so configs hash (Streamlit
-caches on them) and travel as JSON (checkpoints, provenance sidecars, measurement rows).
+caches on them) and travel as JSON (checkpoints, provenance sidecars, measurement rows). Numbers
+and sizes users type are parsed by :mod:`tpprof.units`, the device record is :mod:`tpprof.device`,
+table files are read by :mod:`tpprof.tablefile`.
 
 Compact text forms users can type:
 
 * nets: ``700-450-20`` (input 700, dense 450, readout 20), ``700-450r-20`` (recurrent),
   ``2x32x32-c64-c128p-c256-10`` (conv 3x3; ``p`` = max-pool 2, ``a2`` = adaptive average
   pool to 2x2, ``v`` = average pool 2), ``vgg9:2x32x32`` (the paper's VGG-9, readout 10 unless
-  ``vgg9:2x32x32-11``), a preset name (:data:`PRESETS`), or a ``.nir`` file (:mod:`tpprof.nir_io`);
-* sizes: ``256KiB``, ``1.5 MB``, ``8GiB``, ``4096`` (bytes);
+  ``vgg9:2x32x32-11``), a preset name (:data:`PRESETS`), or a net file whose reader is registered
+  (:data:`NET_FILE_READERS`; ``.nir``: :mod:`tpprof.nir_io`);
 * dtypes: ``fp32``, ``fp16``, ``bf16``, ``fp64``, ``int8``.
 """
 
@@ -22,9 +26,16 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
+from tpprof.device import Device
 from tpprof.errors import ConfigError
+from tpprof.tablefile import read_table_file
+from tpprof.units import parse_real
+from tpprof.units import choice as _choice
+from tpprof.units import pos_int as _pos_int
+from tpprof.units import short as _short
+from tpprof.units import unit_float as _unit_float
 
 # --------------------------------------------------------------------------------------
 # Vocabularies
@@ -64,89 +75,13 @@ MAX_DEPTH = 1024
 #: The columns that identify one point of a sweep or a measurement file.
 POINT_KEY: tuple[str, ...] = ("rule", "net", "batch", "classes", "steps", "dtype", "optimizer",
                               "cadence", "aux", "device")
-LEARNING_SUPPORT: tuple[str, ...] = ("yes", "no", "partial", "unknown")
 
-def _choice(field_name: str, value: Any, accepted: tuple[str, ...]) -> str:
-    v = str(value).strip().lower()
-    if v not in accepted:
-        raise ConfigError(field_name, f"{value!r} is not known", ", ".join(accepted))
-    return v
-
-
-#: Upper bound of every count a user gives (batch, steps, classes, widths): 10^9. Above it no
-#: workload of this tool fits a machine, and the bound keeps int/float conversions exact and
-#: far from Python's 4,300-digit int-string limit.
-MAX_COUNT = 10**9
 #: The net's size caps (net strings, [net] tables and saved configs alike): neurons per dense or
 #: recurrent layer and each input dimension, conv channels, kernel size, classes (= readout).
 MAX_WIDTH = 10**7
 MAX_CHANNELS = 10**6
 MAX_KERNEL = 15
 MAX_CLASSES = 10**7
-_ASCII_INT_RE = re.compile(r"^(-\s*\+?|\+)?([0-9]{1,30})\s*$", re.ASCII)
-
-
-def parse_ascii_int(text: str, max_digits: int = 18) -> int | None:
-    """``text`` as an int when it is ASCII digits (an optional ``+`` or ``-``, surrounding spaces)
-    of at most ``max_digits`` digits, else None. Unicode digits ('²', '٣') and underscores, which
-    ``str.isdigit`` / ``int`` would accept or crash on, are refused; a negative count is then
-    named by the caller's range check, not called "not an integer"."""
-    m = _ASCII_INT_RE.match(text.strip()) if isinstance(text, str) else None
-    if not m or len(m.group(2).lstrip("0") or "0") > max_digits:
-        return None
-    return -int(m.group(2)) if m.group(1) and m.group(1)[0] == "-" else int(m.group(2))
-
-
-def _short(v: Any) -> str:
-    """A value for a one-line message: huge ints by their size (``str`` of a 5,000-digit int
-    raises), long texts cut."""
-    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
-        return f"an integer of about {int(v.bit_length() * 0.30103) + 1} digits"
-    t = repr(v) if isinstance(v, str) else str(v)
-    return t if len(t) <= 40 else t[:20] + f"… ({len(t)} characters)"
-
-
-def _pos_int(field_name: str, value: Any, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
-    """An integer in [minimum, maximum] from an int, an integral float or ASCII digits; a bool,
-    an empty string, Unicode digits or a 5,000-digit number are a one-line ConfigError."""
-    top = f"10^{len(str(maximum)) - 1}" if maximum >= 1000 and str(maximum).strip("0") == "1" else str(maximum)
-    accepted = f"an integer {minimum}..{top}"
-    iv: int | None = None
-    if isinstance(value, str):
-        iv = parse_ascii_int(value)
-    elif isinstance(value, float):
-        iv = int(value) if math.isfinite(value) and value.is_integer() and abs(value) < 2**63 else None
-    elif not isinstance(value, bool) and (isinstance(value, int) or type(value).__name__.startswith(("int", "uint"))
-                                          and hasattr(value, "__index__")):
-        iv = int(value)
-    if iv is None:
-        empty = isinstance(value, str) and not value.strip()
-        raise ConfigError(field_name, "is empty" if empty else f"{_short(value)} is not an integer", accepted)
-    if iv < minimum:
-        raise ConfigError(field_name, f"{_short(iv)} is too small", accepted)
-    if iv > maximum:
-        raise ConfigError(field_name, f"{_short(iv)} is too large", accepted)
-    return iv
-
-
-def parse_real(value: Any) -> float:
-    """``float(value)``, but text must be plain ASCII without ``_`` (``float()`` also takes ``'٣'``
-    and ``'1_0'``): ValueError otherwise."""
-    if isinstance(value, str) and (not value.isascii() or "_" in value):
-        raise ValueError(value)
-    return float(value)
-
-
-def _unit_float(field_name: str, value: Any, lo: float = 0.0, hi: float = 1.0) -> float:
-    try:
-        f = parse_real(value)
-    except (TypeError, ValueError):
-        raise ConfigError(field_name, f"{value!r} is not a number", f"a number in [{lo}, {hi}]") from None
-    if not lo <= f <= hi:  # also rejects NaN
-        raise ConfigError(field_name, f"{value!r} is out of range", f"a number in [{lo}, {hi}]")
-    return f
-
-
 def parse_dtype(text: str) -> str:
     """``'fp32'`` / ``'float16'`` / ... → canonical dtype name."""
     v = str(text).strip().lower()
@@ -154,75 +89,6 @@ def parse_dtype(text: str) -> str:
     if v not in DTYPE_BYTES:
         raise ConfigError("dtype", f"{text!r} is not known", ", ".join(DTYPE_BYTES))
     return v
-
-
-# --------------------------------------------------------------------------------------
-# Sizes
-# --------------------------------------------------------------------------------------
-
-_UNITS: dict[str, int] = {
-    "": 1, "b": 1,
-    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-    "k": 2**10, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
-    "m": 2**20, "g": 2**30,
-}
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?\s*([A-Za-z]*)\s*$")
-
-
-def parse_bytes(text: str | int | float, field_name: str = "budget") -> int:
-    """Parse a memory size: ``'256KiB'`` → 262144, ``'1.5 MB'`` → 1500000, ``'8GiB'``.
-
-    KB/MB/GB/TB are decimal (10^3k); KiB/MiB/GiB/TiB (and bare K/M/G) are binary (2^10k).
-    A bare number is bytes. The result is rounded down to whole bytes and must be > 0.
-    """
-    if isinstance(text, bool):
-        raise ConfigError(field_name, f"{text!r} is not a size", "e.g. 4096, 256KiB, 1.5 MB, 8GiB")
-    if isinstance(text, (int, float)):
-        if (isinstance(text, float) and not math.isfinite(text)) or text < 1 or text > 2**62:
-            raise ConfigError(field_name, f"{_short(text)} is not a size between 1 byte and 4 EiB",
-                              "e.g. 4096, 256KiB, 1.5 MB, 8GiB")
-        return int(text)
-    m = _SIZE_RE.match(str(text))
-    accepted = "a positive number with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 256KiB, 1.5 MB)"
-    if not m:
-        raise ConfigError(field_name, f"{text!r} is not a size", accepted)
-    num, exp, unit = m.groups()
-    if len(num) > 40 or (exp and len(exp.lstrip("+-").lstrip("0")) > 4):  # beyond 4 EiB whatever follows
-        raise ConfigError(field_name, f"{_short(str(text))} is out of range", "between 1 byte and 4 EiB")
-    unit_l = unit.lower()
-    if unit_l not in _UNITS:
-        raise ConfigError(field_name, f"unit {unit!r} is not known", accepted)
-    try:
-        value = float(num) * (10.0 ** int(exp) if exp else 1.0) * _UNITS[unit_l]
-    except OverflowError:
-        raise ConfigError(field_name, f"{text!r} is too large", accepted) from None
-    if not math.isfinite(value) or value < 1 or value > 2**62:
-        raise ConfigError(field_name, f"{text!r} is out of range", "between 1 byte and 4 EiB")
-    return int(value)
-
-
-def format_bytes(n: float) -> str:
-    """Human-readable binary size: 262144 → ``'256.0 KiB'``; up to EiB, then ``'3.2e+21 EiB'``.
-    Never raises on a number: ints too large for a float (> 1.8e308) are scaled as ints, NaN
-    and ±inf print as such."""
-    if isinstance(n, int) and not isinstance(n, bool) and abs(n) >= 2**1000:
-        lg = math.log10(abs(n)) - 6 * math.log10(1024)  # in EiB; log10 works on any int
-        e = math.floor(lg)
-        mant = round(10 ** (lg - e), 1)
-        if mant >= 10:
-            mant, e = mant / 10, e + 1
-        return f"{'-' if n < 0 else ''}{mant:.1f}e+{e} EiB"
-    try:
-        n = float(n)
-    except (TypeError, ValueError, OverflowError):
-        return str(n)[:40]
-    if not math.isfinite(n):
-        return f"{n} B"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        if abs(n) < 1024 or unit == "EiB":
-            return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}" if abs(n) < 1e6 else f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.1f} EiB"  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------
@@ -444,15 +310,27 @@ def _parse_layer(tok: str) -> LayerSpec:
                      pool={None: "none", "p": "max2", "v": "avg2", "a2": "adapt2"}[pool])
 
 
+#: Readers of net files by suffix: ``reader(path, neuron) -> NetSpec``. The vocabulary knows no file
+#: format; a reader registers itself here (``.nir``: :mod:`tpprof.nir_io`, wired in ``tpprof/__init__``).
+NET_FILE_READERS: dict[str, Callable[[str, "NeuronSpec | None"], "NetSpec"]] = {}
+
+
+def register_net_reader(suffix: str, reader: Callable[[str, "NeuronSpec | None"], "NetSpec"]) -> None:
+    """Read net strings ending in ``suffix`` (lower case, e.g. ``".nir"``) with ``reader``; a suffix
+    registered twice is an error."""
+    if suffix in NET_FILE_READERS:
+        raise ValueError(f"a net reader for {suffix!r} is already registered")
+    NET_FILE_READERS[suffix] = reader
+
+
 def parse_net(text: str, neuron: NeuronSpec | None = None) -> NetSpec:
     """Net string or preset name → :class:`NetSpec` (see module docstring for the grammar)."""
     if not isinstance(text, str) or not text.strip():
         raise ConfigError("net", f"{text!r} is empty", _NET_HELP)
     s = text.strip().lower()
-    if s.endswith(".nir"):  # a NIR graph file (tpprof.nir_io; needs the nir extra)
-        from tpprof.nir_io import net_for_parse
-
-        return net_for_parse(text.strip(), neuron)
+    for suffix, reader in NET_FILE_READERS.items():  # a net file (.nir: tpprof.nir_io, wired in tpprof/__init__)
+        if s.endswith(suffix):
+            return reader(text.strip(), neuron)
     if s in PRESETS:
         net = PRESETS[s].net
         return replace(net, neuron=neuron) if neuron is not None else net
@@ -597,66 +475,6 @@ def uses_tess_authors(rule: RuleSpec) -> bool:
     return rule.name == "tess-authors-schedule" or (rule.name == "tess" and rule.flavour == "authors")
 
 
-#: The authors' TESS constants (mapolinario94/TESS, docs/tess_authors.md D13): threshold θ
-#: (``Conv2dSTDP``/``LinearSTDP`` threshold=0.6), decay σ(leak) with leak = 0 in ``ConvBlock``
-#: (0.5) and the default leak = 2 of ``LinearSTDP`` (σ(2) ≈ 0.881).
-TESS_AUTHORS_VTH = 0.6
-TESS_AUTHORS_DECAY = {"conv": 0.5, "dense": 1.0 / (1.0 + math.exp(-2.0))}
-
-
-def tess_authors_lls_pool(net: NetSpec) -> tuple[int | None, ...]:
-    """Per hidden layer, the side p of the adaptive average pool applied to the block's output
-    before B_l in the authors' code (``compute_LLS``; VGG-9: 4, 2, 2, 2, 2, 2, 2, 1): the first
-    conv layer 4, a conv layer that is the last hidden layer 1, other conv layers 2; dense
-    layers None (no pooling: their repository has no dense TESS model, tpprof uses the width)."""
-    n = len(net.layers)
-    return tuple(None if layer.kind != "conv" else 4 if i == 0 else 1 if i == n - 1 else 2
-                 for i, layer in enumerate(net.layers))
-
-
-def tess_authors_lls_size(net: NetSpec) -> tuple[int, ...]:
-    """D_l = C_l · p_l² (conv) or n_out_l (dense): the width of B_l in the authors' code."""
-    return tuple(g.n_out if p is None else g.out_shape[0] * p * p
-                 for g, p in zip(net.geometry(), tess_authors_lls_pool(net)))
-
-
-@dataclass(frozen=True)
-class Device:
-    """A memory budget to fit into, e.g. a microcontroller's SRAM or a GPU's HBM."""
-
-    name: str
-    budget_bytes: int
-    source: str = "user"
-    kind: str = "custom"  # mcu | neuromorphic | sbc | edge-gpu | gpu | custom
-    on_chip_bytes: int | None = None
-    off_chip_bytes: int | None = None
-    notes: str = ""
-    #: Can a learning rule run on the device? yes | no (inference only) | partial (e.g. only the
-    #: last layer) | unknown (a user's ad-hoc budget).
-    on_chip_learning: str = "unknown"
-    #: The largest contiguous block of the budget's memory (one buffer can be no larger), when
-    #: it is less than the total (STM32H743: 1060 KiB RAM, 512 KiB largest block); None: not known.
-    largest_block_bytes: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "budget_bytes", parse_bytes(self.budget_bytes, "budget"))
-        object.__setattr__(self, "on_chip_learning", _choice("on_chip_learning", self.on_chip_learning,
-                                                             LEARNING_SUPPORT))
-        if self.largest_block_bytes is not None:
-            object.__setattr__(self, "largest_block_bytes", parse_bytes(self.largest_block_bytes, "largest_block_bytes"))
-
-    @property
-    def can_learn(self) -> bool:
-        """False only when the device is known to run inference only (``on_chip_learning == "no"``):
-        a regime map must then not say that a rule "fits" there."""
-        return self.on_chip_learning != "no"
-
-
-def budget_device(text: str) -> Device:
-    """``--budget 512KiB`` → an ad-hoc :class:`Device`."""
-    return Device(name=f"budget {text.strip()}", budget_bytes=parse_bytes(text), source="user --budget")
-
-
 # --------------------------------------------------------------------------------------
 # The whole configuration
 # --------------------------------------------------------------------------------------
@@ -786,28 +604,6 @@ def make_config(
     else:
         rs = RuleSpec(name=rule, optimizer=optimizer, cadence=cadence, aux=aux, **rule_options)
     return Config(spec, workload, rs, device)
-
-
-def read_table_file(path: str | Path, field_name: str) -> Any:
-    """Parse a user's ``.json`` file (JSON) or any other file (TOML); one-line errors."""
-    p = Path(path)
-    shown = _short(str(path))
-    try:
-        if not p.is_file():
-            raise ConfigError(field_name, f"file {shown} does not exist", "a .toml or .json file")
-        text = p.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:  # permission, I/O error, a name too long
-        raise ConfigError(field_name, f"cannot read {shown}: {e.strerror or type(e).__name__}",
-                          "a readable .toml or .json file") from None
-    try:
-        if p.suffix.lower() == ".json":
-            return json.loads(text)
-        import tomllib
-
-        return tomllib.loads(text)
-    except Exception as e:  # noqa: BLE001 - any parse failure is the user's file
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(field_name, f"{p.name} does not parse ({first})", "valid TOML or JSON") from None
 
 
 def load_config_file(path: str | Path) -> Config:

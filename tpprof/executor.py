@@ -10,7 +10,7 @@ rerun resumes from the file as before.
 * :class:`RayExecutor` — one Ray task per point with ``max_calls=1``: every point runs in a
   fresh worker process that exits after it, so peaks stay absolute (no allocator or import
   state carried between points). Rows come back in completion order. ``address``: ``"local"``
-  starts a private local instance, ``"auto"`` joins a running cluster (``ray start``), or a
+  starts a private local instance listening on 127.0.0.1 only (:func:`_init_local_loopback`), ``"auto"`` joins a running cluster (``ray start``), or a
   ``ray://`` / ``host:port`` address. Needs ``pip install 'tpprof[ray]'``.
 
 :func:`make_executor` turns a user value (``None``/``local``, ``ray``, ``ray:ADDRESS``) into one.
@@ -70,6 +70,43 @@ def _call(run_one: RunOne, point: Any, protocol: Any) -> dict:
     return run_one(point, protocol)
 
 
+def _init_local_loopback(ray: Any, **kw: Any) -> None:
+    """Start a private local Ray whose ports (GCS, raylet, object manager, workers, agents) all
+    listen on 127.0.0.1 only, not on every interface, unauthenticated, as Ray's defaults do.
+
+    Ray replaces a loopback ``_node_ip_address`` by the host's routable address unless its
+    ``ENABLE_RAY_CLUSTER`` switch is off (its local-only mode on macOS / Windows); with it off
+    during ``ray.init`` the node's address is 127.0.0.1 and every server binds to it. The
+    address Ray kept is checked afterwards, so a Ray that ignores the switch is refused, not
+    silently exposed. The dashboard stays off."""
+    import ipaddress
+
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # pragma: no cover - a Ray without it: the check below decides
+        ray_constants = None
+    saved = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    for key in ("_node_ip_address", "include_dashboard", "dashboard_host"):
+        kw.pop(key, None)
+    if ray_constants is not None and saved is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
+                 dashboard_host="127.0.0.1", **kw)
+    finally:
+        if ray_constants is not None and saved is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = saved
+    try:
+        ip = ray._private.worker._global_node.node_ip_address
+        loopback = ipaddress.ip_address(ip).is_loopback
+    except (AttributeError, TypeError, ValueError):
+        ip, loopback = None, False
+    if not loopback:
+        ray.shutdown()
+        raise UserError("ray", f"this Ray version put the local instance on {ip!r}, not on loopback",
+                        "a Ray that honours a 127.0.0.1 node address, or ray:auto with your own 'ray start'")
+
+
 class RayExecutor:
     """One fresh Ray worker process per point (``max_calls=1``), rows streamed back as they finish."""
 
@@ -93,7 +130,12 @@ class RayExecutor:
             kw.setdefault("include_dashboard", False)
             kw.setdefault("logging_level", "ERROR")
             try:
-                ray.init(address=None if address == "local" else address, runtime_env=env, **kw)
+                if address == "local":
+                    _init_local_loopback(ray, runtime_env=env, **kw)
+                else:
+                    ray.init(address=address, runtime_env=env, **kw)
+            except UserError:
+                raise
             except Exception as e:  # noqa: BLE001 - no cluster at that address etc.
                 first = (str(e).splitlines() or [type(e).__name__])[0]
                 raise UserError("ray", f"cannot start or join Ray at {address!r} ({first})",

@@ -191,10 +191,10 @@ def closed_forms(learner: Any, x: Any) -> dict[str, Any]:
                     a, _ = hl.pool(s)
                 count(a, learner.net.W_out, False)
     return {
-        "footprint_bytes": footprint,
-        "connection_sparsity": round(zeros / n_w, 4),
-        "activation_sparsity": (neurons_total - spikes_total) / neurons_total if neurons_total else 0.0,
-        "synaptic_operations": {"Dense": dense, "Effective_ACs": eff["AC"] / N, "Effective_MACs": eff["MAC"] / N},
+        "Footprint": footprint,
+        "ConnectionSparsity": round(zeros / n_w, 4),
+        "ActivationSparsity": (neurons_total - spikes_total) / neurons_total if neurons_total else 0.0,
+        "SynapticOperations": {"Effective_MACs": eff["MAC"] / N, "Effective_ACs": eff["AC"] / N, "Dense": dense},
         "n_samples": N,
         "steps": T,
     }
@@ -229,9 +229,10 @@ def neurobench_metrics(learner: Any, x: Any, y: Any, batch: int = 64) -> dict[st
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False)
     bench = Benchmark(model, loader, [], [], [list(static), list(workload)])
     res = bench.run(quiet=True)
-    out = {"footprint_bytes": int(res["Footprint"]), "connection_sparsity": float(res["ConnectionSparsity"]),
-           "activation_sparsity": float(res["ActivationSparsity"]),
-           "synaptic_operations": {k: float(v) for k, v in res["SynapticOperations"].items()}}
+    # NeuroBench's own key names (Footprint in bytes; SynapticOperations per sample)
+    out = {"Footprint": int(res["Footprint"]), "ConnectionSparsity": float(res["ConnectionSparsity"]),
+           "ActivationSparsity": float(res["ActivationSparsity"]),
+           "SynapticOperations": {k: float(v) for k, v in res["SynapticOperations"].items()}}
     return out
 
 
@@ -269,21 +270,61 @@ def training_peaks(cfg: Config, measured: bool = True, timeout: float = 300.0) -
     return out
 
 
+def snntorch_equivalent(neuron: Any) -> dict[str, Any]:
+    """The snnTorch ``Leaky`` setting closest to tpprof's neuron, and whether it is exact.
+
+    tpprof (``order="code"``): u = αv + I, s = Θ(u − v_th), v = u − v_th s (soft) or u (1 − s)
+    (hard); ``"paper"``: v = αv + I − v_th s^{t−1} (soft) or αv (1 − s^{t−1}) + I (hard).
+    snnTorch's Leaky keeps its membrane un-reset and resets at the next step (reset_delay=True,
+    its default): subtract → v = βv + I − θ s^{t−1}, zero → v = β(1 − s^{t−1}) v + I, i.e. the
+    paper ordering; with reset_delay=False it resets at once: zero ≡ code + hard; subtract is
+    code + soft except after a spike that leaves v ≥ θ (u ≥ 2θ), where snnTorch needs βv + I ≥ 2θ to
+    fire again. tests/test_nb_metrics.py checks these on random currents against snnTorch."""
+    a, th = float(neuron.alpha), float(neuron.v_th)
+    mech = "subtract" if neuron.reset == "soft" else "zero"
+    kw: dict[str, Any] = {"beta": a, "threshold": th, "reset_mechanism": mech}
+    exact, caveat = True, ""
+    if neuron.order == "code":
+        kw["reset_delay"] = False
+        if neuron.reset == "soft":
+            exact = False
+            caveat = ("differs only after a spike whose membrane stays >= v_th (u >= 2 v_th): tpprof can fire again "
+                      "next step from v = u - v_th, snnTorch only if beta*v + I >= 2*threshold")
+    args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
+    return {"setting": f"snntorch.Leaky({args})", "kwargs": kw, "exact": exact, "caveat": caveat}
+
+
+def neuron_semantics(neuron: Any) -> dict[str, Any]:
+    """What the activity figures (ActivationSparsity, Effective_ACs / MACs) assume: tpprof's own
+    neuron (they count its spikes), and the closest snnTorch setting (:func:`snntorch_equivalent`)."""
+    if neuron.order == "code":
+        eq = ("u = alpha*v + I; s = H(u - v_th); v = u - v_th*s" if neuron.reset == "soft"
+              else "u = alpha*v + I; s = H(u - v_th); v = u*(1 - s)")
+    else:
+        eq = ("v = alpha*v + I - v_th*s_prev; s = H(v - v_th)" if neuron.reset == "soft"
+              else "v = alpha*v*(1 - s_prev) + I; s = H(v - v_th)")
+    return {"tpprof": f"{eq} (alpha = {neuron.alpha:g}, v_th = {neuron.v_th:g}, {neuron.reset} reset, "
+                      f"{neuron.order} ordering); readout m = m + W_out a, no spikes",
+            "closest_snntorch": snntorch_equivalent(neuron)}
+
+
 def report(learner: Any, x: Any, y: Any, measured_peaks: bool = True) -> dict[str, Any]:
     """The ``tpprof evaluate --neurobench`` object: NeuroBench's figures, tpprof's, and whether they agree."""
     nb = neurobench_metrics(learner, x, y)
     cf = closed_forms(learner, x)
     agree = {
-        "footprint_bytes": nb["footprint_bytes"] == cf["footprint_bytes"],
-        "connection_sparsity": math.isclose(nb["connection_sparsity"], cf["connection_sparsity"], abs_tol=1e-4),
-        "activation_sparsity": math.isclose(nb["activation_sparsity"], cf["activation_sparsity"], rel_tol=1e-9,
-                                            abs_tol=1e-12),
-        **{f"synaptic_operations.{k}": math.isclose(nb["synaptic_operations"][k], cf["synaptic_operations"][k],
-                                                    rel_tol=1e-9, abs_tol=1e-9)
+        "Footprint": nb["Footprint"] == cf["Footprint"],
+        "ConnectionSparsity": math.isclose(nb["ConnectionSparsity"], cf["ConnectionSparsity"], abs_tol=1e-4),
+        "ActivationSparsity": math.isclose(nb["ActivationSparsity"], cf["ActivationSparsity"], rel_tol=1e-9,
+                                           abs_tol=1e-12),
+        **{f"SynapticOperations.{k}": math.isclose(nb["SynapticOperations"][k], cf["SynapticOperations"][k],
+                                                   rel_tol=1e-9, abs_tol=1e-9)
            for k in ("Dense", "Effective_ACs", "Effective_MACs")},
     }
     out = {"neurobench": nb, "tpprof_closed_form": cf, "agree": agree,
-           "definitions": "NeuroBench's (see tpprof/nb_metrics.py); Dense and Effective_* are per sample over all "
-                          "T steps; the readout is a non-spiking integrator (no activation module)"}
+           "definitions": "NeuroBench's, under its own key names (see tpprof/nb_metrics.py); Footprint in bytes; "
+                          "Dense and Effective_* are per sample over all T steps; the readout is a non-spiking "
+                          "integrator (no activation module)",
+           "neuron_semantics": neuron_semantics(learner.cfg.net.neuron)}
     out.update(training_peaks(learner.cfg, measured=measured_peaks))
     return out

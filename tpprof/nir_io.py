@@ -53,7 +53,7 @@ __all__ = ["read_nir_net", "net_from_graph", "graph_from_learner", "write_nir", 
 
 #: dt written by :func:`write_nir`: snnTorch's and its importer's fixed step, so they run it as-is.
 NIR_DT = 1e-4
-#: Largest array a .nir file may hold (elements) before anything is read into memory.
+#: Most elements a .nir file may declare, summed over all its arrays, before anything is read.
 MAX_ELEMENTS = 10**8
 #: Largest layer width accepted (as the net-string parser).
 MAX_WIDTH = 10**7
@@ -85,36 +85,44 @@ def _err(node: str, problem: str, accepted: str | None = None) -> ConfigError:
 
 def _precheck_hdf5(path: Path) -> None:
     """Open the HDF5 file and reject it before ``nir.read`` loads every array into memory:
-    unreadable / truncated files, and any dataset over :data:`MAX_ELEMENTS` elements."""
+    unreadable / truncated files, and the structures :func:`tpprof.hdf5_guard.check_hdf5_tree`
+    refuses (external storage, virtual datasets, external or soft links, depth, object count,
+    more than :data:`MAX_ELEMENTS` elements summed over every array)."""
     import h5py
+
+    from tpprof.hdf5_guard import HostileHDF5, Limits, check_hdf5_tree
 
     try:
         with h5py.File(path, "r") as f:
-            if "node" not in f:
+            if not f.id.links.exists(b"node"):
                 raise ConfigError(_FIELD, f"{path.name} has no NIR 'node' group", "a .nir file written by nir.write")
-            big: list[tuple[str, int]] = []
-
-            def visit(name: str, obj: Any) -> None:
-                if isinstance(obj, h5py.Dataset) and obj.shape is not None:
-                    n = math.prod(obj.shape)
-                    if n > MAX_ELEMENTS:
-                        big.append((name, n))
-
-            f.visititems(visit)
-            if big:
-                name, n = big[0]
-                raise ConfigError(_FIELD, f"{path.name}: array {name!r} has {n:.3g} elements",
-                                  f"at most {MAX_ELEMENTS:.0e} elements per array")
+            check_hdf5_tree(f, "node", Limits(max_elements=MAX_ELEMENTS))
     except ConfigError:
         raise
+    except HostileHDF5 as e:
+        raise ConfigError(_FIELD, f"{path.name} refused: {e}",
+                          "a .nir file written by nir.write (arrays stored in the file itself, "
+                          f"at most {MAX_ELEMENTS:.0e} elements in all)") from None
     except Exception as e:  # noqa: BLE001 - truncated / foreign file is the user's file
         first = (str(e).splitlines() or [type(e).__name__])[0]
         raise ConfigError(_FIELD, f"{path.name} is not a readable NIR/HDF5 file ({first})",
                           "a .nir file written by nir.write") from None
 
 
-def read_nir_net(path: str | os.PathLike, neuron: NeuronSpec | None = None) -> tuple[NetSpec, list[str]]:
-    """``.nir`` file → (NetSpec, caveat notes). One-line :class:`ConfigError` on anything unmappable."""
+def read_nir_net(path: str | os.PathLike, neuron: NeuronSpec | None = None,
+                 dt: float | None = None) -> tuple[NetSpec, list[str]]:
+    """``.nir`` file → (NetSpec, caveat notes). One-line :class:`ConfigError` on anything unmappable.
+
+    ``dt``: the step to use when the graph's metadata has none (``--nir-dt``); None means
+    :func:`default_dt` (the CLI's ``--nir-dt``, else unset)."""
+    net, notes, _ = read_nir_file(path, neuron, dt)
+    return net, notes
+
+
+def read_nir_file(path: str | os.PathLike, neuron: NeuronSpec | None = None,
+                  dt: float | None = None) -> tuple[NetSpec, list[str], "NirWeights"]:
+    """``.nir`` file → (NetSpec, notes, :class:`NirWeights`): :func:`read_nir_net` plus the
+    file's weights as the learner's parameters (see :func:`net_from_graph`)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(_FIELD, f"NIR file {str(path)!r} does not exist", "a path to a .nir file")
@@ -123,11 +131,13 @@ def read_nir_net(path: str | os.PathLike, neuron: NeuronSpec | None = None) -> t
     try:
         graph = nir.read(p, type_check=False)
     except Exception as e:  # noqa: BLE001 - malformed node fields, shapes, types
+        _raise_if_newer_nir(p, nir)
         first = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise ConfigError(_FIELD, f"{p.name} does not parse as a NIR graph ({type(e).__name__}: {first})",
                           "a .nir file written by nir.write") from None
+    weights = NirWeights()
     try:
-        net, notes = net_from_graph(graph, name=p.name)
+        net, notes = net_from_graph(graph, name=p.name, dt=dt, weights=weights)
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - a hostile graph (odd dtypes, shapes) is the user's file
@@ -136,7 +146,83 @@ def read_nir_net(path: str | os.PathLike, neuron: NeuronSpec | None = None) -> t
                           "a chain of " + _ACCEPTED_NODES) from None
     if neuron is not None:
         net = replace(net, neuron=neuron)
-    return net, notes
+    return net, notes, weights
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    out = []
+    for part in str(v).split("."):
+        digits = "".join(c for c in part if c.isdigit()) if part[:1].isdigit() else ""
+        if not digits:
+            break
+        out.append(int(digits))
+    return tuple(out)
+
+
+def file_nir_version(path: Path) -> str | None:
+    """The ``version`` string :func:`nir.write` stores at the file's root (None when absent)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            v = f["version"][()] if "version" in f else None
+    except Exception:  # noqa: BLE001 - unreadable files are reported by the caller
+        return None
+    if isinstance(v, bytes):
+        v = v.decode("utf8", "replace")
+    return str(v)[:40] if v is not None else None
+
+
+def _raise_if_newer_nir(path: Path, nir: Any) -> None:
+    """A file that fails to parse and was written by a newer nir than the one installed:
+    say both versions (a newer writer may add node types or fields an older reader lacks)."""
+    wrote, have = file_nir_version(path), str(getattr(nir, "version", getattr(nir, "__version__", "?")))
+    if wrote and _version_tuple(wrote) > _version_tuple(have):
+        raise ConfigError(_FIELD, f"{path.name} was written by nir {wrote}, newer than the installed nir {have}",
+                          f"pip install -U 'nir>={wrote}'") from None
+
+
+_DEFAULT_DT: list[float | None] = [None]
+
+
+def set_default_dt(dt: float | None) -> None:
+    """``--nir-dt SECONDS``: the step of every NIR graph read in this process whose metadata has
+    no ``dt`` (set once by the CLI, before any net is parsed)."""
+    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and 0 < dt <= 3600):
+        raise ConfigError("nir_dt", f"{dt!r} is not a time step", "seconds, 0 < dt <= 3600, e.g. --nir-dt 1e-3")
+    _DEFAULT_DT[0] = None if dt is None else float(dt)
+
+
+def default_dt() -> float | None:
+    """The ``--nir-dt`` of this process (None when not given)."""
+    return _DEFAULT_DT[0]
+
+
+class NirWeights:
+    """The learner's parameters read from a NIR graph, and why they cannot be loaded.
+
+    ``tensors``: ``{"layer{i}.W", "layer{i}.R", "readout.W"}`` → float arrays shaped like
+    :class:`tpprof.snn.nets.SpikingNet`'s parameters, with each neuron's input gain
+    g = dt·r/τ folded in (I = g (W a + R s) = (gW) a + (gR) s). ``blockers``: one line per
+    thing the learner cannot take (a bias, per-neuron or per-layer parameters that differ, a
+    CubaLIF's synaptic current, pooling before the neuron, SumPool), each naming its node.
+    ``nodes``: the NIR node each tensor came from (for errors)."""
+
+    def __init__(self) -> None:
+        self.tensors: dict[str, np.ndarray] = {}
+        self.nodes: dict[str, str] = {}
+        self.blockers: list[str] = []
+
+    def block(self, node: str, why: str) -> None:
+        self.blockers.append(f"NIR node {node!r}: {why}")
+
+    def check(self) -> None:
+        """One-line :class:`ConfigError` naming the first node the learner cannot take."""
+        if self.blockers:
+            more = f" (and {len(self.blockers) - 1} more)" if len(self.blockers) > 1 else ""
+            raise ConfigError(_FIELD, f"{self.blockers[0]}{more}; its weights cannot start a tpprof learner",
+                              "a chain of bias-free Linear/Conv2d → LIF/IF layers with one α and v_th "
+                              "(or use the file for sizing only: tpprof estimate --net FILE)")
 
 
 def _flatten(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -295,7 +381,9 @@ def _order_chain(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> tuple[l
     return chain, recurrent
 
 
-def _dt(meta: dict[str, Any], neurons: list[tuple[str, Any]], notes: list[str]) -> float:
+def _dt(meta: dict[str, Any], neurons: list[tuple[str, Any]], notes: list[str], given: float | None = None) -> float:
+    """The graph's step: its metadata ``dt``; else ``given`` (``--nir-dt``); else τ/r when every
+    leaky neuron has r ≠ 1 (snnTorch's unit-gain convention r = τ/dt); else a one-line error."""
     if "dt" in meta:
         try:
             dt = float(meta["dt"])
@@ -303,17 +391,23 @@ def _dt(meta: dict[str, Any], neurons: list[tuple[str, Any]], notes: list[str]) 
             raise ConfigError(_FIELD, f"graph metadata dt = {meta['dt']!r} is not a number", "a positive dt") from None
         if not (dt > 0 and math.isfinite(dt)):
             raise ConfigError(_FIELD, f"graph metadata dt = {dt!r} is not positive", "a positive, finite dt")
+        if given is not None and not math.isclose(given, dt, rel_tol=1e-9):
+            notes.append(f"--nir-dt {given:g} ignored: the graph's metadata says dt = {dt:g}")
         return dt
+    if given is not None:
+        notes.append(f"dt = {given:g} from --nir-dt (the graph's metadata has none)")
+        return float(given)
     leaky = [(n, v) for n, v in neurons if type(v).__name__ in ("LIF", "CubaLIF", "LI")]
     if not leaky:
-        return 1.0  # IF / I only: no time constant, dt unused for α
+        return _dt_if_only(neurons, notes)
     ests = []
     for name, node in leaky:
         tau = _arr(name, node, "tau_mem" if type(node).__name__ == "CubaLIF" else "tau")
         r = _arr(name, node, "r")
         if np.allclose(r, 1.0) or np.any(r <= 0):
             raise _err(name, "the time step dt is missing (no graph metadata 'dt', and r = 1 does not give it)",
-                       "graph.metadata['dt'] = your simulation step, or r = τ/dt (snnTorch's convention)")
+                       "--nir-dt SECONDS (your simulation step, e.g. --nir-dt 1e-3), graph.metadata['dt'], "
+                       "or r = τ/dt (snnTorch's convention)")
         ests.append(float(np.median(tau / r)))
     dt = float(np.median(ests))
     if not (dt > 0 and math.isfinite(dt)):
@@ -321,6 +415,18 @@ def _dt(meta: dict[str, Any], neurons: list[tuple[str, Any]], notes: list[str]) 
     notes.append(f"dt is not in the graph's metadata; inferred dt = τ/r = {dt:.4g} (snnTorch's unit-gain "
                  f"convention r = τ/dt)")
     return dt
+
+
+def _dt_if_only(neurons: list[tuple[str, Any]], notes: list[str]) -> float:
+    """IF / I only and no dt: α = 1 needs none; the input gain dt·r does. r ≠ 1 on every node:
+    dt = 1/r (SpikingJelly's unit-gain convention, noted); else dt = 1, so r = 1 enters with gain 1
+    (the discrete reading Sinabs, Norse and snn-mlir give IF with r = 1)."""
+    rs = [_arr(n, v, "r") for n, v in neurons if getattr(v, "r", None) is not None]
+    if rs and all(np.all(r > 0) and not np.allclose(r, 1.0) for r in rs):
+        dt = float(np.median([np.median(1.0 / r) for r in rs]))
+        notes.append(f"dt is not in the graph's metadata; inferred dt = 1/r = {dt:.4g} (IF input gain dt·r = 1)")
+        return dt
+    return 1.0
 
 
 def _decay(name: str, tau: np.ndarray, dt: float, notes: list[str], what: str) -> float:
@@ -359,9 +465,14 @@ def _pool_kind(name: str, node: Any, shape: tuple[int, ...], notes: list[str]) -
     return pool, out
 
 
-def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
-    """A ``nir.NIRGraph`` → (NetSpec, notes); see the module docstring for the mapping."""
+def net_from_graph(graph: Any, name: str = "", dt: float | None = None,
+                   weights: NirWeights | None = None) -> tuple[NetSpec, list[str]]:
+    """A ``nir.NIRGraph`` → (NetSpec, notes); see the module docstring for the mapping.
+
+    ``dt``: the step when the metadata has none (else :func:`default_dt`); ``weights``: filled
+    with the learner's parameters and the blockers (:class:`NirWeights`)."""
     notes: list[str] = []
+    wts = weights if weights is not None else NirWeights()
     meta = _meta(graph)
     nodes, edges = _flatten(graph)
     edges = _contract(nodes, edges)
@@ -371,10 +482,11 @@ def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
             raise _err(n, f"has type {kind}, which tpprof cannot map", _ACCEPTED_NODES)
     chain, recurrent = _order_chain(nodes, edges)
     in_shape = _shape_of(nodes[chain[0]], "input_type") or _shape_of(nodes[chain[0]], "output_type")
+    in_shape = _strip_batch(chain, nodes, in_shape, notes)
     if not in_shape or len(in_shape) not in (1, 3) or any(d < 1 or d > MAX_WIDTH for d in in_shape):
         raise _err(chain[0], f"input shape {in_shape}", "F or C×H×W, each 1..10^7")
     neurons = [(n, nodes[n]) for n in chain if type(nodes[n]).__name__ in _SPIKING + _INTEGRATOR]
-    dt = _dt(meta, neurons, notes)
+    dt = _dt(meta, neurons, notes, dt if dt is not None else default_dt())
 
     shape: tuple[int, ...] = tuple(in_shape)
     layers: list[LayerSpec] = []
@@ -424,9 +536,11 @@ def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
             if kind in ("Affine", "Conv2d"):
                 b = _arr(n, node, "bias")
                 if np.any(b != 0):
+                    wts.block(n, f"has a bias ({b.size} values); tpprof's learners have none")
                     notes.append(f"{n}: bias ({b.size} values) not modelled (tpprof nets have no biases; "
                                  f"{b.size * 1} parameters not counted)")
             pending = (n, node, width)
+            wts.tensors["_pending"] = w
             shape = shape_after
         elif kind == "Flatten":
             if pending is not None:
@@ -436,11 +550,14 @@ def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
             if pending is not None and pending[1].__class__.__name__ == "Conv2d":
                 pool, shape = _pool_kind(n, node, shape, notes)
                 pool_before = pool
+                wts.block(n, "pools before the neuron; tpprof pools the spikes after it (another computation)")
                 notes.append(f"{n}: pooling before the neuron; tpprof pools the spikes after it, so this layer's "
                              f"neuron state is counted at the unpooled size (an over-estimate)")
             elif pending is None and layers and layers[-1].kind == "conv" and layers[-1].pool == "none":
                 pool, shape = _pool_kind(n, node, shape, notes)
                 layers[-1] = replace(layers[-1], pool=pool)
+                if kind == "SumPool2d":
+                    wts.block(n, "sums where tpprof averages (4x the spikes the next layer sees)")
             else:
                 raise _err(n, "pools where tpprof cannot", "one pool per conv layer, after its conv weight or neuron")
         elif kind in _SPIKING:
@@ -452,6 +569,10 @@ def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
             if pool_before is None and size not in (1, want):
                 raise _err(n, f"has {size} neurons but {wname!r} gives {want}", f"{want} neurons (or one shared value)")
             neuron_params.append(_neuron(n, node, dt, notes))
+            gain = neuron_params[-1][5]
+            li = len(layers) + 1
+            wts.tensors[f"layer{li}.W"] = gain * wts.tensors.pop("_pending")
+            wts.nodes[f"layer{li}.W"] = wname
             rec = recurrent.get(n)
             if type(wnode).__name__ == "Conv2d":
                 if rec:
@@ -465,7 +586,10 @@ def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
                     if r.shape != (width, width):
                         raise _err(rec, f"recurrent weight shape {r.shape}", f"({width}, {width})")
                     if type(nodes[rec]).__name__ == "Affine" and np.any(_arr(rec, nodes[rec], "bias") != 0):
+                        wts.block(rec, f"has a recurrent bias ({width} values); tpprof's learners have none")
                         notes.append(f"{rec}: recurrent bias ({width} values) not modelled")
+                    wts.tensors[f"layer{li}.R"] = gain * r
+                    wts.nodes[f"layer{li}.R"] = rec
                 layers.append(LayerSpec("recurrent" if rec else "dense", width))
             pending, pool_before = None, None
         elif kind in _INTEGRATOR:
@@ -485,6 +609,8 @@ def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
         if type(wnode).__name__ == "Conv2d":
             raise _err(wname, "is a conv readout", "a dense (Affine / Linear) readout")
         readout = width
+        wts.tensors["readout.W"] = wts.tensors.pop("_pending") * _readout_gain(readout_neuron, nodes, dt)
+        wts.nodes["readout.W"] = wname
         if readout_neuron is None:
             notes.append(f"{wname}: no neuron after the last weight; read as tpprof's integrator readout "
                          f"m^t = m^(t-1) + W_out a^t")
@@ -495,12 +621,16 @@ def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
         if last.kind == "recurrent":
             raise _err(chain[-2], "the spiking output layer is recurrent", "a feed-forward readout")
         readout = last.width
-        notes.append(f"{chain[-2]}: spiking output layer read as tpprof's non-spiking integrator readout "
-                     f"(its membrane of {readout} units per sample is not counted)")
+        li = len(layers) + 1
+        wts.tensors["readout.W"] = wts.tensors.pop(f"layer{li}.W")
+        wts.nodes["readout.W"] = wts.nodes.pop(f"layer{li}.W")
+        if not _is_integrator_lif(nodes[chain[-2]], meta):
+            notes.append(f"{chain[-2]}: spiking output layer read as tpprof's non-spiking integrator readout "
+                         f"(its membrane of {readout} units per sample is not counted)")
         neuron_params.pop()
     if not layers:
         raise ConfigError(_FIELD, "the graph has no hidden spiking layer", "at least one weight → LIF layer before the readout")
-    spec = _neuron_spec(neuron_params, meta, notes)
+    spec = _neuron_spec(neuron_params, meta, notes, wts)
     layers = _restore_weight_std(layers, meta)
     try:
         net = NetSpec(tuple(in_shape), tuple(layers), int(readout), spec, name=name)
@@ -509,13 +639,23 @@ def net_from_graph(graph: Any, name: str = "") -> tuple[NetSpec, list[str]]:
     return net, notes
 
 
+def _is_integrator_lif(node: Any, meta: dict[str, Any]) -> bool:
+    """tpprof's own readout LIF (:func:`readout_nodes`): α = 1 and a threshold it never reaches."""
+    if meta.get("tpprof.writer") != "tpprof" or type(node).__name__ != "LIF":
+        return False
+    return bool(np.all(np.asarray(node.v_threshold, dtype=np.float64) >= READOUT_VTH * 0.999))
+
+
 def _neuron_size(name: str, node: Any) -> int:
     return int(_arr(name, node, "v_threshold").size)
 
 
-def _neuron(name: str, node: Any, dt: float, notes: list[str]) -> tuple[str, float, float, float, str]:
-    """(node, α, β, v_th, reset) of one spiking node (see the module docstring)."""
+def _neuron(name: str, node: Any, dt: float, notes: list[str]) -> tuple[str, float, float, float, str, float, list[str]]:
+    """(node, α, β, v_th, reset, input gain g, blockers) of one spiking node (see the module
+    docstring). Blockers: what a learner starting from the file's weights cannot take."""
     kind = type(node).__name__
+    blockers: list[str] = []
+    n_before = len(notes)
     v_th = _uniform(name, "v_threshold", _arr(name, node, "v_threshold"), notes)
     if not v_th > 0:
         raise _err(name, f"v_threshold {v_th} is not positive", "a positive threshold")
@@ -537,23 +677,35 @@ def _neuron(name: str, node: Any, dt: float, notes: list[str]) -> tuple[str, flo
         w_in = np.asarray(getattr(node, "w_in", 1.0), dtype=np.float64)
         notes.append(f"{name}: CubaLIF's synaptic current is not simulated; its τ_syn sets tpprof's trace decay "
                      f"β = {beta:.4g} (one extra B×{_neuron_size(name, node)} state per layer not counted)")
+        blockers.append("is a CubaLIF; tpprof's learners have no synaptic current state")
         gain = gain * w_in * dt / _arr(name, node, "tau_syn")
     else:
         beta = alpha
     g = _uniform(name, "input gain dt·r/τ", np.asarray(gain, dtype=np.float64), notes)
+    if any("differs across neurons" in x for x in notes[n_before:]):
+        blockers.append("has per-neuron parameters that differ; tpprof's learners share one α, v_th and gain")
     if not math.isclose(g, 1.0, rel_tol=1e-4):
         notes.append(f"{name}: input gain dt·r/τ = {g:.4g} ≠ 1, i.e. the weights are scaled by {g:.4g} "
-                     f"(memory unaffected)")
-    return name, alpha, beta, v_th, "hard"
+                     f"(memory unaffected; weights read into a learner are multiplied by it)")
+    return name, alpha, beta, v_th, "hard", g, blockers
 
 
-def _neuron_spec(params: list[tuple[str, float, float, float, str]], meta: dict[str, Any], notes: list[str]) -> NeuronSpec:
-    """One NeuronSpec for every layer (tpprof shares it); other layers' differences are noted."""
-    first, alpha, beta, v_th, reset = params[0]
-    for name, a, b, v, _ in params[1:]:
+def _neuron_spec(params: list[tuple], meta: dict[str, Any], notes: list[str],
+                 weights: NirWeights | None = None) -> NeuronSpec:
+    """One NeuronSpec for every layer (tpprof shares it); other layers' differences are noted
+    (and block loading the weights into a learner)."""
+    first, alpha, beta, v_th, reset = params[0][:5]
+    for p in params:
+        for why in p[6]:
+            if weights is not None:
+                weights.block(p[0], why)
+    for name, a, b, v, *_ in params[1:]:
         if not (math.isclose(a, alpha, rel_tol=1e-5) and math.isclose(v, v_th, rel_tol=1e-5)):
             notes.append(f"{name}: decay {a:.4g} / threshold {v:.4g} differ from {first}'s {alpha:.4g} / {v_th:.4g}; "
                          f"tpprof uses one neuron for every layer (memory unaffected)")
+            if weights is not None:
+                weights.block(name, f"decay {a:.4g} / threshold {v:.4g} differ from {first}'s {alpha:.4g} / "
+                                    f"{v_th:.4g}; tpprof's learners share one neuron")
     kw: dict[str, Any] = {"v_th": float(v_th), "alpha": float(alpha), "beta": float(beta), "reset": reset}
     if meta.get("tpprof.writer") == "tpprof":
         # Our own export: NIR cannot say soft reset / ordering / surrogate; the metadata keeps them.
@@ -565,11 +717,45 @@ def _neuron_spec(params: list[tuple[str, float, float, float, str]], meta: dict[
                 kw[key] = float(meta[f"tpprof.{key}"])
     else:
         notes.append(f"neuron: α = {alpha:.6g}, β = {beta:.6g}, v_th = {v_th:.4g}, hard reset to 0 "
-                     f"(NIR's reset), tpprof's code ordering")
+                     f"(NIR's reset), tpprof's code ordering (u = αv + I, s = Θ(u − v_th), v = u(1 − s): "
+                     f"snnTorch's Leaky(reset_mechanism='zero', reset_delay=False), as its NIR importer builds)")
     try:
         return NeuronSpec(**kw)
     except ConfigError as e:
         raise ConfigError(_FIELD, f"NIR neuron parameters are out of range ({e})", "0 <= α, β <= 1, v_th > 0") from None
+
+
+def _readout_gain(readout_neuron: str | None, nodes: dict[str, Any], dt: float) -> float:
+    """Input gain of the readout integrator: I/LI dv/dt = r I (τ dv/dt = −v + r I) forward-Euler
+    gives m += dt·r·I (LI: dt·r/τ). No node after the weight: gain 1."""
+    if readout_neuron is None:
+        return 1.0
+    node = nodes[readout_neuron]
+    r = float(np.mean(_arr(readout_neuron, node, "r")))
+    if type(node).__name__ == "LI":
+        tau = _arr(readout_neuron, node, "tau")
+        return 1.0 if np.all(np.isinf(tau)) else float(np.mean(r * dt / tau))
+    return r * dt
+
+
+def _strip_batch(chain: list[str], nodes: dict[str, Any], in_shape: tuple[int, ...] | None,
+                 notes: list[str]) -> tuple[int, ...] | None:
+    """``Input`` shapes (1, F) / (1, C, H, W) (Norse, Rockpool write the batch of their sample):
+    drop the leading 1 when the first weight's fan-in proves the rest is one sample."""
+    if not in_shape or len(in_shape) not in (2, 4) or in_shape[0] != 1:
+        return in_shape
+    rest = tuple(in_shape[1:])
+    first = next((nodes[n] for n in chain if type(nodes[n]).__name__ in _WEIGHT), None)
+    w = np.asarray(getattr(first, "weight", np.zeros((0,))))
+    kind = type(first).__name__
+    proved = (kind in ("Affine", "Linear") and w.ndim == 2 and w.shape[1] == math.prod(rest)) or (
+        kind == "Conv2d" and len(rest) == 3 and w.ndim == 4 and w.shape[1] == rest[0])
+    if not proved:
+        return in_shape
+    notes.append(f"{chain[0]}: input shape {tuple(in_shape)} read as one sample of {tuple(rest)} (a leading batch "
+                 f"dimension of 1; the first weight's fan-in {math.prod(rest) if kind != 'Conv2d' else rest[0]} "
+                 f"proves it)")
+    return rest if len(rest) == 3 else (math.prod(rest),)
 
 
 def _restore_weight_std(layers: list[LayerSpec], meta: dict[str, Any]) -> list[LayerSpec]:
@@ -588,8 +774,40 @@ def _restore_weight_std(layers: list[LayerSpec], meta: dict[str, Any]) -> list[L
 # --------------------------------------------------------------------------------------
 
 
-def graph_from_learner(learner: Any, dt: float = NIR_DT) -> tuple[Any, list[str]]:
-    """A tpprof learner's net (trained weights) → (``nir.NIRGraph``, caveat notes)."""
+#: The readout forms :func:`graph_from_learner` writes (``tpprof export --readout``).
+READOUTS = ("lif", "i")
+#: τ of the readout LIF: 1 − dt/τ is exactly 1 in float64 (no leak), r = τ/dt fits float32.
+READOUT_TAU = 1e30
+#: v_threshold of the readout LIF: float32's largest value, so it never fires.
+READOUT_VTH = float(np.finfo(np.float32).max)
+
+
+def readout_nodes(nir: Any, w_out: np.ndarray, dt: float, readout: str = "lif") -> dict[str, Any]:
+    """The integrator readout m^t = m^{t−1} + W_out a^t as NIR nodes (``Linear`` then a neuron).
+
+    ``"lif"`` (default): a LIF with τ = 10³⁰ (α = 1 − dt/τ = 1), r = τ/dt (unit input gain,
+    the r = τ/dt convention snnTorch and snn-mlir read dt from), v_threshold = float32 max (it
+    never fires): snnTorch's public ``import_from_nir`` maps it (Leaky(β = 1)), whose membrane
+    ``.mem`` is m^t; snn-mlir maps it (decay 1). ``"i"``: NIR's integrator ``I`` with r = 1/dt
+    (dv/dt = r I, forward Euler v += dt·r·I = I) — exact in NIR's own terms, but snnTorch does
+    not import I and snn-mlir requires I's r = 1 (it reads I as v += I)."""
+    c = w_out.shape[0]
+    nodes: dict[str, Any] = {"readout": nir.Linear(weight=w_out.astype(np.float32))}
+    if readout == "lif":
+        tau = np.full((c,), READOUT_TAU, np.float32)
+        nodes["integrator"] = nir.LIF(tau=tau, r=np.full((c,), READOUT_TAU / dt, np.float32),
+                                      v_leak=np.zeros(c, np.float32), v_threshold=np.full(c, READOUT_VTH, np.float32),
+                                      v_reset=np.zeros(c, np.float32))
+    elif readout == "i":
+        nodes["integrator"] = nir.I(r=np.full((c,), 1.0 / dt, np.float32))
+    else:
+        raise UserError("readout", f"{readout!r} is not a readout form", ", ".join(READOUTS))
+    return nodes
+
+
+def graph_from_learner(learner: Any, dt: float = NIR_DT, readout: str = "lif") -> tuple[Any, list[str]]:
+    """A tpprof learner's net (trained weights) → (``nir.NIRGraph``, caveat notes);
+    ``readout`` as :func:`readout_nodes`."""
     nir = _nir()
     net = learner.net
     spec: NetSpec = net.spec
@@ -597,7 +815,8 @@ def graph_from_learner(learner: Any, dt: float = NIR_DT) -> tuple[Any, list[str]
     notes: list[str] = []
     if nrn.reset == "soft":
         notes.append("soft reset (v ← v − v_th) has no NIR form: written as NIR's reset to v_reset = 0; "
-                     "tpprof re-imports it as soft (metadata), other NIR consumers run a hard reset")
+                     "tpprof re-imports it as soft (metadata), other NIR consumers run a hard reset (train with "
+                     "--reset hard for a net whose NIR form computes what tpprof computed)")
     if nrn.order != "code":
         notes.append("the paper ordering (reset from the previous spike) has no NIR form; NIR consumers run "
                      "the code ordering")
@@ -649,23 +868,23 @@ def graph_from_learner(learner: Any, dt: float = NIR_DT) -> tuple[Any, list[str]
     if len(spec.geometry()[-1].out_shape) == 3:
         add("flatten_out", nir.Flatten(input_type={"input": np.array(spec.geometry()[-1].out_shape)},
                                        start_dim=0, end_dim=-1))
-    add("readout", nir.Linear(weight=net.W_out.detach().cpu().float().numpy()))
-    add("integrator", nir.I(r=np.full((spec.readout,), 1.0 / dt, np.float32)))
+    for name, node in readout_nodes(nir, net.W_out.detach().cpu().double().numpy(), dt, readout).items():
+        add(name, node)
     add("output", nir.Output(output_type=np.array([spec.readout])))
     meta = {"dt": float(dt), "tpprof.writer": "tpprof", "tpprof.net": spec.to_string(),
             "tpprof.reset": nrn.reset, "tpprof.order": nrn.order, "tpprof.alpha": float(nrn.alpha),
             "tpprof.beta": float(nrn.beta), "tpprof.v_th": float(nrn.v_th),
-            "tpprof.surrogate_k": float(nrn.surrogate_k),
+            "tpprof.surrogate_k": float(nrn.surrogate_k), "tpprof.readout": readout,
             "tpprof.weight_std": "".join("1" if layer.weight_std else "0" for layer in spec.layers
                                          if layer.kind == "conv")}
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
     return graph, notes
 
 
-def write_nir(learner: Any, path: str | os.PathLike, dt: float = NIR_DT) -> list[str]:
+def write_nir(learner: Any, path: str | os.PathLike, dt: float = NIR_DT, readout: str = "lif") -> list[str]:
     """Write ``learner``'s net to ``path`` (``.nir``, HDF5); returns the caveat notes."""
     nir = _nir()
-    graph, notes = graph_from_learner(learner, dt)
+    graph, notes = graph_from_learner(learner, dt, readout)
     p = Path(path)
     if p.parent and not p.parent.exists():
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -679,7 +898,8 @@ _PRINTED: set[tuple[str, float]] = set()
 
 
 def net_for_parse(path: str, neuron: NeuronSpec | None = None, stream: Any = None) -> NetSpec:
-    """:func:`tpprof.config.parse_net`'s hook: read the file, print its notes once per process."""
+    """The `.nir` reader of :func:`tpprof.config.parse_net` (registered in ``tpprof/__init__``): read the
+    file, print its notes once per process."""
     import sys
 
     net, notes = read_nir_net(path, neuron)

@@ -243,7 +243,7 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
                on_chip_learning: str = "yes") -> go.Figure:
     """Per (classes, batch) cell: which of TP / TESS fits the budget and which needs less.
 
-    ``on_chip_learning`` (:attr:`tpprof.config.Device.on_chip_learning`): ``"no"`` relabels every
+    ``on_chip_learning`` (:attr:`tpprof.device.Device.on_chip_learning`): ``"no"`` relabels every
     verdict "fits memory — cannot learn on chip" and says so in the title; ``"partial"`` is
     stated in the title.
 

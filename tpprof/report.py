@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tpprof import resources
-from tpprof.config import Device
+from tpprof.cli.config_flags import config_from_values
+from tpprof.config import Config
 from tpprof.datafiles import load_measurements, load_results, shipped_measurement_files
+from tpprof.device import Device
 from tpprof.errors import UserError
-from tpprof.views import (DEFAULT_SCALING_VALUES, compare_frame, config_for, error_summary, figure5_frame,
+from tpprof.views import (DEFAULT_SCALING_VALUES, compare_frame, dense_net, error_summary, figure5_frame,
                           informative_device, preset_points, regime_frame, scaling_frame, t_invariance_frame)
 
 
@@ -39,10 +41,16 @@ class ReportItem:
     provenance: dict[str, Any]
 
 
+def report_config() -> Config:
+    """The report's Config, built once through the CLI's path from :data:`REPORT_DEFAULTS`."""
+    d = REPORT_DEFAULTS
+    return config_from_values(net=d["net"], dtype=d["dtype"], optimizer=d["optimizer"])
+
+
 def default_report_device() -> Device:
     """The regime map's device in ``tpprof report`` (see :func:`informative_device`)."""
     d = REPORT_DEFAULTS
-    return informative_device(d["net"], d["dtype"], d["optimizer"], d["classes"], d["batch"])
+    return informative_device(report_config(), d["classes"], d["batch"])
 
 
 def build_report(out: str | Path, measurements: str | Path | None = None, results: str | Path | None = None,
@@ -70,30 +78,35 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     def add(stem: str, title: str, thunk: Any, prov: dict[str, Any]) -> None:
         jobs.append((stem, title, thunk, prov))
 
-    base = config_for(dflt["net"], "tp", 128, 20, None, dflt["dtype"], dflt["optimizer"]).to_dict()
+    cfg = report_config()
+    base = cfg.to_dict()
     peak_full = ("tpprof.analytic.estimate(cfg, 'full').peak_bytes: persistent terms + the largest set of "
                  "transients live at once in a step")
     paper_sum = "tpprof.analytic.estimate(cfg, accounting).total_bytes: the sum of the paper's state terms"
     f5 = {k: dflt[k] for k in ("net", "dtype", "optimizer", "classes", "batch", "points")}
+    axes = {k: dflt[k] for k in ("classes", "batch", "points")}  # the views' own axes; the rest is cfg
     add("figure5", "Figure 5 reproduction: G(C, B), paper accounting (reconstructed)",
-        lambda: plots.figure5(figure5_frame("paper", **f5), points=preset_points(),
+        lambda: plots.figure5(figure5_frame(cfg, "paper", **axes), points=preset_points(),
                               title="G(C, B) = Mem_TESS / Mem_TP, paper accounting [reconstructed]"),
         {"config": {"view": "figure5", "accounting": "paper", **f5, "base_config": base},
          "label": "reconstructed (reference sheet §9): TP = 2BLH, TESS = BLH + LCH", "memory": paper_sum})
     add("figure5_full", "G(C, B) under tpprof's full accounting (SHD net)",
-        lambda: plots.figure5(figure5_frame("full", **f5), points=preset_points(),
+        lambda: plots.figure5(figure5_frame(cfg, "full", **axes), points=preset_points(),
                               title=f"G(C, B) = peak TESS / peak TP, tpprof full accounting ({f5['net']})"),
         {"config": {"view": "figure5", "accounting": "full", **f5, "base_config": base}, "memory": peak_full})
-    dev = device or default_report_device()
+    dev = device or informative_device(cfg, dflt["classes"], dflt["batch"])
     reg = {**f5, "points": 20}
     add("regime_map", f"Device regimes on {dev.name}",
-        lambda: plots.regime_map(regime_frame(budget_bytes=dev.budget_bytes, **reg), dev.budget_bytes, dev.name),
+        lambda: plots.regime_map(regime_frame(cfg, dev.budget_bytes, **{**axes, "points": 20}), dev.budget_bytes,
+                                 dev.name),
         {"config": {"view": "regimes", "accounting": "full", **reg, "base_config": base},
          "device": {"name": dev.name, "budget_bytes": dev.budget_bytes, "source": dev.source}, "memory": peak_full})
     sc = {"features": 700, "width": 450, "depth": 1, "classes": 20, "batch": 128, "steps": 100, "dtype": "fp32",
           "optimizer": "adam"}
+    sc_cfg = config_from_values(net=dense_net(sc["features"], sc["width"], sc["depth"], sc["classes"]),
+                                batch=sc["batch"], steps=sc["steps"], dtype=sc["dtype"], optimizer=sc["optimizer"])
     add("scaling", "Memory vs depth per rule, by category",
-        lambda: plots.scaling(scaling_frame("depth", **sc), "depth"),
+        lambda: plots.scaling(scaling_frame(sc_cfg, "depth"), "depth"),
         {"config": {"view": "scaling", "accounting": "full", "var": "depth",
                     "values": list(DEFAULT_SCALING_VALUES["depth"]), **sc},
          "memory": "bytes live at the step's peak per category (persistent + peak-phase transients)"})

@@ -27,6 +27,36 @@ from tpprof.errors import UserError
 STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "killed")
 
 
+def config_of(row: Mapping[str, Any]) -> Any:
+    """The Config a measurement row describes: from its ``config_json`` (lossless), or, for rows
+    written before that column existed, from the flat columns (the rule's other options at
+    their defaults, as those tpprof versions measured them)."""
+    import json
+
+    from tpprof.config import Config, make_config
+
+    text = row.get("config_json")
+    if isinstance(text, str) and text.strip():
+        try:
+            return Config.from_dict(json.loads(text))
+        except ValueError as e:  # json.JSONDecodeError, ConfigError
+            raise UserError("config_json", f"does not describe a Config ({str(e).splitlines()[0]})",
+                            "the JSON Config.to_json writes") from None
+    return make_config(row["net"], row["rule"], int(row["batch"]), int(row["classes"]), int(row["steps"]),
+                       row["dtype"], optimizer=row["optimizer"], cadence=row["cadence"], aux=row["aux"])
+
+
+def learner_hash() -> str:
+    """SHA-256 (first 12 hex digits) of the learner sources, so a row names the code it measured."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted((Path(__file__).resolve().parent / "snn").glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class Column:
     """One CSV column: ``kind`` is str / int / float; ``required`` means non-empty on every row,
@@ -103,6 +133,10 @@ COLUMNS: tuple[Column, ...] = (
     _c("timestamp", "str", "UTC time the row was written, ISO 8601", "all"),
     _c("config_json", "str", "the whole Config as JSON (Config.to_json): validate rebuilds the point from it, "
        "learning rate, neuron and rule options included; files written before it existed still load"),
+    _c("python_executable", "str", "sys.executable of the process that measured the row (a Ray worker's own "
+       "interpreter, when it ran there); empty in files written before it existed"),
+    _c("tpprof_path", "str", "the folder tpprof was imported from in that process (the driver's checkout, or "
+       "where a worker found it); empty in files written before it existed"),
 )
 FIELDNAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 #: Columns that identify a point: a rerun skips rows whose key is already in the file.
@@ -362,9 +396,11 @@ def _csv_line(values: Iterable[str]) -> bytes:
 
 #: The schema before ``cpu_s_median`` existed.
 _BEFORE_CPU_S = tuple(n for n in FIELDNAMES if n != "cpu_s_median")
-#: Headers a row may be appended under: this schema, the one before ``cpu_s_median`` and those
-#: before ``config_json`` existed (rows are written without the columns their file lacks).
-APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = (FIELDNAMES, FIELDNAMES[:-1], _BEFORE_CPU_S, _BEFORE_CPU_S[:-1])
+#: Headers a row may be appended under: this schema, the one before ``python_executable`` and
+#: ``tpprof_path`` existed, and the one before ``config_json``; each also without ``cpu_s_median``
+#: (rows are written with the columns the file has).
+APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = tuple(h for base in (FIELDNAMES, _BEFORE_CPU_S)
+                                                        for h in (base, base[:-2], base[:-3]))
 
 
 def _check_and_quarantine(p: Path, f: IO[bytes]) -> tuple[str, ...]:

@@ -218,7 +218,7 @@ def check_memory(cfg: Config, field: str = "net", available: int | None = None) 
 
         available = int(psutil.virtual_memory().available)
     if need > available:
-        from tpprof.config import format_bytes
+        from tpprof.units import format_bytes
 
         raise UserError(field, f"training {cfg.rule.name} on {cfg.net.to_string()[:60]} with B={cfg.workload.batch}, "
                         f"C={cfg.workload.classes}, T={cfg.workload.steps} needs about {format_bytes(need)} at its "
@@ -366,6 +366,47 @@ def learner_from_checkpoint(path: str | os.PathLike, device: str = "cpu", seed: 
     learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
     learner.load_state_dict({k: v.to(device) if hasattr(v, "to") else v for k, v in sd.items()})
     return learner, cfg, meta
+
+
+def load_nir_weights(learner: Any, weights: Any) -> None:
+    """Copy a NIR file's weights (:class:`tpprof.nir_io.NirWeights`, input gains folded in) into
+    ``learner``'s W_l, R_l and W_out; a shape the learner cannot take is a one-line error naming
+    the NIR node. Rule-specific tensors (TP's S, ...) keep their initial values."""
+    import torch
+
+    weights.check()
+    params = dict(learner.net.named_parameters())
+    for name, p in params.items():
+        node = weights.nodes.get(name, name)
+        if name not in weights.tensors:
+            raise UserError("net", f"the NIR file has no weight for the learner's {name}",
+                            "a file whose layers match the net")
+        w = weights.tensors[name]
+        if tuple(w.shape) != tuple(p.shape):
+            why = " (the readout is resized to the data's classes)" if name == "readout.W" else ""
+            raise UserError("net", f"NIR node {node!r}: weight shape {tuple(w.shape)}, the learner's {name} "
+                            f"needs {tuple(p.shape)}{why}", f"a file whose {name} is {tuple(p.shape)}")
+        with torch.no_grad():
+            p.copy_(torch.as_tensor(w, dtype=p.dtype, device=p.device))
+
+
+def learner_from_nir(path: str | os.PathLike, cfg: Config, device: str = "cpu", seed: int = 0) -> Any:
+    """A learner for ``cfg`` (whose net is the file's, :func:`tpprof.config.parse_net`) that
+    starts from the file's weights and neuron parameters (:func:`load_nir_weights`)."""
+    import torch
+
+    from tpprof.nir_io import read_nir_file
+    from tpprof.snn import make_learner
+
+    _, _, weights = read_nir_file(path)
+    check_memory(cfg, "net")
+    learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
+    load_nir_weights(learner, weights)
+    return learner
+
+
+def is_nir_path(net: Any) -> bool:
+    return isinstance(net, str) and net.strip().lower().endswith(".nir")
 
 
 # --------------------------------------------------------------------------------------
@@ -534,13 +575,15 @@ def finetune_memory(cfg: Config, batch: int) -> dict[str, Any]:
 
 def finetune(checkpoint: str | os.PathLike, support: ArrayDataset, query: ArrayDataset, *, epochs: int = 3,
              lr: float | None = None, seed: int = 0, out_dir: str | os.PathLike | None = None,
-             device: str = "cpu", progress: bool = True, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+             device: str = "cpu", progress: bool = True, meta: dict[str, Any] | None = None,
+             start: tuple[Any, Config, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Query accuracy of a checkpoint before and after ``epochs`` of training on ``support``.
 
     Mini-batches are min(B, |support|) so a 1-shot support set (10 samples) still trains.
     ``result["memory"]``: the analytic peak at that batch (:func:`finetune_memory`).
+    ``start``: (learner, config, meta) to fine-tune instead of the checkpoint's (``--net x.nir``).
     """
-    learner, cfg, ck_meta = learner_from_checkpoint(checkpoint, device, seed)
+    learner, cfg, ck_meta = start if start is not None else learner_from_checkpoint(checkpoint, device, seed)
     if lr is not None:
         cfg = replace(cfg, rule=replace(cfg.rule, lr=lr))
     check_fits(cfg, query)

@@ -25,29 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from tpprof.errors import UserError
-from tpprof.store import CATEGORIES, merge, point_label, point_variant
+from tpprof.store import CATEGORIES, config_of, merge, point_label, point_variant
 
 PERSISTENT_CATEGORIES = ("weights", "gradients", "optimizer", "neuron_state", "traces", "aux")
 Estimator = Callable[..., Any]
-
-
-def config_of(row: Mapping[str, Any]) -> Any:
-    """The Config a measurement row describes: from its ``config_json`` (lossless), or, for rows
-    written before that column existed, from the flat columns (the rule's other options at
-    their defaults, as those tpprof versions measured them)."""
-    import json
-
-    from tpprof.config import Config, make_config
-
-    text = row.get("config_json")
-    if isinstance(text, str) and text.strip():
-        try:
-            return Config.from_dict(json.loads(text))
-        except ValueError as e:  # json.JSONDecodeError, ConfigError
-            raise UserError("config_json", f"does not describe a Config ({str(e).splitlines()[0]})",
-                            "the JSON Config.to_json writes") from None
-    return make_config(row["net"], row["rule"], int(row["batch"]), int(row["classes"]), int(row["steps"]),
-                       row["dtype"], optimizer=row["optimizer"], cadence=row["cadence"], aux=row["aux"])
 
 
 def measured_total(row: Mapping[str, Any]) -> int:
@@ -220,7 +201,7 @@ def validate_rows(rows: list[Mapping[str, Any]], tolerance: float = 0.05, estima
             v.skipped.append((f"{r['rule']} {r['net']} B={r['batch']} T={r['steps']}", str(e)))
     v.t_invariance = t_invariance(ok)
     v.bptt_linearity = bptt_linearity(ok)
-    from tpprof.measure.counters import learner_hash
+    from tpprof.store import learner_hash
 
     current = learner_hash()
     v.stale = sum(1 for r in ok if r.get("learner_hash") and r["learner_hash"] != current)
@@ -229,7 +210,7 @@ def validate_rows(rows: list[Mapping[str, Any]], tolerance: float = 0.05, estima
 
 def render(v: Validation, categories: bool = False) -> str:
     """A plain-text report: per-point table (and per-category ratios), scaling checks, summary."""
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     lines = [f"{'point':<52} {'measured':>11} {'analytic':>11} {'ratio':>7}  rest m/a"]
     for p in v.points:

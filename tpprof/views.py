@@ -1,8 +1,10 @@
-"""The tables behind every tpprof view: functions of a net, a rule set and axes that return tidy
-:class:`pandas.DataFrame` s.
+"""The tables behind every tpprof view: functions of a :class:`tpprof.config.Config` and the view's
+own axes (ranges, points, the rules compared) that return tidy :class:`pandas.DataFrame` s.
 
-Each ``*_frame`` function builds a :class:`tpprof.config.Config` (or a :class:`tpprof.config.Grid`
-of them) from a handful of plain values (net string, dtype, ranges...) and calls the analytic
+The Config carries the net, the workload and the rule's settings; callers build it once, through
+the CLI's path (:func:`tpprof.cli.config_flags.config_from_values`: the app from its widgets, the
+report from its defaults). Each ``*_frame`` function derives its points from it (a
+:class:`tpprof.config.Grid`, or ``cfg.with_(...)``) and calls the analytic
 model (:func:`tpprof.analytic.estimate`, :func:`tpprof.analytic.estimate_grid`); it computes no
 memory formula of its own. Measured-vs-analytic tables go through :mod:`tpprof.validate` (the one
 join). The dashboard caches these functions on their arguments, :mod:`tpprof.plots` turns the
@@ -14,6 +16,7 @@ No torch import here.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, Sequence
@@ -21,8 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from tpprof.config import Config, Device, Grid, RuleSpec, make_config, parse_net
 from tpprof.analytic import ACCOUNTING_LABELS, PAPER_ACCOUNTINGS
+from tpprof.config import Config, Grid, make_config, parse_net
+from tpprof.device import Device
 from tpprof.errors import UserError
 
 #: The accounting choices of the relative-memory view, in the order shown (labels: one place,
@@ -61,24 +65,20 @@ def memory_of(cfg: Config, accounting: str = "full") -> int:
     return int(bd.total_bytes if accounting in PAPER_ACCOUNTINGS else bd.peak_bytes)
 
 
-def config_for(net: str, rule: str, batch: int, classes: int, steps: int | None = None, dtype: str = "fp32",
-               optimizer: str = "adam", target_rows: str = "batch") -> Config:
-    """A :class:`Config` from view values (preset workloads fill ``steps`` when ``None``);
-    ``target_rows`` applies to TP only (other rules have no target path)."""
-    rule_spec = RuleSpec(name=rule, optimizer=optimizer, target_rows=target_rows if rule == "tp" else "batch")
-    return make_config(net, rule_spec, batch=batch, classes=classes, steps=steps, dtype=dtype)
+def net_label(cfg: Config) -> str:
+    """The net as the user named it (a preset's name, the net string typed), for tables and titles."""
+    return cfg.net.name or cfg.net.to_string()
 
 
-def class_batch_memory(net: str, rules: Sequence[str], classes: Sequence[int], batches: Sequence[int],
-                       steps: int | None = None, dtype: str = "fp32", optimizer: str = "adam",
+def class_batch_memory(base: Config, rules: Sequence[str], classes: Sequence[int], batches: Sequence[int],
                        accounting: str = "full") -> pd.DataFrame:
     """Rows (rule, classes, batch, memory_bytes) over rules × classes × batch, rule slowest, then C:
-    one :func:`tpprof.analytic.estimate_grid` call. ``memory_bytes`` as :func:`memory_of`."""
+    one :func:`tpprof.analytic.estimate_grid` call on ``base``. ``memory_bytes`` as :func:`memory_of`."""
     from tpprof.analytic import estimate_grid
 
-    base = config_for(net, rules[0], 1, int(classes[0]), steps, dtype, optimizer)
-    grid = Grid(base, (("rule", tuple(rules)), ("classes", tuple(int(c) for c in classes)),
-                       ("batch", tuple(int(b) for b in batches))))
+    first = base.with_(name=rules[0], batch=1, classes=int(classes[0]))
+    grid = Grid(first, (("rule", tuple(rules)), ("classes", tuple(int(c) for c in classes)),
+                        ("batch", tuple(int(b) for b in batches))))
     df = estimate_grid(grid, accounting)
     df["memory_bytes"] = df["total_bytes"] if accounting in PAPER_ACCOUNTINGS else df["peak_bytes"]
     df["rule"] = df["rule"].astype(str)
@@ -106,10 +106,10 @@ def check_net(net: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
-                  steps: int | None = None, classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024),
-                  points: int = 24, versus: str = "tess", target_rows: str = "batch") -> pd.DataFrame:
-    """G(C, B) = Mem_other / Mem_TP over a log grid of classes × batch sizes (G > 1: TP needs less).
+def figure5_frame(base: Config, accounting: str = "paper", classes: tuple[int, int] = (2, 1000),
+                  batch: tuple[int, int] = (2, 1024), points: int = 24, versus: str = "tess") -> pd.DataFrame:
+    """G(C, B) = Mem_other / Mem_TP over a log grid of classes × batch sizes (G > 1: TP needs less),
+    for ``base``'s net, steps, dtype and rule settings (TP's target path: ``base.rule.target_rows``).
 
     ``versus="tess"``: the paper's Figure 5, other = TESS. ``versus="best"``: other = the rule
     with a learner (:data:`tpprof.config.TRAINABLE_RULES`) that needs least memory in that cell
@@ -126,12 +126,10 @@ def figure5_frame(accounting: str = "paper", net: str = "shd", dtype: str = "fp3
         raise UserError("accounting", f"{accounting!r} is not known", ", ".join(ACCOUNTINGS))
     if versus not in FIGURE5_VERSUS:
         raise UserError("versus", f"{versus!r} is not known", ", ".join(FIGURE5_VERSUS))
-    net = check_net(net)
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    if target_rows not in TARGET_ROWS:
-        raise UserError("target_rows", f"{target_rows!r} is not known", ", ".join(TARGET_ROWS))
-    base = config_for(net, "tp", 1, int(cs[0]), steps, dtype, optimizer, target_rows)
+    net = net_label(base)
+    base = base.with_(name="tp", batch=1, classes=int(cs[0]))
     if versus == "tess":
         rules = ["tp", "tess"]
     else:
@@ -174,20 +172,20 @@ VERDICTS: dict[tuple[bool, bool, bool], str] = {
 }
 
 
-def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: str = "adam", steps: int | None = None,
-                 classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024), points: int = 20,
+def regime_frame(base: Config, budget_bytes: int, classes: tuple[int, int] = (2, 1000),
+                 batch: tuple[int, int] = (2, 1024), points: int = 20,
                  rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
-    """Per (classes, batch) cell and rule: peak memory (full accounting), fits, headroom.
+    """Per (classes, batch) cell and rule: peak memory (full accounting), fits, headroom, for
+    ``base``'s net, steps, dtype and optimiser.
 
     ``verdict`` (per cell) says which of TP and TESS fit ``budget_bytes`` and which needs
     less (:data:`VERDICTS`); TP wins where it fits and TESS does not, or both fit and TP needs
     less. Rows: cells in (C, B) order, the rules of each cell together.
     """
-    net = check_net(net)
     rules = tuple(dict.fromkeys(("tp", "tess") + tuple(rules)))
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    mem = class_batch_memory(net, rules, cs, bs, steps, dtype, optimizer)
+    mem = class_batch_memory(base, rules, cs, bs)
     peaks = mem["memory_bytes"].to_numpy().reshape(len(rules), -1).T  # (cells, rules): rule slowest in ``mem``
     fits = peaks <= budget_bytes
     tp, tess = peaks[:, 0], peaks[:, 1]
@@ -199,16 +197,14 @@ def regime_frame(net: str, budget_bytes: int, dtype: str = "fp32", optimizer: st
                          "headroom_bytes": budget_bytes - peaks.ravel(), "verdict": np.repeat(verdict, n).tolist()})
 
 
-def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, steps: int | None = None,
-                    dtype: str = "fp32", optimizer: str = "adam", accounting: str = "full",
+def breakdown_frame(base: Config, rules: Sequence[str], accounting: str = "full",
                     budget_bytes: int | None = None) -> pd.DataFrame:
-    """Bytes per category for each rule at one point: ``bytes`` live at the step's peak (they
+    """Bytes per category for each rule at ``base``'s point: ``bytes`` live at the step's peak (they
     add up to ``peak_bytes``), ``all_terms_bytes`` the plain sum of the category's terms; with
     each rule's peak, total and — given a budget — headroom = budget − peak."""
-    net = check_net(net)
     rows = []
     for r in rules:
-        bd = _estimate(config_for(net, r, batch, classes, steps, dtype, optimizer), accounting)
+        bd = _estimate(base.with_(name=r), accounting)
         every = bd.by_category()
         for cat, nbytes in bd.at_peak_by_category().items():
             rows.append((r, cat, nbytes, int(every[cat]), int(bd.peak_bytes), int(bd.total_bytes)))
@@ -218,17 +214,16 @@ def breakdown_frame(net: str, rules: Sequence[str], batch: int, classes: int, st
     return df
 
 
-def inverse_frame(net: str, rules: Sequence[str], classes: int, budget_bytes: int, steps: int | None = None,
-                  dtype: str = "fp32", optimizer: str = "adam") -> pd.DataFrame:
-    """Per rule: the largest batch that trains with ``classes`` classes within the budget,
+def inverse_frame(base: Config, rules: Sequence[str], budget_bytes: int) -> pd.DataFrame:
+    """Per rule: the largest batch that trains with ``base``'s classes (net, steps, ...) within the budget,
     and its peak memory (rows: rule, classes, max_batch, peak_bytes, budget_bytes); all rules
     searched together (:func:`tpprof.analytic.regimes.largest_fitting_rules`)."""
     from tpprof.analytic.regimes import largest_fitting_rules
 
-    cfg = config_for(check_net(net), rules[0], 1, classes, steps, dtype, optimizer)
-    best = largest_fitting_rules(cfg, tuple(rules), budget_bytes, "batch")
-    rows = [(r, classes, best[r], memory_of(config_for(net, r, best[r], classes, steps, dtype, optimizer))
-             if best[r] else None, budget_bytes) for r in rules]
+    classes = base.workload.classes
+    best = largest_fitting_rules(base.with_(name=rules[0], batch=1), tuple(rules), budget_bytes, "batch")
+    rows = [(r, classes, best[r], memory_of(base.with_(name=r, batch=best[r])) if best[r] else None, budget_bytes)
+            for r in rules]
     return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes"])
 
 
@@ -242,23 +237,37 @@ def dense_net(features: int, width: int, depth: int, classes: int) -> str:
     return "-".join([str(features)] + [str(width)] * depth + [str(classes)])
 
 
-def scaling_frame(var: str, values: Sequence[int] | None = None, features: int = 700, width: int = 450,
-                  depth: int = 1, classes: int = 20, batch: int = 128, steps: int = 100, dtype: str = "fp32",
-                  optimizer: str = "adam", rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
-    """Memory vs ``var`` ∈ {depth, width, steps} for a uniform dense net, per rule and category.
+def uniform_dense(cfg: Config) -> tuple[int, int, int]:
+    """(features F, width H, depth L) of ``cfg``'s net when it is a uniform dense net F–H–…–H–C."""
+    net = cfg.net
+    widths = {layer.width for layer in net.layers}
+    if len(net.input_shape) != 1 or any(layer.kind != "dense" for layer in net.layers) or len(widths) != 1:
+        raise UserError("net", f"{net_label(cfg)!r} is not a uniform dense net", "F-H-...-H-C, e.g. 700-450-450-20")
+    return net.input_size, widths.pop(), net.depth
+
+
+def scaling_frame(base: Config, var: str, values: Sequence[int] | None = None,
+                  rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
+    """Memory vs ``var`` ∈ {depth, width, steps} around ``base``, a uniform dense net F–H–…–H–C
+    (:func:`uniform_dense`), per rule and category; batch, classes, dtype and the rule's settings
+    are ``base``'s.
 
     Rows: rule, <var>, category, bytes (live at the step's peak), all_terms_bytes (every term of
     the category), peak_bytes, total_bytes.
     """
     if var not in SCALING_VARS:
         raise UserError("scaling variable", f"{var!r} is not known", ", ".join(SCALING_VARS))
+    features, width, depth = uniform_dense(base)
+    wl = base.workload
     vals = tuple(values) if values else DEFAULT_SCALING_VALUES[var]
     rows = []
     for v in vals:
-        d, w, t = (v, width, steps) if var == "depth" else (depth, v, steps) if var == "width" else (depth, width, v)
-        net = dense_net(features, w, d, classes)
+        d, w, t = (v, width, wl.steps) if var == "depth" else (depth, v, wl.steps) if var == "width" \
+            else (depth, width, v)
+        net = dense_net(features, w, d, wl.classes)
         for r in rules:
-            bd = _estimate(config_for(net, r, batch, classes, t, dtype, optimizer), "full")
+            rule = dataclasses.replace(base.rule, name=r)
+            bd = _estimate(make_config(net, rule, wl.batch, wl.classes, t, wl.dtype), "full")
             every = bd.by_category()
             for cat, nbytes in bd.at_peak_by_category().items():
                 rows.append((r, int(v), cat, nbytes, int(every[cat]), int(bd.peak_bytes), int(bd.total_bytes)))
@@ -266,15 +275,17 @@ def scaling_frame(var: str, values: Sequence[int] | None = None, features: int =
                                        "total_bytes"])
 
 
-def informative_device(net: str = "shd", dtype: str = "fp32", optimizer: str = "adam",
-                       classes: tuple[int, int] = (2, 1000), batch: tuple[int, int] = (2, 1024)) -> Device:
-    """A catalogue device whose budget cuts through the (C, B) map of ``net``: the one closest
+def informative_device(base: Config | None = None, classes: tuple[int, int] = (2, 1000),
+                       batch: tuple[int, int] = (2, 1024)) -> Device:
+    """A catalogue device whose budget cuts through the (C, B) map of ``base`` (default: the SHD
+    preset, TP): the one closest
     (in log scale) to the geometric mean of TP's smallest and largest peak over the ranges,
     so the regime map shows both feasible and infeasible cells. 8 MiB if the catalogue is empty."""
     from tpprof.analytic.devices import load_catalogue
 
-    lo = memory_of(config_for(check_net(net), "tp", batch[0], classes[0], None, dtype, optimizer))
-    hi = memory_of(config_for(check_net(net), "tp", batch[1], classes[1], None, dtype, optimizer))
+    tp = (base or make_config("shd")).with_(name="tp")
+    lo = memory_of(tp.with_(batch=batch[0], classes=classes[0]))
+    hi = memory_of(tp.with_(batch=batch[1], classes=classes[1]))
     target = math.sqrt(lo * hi)
     catalogue = load_catalogue()
     inside = [d for d in catalogue if lo <= d.budget_bytes <= hi] or list(catalogue)

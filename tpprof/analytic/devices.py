@@ -17,7 +17,7 @@ A shipped entry gives, per figure (``on_chip``, ``off_chip``, ``learning``), a t
 ``secondary`` (from a secondary summary, not the vendor's document) or ``unverified``
 (recalled from the named document, not re-read here). A plain string is accepted too.
 
-or give an ad-hoc budget with ``--budget 512KiB``. Entries become :class:`tpprof.config.Device`.
+or give an ad-hoc budget with ``--budget 512KiB``. Entries become :class:`tpprof.device.Device`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from tpprof.config import Device, budget_device, parse_bytes, read_table_file
+from tpprof.device import Device, budget_device
 from tpprof.errors import UserError
+from tpprof.tablefile import read_table_file
+from tpprof.units import parse_bytes
 
 KINDS: tuple[str, ...] = ("mcu", "neuromorphic", "sbc", "edge-gpu", "gpu", "custom")
 

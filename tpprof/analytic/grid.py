@@ -53,7 +53,7 @@ def _group_columns(cfg: Config, wl: ArrayWorkload, axis_codes: dict[str, np.ndar
     (broadcasting), so a term of B alone costs |B| elements and only sums span every point.
     ``axis_codes``: per text-bearing axis (classes, dtype) the position of each point's value.
     """
-    from tpprof.analytic import breakdown
+    from tpprof.analytic.model import breakdown
 
     bd = breakdown(GroupConfig(cfg.net, wl, cfg.rule), accounting, implementation=implementation)
     shape = np.broadcast_shapes(wl.batch.shape, wl.classes.shape, wl.steps.shape, wl.dtype_bytes.shape)
@@ -160,7 +160,7 @@ def estimate_grid(grid: Grid, accounting: str = "full", *, implementation: bool 
     ``budget_bytes`` also budget_bytes, fits, headroom_bytes. Each row equals
     :func:`tpprof.analytic.estimate` of the same point of :meth:`Grid.configs` (a test checks).
     """
-    from tpprof.analytic import check_accounting
+    from tpprof.analytic.model import check_accounting
 
     accounting = check_accounting(accounting)
     with _small_pages():

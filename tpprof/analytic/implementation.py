@@ -55,17 +55,16 @@ small conv nets).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from tpprof.analytic.implementation_family import SRC, _layers, _one_hot, _ws_temps, family_terms
 from tpprof.analytic.rules._common import ctx
-from tpprof.analytic.rules.tess import backward_phases
+from tpprof.analytic.rules.tess import backward_phases, tess_authors_lls_pool, tess_authors_lls_size
 from tpprof.analytic.terms import MemoryTerm, Size, TermList, vmax
-from tpprof.config import Config, tess_authors_lls_pool, tess_authors_lls_size, uses_tess_authors
+from tpprof.config import Config, uses_tess_authors
 
-SRC = "implementation: "
 
 
 def _algorithmic(cfg: Config) -> list[MemoryTerm]:
@@ -214,60 +213,6 @@ def _algo_transients(algo: list[MemoryTerm]) -> dict[str, Size]:
             for p in t.phases:
                 out[p] = out.get(p, 0) + t.bytes
     return out
-
-
-def _one_hot(tl: TermList, cfg: Config) -> None:
-    wl = cfg.workload
-    tl.mem("one-hot labels c (B × C)", "implementation", wl.batch * wl.classes,
-           SRC + "the learner forms c = one_hot(y) once per mini-batch and keeps it for all T steps "
-           "(the algorithm reads the labels through ε̃_0 / the error terms): B·C·d")
-    if cfg.rule.name == "tp" and cfg.rule.target_rows == "classes":
-        K = np.minimum(wl.batch, wl.classes)
-        tl.mem("class rows: one-hot c_K (K × C) and log n_k (K)", "implementation", K * wl.classes + K,
-               SRC + "snn/tp.py ClassRows, kept for the mini-batch: the K classes' one-hot labels (the target "
-               "path's input) and log n_k; K = min(B, C), the worst case of the classes present")
-        tl.mem("class rows: k(b) per sample (B int64)", "implementation", wl.batch,
-               SRC + "snn/tp.py ClassRows.inv, torch.unique's inverse index, int64", elem_bytes=8)
-
-
-@dataclass(frozen=True)
-class _Lay:
-    """Per-layer sizes used by the step models (elements unless noted)."""
-
-    l: int
-    n: int  # neurons (pre-pool)
-    no: int  # outputs (post-pool)
-    w: int  # feed-forward weights
-    conv: bool
-    ws: bool  # conv with weight standardisation
-    maxpool: bool
-    P_out: int  # spatial positions of the output map (1 for dense)
-    c_out: int = 0  # output channels (conv) / units (dense)
-
-    @property
-    def pooled(self) -> bool:
-        return self.no != self.n
-
-
-def _layers(cfg: Config) -> list[_Lay]:
-    out = []
-    for g, spec in zip(cfg.net.geometry(), cfg.net.layers):
-        conv = g.kind == "conv"
-        out.append(_Lay(g.index, g.n_neurons, g.n_out, g.n_weights, conv, conv and spec.weight_std,
-                        spec.pool == "max2", g.n_out // g.out_shape[0] if conv else 1, g.neuron_shape[0]))
-    return out
-
-
-def _ws_temps(pairs: int, lay: _Lay, d: int) -> int:
-    """Weight-gradient temporaries of a conv layer (snn/nets.py add_weight_grad + ws_backward).
-
-    conv2d_weight output per pair (g, and the second pair's gi before g.add_(gi)); through the
-    standardisation ws_backward holds d = W − μ, (G − Ḡ)/σ, d·Σ(G⊙d) and its /σ³ at once:
-    (pairs + 4)·|W| with standardisation, pairs·|W| without. Dense layers use addmm_ (none).
-    """
-    if not lay.conv:
-        return 0
-    return (pairs + 4 if lay.ws else pairs) * lay.w * d
 
 
 def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
@@ -466,8 +411,6 @@ def _tess_impl(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
 
 
 def _family_impl(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
-    from tpprof.analytic.implementation_family import family_terms
-
     family_terms(tl, cfg, algo, _bptt_terms)
 
 

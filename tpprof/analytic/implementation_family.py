@@ -2,11 +2,16 @@
 what they hold beyond the algorithm (category "implementation"); called by
 :func:`tpprof.analytic.implementation.implementation_terms`. Derived from the learner code and
 checked with ``tpprof measure --explain``; nothing fitted. Notation of :mod:`tpprof.analytic.implementation`.
+
+Also the per-layer sizes (:class:`_Lay`) and the temporaries every learner shares (one-hot labels,
+conv weight-gradient temporaries) that implementation.py's TP / TESS / BPTT terms use: this module
+is the lower of the pair (implementation.py imports it, never the other way).
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -17,6 +22,60 @@ from tpprof.analytic.terms import MemoryTerm, TermList
 from tpprof.config import Config
 
 SRC = "implementation: "
+
+
+def _one_hot(tl: TermList, cfg: Config) -> None:
+    wl = cfg.workload
+    tl.mem("one-hot labels c (B × C)", "implementation", wl.batch * wl.classes,
+           SRC + "the learner forms c = one_hot(y) once per mini-batch and keeps it for all T steps "
+           "(the algorithm reads the labels through ε̃_0 / the error terms): B·C·d")
+    if cfg.rule.name == "tp" and cfg.rule.target_rows == "classes":
+        K = np.minimum(wl.batch, wl.classes)
+        tl.mem("class rows: one-hot c_K (K × C) and log n_k (K)", "implementation", K * wl.classes + K,
+               SRC + "snn/tp.py ClassRows, kept for the mini-batch: the K classes' one-hot labels (the target "
+               "path's input) and log n_k; K = min(B, C), the worst case of the classes present")
+        tl.mem("class rows: k(b) per sample (B int64)", "implementation", wl.batch,
+               SRC + "snn/tp.py ClassRows.inv, torch.unique's inverse index, int64", elem_bytes=8)
+
+
+@dataclass(frozen=True)
+class _Lay:
+    """Per-layer sizes used by the step models (elements unless noted)."""
+
+    l: int
+    n: int  # neurons (pre-pool)
+    no: int  # outputs (post-pool)
+    w: int  # feed-forward weights
+    conv: bool
+    ws: bool  # conv with weight standardisation
+    maxpool: bool
+    P_out: int  # spatial positions of the output map (1 for dense)
+    c_out: int = 0  # output channels (conv) / units (dense)
+
+    @property
+    def pooled(self) -> bool:
+        return self.no != self.n
+
+
+def _layers(cfg: Config) -> list[_Lay]:
+    out = []
+    for g, spec in zip(cfg.net.geometry(), cfg.net.layers):
+        conv = g.kind == "conv"
+        out.append(_Lay(g.index, g.n_neurons, g.n_out, g.n_weights, conv, conv and spec.weight_std,
+                        spec.pool == "max2", g.n_out // g.out_shape[0] if conv else 1, g.neuron_shape[0]))
+    return out
+
+
+def _ws_temps(pairs: int, lay: _Lay, d: int) -> int:
+    """Weight-gradient temporaries of a conv layer (snn/nets.py add_weight_grad + ws_backward).
+
+    conv2d_weight output per pair (g, and the second pair's gi before g.add_(gi)); through the
+    standardisation ws_backward holds d = W − μ, (G − Ḡ)/σ, d·Σ(G⊙d) and its /σ³ at once:
+    (pairs + 4)·|W| with standardisation, pairs·|W| without. Dense layers use addmm_ (none).
+    """
+    if not lay.conv:
+        return 0
+    return (pairs + 4 if lay.ws else pairs) * lay.w * d
 
 
 def family_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], bptt_terms: Callable[..., None]) -> None:
@@ -48,8 +107,6 @@ def _compact_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: obj
     unpacked spikes (B·n_out_L at d, plus B·n_out_L bytes of unpacking bits), log_softmax(m^T)
     (B·C) and three loss scalars.
     """
-    from tpprof.analytic.implementation import _layers
-
     wl = cfg.workload
     B, C, d = wl.batch, wl.classes, wl.dtype_bytes
     lays = _layers(cfg)
@@ -103,9 +160,7 @@ def _ottt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     loop variables), its pooled output when pooled (B·n_out_L), the standardised weights Ŵ_l
     (|W_l|) and, until layer l is back-propagated, its int64 max-pool indices; in backward:l the
     surrogate Θ′(u_l) temporary (B·n_nrn_l) or, for conv layers, the weight-gradient temporaries
-    (:func:`tpprof.analytic.implementation._ws_temps`), whichever is larger."""
-    from tpprof.analytic.implementation import _layers, _one_hot, _ws_temps
-
+    (:func:`_ws_temps`), whichever is larger."""
     _one_hot(tl, cfg)
     wl = cfg.workload
     B, d = wl.batch, wl.dtype_bytes

@@ -15,8 +15,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tpprof.analytic.grid import estimate_grid
-from tpprof.config import MAX_COUNT, Config, Grid
+from tpprof.config import Config, Grid
 from tpprof.errors import UserError
+from tpprof.units import MAX_COUNT
 
 Array = np.ndarray
 #: Candidates evaluated per round of a search (one estimate_grid call).

@@ -85,8 +85,8 @@ def fit_time_model(macs: Sequence[float], seconds: Sequence[float], *, device: s
 
 
 def _row_macs(row: dict[str, Any]) -> int:
-    from tpprof.analytic import estimate
-    from tpprof.validate import config_of
+    from tpprof.analytic.model import estimate
+    from tpprof.store import config_of
 
     return int(estimate(config_of(row)).macs_per_step)
 
@@ -388,7 +388,7 @@ def pareto_table(cfg: Any, model: TimeModels | None = None, accounting: str = "f
     time is MACs alone at 1 MAC/s (a ranking, not seconds) and ``attrs['time_model']`` says so."""
     import pandas as pd
 
-    from tpprof.analytic import estimate
+    from tpprof.analytic.model import estimate
 
     model = model if model is not None else shipped_time_models("cpu")
     recs = []

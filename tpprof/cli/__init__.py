@@ -13,7 +13,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from tpprof import __version__
+from tpprof._version import __version__
 from tpprof.cli.config_flags import check_flag_texts
 from tpprof.errors import UserError
 
@@ -91,6 +91,9 @@ def _run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"tpprof {args.command}: error: memory: ran out of memory "
                          "(accepted: a smaller net, batch, class count or steps)\n")
         return 2
+    finally:  # --nir-dt holds for this command only (main() may run again in the same process)
+        if "tpprof.nir_io" in sys.modules:
+            sys.modules["tpprof.nir_io"].set_default_dt(None)
 
 
 if __name__ == "__main__":  # pragma: no cover

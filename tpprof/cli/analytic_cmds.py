@@ -172,7 +172,7 @@ def render_breakdown(bd: Any, per_layer: bool = False, device: Any = None) -> st
     """The human table of ``tpprof estimate``."""
     from tpprof.analytic import ACCOUNTING_LABELS
     from tpprof.analytic.rules import REGISTRY
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     cfg = bd.config
     total = bd.total_bytes or 1
@@ -278,7 +278,8 @@ def add_step_time(df: Any) -> Any:
 
 def render_ranking(df: Any, dev: Any) -> str:
     from tpprof.analytic import ACCOUNTING_LABELS
-    from tpprof.config import TRAINABLE_RULES, format_bytes
+    from tpprof.config import TRAINABLE_RULES
+    from tpprof.units import format_bytes
 
     first = df.iloc[0]
     head = (f"tpprof estimate: {len(df)} rules ranked by peak, accounting {first['accounting']} — "
@@ -375,7 +376,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     from tpprof.analytic.devices import KINDS, device_to_dict, load_catalogue
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     devs = load_catalogue(args.devices)
     if args.kind:

@@ -16,10 +16,10 @@ import math
 from typing import Any, Sequence
 
 from tpprof.config import (
-    DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config, parse_ascii_int, parse_real,
-    rules_accepting,
+    DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config, rules_accepting,
 )
 from tpprof.errors import UserError
+from tpprof.units import parse_ascii_int, parse_real
 
 #: Help per RuleSpec field (a field without an entry still gets a flag, described by its default).
 RULE_HELP: dict[str, str] = {
@@ -67,10 +67,29 @@ def add_config_flags(p: argparse.ArgumentParser, *, lists: bool = False, rules: 
         switch = {"nargs": "?", "const": "true"} if isinstance(default, bool) else {}  # a bare --train-s is true
         p.add_argument(_flag(f.name), dest=f.name, default=None, metavar="VALUE", **switch,
                        help=f"{text}{many_f}, e.g. {_flag(f.name)} {_example(default)}")
+    add_nir_dt_flag(p)
     if config_file:
         p.add_argument("--config", default=None, metavar="FILE",
                        help="TOML or JSON config file (net, [workload], [rule], [device]); flags given on the "
                             "command line override it, e.g. --config run.toml")
+
+
+def add_nir_dt_flag(p: argparse.ArgumentParser) -> None:
+    """``--nir-dt SECONDS``: one meaning in every subcommand that reads a net."""
+    p.add_argument("--nir-dt", dest="nir_dt", type=ascii_float, default=None, metavar="SECONDS",
+                   help="time step of a .nir net whose graph has no dt in its metadata (Norse, Sinabs and "
+                        "SpikingJelly write none), e.g. --nir-dt 1e-3")
+
+
+def apply_nir_dt(args: argparse.Namespace) -> None:
+    """Hand ``--nir-dt`` to the NIR reader before any net is parsed (nir_io imports numpy only)."""
+    import sys
+
+    dt = getattr(args, "nir_dt", None)
+    if dt is not None or "tpprof.nir_io" in sys.modules:  # None clears an earlier command's in this process
+        from tpprof.nir_io import set_default_dt
+
+        set_default_dt(dt)
 
 
 def _example(default: Any) -> str:
@@ -129,7 +148,7 @@ _NUMBER_START = frozenset("0123456789.")
 
 def ascii_int(text: str) -> int:
     """argparse ``type`` for integer flags: ASCII digits only (``int()`` also takes ``'٣'``), an
-    optional sign, at most 30 digits (:func:`tpprof.config.parse_ascii_int`); the field's own
+    optional sign, at most 30 digits (:func:`tpprof.units.parse_ascii_int`); the field's own
     check names its range."""
     v = parse_ascii_int(str(text), 30)
     if v is None:
@@ -138,7 +157,7 @@ def ascii_int(text: str) -> int:
 
 
 def ascii_float(text: str) -> float:
-    """argparse ``type`` for real-valued flags: ASCII text (:func:`tpprof.config.parse_real`), finite."""
+    """argparse ``type`` for real-valued flags: ASCII text (:func:`tpprof.units.parse_real`), finite."""
     try:
         v = parse_real(str(text).strip())
     except ValueError:
@@ -183,6 +202,7 @@ def rule_changes(args: argparse.Namespace, *, skip: Sequence[str] = ()) -> dict[
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:
     """Flags (over ``--config``, over the preset's workload) → Config; ``overrides`` (net, rule,
     batch, classes, steps, dtype or a RuleSpec field) replace the flags' values."""
+    apply_nir_dt(args)
     vals = {k: getattr(args, k, None) for k in ("net", "rule", "batch", "classes", "steps", "dtype")}
     vals.update({k: v for k, v in overrides.items() if k in vals and v is not None})
     changes = rule_changes(args, skip=tuple(k for k in overrides if k not in vals))
@@ -209,6 +229,7 @@ def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = (
     given with several values. Axis order (slowest first): batch, classes, steps, dtype,
     optimizer, rule; a list of nets is the slowest axis of all. ``--rule all`` is every rule
     of ``all_rules``."""
+    apply_nir_dt(args)
     lists = {k: split_list(k, getattr(args, k, None)) for k in LIST_FIELDS}
     rules = lists.pop("rule") or list(default_rules)
     every = rules == ["all"]
@@ -227,3 +248,27 @@ def grid_from_args(args: argparse.Namespace, *, default_rules: Sequence[str] = (
     if len(rules) > 1 or rule_last:
         axes.append(("rule", tuple(rules)))
     return Grid(base, tuple(axes))
+
+
+def _as_text(value: Any) -> Any:
+    """A value as the text its flag would carry (``(0.2, 0.5)`` → ``"0.2,0.5"``, True → ``"true"``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return value if isinstance(value, str) else str(value)
+
+
+def config_from_values(**values: Any) -> Config:
+    """The CLI's own path (:func:`config_from_args`) for values that come from elsewhere — the
+    dashboard's widgets, the report's defaults: each value as if typed after its flag
+    (``config_from_values(net="shd", batch=128, optimizer="sgd")``); a value that is None is a flag
+    not given (the preset's workload fills it)."""
+    known = ("net", "rule", "batch", "classes", "steps", "dtype", "config") + tuple(f.name for f in rule_fields())
+    if bad := sorted(set(values) - set(known)):
+        raise UserError("config", f"unknown field(s) {bad}", ", ".join(known))
+    args = argparse.Namespace(**{k: None for k in known})
+    for k, v in values.items():
+        if v is not None:
+            setattr(args, k, v if k == "config" else _as_text(v))
+    return config_from_args(args)

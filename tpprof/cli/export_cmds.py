@@ -19,11 +19,15 @@ _EXAMPLES = """examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a trained checkpoint as a NIR graph (.nir) for other SNN tools",
                        description="Write the trained net of a tpprof checkpoint (weights, LIF parameters, integrator "
-                                   "readout) as a NIR graph (HDF5), readable by snnTorch, Norse, nirtorch and tpprof. "
+                                   "readout) as a NIR graph (HDF5), readable by snnTorch's import_from_nir, snn-mlir, nirtorch and "
+                                   "tpprof; train with --reset hard for a file that computes what tpprof computed. "
                                    "Needs the nir extra: pip install 'tpprof[nir]'.",
                        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a model.pt written by tpprof train (e.g. runs/tp0/model.pt)")
     p.add_argument("--out", required=True, help="the .nir file to write (e.g. --out tp0.nir)")
+    p.add_argument("--readout", choices=("lif", "i"), default="lif",
+                   help="the integrator readout as a never-firing LIF with α = 1 (default: snnTorch's public "
+                        "importer and snn-mlir map it) or as NIR's integrator I (r = 1/dt; neither maps it)")
     p.set_defaults(func=export_handler)
 
 
@@ -36,7 +40,7 @@ def export_handler(args: argparse.Namespace) -> int:
     from tpprof.train import learner_from_checkpoint
 
     learner, cfg, _ = learner_from_checkpoint(args.checkpoint, "cpu")
-    notes = write_nir(learner, args.out)
+    notes = write_nir(learner, args.out, readout=args.readout)
     for n in notes:
         sys.stderr.write(f"tpprof export: note: {n}\n")
     print(f"{cfg.net.to_string()} ({cfg.rule.name}) -> {args.out}")
@@ -50,8 +54,8 @@ def neurobench_output(learner, ds, doc: dict, line: str, as_json: bool) -> int:
 
     import torch
 
-    from tpprof.config import format_bytes
     from tpprof.nb_metrics import report
+    from tpprof.units import format_bytes
 
     rep = {**doc, **report(learner, torch.from_numpy(ds.x), torch.from_numpy(ds.y))}
     if as_json:
@@ -59,14 +63,22 @@ def neurobench_output(learner, ds, doc: dict, line: str, as_json: bool) -> int:
         return 0
     nb, cf = rep["neurobench"], rep["tpprof_closed_form"]
     print(line)
-    print(f"{'metric (NeuroBench definition)':<34} {'NeuroBench':>16} {'tpprof':>16}  agree")
-    rows = [("Footprint (bytes)", nb["footprint_bytes"], cf["footprint_bytes"], "footprint_bytes"),
-            ("ConnectionSparsity", nb["connection_sparsity"], cf["connection_sparsity"], "connection_sparsity"),
-            ("ActivationSparsity", nb["activation_sparsity"], cf["activation_sparsity"], "activation_sparsity")]
-    rows += [(f"SynapticOperations {k}", nb["synaptic_operations"][k], cf["synaptic_operations"][k],
-              f"synaptic_operations.{k}") for k in ("Dense", "Effective_ACs", "Effective_MACs")]
+    print(f"{'metric (NeuroBench key)':<34} {'NeuroBench':>16} {'tpprof':>16}  agree")
+    rows = [("Footprint (bytes)", "Footprint"), ("ConnectionSparsity", "ConnectionSparsity"),
+            ("ActivationSparsity", "ActivationSparsity")]
+    rows += [(f"SynapticOperations {k}", f"SynapticOperations.{k}") for k in ("Dense", "Effective_ACs", "Effective_MACs")]
+
+    def get(d: dict, key: str):
+        head, _, sub = key.partition(".")
+        return d[head][sub] if sub else d[head]
+
+    rows = [(label, get(nb, key), get(cf, key), key) for label, key in rows]
     for label, a, b, key in rows:
         print(f"{label:<34} {a:>16.6g} {b:>16.6g}  {'yes' if rep['agree'][key] else 'NO'}")
+    sem = rep["neuron_semantics"]
+    eq = sem["closest_snntorch"]
+    print(f"activity figures count tpprof's spikes: {sem['tpprof']}")
+    print(f"closest snnTorch neuron: {eq['setting']} ({'identical' if eq['exact'] else 'close: ' + eq['caveat']})")
     wl = rep["tpprof_train_workload"]
     print(f"training peak (not in NeuroBench), B={wl['batch']} T={wl['steps']} {wl['dtype']} {wl['optimizer']}:")
     for rule, v in rep["tpprof_train_peak_analytic_bytes"].items():

@@ -6,12 +6,14 @@ torch, numpy and the learners are imported inside the handlers so ``tpprof estim
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from typing import Any
 
-from tpprof.cli.config_flags import add_config_flags, ascii_float, ascii_int, config_from_args, int_flag
+from tpprof.cli.config_flags import (add_config_flags, add_nir_dt_flag, apply_nir_dt, ascii_float, ascii_int,
+                                     config_from_args, int_flag)
 from tpprof.config import TRAINABLE_RULES
 from tpprof.errors import UserError
 
@@ -20,9 +22,11 @@ _TRAIN_EXAMPLES = """examples:
   tpprof train --rule bptt --data fsdd --task digit-speaker --net 40-256-256-60 --epochs 10 --out runs/b60
   tpprof train --rule tp --data fsdd --holdout-speaker theo --epochs 10 --out runs/pre-theo
   tpprof train --rule tess --net 700-450-20 --data my_spikes.npz --epochs 5 --out runs/mine
+  tpprof train --rule tp --net from_snntorch.nir --data my_spikes.npz --epochs 5 --out runs/ft  # its weights
 """
 _FT_EXAMPLES = """examples:
   tpprof finetune --checkpoint runs/pre-theo/model.pt --data fsdd --speaker theo --shots 5 --out runs/ft-theo-5
+  tpprof finetune --net from_snntorch.nir --rule tp --data fsdd --speaker theo --shots 5 --out runs/ft-nir
 """
 
 
@@ -65,14 +69,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (e.g. --out runs/tp0)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out after its last complete epoch (same flags as that run)")
+    p.add_argument("--reset", choices=("soft", "hard"), default=None,
+                   help="the neurons' reset (default: the net's; soft for net strings): hard makes a net whose "
+                        "NIR export computes the same in snnTorch and snn-mlir (e.g. --reset hard)")
     p.set_defaults(func=train_handler)
 
     e = sub.add_parser("evaluate", help="accuracy of a checkpoint on FSDD or your data",
                        description="Accuracy (argmax of the readout potential) of a tpprof checkpoint.",
                        epilog="examples:\n  tpprof evaluate --checkpoint runs/tp0/model.pt --data fsdd\n",
                        formatter_class=fmt)
-    e.add_argument("--checkpoint", required=True, help="a model.pt written by tpprof train (e.g. runs/tp0/model.pt)")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a model.pt written by tpprof train (e.g. runs/tp0/model.pt)")
+    src.add_argument("--net", help="a .nir file: its weights and neurons, e.g. exported by snnTorch (e.g. --net net.nir)")
+    add_nir_dt_flag(e)
     _data_flags(e, default_data=None)
+    e.add_argument("--test-data", default=None, help="with --net: a separate test file for .npz/.h5 data")
     e.add_argument("--split", choices=("test", "train"), default="test", help="which split to score (e.g. --split test)")
     e.add_argument("--json", action="store_true", help="print a JSON object instead of a line")
     e.add_argument("--neurobench", action="store_true",
@@ -85,7 +96,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Fine-tune a pretrained checkpoint on k takes per digit of one speaker; report "
                                    "that speaker's query-set accuracy before and after in OUT/metrics.json.",
                        epilog=_FT_EXAMPLES, formatter_class=fmt)
-    f.add_argument("--checkpoint", required=True, help="a model.pt from tpprof train (e.g. runs/pre-theo/model.pt)")
+    src = f.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a model.pt from tpprof train (e.g. runs/pre-theo/model.pt)")
+    src.add_argument("--net", help="a .nir file whose weights and neurons start the fine-tune (e.g. --net net.nir)")
+    add_nir_dt_flag(f)
+    f.add_argument("--rule", default="tp", help="with --net: the learning rule (e.g. --rule tp)")
+    f.add_argument("--batch", type=ascii_int, default=32, help="with --net: the mini-batch (e.g. --batch 32)")
     _data_flags(f)
     f.add_argument("--speaker", required=True, help="the new user, an FSDD speaker (e.g. --speaker theo)")
     f.add_argument("--shots", default="all", help="takes per digit in the support set: 1, 5 or all (e.g. --shots 5)")
@@ -137,14 +153,67 @@ def train_handler(args: argparse.Namespace) -> int:
     train = train.head(args.limit)
     spec["limit"] = args.limit
     cfg = config_from_args(args, classes=train.classes, steps=train.steps)
+    if getattr(args, "reset", None):
+        cfg = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, neuron=dataclasses.replace(
+            cfg.net.neuron, reset=args.reset)))
     if args.threads is None:  # see tpprof.train.default_threads for the rule and its measurement
         set_default_threads(cfg)
+    learner = _nir_learner(args.net, cfg, device, args.seed) if not getattr(args, "resume", False) else None
     m = fit(cfg, train, test, epochs=args.epochs, seed=args.seed, out_dir=args.out, device=device,
             freeze_hidden=args.freeze_hidden, progress=not args.no_progress, meta=spec,
-            resume=getattr(args, "resume", False))
+            resume=getattr(args, "resume", False), learner=learner)
     print(f"{cfg.rule.name} {cfg.net.to_string()} on {args.data} ({task}): test {m['test_final']:.4f} "
           f"(best {m['test_best']:.4f}, mean of last 3 {m['test_mean_last3']:.4f}), train {m['train_accuracy']:.4f}, "
           f"{m['seconds_per_epoch']:.1f} s/epoch -> {args.out}")
+    return 0
+
+
+def _nir_learner(net: Any, cfg: Any, device: str, seed: int) -> Any:
+    """``--net x.nir``: a learner that starts from the file's weights (None for other nets)."""
+    from tpprof.train import is_nir_path, learner_from_nir
+
+    if not is_nir_path(net):
+        return None
+    learner = learner_from_nir(net, cfg, device, seed)
+    sys.stderr.write(f"tpprof: starts from the weights and neurons of {os.path.basename(str(net))} "
+                     f"({cfg.net.to_string()}, α = {cfg.net.neuron.alpha:g}, v_th = {cfg.net.neuron.v_th:g}, "
+                     f"{cfg.net.neuron.reset} reset)\n")
+    return learner
+
+
+def _nir_config(args: argparse.Namespace, steps: int, rule: str = "tp", batch: int = 32, lr: float | None = None):
+    """The Config of a ``--net x.nir`` run without a checkpoint: the file's net and neurons."""
+    from tpprof.config import RuleSpec, make_config, parse_net
+
+    apply_nir_dt(args)
+    spec = parse_net(args.net)
+    rs = RuleSpec(name=rule) if lr is None else RuleSpec(name=rule, lr=lr)
+    return make_config(spec, rs, batch=batch, steps=steps)
+
+
+def _evaluate_nir(args: argparse.Namespace, device: str) -> int:
+    """``tpprof evaluate --net x.nir --data D``: the file's own weights on the user's data."""
+    from tpprof.data.select import load_train_test
+    from tpprof.train import check_fits, evaluate, set_default_threads
+
+    if args.data is None:
+        raise UserError("data", "is needed with --net", "--data FILE (.npz / .h5) or --data fsdd")
+    task = args.task or "digit"
+    train, test, _ = load_train_test(args.data, task, data_dir=args.data_dir, test_path=args.test_data)
+    ds = test if args.split == "test" else train
+    cfg = _nir_config(args, steps=ds.steps)
+    if args.threads is None:
+        set_default_threads(cfg, batch=256)
+    learner = _nir_learner(args.net, cfg, device, 0)
+    check_fits(cfg, ds)
+    acc = evaluate(learner, ds, device=device)
+    doc = {"accuracy": acc, "n": len(ds), "split": args.split, "task": task, "data": args.data, "net": args.net}
+    line = f"accuracy {acc:.4f} on {len(ds)} {args.split} samples ({args.data}, {task}) with {args.net}'s weights"
+    if getattr(args, "neurobench", False):
+        from tpprof.cli.export_cmds import neurobench_output
+
+        return neurobench_output(learner, ds, doc, line, args.json)
+    print(json.dumps(doc) if args.json else line)
     return 0
 
 
@@ -153,6 +222,8 @@ def evaluate_handler(args: argparse.Namespace) -> int:
     from tpprof.train import check_fits, evaluate, learner_from_checkpoint, set_default_threads
 
     device = _setup(args)
+    if args.net is not None:
+        return _evaluate_nir(args, device)
     learner, cfg, meta = learner_from_checkpoint(args.checkpoint, device)
     if args.threads is None:
         set_default_threads(cfg, batch=256)  # evaluate's mini-batch
@@ -199,9 +270,15 @@ def finetune_handler(args: argparse.Namespace) -> int:
     parse_shots(args.shots)
     check_seed(args.seed)
     device = _setup(args)
-    ck_cfg, _, meta = load_checkpoint(args.checkpoint)
+    start = None
+    if args.net is not None:  # the file's weights; FSDD's default features
+        ck_cfg, meta = _nir_config(args, steps=50, rule=args.rule, batch=args.batch, lr=args.lr), {}
+    else:
+        ck_cfg, _, meta = load_checkpoint(args.checkpoint)
     if args.threads is None:
         set_default_threads(ck_cfg)
+    if args.net is not None:
+        start = (_nir_learner(args.net, ck_cfg, device, args.seed), ck_cfg, {"net": args.net})
     data_meta = meta.get("data") or meta
     if data_meta.get("kind") not in (None, "fsdd"):
         raise UserError("checkpoint", "was not trained on fsdd", "a checkpoint from tpprof train --data fsdd")
@@ -210,13 +287,13 @@ def finetune_handler(args: argparse.Namespace) -> int:
     task = args.task or "digit"
     split = new_user_split(fs, args.speaker, args.shots, args.seed, task)
     held = data_meta.get("holdout_speaker")
-    if held != split.speaker:
+    if held != split.speaker and args.net is None:
         sys.stderr.write(f"tpprof finetune: warning: the checkpoint was pretrained with "
                          f"{'no speaker' if not held else held} held out, so {split.speaker}'s recordings may be in "
                          f"its training set; pretrain with --holdout-speaker {split.speaker} for a new-user figure\n")
-    m = finetune(args.checkpoint, split.support, split.query, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                 out_dir=args.out, device=device, progress=not args.no_progress,
-                 meta={"speaker": split.speaker, "shots": str(args.shots), "task": task})
+    m = finetune(args.checkpoint or args.net, split.support, split.query, epochs=args.epochs, lr=args.lr,
+                 seed=args.seed, out_dir=args.out, device=device, progress=not args.no_progress,
+                 meta={"speaker": split.speaker, "shots": str(args.shots), "task": task}, start=start)
     print(f"{split.speaker}, {args.shots}-shot ({m['support_size']} support, {m['query_size']} query): "
           f"before {m['before_accuracy']:.4f} -> after {m['after_accuracy']:.4f} -> {args.out}")
     print(finetune_memory_line(m["memory"]))
@@ -225,7 +302,7 @@ def finetune_handler(args: argparse.Namespace) -> int:
 
 def finetune_memory_line(mem: dict[str, Any]) -> str:
     """One line: the fine-tune's analytic peak; for TP both target-path layouts (batch vs classes)."""
-    from tpprof.config import format_bytes
+    from tpprof.units import format_bytes
 
     head = f"memory at batch {mem['batch']} ({mem['classes']} classes), analytic peak (full): "
     if "peak_bytes_target_rows_batch" not in mem:

@@ -51,9 +51,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tpprof.config import parse_ascii_int
 from tpprof.data.arrays import ArrayDataset
 from tpprof.errors import UserError
+from tpprof.units import parse_ascii_int
 
 SAMPLE_RATE = 8000
 TASKS: dict[str, int] = {"digit": 10, "speaker": 6, "digit-speaker": 60}

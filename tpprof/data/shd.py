@@ -36,7 +36,7 @@ def _check_bytes(need: int, name: str) -> None:
 
     avail = int(psutil.virtual_memory().available)
     if need > avail:
-        from tpprof.config import format_bytes
+        from tpprof.units import format_bytes
 
         raise UserError("steps", f"{name} would need {format_bytes(need)} of input spikes and "
                         f"{format_bytes(avail)} is available", "fewer --steps or --limit N samples")

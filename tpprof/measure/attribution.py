@@ -29,7 +29,7 @@ class PeakExplanation:
     analytic_terms: list[tuple[str, str, int]]  # (name, category, bytes) live at the analytic peak
 
     def render(self) -> str:
-        from tpprof.config import format_bytes
+        from tpprof.units import format_bytes
 
         out = [f"measured peak {format_bytes(self.peak_bytes)} ({self.peak_bytes} B), baseline "
                f"{format_bytes(self.baseline_bytes)}, transient {self.peak_bytes - self.baseline_bytes} B"]
@@ -85,8 +85,8 @@ def explain_peak_guarded(cfg: Config, seed: int = 0) -> PeakExplanation:
     import psutil
 
     from tpprof.analytic import estimate
-    from tpprof.config import format_bytes
     from tpprof.errors import UserError
+    from tpprof.units import format_bytes
 
     need = int(estimate(cfg, accounting="full").peak_bytes)
     avail = int(psutil.virtual_memory().available)

@@ -356,17 +356,5 @@ def hardware_description() -> str:
     return desc
 
 
-def learner_hash() -> str:
-    """SHA-256 (first 12 hex digits) of the learner sources, so a row names the code it measured."""
-    import hashlib
-    from pathlib import Path
-
-    h = hashlib.sha256()
-    for f in sorted((Path(__file__).resolve().parents[1] / "snn").glob("*.py")):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
-
-
 def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

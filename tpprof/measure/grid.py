@@ -174,7 +174,7 @@ def expand(blocks: Iterable[Mapping[str, Any]]) -> list[Point]:
 
 def load_grid(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A grid TOML file → (blocks, protocol overrides)."""
-    from tpprof.config import read_table_file
+    from tpprof.tablefile import read_table_file
 
     p = Path(path)
     data = read_table_file(p, "grid")

@@ -40,13 +40,12 @@ from tpprof.measure.counters import (
     ProfilerCounter,
     SavedTensorTracker,
     hardware_description,
-    learner_hash,
     saved_in_graph,
     now_utc,
     rss_peak,
     storage_key,
 )
-from tpprof.store import CATEGORIES
+from tpprof.store import CATEGORIES, learner_hash
 
 PEAK_DEFINITION = ("max live tensor bytes during the measured mini-batches; absolute: every tensor "
                    "allocated since before learner construction and still alive; input batch excluded")
@@ -297,7 +296,7 @@ def provenance(torch_version: str | None = None) -> dict[str, Any]:
     grid's parent process) passes ``torch_version`` itself."""
     import platform
 
-    from tpprof import __version__
+    from tpprof._version import __version__
 
     tv = torch_version
     if tv is None:
@@ -308,7 +307,17 @@ def provenance(torch_version: str | None = None) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - rows for failed points still get written
             tv = ""
     return dict(tpprof_version=__version__, torch_version=tv, python_version=platform.python_version(),
-                hardware=hardware_description(), timestamp=now_utc(), learner_hash=learner_hash())
+                hardware=hardware_description(), timestamp=now_utc(), learner_hash=learner_hash(),
+                **interpreter())
+
+
+def interpreter() -> dict[str, str]:
+    """Which Python and which tpprof this process runs (a row records the ones that measured it)."""
+    import sys
+    from pathlib import Path
+
+    # this file is tpprof/measure/protocol.py: the package folder is two levels up
+    return {"python_executable": sys.executable, "tpprof_path": str(Path(__file__).resolve().parents[1])}
 
 
 def tie_to_parent(parent_pid: int | None, deadline_s: float | None) -> None:

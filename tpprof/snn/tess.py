@@ -41,13 +41,15 @@ readout; the last delay_ls steps back-propagate CE(z^t) spatially through all bl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from tpprof.config import TESS_AUTHORS_DECAY, TESS_AUTHORS_VTH, tess_authors_lls_pool, uses_tess_authors
+from tpprof.analytic.rules.tess import tess_authors_lls_pool
+from tpprof.config import uses_tess_authors
 from tpprof.snn.base import Inventory, Learner
 from tpprof.snn.neurons import LIFState, lif_step, surrogate_at
 
@@ -55,6 +57,11 @@ __all__ = ["TESSLearner", "TESSState", "TESSAuthorsState", "TESSAuthorsScheduleL
            "authors_basis"]
 
 WS_EPS_AUTHORS = 1e-4  # ScaledWSConv2d / Conv2dSTDP eps
+#: The authors' TESS constants (mapolinario94/TESS, docs/tess_authors.md D13): threshold θ
+#: (``Conv2dSTDP``/``LinearSTDP`` threshold=0.6), decay σ(leak) with leak = 0 in ``ConvBlock``
+#: (0.5) and the default leak = 2 of ``LinearSTDP`` (σ(2) ≈ 0.881).
+TESS_AUTHORS_VTH = 0.6
+TESS_AUTHORS_DECAY = {"conv": 0.5, "dense": 1.0 / (1.0 + math.exp(-2.0))}
 
 
 def authors_basis(classes: int, n: int, device=None, dtype=torch.float32) -> torch.Tensor:

@@ -30,11 +30,11 @@ BPTT updates once per sequence whatever the cadence setting.
 
 from __future__ import annotations
 
-from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_readout_state,
     Ctx, ctx, fwd_macs, net_params,
 )
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config, LayerGeometry
 

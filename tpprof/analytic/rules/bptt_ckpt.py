@@ -18,9 +18,9 @@ import dataclasses
 
 import numpy as np
 
-from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules import bptt as _bptt
 from tpprof.analytic.rules._common import ctx, fwd_macs
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.rules.bptt_compact import compact_terms
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SURR_OPS, Ctx, add_forward_ops, add_lif_state, add_params, add_readout_state, ctx,
     fwd_macs, net_params,
 )
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config, LayerGeometry
 

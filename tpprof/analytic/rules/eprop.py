@@ -12,9 +12,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable
 
-from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, Ctx
 from tpprof.analytic.rules._local import feedback_matrix, learning_signal, local_rule_terms, synapse_eligibility
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config, LayerGeometry
 

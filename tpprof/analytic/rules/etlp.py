@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from functools import partial
 
-from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, Ctx, TRACE_OPS, fwd_macs
 from tpprof.analytic.rules._local import feedback_matrix, learning_signal, local_rule_terms
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.terms import TermList
 from tpprof.config import LayerGeometry
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from functools import partial
 
-from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, Ctx, fwd_macs
 from tpprof.analytic.rules._local import local_rule_terms, synapse_eligibility
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.terms import TermList
 from tpprof.config import LayerGeometry
 

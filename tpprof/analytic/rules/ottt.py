@@ -21,12 +21,12 @@ an input-gradient product for l ≥ 2 (≈ 2× forward for l ≥ 2), the readout
 
 from __future__ import annotations
 
-from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SURR_OPS, add_forward_ops, add_lif_state, add_params, add_readout_state,
     ctx, fwd_macs, net_params,
 )
 from tpprof.analytic.rules._local import presyn_trace
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config
 

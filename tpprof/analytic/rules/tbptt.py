@@ -14,9 +14,9 @@ import dataclasses
 
 import numpy as np
 
-from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules import bptt as _bptt
 from tpprof.analytic.rules._common import COMMON_NOT_MODELLED, ctx
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.rules.bptt_compact import compact_terms
 from tpprof.analytic.terms import TermList
 from tpprof.config import TBPTT_DEFAULT_WINDOW, Config

@@ -35,13 +35,29 @@ import dataclasses
 
 import numpy as np
 
-from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, LIF_OPS, SURR_OPS, TRACE_OPS, Param, add_forward_ops, add_lif_state, add_params,
     add_pooled_spikes, add_readout_delta, add_readout_state, ctx, fwd_macs, net_params, readout_phases,
 )
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.terms import TermList
-from tpprof.config import Config, tess_authors_lls_pool, tess_authors_lls_size
+from tpprof.config import Config, NetSpec
+
+
+def tess_authors_lls_pool(net: NetSpec) -> tuple[int | None, ...]:
+    """Per hidden layer, the side p of the adaptive average pool applied to the block's output
+    before B_l in the authors' code (``compute_LLS``; VGG-9: 4, 2, 2, 2, 2, 2, 2, 1): the first
+    conv layer 4, a conv layer that is the last hidden layer 1, other conv layers 2; dense
+    layers None (no pooling: their repository has no dense TESS model, tpprof uses the width)."""
+    n = len(net.layers)
+    return tuple(None if layer.kind != "conv" else 4 if i == 0 else 1 if i == n - 1 else 2
+                 for i, layer in enumerate(net.layers))
+
+
+def tess_authors_lls_size(net: NetSpec) -> tuple[int, ...]:
+    """D_l = C_l · p_l² (conv) or n_out_l (dense): the width of B_l in the authors' code."""
+    return tuple(g.n_out if p is None else g.out_shape[0] * p * p
+                 for g, p in zip(net.geometry(), tess_authors_lls_pool(net)))
 
 
 def full_terms(cfg: Config, tl: TermList) -> None:

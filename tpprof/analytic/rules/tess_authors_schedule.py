@@ -20,7 +20,7 @@ no back-prop phase; their published runs use delay_ls ≥ T on CIFAR10/100 and C
 
 from __future__ import annotations
 
-from tpprof.analytic.rules import RuleModel, register
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.rules.tess import NOT_MODELLED as TESS_NOT_MODELLED
 from tpprof.analytic.rules.tess import authors_terms
 from tpprof.analytic.terms import TermList

@@ -41,11 +41,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from tpprof.analytic.rules import RuleModel, register
 from tpprof.analytic.rules._common import (
     COMMON_NOT_MODELLED, SPIKES_WHY, SURR_OPS, TRACE_OPS, add_forward_ops, add_lif_state, add_params,
     add_pooled_spikes, add_readout_delta, add_readout_state, ctx, net_params, next_phase, positions, readout_phases,
 )
+from tpprof.analytic.rules._registry import RuleModel, register
 from tpprof.analytic.terms import TermList
 from tpprof.config import Config
 

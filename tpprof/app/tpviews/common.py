@@ -10,7 +10,8 @@ import streamlit as st
 
 from tpprof import datafiles, plots, resources, views
 from tpprof.analytic.devices import load_catalogue
-from tpprof.config import DTYPE_BYTES, OPTIMIZERS, PRESETS, RULES
+from tpprof.cli.config_flags import config_from_values
+from tpprof.config import DTYPE_BYTES, OPTIMIZERS, PRESETS, RULES, Config
 from tpprof.errors import UserError
 
 DTYPES: tuple[str, ...] = tuple(k for k in DTYPE_BYTES if k != "int8")
@@ -28,6 +29,12 @@ regime_frame = st.cache_data(max_entries=64, show_spinner="Computing the regime 
 breakdown_frame = st.cache_data(max_entries=256, show_spinner=False)(views.breakdown_frame)
 inverse_frame = st.cache_data(max_entries=256, show_spinner=False)(views.inverse_frame)
 scaling_frame = st.cache_data(max_entries=64, show_spinner="Computing the scaling sweep…")(views.scaling_frame)
+
+
+def config(**values: Any) -> Config:
+    """The page's Config from its widgets' values, built once through the CLI's own path
+    (:func:`tpprof.cli.config_flags.config_from_values`: the same parsing, defaults and one-line errors)."""
+    return config_from_values(**values)
 
 
 def shipped_measurements() -> tuple[pd.DataFrame, list[tuple[str, int, str]], list[str]]:
@@ -152,31 +159,33 @@ def select(label: str, options: Sequence[Any], key: str, default: Any = None, **
 
 def net_input(key: str, default: str = "shd", label: str = "Net") -> str:
     """The typed net, or the path of an uploaded ``.nir`` file (saved under its SHA-256, so an
-    upload maps to one path and the cached tables are reused)."""
+    upload maps to one path and the cached tables are reused). A typed (URL-bound) text naming a
+    ``.nir`` file is refused: the server opens only files that came through the uploader."""
     text = st.text_input(label, value=default, key=key, help=NET_HELP, **_BIND).strip()
     up = st.file_uploader(f"…or upload a .nir file (at most {MAX_UPLOAD_MB} MB)", type=["nir"], key=f"{key}_nir",
                           max_upload_size=MAX_UPLOAD_MB,
                           help="A NIR graph exported by snnTorch, Norse, SpikingJelly, Lava-dl, Rockpool or Sinabs "
                                "(tpprof export writes one too); it replaces the typed net")
-    if up is None:
-        return text
-    return saved_upload(up.getvalue(), ".nir")
+    if up is not None:
+        return saved_upload(up.getvalue(), ".nir")
+    return typed_net(text, default)
+
+
+def typed_net(text: str, default: str) -> str:
+    """``text`` unless it names a file (``*.nir``): then a one-line error and ``default``."""
+    if text.lower().endswith(".nir"):
+        st.error("net: a typed .nir path is not opened on the server (accepted: upload the .nir file "
+                 "with the uploader below the box)")
+        return default
+    return text
 
 
 def saved_upload(data: bytes, suffix: str) -> str:
-    """``data`` as a file named by its SHA-256 in a private temporary folder; its path."""
-    import hashlib
-    import tempfile
-    from pathlib import Path
+    """``data`` as a file named by its SHA-256 in this process's private upload folder; its path
+    (:mod:`tpprof.app.uploads`: mkdtemp 0700, owner checked, written without following links)."""
+    from tpprof.app.uploads import save_upload
 
-    if len(data) > MAX_UPLOAD_MB * 2**20:
-        raise UserError("upload", f"{len(data) / 2**20:.1f} MB is too large", f"at most {MAX_UPLOAD_MB} MB")
-    folder = Path(tempfile.gettempdir()) / "tpprof-uploads"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / (hashlib.sha256(data).hexdigest() + suffix)
-    if not path.exists():
-        path.write_bytes(data)
-    return str(path)
+    return str(save_upload(data, suffix, MAX_UPLOAD_MB * 2**20))
 
 
 def dtype_optimizer(prefix: str, unused: str | None = None) -> tuple[str, str]:

@@ -56,7 +56,8 @@ def render() -> None:
     with c4:
         brange = common.range_slider("Batch size B", "f5_b", (2, 1024), "Range of batch sizes (log-spaced); "
                                      "1024 is the gsc preset's batch")
-    df = common.figure5_frame(acc, net, dtype, opt, None, crange, brange, GRID_POINTS, versus, rows)
+    cfg = common.config(net=net, dtype=dtype, optimizer=opt, target_rows=rows)
+    df = common.figure5_frame(cfg, acc, crange, brange, GRID_POINTS, versus)
     marks = views.preset_points() if st.checkbox("Mark the paper's workloads", value=True, key="f5_marks",
                                                   **common._BIND, help="Each preset's (C, B), e.g. SHD at C = 20, "
                                                   "B = 128") else None

@@ -6,7 +6,8 @@ import streamlit as st
 
 from tpprof import plots, views
 from tpprof.analytic.devices import resolve_budget
-from tpprof.config import PRESETS, format_bytes
+from tpprof.config import PRESETS
+from tpprof.units import format_bytes
 
 from . import common
 
@@ -75,8 +76,8 @@ def render() -> None:
         crange = common.range_slider("Classes C", "rg_c", (2, 1000), "Range of class counts (log-spaced)")
     with c5:
         brange = common.range_slider("Batch size B", "rg_b", (2, 1024), "Range of batch sizes (log-spaced)")
-    steps = int(steps) if steps else None
-    df = common.regime_frame(net, budget, dtype, opt, steps, crange, brange, GRID_POINTS, ("tp", "tess", "bptt"))
+    cfg = common.config(net=net, dtype=dtype, optimizer=opt, steps=int(steps) if steps else None)
+    df = common.regime_frame(cfg, budget, crange, brange, GRID_POINTS, ("tp", "tess", "bptt"))
     common.show_figure(common.figure("regime_map", df, budget, dev_name, on_chip_learning=learning), df, "regime_map")
     if not df["fits"].any():
         best = df.loc[df["peak_bytes"].idxmin()]
@@ -97,7 +98,7 @@ def render() -> None:
     rows = common.select("TP target path", list(views.TARGET_ROWS), "rg_rows", "batch",
                          format_func=lambda k: views.TARGET_ROWS[k],
                          help="per class: the exact class-deduplicated TP, K = min(B, C) target-path rows")
-    best = common.figure5_frame("full", net, dtype, opt, steps, crange, brange, GRID_POINTS, "best", rows)
+    best = common.figure5_frame(cfg.with_(target_rows=rows), "full", crange, brange, GRID_POINTS, "best")
     fig = common.figure("figure5", best, title=f"Peak of the best other learner / peak of TP ({net})"
                         + (", TP target path per class (exact dedup)" if rows == "classes" else ""))
     common.show_figure(fig, best, "tp_vs_best")
@@ -120,11 +121,11 @@ def render() -> None:
                                 help="e.g. 32", **common._BIND)
     with c8:
         rules = common.rules_select("rg_rules")
-    bd = common.breakdown_frame(net, tuple(rules), int(batch), int(classes), steps, dtype, opt, "full", budget)
+    bd = common.breakdown_frame(cfg.with_(batch=int(batch), classes=int(classes)), tuple(rules), "full", budget)
     fig = common.figure("category_bars", bd, budget_bytes=budget,
                               title=f"Memory by category at C = {classes}, B = {batch} vs {dev_name}")
     common.show_figure(fig, bd, "headroom")
-    inv = common.inverse_frame(net, tuple(rules), int(classes), budget, steps, dtype, opt)
+    inv = common.inverse_frame(cfg.with_(classes=int(classes)), tuple(rules), budget)
     st.markdown(f"**Largest batch that trains with C = {classes} on {dev_name}** (full accounting, peak ≤ budget"
                 + ("; memory only: it cannot learn on chip" if learning == "no" else "") + "):")
     view = inv.assign(rule=inv["rule"].map(lambda r: plots.RULE_LABELS.get(r, r)),

@@ -31,8 +31,9 @@ def render() -> None:
         dtype, opt = common.dtype_optimizer("sc")
     with c2:
         rules = common.rules_select("sc_rules")
-    df = common.scaling_frame(var, None, vals["sc_f"], vals["sc_h"], vals["sc_l"], vals["sc_c"], vals["sc_bs"],
-                              vals["sc_t"], dtype, opt, tuple(rules))
+    cfg = common.config(net=views.dense_net(vals["sc_f"], vals["sc_h"], vals["sc_l"], vals["sc_c"]),
+                        batch=vals["sc_bs"], steps=vals["sc_t"], dtype=dtype, optimizer=opt)
+    df = common.scaling_frame(cfg, var, None, tuple(rules))
     shared = st.checkbox("Same y axis for every rule", value=True, key="sc_shared", **common._BIND,
                          help="Untick to give each rule its own scale (BPTT can dwarf TP and TESS)")
     common.show_figure(common.figure("scaling", df, var, shared_y=shared), df, f"scaling_{var}")
