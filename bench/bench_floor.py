@@ -10,8 +10,8 @@ once, one after the other (alternating), so all ratios come from the same window
 machine. The load average is printed with the results.
 
 Floor of a learner (per time step): every matrix product its mini-batch ran (``aten.mm``,
-``addmm``, ``bmm``, ``baddbmm``, ``convolution`` and its backward, the CSR products of the sparse
-input path), recorded by a dispatch mode during one mini-batch and replayed alone on tensors of the
+``addmm``, ``bmm``, ``baddbmm``, ``convolution`` and its backward, and the sparse input path's
+``embedding_bag``, ``index_select`` and ``index_add_``), recorded by a dispatch mode during one mini-batch and replayed alone on tensors of the
 same shapes, strides and layout, plus its optimiser steps (the same ``LayerOptimizer``: fused Adam),
 divided by T. The *dense floor* records the dense input path, the *sparse floor* the sparse one.
 A learner's step is timed on both paths; ``best/floor`` = the faster path over its floor.
@@ -39,8 +39,11 @@ from tpprof.snn import make_learner
 from tpprof.snn.sparse import SpikeFrames
 
 RULES = ("tp", "tp:classes", "tess", "ottt", "bptt", "bptt-compact", "bptt-ckpt", "tbptt")
+#: the products: dense matrix products and convolutions, and the sparse input path's gathers and
+#: scatter-adds (its forward is an embedding_bag over Wᵀ, its weight gradient index_select + index_add)
 MM_OPS = {"mm", "addmm", "bmm", "baddbmm", "addmm_", "mv", "addmv", "convolution", "convolution_backward",
-          "_sparse_mm", "_sparse_csr_mm", "_sparse_csr_addmm", "sparse_sampled_addmm"}
+          "embedding_bag", "_embedding_bag", "_embedding_bag_forward_only", "index_add", "index_add_",
+          "index_select"}
 
 
 def cpu_time(fn: Callable[[], Any]) -> float:

@@ -399,8 +399,9 @@ _BEFORE_CPU_S = tuple(n for n in FIELDNAMES if n != "cpu_s_median")
 #: Headers a row may be appended under: this schema, the one before ``python_executable`` and
 #: ``tpprof_path`` existed, and the one before ``config_json``; each also without ``cpu_s_median``
 #: (rows are written with the columns the file has).
-APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = tuple(h for base in (FIELDNAMES, _BEFORE_CPU_S)
-                                                        for h in (base, base[:-2], base[:-3]))
+APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = tuple(
+    h for base in (FIELDNAMES, _BEFORE_CPU_S)
+    for h in (base, base[:-2], base[:-3], tuple(n for n in base if n != "config_json")))
 
 
 def _check_and_quarantine(p: Path, f: IO[bytes]) -> tuple[str, ...]:
