@@ -162,13 +162,12 @@ def features(cfg: Any) -> np.ndarray:
 
 
 def learner_key(rule: Any) -> str:
-    """The learner a RuleSpec (or a measurement row) runs: the rule, plus ``classes`` for TP's
+    """The learner a :class:`tpprof.config.RuleSpec` runs: the rule, plus ``classes`` for TP's
     class-deduplicated target path and ``authors`` for an authors' flavour."""
-    get = (lambda k: rule.get(k)) if isinstance(rule, dict) else (lambda k: getattr(rule, k, None))
-    key = str(get("rule") if isinstance(rule, dict) else get("name"))
-    if get("target_rows") == "classes":
+    key = str(rule.name)
+    if getattr(rule, "target_rows", None) == "classes":
         key += " classes"
-    if get("flavour") == "authors":
+    if getattr(rule, "flavour", None) == "authors":
         key += " authors"
     return key
 
@@ -260,7 +259,7 @@ def calibrate_learners(rows: Iterable[dict[str, Any]], source: str = "",
     a target row). CPU-time rows are used when the host has any, else wall-time rows."""
     from tpprof.validate import config_of
 
-    key = key or learner_key
+    key = key or (lambda r: learner_key(config_of(r).rule))  # the rule's options live in config_json
     hosts: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         if r.get("status") == "ok":
