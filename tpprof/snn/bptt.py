@@ -74,8 +74,9 @@ class BPTTLearner(Learner):
             for t in range(T):
                 a = self._x_at(x, t)
                 for i, lay in enumerate(layers):
-                    if i == 0 and frames is not None:  # I_1 on the CSR frame; backward ∂W_1 = (x^tᵀ g)ᵀ
-                        cur = SparseInputLinear.apply(w_eff[0], frames, t, None)
+                    if i == 0 and frames is not None:  # I_1 on the spike indices; backward adds δᵀ x^t into
+                        # W_1.grad in place (no per-step gradient tensor, no autograd sum over T)
+                        cur = SparseInputLinear.apply(w_eff[0], frames, t, lay.W.grad if lay.W.requires_grad else None)
                     else:
                         cur = lay.current(a, w_eff[i])  # (B, *neuron)
                     if lay.R is not None:

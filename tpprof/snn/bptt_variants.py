@@ -211,7 +211,7 @@ class _BPTTFamily(Learner):
             a_keep = a  # what a consumer saves for this input: the view itself, or its packed bits
             for i, lay in enumerate(layers):
                 if i == 0 and self._frames is not None:  # the sparse input path: I_1 on the CSR frame
-                    gbuf = lay.W.grad if compact and grad and lay.W.requires_grad else None
+                    gbuf = lay.W.grad if grad and lay.W.requires_grad else None  # ∂W_1 added in place
                     cur = SparseInputLinear.apply(w_eff[0], self._frames, t, gbuf)  # (B, H)
                     if lay.R is not None:
                         if compact and grad:
