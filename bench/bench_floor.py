@@ -13,7 +13,9 @@ Floor of a learner (per time step): every matrix product its mini-batch ran (``a
 ``addmm``, ``bmm``, ``baddbmm``, ``convolution`` and its backward, and the sparse input path's
 ``embedding_bag``, ``index_select`` and ``index_add_``), recorded by a dispatch mode during one mini-batch and replayed alone on tensors of the
 same shapes, strides and layout, plus its optimiser steps (the same ``LayerOptimizer``: fused Adam),
-divided by T. The *dense floor* records the dense input path, the *sparse floor* the sparse one.
+divided by T, replayed in the order the mini-batch ran them (weights and optimiser state pass
+through the caches as in the step). The *dense floor* records the dense input path, the *sparse
+floor* the sparse one.
 A learner's step is timed on both paths; ``best/floor`` = the faster path over its floor.
 
 ``--threshold`` times layer 1's two products with the input (forward x Wᵀ and weight gradient
@@ -59,6 +61,7 @@ class _Recorder(TorchDispatchMode):
         super().__init__()
         self.calls: dict[tuple, tuple] = {}
         self.counts: Counter = Counter()
+        self.order: list = []  # signatures (and optimiser steps) in the order the mini-batch ran them
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
@@ -69,6 +72,7 @@ class _Recorder(TorchDispatchMode):
             if sig not in self.calls:
                 self.calls[sig] = (func, tuple(_keep(a) for a in args), dict(kwargs))
             self.counts[sig] += 1
+            self.order.append(sig)
         return out
 
 
@@ -108,14 +112,14 @@ def _batch(cfg_kw: dict, density: float):
 
 
 def _floor(lr, x, y) -> Callable[[], None]:
-    """Replay of one mini-batch's matrix products and optimiser steps (module docstring)."""
+    """Replay of one mini-batch's matrix products and optimiser steps, in the order it ran them
+    (so the weights and optimiser state pass through the caches as in the step)."""
     rec = _Recorder()
-    n_opt = [0]
     orig = [o.step for o in lr._optims]
 
     def counting(o, f):
         def step(*a, **k):
-            n_opt[0] += 1
+            rec.order.append(("opt", o))
             return f(*a, **k)
         return step
 
@@ -125,17 +129,16 @@ def _floor(lr, x, y) -> Callable[[], None]:
         lr.train_batch(x, y)
     for o, f in zip(lr._optims, orig):
         o.step = f
-    calls = [(rec.calls[s], n) for s, n in rec.counts.items()]
-    opt_steps = n_opt[0] // len(lr._optims)
+    seq = [item if item[0] == "opt" else rec.calls[item] for item in rec.order]
 
     def run() -> None:
         with torch.no_grad():
-            for (func, args, kwargs), n in calls:
-                for _ in range(n):
+            for item in seq:
+                if item[0] == "opt":
+                    item[1].step()
+                else:
+                    func, args, kwargs = item
                     func(*args, **kwargs)
-            for _ in range(opt_steps):
-                for o in lr._optims:
-                    o.step()
     return run
 
 
