@@ -1,10 +1,11 @@
 """Wall time of a 24-point ``tpprof measure`` grid: ``--jobs 2`` vs ``--jobs 1`` (each point in its
 own process forked from a zygote), and the former one-fresh-interpreter-per-point runner.
 
-    PYTHONPATH=$PWD python bench/bench_measure_jobs.py
+    PYTHONPATH=$PWD python bench/bench_measure_jobs.py [--rounds 3] [--no-fresh]
 
-Prints wall seconds per variant, the ratio jobs2/jobs1, and the load average around each run
-(the machine is shared: the ratio is the figure, the seconds move with the load).
+Wall seconds per variant in alternating rounds (jobs1, jobs2, fresh, jobs1, ...), the medians, the
+ratio jobs2/jobs1 and the load average seen (the machine is shared: the ratio is the figure, the
+seconds move with the load).
 """
 
 from __future__ import annotations
@@ -42,17 +43,31 @@ def _fresh_interpreters(out: Path) -> float:
 
 
 def main() -> None:
+    import argparse
+    import statistics
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of each variant (median taken)")
+    ap.add_argument("--no-fresh", action="store_true", help="skip the fresh-interpreter-per-point variant")
+    args = ap.parse_args()
+    variants = {"jobs1": lambda o: _run(["--jobs", "1"], o), "jobs2": lambda o: _run(["--jobs", "2"], o)}
+    if not args.no_fresh:
+        variants["fresh-interpreter-per-point"] = _fresh_interpreters
+    res: dict[str, list[float]] = {k: [] for k in variants}
+    loads = []
     with tempfile.TemporaryDirectory() as d:
-        res = {}
-        for name, fn in (("jobs1", lambda o: _run(["--jobs", "1"], o)), ("jobs2", lambda o: _run(["--jobs", "2"], o)),
-                         ("fresh-interpreter-per-point", _fresh_interpreters)):
-            load0 = os.getloadavg()[0]
-            res[name] = fn(Path(d) / f"{name}.csv")
-            print(f"{name:30s} {res[name]:7.1f} s wall   (load avg 1 min: {load0:.1f} before, {os.getloadavg()[0]:.1f} after)",
-                  flush=True)
-        print(f"jobs2 / jobs1 = {res['jobs2'] / res['jobs1']:.2f}   "
-              f"jobs1 / fresh-interpreter-per-point = {res['jobs1'] / res['fresh-interpreter-per-point']:.2f}   "
-              f"({os.cpu_count()} CPUs)")
+        for i in range(args.rounds):
+            for name, fn in variants.items():
+                loads.append(os.getloadavg()[0])
+                res[name].append(fn(Path(d) / f"{name}-{i}.csv"))
+                print(f"round {i + 1} {name:30s} {res[name][-1]:7.1f} s wall (load avg 1 min {loads[-1]:.1f} before)",
+                      flush=True)
+    med = {k: statistics.median(v) for k, v in res.items()}
+    print(f"median of {args.rounds} alternating rounds: " + ", ".join(f"{k} {v:.1f} s" for k, v in med.items()))
+    line = f"jobs2 / jobs1 = {med['jobs2'] / med['jobs1']:.2f}"
+    if "fresh-interpreter-per-point" in med:
+        line += f"   jobs1 / fresh-interpreter-per-point = {med['jobs1'] / med['fresh-interpreter-per-point']:.2f}"
+    print(f"{line}   (wall time, {os.cpu_count()} CPUs, load average {min(loads):.1f}–{max(loads):.1f})")
 
 
 if __name__ == "__main__":

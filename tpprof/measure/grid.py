@@ -337,8 +337,11 @@ def run_subprocess(point: Point, protocol: Protocol, timing: bool = True) -> dic
     return row
 
 
-#: What the zygote imports once; every point's process is forked from it, so none of them imports torch.
-ZYGOTE_PRELOAD: tuple[str, ...] = ("torch", "tpprof.snn", "tpprof.measure.protocol")
+#: What the zygote imports once; every point's process is forked from it, so none of them imports torch
+#: — nor what torch's profiler imports when the memory window first starts it (torch._dynamo, sympy,
+#: ~800 modules: 3–4 s of a point's wall time before they were preloaded, 0.5 s for a small point after).
+ZYGOTE_PRELOAD: tuple[str, ...] = ("torch", "torch.profiler", "torch._dynamo", "tpprof.snn", "tpprof.measure.protocol",
+                                   "tpprof.measure.counters")
 _ZYGOTE: Any = None
 _ZYGOTE_LOCK = threading.Lock()
 
