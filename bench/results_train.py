@@ -25,8 +25,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tpprof.compare import RULE_LR  # noqa: E402  one table of learning rates (docs/results.md)
+
 RESULTS = REPO / "docs" / "results"
-RULE_LR = {"tp": 1e-4, "tess": 1e-4, "bptt": 1e-3}  # chosen by a coarse sweep, docs/results.md
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 
 

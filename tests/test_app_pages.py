@@ -106,12 +106,68 @@ def test_regimes_page_budget_changes_the_map_and_bad_budget_errors() -> None:
     at.text_input(key="rg_budget").set_value("64MiB").run()
     _clean(at)
     assert not _same(_charts(at)[0]["data"][0]["z"], z1)
-    # Inverse design table: largest batch per rule at C = 100.
-    inv = at.dataframe[0].value
+    # Inverse design table: largest batch per rule at C = 100 (the page's last table; the answer's is first).
+    inv = at.dataframe[-1].value
     assert list(inv["rule"]) == ["TP", "TESS", "BPTT"] and (inv["max_batch"] >= 0).all()
     at.text_input(key="rg_budget").set_value("12 parsecs").run()
     assert not at.exception
     assert len(at.error) == 1 and at.error[0].value.startswith("budget:")
+
+
+def _comparison_file(folder: Path) -> list[dict]:
+    """A comparison results file for the fsdd net (synthetic accuracies; peaks chosen around 1 MiB)."""
+    from tpprof import compare
+
+    spec = [("tp", "tp", (0.90, 0.92, 0.91), 900_000), ("tess", "tess", (0.88, 0.86, 0.90), 800_000),
+            ("bptt", "bptt", (0.96, 0.97, 0.95), 8_000_000), ("ottt", "ottt", (0.80, 0.82, 0.81), 700_000),
+            ("tp-classes", "tp", (0.90, 0.92, 0.91), 850_000)]
+    rows = [{"label": lab, "rule": rule, "mode": "default", "seed": s, "test_final": a, "batch": 32, "epochs": 8,
+             "data": "fsdd", "task": "digit", "net_string": "40-256-256-10", "classes": 10, "steps": 50,
+             "optimizer": "adam", "peak_bytes_full": peak, "peak_bytes_algorithm": peak // 2}
+            for lab, rule, accs, peak in spec for s, a in enumerate(accs)]
+    compare.write_results(folder / "compare_fsdd_digit.csv", rows)
+    return rows
+
+
+def test_device_page_leads_with_the_ranked_answer(tmp_path, monkeypatch) -> None:
+    from tpprof import compare
+    from tpprof.config import Device
+
+    rows = _comparison_file(tmp_path)
+    monkeypatch.setenv("TPPROF_RESULTS_DIR", str(tmp_path))
+    at = _app("Device regimes", rg_src="typed budget", rg_budget="1MiB", rg_preset="fsdd")
+    _clean(at)
+    dev = Device("budget 1MiB", 2**20)
+    want = compare.rank(compare.summarise(rows), dev)  # full accounting: a typed budget is no chip
+    best = [r for r in want if r["rank"]]
+    assert [r["label"] for r in best] == ["tp-classes", "tp", "tess", "ottt"]  # by accuracy, a tie by memory
+    assert "that fits budget 1MiB and learns there: tp-classes**" in at.success[0].value
+    table = at.dataframe[0].value
+    assert list(table["learner"]) == [r["label"] for r in want]
+    assert list(table["rank"])[:4] == ["1", "2", "3", "4"] and table["fits"].iloc[-1] == "no"  # bptt: too large
+    assert any("TP: **2 of 4** — +0.0 accuracy points, 1.06× the peak of tp-classes" in m.value for m in at.markdown)
+    charts = _charts(at)
+    assert "Accuracy against peak memory" in charts[0]["layout"]["title"]["text"]
+    # The paper's TP-vs-TESS view stays below, labelled as such.
+    assert any("the paper's view" in m.value for m in at.markdown)
+    # A larger budget: BPTT fits and is the most accurate.
+    at.text_input(key="rg_budget").set_value("64MiB").run()
+    _clean(at)
+    assert "learns there: bptt**" in at.success[0].value
+    assert any("TP: **3 of 5**" in m.value for m in at.markdown)
+
+
+def test_device_page_without_results_ranks_by_memory() -> None:
+    at = _app("Device regimes", rg_src="typed budget", rg_budget="64MiB")
+    _clean(at)
+    assert "no accuracy known" in at.success[0].value
+    table = at.dataframe[0].value
+    assert "accuracy %" not in table.columns and len(table) == 10  # every trainable learner and TP's two modes
+    from tpprof import compare
+    from tpprof.config import Device, make_config
+
+    want = compare.memory_frame(make_config("shd", "tp"), Device("b", 64 * 2**20))
+    assert list(table["learner"]) == list(want["label"])
 
 
 def test_regimes_page_catalogue_device_and_custom_net() -> None:
@@ -232,12 +288,18 @@ def test_figure5_page_takes_an_uploaded_nir_net(tmp_path) -> None:
     typed = _charts(at)[0]["data"][0]["z"]
     at.get("file_uploader")[0].set_value(("n.nir", (tmp_path / "n.nir").read_bytes(), "application/octet-stream")).run()
     assert not at.exception and not at.error
+    title = _charts(at)[0]["layout"]["title"]["text"]
+    assert title.endswith("(n.nir)") and "tpprof-uploads" not in title  # the user's name, no server path
     z = _charts(at)[0]["data"][0]["z"]
     assert not _same(z, typed)
     at.text_input(key="f5_net").set_value("40-32-5").run()  # the uploaded file still wins over the box
     assert _same(_charts(at)[0]["data"][0]["z"], z)
     ref = views.figure5_frame(cfg_of(net="40-32-5"), "full", points=18, classes=(2, 1000), batch=(2, 1024))
     assert np.allclose(np.sort(_arr(z).ravel()), np.sort(np.log2(ref["G"].to_numpy())))
+    at.get("file_uploader")[0].set_value(("my-broken.nir", b"not hdf5 at all", "application/octet-stream")).run()
+    assert not at.exception and at.error
+    err = " ".join(e.value for e in at.error)
+    assert "my-broken.nir" in err and "tpprof-uploads" not in err, err  # the user's name, not the hash
 
 
 def test_regimes_page_never_says_fits_on_a_chip_that_cannot_learn() -> None:
@@ -301,3 +363,33 @@ def test_figure5_page_algorithm_accounting_and_dedup_target_path() -> None:
     at2.selectbox(key="rg_rows").set_value("classes").run()
     assert not at2.exception and not at2.error
     assert any("per class" in c["layout"]["title"]["text"] for c in _charts(at2))
+
+
+def test_url_may_name_a_select_option_by_its_key() -> None:
+    """?f5_rows=classes (the option, as a script writes it) is honoured, not silently dropped; the
+    label the URL holds after a click works too."""
+    from tpprof import views
+
+    for value in ("classes", views.TARGET_ROWS["classes"]):
+        at = _app("Relative memory cost", f5_acc="full", f5_rows=value)
+        assert not at.exception and not at.warning and not at.error
+        assert at.selectbox(key="f5_rows").value == "classes"
+        assert "per class" in _charts(at)[0]["layout"]["title"]["text"]
+
+
+def test_device_page_ranks_an_uploaded_results_file(tmp_path) -> None:
+    rows = _comparison_file(tmp_path)  # written to tmp_path, uploaded below (the results folder stays empty)
+    at = _app("Device regimes", rg_src="typed budget", rg_budget="64MiB", rg_preset="fsdd")
+    _clean(at)
+    assert "no accuracy known" in at.success[0].value  # nothing shipped for the page: memory only
+    at.selectbox(key="an_src").set_value("your results.csv (tpprof compare)").run()
+    _clean(at)
+    assert not at.dataframe or "accuracy %" not in at.dataframe[0].value.columns
+    data = (tmp_path / "compare_fsdd_digit.csv").read_bytes()
+    at.get("file_uploader")[0].set_value(("results.csv", data, "text/csv")).run()
+    _clean(at)
+    assert "learns there: bptt**" in at.success[0].value
+    assert list(at.dataframe[0].value["learner"])[:1] == ["bptt"] and len(rows) == 15
+    at.get("file_uploader")[0].set_value(("results.csv", b"label,rule\ntp,tp\n", "text/csv")).run()
+    assert not at.exception and any("results" in e.value and "lacks the column" in e.value for e in at.error)
+    assert any("the paper's view" in m.value for m in at.markdown)  # the rest of the page still draws

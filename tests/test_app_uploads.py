@@ -55,6 +55,16 @@ def test_planted_link_at_the_final_name_is_not_written_through(tmp_path, monkeyp
     assert p == final and not p.is_symlink() and p.read_bytes() == data
 
 
+def test_planted_file_of_the_same_size_at_the_final_name_is_replaced(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    data = b"uploaded"
+    final = uploads.upload_folder() / (hashlib.sha256(data).hexdigest() + ".nir")
+    final.write_bytes(b"planted!")  # same length, other bytes: not the cached upload
+    assert uploads.save_upload(data, ".nir", 100).read_bytes() == data
+
+
 def test_planted_link_at_the_temporary_name_is_refused(tmp_path, monkeypatch):
     import hashlib
     import threading

@@ -75,7 +75,7 @@ def _commands(f: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]]:
     out = str(f["root"] / "out")
     return {
         "measure": (["measure", "--net", "shd", "--rule", "tp", "--batch", "2", "--steps", "3", "--dry-run"],
-                    ["--net", "--rule", "--batch", "--steps", "--classes", "--dtype", "--device", "--timeout"]),
+                    ["--net", "--rule", "--batch", "--steps", "--classes", "--dtype", "--backend", "--timeout"]),
         "measure-grid": (["measure", "--grid", str(f["grid"]), "--dry-run"], ["--grid"]),
         "validate": (["validate", "--measurements", str(f["csv"])], ["--measurements", "--tolerance"]),
         "train": (["train", "--data", str(f["npz"]), "--net", "12-8-3", "--batch", "8", "--epochs", "1",
@@ -85,10 +85,14 @@ def _commands(f: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]]:
                   ["--data", "--net", "--batch", "--seed", "--limit", "--lr", "--out", "--threads"]),
         "evaluate": (["evaluate", "--checkpoint", str(f["npz"]), "--data", str(f["npz"])], ["--checkpoint", "--data"]),
         "devices": (["devices"], ["--devices"]),
+        "compare": (["compare", "--data", str(f["npz"]), "--net", "12-8-3", "--batch", "8", "--rule", "tp",
+                     "--seeds", "1", "--epochs", "1", "--device", "stm32h743", "--out", out],
+                    # --seeds and --epochs left out for the same reason as train's --epochs
+                    ["--data", "--net", "--batch", "--rule", "--device", "--jobs", "--out", "--results", "--task"]),
     }
 
 
-@pytest.mark.parametrize("name", ["measure", "measure-grid", "validate", "train", "evaluate", "devices"])
+@pytest.mark.parametrize("name", ["measure", "measure-grid", "validate", "train", "evaluate", "devices", "compare"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(data=st.data())

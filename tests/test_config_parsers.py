@@ -263,7 +263,7 @@ def test_format_bytes_never_raises_on_a_number() -> None:
     from tpprof.units import format_bytes
 
     assert format_bytes(262144) == "256.0 KiB"
-    assert format_bytes(5 * 2**60) == "5.0 EiB"
+    assert format_bytes(5 * 2**60) == "5.00 EiB" and format_bytes(1060 * 1024) == "1.04 MiB"
     assert format_bytes(10**400).endswith("EiB") and "e+" in format_bytes(10**400)  # > 1.8e308: no float
     assert format_bytes(10**5000).endswith("EiB")  # > 4,300 digits: no str()
     assert format_bytes(float("inf")) == "inf B" and format_bytes(float("nan")) == "nan B"

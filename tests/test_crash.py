@@ -248,7 +248,8 @@ def _toy(n: int, seed: int):  # noqa: ANN202
     return from_arrays((rng.random((n, 8, 12)) < rate).astype(np.float32), y, 3)
 
 
-def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("net,trainable", [("12-16-3", "all"), ("12-16-8-3", "last:1")])  # a frozen layer 1
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path, net: str, trainable: str) -> None:
     import torch
 
     from tpprof.config import make_config
@@ -256,7 +257,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path
 
     torch.set_num_threads(1)
     train, test = _toy(64, 0), _toy(24, 1)
-    cfg = make_config("12-16-3", "tp", batch=16, steps=8, lr=3e-3)
+    cfg = make_config(net, "tp", batch=16, steps=8, lr=3e-3, trainable=trainable)
     full = fit(cfg, train, test, epochs=4, seed=3, out_dir=tmp_path / "a", progress=False)
 
     def stop_after_two(row):  # noqa: ANN001

@@ -45,7 +45,8 @@ def test_row_rebuilds_its_config_losslessly(tmp_path: Path) -> None:
 
 def test_rows_without_config_json_still_load_and_append(tmp_path: Path) -> None:
     p = tmp_path / "old.csv"
-    old = [c for c in FIELDNAMES if c != "config_json"]
+    # the schema before config_json (and the interpreter and target columns that came after it) existed
+    old = list(store.PRE_TARGET_FIELDNAMES[:-3])
     pd.DataFrame([{k: v for k, v in ok_row().items() if k in old}], columns=old).to_csv(p, index=False)
     append_row(p, ok_row(steps=25))
     rows = load(p).rows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.io import wavfile
@@ -184,3 +186,28 @@ def test_first_rows_cover_every_digit_and_speaker(fake_dir, cache):
     train, _ = official_split(data)
     head = train.head(30)
     assert sorted(head.y.tolist()) == sorted(list(range(10)) * 3)
+
+
+def test_default_search_is_the_checkouts_own_shared_only(fake_dir, monkeypatch, tmp_path):
+    """Without --data-dir or $TPPROF_FSDD only <checkout>/shared and <checkout>/../shared are
+    looked in (CI's layout), never the current folder or an ancestor's shared/."""
+    monkeypatch.delenv("TPPROF_FSDD", raising=False)
+    root = Path(fsdd.__file__).resolve().parents[2]
+    assert fsdd.default_roots() == [root / "shared" / "data" / "fsdd", root.parent / "shared" / "data" / "fsdd"]
+    other = tmp_path / "a" / "b"
+    other.mkdir(parents=True)
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "shared" / "data" / "fsdd").symlink_to(fake_dir)  # someone else's, in an ancestor
+    monkeypatch.chdir(other)
+    assert all(tmp_path not in p.parents for p in fsdd.default_roots())
+    monkeypatch.setattr(fsdd, "default_roots", lambda: [])
+    with pytest.raises(UserError, match="not found"):
+        fsdd.find_fsdd()
+
+
+def test_spec_records_where_fsdd_was_found(fake_dir, cache, monkeypatch):
+    from tpprof.data.select import load_train_test
+
+    monkeypatch.setenv("TPPROF_FSDD", str(fake_dir))
+    _, _, spec = load_train_test("fsdd", "digit", steps=10, n_mels=8)
+    assert spec["data_dir"] == str(fake_dir / "recordings") and spec["data_dir_from"] == "$TPPROF_FSDD"

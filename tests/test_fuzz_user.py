@@ -3,8 +3,9 @@ types, exit 0, 1 or 2 with at most one error line, never a traceback; and a valu
 (empty, flag-like, NUL, Unicode digits, a 5,000-digit number) is never exit 0.
 
 finetune runs on a tiny checkpoint trained in the fixture (the real FSDD recordings, skipped when
-absent). report builds every table and figure but the static export is replaced by a stub: the
-fuzz is about input handling, and a real export costs ~25 s per example (test_report_cli.py runs it).
+absent). report builds every table and figure but the static export (and its browser) is replaced by a stub:
+the fuzz is about input handling, runs without Chromium, and a real export costs ~25 s per example
+(test_report_cli.py runs it where Chromium is installed).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def _finetune_argv(ck: Path, out: Path) -> list[str]:
 
 # --epochs is left out: a valid large count fine-tunes for minutes (its bound: the test below)
 FINETUNE_FLAGS = ["--checkpoint", "--data", "--task", "--data-dir", "--speaker", "--shots", "--lr",
-                  "--seed", "--out", "--threads", "--device"]
-REPORT_FLAGS = ["--measurements", "--results", "--device", "--budget", "--out"]
+                  "--seed", "--out", "--threads", "--backend"]
+REPORT_FLAGS = ["--measurements", "--results", "--device", "--budget", "--out", "--net", "--size"]
 #: Flags naming a file or folder: a Unicode or numeric name is a valid path there.
 PATH_FLAGS = {"--checkpoint", "--data", "--data-dir", "--out", "--measurements", "--results"}
 NEVER_OK_PATH = st.sampled_from(["", " ", "--", "-x", "--net", "\x00"])
@@ -82,7 +83,8 @@ def test_finetune_value_no_flag_accepts_is_never_exit_0(checkpoint, tmp_path_fac
 def no_export(monkeypatch):
     from tpprof import plots
 
-    monkeypatch.setattr(plots, "figure_bytes", lambda fig, fmt: b"stub")
+    monkeypatch.setattr(plots, "figure_bytes", lambda fig, fmt, *size: b"stub")
+    monkeypatch.setattr(plots, "find_browser", lambda: "/no/browser/needed")  # runs without Chromium too
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -114,3 +116,10 @@ def test_report_value_no_flag_accepts_is_never_exit_0(no_export, tmp_path_factor
 def test_finetune_epochs_out_of_range_is_one_line(checkpoint, tmp_path, epochs: str) -> None:
     rc, err = _run(_with(_finetune_argv(checkpoint, tmp_path / "ft"), "--epochs", epochs), tmp_path)
     assert rc == 2 and "epochs" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_finetune_calls_its_evaluation_set_the_query_set(checkpoint, tmp_path) -> None:
+    argv = [a for a in _finetune_argv(checkpoint, tmp_path / "ft") if a != "--no-progress"]
+    rc, err = _run(argv, tmp_path)
+    epoch_line = next(ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("epoch 1/1: loss"))
+    assert rc == 0 and " query " in epoch_line and " test " not in epoch_line, epoch_line

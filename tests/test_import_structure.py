@@ -21,20 +21,20 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("units", "resources", "hdf5_guard"),  # 1
     ("device", "tablefile"),  # 2
     ("config",),  # 3: the vocabulary, the specs, Config, Grid
-    ("config_flags",),  # 4: tpprof/cli/config_flags.py, user values → Config (CLI, app, report)
-    ("nir_io", "store", "data"),  # 5
-    ("__init__",),  # 6: the package, which registers the .nir net reader with the vocabulary
-    ("analytic",),  # 7
-    ("snn", "target", "validate"),  # 8: the backends (torch, microcontroller) and the one join
-    ("measure", "train", "datafiles"),  # 9
-    ("executor", "nb_metrics"),  # 10
-    ("compare",),  # 11: the comparison run (accuracy results rows)
-    ("views",),  # 12
-    ("plots",),  # 13
-    ("report",),  # 14
-    ("app",),  # 15
-    ("cli",),  # 16
-    ("__main__",),  # 17
+    ("nir_io", "store", "data"),  # 4
+    ("__init__", "config_flags"),  # 5: the package (registers the .nir net reader with the vocabulary);
+    # tpprof/cli/config_flags.py, user values → Config for the CLI, the app and the report (and --nir-dt)
+    ("analytic",),  # 6
+    ("snn", "target", "validate"),  # 7: the backends (torch, microcontroller) and the one join
+    ("measure", "train", "datafiles"),  # 8
+    ("executor", "nb_metrics"),  # 9
+    ("compare",),  # 10: the comparison run (accuracy results rows)
+    ("views",),  # 11
+    ("plots",),  # 12
+    ("report",),  # 13
+    ("app",),  # 14
+    ("cli",),  # 15
+    ("__main__",),  # 16
 )
 
 
@@ -154,3 +154,32 @@ def test_the_vocabulary_imports_only_the_vocabulary(room: str) -> None:
     vocab = {"config", "units", "device", "tablefile", "errors", "_version"}
     outside = sorted({t for m, ts in EDGES.items() if _room(m) == room for t, _ in ts if _room(t) not in vocab})
     assert not outside, f"tpprof.{room} imports {outside}"
+
+
+def test_net_files_reach_their_reader_through_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The vocabulary dispatches a net file by suffix to a registered reader; it imports no reader.
+    from tpprof import config
+
+    assert ".nir" in config.NET_FILE_READERS  # wired by tpprof/__init__
+    with pytest.raises(ValueError, match="already registered"):
+        config.register_net_reader(".nir", lambda path, neuron: config.parse_net("shd"))
+    seen = []
+
+    def reader(path: str, neuron: object) -> object:
+        seen.append(path)
+        return config.parse_net("40-8-3")
+
+    monkeypatch.setitem(config.NET_FILE_READERS, ".toynet", reader)
+    cfg = config.make_config(" my.TOYNET ", "tp", batch=2)
+    assert seen == ["my.TOYNET"] and cfg.net.to_string() == "40-8-3"
+
+
+def test_the_vocabulary_loads_without_nir_io_or_numpy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, tpprof.config; "
+            "print(sorted(m for m in ('tpprof.nir_io', 'numpy', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": ""}).stdout.strip()
+    assert out == "[]"

@@ -104,3 +104,26 @@ def test_full_model_matches_the_allocator(rule: str, net: str, batch: int, steps
     row = measure_point(cfg, batches=1, repeats=1, rss=False)
     ratio = measured_total(row) / estimate(cfg, accounting="full").peak_bytes
     assert abs(ratio - 1) <= tol, f"{rule} {net}: measured/analytic = {ratio:.4f}"
+
+
+# RuleSpec.trainable: frozen layers hold no gradient or optimiser state (TP readout-only no target
+# path; TESS no traces; OTTT / BPTT no backward through them); a frozen layer's forward (inside
+# lif_step: current, potential, new v and s) is its peak moment when it is the largest layer.
+ORACLE_FROZEN = [
+    ("tp", "64-48-32-10", "readout"), ("tp", "64-48-32-10", "last:1"), ("tp", "64-48r-32-10", "last:1"),
+    ("tess", "64-48-32-10", "readout"), ("tess", "64-48-32-10", "last:1"),
+    ("ottt", "64-48-32-10", "readout"), ("ottt", "64-48-32-10", "last:1"),
+    ("bptt", "64-48-32-10", "last:1"),
+]
+
+
+@pytest.mark.parametrize("rule,net,trainable", ORACLE_FROZEN)
+def test_frozen_layers_match_the_allocator(rule: str, net: str, trainable: str) -> None:
+    from tpprof.analytic import estimate
+    from tpprof.measure.protocol import measure_point
+    from tpprof.validate import measured_total
+
+    cfg = make_config(net, rule, 8, None, 4, trainable=trainable)
+    row = measure_point(cfg, batches=1, repeats=1, rss=False)
+    ratio = measured_total(row) / estimate(cfg, accounting="full").peak_bytes
+    assert abs(ratio - 1) <= 0.005, f"{rule} {net} {trainable}: measured/analytic = {ratio:.4f}"

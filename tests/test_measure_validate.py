@@ -92,3 +92,17 @@ def test_cli_validate_json_with_stub(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert doc["bad_rows"][0]["line"] == 4
     assert set(doc["points"][0]["categories"]) == set(CATEGORIES) | {"rest"}
     assert main(["validate", "--measurements", str(p), "--tolerance", "0"]) == 2
+
+
+def test_validate_text_explains_its_columns_and_categories(capsys) -> None:
+    """`rest m/a` and the per-category rows are explained where they are printed, and every
+    --categories block ends with how each side splits its rest."""
+    from tpprof.cli import main
+
+    assert main(["validate"]) == 0
+    plain = " ".join(capsys.readouterr().out.split())
+    assert "rest m/a = " in plain and "Per category" not in plain
+    assert main(["validate", "--categories"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Per category" in out and "rest splits as: measured" in out
+    assert " 1296000 " not in out  # sizes in one human format, not raw byte counts

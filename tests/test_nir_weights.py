@@ -111,7 +111,7 @@ def test_snntorch_trained_net_starts_tpprof_with_its_weights(tmp_path, recurrent
 
 def test_round_trip_snntorch_finetune_with_tp_export_public_importer(tmp_path):
     """snnTorch → .nir → fine-tune with TP in tpprof → tpprof export → snnTorch's public importer."""
-    from tests.test_nir_io import _public_forward
+    from test_nir_io import _public_forward  # tests/ is on sys.path under pytest (rootdir-less modules)
 
     x, y = _data()
     net = _snntorch_net()
@@ -120,6 +120,7 @@ def test_round_trip_snntorch_finetune_with_tp_export_public_importer(tmp_path):
     _export_snntorch(net, src)
     cfg = make_config(parse_net(str(src)), "tp", batch=8, steps=T)
     learner = learner_from_nir(src, cfg)
+    torch.testing.assert_close(learner.predict(x), _snn_readout(net, x), rtol=1e-5, atol=1e-5)  # first forward
     before = learner.net.layers[0].W.detach().clone()
     ds = ArrayDataset(x.numpy(), y.numpy(), OUT)
     fit(cfg, ds, ds, epochs=1, learner=learner, progress=False)

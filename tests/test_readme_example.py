@@ -1,5 +1,5 @@
-"""The README's first example is what `tpprof estimate` prints (rank, rule, peak, total, ratio to
-TP, fits; the modelled time per step is left out: it is refitted whenever measurements are added)."""
+"""The README's first example is what `tpprof estimate` prints (every column but the modelled time
+per step, which is refitted whenever measurements are added)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,20 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _rows(text: str) -> list[list[str]]:
-    """The ranked rows of an estimate table, without the time/step column."""
+    """The ranked rows of an estimate table, cut at the columns its dash line marks, without the
+    time/step column."""
+    lines = text.splitlines()
+    i = next(k for k, line in enumerate(lines) if re.fullmatch(r"-+( +-+)+", line))
+    spans = [m.span() for m in re.finditer(r"-+", lines[i])]
+    spans[-1] = (spans[-1][0], None)  # the last column runs to the end of its line
+    cut = [lines[i - 1][a:b].strip() for a, b in spans]
+    keep = [k for k, name in enumerate(cut) if not name.startswith("time/step")]
     rows = []
-    for line in text.splitlines():
-        if re.match(r"^\s+\d+\s+\S", line):
-            f = line.split()
-            rows.append(f[:6] + f[-3:-1])  # rank, rule, peak, total (value, unit) | peak / TP, fits
+    for line in lines[i + 1:]:
+        if not re.match(r"^\s+\d+\s+\S", line):
+            break
+        cells = [line[a:b].strip() for a, b in spans]
+        rows.append([cells[k] for k in keep])
     return rows
 
 

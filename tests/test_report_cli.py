@@ -43,10 +43,18 @@ def test_report_writes_every_figure(tmp_path, monkeypatch, capsys) -> None:
     res.mkdir()
     pd.DataFrame({"speaker": ["a"] * 4, "shots": ["0", "1", "5", "all"], "accuracy": [0.8, 0.9, 0.93, 0.97],
                   "seed": [0] * 4}).to_csv(res / "finetune.csv", index=False)
+    from tpprof import compare
+
+    compare.write_results(res / "compare_tiny.csv", [
+        {"label": lab, "rule": lab, "seed": s, "test_final": a, "batch": 8, "classes": 10, "data": "x.npz",
+         "task": "labels", "net_string": "12-16-10", "peak_bytes_full": pk, "peak_bytes_algorithm": pk // 2}
+        for lab, pk, accs in (("tp", 3 * 2**20, (0.8, 0.82)), ("bptt", 9 * 2**20, (0.9, 0.92)))
+        for s, a in enumerate(accs)])
     out = tmp_path / "fig"
     rc = main(["report", "--out", str(out), "--measurements", str(meas), "--results", str(res), "--budget", "4MiB"])
     assert rc == 0
-    stems = ["figure5", "figure5_full", "regime_map", "scaling", "measured_vs_analytic", "t_invariance", "finetune"]
+    stems = ["figure5", "figure5_full", "regime_map", "scaling", "measured_vs_analytic", "t_invariance", "finetune",
+             "compare_tiny"]
     for stem in stems:
         prov = _check_files(out, stem)
         assert prov["figure"] == stem and prov["versions"]["tpprof"]
@@ -60,6 +68,9 @@ def test_report_writes_every_figure(tmp_path, monkeypatch, capsys) -> None:
     for stem in stems:
         assert f"{stem}.svg" in index
     assert "accuracy.svg" not in index  # no accuracy.csv given: figure left out, not faked
+    # The comparison: a figure and its ranking table (4 MiB budget, a custom device: full accounting).
+    assert _check_files(out, "compare_tiny")["accounting"] == "full"
+    assert "<td>1</td><td>tp</td><td>81.0 ± 1.4</td>" in index and "<td>bptt</td>" in index
     assert "index.html" in capsys.readouterr().out
 
 
@@ -89,3 +100,19 @@ def test_app_command_line(monkeypatch) -> None:
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["app", "--port", "99999"])
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("browser", [True, False])
+def test_report_error_is_one_line_with_no_progress_bar(tmp_path, monkeypatch, capsys, browser) -> None:
+    """An --out of 5,000 characters fails in one line, with Chromium or without: the progress bar
+    is drawn only after every input was checked (README's test command on a machine without a browser)."""
+    from tpprof import plots
+
+    if browser:
+        monkeypatch.setattr(plots, "find_browser", lambda: "/no/browser/needed")
+    else:
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.delenv("BROWSER_PATH", raising=False)
+    assert main(["report", "--out", str(tmp_path / ("9" * 5000))]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "fig" not in err.split("error:", 1)[0], err[:300]

@@ -62,6 +62,19 @@ CASES = [(rule, net, {}) for rule in ("tp", "tess", "bptt", "bptt-compact", "bpt
     ("tess", "conv", {"flavour": "authors", "tess_factors": (0.2, 0.5, 0.0, 1.0)}),  # + gains, B_l regenerated
     ("tess-authors-schedule", "dense", {}),
     ("tess-authors-schedule", "conv", {"delay_ls": 2}),
+    # RuleSpec.trainable: frozen layers hold no gradient or optimiser state; TP readout-only no target path
+    ("tp", "recurrent", {"trainable": "readout"}),
+    ("tp", "dense", {"trainable": "readout", "train_s": True}),
+    ("tp", "conv", {"trainable": "last:1"}),
+    ("tp", "recurrent", {"trainable": "last:1", "train_s": True, "optimizer": "momentum"}),
+    ("tess", "dense", {"trainable": "last:1"}),
+    ("tess", "conv", {"trainable": "readout", "flavour": "authors"}),
+    ("tess-authors-schedule", "conv", {"trainable": "last:2", "delay_ls": 2}),
+    ("ottt", "conv", {"trainable": "readout"}),
+    ("ottt", "recurrent", {"trainable": "last:1", "cadence": "sequence"}),
+    ("bptt", "recurrent", {"trainable": "last:1"}),
+    ("bptt-compact", "conv", {"trainable": "readout"}),
+    ("tbptt", "dense", {"trainable": "last:1"}),
 ]
 
 

@@ -123,9 +123,8 @@ def test_ottt_memory_is_flat_in_t_and_freeze_trains_only_readout() -> None:
         assert len(set(got)) == 1
         sizes.append(got[0])
     assert sizes[0] == sizes[1]
-    cfg = _cfg("6-7r-5-3", "code", "soft", "step")
+    cfg = _cfg("6-7r-5-3", "code", "soft", "step").with_(trainable="readout")
     learner = make_learner(cfg, dtype=D)
-    learner.freeze_hidden = True
     before = {k: p.detach().clone() for k, p in learner.named_parameters()}
     learner.train_batch(*_data(cfg))
     for name, p in learner.named_parameters():

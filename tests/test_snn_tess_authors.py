@@ -262,7 +262,7 @@ def test_authors_api_predict_checkpoint_freeze(net, rule):
     other.load_state_dict(learner.state_dict())
     assert torch.equal(other.predict(x), learner.predict(x))
     assert [t.shape[1] for t in learner.layer_traces(x)] == [g.n_out for g in cfg.net.geometry()]
-    learner.freeze_hidden = True
+    learner = make_learner(cfg.with_(trainable="readout"), dtype=D, seed=9)
     w = [lay.W.detach().clone() for lay in learner.net.layers]
     w_out = learner.net.W_out.detach().clone()
     learner.train_batch(x, y)

@@ -36,6 +36,7 @@ def test_finetune_memory_both_layouts(batch, classes):
     assert mem["peak_bytes"] < int(estimate(cfg, "full").peak_bytes)  # the fine-tune batch, not the preset's
     line = finetune_memory_line(mem)
     assert "target_rows=batch" in line and "target_rows=classes" in line and f"K = {min(batch, classes)}" in line
+    assert line.endswith(f"this run used target_rows={mem['target_rows']}")  # not "... used batch"
 
 
 def test_finetune_memory_other_rule():

@@ -60,7 +60,7 @@ def test_bad_rows_reported_by_line_number(tmp_path: Path) -> None:
     p.write_text("\n".join(lines) + "\n")
     res = load(p)
     assert len(res.rows) == 2
-    assert [(line, prob.split(":")[0]) for _f, line, prob in res.bad] == [(3, "column peak_bytes"), (5, "status 'maybe' is not one of ok, oom, timeout, error, killed")]
+    assert [(line, prob.split(":")[0]) for _f, line, prob in res.bad] == [(3, "column peak_bytes"), (5, "status 'maybe' is not one of ok, oom, timeout, error, killed, does-not-fit")]
     with pytest.raises(UserError, match="line 3"):
         load(p, strict=True)
 

@@ -9,8 +9,9 @@ import tomllib
 
 import pytest
 
-from tpprof.config import load_config_file, read_table_file
+from tpprof.config import load_config_file
 from tpprof.errors import ConfigError
+from tpprof.tablefile import read_table_file
 
 TOML = 'net = "40-16-10"\n[workload]\nbatch = 4\nclasses = 10\nsteps = 5\n[rule]\nname = "tp"\n'
 

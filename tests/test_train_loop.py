@@ -70,7 +70,7 @@ def test_short_last_batch_is_dropped_and_freeze_keeps_hidden_weights(tmp_path):
     cfg = make_config("12-16-3", "tp", batch=16, steps=8, lr=1e-2)
     from tpprof.snn import make_learner
 
-    learner = make_learner(cfg, seed=0)
+    learner = make_learner(cfg.with_(trainable="readout"), seed=0)
     before = {k: v.clone() for k, v in learner.state_dict().items()}
     m = fit(cfg, train, test, epochs=1, seed=0, progress=False, learner=learner, freeze_hidden=True)
     assert m["history"][0]["n"] == 48 and m["history"][0]["dropped"] == 2
@@ -161,7 +161,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, argv, match):
 def test_cuda_request_without_cuda_is_a_user_error(tmp_path, capsys):
     t = _toy(20)
     np.savez(tmp_path / "toy.npz", x=t.x, y=t.y)
-    rc = main(["train", "--net", "12-8-3", "--data", str(tmp_path / "toy.npz"), "--epochs", "1", "--device", "cuda",
+    rc = main(["train", "--net", "12-8-3", "--data", str(tmp_path / "toy.npz"), "--epochs", "1", "--backend", "cuda",
                "--out", str(tmp_path / "o")])
     assert rc == 2 and "CUDA is not available" in capsys.readouterr().err
 
@@ -210,3 +210,23 @@ def test_default_threads_rule():
         os.environ.pop("OMP_NUM_THREADS", None)
         if env is not None:
             os.environ["OMP_NUM_THREADS"] = env
+
+
+def test_train_out_refuses_another_runs_files(tmp_path, capsys):
+    """--out holding another run (another seed here) is refused in one line unless --force; the
+    same run again writes over its own files; 'mean of last 3' appears only after 3 epochs."""
+    t = _toy(40)
+    np.savez(tmp_path / "toy.npz", x=t.x, y=t.y)
+    argv = ["train", "--net", "12-8-3", "--data", str(tmp_path / "toy.npz"), "--epochs", "1", "--batch", "8",
+            "--no-progress", "--threads", "1", "--out", str(tmp_path / "o")]
+    assert main(argv + ["--seed", "1"]) == 0
+    assert "mean of last 3" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["test_mean_last3"] is None
+    assert main(argv + ["--seed", "1"]) == 0  # the same run again
+    capsys.readouterr()
+    assert main(argv + ["--seed", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "seed 1" in err and "--force" in err and err.count("\n") == 1
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["seed"] == 1  # untouched
+    assert main(argv + ["--seed", "2", "--force"]) == 0
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["seed"] == 2

@@ -31,7 +31,7 @@ from typing import Any, Callable, Literal, Mapping
 from tpprof.device import Device
 from tpprof.errors import ConfigError
 from tpprof.tablefile import read_table_file
-from tpprof.units import parse_real
+from tpprof.units import MAX_COUNT, parse_ascii_int, parse_real
 from tpprof.units import choice as _choice
 from tpprof.units import pos_int as _pos_int
 from tpprof.units import short as _short
@@ -59,6 +59,10 @@ FLAVOURS: tuple[str, ...] = ("paper", "authors")
 TBPTT_DEFAULT_WINDOW = 25
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 CADENCES: tuple[str, ...] = ("step", "sequence")
+#: Where the optimiser step is applied (RuleSpec.update).
+UPDATES: tuple[str, ...] = ("buffered", "in-loop")
+#: Rules whose gradient is accumulated before one update per mini-batch (or per window).
+ONCE_PER_SEQUENCE: tuple[str, ...] = ("bptt", "bptt-ckpt", "bptt-compact", "tbptt", "tess-authors-schedule")
 AUX_STORAGE: tuple[str, ...] = ("stored", "regenerated")
 TARGET_ROWS: tuple[str, ...] = ("batch", "classes")  # TP target path: per sample | per class present
 S_INITS: tuple[str, ...] = ("uniform", "ws", "c-invariant")  # TP's fixed S
@@ -323,6 +327,24 @@ def register_net_reader(suffix: str, reader: Callable[[str, "NeuronSpec | None"]
     NET_FILE_READERS[suffix] = reader
 
 
+#: ``--nir-dt SECONDS``: the step of every net file read in this process whose graph has no dt of
+#: its own (set by the CLI before any net is parsed, cleared after the command). It lives with the
+#: reader registry so that the flags (below the readers) can set it without importing a reader.
+_NET_FILE_DT: list[float | None] = [None]
+
+
+def set_net_file_dt(dt: float | None) -> None:
+    """Set (or clear, with None) the dt given to net files that carry none."""
+    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and 0 < dt <= 3600):
+        raise ConfigError("nir_dt", f"{dt!r} is not a time step", "seconds, 0 < dt <= 3600, e.g. --nir-dt 1e-3")
+    _NET_FILE_DT[0] = None if dt is None else float(dt)
+
+
+def net_file_dt() -> float | None:
+    """The ``--nir-dt`` of this process (None when not given)."""
+    return _NET_FILE_DT[0]
+
+
 def parse_net(text: str, neuron: NeuronSpec | None = None) -> NetSpec:
     """Net string or preset name → :class:`NetSpec` (see module docstring for the grammar)."""
     if not isinstance(text, str) or not text.strip():
@@ -416,14 +438,33 @@ class RuleSpec:
     #: TP: the fixed label projection S: "uniform" U(±1/√C) (today), "ws" (the authors' CNN scaling
     #: 1.8·WS(S)), "c-invariant" (layer-1 target drive independent of C; tpprof/snn/tp.py)
     s_init: Literal["uniform", "ws", "c-invariant"] = "uniform"
+    #: where the optimiser step is applied: "buffered" (a gradient buffer per parameter, applied
+    #: once the step's gradients are formed) or "in-loop" (each weight's update applied as soon as
+    #: its gradient element is summed over the batch: no gradient buffer, the same arithmetic;
+    #: per-step rules at cadence step; tpprof/target's kernels run it)
+    update: Literal["buffered", "in-loop"] = "buffered"
+    #: Which layers learn: "all" (default), "readout" (every hidden layer frozen: only W_out learns)
+    #: or "last:k" (the last k hidden layers and the readout; the first L − k frozen). A frozen
+    #: layer gets no update, so it holds no gradient or optimiser state (:func:`frozen_layers`).
+    trainable: str = "all"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _choice("rule", self.name, RULES))
+        object.__setattr__(self, "trainable", parse_trainable(self.trainable))
         object.__setattr__(self, "flavour", _choice("flavour", self.flavour, FLAVOURS))
         object.__setattr__(self, "delay_ls", _pos_int("delay_ls", self.delay_ls, minimum=0))
         for key, accepted in (("optimizer", OPTIMIZERS), ("cadence", CADENCES), ("aux", AUX_STORAGE),
-                              ("similarity", ("distance", "dot")), ("target_rows", TARGET_ROWS), ("s_init", S_INITS)):
+                              ("similarity", ("distance", "dot")), ("target_rows", TARGET_ROWS), ("s_init", S_INITS),
+                              ("update", UPDATES)):
             object.__setattr__(self, key, _choice(key, getattr(self, key), accepted))
+        if self.update == "in-loop":
+            if self.name in ONCE_PER_SEQUENCE or uses_tess_authors(self):
+                raise ConfigError("update", f"'in-loop' needs a per-step update; {self.name} "
+                                  f"{'(authors flavour) ' if self.name == 'tess' else ''}accumulates its gradient "
+                                  "before one update", "update buffered, or a per-step rule (tp, tess, ottt, eprop, …)")
+            if self.cadence != "step":
+                raise ConfigError("update", "'in-loop' applies each step's gradient as it is formed; cadence "
+                                  "'sequence' accumulates it over T", "update buffered, or cadence step")
         try:
             lr = parse_real(self.lr)
         except (TypeError, ValueError):
@@ -441,7 +482,7 @@ class RuleSpec:
         if len(facs) != 4:
             raise ConfigError("tess_factors", f"{self.tess_factors!r} has {len(facs)} values",
                               "four numbers: λ_post, λ_pre, α_post, α_pre")
-        object.__setattr__(self, "tess_factors", facs)
+        object.__setattr__(self, "tess_factors", _tess_factors_in_range(facs))
         for key in ("segment", "window"):
             val = getattr(self, key)
             if val is not None:
@@ -456,6 +497,49 @@ class RuleSpec:
     def window_for(self, steps: int) -> int:
         """tbptt's window K for T = ``steps``: ``window`` or min(T, 25)."""
         return self.window if self.window is not None else min(steps, TBPTT_DEFAULT_WINDOW)
+
+
+#: TESS's factors: λ_post, λ_pre are trace decays (a fraction kept per step); α_post, α_pre scale the
+#: non-causal / causal terms (0 switches a term off; negative would reverse learning).
+TESS_FACTOR_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("λ_post", 0.0, 1.0), ("λ_pre", 0.0, 1.0), ("α_post", 0.0, 1e3), ("α_pre", 0.0, 1e3))
+
+
+def _tess_factors_in_range(facs: tuple[float, ...]) -> tuple[float, ...]:
+    """Each factor finite and in its range (:data:`TESS_FACTOR_RANGES`), else a one-line error."""
+    for f, (name, lo, hi) in zip(facs, TESS_FACTOR_RANGES):
+        if not lo <= f <= hi:  # also NaN and ±inf
+            raise ConfigError("tess_factors", f"{name} = {f!r} is out of range",
+                              "λ_post, λ_pre in [0, 1]; α_post, α_pre in [0, 1000]")
+    return facs
+
+
+def parse_trainable(value: Any) -> str:
+    """``RuleSpec.trainable`` in canonical form: ``all``, ``readout`` or ``last:k`` (k ≥ 1)."""
+    v = str(value).strip().lower().replace(" ", "")
+    accepted = "all, readout, or last:k (the last k hidden layers and the readout learn), e.g. last:1"
+    if v in ("all", "readout"):
+        return v
+    if v.startswith("last:"):
+        k = parse_ascii_int(v[5:], 9)
+        if k is not None and k >= 1:
+            return f"last:{k}"
+    raise ConfigError("trainable", f"{_short(value)} is not known", accepted)
+
+
+def trained_hidden(trainable: str, depth: int) -> int:
+    """How many hidden layers learn (the last ones) under ``trainable`` in a net of ``depth``
+    hidden layers: L for "all", 0 for "readout", min(k, L) for "last:k"."""
+    if trainable == "all":
+        return depth
+    if trainable == "readout":
+        return 0
+    return min(int(trainable.split(":")[1]), depth)
+
+
+def frozen_layers(rule: "RuleSpec", depth: int) -> int:
+    """F: the first F hidden layers (1-based l ≤ F) are frozen; layers F+1..L and the readout learn."""
+    return depth - trained_hidden(rule.trainable, depth)
 
 
 #: RuleSpec fields that have their own measurement column (the rest are "options").
@@ -501,6 +585,9 @@ class Config:
         if uses_tess_authors(self.rule) and any(layer.kind == "recurrent" for layer in self.net.layers):
             raise ConfigError("flavour", "'authors' TESS has no recurrent layers (their VGG code has none)",
                               "dense and conv layers, or flavour 'paper'")
+        if self.rule.trainable.startswith("last:") and int(self.rule.trainable[5:]) > self.net.depth:
+            raise ConfigError("trainable", f"{self.rule.trainable} asks for more layers than the net's "
+                              f"{self.net.depth} hidden layer(s)", f"last:1..last:{self.net.depth}, all or readout")
         T = self.workload.steps
         for key in ("segment", "window"):
             val = getattr(self.rule, key)

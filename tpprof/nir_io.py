@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from tpprof.config import LayerSpec, NetSpec, NeuronSpec
+from tpprof.config import LayerSpec, NetSpec, NeuronSpec, net_file_dt
 from tpprof.errors import ConfigError, UserError
 
 __all__ = ["read_nir_net", "net_from_graph", "graph_from_learner", "write_nir", "net_for_parse", "NIR_DT",
@@ -114,7 +114,7 @@ def read_nir_net(path: str | os.PathLike, neuron: NeuronSpec | None = None,
     """``.nir`` file → (NetSpec, caveat notes). One-line :class:`ConfigError` on anything unmappable.
 
     ``dt``: the step to use when the graph's metadata has none (``--nir-dt``); None means
-    :func:`default_dt` (the CLI's ``--nir-dt``, else unset)."""
+    :func:`tpprof.config.net_file_dt` (the CLI's ``--nir-dt``, else unset)."""
     net, notes, _ = read_nir_file(path, neuron, dt)
     return net, notes
 
@@ -144,9 +144,38 @@ def read_nir_file(path: str | os.PathLike, neuron: NeuronSpec | None = None,
         first = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise ConfigError(_FIELD, f"{p.name} does not map onto a tpprof net ({type(e).__name__}: {first})",
                           "a chain of " + _ACCEPTED_NODES) from None
+    notes += [f"{n}: no v_reset in the file; NIR's default v_reset = 0 is used (a hard reset to 0)"
+              for n in _spiking_without_v_reset(p)]
     if neuron is not None:
         net = replace(net, neuron=neuron)
     return net, notes, weights
+
+
+def _spiking_without_v_reset(path: Path) -> list[str]:
+    """Spiking nodes (LIF, CubaLIF, IF) whose group in the file has no ``v_reset``: ``nir.read``
+    fills in NIR's default 0 without a word, so the note says it (the walk is bounded: the file
+    passed :func:`_precheck_hdf5`)."""
+    import h5py
+
+    out: list[str] = []
+    with h5py.File(path, "r") as f:
+        stack = [(f["node"], "")]
+        while stack:
+            graph, prefix = stack.pop()
+            nodes = graph.get("nodes")
+            if not isinstance(nodes, h5py.Group):
+                continue
+            for name, g in nodes.items():
+                if not isinstance(g, h5py.Group):
+                    continue
+                kind = g.get("type")
+                kind = kind[()] if isinstance(kind, h5py.Dataset) else b""
+                kind = kind.decode("utf8", "replace") if isinstance(kind, bytes) else str(kind)
+                if kind == "NIRGraph":
+                    stack.append((g, f"{prefix}{name}."))
+                elif kind in _SPIKING and "v_reset" not in g:
+                    out.append(f"{prefix}{name}")
+    return sorted(out)
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
@@ -182,20 +211,6 @@ def _raise_if_newer_nir(path: Path, nir: Any) -> None:
                           f"pip install -U 'nir>={wrote}'") from None
 
 
-_DEFAULT_DT: list[float | None] = [None]
-
-
-def set_default_dt(dt: float | None) -> None:
-    """``--nir-dt SECONDS``: the step of every NIR graph read in this process whose metadata has
-    no ``dt`` (set once by the CLI, before any net is parsed)."""
-    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and 0 < dt <= 3600):
-        raise ConfigError("nir_dt", f"{dt!r} is not a time step", "seconds, 0 < dt <= 3600, e.g. --nir-dt 1e-3")
-    _DEFAULT_DT[0] = None if dt is None else float(dt)
-
-
-def default_dt() -> float | None:
-    """The ``--nir-dt`` of this process (None when not given)."""
-    return _DEFAULT_DT[0]
 
 
 class NirWeights:
@@ -469,7 +484,7 @@ def net_from_graph(graph: Any, name: str = "", dt: float | None = None,
                    weights: NirWeights | None = None) -> tuple[NetSpec, list[str]]:
     """A ``nir.NIRGraph`` → (NetSpec, notes); see the module docstring for the mapping.
 
-    ``dt``: the step when the metadata has none (else :func:`default_dt`); ``weights``: filled
+    ``dt``: the step when the metadata has none (else :func:`tpprof.config.net_file_dt`); ``weights``: filled
     with the learner's parameters and the blockers (:class:`NirWeights`)."""
     notes: list[str] = []
     wts = weights if weights is not None else NirWeights()
@@ -481,12 +496,13 @@ def net_from_graph(graph: Any, name: str = "", dt: float | None = None,
         if kind not in _ACCEPTED_NODES.split(", "):
             raise _err(n, f"has type {kind}, which tpprof cannot map", _ACCEPTED_NODES)
     chain, recurrent = _order_chain(nodes, edges)
+    _check_graph_values(nodes, edges, chain)
     in_shape = _shape_of(nodes[chain[0]], "input_type") or _shape_of(nodes[chain[0]], "output_type")
     in_shape = _strip_batch(chain, nodes, in_shape, notes)
     if not in_shape or len(in_shape) not in (1, 3) or any(d < 1 or d > MAX_WIDTH for d in in_shape):
         raise _err(chain[0], f"input shape {in_shape}", "F or C×H×W, each 1..10^7")
     neurons = [(n, nodes[n]) for n in chain if type(nodes[n]).__name__ in _SPIKING + _INTEGRATOR]
-    dt = _dt(meta, neurons, notes, dt if dt is not None else default_dt())
+    dt = _dt(meta, neurons, notes, dt if dt is not None else net_file_dt())
 
     shape: tuple[int, ...] = tuple(in_shape)
     layers: list[LayerSpec] = []
@@ -630,6 +646,7 @@ def net_from_graph(graph: Any, name: str = "", dt: float | None = None,
         neuron_params.pop()
     if not layers:
         raise ConfigError(_FIELD, "the graph has no hidden spiking layer", "at least one weight → LIF layer before the readout")
+    _check_output(nodes, chain, int(readout), readout_neuron)
     spec = _neuron_spec(neuron_params, meta, notes, wts)
     layers = _restore_weight_std(layers, meta)
     try:
@@ -637,6 +654,41 @@ def net_from_graph(graph: Any, name: str = "", dt: float | None = None,
     except ConfigError as e:
         raise ConfigError(_FIELD, f"the NIR graph maps to an invalid net ({e})", "a chain tpprof can model") from None
     return net, notes
+
+
+def _check_graph_values(nodes: dict[str, Any], edges: list[tuple[str, str]], chain: list[str]) -> None:
+    """What the chain walk does not see: an edge into the Input or out of the Output (a cycle
+    through them), complex arrays (numpy would drop the imaginary part with a warning), a
+    fractional input shape, and a neuron's resistance r that is not positive and finite."""
+    first, last = chain[0], chain[-1]
+    for a, b in edges:
+        if b == first or a == last:
+            raise _err(f"{a} → {b}", "is an edge into the Input or out of the Output (a cycle)",
+                       "a chain from the Input to the Output")
+    for n, node in nodes.items():
+        for attr, v in vars(node).items() if hasattr(node, "__dict__") else ():
+            if isinstance(v, np.ndarray) and np.iscomplexobj(v):
+                raise _err(n, f"{attr} is complex", "real numbers")
+    for key in ("input_type", "output_type"):
+        t = getattr(nodes[first], key, None)
+        for v in (t.values() if isinstance(t, dict) else ()):
+            a = np.asarray(v)
+            if a.dtype.kind not in "iuf" or (a.dtype.kind == "f" and not np.all(np.isfinite(a) & (a == np.round(a)))):
+                raise _err(first, f"input shape {a.tolist()!r} is not whole numbers", "F or C×H×W, each 1..10^7")
+    for n in chain:
+        kind = type(nodes[n]).__name__
+        if kind in _SPIKING + _INTEGRATOR:
+            r = _arr(n, nodes[n], "r")
+            if not np.all(r > 0):
+                raise _err(n, f"r = {float(np.min(r)):.4g} is not positive", "a positive, finite resistance r")
+
+
+def _check_output(nodes: dict[str, Any], chain: list[str], readout: int, readout_neuron: str | None) -> None:
+    """The Output node's declared shape must be the readout's width (it sizes the logits)."""
+    shape = _shape_of(nodes[chain[-1]], "output_type")
+    if shape is not None and math.prod(shape) != readout:
+        raise _err(chain[-1], f"declares {math.prod(shape)} outputs but the readout has {readout}",
+                   f"an Output of {readout}")
 
 
 def _is_integrator_lif(node: Any, meta: dict[str, Any]) -> bool:
@@ -650,7 +702,8 @@ def _neuron_size(name: str, node: Any) -> int:
     return int(_arr(name, node, "v_threshold").size)
 
 
-def _neuron(name: str, node: Any, dt: float, notes: list[str]) -> tuple[str, float, float, float, str, float, list[str]]:
+def _neuron(name: str, node: Any, dt: float,
+            notes: list[str]) -> tuple[str, float, float, float, str, float, list[str]]:
     """(node, α, β, v_th, reset, input gain g, blockers) of one spiking node (see the module
     docstring). Blockers: what a learner starting from the file's weights cannot take."""
     kind = type(node).__name__

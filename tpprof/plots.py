@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -21,12 +22,13 @@ import shutil
 import threading
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from tpprof.units import format_bytes
 from tpprof.errors import UserError
 from tpprof.store import CATEGORIES  # the shared memory categories, in stacking order
 
@@ -35,20 +37,25 @@ CATEGORY_COLORS: dict[str, str] = {
     "traces": "#E45756", "aux": "#B279A2", "loss_buffers": "#FF9DA6", "saved": "#9D755D",
     "implementation": "#BAB0AC",
 }
+#: One colour per rule (every rule of :data:`tpprof.config.RULES`, all distinct; a test checks):
+#: a rule keeps its colour in every figure, measured and modelled alike.
 RULE_COLORS: dict[str, str] = {
     "tp": "#D62728", "tess": "#1F77B4", "bptt": "#7F7F7F", "eprop": "#2CA02C", "eprop-rfb": "#98DF8A",
     "ostl": "#9467BD", "osttp": "#C5B0D5", "etlp": "#8C564B", "ottt": "#E377C2",
+    "tess-authors-schedule": "#FF7F0E", "bptt-compact": "#17BECF", "bptt-ckpt": "#BCBD22", "tbptt": "#393B79",
 }
 RULE_LABELS: dict[str, str] = {
     "tp": "TP", "tess": "TESS", "bptt": "BPTT", "eprop": "e-prop", "eprop-rfb": "e-prop (random fb)",
     "ostl": "OSTL", "osttp": "OSTTP", "etlp": "ETLP", "ottt": "OTTT",
 }
 #: Regime-map verdicts (see tpprof.views.regime_frame), in legend order, with their colours.
-VERDICTS: tuple[str, ...] = ("neither fits", "only TESS fits", "both fit, TESS smaller",
+VERDICTS: tuple[str, ...] = ("neither fits", "TP fits, does not learn", "only TESS fits", "both fit, TESS smaller",
                              "both fit, TP smaller", "only TP fits")
-VERDICT_COLORS: tuple[str, ...] = ("#E0E0E0", "#3C78B4", "#A6C8E6", "#F4A6A0", "#C8322D")
+VERDICT_COLORS: tuple[str, ...] = ("#E0E0E0", "#9E9E9E", "#3C78B4", "#A6C8E6", "#F4A6A0", "#C8322D")
 EXPORT_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
-_EXPORT_SIZE = {"width": 900, "height": 600}
+#: Static export size in CSS pixels (96 per inch): 7 × 5 in, the width of a two-column paper's
+#: full-width figure, so a PDF goes in at 100 % with its fonts at their set size.
+_EXPORT_SIZE = {"width": 672, "height": 480}
 _TEMPLATE = "plotly_white"
 
 
@@ -61,15 +68,11 @@ def byte_unit(max_bytes: float) -> tuple[float, str]:
 
 
 def human_bytes(n: float) -> str:
-    """Binary-prefixed size for labels: 262144 → ``'256 KiB'`` (NaN → ``'–'``)."""
+    """Binary-prefixed size for labels, as every text of tpprof writes it
+    (:func:`tpprof.config.format_bytes`); NaN or None → ``'–'``."""
     if n is None or not math.isfinite(float(n)):
         return "–"
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" or abs(n) >= 100 else f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.3g} TiB"  # pragma: no cover
+    return format_bytes(n)
 
 
 def byte_ticks(lo: float, hi: float, max_ticks: int = 8) -> dict[str, Any]:
@@ -81,7 +84,14 @@ def byte_ticks(lo: float, hi: float, max_ticks: int = 8) -> dict[str, Any]:
     while (k1 - k0) // step + 1 > max_ticks:
         step += 1
     vals = [2.0**k for k in range(k0, k1 + 1) if (k - k0) % step == 0]
-    return {"tickvals": vals, "ticktext": [human_bytes(v) for v in vals]}
+    # powers of two are exact in their unit: "32 MiB", not "32.0 MiB"
+    return {"tickvals": vals, "ticktext": [human_bytes(v).replace(".00 ", " ").replace(".0 ", " ") for v in vals]}
+
+
+def _rule_rank(rule: str) -> int:
+    """A rule's place in legends: the order of :data:`RULE_COLORS` (TP, TESS, BPTT first)."""
+    order = list(RULE_COLORS)
+    return order.index(rule) if rule in order else len(order)
 
 
 def _rule_label(rule: str) -> str:
@@ -145,8 +155,34 @@ def _axis(title: str, **kw: Any) -> dict[str, Any]:
 
 
 def _log_axis(title: str, centres: np.ndarray) -> dict[str, Any]:
-    """A log axis that spans the heatmap cells centred on ``centres``."""
-    return _axis(title, type="log", range=_log_edges(centres))
+    """A log axis that spans the heatmap cells centred on ``centres``, labelled by :func:`log_ticks`."""
+    c = np.asarray(centres, dtype=float)
+    return _axis(title, type="log", range=_log_edges(c), **log_ticks(float(c.min()), float(c.max()), max_ticks=10))
+
+
+def log_ticks(lo: float, hi: float, values: Iterable[float] | None = None, max_ticks: int = 8) -> dict[str, Any]:
+    """Ticks of a log count axis, each labelled with its full value: plotly's own labels on a
+    short log axis read "2" for 20 and "4" for 400.
+
+    ``values`` (e.g. the T a measurement used) are the ticks when at most ``max_ticks`` of them;
+    else 1-2-5 steps per decade, thinned to 1-10 or to every k-th decade to stay ≤ ``max_ticks``.
+    """
+    if values is not None:
+        vals = sorted({float(v) for v in values if v and float(v) > 0})
+        if 0 < len(vals) <= max_ticks:
+            return {"tickvals": vals, "ticktext": [f"{v:,.0f}" if v >= 1 else f"{v:g}" for v in vals]}
+    lo, hi = max(float(lo), 1e-12), max(float(hi), float(lo) * 1.0001, 1e-12)
+    d0, d1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    vals = []
+    for mantissas in ((1, 2, 5), (1,)):
+        vals = [m * 10.0 ** d for d in range(d0, d1 + 1) for m in mantissas if lo <= m * 10.0 ** d <= hi]
+        if len(vals) <= max_ticks:
+            break
+    step = 1
+    while len(vals[::step]) > max_ticks:
+        step += 1
+    vals = vals[::step]
+    return {"tickvals": vals, "ticktext": [f"{v:,.0f}" if v >= 1 else f"{v:g}" for v in vals]}
 
 
 # --------------------------------------------------------------------------------------
@@ -213,10 +249,10 @@ def figure5(df: pd.DataFrame, title: str | None = None, points: pd.DataFrame | N
     if points is not None and len(points):
         inside = points[points["classes"].between(c.min(), c.max()) & points["batch"].between(b.min(), b.max())]
         inside = inside.groupby(["classes", "batch"], as_index=False)["name"].agg(", ".join)  # one label per spot
-        # Labels: above the highest point of a column, below the others; leftwards near the right edge.
-        top = inside["classes"] == inside.groupby("batch")["classes"].transform("max")
-        right = np.log(inside["batch"]) > np.log(b.min()) + 0.8 * np.log(b.max() / b.min())  # near the edge
-        pos = np.where(top, "top ", "bottom ") + np.where(right, "left", "right")
+        pos = label_positions(np.log10(inside["batch"].to_numpy(dtype=float)),
+                              np.log10(inside["classes"].to_numpy(dtype=float)), list(inside["name"]),
+                              _log_edges(b), _log_edges(c),
+                              size=(_EXPORT_SIZE["width"] - 180.0, _EXPORT_SIZE["height"] - 170.0))
         traces.append(dict(type="scatter", x=inside["batch"], y=inside["classes"], mode="markers+text",
                            text=inside["name"], textposition=list(pos), textfont={"size": 10},
                            marker={"symbol": "x", "size": 9, "color": "black"}, name="paper's workloads",
@@ -229,6 +265,51 @@ def figure5(df: pd.DataFrame, title: str | None = None, points: pd.DataFrame | N
 # --------------------------------------------------------------------------------------
 # Device regimes
 # --------------------------------------------------------------------------------------
+
+
+_LABEL_SPOTS: tuple[str, ...] = ("top right", "bottom right", "top left", "bottom left", "middle right",
+                                 "middle left", "top center", "bottom center")
+
+
+def label_positions(x: np.ndarray, y: np.ndarray, texts: Sequence[str], xrange: Sequence[float],
+                    yrange: Sequence[float], size: tuple[float, float] = (700.0, 420.0),
+                    char_px: float = 6.2, line_px: float = 13.0) -> list[str]:
+    """A ``textposition`` per marker such that no label box overlaps another label or marker and
+    each stays inside the plot (greedy, markers taken left to right; the first spot of
+    :data:`_LABEL_SPOTS` that is free wins, else the least-overlapping one).
+
+    ``x``, ``y``: marker positions in axis units (log10 for a log axis); ``xrange``/``yrange``:
+    the axis ranges in those units; ``size``: the plot area in pixels (an estimate; labels are
+    about ``char_px`` per character and ``line_px`` high at font size 10).
+    """
+    px = (np.asarray(x, float) - xrange[0]) / (xrange[1] - xrange[0]) * size[0]  # (n,)
+    py = (np.asarray(y, float) - yrange[0]) / (yrange[1] - yrange[0]) * size[1]  # (n,)
+    m, gap = 6.0, 5.0  # marker half-size; the clearance a label keeps from another marker (px)
+    boxes = [(px[i] - m - gap, py[i] - m - gap, px[i] + m + gap, py[i] + m + gap) for i in range(len(px))]
+    out = [""] * len(px)
+
+    def box(i: int, spot: str) -> tuple[float, float, float, float]:
+        vert, horiz = spot.split()
+        w = char_px * len(texts[i])
+        x0 = {"right": px[i] + m, "left": px[i] - m - w, "center": px[i] - w / 2}[horiz]
+        y0 = {"top": py[i] + m, "bottom": py[i] - m - line_px, "middle": py[i] - line_px / 2}[vert]
+        return (x0, y0, x0 + w, y0 + line_px)
+
+    def overlap(a: tuple[float, ...], c: tuple[float, ...]) -> float:
+        return max(0.0, min(a[2], c[2]) - max(a[0], c[0])) * max(0.0, min(a[3], c[3]) - max(a[1], c[1]))
+
+    for i in sorted(range(len(px)), key=lambda k: (px[k], py[k])):
+        def cost(spot: str) -> float:
+            bx = box(i, spot)
+            outside = (max(0.0, -bx[0]) + max(0.0, bx[2] - size[0]) + max(0.0, -bx[1])
+                       + max(0.0, bx[3] - size[1])) * line_px
+            return sum(overlap(bx, o) for j, o in enumerate(boxes) if j != i) + outside
+
+        costs = [cost(sp) for sp in _LABEL_SPOTS]
+        best = next((sp for sp, c in zip(_LABEL_SPOTS, costs) if c == 0), _LABEL_SPOTS[int(np.argmin(costs))])
+        out[i] = best
+        boxes.append(box(i, best))
+    return out
 
 
 def _learning_words(text: str, on_chip_learning: str) -> str:
@@ -261,8 +342,9 @@ def regime_map(df: pd.DataFrame, budget_bytes: int, device: str = "", title: str
     for rule in dict.fromkeys(df["rule"]):
         sub = df[df["rule"] == rule]
         fit_words = " fits memory (cannot learn on chip)" if on_chip_learning == "no" else " fits"
+        fits_txt = np.where(sub["learns"], fit_words, fit_words + ", does not learn") if "learns" in sub else fit_words
         txt = (_rule_label(rule) + ": " + sub["peak_bytes"].map(human_bytes)
-               + np.where(sub["fits"], fit_words, " does not fit"))
+               + np.where(sub["fits"], fits_txt, " does not fit"))
         part = _pivot(sub.assign(txt=txt), "txt").reindex_like(z).to_numpy(dtype=object)
         hv = part if hv is None else hv + "<br>" + part
     verdict = _pivot(cells.assign(verdict=cells["verdict"].map(lambda v: _learning_words(v, on_chip_learning))),
@@ -436,10 +518,12 @@ def measured_vs_analytic(df: pd.DataFrame, tolerance: float = 0.05, title: str |
                    hoverinfo="skip"),
               dict(type="scatter", x=line, y=line, mode="lines", line={"color": "black", "width": 1.5},
                    name="y = x (exact)", hoverinfo="skip")]
-    for rule in dict.fromkeys(pos["rule"]):
+    # TP, TESS, BPTT first in the legend (RULE_COLORS order) and drawn last, on top of the others
+    for rule in sorted(dict.fromkeys(pos["rule"]), key=_rule_rank, reverse=True):
         sub = pos[pos["rule"] == rule]
         traces.append(dict(
             type="scatter", x=sub["predicted_bytes"], y=sub["measured_bytes"], mode="markers", name=_rule_label(rule),
+            legendrank=100 + _rule_rank(rule),
             marker={"color": RULE_COLORS.get(rule), "size": 8, "line": {"width": 0.5, "color": "white"}},
             customdata=np.c_[sub["label"].astype(str), sub["error"].map(lambda e: f"{e:+.1%}"), sub["source"]],
             hovertemplate="%{customdata[0]}<br>analytic %{x:.4s}B, measured %{y:.4s}B<br>error %{customdata[1]}"
@@ -450,27 +534,69 @@ def measured_vs_analytic(df: pd.DataFrame, tolerance: float = 0.05, title: str |
                                    yaxis=_axis("measured peak (bytes)", type="log", **byte_ticks(lo, hi))))
 
 
+#: Marker symbols that tell the measured groups (net, B, C, ...) of one figure apart.
+_GROUP_SYMBOLS: tuple[str, ...] = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross",
+                                   "triangle-down", "pentagon", "hexagon")
+
+
+def _common_words(names: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """The words every name shares (in the first name's order), and each name without them:
+    ``["shd B=16 fp32", "shd B=128 fp32"]`` → ``("shd fp32", {...: "B=16", ...: "B=128"})``."""
+    if len(names) < 2:
+        return "", {n: n for n in names}
+    shared = set(names[0].split()).intersection(*(n.split() for n in names[1:]))
+    common = " ".join(w for w in names[0].split() if w in shared)
+    return common, {n: " ".join(w for w in n.split() if w not in shared) or n for n in names}
+
+
 def t_invariance(df: pd.DataFrame, title: str | None = None) -> go.Figure:
-    """Peak memory against time steps T per rule and net: measured (markers), analytic (lines).
+    """Peak memory against time steps T per rule: measured (markers), analytic (dotted lines).
 
     ``df``: :func:`tpprof.views.compare_frame` rows of groups measured at ≥ 2 values of T.
+    A rule has one colour (:data:`RULE_COLORS`) for its measured and modelled points; a group
+    (the rest of the configuration: net, B, C, dtype, device, options) has one marker symbol.
+    The legend lists each rule once, each group once (in grey) and the two line styles, so it
+    stays short enough to show whole however many groups were measured.
     """
     traces: list[dict[str, Any]] = []
-    for (rule, group), sub in df.groupby(["rule", "group"], sort=False):
-        sub = sub.sort_values("steps")
-        color = RULE_COLORS.get(rule)
-        name = f"{_rule_label(rule)} · {group}"
-        traces.append(dict(type="scatter", x=sub["steps"], y=sub["measured_bytes"], mode="markers",
-                           name=name + " measured", legendgroup=name, marker={"color": color, "size": 8},
-                           hovertemplate="T = %{x}<br>measured %{y:.4s}B<extra>" + name + "</extra>"))
-        traces.append(dict(type="scatter", x=sub["steps"], y=sub["predicted_bytes"], mode="lines",
-                           name=name + " analytic", legendgroup=name, line={"color": color, "dash": "dot"},
-                           hovertemplate="T = %{x}<br>analytic %{y:.4s}B<extra>" + name + "</extra>"))
+    groups = list(dict.fromkeys(df["group"])) if len(df) else []
+    symbol = {g: _GROUP_SYMBOLS[i % len(_GROUP_SYMBOLS)] for i, g in enumerate(groups)}
+    common, short = _common_words(groups)
+    rules = sorted(dict.fromkeys(df["rule"]), key=_rule_rank) if len(df) else []
+    for rule in rules:
+        color, label = RULE_COLORS.get(rule, "#333333"), _rule_label(rule)
+        first = True
+        for group, sub in df[df["rule"] == rule].groupby("group", sort=False):
+            sub = sub.sort_values("steps")
+            where = f"{label} · {group}"
+            traces.append(dict(type="scatter", x=sub["steps"], y=sub["predicted_bytes"], mode="lines",
+                               name=label, legendgroup=rule, showlegend=first,
+                               line={"color": color, "dash": "dot", "width": 2},
+                               hovertemplate="T = %{x}<br>analytic %{y:.4s}B<extra>" + where + "</extra>"))
+            traces.append(dict(type="scatter", x=sub["steps"], y=sub["measured_bytes"], mode="markers",
+                               name=label, legendgroup=rule, showlegend=False,
+                               marker={"color": color, "size": 9, "symbol": symbol[group],
+                                       "line": {"width": 0.5, "color": "white"}},
+                               hovertemplate="T = %{x}<br>measured %{y:.4s}B<extra>" + where + "</extra>"))
+            first = False
+    # the legend's key: the line style of the model, a marker symbol per group (legend-only traces)
+    traces.append(dict(type="scatter", x=[None], y=[None], mode="lines", name="analytic (model)",
+                       line={"color": "#444", "dash": "dot"}, legendgroup="_key", hoverinfo="skip"))
+    for group in groups:
+        traces.append(dict(type="scatter", x=[None], y=[None], mode="markers", name=f"measured {short[group]}",
+                           marker={"color": "#444", "symbol": symbol[group], "size": 9}, legendgroup="_key",
+                           hoverinfo="skip"))
     vals = pd.concat([df["measured_bytes"], df["predicted_bytes"]]) if len(df) else pd.Series([1.0, 2.0])
     vals = vals[vals > 0]
     ticks = byte_ticks(float(vals.min()), float(vals.max())) if len(vals) else {}
+    steps = df["steps"] if len(df) else pd.Series([1, 10])
     return _figure(traces, _layout(title or "T-invariance: TP and TESS flat in T, BPTT linear",
-                                   xaxis=_axis("time steps T", type="log"),
+                                   legend={"orientation": "h", "y": -0.18, "x": 0, "yanchor": "top",
+                                           "font": {"size": 11},
+                                           "title": {"text": f"all: {common}" if common else "", "side": "top"}},
+                                   margin={"b": 40},
+                                   xaxis=_axis("time steps T", type="log",
+                                               **log_ticks(float(steps.min()), float(steps.max()), values=steps)),
                                    yaxis=_axis("peak memory (bytes)", type="log", **ticks)))
 
 
@@ -503,26 +629,47 @@ def accuracy_groups(df: pd.DataFrame, metric: str = "test_final") -> pd.DataFram
     return _mean_std(d, [*ACCURACY_GROUP_KEYS, "variant"], metric)
 
 
+def _config_title(net: str, neuron: str) -> str:
+    """A panel title for one (net, neuron) configuration: ``40-256-256-60 · α=0.96 β=0.97``."""
+    words = neuron.replace("alpha=", "α=").replace("beta=", "β=").replace("v_th=", "v_th=").strip()
+    return "<br>".join(x for x in (net, words) if x and x != "nan")
+
+
 def accuracy_bars(df: pd.DataFrame, metric: str = "test_final", title: str | None = None) -> go.Figure:
-    """Test accuracy per rule and task (mean ± std over seeds); hidden-frozen controls apart,
-    and runs with another net or neuron setting in their own series (:func:`accuracy_groups`).
-    Default: the final epoch, as the README reports (``test_best`` picks the epoch on the test set).
+    """Test accuracy per rule and task (mean ± std over seeds), one panel per configuration
+    (net and neuron setting, named above the panel), so two configurations are never side by side
+    in one colour; hidden-frozen controls hatched (:func:`accuracy_groups`). Default: the final
+    epoch, as the README reports (``test_best`` picks the epoch on the test set).
 
     ``df``: docs/results/accuracy.csv rows (accuracies as fractions 0–1).
     """
     stats = accuracy_groups(df, metric)
+    configs = list(dict.fromkeys(zip(stats["net"], stats["neuron"])))
     traces: list[dict[str, Any]] = []
-    for variant, sub in stats.groupby("variant", sort=False):
-        rule = sub["rule"].iloc[0]
-        frozen = bool(sub["frozen"].iloc[0])
-        traces.append(dict(type="bar", x=sub["task"], y=sub["mean"] * 100, name=variant,
-                           error_y={"type": "data", "array": sub["std"] * 100},
-                           marker={"color": RULE_COLORS.get(rule), "pattern": {"shape": "/" if frozen else ""}},
-                           customdata=sub["count"],
-                           hovertemplate="%{x}: %{y:.2f} %<br>seeds: %{customdata}<extra>" + variant + "</extra>"))
-    return _figure(traces, _layout(title or "Test accuracy per rule (mean ± std over seeds)", barmode="group",
-                                   yaxis=_axis(f"{metric.replace('_', ' ')} accuracy (%)", range=[0, 100]),
-                                   xaxis=_axis("task")))
+    in_legend: set[tuple[str, bool]] = set()
+    for j, (net, neuron) in enumerate(configs, start=1):
+        panel = stats[(stats["net"] == net) & (stats["neuron"] == neuron)]
+        suffix = "" if j == 1 else str(j)
+        for (rule, frozen), sub in panel.groupby(["rule", "frozen"], sort=False):
+            name = _rule_label(str(rule)) + (" (hidden frozen)" if frozen else "")
+            traces.append(dict(type="bar", x=sub["task"], y=sub["mean"] * 100, name=name,
+                               legendgroup=name, showlegend=(rule, frozen) not in in_legend,
+                               error_y={"type": "data", "array": sub["std"] * 100},
+                               marker={"color": RULE_COLORS.get(str(rule)),
+                                       "pattern": {"shape": "/" if frozen else ""}},
+                               customdata=sub["count"], xaxis="x" + suffix, yaxis="y" + suffix,
+                               hovertemplate="%{x}: %{y:.2f} %<br>seeds: %{customdata}<extra>"
+                                             + sub["variant"].iloc[0] + "</extra>"))
+            in_legend.add((rule, frozen))
+    layout = _layout(title or "Test accuracy per rule (mean ± std over seeds)", barmode="group",
+                     legend={"orientation": "h", "y": -0.18, "x": 0}, margin={"t": 100 if len(configs) > 1 else 70},
+                     **_subplot_row([_config_title(n, u) if len(configs) > 1 else "" for n, u in configs], True))
+    for j in range(1, len(configs) + 1):
+        layout["xaxis" + ("" if j == 1 else str(j))].update(_axis("task", type="category"))
+    layout["yaxis"].update(_axis(f"{metric.replace('_', ' ')} accuracy (%)", range=[0, 100]))
+    for ann in layout["annotations"]:
+        ann["font"] = {"size": 11}
+    return _figure(traces, layout)
 
 
 def _shots_order(v: Any) -> tuple[int, str]:
@@ -643,18 +790,39 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict[str, Any]:
+    """Which tpprof drew a figure: the git commit (and whether the checkout had uncommitted
+    changes) when the package runs from its own git checkout, else the installed version."""
+    import subprocess
+
+    pkg = Path(__file__).resolve().parent
+    try:
+        run = functools.partial(subprocess.run, cwd=pkg.parent, capture_output=True, text=True, timeout=10,
+                                check=True)
+        run(["git", "ls-files", "--error-unmatch", "tpprof/__init__.py"])  # this checkout holds the package
+        sha = run(["git", "rev-parse", "HEAD"]).stdout.strip()
+        dirty = bool(run(["git", "status", "--porcelain", "--untracked-files=no", "--", "tpprof"]).stdout.strip())
+        return {"tpprof_commit": sha, "tpprof_dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"tpprof_version": versions()["tpprof"]}
+
+
 def provenance_record(figure: str, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON sidecar: the caller's provenance (config, measurement files) + versions + time."""
+    """The JSON sidecar: the caller's provenance (config, data files and their hashes) + the code
+    (:func:`code_version`) + versions + time."""
     rec: dict[str, Any] = {"figure": figure}
     rec.update(dict(provenance or {}))
+    rec.setdefault("code", code_version())
     rec.setdefault("versions", versions())
     rec.setdefault("created_utc", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     return rec
 
 
 def save_figure(fig: go.Figure, path_stem: str | Path, provenance: Mapping[str, Any] | None = None,
-                formats: Iterable[str] = EXPORT_FORMATS) -> list[Path]:
+                formats: Iterable[str] = EXPORT_FORMATS, size: tuple[int, int] | None = None) -> list[Path]:
     """Write ``<stem>.pdf/.svg/.png`` and ``<stem>.json`` (provenance); return the paths.
+    ``size``: (width, height) in CSS pixels, 96 per inch (default :data:`_EXPORT_SIZE`).
 
     Each file is written to a temporary name and renamed, so an interrupted export never
     leaves a half-written figure behind.
@@ -663,7 +831,7 @@ def save_figure(fig: go.Figure, path_stem: str | Path, provenance: Mapping[str, 
     stem.parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for fmt in formats:
-        data = figure_bytes(fig, fmt)
+        data = figure_bytes(fig, fmt, *(size or ()))
         written.append(_atomic_write(stem.with_name(stem.name + "." + fmt), data))
     rec = provenance_record(stem.name, provenance)
     written.append(_atomic_write(stem.with_name(stem.name + ".json"),
@@ -695,7 +863,7 @@ def pareto(df: pd.DataFrame, title: str | None = None) -> go.Figure:
             type="scatter", x=g["peak_bytes"], y=g["time_s_per_step"] * 1e3, mode="markers",
             name=_rule_label(str(rule)),
             marker={"size": 10, "symbol": ["circle" if p else "circle-open" for p in g["pareto"]],
-                    "line": {"width": 2}},
+                    "color": RULE_COLORS.get(str(rule), "#333333"), "line": {"width": 2}},
             text=g["label"], customdata=[human_bytes(v) for v in g["peak_bytes"]],
             hovertemplate="%{text}<br>peak %{customdata}<br>%{y:.3g} ms / step<extra></extra>"))
     lo, hi = float(df["peak_bytes"].min()), float(df["peak_bytes"].max())
@@ -703,3 +871,38 @@ def pareto(df: pd.DataFrame, title: str | None = None) -> go.Figure:
                                    legend={"title": {"text": "rule"}},
                                    xaxis=_axis("peak memory (full accounting)", type="log", **byte_ticks(lo, hi)),
                                    yaxis=_axis("time per step, ms (compute model)", rangemode="tozero")))
+
+
+def accuracy_vs_peak(df: pd.DataFrame, budget_bytes: int | None = None, device: str = "",
+                     title: str | None = None) -> go.Figure:
+    """Final-epoch test accuracy (mean ± sd over seeds) against peak memory (log x) per learner of a
+    comparison (:func:`tpprof.compare.ranking_frame`); the accuracy × peak Pareto front joined by a
+    line, learners that do not fit or learn on the device hollow, the device's budget a vertical line.
+    The peak's accounting is the frame's ``accounting`` column, named on the axis."""
+    acc = str(df["accounting"].iloc[0]) if len(df) else "full"
+    front = df[df["pareto"]].sort_values("peak_bytes")
+    traces: list[dict[str, Any]] = [dict(type="scatter", x=front["peak_bytes"], y=front["acc_mean"] * 100,
+                                         mode="lines", line={"color": "#888", "dash": "dot"},
+                                         name="Pareto front", hoverinfo="skip")]
+    for label, g in df.groupby("label", sort=False):
+        rule = str(g["rule"].iloc[0])
+        ok = bool(g["fits_learns"].iloc[0])
+        traces.append(dict(
+            type="scatter", x=g["peak_bytes"], y=g["acc_mean"] * 100, mode="markers", name=str(label),
+            error_y={"type": "data", "array": g["acc_sd"].fillna(0) * 100},
+            marker={"size": 11, "color": RULE_COLORS.get(rule, "#555"), "symbol": "circle" if ok else "circle-open",
+                    "line": {"width": 2, "color": RULE_COLORS.get(rule, "#555")}},
+            customdata=[[human_bytes(p), w or "fits and learns"] for p, w in zip(g["peak_bytes"], g["why_not"])],
+            hovertemplate=f"{label}<br>%{{y:.1f}} %<br>peak %{{customdata[0]}}<br>%{{customdata[1]}}<extra></extra>"))
+    lo = float(df["peak_bytes"].min()) if len(df) else 1.0
+    hi = float(df["peak_bytes"].max()) if len(df) else 2.0
+    shapes = []
+    if budget_bytes:
+        lo, hi = min(lo, budget_bytes), max(hi, budget_bytes)
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": budget_bytes, "x1": budget_bytes,
+                       "y0": 0, "y1": 1, "line": {"color": "#C8322D", "dash": "dash"}})
+    return _figure(traces, _layout(
+        title or f"Accuracy against peak memory{' vs ' + device if device else ''}: filled = fits and learns",
+        height=520, shapes=shapes, legend={"title": {"text": "learner"}},
+        xaxis=_axis(f"peak memory ({acc} accounting)", type="log", **byte_ticks(lo * 0.8, hi * 1.25)),
+        yaxis=_axis("final-epoch test accuracy, % (mean ± sd over seeds)")))

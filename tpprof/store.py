@@ -16,6 +16,7 @@ import functools
 import io
 import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,12 @@ from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 from tpprof.config import CATEGORIES, DTYPE_BYTES, POINT_KEY, RULES
 from tpprof.errors import UserError
 
-STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "killed")
+STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "killed", "does-not-fit")
+#: The counter of rows measured on a microcontroller target (tpprof.target): .data + .bss + stack.
+TARGET_COUNTER = "static+stack"
+#: ok-row columns that only torch rows carry (a target row has no torch, and QEMU's wall time is the
+#: host's emulation, not the device's: its time is insns_per_step).
+TORCH_ONLY: tuple[str, ...] = ("torch_version", "batch_s_median", "batch_s_min", "ms_per_step")
 
 
 def config_of(row: Mapping[str, Any]) -> Any:
@@ -54,6 +60,22 @@ def learner_hash() -> str:
     for f in sorted((Path(__file__).resolve().parent / "snn").glob("*.py")):
         h.update(f.name.encode())
         h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def kernel_hash(rule: str) -> str:
+    """SHA-256 (first 12 hex digits) of the C sources a rule's target kernel is built from (the
+    runtime, the start-up code, ``<rule>.c`` and ``<rule>.h`` in tpprof/target/csrc), so a target
+    row names the kernel code it measured."""
+    import hashlib
+
+    d = Path(__file__).resolve().parent / "target" / "csrc"
+    names = sorted(n for n in {"runtime.c", "main.c", "startup_arm.c", "tpt.h", f"{rule}.c", f"{rule}.h"}
+                   if (d / n).is_file())
+    h = hashlib.sha256()
+    for name in names:
+        h.update(name.encode())
+        h.update((d / name).read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -87,9 +109,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("optimizer", "str", "sgd, momentum, adam", "all"),
     _c("cadence", "str", "step (optimiser step every time step) or sequence (once per mini-batch)", "all"),
     _c("aux", "str", "stored or regenerated fixed random matrices", "all"),
-    _c("device", "str", "torch device the learner ran on: cpu, cuda, cuda:1", "all"),
+    _c("device", "str", "where the step ran (the backend): cpu, cuda, cuda:1, or qemu:<core> for target rows", "all"),
     # --- the protocol ---
-    _c("counter", "str", "torch-profiler-cpu (CPU tensor allocations) or cuda-allocator", "all"),
+    _c("counter", "str", "torch-profiler-cpu (CPU tensor allocations), cuda-allocator, or static+stack (target rows)", "all"),
     _c("peak_definition", "str", "what peak_bytes means (see README)", "all"),
     _c("warmup_batches", "int", "mini-batches run before measuring (creates Adam's lazy state)", "all"),
     _c("batches", "int", "mini-batches inside the measured memory window", "all"),
@@ -122,12 +144,12 @@ COLUMNS: tuple[Column, ...] = (
     _c("step_ms_median", "float", "median interval between on_step callbacks, ms"),
     _c("build_s", "float", "seconds to construct the learner"),
     # --- outcome and provenance ---
-    _c("status", "str", "ok, oom, timeout, error", "all"),
+    _c("status", "str", "ok, oom, timeout, error, killed, does-not-fit (target rows: the linker found the RAM too small)", "all"),
     _c("error", "str", "one-line reason when status is not ok"),
     _c("wall_s", "float", "seconds the whole point took (subprocess included)"),
     _c("tpprof_version", "str", "tpprof version", "all"),
     _c("learner_hash", "str", "first 12 hex digits of SHA-256 over tpprof/snn/*.py: which learner code was measured"),
-    _c("torch_version", "str", "torch version", "ok"),
+    _c("torch_version", "str", "torch version (torch rows)", "ok"),
     _c("python_version", "str", "Python version", "all"),
     _c("hardware", "str", "CPU model, cores, RAM, GPU name (no host names)", "all"),
     _c("timestamp", "str", "UTC time the row was written, ISO 8601", "all"),
@@ -137,8 +159,29 @@ COLUMNS: tuple[Column, ...] = (
        "interpreter, when it ran there); empty in files written before it existed"),
     _c("tpprof_path", "str", "the folder tpprof was imported from in that process (the driver's checkout, or "
        "where a worker found it); empty in files written before it existed"),
+    # --- on a microcontroller target (device = qemu:<core>, counter static+stack; tpprof.target) ---
+    _c("core", "str", "target rows: the Cortex-M core, e.g. cortex-m4f"),
+    _c("target_device", "str", "target rows: the catalogue device whose SRAM the linker script imposed "
+       "(empty: the QEMU machine's RAM); part of the point's identity"),
+    _c("ram_limit_bytes", "int", "target rows: RAM given to the linker (the device's SRAM; each buffer must also fit "
+       "its largest contiguous block)"),
+    _c("static_bytes", "int", "target rows: .data + .bss of the linked ELF"),
+    _c("stack_bytes", "int", "target rows: painted stack high-water mark"),
+    _c("modelled_bytes", "int", "target rows: Σ sizes of the m_* arrays (the algorithmic terms, transients "
+       "overlaid per phase); validate compares it with --accounting algorithm peak_bytes"),
+    _c("data_bytes", "int", "target rows: the d_* arrays (input frame, labels, label-derived rows): not modelled"),
+    _c("runtime_data_bytes", "int", "target rows: .data not in m_*/d_* arrays (the C runtime: newlib)"),
+    _c("runtime_bss_bytes", "int", "target rows: .bss not in m_*/d_* arrays (output buffer, scalars, padding)"),
+    _c("overflow_bytes", "int", "does-not-fit rows: the linker's 'region RAM overflowed by N bytes'"),
+    _c("insns_per_step", "float", "target rows: instructions executed per time step, the mean over the mini-batch's T steps (QEMU TCG plugin; BPTT's backward runs in its last step)"),
+    _c("insns_per_step_max", "int", "target rows: most instructions of one step"),
+    _c("macs_per_step", "int", "target rows: multiply-accumulates per step by the analytic model"),
+    _c("toolchain", "str", "target rows: arm-none-eabi-gcc and qemu-system-arm versions"),
+    _c("weight_checksum", "str", "target rows: FNV-1a over the parameters' bits after the mini-batch"),
 )
 FIELDNAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+#: The schema before the target columns (core … weight_checksum) were added.
+PRE_TARGET_FIELDNAMES: tuple[str, ...] = FIELDNAMES[:FIELDNAMES.index("tpprof_path") + 1]
 #: Columns that identify a point: a rerun skips rows whose key is already in the file.
 KEY_COLUMNS: tuple[str, ...] = POINT_KEY
 
@@ -187,7 +230,8 @@ def validate_row(raw: Mapping[str, Any], line: int) -> dict[str, Any]:
     if status not in STATUSES:
         raise RowError(line, f"status {status!r} is not one of {', '.join(STATUSES)}")
     for col in COLUMNS:
-        need = col.required or (col.ok_required and status == "ok")
+        need = col.required or (col.ok_required and status == "ok"
+                                and not (col.name in TORCH_ONLY and row["counter"] == TARGET_COUNTER))
         if need and row[col.name] is None:
             raise RowError(line, f"column {col.name} is empty")
         if col.kind in ("int", "float") and not col.signed and row[col.name] is not None and row[col.name] < 0:
@@ -207,7 +251,9 @@ def validate_row(raw: Mapping[str, Any], line: int) -> dict[str, Any]:
 def point_key(row: Mapping[str, Any]) -> tuple[str, ...]:
     """The identity of a point (see :data:`KEY_COLUMNS`, plus the rule's non-default options
     from ``config_json``), as normalised text."""
-    return tuple(str(row.get(k, "")).strip().lower() for k in KEY_COLUMNS) + (row_rule_options(row),)
+    key = tuple(str(row.get(k, "")).strip().lower() for k in KEY_COLUMNS) + (row_rule_options(row),)
+    td = row.get("target_device")  # a target row's device SRAM (absent on torch rows: their keys unchanged)
+    return key + (str(td).strip().lower(),) if td else key
 
 
 def row_rule_options(row: Mapping[str, Any]) -> str:
@@ -350,6 +396,9 @@ def check_out_file(path: str | Path) -> Path:
         if p.exists():
             if not os.access(p, os.W_OK):
                 raise UserError("out", f"{str(path)!r} is not writable", "a file you may write, or a new file name")
+            if p.is_file():
+                with p.open("rb") as f:  # before any point is measured, not after the first one
+                    _check_records_parse(p, f)
             return p
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -359,8 +408,9 @@ def check_out_file(path: str | Path) -> Path:
     return p
 
 
-def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
-    """Validate ``row`` and append it as one line, then flush and fsync (crash-safe).
+def append_row(path: str | Path, row: Mapping[str, Any]) -> int:
+    """Validate ``row`` and append it as one line, then flush and fsync (crash-safe). Returns the
+    file's size before the append (where the row starts, unless the header came first).
 
     Under an exclusive ``flock`` on the file, so concurrent writers (two ``tpprof measure`` on
     the same ``--out``) never interleave rows and only the first one writes the header (the
@@ -374,17 +424,55 @@ def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
         p.parent.mkdir(parents=True, exist_ok=True)
         with p.open("a+b") as f, _locked(f):
             names = _check_and_quarantine(p, f)
+            _check_records_parse(p, f)
             data = _csv_line([_format(row.get(k)) for k in names])
             f.seek(0, os.SEEK_END)
-            if f.tell() == 0:  # decided under the lock: exactly one writer writes the header
+            start = f.tell()
+            if start == 0:  # decided under the lock: exactly one writer writes the header
                 data = _csv_line(FIELDNAMES) + data
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            _PARSED_OK[str(p.resolve())] = _file_state(f)
+            return start
     except IsADirectoryError:
         raise UserError("out", f"{str(path)!r} is a folder", "a CSV file inside it") from None
     except OSError as e:
         raise _os_error(p, e) from None
+
+
+#: Per file, its (inode, size, mtime) right after this process appended to it: unchanged since,
+#: it still parses, and the next append need not read it again (a sweep appends thousands of rows).
+_PARSED_OK: dict[str, tuple[int, int, int]] = {}
+
+
+def _file_state(f: IO[bytes]) -> tuple[int, int, int]:
+    st = os.fstat(f.fileno())
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _check_records_parse(p: Path, f: IO[bytes]) -> None:
+    """With ``f`` locked: refuse to append after a record that does not parse. An unclosed quote
+    (an odd number of ``"``: CSV doubles a quote inside a quoted field) would take the new row
+    into the open field, and a field over the csv module's limit stops every reader there: the
+    row would be written, reported measured, and never read back."""
+    if _PARSED_OK.get(str(p.resolve())) == _file_state(f):
+        return
+    f.seek(0)
+    data = f.read()
+    problem = None
+    if data.count(b'"') % 2:
+        problem = "ends inside an unclosed quoted field"
+    else:
+        reader = csv.reader(io.StringIO(data.decode("utf-8", "replace")))
+        try:
+            for _ in reader:
+                pass
+        except csv.Error as e:
+            problem = f"line {reader.line_num} does not parse ({e})"
+    if problem:
+        raise UserError("out", f"{p.name} {problem}; a row appended now could not be read back",
+                        "a new file name, or repair the file (its rows up to there still load)")
 
 
 def _csv_line(values: Iterable[str]) -> bytes:
@@ -394,14 +482,18 @@ def _csv_line(values: Iterable[str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-#: The schema before ``cpu_s_median`` existed.
-_BEFORE_CPU_S = tuple(n for n in FIELDNAMES if n != "cpu_s_median")
-#: Headers a row may be appended under: this schema, the one before ``python_executable`` and
-#: ``tpprof_path`` existed, and the one before ``config_json``; each also without ``cpu_s_median``
-#: (rows are written with the columns the file has).
+def _without(names: tuple[str, ...], drop: str) -> tuple[str, ...]:
+    return tuple(n for n in names if n != drop)
+
+
+#: Headers a row may be appended under: this schema, the one before the target columns (core …
+#: weight_checksum), the one before ``python_executable`` and ``tpprof_path`` existed, and the one
+#: before ``config_json``; each also without ``cpu_s_median`` (added in the middle) and, for older
+#: files, without ``config_json`` alone (rows are written with the columns the file has).
 APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = tuple(
-    h for base in (FIELDNAMES, _BEFORE_CPU_S)
-    for h in (base, base[:-2], base[:-3], tuple(n for n in base if n != "config_json")))
+    h for base in (FIELDNAMES, PRE_TARGET_FIELDNAMES, _without(FIELDNAMES, "cpu_s_median"),
+                   _without(PRE_TARGET_FIELDNAMES, "cpu_s_median"))
+    for h in (base, base[:-2], base[:-3], _without(base, "config_json")))
 
 
 def _check_and_quarantine(p: Path, f: IO[bytes]) -> tuple[str, ...]:
@@ -477,6 +569,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     p = Path(path)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_tmp(p.parent, p.name)  # what a SIGKILLed earlier write of this file left
         fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent)
     except OSError as e:
         raise _os_error(p, e) from None
@@ -485,6 +578,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     try:
         writer(tmp)
         with open(tmp, "rb+") as f:
+            os.fchmod(f.fileno(), _plain_write_mode(p))  # mkstemp's 0600 → what open(p, "w") gives
             os.fsync(f.fileno())
         os.replace(tmp, p)
     except BaseException:
@@ -498,6 +592,29 @@ def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
         finally:
             os.close(dfd)
     return p
+
+
+def _plain_write_mode(p: Path) -> int:
+    """The mode a plain ``open(p, "w")`` leaves: the existing file's, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(p).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux shows it (``os.umask`` sets it:
+    briefly wrong for other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def clean_stale_tmp(folder: str | Path, name: str) -> list[Path]:

@@ -77,7 +77,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 def _optimizer_tensors(learner: Any) -> Any:
     """("opt.<i>.<j>.<key>", tensor) of every layer optimiser's state (i: optimiser, j: its parameter)."""
     for i, opt in enumerate(getattr(learner, "_optims", [])):
-        for j, prm in enumerate(opt.params):
+        for j, prm in enumerate(opt.params if opt is not None else ()):  # a frozen layer has no optimiser
             for key, val in opt.state.get(prm, {}).items():
                 yield f"opt.{i}.{j}.{key}", val
 
@@ -188,9 +188,9 @@ def resolve_device(device: str) -> str:
 
     d = str(device).strip().lower()
     if d not in ("cpu", "cuda") and not d.startswith("cuda:"):
-        raise UserError("device", f"{device!r} is not known", "cpu, cuda, cuda:N")
+        raise UserError("backend", f"{str(device)[:40]!r} is not known", "cpu, cuda, cuda:N")
     if d.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("device", "CUDA is not available on this machine", "cpu")
+        raise UserError("backend", "CUDA is not available on this machine", "cpu")
     return d
 
 
@@ -326,6 +326,102 @@ def load_resume(path: str | os.PathLike) -> tuple[Config, dict[str, Any], dict[s
     return cfg, sd, info, opt
 
 
+#: Fields every epoch of a resumed history must carry, as numbers (what summarise and the report read).
+_HISTORY_NUMBERS = ("epoch", "test_accuracy", "train_accuracy", "train_seconds")
+#: Samples hashed for a dataset's fingerprint (evenly spaced: cheap for any size, and any other
+#: file, limit, split or feature setting changes the labels, the shapes or these rows).
+_FINGERPRINT_ROWS = 64
+
+
+def data_identity(train: ArrayDataset, test: ArrayDataset, meta: dict[str, Any] | None) -> dict[str, Any]:
+    """What makes a training run's data the same data: the load spec (not where it was found),
+    sizes, shapes, and SHA-256 fingerprints of the labels and of evenly spaced samples."""
+    import hashlib
+
+    def fingerprint(ds: ArrayDataset) -> str:
+        h = hashlib.sha256(np.ascontiguousarray(ds.y).tobytes())
+        rows = np.unique(np.linspace(0, len(ds) - 1, num=min(len(ds), _FINGERPRINT_ROWS)).astype(np.int64))
+        h.update(np.ascontiguousarray(ds.x[rows]).tobytes() if len(ds) else b"")
+        return h.hexdigest()
+
+    spec = {k: v for k, v in (meta or {}).items() if k not in ("data_dir", "path", "test_path")}
+    return json.loads(json.dumps({"spec": spec, "n_train": len(train), "n_test": len(test),
+                                  "x_shape": list(train.x.shape), "classes": train.classes,
+                                  "train": fingerprint(train), "test": fingerprint(test)}, sort_keys=True, default=str))
+
+
+def apply_resume_state(learner: Any, rng: np.random.Generator, info: dict[str, Any], state_dict: dict[str, Any],
+                       opt_state: dict[str, Any], identity: dict[str, Any], epochs: int) -> list[dict[str, Any]]:
+    """Check a checkpoint's resume state field by field, then load it into ``learner`` and
+    ``rng`` (and torch's generator); returns the history. Anything tampered, foreign or from
+    other data is a one-line :class:`UserError` (never a traceback, never a silent continue)."""
+    import torch
+
+    accepted = "a model.pt written by tpprof train --out DIR, resumed with the same flags and data"
+    if "data_identity" not in info:
+        raise UserError("resume", "the checkpoint does not record which data it was trained on (an older tpprof)",
+                        "a fresh run (a new --out), or resume with the tpprof version that started it")
+    if info.get("data_identity") != identity:
+        was = info.get("data_identity") if isinstance(info.get("data_identity"), dict) else {}
+        diff = sorted(k for k in set(was) | set(identity) if was.get(k) != identity.get(k)) or ["data"]
+        raise UserError("resume", f"the earlier run trained on other data (differs in {', '.join(diff[:4])})",
+                        "the same --data, --limit, --task, --holdout-speaker and feature flags as that run")
+    history = info.get("history")
+    if not isinstance(history, list) or len(history) > epochs or not all(
+            isinstance(h, dict) and all(isinstance(h.get(k), (int, float)) and not isinstance(h.get(k), bool)
+                                        for k in _HISTORY_NUMBERS) for h in history):
+        raise UserError("resume", "the checkpoint's history is not a list of epochs", accepted)
+    if [h["epoch"] for h in history] != list(range(1, len(history) + 1)):
+        raise UserError("resume", "the checkpoint's history does not count epochs 1, 2, ...", accepted)
+    try:
+        learner.load_state_dict(state_dict)
+    except Exception as e:  # noqa: BLE001 - shapes or names of another net
+        raise UserError("resume", f"the checkpoint's weights do not fit this net ({type(e).__name__})", accepted) from None
+    load_optimizer_state(learner, opt_state)
+    saved = rng.bit_generator.state
+    try:
+        rng.bit_generator.state = info["rng_state"]
+    except Exception as e:  # noqa: BLE001 - not a numpy generator state
+        rng.bit_generator.state = saved
+        raise UserError("resume", f"the checkpoint's shuffling state is not a generator state ({type(e).__name__})",
+                        accepted) from None
+    t_state = info.get("torch_rng_state")
+    if t_state is not None:
+        try:
+            if not torch.is_tensor(t_state) or t_state.dtype != torch.uint8:
+                raise TypeError("not a uint8 tensor")
+            torch.set_rng_state(t_state)
+        except Exception as e:  # noqa: BLE001 - a size or type torch refuses
+            raise UserError("resume", f"the checkpoint's torch RNG state is not valid ({type(e).__name__})",
+                            accepted) from None
+    return [dict(h) for h in history]
+
+
+#: The checkpoint metadata evaluate / finetune read, with the type each must have (None allowed).
+_DATA_META_TYPES: dict[str, type | tuple[type, ...]] = {
+    "kind": str, "task": str, "holdout_speaker": str, "steps": int, "features": dict, "path": str}
+_FEATURE_TYPES: dict[str, type] = {"steps": int, "n_mels": int, "encoding": str}
+
+
+def _check_data_meta(data: Any) -> None:
+    """TypeError naming the first field of a checkpoint's data metadata with the wrong type or
+    range (a crafted or foreign file), before evaluate / finetune use it."""
+    if not isinstance(data, dict):
+        raise TypeError("data metadata is not a table")
+    for key, kind in _DATA_META_TYPES.items():
+        v = data.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, kind)):
+            raise TypeError(f"metadata {key} is not a {getattr(kind, '__name__', kind)}")
+    for key, kind in _FEATURE_TYPES.items():
+        v = (data.get("features") or {}).get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, kind)):
+            raise TypeError(f"metadata features.{key} is not a {kind.__name__}")
+        if kind is int and v is not None and not 1 <= v <= 10**6:
+            raise TypeError(f"metadata features.{key} is out of range")
+    if isinstance(data.get("steps"), int) and not 1 <= data["steps"] <= 10**6:
+        raise TypeError("metadata steps is out of range")
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[Config, dict[str, Any], dict[str, Any]]:
     """(config, state_dict, meta) of a checkpoint written by :func:`save_checkpoint`."""
     import torch
@@ -345,12 +441,14 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Config, dict[str, Any], di
             raise TypeError("meta_json is not a table")
         if "seed" in meta and (isinstance(meta["seed"], bool) or not isinstance(meta["seed"], int)):
             raise TypeError("meta seed is not an integer")
+        _check_data_meta(meta.get("data") or meta)
         if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
             raise TypeError("state_dict is not a table of tensors")
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - a foreign or truncated file is the user's file
-        raise UserError("checkpoint", f"{p.name} is not a tpprof checkpoint ({type(e).__name__})",
+        why = str(e).splitlines()[0][:120] if isinstance(e, TypeError) and str(e) else type(e).__name__
+        raise UserError("checkpoint", f"{p.name} is not a tpprof checkpoint ({why})",
                         "a model.pt written by tpprof train") from None
     return cfg, sd, meta
 
@@ -414,8 +512,28 @@ def is_nir_path(net: Any) -> bool:
 # --------------------------------------------------------------------------------------
 
 
+def refuse_other_run(out: Path, run: dict[str, Any]) -> None:
+    """UserError when ``out`` holds a run's files (metrics.json, model.pt) that are not ``run``'s
+    (its config, seed, planned epochs and data description, as metrics.json records them)."""
+    files = [n for n in (METRICS, CHECKPOINT) if (out / n).exists()]
+    if not files:
+        return
+    run = json.loads(json.dumps(run, sort_keys=True, default=str))  # as metrics.json holds it (lists, str)
+    try:
+        prior = json.loads((out / METRICS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        prior = {}
+    if isinstance(prior, dict) and all(prior.get(k) == v for k, v in run.items()):
+        return  # the same run again: its own files
+    what = (f"a {prior.get('rule')} run of {prior.get('net')}, seed {prior.get('seed')}"
+            if isinstance(prior, dict) and prior.get("rule") else "files of another run")
+    raise UserError("out", f"{str(out)[:80]!r} holds {what} ({', '.join(files)})",
+                    "another folder, --resume to continue that run, or --force to replace it")
+
+
 def summarise(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Final / best / mean-of-last-3 test accuracy and timing from the per-epoch history."""
+    """Final / best / mean-of-last-3 test accuracy (None before 3 epochs) and timing from the
+    per-epoch history."""
     tests = [h["test_accuracy"] for h in history]
     best = int(np.nanargmax(tests)) if tests and not all(np.isnan(tests)) else 0
     return {
@@ -425,7 +543,7 @@ def summarise(history: list[dict[str, Any]]) -> dict[str, Any]:
         "test_final": tests[-1] if tests else None,
         "test_best": tests[best] if tests else None,
         "test_best_epoch": best + 1 if tests else None,
-        "test_mean_last3": float(np.mean(tests[-3:])) if tests else None,
+        "test_mean_last3": float(np.mean(tests[-3:])) if len(tests) >= 3 else None,  # no "last 3" of fewer
         "seconds_per_epoch": float(np.mean([h["train_seconds"] for h in history])) if history else None,
     }
 
@@ -434,8 +552,12 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
         out_dir: str | os.PathLike | None = None, device: str = "cpu", freeze_hidden: bool = False,
         progress: bool = True, meta: dict[str, Any] | None = None, learner: Any = None,
         eval_batch: int = 256, on_epoch: Callable[[dict[str, Any]], None] | None = None,
-        resume: bool = False) -> dict[str, Any]:
+        resume: bool = False, force: bool = False, test_name: str = "test") -> dict[str, Any]:
     """Train ``epochs`` epochs with the cosine schedule; evaluate and save after each epoch.
+
+    ``out_dir`` holding another run's files (another config, seed, epochs or data) is refused
+    unless ``force``: rerunning the same run, or ``resume``, writes over its own files.
+    ``test_name`` names the evaluated set in the per-epoch line (fine-tuning: "query").
 
     Returns the metrics dict also written to ``out_dir/metrics.json`` (when ``out_dir``).
     A ``learner`` may be passed in (fine-tuning); otherwise ``make_learner(cfg, seed=seed)``.
@@ -452,6 +574,11 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
         raise UserError("epochs", f"{epochs} is too small", "an integer >= 1")
     if resume and out_dir is None:
         raise UserError("resume", "needs an output folder", "--out DIR of the run to continue")
+    if freeze_hidden:  # the control run: RuleSpec.trainable = "readout" (one idea, one place)
+        cfg = cfg.with_(trainable="readout")
+    if learner is not None and learner.cfg.rule.trainable != cfg.rule.trainable:
+        raise UserError("trainable", f"the learner trains {learner.cfg.rule.trainable!r}, the config "
+                        f"{cfg.rule.trainable!r}", "the same value (it is fixed when the learner is built)")
     check_fits(cfg, train)
     batch = min(cfg.workload.batch, len(train))
     if batch < 2:
@@ -463,8 +590,6 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
 
         check_memory(cfg, "data" if cfg.workload.classes > 10**4 else "net")
         learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
-    if freeze_hidden:
-        learner.freeze_hidden = True
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         if not str(out_dir).strip():
@@ -482,26 +607,26 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
 
         for name in (METRICS, CHECKPOINT):  # left by a killed run (SIGKILL skips every cleanup)
             clean_stale_tmp(out, name)
+        if not resume and not force:
+            refuse_other_run(out, {"config": cfg.to_dict(), "seed": seed, "epochs_planned": epochs,
+                                   "data": dict(meta or {})})
     rng = np.random.default_rng(seed)
     history: list[dict[str, Any]] = []
     first_epoch = 0
+    identity = data_identity(train, test, meta)
     if resume:
         r_cfg, r_sd, info, r_opt = load_resume(out / CHECKPOINT)
         if r_cfg.to_dict() != cfg.to_dict():
             raise UserError("resume", "the earlier run used another config", "the same --net, --rule, --batch, "
                             f"--lr, ... as that run (it used net {r_cfg.net.to_string()}, rule {r_cfg.rule.name})")
         if info.get("seed") != seed or info.get("epochs_planned") != epochs:
-            raise UserError("resume", f"the earlier run had --seed {info.get('seed')} --epochs {info.get('epochs_planned')}",
-                            "the same --seed and --epochs")
-        learner.load_state_dict(r_sd)
-        load_optimizer_state(learner, r_opt)
-        rng.bit_generator.state = info["rng_state"]
-        if info.get("torch_rng_state") is not None:
-            torch.set_rng_state(info["torch_rng_state"])
-        history = list(info["history"])
+            raise UserError("resume", f"the earlier run had --seed {str(info.get('seed'))[:20]} --epochs "
+                            f"{str(info.get('epochs_planned'))[:20]}", "the same --seed and --epochs")
+        history = apply_resume_state(learner, rng, info, r_sd, r_opt, identity, epochs)
         first_epoch = len(history)
     base = {"rule": cfg.rule.name, "net": cfg.net.to_string(), "batch": batch, "lr": cfg.rule.lr, "seed": seed,
-            "epochs_planned": epochs, "freeze_hidden": bool(freeze_hidden), "n_train": len(train),
+            "epochs_planned": epochs, "freeze_hidden": cfg.rule.trainable == "readout",
+            "trainable": cfg.rule.trainable, "n_train": len(train),
             "n_test": len(test), "last_batch": "dropped when shorter than the batch", "classes": train.classes,
             "steps": train.steps, "device": device, "config": cfg.to_dict(), "data": dict(meta or {}),
             "train_accuracy_kind": "online, during the epoch", "pid": os.getpid()}
@@ -534,11 +659,11 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
                 save_checkpoint(out / CHECKPOINT, learner, cfg, {"data": dict(meta or {}), "epoch": epoch + 1,
                                                                  "seed": seed, "test_accuracy": acc},
                                 resume={"history": history, "rng_state": rng.bit_generator.state,
-                                        "seed": seed, "epochs_planned": epochs})
+                                        "seed": seed, "epochs_planned": epochs, "data_identity": identity})
             metrics = record("running" if epoch + 1 < epochs else "done")
             if progress:
                 sys.stderr.write(f"epoch {epoch + 1}/{epochs}: loss {ep['train_loss']:.4f} train "
-                                 f"{ep['train_accuracy']:.3f} test {acc:.3f} ({t1 - t0:.1f} s)\n")
+                                 f"{ep['train_accuracy']:.3f} {test_name} {acc:.3f} ({t1 - t0:.1f} s)\n")
             if on_epoch is not None:
                 on_epoch(row)
     except KeyboardInterrupt:
@@ -589,7 +714,7 @@ def finetune(checkpoint: str | os.PathLike, support: ArrayDataset, query: ArrayD
     check_fits(cfg, query)
     before = evaluate(learner, query, device=device)
     m = fit(cfg, support, query, epochs=epochs, seed=seed, out_dir=None, device=device, progress=progress,
-            learner=learner)
+            learner=learner, test_name="query")
     result = {"before_accuracy": before, "after_accuracy": m["test_final"], "epochs": epochs,
               "memory": finetune_memory(cfg, m["batch"]),
               "support_size": len(support), "query_size": len(query), "lr": cfg.rule.lr, "batch": m["batch"],

@@ -15,6 +15,7 @@ from tpprof.errors import ConfigError
 
 
 def choice(field_name: str, value: Any, accepted: tuple[str, ...]) -> str:
+    """``value`` stripped and lower-cased when it is one of ``accepted``; else a one-line error."""
     v = str(value).strip().lower()
     if v not in accepted:
         raise ConfigError(field_name, f"{value!r} is not known", ", ".join(accepted))
@@ -136,7 +137,8 @@ def parse_bytes(text: str | int | float, field_name: str = "budget") -> int:
 
 
 def format_bytes(n: float) -> str:
-    """Human-readable binary size: 262144 → ``'256.0 KiB'``; up to EiB, then ``'3.2e+21 EiB'``.
+    """Human-readable binary size, the one size format of every table, caption and figure:
+    262144 → ``'256.0 KiB'``, 1085440 → ``'1.04 MiB'`` (≥ 3 significant digits); up to EiB, then ``'3.2e+21 EiB'``.
     Never raises on a number: ints too large for a float (> 1.8e308) are scaled as ints, NaN
     and ±inf print as such."""
     if isinstance(n, int) and not isinstance(n, bool) and abs(n) >= 2**1000:
@@ -154,6 +156,9 @@ def format_bytes(n: float) -> str:
         return f"{n} B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
         if abs(n) < 1024 or unit == "EiB":
-            return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}" if abs(n) < 1e6 else f"{n:.3g} {unit}"
+            if unit == "B":
+                return f"{n:.0f} B"
+            # at least 3 significant digits: STM32H743's 1060 KiB is 1.04 MiB, not "1.0 MiB"
+            return f"{n:.2f} {unit}" if abs(n) < 10 else f"{n:.1f} {unit}" if abs(n) < 1e6 else f"{n:.3g} {unit}"
         n /= 1024
     return f"{n:.1f} EiB"  # pragma: no cover

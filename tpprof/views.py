@@ -107,7 +107,8 @@ def check_net(net: str) -> str:
 
 
 def figure5_frame(base: Config, accounting: str = "paper", classes: tuple[int, int] = (2, 1000),
-                  batch: tuple[int, int] = (2, 1024), points: int = 24, versus: str = "tess") -> pd.DataFrame:
+                  batch: tuple[int, int] = (2, 1024), points: int = 24, versus: str = "tess",
+                  locality: tuple[str, ...] | None = None) -> pd.DataFrame:
     """G(C, B) = Mem_other / Mem_TP over a log grid of classes × batch sizes (G > 1: TP needs less),
     for ``base``'s net, steps, dtype and rule settings (TP's target path: ``base.rule.target_rows``).
 
@@ -116,7 +117,9 @@ def figure5_frame(base: Config, accounting: str = "paper", classes: tuple[int, i
     (under the paper's accountings, among the rules the paper's Table 3 accounts for). Memories
     as :func:`memory_of`, from one :func:`tpprof.analytic.estimate_grid` call. Columns: classes,
     batch, tp_bytes, other_bytes, other (the rule), G, accounting, net, versus; with ``tess``
-    also tess_bytes (= other_bytes).
+    also tess_bytes (= other_bytes). "best" is chosen among the rules ``base.device`` (when set) can
+    run and, with ``locality``, of those classes (``attrs['alternatives']`` says which; G is NaN
+    where no rule is left).
     """
     from tpprof.analytic import estimate_grid
     from tpprof.analytic.paper import PAPER_STATE
@@ -137,7 +140,7 @@ def figure5_frame(base: Config, accounting: str = "paper", classes: tuple[int, i
         rules = rules_accepting(base, known)
     grid = Grid(base, (("classes", tuple(int(c) for c in cs)), ("batch", tuple(int(b) for b in bs)),
                        ("rule", tuple(rules))))
-    full = estimate_grid(grid, accounting)
+    full = estimate_grid(grid, accounting, locality=locality)  # the device: grid.base.device
     tp = full[full["rule"] == "tp"]
     mem = "total_bytes" if accounting in PAPER_ACCOUNTINGS else "peak_bytes"  # paper terms are all state: peak = total
     df = pd.DataFrame({"classes": tp["classes"].to_numpy(), "batch": tp["batch"].to_numpy(),
@@ -146,7 +149,9 @@ def figure5_frame(base: Config, accounting: str = "paper", classes: tuple[int, i
     if versus == "tess":
         df["tess_bytes"] = df["other_bytes"]
     df["G"] = df["other_bytes"] / df["tp_bytes"]  # the ratio's definition (paper's Figure 5)
-    return df.assign(accounting=accounting, net=net, versus=versus)
+    df = df.assign(accounting=accounting, net=net, versus=versus)
+    df.attrs["alternatives"] = full.attrs.get("alternatives", "")
+    return df
 
 
 def preset_points() -> pd.DataFrame:
@@ -170,30 +175,45 @@ VERDICTS: dict[tuple[bool, bool, bool], str] = {
     (False, True, True): "only TESS fits", (False, True, False): "only TESS fits",
     (False, False, True): "neither fits", (False, False, False): "neither fits",
 }
+#: The regime map's verdict where TP fits the budget but learns nothing (B below its minimum batch).
+TP_NO_LEARNING = "TP fits, does not learn"
 
 
 def regime_frame(base: Config, budget_bytes: int, classes: tuple[int, int] = (2, 1000),
                  batch: tuple[int, int] = (2, 1024), points: int = 20,
-                 rules: Sequence[str] = ("tp", "tess", "bptt")) -> pd.DataFrame:
-    """Per (classes, batch) cell and rule: peak memory (full accounting), fits, headroom, for
-    ``base``'s net, steps, dtype and optimiser.
+                 rules: Sequence[str] = ("tp", "tess", "bptt"), accounting: str = "full") -> pd.DataFrame:
+    """Per (classes, batch) cell and rule: peak memory (``accounting``: full by default; a device's
+    own is :func:`tpprof.analytic.devices.device_accounting`), fits, headroom, for ``base``'s net,
+    steps, dtype and optimiser.
 
     ``verdict`` (per cell) says which of TP and TESS fit ``budget_bytes`` and which needs
     less (:data:`VERDICTS`); TP wins where it fits and TESS does not, or both fit and TP needs
-    less. Rows: cells in (C, B) order, the rules of each cell together.
+    less. A rule that fits but learns nothing there (TP at B = 1:
+    :func:`tpprof.analytic.learnability.learns`) is never said to fit: its row's ``status`` is
+    "fits, does not learn", and a cell where that is TP reads :data:`TP_NO_LEARNING`.
+    Rows: cells in (C, B) order, the rules of each cell together.
     """
+    from tpprof.analytic.grid import VERDICT_WORDS
+    from tpprof.analytic.learnability import learns
+
     rules = tuple(dict.fromkeys(("tp", "tess") + tuple(rules)))
     cs = log_grid(*classes, points, "classes")
     bs = log_grid(*batch, points, "batch")
-    mem = class_batch_memory(base, rules, cs, bs)
+    mem = class_batch_memory(base, rules, cs, bs, accounting)
     peaks = mem["memory_bytes"].to_numpy().reshape(len(rules), -1).T  # (cells, rules): rule slowest in ``mem``
     fits = peaks <= budget_bytes
     tp, tess = peaks[:, 0], peaks[:, 1]
-    verdict = [VERDICTS[k] for k in zip(fits[:, 0].tolist(), fits[:, 1].tolist(), (tp < tess).tolist())]
     cc, bb = np.meshgrid(cs, bs, indexing="ij")  # (nC, nB): the order of each rule's rows
+    ok = np.stack([learns(dataclasses.replace(base.rule, name=r), bb.ravel(), cc.ravel())
+                   for r in rules], axis=1)  # (cells, rules)
+    verdict = [TP_NO_LEARNING if f_tp and not l_tp else VERDICTS[(f_tp and l_tp, f_te and l_te, smaller)]
+               for f_tp, f_te, l_tp, l_te, smaller in zip(fits[:, 0].tolist(), fits[:, 1].tolist(),
+                                                          ok[:, 0].tolist(), ok[:, 1].tolist(), (tp < tess).tolist())]
+    status = np.where(fits, np.where(ok, VERDICT_WORDS[1], VERDICT_WORDS[2]), VERDICT_WORDS[0])
     n = len(rules)
     return pd.DataFrame({"classes": np.repeat(cc.ravel(), n), "batch": np.repeat(bb.ravel(), n),
                          "rule": list(rules) * peaks.shape[0], "peak_bytes": peaks.ravel(), "fits": fits.ravel(),
+                         "learns": ok.ravel(), "status": status.ravel(),
                          "headroom_bytes": budget_bytes - peaks.ravel(), "verdict": np.repeat(verdict, n).tolist()})
 
 
@@ -214,17 +234,21 @@ def breakdown_frame(base: Config, rules: Sequence[str], accounting: str = "full"
     return df
 
 
-def inverse_frame(base: Config, rules: Sequence[str], budget_bytes: int) -> pd.DataFrame:
-    """Per rule: the largest batch that trains with ``base``'s classes (net, steps, ...) within the budget,
-    and its peak memory (rows: rule, classes, max_batch, peak_bytes, budget_bytes); all rules
-    searched together (:func:`tpprof.analytic.regimes.largest_fitting_rules`)."""
+def inverse_frame(base: Config, rules: Sequence[str], budget_bytes: int, accounting: str = "full") -> pd.DataFrame:
+    """Per rule: the largest batch that fits with ``base``'s classes (net, steps, ...) within the budget,
+    its peak memory, and whether the rule learns there (rows: rule, classes, max_batch, peak_bytes,
+    budget_bytes, learns — False e.g. for TP whose largest batch is 1); all rules searched together
+    (:func:`tpprof.analytic.regimes.largest_fitting_rules`)."""
+    from tpprof.analytic.learnability import learns
     from tpprof.analytic.regimes import largest_fitting_rules
 
     classes = base.workload.classes
-    best = largest_fitting_rules(base.with_(name=rules[0], batch=1), tuple(rules), budget_bytes, "batch")
-    rows = [(r, classes, best[r], memory_of(base.with_(name=r, batch=best[r])) if best[r] else None, budget_bytes)
+    best = largest_fitting_rules(base.with_(name=rules[0], batch=1), tuple(rules), budget_bytes, "batch",
+                                 accounting=accounting)
+    rows = [(r, classes, best[r], memory_of(base.with_(name=r, batch=best[r]), accounting) if best[r] else None,
+             budget_bytes, bool(best[r]) and learns(dataclasses.replace(base.rule, name=r), best[r], classes))
             for r in rules]
-    return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes"])
+    return pd.DataFrame(rows, columns=["rule", "classes", "max_batch", "peak_bytes", "budget_bytes", "learns"])
 
 
 # --------------------------------------------------------------------------------------
@@ -278,9 +302,9 @@ def scaling_frame(base: Config, var: str, values: Sequence[int] | None = None,
 def informative_device(base: Config | None = None, classes: tuple[int, int] = (2, 1000),
                        batch: tuple[int, int] = (2, 1024)) -> Device:
     """A catalogue device whose budget cuts through the (C, B) map of ``base`` (default: the SHD
-    preset, TP): the one closest
-    (in log scale) to the geometric mean of TP's smallest and largest peak over the ranges,
-    so the regime map shows both feasible and infeasible cells. 8 MiB if the catalogue is empty."""
+    preset): the one closest (in log scale) to the geometric mean of TP's smallest and largest
+    peak over the ranges, so the regime map shows both feasible and infeasible cells. 8 MiB if
+    the catalogue is empty."""
     from tpprof.analytic.devices import load_catalogue
 
     tp = (base or make_config("shd")).with_(name="tp")
@@ -320,6 +344,35 @@ def compare_frame(rows: pd.DataFrame) -> pd.DataFrame:
     df = pd.DataFrame(out, columns=cols)
     df.attrs["skipped"] = sum(1 for _, why in v.skipped if not why.startswith("status "))
     return df
+
+
+TARGET_COLUMNS = ["rule", "net", "batch", "classes", "steps", "optimizer", "core", "target_device", "status",
+                  "modelled_bytes", "model_bytes", "difference_bytes", "static_stack_bytes", "stack_bytes",
+                  "insns_per_step", "overflow_bytes"]
+
+
+def target_frame(rows: pd.DataFrame, device: str | None = None) -> pd.DataFrame:
+    """The configs measured on a microcontroller target (counter static+stack; ``tpprof measure
+    --backend qemu:<core>``), optionally only those with ``device``'s SRAM: the kernel's modelled
+    arrays against ``--accounting algorithm`` peak (difference in bytes), static+stack, the
+    instructions per step, and the linker's overflow for configs that do not fit."""
+    if rows is None or rows.empty or "counter" not in rows:
+        return pd.DataFrame(columns=TARGET_COLUMNS)
+    from tpprof.store import TARGET_COUNTER, config_of
+
+    sub = rows[rows["counter"] == TARGET_COUNTER]
+    if device is not None and "target_device" in sub:
+        sub = sub[sub["target_device"].astype(str).str.lower() == str(device).lower()]
+    out = []
+    for r in sub.to_dict("records"):
+        ok = r.get("status") == "ok"
+        model = int(_estimate(config_of(r), "algorithm").peak_bytes) if ok else None
+        modelled = int(r["modelled_bytes"]) if ok else None
+        out.append((r["rule"], r["net"], int(r["batch"]), int(r["classes"]), int(r["steps"]), r.get("optimizer"),
+                    r.get("core"), r.get("target_device") or "", r["status"], modelled, model,
+                    (modelled - model) if ok else None, r.get("peak_bytes") if ok else None, r.get("stack_bytes"),
+                    r.get("insns_per_step"), r.get("overflow_bytes")))
+    return pd.DataFrame(out, columns=TARGET_COLUMNS)
 
 
 def t_invariance_frame(cmp: pd.DataFrame) -> pd.DataFrame:

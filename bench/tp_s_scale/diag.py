@@ -60,12 +60,11 @@ def main() -> None:
     train, test, _ = load_train_test("fsdd", a.task, seed=a.seed)
     train = train.head(a.limit)
     cfg = make_config(a.net, "tp", batch=32, classes=train.classes, steps=train.steps, lr=a.lr,
-                      similarity=a.sim, train_s=a.train_s)
+                      similarity=a.sim, train_s=a.train_s, trainable="readout" if a.freeze else "all")
     learner = make_learner(cfg, seed=a.seed)
     if a.sscale is not None:
         with torch.no_grad():  # a trained S is a parameter
             learner.S.mul_(a.sscale)
-    learner.freeze_hidden = a.freeze
     n_layers = len(cfg.net.layers)
     rec: dict[str, list[list[float]]] = {}
     calls = [0]

@@ -23,12 +23,16 @@ from tpprof.config import RULES
 
 
 def estimate_grid(grid: Any, accounting: str = "full", *, implementation: bool = True,
-                  at_peak: bool = False, budget_bytes: int | None = None) -> Any:
+                  at_peak: bool = False, budget_bytes: int | None = None, device: Any = None,
+                  locality: Any = None) -> Any:
     """A tidy DataFrame for a :class:`tpprof.config.Grid`: one row per point (in the grid's
-    order), one column per category; see :func:`tpprof.analytic.grid.estimate_grid`."""
+    order), one column per category; see :func:`tpprof.analytic.grid.estimate_grid` (``device``
+    and ``locality`` limit the best-alternative columns to the rules the device runs / of those
+    locality classes)."""
     from tpprof.analytic.grid import estimate_grid as _eg
 
-    return _eg(grid, accounting, implementation=implementation, at_peak=at_peak, budget_bytes=budget_bytes)
+    return _eg(grid, accounting, implementation=implementation, at_peak=at_peak, budget_bytes=budget_bytes,
+               device=device, locality=locality)
 
 
 __all__ = ["estimate", "estimate_grid", "breakdown", "check_accounting", "CATEGORIES", "Breakdown", "MemoryTerm",

@@ -9,7 +9,8 @@ TOML file (``--devices FILE``) of the same form::
     off_chip_bytes = "8MiB"
     budget = "off_chip"           # which figure a run must fit in: on_chip | off_chip | a size
     source = "my measurements"
-    on_chip_learning = "yes"      # yes | no (inference only) | partial (e.g. last layer only)
+    learning_capability = "any"   # none | readout | local (on-chip plasticity only) | any (a CPU)
+                                  # (an older on_chip_learning = no | partial is read as none | readout)
     largest_block_bytes = "256KiB"  # optional: the largest contiguous block, when less than the total
 
 A shipped entry gives, per figure (``on_chip``, ``off_chip``, ``learning``), a table
@@ -28,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from tpprof.device import Device, budget_device
+from tpprof.device import CAPABILITY_OF_SUPPORT, Device, budget_device
 from tpprof.errors import UserError
 from tpprof.tablefile import read_table_file
 from tpprof.units import parse_bytes
@@ -62,9 +63,13 @@ def device_from_mapping(entry: Mapping[str, Any], origin: str = "catalogue") -> 
         source = "; ".join(f"{k}: {_source_text(v)}" for k, v in sources.items())
     else:
         source = str(entry.get("source", origin))
-    learning = entry.get("on_chip_learning", "unknown")
-    if not isinstance(learning, str):
+    learning = entry.get("on_chip_learning", "unknown")  # the older, coarser field: read when no capability
+    if not isinstance(learning, str) or learning not in CAPABILITY_OF_SUPPORT:
         raise UserError("devices", f"{origin}: {name} has on_chip_learning {learning!r}", "yes, no, partial or unknown")
+    capability = entry.get("learning_capability", CAPABILITY_OF_SUPPORT[learning])
+    if not isinstance(capability, str):
+        raise UserError("devices", f"{origin}: {name} has learning_capability {capability!r}",
+                        "none, readout, local, any or unknown")
     block = _size(entry.get("largest_block_bytes"), f"{name}.largest_block_bytes")
     if block is not None and b is not None and block > max(x for x in (on, off, b) if x is not None):
         raise UserError("devices", f"{origin}: {name}'s largest_block_bytes exceeds its memory", "at most the total")
@@ -73,7 +78,8 @@ def device_from_mapping(entry: Mapping[str, Any], origin: str = "catalogue") -> 
         notes = f"{entry['title']}. {entry['notes']}"
     try:
         return Device(name=name, budget_bytes=b, source=source, kind=kind, on_chip_bytes=on, off_chip_bytes=off,
-                      notes=notes, on_chip_learning=learning, largest_block_bytes=block)
+                      notes=notes, largest_block_bytes=block,
+                      learning_capability=capability)
     except UserError as e:
         raise UserError("devices", f"{origin}: {name}: {e.problem}", e.accepted) from None
 
@@ -162,4 +168,22 @@ def resolve_budget(device: str | None = None, budget: str | None = None,
 def device_to_dict(d: Device) -> dict[str, Any]:
     return {"name": d.name, "kind": d.kind, "budget_bytes": d.budget_bytes, "on_chip_bytes": d.on_chip_bytes,
             "off_chip_bytes": d.off_chip_bytes, "largest_block_bytes": d.largest_block_bytes,
-            "on_chip_learning": d.on_chip_learning, "source": d.source, "notes": d.notes}
+            "on_chip_learning": d.on_chip_learning, "learning_capability": d.learning_capability,
+            "accounting": device_accounting(d)[0], "source": d.source, "notes": d.notes}
+
+
+#: Device kinds on which no PyTorch learner runs: a lean implementation on the chip holds the
+#: algorithm's terms only (the on-target C kernels, tpprof/target, are checked against them).
+LEAN_KINDS: tuple[str, ...] = ("mcu", "neuromorphic")
+
+
+def device_accounting(d: Device | None) -> tuple[str, str]:
+    """The accounting a device's verdict uses, and why: a microcontroller or neuromorphic chip
+    runs a lean implementation (``algorithm``: the rule's terms, no framework temporaries); a
+    host, GPU or board with an OS runs the PyTorch learner (``full``). No device: ``full``."""
+    if d is not None and d.kind in LEAN_KINDS:
+        return "algorithm", (f"{d.name} is a {'microcontroller' if d.kind == 'mcu' else 'neuromorphic chip'}: "
+                             "a lean on-chip implementation holds the algorithm's terms, no PyTorch temporaries")
+    if d is None:
+        return "full", "no device: the PyTorch learner's memory"
+    return "full", f"{d.name} ({d.kind}) runs the PyTorch learner: its temporaries count"

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from tpprof.config import CATEGORIES, DTYPE_BYTES, VECTOR_AXES, Config, Grid, NetSpec, RuleSpec
+from tpprof.config import CATEGORIES, DTYPE_BYTES, VECTOR_AXES, Config, ConfigError, Grid, NetSpec, RuleSpec
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,19 @@ class GroupConfig:
 
 
 #: Text columns (stored as pandas categoricals: a code per row into a short list of values).
-TEXT_COLUMNS: tuple[str, ...] = ("rule", "net", "dtype", "optimizer", "cadence", "aux", "accounting")
+TEXT_COLUMNS: tuple[str, ...] = ("rule", "net", "dtype", "optimizer", "cadence", "aux", "accounting", "locality")
+#: Boolean columns: ``learns`` (the rule learns something at the point:
+#: :func:`tpprof.analytic.learnability.learns`), ``eligible`` (the rule is among the alternatives
+#: a best_* column may pick: the device runs it and its locality is among those asked).
+#: ``device_runs``: the device (when given) can run the rule as configured (its learning capability).
+BOOL_COLUMNS: tuple[str, ...] = ("learns", "device_runs", "eligible")
 #: A text column of one group: one value, or (values, codes into them per point).
 Text = Any
 
 
 def _group_columns(cfg: Config, wl: ArrayWorkload, axis_codes: dict[str, np.ndarray], dtypes: tuple[str, ...],
-                   accounting: str, implementation: bool, at_peak: bool) -> dict[str, Any]:
+                   accounting: str, implementation: bool, at_peak: bool, runs: bool, eligible: bool
+                   ) -> dict[str, Any]:
     """Columns of one group over its vector axes, each an array of the group's shape.
 
     ``wl`` holds B, C, T and the element size as arrays that vary along their own axis only
@@ -55,6 +61,7 @@ def _group_columns(cfg: Config, wl: ArrayWorkload, axis_codes: dict[str, np.ndar
     """
     from tpprof.analytic.model import breakdown
 
+    _check_int64(cfg, wl, accounting, implementation)
     bd = breakdown(GroupConfig(cfg.net, wl, cfg.rule), accounting, implementation=implementation)
     shape = np.broadcast_shapes(wl.batch.shape, wl.classes.shape, wl.steps.shape, wl.dtype_bytes.shape)
 
@@ -73,10 +80,36 @@ def _group_columns(cfg: Config, wl: ArrayWorkload, axis_codes: dict[str, np.ndar
     for cat, b in bd.by_category().items():
         cols[f"{cat}_bytes"] = full(b)
     cols["macs_per_step"] = full(bd.macs_per_step)
+    from tpprof.analytic import learnability
+
+    cols["locality"] = learnability.locality(cfg.rule)
+    cols["learns"] = np.broadcast_to(learnability.learns(cfg.rule, wl.batch, wl.classes), shape)
+    cols["device_runs"] = np.broadcast_to(np.asarray(runs), shape)
+    cols["eligible"] = np.broadcast_to(np.asarray(eligible), shape)
     if at_peak:
         for cat, b in bd.at_peak_by_category().items():
             cols[f"at_peak_{cat}_bytes"] = full(b)
     return cols
+
+
+def _check_int64(cfg: Config, wl: ArrayWorkload, accounting: str, implementation: bool) -> None:
+    """Refuse (one line) a group whose sizes could pass 2^63: int64 arrays wrap silently.
+
+    A cheap bound first, B·(T + C + 16)·8·(Σ neurons + Σ weights + inputs + C·n_L)·64, over-counts
+    every term (states B·T·n, traces, K×n rows with K <= min(B, C), weights, MACs B·W); only
+    above 2^50 is the exact check run: the scalar model (Python ints, overflow raised) at the
+    group's largest B, C, T and element size, where every size is largest."""
+    from tpprof.analytic.model import INT64_PROBLEM, breakdown
+
+    b, c, t, d = (int(np.max(x)) for x in (wl.batch, wl.classes, wl.steps, wl.dtype_bytes))
+    geo = cfg.net.geometry()
+    size = cfg.net.input_size + sum(g.n_neurons + g.n_weights + g.n_recurrent for g in geo) + c * geo[-1].n_out
+    if b * (t + c + 16) * 8 * size * 64 < 2**50:
+        return
+    corner = breakdown(GroupConfig(cfg.net, ArrayWorkload(b, c, t, d), cfg.rule), accounting,
+                       implementation=implementation)
+    if max(corner.total_bytes, corner.macs_per_step, corner.elementwise_per_step) >= 2**63:
+        raise ConfigError("net", INT64_PROBLEM, "a smaller net, batch, classes or steps")
 
 
 class _Columns:
@@ -99,7 +132,8 @@ class _Columns:
                     lut = np.asarray([cats.setdefault(str(u), len(cats)) for u in values], dtype=np.int32)
                     codes[where] = lut[idx]
             else:
-                self.num.setdefault(k, np.zeros(self.sizes, dtype=np.int64))[where] = v
+                dtype = bool if k in BOOL_COLUMNS else np.int64
+                self.num.setdefault(k, np.zeros(self.sizes, dtype=dtype))[where] = v
 
     def frame(self, order: list[str]) -> Any:
         import pandas as pd
@@ -150,7 +184,8 @@ def _small_pages() -> Iterator[None]:
 
 
 def estimate_grid(grid: Grid, accounting: str = "full", *, implementation: bool = True,
-                  at_peak: bool = False, budget_bytes: int | None = None) -> Any:
+                  at_peak: bool = False, budget_bytes: int | None = None, device: Any = None,
+                  locality: Any = None) -> Any:
     """One row per grid point, in the grid's product order (first axis slowest).
 
     Columns: rule, net, batch, classes, steps, dtype, optimizer, cadence, aux, accounting
@@ -159,16 +194,29 @@ def estimate_grid(grid: Grid, accounting: str = "full", *, implementation: bool 
     ``at_peak_<category>_bytes`` (live at the peak, adding up to peak_bytes); with
     ``budget_bytes`` also budget_bytes, fits, headroom_bytes. Each row equals
     :func:`tpprof.analytic.estimate` of the same point of :meth:`Grid.configs` (a test checks).
+
+    Learnability (:mod:`tpprof.analytic.learnability`): ``locality`` (the rule's class as
+    configured), ``learns`` (False: it fits or not, it learns nothing there, e.g. TP at B = 1),
+    ``eligible`` (the rule is one the best_* columns may pick: ``device`` — or the grid's
+    ``base.device`` — can run it, and its class is in ``locality`` when given). With TP and another
+    rule on the rule axis: ``best_rule``, ``best_other``, ``best_other_peak_bytes``, ``tp_margin``
+    among the eligible rules (NaN where none is eligible); ``attrs['alternatives']`` says which.
     """
+    from tpprof.analytic.learnability import alternatives_label, check_localities
     from tpprof.analytic.model import check_accounting
 
     accounting = check_accounting(accounting)
+    device = device if device is not None else grid.base.device
+    localities = check_localities(locality)
     with _small_pages():
-        return _estimate_grid(grid, accounting, implementation, at_peak, budget_bytes)
+        df = _estimate_grid(grid, accounting, implementation, at_peak, budget_bytes, device, localities)
+    df.attrs["alternatives"] = alternatives_label(device, localities)
+    return df
 
 
 def _estimate_grid(grid: Grid, accounting: str, implementation: bool, at_peak: bool,
-                   budget_bytes: int | None) -> Any:
+                   budget_bytes: int | None, device: Any, localities: Any) -> Any:
+    from tpprof.analytic.learnability import device_runs, eligible
     names = [a for a, _ in grid.axes]
     vec_axes = [a for a in names if a in VECTOR_AXES]
     struct_axes = [a for a in names if a not in VECTOR_AXES]
@@ -194,7 +242,8 @@ def _estimate_grid(grid: Grid, accounting: str, implementation: bool, at_peak: b
             codes["classes"] = np.searchsorted(np.unique(arr["classes"]), arr["classes"])
         wl = ArrayWorkload(arr["batch"], arr["classes"], arr["steps"], arr["dtype"])
         dtypes = tuple(grid.values("dtype")) if "dtype" in vec_axes else (cfg.workload.dtype,)
-        cols = _group_columns(cfg, wl, codes, dtypes, accounting, implementation, at_peak)
+        cols = _group_columns(cfg, wl, codes, dtypes, accounting, implementation, at_peak,
+                              device_runs(device, cfg.rule), eligible(cfg.rule, device, localities))
         columns = columns or list(cols)
         pos = dict(zip(struct_axes, combo))
         out.put(cols, tuple(pos[a] if a in pos else slice(None) for a in names))
@@ -206,20 +255,36 @@ def _estimate_grid(grid: Grid, accounting: str, implementation: bool, at_peak: b
         df["budget_bytes"] = int(budget_bytes)
         df["fits"] = head >= 0
         df["headroom_bytes"] = head
+        df["verdict"] = _verdicts(df["fits"].to_numpy(), df["learns"].to_numpy(), df["device_runs"].to_numpy())
     return df
 
 
+#: The budget verdicts of a grid row: memory fit and learning together.
+VERDICT_WORDS: tuple[str, ...] = ("does not fit", "fits", "fits, does not learn", "fits, the device cannot run it")
+
+
+def _verdicts(fits: np.ndarray, learns: np.ndarray, runs: np.ndarray) -> Any:
+    """"fits" only where the rule also learns and the device can run it (:data:`VERDICT_WORDS`)."""
+    codes = np.where(fits, np.where(~runs, 3, np.where(learns, 1, 2)), 0).astype(np.int32)
+    return _categorical(codes, VERDICT_WORDS)
+
+
 def _add_tp_comparison(df: Any, sizes: tuple[int, ...], axis: int, rules: list[str]) -> None:
-    """Per point (every axis but the rule): ``best_rule`` (least peak of the grid's rules, first
-    in rule order on a tie), ``best_other`` (least peak among the rules other than TP),
-    ``best_other_peak_bytes`` and ``tp_margin`` = best_other_peak / TP's peak (> 1: TP needs less
-    than the best alternative). Added to every row of the point."""
+    """Per point (every axis but the rule), among the *eligible* rules of the point (column
+    ``eligible``): ``best_rule`` (least peak, first in rule order on a tie), ``best_other``
+    (least peak among the rules other than TP), ``best_other_peak_bytes`` and ``tp_margin`` =
+    best_other_peak / TP's peak (> 1: TP needs less than the best alternative). NaN where no
+    rule (other) is eligible. Added to every row of the point."""
     peak = df["peak_bytes"].to_numpy().reshape(sizes)
+    ok = df["eligible"].to_numpy().reshape(sizes)
+    masked = np.where(ok, peak.astype(np.float64), np.inf)  # an ineligible rule is never the least
     others = [i for i, r in enumerate(rules) if r != "tp"]
-    best = np.argmin(peak, axis=axis)
-    sub = np.take(peak, others, axis=axis)
-    k = np.argmin(sub, axis=axis)
-    best_other_peak = np.take_along_axis(sub, np.expand_dims(k, axis), axis=axis)
+    best = np.where(np.isfinite(masked).any(axis=axis), np.argmin(masked, axis=axis), -1)
+    sub = np.take(masked, others, axis=axis)
+    found = np.isfinite(sub).any(axis=axis)
+    k = np.where(found, np.argmin(sub, axis=axis), -1)
+    best_other_peak = np.take_along_axis(np.take(peak, others, axis=axis), np.expand_dims(np.maximum(k, 0), axis),
+                                         axis=axis)
     tp_peak = np.take(peak, [rules.index("tp")], axis=axis)
 
     def spread(x: np.ndarray) -> np.ndarray:
@@ -227,8 +292,13 @@ def _add_tp_comparison(df: Any, sizes: tuple[int, ...], axis: int, rules: list[s
 
     df["best_rule"] = _categorical(spread(best), tuple(rules))
     df["best_other"] = _categorical(spread(k), tuple(rules[i] for i in others))
-    df["best_other_peak_bytes"] = spread(best_other_peak)
-    df["tp_margin"] = spread(best_other_peak / tp_peak)
+    if found.all():
+        df["best_other_peak_bytes"] = spread(best_other_peak)
+        df["tp_margin"] = spread(best_other_peak / tp_peak)
+    else:  # some point has no eligible alternative: NaN there (the column becomes float)
+        none = ~np.expand_dims(found, axis)
+        df["best_other_peak_bytes"] = spread(np.where(none, np.nan, best_other_peak))
+        df["tp_margin"] = spread(np.where(none, np.nan, best_other_peak / tp_peak))
 
 
 __all__ = ["estimate_grid", "ArrayWorkload", "GroupConfig", "CATEGORIES"]

@@ -30,8 +30,8 @@ Terms (what, formula, why):
   elements (T ≥ 2; for T = 1 no sum is formed: Σ_w n_w).
   Also live in backward: the last layer's input current of step T−1 (B·n_nrn_L, a loop
   variable), log_softmax(m^T) (B·C; its gradient is the algorithmic ∂E/∂m), three loss
-  scalars, and for recurrent layers the zero initial spikes saved by R_l s^0 plus the R_lᵀ δ
-  product (2·B·n_nrn). Conv: ws_forward's graph (W − μ, g·(W − μ), Ŵ: 3·|W_l|, and σ: C_out),
+  scalars, and for recurrent layers the zero initial spikes saved by R_l s^0 (B·n_nrn; the
+  R_lᵀ δ product beside it is the algorithm's carried recurrent adjoint). Conv: ws_forward's graph (W − μ, g·(W − μ), Ŵ: 3·|W_l|, and σ: C_out),
   pooling's saved un-pooled input ((T−1)·B·n_nrn: s^T is the state s) and the int64 max-pool
   indices (T·B·n_out·(8 − d) bytes beyond the algorithmic switches).
 * **BPTT with standardised conv weights, a second moment** (``backward:ws-end``): Ŵ_l is
@@ -63,8 +63,7 @@ from tpprof.analytic.implementation_family import SRC, _layers, _one_hot, _ws_te
 from tpprof.analytic.rules._common import ctx
 from tpprof.analytic.rules.tess import backward_phases, tess_authors_lls_pool, tess_authors_lls_size
 from tpprof.analytic.terms import MemoryTerm, Size, TermList, vmax
-from tpprof.config import Config, uses_tess_authors
-
+from tpprof.config import Config, frozen_layers, uses_tess_authors
 
 
 def _algorithmic(cfg: Config) -> list[MemoryTerm]:
@@ -76,26 +75,38 @@ def _algorithmic(cfg: Config) -> list[MemoryTerm]:
 
 
 def _param_tensors(cfg: Config) -> list[int]:
-    """Element counts of the trainable tensors the learners build: W_l, R_l, (S), W_out."""
+    """Element counts of the tensors the learners train (each with a p.grad buffer): W_l, R_l, (S),
+    W_out; a frozen layer's (RuleSpec.trainable) are left out: it has no gradient buffer."""
     geo = cfg.net.geometry()
+    F = frozen_layers(cfg.rule, cfg.net.depth)
     out: list[int] = []
-    for g in geo:
+    for g in geo[F:]:
         out.append(g.n_weights)
         if g.n_recurrent:
             out.append(g.n_recurrent)
-    if cfg.rule.name == "tp" and cfg.rule.train_s:
+    if cfg.rule.name == "tp" and cfg.rule.train_s and F == 0:  # S learns with layer 1
         out.append(geo[0].n_neurons * cfg.workload.classes)
     if uses_tess_authors(cfg.rule):  # conv gains γ_l and the readout bias (snn/tess.py _setup_extra)
-        out += [g.out_shape[0] for g, spec in zip(geo, cfg.net.layers) if spec.kind == "conv" and spec.weight_std]
+        out += [g.out_shape[0] for g, spec in list(zip(geo, cfg.net.layers))[F:]
+                if spec.kind == "conv" and spec.weight_std]
         out.append(cfg.workload.classes)
     out.append(geo[-1].n_out * cfg.workload.classes)
     return out
 
 
+def _frozen_phases(cfg: Config) -> list[str]:
+    """The phases the implementation model adds for frozen layers (RuleSpec.trainable): a frozen
+    TP / TESS layer's forward (``loss:l``, no loss is formed), a frozen OTTT layer's ``forward:l``."""
+    F = frozen_layers(cfg.rule, cfg.net.depth)
+    if cfg.rule.name in ("tp", "tess") and not uses_tess_authors(cfg.rule):
+        return [f"loss:{l}" for l in range(1, F + 1)]
+    return [f"forward:{l}" for l in range(1, F + 1)] if cfg.rule.name == "ottt" else []
+
+
 def _persistent_grads(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     d = cfg.workload.dtype_bytes
     total = sum(_param_tensors(cfg)) * d
-    phases = sorted({p for t in algo for p in t.phases})
+    phases = sorted({p for t in algo for p in t.phases} | set(_frozen_phases(cfg)))
     if cfg.rule.name in ("bptt", "bptt-ckpt", "tbptt") and not cfg.rule.compact and any(lay.ws for lay in _layers(cfg)):
         phases.append(WS_END)  # the standardisation backward after the time loop: no algorithmic gradient live
     grads = [t for t in algo if t.category == "gradients"]
@@ -136,12 +147,17 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object
     B, C, T, d = wl.batch, wl.classes, wl.steps if steps is None else steps, wl.dtype_bytes
     geo = cfg.net.geometry()
     lays = _layers(cfg)
-    ws_sizes = [lay.w for lay in lays if lay.ws]
+    F = frozen_layers(cfg.rule, len(geo))  # frozen layers (RuleSpec.trainable) have no gradient at all
+    ws_sizes = [lay.w for lay in lays if lay.ws and lay.l > F]
     both = ("backward", WS_END) if ws_sizes else ("backward",)
+    if any(lay.ws and lay.l <= F for lay in lays):
+        tl.mem("standardised weights Ŵ_l of frozen layers", "implementation",
+               sum(lay.w for lay in lays if lay.ws and lay.l <= F),
+               SRC + "a frozen layer's Ŵ_l = ws_forward(W_l) is formed without a graph: Ŵ_l alone is held", phases=both)
     # (weight elements, elements of the input gradient its backward node returns with it): layer 1's
     # input x needs no gradient; R_l's input gradient is counted with the recurrent term below
-    uses = [(g.n_weights, B * g.n_in if g.index >= 2 else 0) for g in geo]
-    uses += [(g.n_recurrent, 0) for g in geo if g.n_recurrent]
+    uses = [(g.n_weights, B * g.n_in if g.index >= 2 and g.index - 1 > F else 0) for g in geo[F:]]
+    uses += [(g.n_recurrent, 0) for g in geo[F:] if g.n_recurrent]
     uses.append((geo[-1].n_out * C, B * geo[-1].n_out))
     acc = np.where(T >= 2, vmax(2 * n + gi for n, gi in uses), 0)
     tl.mem("autograd gradient accumulation over T", "implementation", sum(sizes) + acc,
@@ -152,7 +168,7 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object
            "gradient): max_w (2·n_w + B·n_in_w); none for T = 1", phases=("backward",))
     if ws_sizes:
         tl.mem("weight standardisation graph (3 × |W_l| + C_out)", "implementation",
-               sum(3 * lay.w + lay.c_out for lay in lays if lay.ws),
+               sum(3 * lay.w + lay.c_out for lay in lays if lay.ws and lay.l > F),
                SRC + "snn/bptt.py computes Ŵ_l = ws_forward(W_l) once per mini-batch under autograd, which keeps "
                "W − μ, g·(W − μ) and Ŵ (3·|W_l|) and σ (C_out) for backward, per standardised conv layer",
                phases=both)
@@ -197,7 +213,11 @@ def _bptt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], steps: object
            SRC + "nll_loss's output and total_weight, and the backward seed ones_like(loss): 3 scalars",
            phases=both)
     for g in geo:
-        if g.n_recurrent:
+        if g.n_recurrent and g.index > F:  # R_lᵀ δ is the algorithm's "R_lᵀ δ (recurrent adjoint, carried)"
+            tl.mem("initial spikes s^0 saved for R_l", "implementation", B * g.n_neurons,
+                   SRC + "R_l s^{t−1} at t = 0 saves the zero state s^0 (B·n_nrn) that no other op saves",
+                   layer=g.index, phases=("backward",))
+        elif g.n_recurrent:
             tl.mem("initial spikes s^0 saved for R_l, and the R_lᵀ adjoint product", "implementation",
                    2 * B * g.n_neurons,
                    SRC + "R_l s^{t−1} at t = 0 saves the zero state s^0 (B·n_nrn) that no other op saves; "
@@ -250,8 +270,22 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     prev_all = prev_din = 0  # layer l−1's δ buffers still referenced (all / the un-pooled ones)
     base = deltas = 0
     sim = K * K * d
+    F = frozen_layers(cfg.rule, len(geo))
+    Kf = 0 if F == len(geo) else K  # target-path rows while a frozen layer runs (none when all are frozen)
     for lay, g in zip(lays, geo):
         l, n, no = lay.l, lay.n, lay.no
+        if l <= F:  # frozen (RuleSpec.trainable): both paths' forward only, no sim, no δ
+            fixed = (lay.w * d if lay.ws else 0) + ((B + Kf) * no * 8 if lay.maxpool else 0)
+            base = 3 * (B + Kf) * n * d + fixed  # what stays referenced after the layer (cur, u, s_prev)
+            moment = (3 * B + np.maximum(B, 4 * Kf)) * n * d + fixed
+            tl.mem("step temporaries of a frozen layer (forward only)", "implementation",
+                   np.maximum(moment - algo_tr.get(f"loss:{l}", 0), 0) // d,
+                   SRC + "snn/tp.py _step, a frozen layer: inside lif_step the current, pre-reset potential and new "
+                   "v, s (4·B·n_nrn; with the target path running, the input path's cur, u, s_prev, 3·B·n_nrn, "
+                   "next to the target path's 4·K·n_nrn), w_eff and max-pool indices; no loss", layer=l,
+                   phases=(f"loss:{l}",))
+            deltas = 0
+            continue
         d1 = cfg.rule.flavour == "authors" and l == 1  # D1: R_1 sees only the input path
         tg = l >= 2 or (g.n_recurrent > 0 and not d1) or train_s
         base = 3 * (B + K) * n * d + (lay.w * d if lay.ws else 0) + ((B + K) * no * 8 if lay.maxpool else 0)
@@ -259,7 +293,7 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
             dist = sim
         else:
             n_prev, P = lays[l - 2].no, lays[l - 2].P_out
-            dist = sim + np.maximum(np.maximum(2 * K * n_prev * 8 + n_prev * 8,
+            dist = (sim if l - 1 > F else 0) + np.maximum(np.maximum(2 * K * n_prev * 8 + n_prev * 8,
                                                K * n_prev * 8 + P * K * 8 + 3 * P * K * K * 8),
                                     np.maximum(K * n_prev * 8 + P * K * 8 + P * K * K * (8 + d),
                                                2 * P * K * K * d + (K * K * d if P > 1 else 0)))
@@ -282,7 +316,7 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
         deltas = d_pool + d_unpool
         prev_all, prev_din = deltas + sim, (d_unpool if lay.pooled else d_pool)
     # leftovers only: the readout's own softmax(m) − c is an algorithmic term of this phase
-    ro = base + deltas + sim
+    ro = base + deltas + (sim if F < len(geo) else 0)
     tl.mem("readout-phase leftovers", "implementation", ro // d,
            SRC + "after the layer loop the last layer's currents, potentials, previous spikes, w_eff, indices, "
            "sim and δ buffers are still referenced", phases=("readout",))
@@ -307,10 +341,21 @@ def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
     prev_nc = prev_two = 0
     base = 0
     algo_l = 0
+    F = frozen_layers(cfg.rule, len(lays))
+    last_signal = 0
     for lay in lays:
         l, n, no = lay.l, lay.n, lay.no
-        base = 4 * B * n * d + (B * no * 8 if lay.maxpool else 0)
         algo_l = algo_tr.get(f"loss:{l}", 0)
+        if l <= F:  # frozen (RuleSpec.trainable): cur, u, s_prev and indices; no Ψ, signal or δ
+            base = 3 * B * n * d + (B * no * 8 if lay.maxpool else 0)  # what stays referenced after the layer
+            tl.mem("step temporaries of a frozen layer (forward only)", "implementation",
+                   np.maximum(base + B * n * d - algo_l, 0) // d,
+                   SRC + "snn/tess.py _step, a frozen layer: inside lif_step the current, pre-reset potential and "
+                   "new v, s (4·B·n_nrn) and max-pool indices; no Ψ, signal or δ", layer=l, phases=(f"loss:{l}",))
+            last_signal = algo_l = prev_nc = prev_two = 0
+            continue
+        base = 4 * B * n * d + (B * no * 8 if lay.maxpool else 0)
+        last_signal = B * n * d
         m_nc = 2 * B * n * d + prev_nc + algo_l
         m_sig = (B * no * d + B * n * d + prev_two + B * C * d) if lay.pooled else 0
         m_wg = B * n * d + algo_l + _ws_temps(2, lay, d)
@@ -321,7 +366,7 @@ def _tess_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                "and the conv weight-gradient temporaries", layer=l, phases=(f"loss:{l}",))
         prev_nc, prev_two = B * n * d, 2 * B * n * d
     # leftovers only (m is updated in place); the readout's softmax(m) − c is algorithmic
-    ro = base + B * lays[-1].n * d + algo_l
+    ro = base + last_signal + algo_l
     tl.mem("readout-phase leftovers", "implementation", ro // d,
            SRC + "after the layer loop the last layer's cur, u, s_prev, Ψ(u), signal, indices, both δ and p − t* are "
            "still referenced", phases=("readout",))

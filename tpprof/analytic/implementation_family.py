@@ -19,7 +19,7 @@ import numpy as np
 from tpprof.analytic.rules.bptt_ckpt import segment_len
 from tpprof.analytic.rules.tbptt import window_len
 from tpprof.analytic.terms import MemoryTerm, TermList
-from tpprof.config import Config
+from tpprof.config import Config, frozen_layers
 
 SRC = "implementation: "
 
@@ -83,7 +83,13 @@ def family_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm], bptt_terms: 
     if rule == "ottt":
         return _ottt_terms(tl, cfg, algo)
     steps = T if rule == "bptt-compact" else segment_len(cfg, T) if rule == "bptt-ckpt" else window_len(cfg, T)
-    if rule == "bptt-compact" or cfg.rule.compact:
+    compact = rule == "bptt-compact" or cfg.rule.compact
+    if rule == "tbptt":  # live through the window's forward (compact: its forward:last moment) and backward
+        tl.mem("m^{w0} (readout at the window start)", "implementation", cfg.workload.batch * cfg.workload.classes,
+               SRC + "snn/bptt_variants.py tbptt: the detached readout of the previous windows, B × C, onto which "
+               "this window's W_out a_L^t are summed out of place (m = m + r) and which the loop variable keeps; "
+               "an in-place sum needs no second copy", phases=("backward", FWD) if compact else ("backward",))
+    if compact:
         return _compact_terms(tl, cfg, algo, steps)
     # plain saving inside a segment / window: BPTT's terms over k or K steps (an upper bound: the
     # learner frees each step's saved tensors as backward passes it, bptt.py's record keeps them)
@@ -180,6 +186,13 @@ def _ottt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
         tl.mem("standardised weights Ŵ_l", "implementation", sum(lay.w for lay in lays if lay.ws),
                SRC + "snn/ottt.py _step forms w_eff = ws_forward(W_l) once per step", phases=every)
     for lay in lays:
+        if lay.l <= frozen_layers(cfg.rule, L):  # frozen: not back-propagated, its indices are dropped
+            tl.mem("forward temporaries of a frozen layer", "implementation",
+                   4 * B * lay.n + (2 * B * lay.no if lay.maxpool else 0),
+                   SRC + "snn/ottt.py _step, a frozen layer (RuleSpec.trainable): inside lif_step the current, "
+                   "pre-reset potential and new v, s (4·B·n_nrn), and its int64 max-pool indices (2·B·n_out "
+                   "elements); nothing of it is kept for the backward", layer=lay.l, phases=(f"forward:{lay.l}",))
+            continue
         if lay.maxpool:
             tl.mem("max-pool indices (int64)", "implementation", B * lay.no,
                    SRC + "lay.pool keeps int64 switches for the step's backward, B·n_out·8 bytes", layer=lay.l,

@@ -23,6 +23,8 @@ Array = np.ndarray
 #: Candidates evaluated per round of a search (one estimate_grid call).
 ROUND = 64
 DESIGN_PARAMS: tuple[str, ...] = ("batch", "classes", "width", "depth")
+#: What ``tpprof fit --largest`` searches: the design parameters and the number of trained layers.
+FIT_PARAMS: tuple[str, ...] = DESIGN_PARAMS + ("trained-layers",)
 
 
 def feasibility(peak_bytes: Any, budget_bytes: Any) -> dict[str, Array]:
@@ -183,3 +185,20 @@ def largest_fitting(cfg: Config, budget_bytes: int, param: str, *, metric: str =
     per_round = ROUND if param in ("batch", "classes") else 3
     first_bad = first_true(_too_big(cfg, param, budget_bytes, metric, accounting, implementation), 1, hi, per_round)
     return hi if first_bad is None else first_bad - 1
+
+
+def trainable_for(k: int, depth: int) -> str:
+    """``RuleSpec.trainable`` training the last ``k`` of ``depth`` hidden layers (0: the readout only)."""
+    return "readout" if k <= 0 else "all" if k >= depth else f"last:{k}"
+
+
+def largest_trained_layers(cfg: Config, budget_bytes: int, *, metric: str = "peak", accounting: str = "full",
+                           implementation: bool = True) -> int:
+    """The most hidden layers (the last ones, with the readout) ``cfg``'s rule can train within the
+    budget: every k = 0 … L is evaluated in one estimate_grid call over the ``trainable`` axis (no
+    monotonicity assumed); −1 when even the readout alone does not fit."""
+    L = cfg.net.depth
+    values = tuple(trainable_for(k, L) for k in range(L + 1))
+    mem = memory(Grid(cfg, (("trainable", values),)), accounting, metric, implementation)
+    fits = np.flatnonzero(mem <= budget_bytes)
+    return int(fits[-1]) if len(fits) else -1

@@ -1,7 +1,8 @@
 """tpprof dashboard: `tpprof app` (or `streamlit run tpprof/app/streamlit_app.py`).
 
-Thin by design: widgets → plain values → cached table functions from tpprof.views (which call
-the analytic model) → figures from tpprof.plots. Every view's settings live in the URL query,
+Thin by design: widgets → one Config per page, built through the CLI's path
+(tpprof.cli.config_flags.config_from_values) → cached table functions from tpprof.views (which
+call the analytic model) → figures from tpprof.plots. Every view's settings live in the URL query,
 so copying the address shares the view.
 """
 

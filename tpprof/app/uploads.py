@@ -50,6 +50,27 @@ def upload_folder() -> Path:
         return _FOLDER
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    """``path`` is a regular file of this user (not a link) whose bytes are ``data``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and st.st_size == len(data)):
+            return False
+        got = b""
+        while len(got) <= len(data):
+            chunk = os.read(fd, len(data) + 1 - len(got))
+            if not chunk:
+                break
+            got += chunk
+        return got == data
+    finally:
+        os.close(fd)
+
+
 def save_upload(data: bytes, suffix: str, max_bytes: int) -> Path:
     """``data`` as ``<sha256><suffix>`` in :func:`upload_folder`; its path. Refuses more than
     ``max_bytes`` bytes and a suffix other than a plain extension."""
@@ -59,12 +80,8 @@ def save_upload(data: bytes, suffix: str, max_bytes: int) -> Path:
         raise UserError("upload", f"suffix {suffix!r} is not a file extension", "an extension such as .nir")
     folder = upload_folder()
     final = folder / (hashlib.sha256(data).hexdigest() + suffix)
-    try:
-        st = os.lstat(final)
-        if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and st.st_size == len(data):
-            return final
-    except FileNotFoundError:
-        pass
+    if _holds(final, data):  # the same upload again (its name is its hash; the bytes are checked too)
+        return final
     tmp = folder / f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:

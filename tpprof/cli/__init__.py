@@ -15,10 +15,12 @@ from typing import Sequence
 
 from tpprof._version import __version__
 from tpprof.cli.config_flags import check_flag_texts
+from tpprof.config import set_net_file_dt
 from tpprof.errors import UserError
 
 #: Command-group modules under tpprof.cli, in the order their commands appear in --help.
-COMMAND_MODULES: tuple[str, ...] = ("analytic_cmds", "train_cmds", "measure_cmds", "app_cmds", "export_cmds")
+COMMAND_MODULES: tuple[str, ...] = ("analytic_cmds", "train_cmds", "compare_cmds", "measure_cmds", "app_cmds",
+                                     "export_cmds")
 
 
 class Parser(argparse.ArgumentParser):
@@ -92,8 +94,7 @@ def _run(args: argparse.Namespace) -> int:
                          "(accepted: a smaller net, batch, class count or steps)\n")
         return 2
     finally:  # --nir-dt holds for this command only (main() may run again in the same process)
-        if "tpprof.nir_io" in sys.modules:
-            sys.modules["tpprof.nir_io"].set_default_dt(None)
+        set_net_file_dt(None)
 
 
 if __name__ == "__main__":  # pragma: no cover

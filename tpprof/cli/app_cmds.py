@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 import os
 import re
 import subprocess
@@ -67,7 +68,29 @@ def app_command(port: int, address: str, headless: bool = True) -> list[str]:
             "--client.showErrorDetails", "none", "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
 
 
+def check_bind(address: str, port: int) -> None:
+    """Fail in one line, before the server starts, when ``address:port`` cannot be served: a name
+    that does not resolve, an address not on this machine, a port in use or not permitted (the
+    server would print a traceback)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        raise UserError("address", f"{address!r} does not resolve ({getattr(e, 'strerror', None) or e})",
+                        "an address of this machine, e.g. 127.0.0.1 or localhost") from None
+    family, kind, proto, _, sockaddr = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(sockaddr)
+    except OSError as e:
+        raise UserError("address", f"cannot serve on {address}:{port} ({e.strerror or e})",
+                        "an address of this machine and a free port, e.g. --address 127.0.0.1 --port 8502") from None
+
+
 def run_app(args: argparse.Namespace) -> int:
+    check_bind(args.address, args.port)
     cmd = app_command(args.port, args.address)
     sys.stderr.write(f"tpprof app: serving the dashboard at http://{args.address}:{args.port} (Ctrl-C stops)\n")
     env = dict(os.environ)
@@ -81,15 +104,43 @@ def run_app(args: argparse.Namespace) -> int:
         return 0
 
 
-def _tick(bar: Any, stem: str, total: int) -> None:
-    bar.total = total
-    bar.set_postfix_str(stem)
-    bar.update(1)
+class _LazyBar:
+    """A progress bar drawn from the first finished figure on, after every input was checked, so
+    an error before any work is the command's only line on stderr."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def tick(self, stem: str, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="figures", unit="fig", file=sys.stderr, leave=False)
+        self.bar.set_postfix_str(stem)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _size_inches(text: str) -> tuple[int, int]:
+    """``--size WxH`` in inches (e.g. 7x5, 3.5x2.6) → CSS pixels at 96 per inch."""
+    from tpprof.config import parse_real
+
+    parts = str(text).lower().replace("in", "").split("x")
+    try:
+        w, h = (parse_real(p.strip()) for p in parts) if len(parts) == 2 else (math.nan, math.nan)
+    except ValueError:
+        w = h = math.nan
+    if not (1 <= w <= 40 and 1 <= h <= 40):
+        shown = repr(text) if len(text) <= 30 else repr(text[:30]) + f"… ({len(text)} characters)"
+        raise argparse.ArgumentTypeError(f"{shown} is not a page size (accepted: WxH in inches, each 1..40, "
+                                         "e.g. 7x5 or 3.5x2.6)")
+    return round(w * 96), round(h * 96)
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from tpprof import report
     from tpprof.analytic.devices import resolve_budget
 
@@ -99,9 +150,13 @@ def run_report(args: argparse.Namespace) -> int:
         raise UserError("measurements", f"{args.measurements!r} does not exist", "a .csv file or a folder of them")
     if args.results and not Path(args.results).is_dir():
         raise UserError("results", f"{args.results!r} is not a folder", "a folder with accuracy.csv, finetune.csv, ...")
-    with tqdm(desc="figures", unit="fig", file=sys.stderr, leave=False) as bar:
+    report.check_user_folders(args.measurements, args.results)
+    bar = _LazyBar()
+    try:
         items = report.build_report(args.out, measurements=args.measurements, results=args.results, device=device,
-                                    progress=lambda stem, n: _tick(bar, stem, n))
+                                    progress=bar.tick, net=args.net, titles=not args.no_titles, size=args.size)
+    finally:
+        bar.close()
     out = Path(args.out)
     for it in items:
         print(f"{it.stem:<22} " + " ".join(p.name for p in it.files))
@@ -130,6 +185,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("--out", required=True, help="output folder, created if absent, e.g. --out figures/")
+    r.add_argument("--net", default="shd",
+                   help="the net of figure5, figure5_full, regime_map and scaling: a preset or net string "
+                        "(scaling needs a dense net, else it shows the SHD net's), e.g. --net nmnist (default shd)")
+    r.add_argument("--no-titles", action="store_true",
+                   help="draw no title in the figures (a paper's caption says it), e.g. --no-titles")
+    r.add_argument("--size", type=_size_inches, default=None, metavar="WxH",
+                   help="page size in inches, e.g. --size 3.5x2.6 for one column (default 7x5)")
     r.add_argument("--measurements", default=None,
                    help="measurement CSV or folder of them, e.g. --measurements measurements/ "
                    "(default: the shipped measurements/ folder)")

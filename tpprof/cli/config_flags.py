@@ -17,12 +17,16 @@ from typing import Any, Sequence
 
 from tpprof.config import (
     DTYPE_BYTES, PRESETS, RULES, Config, Grid, RuleSpec, load_config_file, make_config, rules_accepting,
+    set_net_file_dt,
 )
 from tpprof.errors import UserError
 from tpprof.units import parse_ascii_int, parse_real
 
 #: Help per RuleSpec field (a field without an entry still gets a flag, described by its default).
 RULE_HELP: dict[str, str] = {
+    "update": "where the optimiser step is applied: buffered (a gradient buffer per parameter) or in-loop (each "
+              "weight updated as its gradient element is summed over the batch: no gradient buffer; per-step rules "
+              "at cadence step); default buffered",
     "optimizer": "optimiser: sgd (no state), momentum (1x params), adam (2x params); default adam",
     "cadence": "update cadence: step (every time step, as published) or sequence (gradients accumulated over T, "
                "one update per mini-batch); default step",
@@ -32,7 +36,22 @@ RULE_HELP: dict[str, str] = {
     "similarity": "TP's similarity f in Eq. 15: distance or dot; default distance",
     "train_s": "TP: train the label projection S too (true/false); default false",
     "tess_factors": "TESS's four factors lambda_post,lambda_pre,alpha_post,alpha_pre; default 0.2,0.5,1,1",
+    "flavour": "TESS/TP equations as tpprof reads the paper (paper) or as the authors' code runs them (authors; "
+               "docs/tess_authors.md, docs/tp_authors.md); default paper",
+    "delay_ls": "tess-authors-schedule: the last N of the T steps back-propagate the readout's loss through all "
+                "blocks, 0 = fully local; default 1",
+    "segment": "bptt-ckpt: steps between kept states (the segment recomputed in backward); default ceil(sqrt(T))",
+    "window": "tbptt: window K, an update every K steps with gradients through at most K steps; default min(T, 25)",
+    "compact": "bptt-ckpt / tbptt: save spikes bit-packed and pooling inputs compactly (true/false); default false",
+    "target_rows": "TP: the target path held once per sample (batch, the paper's) or once per class present in "
+                   "the mini-batch (classes, the same updates); default batch",
+    "s_init": "TP: the fixed label projection S drawn uniform U(+-1/sqrt(C)), ws (the authors' 1.8 WS(S)) or "
+              "c-invariant (layer-1 target drive independent of C); default uniform",
+    "trainable": "which layers learn: all, readout (hidden layers frozen), or last:k (the last k hidden layers and "
+                 "the readout); a frozen layer holds no gradient or optimiser state; default all",
 }
+#: Examples for fields whose default is "not set" (None).
+RULE_EXAMPLE: dict[str, str] = {"segment": "10", "window": "25"}
 #: The flags whose values may be comma-separated lists in sweep and measure (grid axes).
 LIST_FIELDS: tuple[str, ...] = ("net", "rule", "batch", "classes", "steps", "dtype", "optimizer")
 
@@ -46,14 +65,16 @@ def rule_fields() -> list[dataclasses.Field]:
 
 
 def add_config_flags(p: argparse.ArgumentParser, *, lists: bool = False, rules: Sequence[str] = RULES,
-                     config_file: bool = True, default_net: str | None = None) -> None:
-    """Add the config flags; with ``lists`` the :data:`LIST_FIELDS` take comma-separated lists."""
+                     config_file: bool = True, default_net: str | None = None, rule_all: bool = True) -> None:
+    """Add the config flags; with ``lists`` the :data:`LIST_FIELDS` take comma-separated lists;
+    ``rules`` are the rules the command accepts (``rule_all``: and ``all`` for every one)."""
     many = " (comma-separated list)" if lists else ""
+    or_all = ", or all" if rule_all else ""
     p.add_argument("--net", default=default_net,
                    help=f"preset ({', '.join(PRESETS)}) or net string, e.g. 700-450-20, 700-450r-20, "
                         f"2x32x32-c64-c128p-10, vgg9:2x32x32{many} (default: {default_net or 'shd'})")
     for name, what, detail, example, list_example in (
-            ("rule", "learning rule", f": {', '.join(rules)}, or all (default: tp)", "tess", "tp,tess,bptt"),
+            ("rule", "learning rule", f": {', '.join(rules)}{or_all} (default: tp)", "tess", "tp,tess,bptt"),
             ("batch", "batch size B", "; default the preset's (128 for shd) or 32", "128", "1,8,64"),
             ("classes", "classes C, resizes the readout", "; default the net's readout", "20", "10,100,1000"),
             ("steps", "time steps T per sequence", "; default the preset's (100 for shd) or 100", "100", "100"),
@@ -62,16 +83,32 @@ def add_config_flags(p: argparse.ArgumentParser, *, lists: bool = False, rules: 
                        help=f"{what}{many}{detail}, e.g. --{name} {list_example if lists else example}")
     for f in rule_fields():
         default = f.default if f.default is not dataclasses.MISSING else None
-        text = RULE_HELP.get(f.name, f"rule option {f.name}; default {default}")
+        text = RULE_HELP[f.name]  # every RuleSpec field says what it means (a test checks)
         many_f = many if f.name in LIST_FIELDS else ""
         switch = {"nargs": "?", "const": "true"} if isinstance(default, bool) else {}  # a bare --train-s is true
         p.add_argument(_flag(f.name), dest=f.name, default=None, metavar="VALUE", **switch,
-                       help=f"{text}{many_f}, e.g. {_flag(f.name)} {_example(default)}")
+                       help=f"{text}{many_f}, e.g. {_flag(f.name)} {RULE_EXAMPLE.get(f.name, _example(default))}")
     add_nir_dt_flag(p)
     if config_file:
         p.add_argument("--config", default=None, metavar="FILE",
                        help="TOML or JSON config file (net, [workload], [rule], [device]); flags given on the "
                             "command line override it, e.g. --config run.toml")
+
+
+class _NoCatalogueDevice(argparse.Action):
+    """``--device`` on a command that runs on a backend: refused in one line that says what
+    ``--device`` means everywhere and which flag this command takes instead."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        cmd = parser.prog.split()[-1]
+        parser.error(f"--device names a catalogue device (tpprof devices), which {cmd} does not use; where the "
+                     f"steps run is --backend (cpu, cuda, cuda:N)")
+
+
+def refuse_catalogue_device(p: argparse.ArgumentParser) -> None:
+    """Add a hidden ``--device`` that refuses itself (see :class:`_NoCatalogueDevice`)."""
+    p.add_argument("--device", action=_NoCatalogueDevice, help=argparse.SUPPRESS, dest="catalogue_device")
 
 
 def add_nir_dt_flag(p: argparse.ArgumentParser) -> None:
@@ -82,14 +119,9 @@ def add_nir_dt_flag(p: argparse.ArgumentParser) -> None:
 
 
 def apply_nir_dt(args: argparse.Namespace) -> None:
-    """Hand ``--nir-dt`` to the NIR reader before any net is parsed (nir_io imports numpy only)."""
-    import sys
-
-    dt = getattr(args, "nir_dt", None)
-    if dt is not None or "tpprof.nir_io" in sys.modules:  # None clears an earlier command's in this process
-        from tpprof.nir_io import set_default_dt
-
-        set_default_dt(dt)
+    """Hand ``--nir-dt`` to the net-file readers before any net is parsed (None clears an earlier
+    command's in this process)."""
+    set_net_file_dt(getattr(args, "nir_dt", None))
 
 
 def _example(default: Any) -> str:
@@ -118,6 +150,14 @@ def _rule_value(field: dataclasses.Field, text: str) -> Any:
             raise UserError(field.name, f"{_cut(t)} is not an integer", "an integer")
         return v
     return t
+
+
+def check_rules(value: str | None, rules: Sequence[str]) -> None:
+    """Each rule named in ``value`` (comma-separated) is one of ``rules``, the rules this command
+    can run; the error lists those, not every rule tpprof knows."""
+    for r in split_list("rule", value) or []:
+        if r.strip().lower() not in rules:
+            raise UserError("rule", f"{r[:40]!r} is not one this command runs", ", ".join(rules))
 
 
 def split_list(field: str, value: Any) -> list[str] | None:

@@ -19,8 +19,8 @@ _EXAMPLES = """examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a trained checkpoint as a NIR graph (.nir) for other SNN tools",
                        description="Write the trained net of a tpprof checkpoint (weights, LIF parameters, integrator "
-                                   "readout) as a NIR graph (HDF5), readable by snnTorch's import_from_nir, snn-mlir, nirtorch and "
-                                   "tpprof; train with --reset hard for a file that computes what tpprof computed. "
+                                   "readout) as a NIR graph (HDF5), readable by snnTorch's import_from_nir, snn-mlir, "
+                                   "nirtorch and tpprof; train with --reset hard for a file that computes what tpprof computed. "
                                    "Needs the nir extra: pip install 'tpprof[nir]'.",
                        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a model.pt written by tpprof train (e.g. runs/tp0/model.pt)")
@@ -66,7 +66,8 @@ def neurobench_output(learner, ds, doc: dict, line: str, as_json: bool) -> int:
     print(f"{'metric (NeuroBench key)':<34} {'NeuroBench':>16} {'tpprof':>16}  agree")
     rows = [("Footprint (bytes)", "Footprint"), ("ConnectionSparsity", "ConnectionSparsity"),
             ("ActivationSparsity", "ActivationSparsity")]
-    rows += [(f"SynapticOperations {k}", f"SynapticOperations.{k}") for k in ("Dense", "Effective_ACs", "Effective_MACs")]
+    rows += [(f"SynapticOperations {k}", f"SynapticOperations.{k}")
+             for k in ("Dense", "Effective_ACs", "Effective_MACs")]
 
     def get(d: dict, key: str):
         head, _, sub = key.partition(".")
@@ -81,8 +82,13 @@ def neurobench_output(learner, ds, doc: dict, line: str, as_json: bool) -> int:
     print(f"closest snnTorch neuron: {eq['setting']} ({'identical' if eq['exact'] else 'close: ' + eq['caveat']})")
     wl = rep["tpprof_train_workload"]
     print(f"training peak (not in NeuroBench), B={wl['batch']} T={wl['steps']} {wl['dtype']} {wl['optimizer']}:")
-    for rule, v in rep["tpprof_train_peak_analytic_bytes"].items():
-        m = rep.get("tpprof_train_peak_measured_bytes", {}).get(rule)
-        ms = format_bytes(m) if isinstance(m, int) else str(m)
-        print(f"  {rule:<5} analytic {format_bytes(v):>12}   measured (cpu) {ms:>12}")
+    peaks = rep["tpprof_train_peak_analytic_bytes"]
+    width = max(len(r) for r in peaks) if peaks else 4
+    measured = rep.get("tpprof_train_peak_measured_bytes", {})
+    print(f"  {'rule':<{width}} {'analytic':>12} {'measured (cpu)':>16}")
+    for rule, v in peaks.items():
+        m = measured.get(rule)
+        # measured: TP, TESS, BPTT and the checkpoint's own rule (one process each); the rest: analytic only
+        ms = format_bytes(m) if isinstance(m, int) else "not measured" if m is None else str(m)[:60]
+        print(f"  {rule:<{width}} {format_bytes(v):>12} {ms:>16}")
     return 0

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from tpprof.cli.config_flags import (add_config_flags, add_nir_dt_flag, apply_nir_dt, ascii_float, ascii_int,
-                                     config_from_args, int_flag)
+                                     check_rules, config_from_args, int_flag, refuse_catalogue_device)
 from tpprof.config import TRAINABLE_RULES
 from tpprof.errors import UserError
 
@@ -39,7 +39,8 @@ def _data_flags(p: argparse.ArgumentParser, default_data: str | None = "fsdd") -
     p.add_argument("--data-dir", default=None,
                    help="folder with the FSDD recordings; else $TPPROF_FSDD, else ../shared/data/fsdd "
                         "(e.g. --data-dir ~/fsdd)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (e.g. --device cuda)")
+    p.add_argument("--backend", default="cpu", help="where the steps run: cpu, cuda or cuda:N (e.g. --backend cuda)")
+    refuse_catalogue_device(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars (e.g. in batch jobs)")
     p.add_argument("--threads", type=ascii_int, default=None,
                    help="torch CPU threads; 1 gives steady timings on shared machines (e.g. --threads 1)")
@@ -53,13 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=_TRAIN_EXAMPLES, formatter_class=fmt)
     # net, rule, batch, steps, optimizer, lr, similarity, train-s, ...: the shared config flags; the net's
     # input must match the data, its readout is resized to the data's classes, T is the data's
-    add_config_flags(p, rules=TRAINABLE_RULES, config_file=False, default_net="fsdd")
+    add_config_flags(p, rules=TRAINABLE_RULES, config_file=False, default_net="fsdd", rule_all=False)
     _data_flags(p)
     p.add_argument("--epochs", type=ascii_int, required=True, help="epochs (e.g. --epochs 10)")
     p.add_argument("--seed", type=ascii_int, default=0, help="seed of the weights and the shuffling (e.g. --seed 1)")
     p.add_argument("--limit", type=ascii_int, default=None, help="use the first N training samples (e.g. --limit 300)")
     p.add_argument("--freeze-hidden", action="store_true",
-                   help="control run: hidden layers stay at their random init, only the readout learns")
+                   help="control run: hidden layers stay at their random init, only the readout learns "
+                        "(the same as --trainable readout)")
     p.add_argument("--holdout-speaker", default=None,
                    help="FSDD: pretrain without this speaker, for tpprof finetune (e.g. --holdout-speaker theo)")
     p.add_argument("--test-data", default=None, help="a separate test file for .npz/.h5 data (e.g. test.npz)")
@@ -69,6 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (e.g. --out runs/tp0)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out after its last complete epoch (same flags as that run)")
+    p.add_argument("--force", action="store_true",
+                   help="replace another run's files in --out (without it such a folder is refused), e.g. --force")
     p.add_argument("--reset", choices=("soft", "hard"), default=None,
                    help="the neurons' reset (default: the net's; soft for net strings): hard makes a net whose "
                         "NIR export computes the same in snnTorch and snn-mlir (e.g. --reset hard)")
@@ -80,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=fmt)
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="a model.pt written by tpprof train (e.g. runs/tp0/model.pt)")
-    src.add_argument("--net", help="a .nir file: its weights and neurons, e.g. exported by snnTorch (e.g. --net net.nir)")
+    src.add_argument("--net", help="a .nir file: its weights and neurons, e.g. exported by snnTorch "
+                                   "(e.g. --net net.nir)")
     add_nir_dt_flag(e)
     _data_flags(e, default_data=None)
     e.add_argument("--test-data", default=None, help="with --net: a separate test file for .npz/.h5 data")
@@ -101,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--net", help="a .nir file whose weights and neurons start the fine-tune (e.g. --net net.nir)")
     add_nir_dt_flag(f)
     f.add_argument("--rule", default="tp", help="with --net: the learning rule (e.g. --rule tp)")
-    f.add_argument("--batch", type=ascii_int, default=32, help="with --net: the mini-batch (e.g. --batch 32)")
+    f.add_argument("--batch", type=ascii_int, default=32, help="with --net: the batch size B of the fine-tune (e.g. --batch 32)")
     _data_flags(f)
     f.add_argument("--speaker", required=True, help="the new user, an FSDD speaker (e.g. --speaker theo)")
     f.add_argument("--shots", default="all", help="takes per digit in the support set: 1, 5 or all (e.g. --shots 5)")
@@ -122,7 +127,7 @@ def _setup(args: argparse.Namespace) -> str:
         if not 1 <= args.threads <= cpus:
             raise UserError("threads", f"{str(args.threads)[:20]} is out of range", f"an integer 1..{cpus} (this machine's CPUs)")
         torch.set_num_threads(args.threads)
-    return resolve_device(args.device)
+    return resolve_device(args.backend)
 
 
 #: Upper bounds of the counts a run loops over: past them a typo is a run that never ends.
@@ -143,6 +148,11 @@ def train_handler(args: argparse.Namespace) -> int:
     for name in ("epochs", "limit", "mels"):
         _check_positive(name, getattr(args, name))
     steps = int_flag("steps", args.steps)  # T of the FSDD features or SHD bins (default 50 / 100)
+    if args.rule is not None and "," in args.rule:
+        raise UserError("rule", f"{args.rule[:40]!r} names several rules", "one rule: " + ", ".join(TRAINABLE_RULES))
+    check_rules(args.rule, TRAINABLE_RULES)
+    if args.freeze_hidden and getattr(args, "trainable", None) not in (None, "readout"):
+        raise UserError("freeze-hidden", f"contradicts --trainable {args.trainable}", "one of them")
     config_from_args(args)  # every config flag checked before the data loads
     check_seed(args.seed)
     device = _setup(args)
@@ -161,9 +171,10 @@ def train_handler(args: argparse.Namespace) -> int:
     learner = _nir_learner(args.net, cfg, device, args.seed) if not getattr(args, "resume", False) else None
     m = fit(cfg, train, test, epochs=args.epochs, seed=args.seed, out_dir=args.out, device=device,
             freeze_hidden=args.freeze_hidden, progress=not args.no_progress, meta=spec,
-            resume=getattr(args, "resume", False), learner=learner)
+            resume=getattr(args, "resume", False), learner=learner, force=args.force)
+    last3 = f", mean of last 3 {m['test_mean_last3']:.4f}" if m["test_mean_last3"] is not None else ""
     print(f"{cfg.rule.name} {cfg.net.to_string()} on {args.data} ({task}): test {m['test_final']:.4f} "
-          f"(best {m['test_best']:.4f}, mean of last 3 {m['test_mean_last3']:.4f}), train {m['train_accuracy']:.4f}, "
+          f"(best {m['test_best']:.4f}{last3}), train {m['train_accuracy']:.4f}, "
           f"{m['seconds_per_epoch']:.1f} s/epoch -> {args.out}")
     return 0
 
@@ -295,7 +306,7 @@ def finetune_handler(args: argparse.Namespace) -> int:
                  seed=args.seed, out_dir=args.out, device=device, progress=not args.no_progress,
                  meta={"speaker": split.speaker, "shots": str(args.shots), "task": task}, start=start)
     print(f"{split.speaker}, {args.shots}-shot ({m['support_size']} support, {m['query_size']} query): "
-          f"before {m['before_accuracy']:.4f} -> after {m['after_accuracy']:.4f} -> {args.out}")
+          f"query accuracy before {m['before_accuracy']:.4f} -> after {m['after_accuracy']:.4f} -> {args.out}")
     print(finetune_memory_line(m["memory"]))
     return 0
 
@@ -309,4 +320,4 @@ def finetune_memory_line(mem: dict[str, Any]) -> str:
         return head + format_bytes(mem["peak_bytes"])
     b, c = mem["peak_bytes_target_rows_batch"], mem["peak_bytes_target_rows_classes"]
     return (head + f"TP target_rows=batch {format_bytes(b)}, target_rows=classes {format_bytes(c)} "
-            f"(K = {mem['target_rows_classes_k']}, {c / b:.2f}x); this run used {mem['target_rows']}")
+            f"(K = {mem['target_rows_classes_k']}, {c / b:.2f}x); this run used target_rows={mem['target_rows']}")

@@ -2,9 +2,9 @@
 
 Dataset: Z. Jackson et al., *Free Spoken Digit Dataset* (CC BY-SA 4.0): 3,000 mono 8 kHz
 recordings, 6 speakers × 10 digits × 50 takes, files ``{digit}_{speaker}_{take}.wav``. It is
-read in place from ``--data-dir``, else ``$TPPROF_FSDD``, else ``shared/data/fsdd`` in the folder
-above the ``tpprof`` package, the current folder, or any folder above either (so a checkout, a
-worktree and a ``pip install .`` all find ``/work/shared/data/fsdd``); else a one-line error.
+read in place from ``--data-dir``, else ``$TPPROF_FSDD``, else ``shared/data/fsdd`` inside the
+source checkout or beside it (``<checkout>/../shared``; :func:`default_roots`), never from the
+current folder or its ancestors; else a one-line error.
 
 Features (tpprof's choice, computed with numpy/scipy only):
 
@@ -109,15 +109,18 @@ def _candidates(data_dir: str | os.PathLike | None) -> list[tuple[Path, str]]:
         return [(Path(data_dir), "--data-dir")]
     if os.environ.get("TPPROF_FSDD"):
         return [(Path(os.environ["TPPROF_FSDD"]), "$TPPROF_FSDD")]
-    # default: shared/data/fsdd beside the checkout or the current folder, or any folder above them
-    # (a checkout under /work/wt/x and an installed package both reach /work/shared/data/fsdd)
-    seen: list[tuple[Path, str]] = []
-    for start in (Path(__file__).resolve().parents[2], Path.cwd().resolve()):
-        for anc in (start, *start.parents):
-            cand = anc / "shared" / "data" / "fsdd"
-            if all(cand != c for c, _ in seen):
-                seen.append((cand, "default"))
-    return seen
+    return [(c, "default") for c in default_roots()]
+
+
+def default_roots() -> list[Path]:
+    """Where FSDD is looked for without --data-dir or $TPPROF_FSDD: ``shared/data/fsdd`` inside
+    this source checkout or beside it (``<checkout>/../shared``, as CI lays it out), and only
+    when the package runs from a checkout (a ``pyproject.toml`` above it). Never the current
+    folder or any ancestor: on a shared machine that could be someone else's folder."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "pyproject.toml").is_file():
+        return []
+    return [root / "shared" / "data" / "fsdd", root.parent / "shared" / "data" / "fsdd"]
 
 
 def _wav_dir(root: Path) -> Path | None:
@@ -134,7 +137,7 @@ def find_fsdd(data_dir: str | os.PathLike | None = None) -> Path:
         if (found := _wav_dir(root)) is not None:  # None also when root is no folder
             return found
     if not tried:
-        tried = [f"shared/data/fsdd in {Path(__file__).resolve().parents[2]}, {Path.cwd()} or a folder above them"]
+        tried = [", ".join(str(r) for r in default_roots()) or "no default (not a source checkout)"]
     raise UserError("data", "FSDD recordings not found in " + "; ".join(tried),
                     "--data-dir DIR or TPPROF_FSDD=DIR, a folder with {digit}_{speaker}_{take}.wav files "
                     "(or a recordings/ subfolder)")

@@ -7,6 +7,7 @@ pretraining when ``holdout_speaker`` is set), ``PATH.npz`` (:mod:`tpprof.data.ar
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,16 @@ def load_train_test(data: str, task: str = "digit", *, data_dir: str | None = No
                     holdout_speaker: str | None = None, seed: int = 0) -> tuple[ArrayDataset, ArrayDataset, dict]:
     """(train, test, spec); ``spec`` records how to load the same data again (evaluate, finetune)."""
     if str(data).strip().lower() == "fsdd":
-        from tpprof.data.fsdd import check_task, new_user_split, official_split
+        from tpprof.data.fsdd import check_task, find_fsdd, new_user_split, official_split
 
         check_task(task)
         spec = {"kind": "fsdd", "task": task, "data_dir": data_dir,
                 "features": {"steps": steps or 50, "n_mels": n_mels, "encoding": encoding},
                 "holdout_speaker": holdout_speaker}
         fs = load_fsdd_features(spec)
+        spec["data_dir"] = str(find_fsdd(data_dir))  # where it was found: --data-dir, $TPPROF_FSDD or default
+        spec["data_dir_from"] = ("--data-dir" if data_dir is not None
+                                 else "$TPPROF_FSDD" if os.environ.get("TPPROF_FSDD") else "default")
         if holdout_speaker:
             split = new_user_split(fs, holdout_speaker, "all", seed, task)
             spec["holdout_speaker"] = split.speaker

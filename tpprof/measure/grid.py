@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from tpprof.config import TRAINABLE_RULES, Config, Grid, RuleSpec, make_config
 from tpprof.errors import UserError
+from tpprof.measure.claims import PointClaims
 from tpprof.store import append_row, finished_keys, point_key, point_label
 
 GRID_KEYS = ("rule", "net", "batch", "classes", "steps", "dtype", "device")
@@ -187,6 +188,9 @@ def load_grid(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     if not isinstance(blocks, list) or not blocks:
         raise UserError("grid", f"{p.name} has no [[grid]] block", "one or more [[grid]] tables")
     proto = data.get("protocol", {})
+    if not isinstance(proto, Mapping):
+        raise UserError("protocol", f"{p.name}: protocol is a {type(proto).__name__}, not a table",
+                        "a [protocol] table, e.g. [protocol] repeats = 3")
     bad = set(proto) - set(PROTOCOL_KEYS)
     if bad:
         raise UserError("protocol", f"unknown key(s) {sorted(bad)}", ", ".join(PROTOCOL_KEYS))
@@ -492,6 +496,7 @@ class GridResult:
 
     ran: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
+    busy: int = 0  # points another run on the same file was measuring (skipped here)
 
     def count(self, status: str) -> int:
         return sum(r["status"] == status for r in self.ran)
@@ -509,20 +514,75 @@ def run_grid(points: Sequence[Point], out: str | Path, protocol: Protocol, run_o
     from tpprof.store import check_out_file
 
     check_out_file(out)  # a folder or an unwritable path fails before any point is measured
-    done = finished_keys(out, retry_failed=retry_failed)
-    todo = [p for p in points if p.key not in done]
+    done = _Finished(out, retry_failed)
+    todo = [p for p in points if p.key not in done.keys]
     res = GridResult(skipped=len(points) - len(todo))
-    bar = tqdm(total=len(todo), desc="measure" if executor is None else f"measure ({executor.name})", unit="point",
-               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    claims = PointClaims(out)
+    try:
+        if executor is not None:  # points go out in bulk: claim them all now
+            todo = _claimed(todo, claims, done, res)
+        bar = tqdm(total=len(todo), desc="measure" if executor is None else f"measure ({executor.name})",
+                   unit="point", file=sys.stderr, disable=not progress, dynamic_ncols=True)
 
-    def in_order() -> Iterator[dict[str, Any]]:  # here, one point after the other, each named on the bar
-        for p in todo:
-            bar.set_postfix_str(p.label(), refresh=True)
-            yield run_one(p, protocol)
+        def in_order() -> Iterator[dict[str, Any]]:  # here, one point after the other, each claimed then named
+            for p in todo:
+                if not _claimed([p], claims, done, res):
+                    bar.update(1)
+                    continue
+                bar.set_postfix_str(p.label(), refresh=True)
+                yield run_one(p, protocol)
 
-    for row in in_order() if executor is None else executor.imap(run_one, todo, protocol):
-        append_row(out, row)
-        res.ran.append(row)
-        bar.update(1)
-    bar.close()
+        for row in in_order() if executor is None else executor.imap(run_one, todo, protocol):
+            done.wrote(point_key(row), append_row(out, row))
+            claims.release(point_key(row))
+            res.ran.append(row)
+            bar.update(1)
+        bar.close()
+    finally:
+        claims.close()
     return res
+
+
+class _Finished:
+    """The keys already in the results file, re-read only when the file changed other than by
+    this run's own appends (another run on the same file)."""
+
+    def __init__(self, out: str | Path, retry_failed: bool) -> None:
+        self.out, self.retry_failed = Path(out), retry_failed
+        self.keys = finished_keys(out, retry_failed=retry_failed)
+        self.state = self._state()
+
+    def _state(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.out)
+        except OSError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def fresh(self) -> set[tuple[str, ...]]:
+        if self._state() != self.state:
+            self.keys = finished_keys(self.out, retry_failed=self.retry_failed)
+            self.state = self._state()
+        return self.keys
+
+    def wrote(self, key: tuple[str, ...], start: int) -> None:
+        """This run appended ``key`` at offset ``start``: the file is still known when nothing
+        else was appended since it was last read (another run's rows force a re-read)."""
+        self.keys.add(key)
+        known = self.state is not None and start == self.state[1]
+        self.state = self._state() if known else None
+
+
+def _claimed(points: Sequence[Point], claims: PointClaims, done: _Finished, res: GridResult) -> list[Point]:
+    """The points this run now holds (another run's are counted in ``res.busy``), less those the
+    file gained since it was read (another run finished them: counted as skipped)."""
+    mine = [p for p in points if claims.claim(p.key)]
+    res.busy += len(points) - len(mine)
+    if not mine:
+        return mine
+    keys = done.fresh()
+    for p in mine:
+        if p.key in keys:
+            claims.release(p.key)
+            res.skipped += 1
+    return [p for p in mine if p.key not in keys]

@@ -8,7 +8,7 @@ logits = learner.predict(x)         # (B, C): readout potential m^T (input path 
 feats = learner.layer_traces(x)     # [(B, n_out_l)] input traces ε_l at t = T
 learner.memory_inventory()          # [(name, category, tensor)] held between steps
 learner.state_dict() / learner.load_state_dict(sd)
-learner.freeze_hidden = True        # control: only the readout learns
+# RuleSpec.trainable = "readout" (or "last:k"): only the readout (and the last k hidden layers) learn
 ```
 Equations: tpprof/snn/neurons.py (LIF), nets.py (layers), tp.py, tess.py, bptt.py, bptt_variants.py, ottt.py.
 """

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 
-from tpprof.config import CATEGORIES, Config
+from tpprof.config import CATEGORIES, Config, frozen_layers
 from tpprof.errors import UserError
 from tpprof.snn.neurons import LIFParams, LIFState, lif_step, lif_zeros
 from tpprof.snn.nets import SpikingNet, build_net
@@ -118,18 +118,38 @@ class Learner:
         self.lif = LIFParams.from_spec(cfg.net.neuron)
         self.beta = float(cfg.net.neuron.beta)
         self.classes = cfg.net.readout
-        self.freeze_hidden = False
-        #: layer 1's input products on CSR frames: "auto" (by the batch's density), "dense", "sparse"
+        #: F: hidden layers 1..F are frozen (``RuleSpec.trainable``): no update, so no gradient
+        #: buffer and no optimiser state; layers F+1..L and the readout learn.
+        self.frozen = frozen_layers(cfg.rule, cfg.net.depth)
+        #: layer 1's input products on the spikes' indices: "auto" (by the batch's density), "dense", "sparse"
         self.input_path = "auto"
-        self._frames: SpikeFrames | None = None  # this mini-batch's CSR frames (sparse path) or None
-        self._t = 0  # the time step being run (indexes the CSR frames)
+        self._frames: SpikeFrames | None = None  # this mini-batch's sparse input frames, or None
+        self._t = 0  # the time step being run (indexes the frames)
         self._state: object | None = None  # per-mini-batch state, (re)allocated by train_batch
         self._setup_extra()
         self._groups = self._param_groups()
-        for _, params in self._groups:
+        for g, (_, params) in enumerate(self._groups):
             for p in params:
-                p.grad = torch.zeros_like(p)  # persistent gradient buffer
-        self._optims = [make_optimizer(params, cfg.rule.optimizer, cfg.rule.lr) for _, params in self._groups]
+                if self.trains_group(g):
+                    p.grad = torch.zeros_like(p)  # persistent gradient buffer
+                else:
+                    p.requires_grad_(False)  # frozen: autograd (BPTT family) records nothing for it
+        self._optims: list[LayerOptimizer | None] = [
+            make_optimizer(params, cfg.rule.optimizer, cfg.rule.lr) if self.trains_group(g) else None
+            for g, (_, params) in enumerate(self._groups)]
+
+    def trains_group(self, g: int) -> bool:
+        """Does parameter group ``g`` learn? Groups 0..L−1 are the hidden layers, the last the readout."""
+        return g >= self.frozen
+
+    def trains(self, i: int) -> bool:
+        """Does hidden layer ``i`` (0-based) learn?"""
+        return i >= self.frozen
+
+    @property
+    def freeze_hidden(self) -> bool:
+        """True when every hidden layer is frozen (``RuleSpec.trainable = "readout"``)."""
+        return self.frozen == len(self.net.layers)
 
     # ---- hooks for subclasses -----------------------------------------------------------
     def _setup_extra(self) -> None:
@@ -172,7 +192,8 @@ class Learner:
         if not (lr > 0 and math.isfinite(lr)):
             raise UserError("lr", f"{lr} is not a positive number", "a number > 0, e.g. 1e-4")
         for opt in self._optims:
-            opt.lr = lr
+            if opt is not None:
+                opt.lr = lr
 
     def named_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
         """Trainable tensors (W_l, R_l, W_out, and S when it is trained)."""
@@ -203,7 +224,7 @@ class Learner:
                 inv.append((name + ".grad", "gradients", p.grad))
         names = {id(p): n for n, p in self.named_parameters()}
         for opt in self._optims:
-            for p, st in opt.state.items():
+            for p, st in (opt.state.items() if opt is not None else ()):
                 for key, val in st.items():
                     if torch.is_tensor(val):
                         inv.append((f"{names.get(id(p), '?')}.{key}", "optimizer", val))
@@ -256,15 +277,15 @@ class Learner:
         return x[:, t].to(device=self.device, dtype=self.dtype)
 
     def _use_frames(self, x: torch.Tensor | None) -> None:
-        """Set (x given) or drop (None) this mini-batch's CSR input frames (tpprof.snn.sparse)."""
-        self._frames = None  # the previous batch's copies go first
+        """Set (x given) or drop (None) this mini-batch's sparse input frames (tpprof.snn.sparse)."""
+        self._frames = None  # the previous batch's index arrays go first
         if x is not None:
             lay = self.net.layers[0]
             self._frames = choose_frames(self.input_path, x, not lay.is_conv, lay.W.shape[0], self.dtype, self.device)
 
     def _current1(self, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Layer 1's feed-forward current I_1 = current(x^t): on the CSR frame of step ``self._t``
-        when the sparse path is on, else dense."""
+        """Layer 1's feed-forward current I_1 = current(x^t): on the spikes' indices of step
+        ``self._t`` when the sparse path is on, else dense."""
         if self._frames is None:
             return self.net.layers[0].current(a, w)
         return self._frames.linear(self._t, w)  # (B, H)
@@ -320,7 +341,8 @@ class Learner:
         idx = range(len(self._groups)) if groups is None else groups
         for g in idx:
             for p in self._groups[g][1]:
-                p.grad.zero_()
+                if p.grad is not None:  # a frozen layer has no gradient buffer
+                    p.grad.zero_()
 
     def _run_local_steps(self, x: torch.Tensor, c: torch.Tensor, st: object, lr_scale: float,
                          on_step: Callable[[int], None] | None) -> None:
@@ -344,10 +366,10 @@ class Learner:
             self._use_frames(None)
 
     def _step_optims(self, lr_scale: float = 1.0) -> None:
-        """Optimiser steps: every group, or only the readout when the hidden layers are frozen."""
-        opts = self._optims[-1:] if self.freeze_hidden else self._optims
-        for opt in opts:
-            opt.step(lr_scale)
+        """Optimiser steps of the groups that learn (a frozen layer has none)."""
+        for opt in self._optims:
+            if opt is not None:
+                opt.step(lr_scale)
 
     @staticmethod
     def _result(m: torch.Tensor, y: torch.Tensor, **extra: float) -> dict:

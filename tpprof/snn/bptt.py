@@ -50,9 +50,6 @@ class BPTTLearner(Learner):
         """Forward T steps with autograd, backward once, one optimiser step."""
         x, y = self._check_xy(x, y)
         B, T = x.shape[0], x.shape[1]
-        hidden = [p for g in self._groups[:-1] for p in g[1]]
-        for p in hidden:
-            p.requires_grad_(not self.freeze_hidden)
         exclude = {p.untyped_storage().data_ptr() for _, p in self.named_parameters()}
         exclude.add(x.untyped_storage().data_ptr())
         self._saved = []
@@ -95,7 +92,4 @@ class BPTTLearner(Learner):
         self._live = {}
         del states, w_eff
         self._step_optims(lr_scale)
-        m = m.detach()
-        for p in hidden:
-            p.requires_grad_(True)
-        return self._result(m, y)
+        return self._result(m.detach(), y)

@@ -184,10 +184,8 @@ class _BPTTFamily(Learner):
         return inv
 
     def _hidden_trainable(self) -> list[torch.nn.Parameter]:
-        hidden = [p for g in self._groups[:-1] for p in g[1]]
-        for p in hidden:
-            p.requires_grad_(not self.freeze_hidden)
-        return hidden
+        """The hidden parameters that learn (frozen ones have requires_grad False since __init__)."""
+        return [p for g in self._groups[:-1] for p in g[1] if p.requires_grad]
 
     def _zero_states(self, B: int) -> list[LIFState]:
         return [self._lif_zeros(B, lay.geom.neuron_shape) for lay in self.net.layers]
@@ -282,8 +280,6 @@ class _BPTTFamily(Learner):
         self._use_frames(None)
         self._live = {}
         self._kept = []
-        for p in hidden:
-            p.requires_grad_(True)
         return self._result(m.detach(), y)
 
 

@@ -55,8 +55,9 @@ class OTTTLearner(Learner):
         inv: Inventory = []
         for i, lif in enumerate(st.lif):
             l = i + 1
-            inv += [(f"layer{l}.v", "neuron_state", lif.v), (f"layer{l}.s", "neuron_state", lif.s),
-                    (f"layer{l}.trace_in", "traces", st.tr_in[i])]
+            inv += [(f"layer{l}.v", "neuron_state", lif.v), (f"layer{l}.s", "neuron_state", lif.s)]
+            if st.tr_in[i] is not None:
+                inv.append((f"layer{l}.trace_in", "traces", st.tr_in[i]))
             if st.tr_rec[i] is not None:
                 inv.append((f"layer{l}.trace_rec", "traces", st.tr_rec[i]))
         inv += [(f"layer{len(st.lif)}.eps", "traces", st.eps_last), ("readout.m", "neuron_state", st.m)]
@@ -66,8 +67,10 @@ class OTTTLearner(Learner):
         layers = self.net.layers
         return OTTTState(
             lif=[self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers],
-            tr_in=[self._zeros(B, *lay.geom.in_shape) for lay in layers],
-            tr_rec=[self._zeros(B, lay.spec.width) if lay.R is not None else None for lay in layers],
+            # a frozen layer (RuleSpec.trainable) has no weight gradient: no presynaptic trace
+            tr_in=[self._zeros(B, *lay.geom.in_shape) if self.trains(i) else None for i, lay in enumerate(layers)],
+            tr_rec=[self._zeros(B, lay.spec.width) if lay.R is not None and self.trains(i) else None
+                    for i, lay in enumerate(layers)],
             eps_last=self._zeros(B, *layers[-1].geom.out_shape),
             m=self._zeros(B, self.classes),
         )
@@ -89,7 +92,7 @@ class OTTTLearner(Learner):
         B = x_t.shape[0]
         p = self.lif
         lam = p.alpha
-        learn = not self.freeze_hidden
+        learn = not self.freeze_hidden  # the spatial backward stops below the first trained layer
         layers = self.net.layers
         w_eff = [lay.weight_eff() for lay in layers]
         a = x_t
@@ -99,11 +102,14 @@ class OTTTLearner(Learner):
             cur = self._current1(a, w_eff[i]) if i == 0 else lay.current(a, w_eff[i])  # (B, *neuron)
             if lay.R is not None:
                 cur += lay.rec_current(s_prev)
-                st.tr_rec[i].mul_(lam).add_(s_prev)  # r̂ ← λ r̂ + s^{t−1}
+                if st.tr_rec[i] is not None:
+                    st.tr_rec[i].mul_(lam).add_(s_prev)  # r̂ ← λ r̂ + s^{t−1}
             s, u, st.lif[i] = lif_step(cur, st.lif[i], p)
-            st.tr_in[i].mul_(lam).add_(a)  # â_{l−1} ← λ â_{l−1} + a_{l−1}
+            if st.tr_in[i] is not None:
+                st.tr_in[i].mul_(lam).add_(a)  # â_{l−1} ← λ â_{l−1} + a_{l−1}
             o, idx = lay.pool(s)  # (B, *out)
-            keep.append((u, s, idx))
+            keep.append((u, s, idx) if self.trains(i) else None)  # a frozen layer is not back-propagated
+            del u
             a = o
         st.eps_last.add_(a)  # ε_L ← ε_L + a_L
         st.m.addmm_(a.reshape(B, -1), self.net.W_out.t())  # m^t = m^{t−1} + W_out a_L
@@ -112,7 +118,7 @@ class OTTTLearner(Learner):
         if not learn:
             return
         g_a = (g_m @ self.net.W_out).view_as(a)  # ∂L_t/∂a_L, (B, *out_L)
-        for i in range(len(layers) - 1, -1, -1):
+        for i in range(len(layers) - 1, self.frozen - 1, -1):  # down to the first trained layer
             lay = layers[i]
             u, s, idx = keep.pop()
             g_s = lay.pool_backward(g_a, s, idx)  # (B, *neuron)
@@ -121,7 +127,7 @@ class OTTTLearner(Learner):
             lay.add_weight_grad(lay.W.grad, [(st.tr_in[i], delta)], beta=acc)  # ∂W_l = δ_lᵀ â_{l−1}
             if lay.R is not None:
                 lay.R.grad.addmm_(delta.t(), st.tr_rec[i], beta=acc)  # ∂R_l = δ_lᵀ r̂_l, (H, H)
-            if i > 0:
+            if i > self.frozen:  # layer i−1 learns: carry ∂L_t/∂a_{l−1} down
                 if lay.is_conv:
                     g_a = torch.nn.grad.conv2d_input((B, *lay.geom.in_shape), w_eff[i],
                                                      delta, padding=lay.spec.kernel // 2)  # (B, *in_shape)

@@ -102,7 +102,8 @@ class TESSLearner(Learner):
         self.aux_stored = self.cfg.rule.aux == "stored" and not self.authors  # authors: B_l regenerated (D8)
         self.basis: list[torch.Tensor] | None = None
         if self.aux_stored:
-            self.basis = [self._basis(i) for i in range(len(self.net.layers))]
+            # a frozen layer forms no learning signal: its B_l is not held (RuleSpec.trainable)
+            self.basis = [self._basis(i) if self.trains(i) else None for i in range(len(self.net.layers))]
         self.gains: list[torch.nn.Parameter | None] = []
         self.bias: torch.nn.Parameter | None = None
         if self.authors:
@@ -134,7 +135,7 @@ class TESSLearner(Learner):
     def _aux_inventory(self) -> Inventory:
         if self.basis is None:
             return []
-        return [(f"layer{i + 1}.B", "aux", b) for i, b in enumerate(self.basis)]
+        return [(f"layer{i + 1}.B", "aux", b) for i, b in enumerate(self.basis) if b is not None]
 
     def _state_inventory(self) -> Inventory:
         st = self._state
@@ -158,14 +159,18 @@ class TESSLearner(Learner):
         return inv
 
     def _new_state(self, B: int) -> TESSState:
-        """All-zero state; a trace whose term has a zero factor (α_pre or α_post) is not kept."""
+        """All-zero state; a trace whose term has a zero factor (α_pre or α_post), or of a frozen
+        layer (it has no update), is not kept."""
         layers = self.net.layers
         causal, noncausal = self.factors[3] != 0.0, self.factors[2] != 0.0
+        train = [self.trains(i) for i in range(len(layers))]
         return TESSState(
             lif=[self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers],
-            tr_in=[self._zeros(B, *lay.geom.in_shape) if causal else None for lay in layers],
-            tr_post=[self._zeros(B, *lay.geom.neuron_shape) if noncausal else None for lay in layers],
-            tr_rec=[self._zeros(B, lay.spec.width) if lay.R is not None and causal else None for lay in layers],
+            tr_in=[self._zeros(B, *lay.geom.in_shape) if causal and t else None for lay, t in zip(layers, train)],
+            tr_post=[self._zeros(B, *lay.geom.neuron_shape) if noncausal and t else None
+                     for lay, t in zip(layers, train)],
+            tr_rec=[self._zeros(B, lay.spec.width) if lay.R is not None and causal and t else None
+                    for lay, t in zip(layers, train)],
             eps_last=self._zeros(B, *layers[-1].geom.out_shape),
             m=self._zeros(B, self.classes),
         )
@@ -188,7 +193,6 @@ class TESSLearner(Learner):
         B = x_t.shape[0]
         p = self.lif
         lam_post, lam_pre, a_post, a_pre = self.factors
-        learn = not self.freeze_hidden
         a = x_t
         for i, lay in enumerate(self.net.layers):
             s_prev = st.lif[i].s
@@ -198,7 +202,7 @@ class TESSLearner(Learner):
                 cur += lay.rec_current(s_prev)
             s, u, st.lif[i] = lif_step(cur, st.lif[i], p)
             o, idx = lay.pool(s)  # (B, *out)
-            if learn:
+            if self.trains(i):
                 psi = surrogate_at(u, p.v_th, p.k)  # Ψ(u^t), (B, *neuron)
                 basis = self.basis[i] if self.basis is not None else self._basis(i)  # (C, n_out)
                 err = torch.softmax(o.reshape(B, -1) @ basis.t(), dim=1).sub_(c)  # (B, C)
@@ -315,7 +319,7 @@ class TESSLearner(Learner):
         a = x_t
         kept: list[tuple] = []  # back-prop steps: (a_{l−1}, Ψ, e^{t−1}, s, idx) per layer
         for i in range(len(self.net.layers)):
-            a, keep = self._authors_layer(i, a, c if learn and not bp else None, st, w_hat[i], bp)
+            a, keep = self._authors_layer(i, a, c if learn and not bp and self.trains(i) else None, st, w_hat[i], bp)
             if keep is not None:
                 kept.append(keep)
         a_flat = a.reshape(B, -1)  # (B, n_out_L)
@@ -360,13 +364,13 @@ class TESSLearner(Learner):
                           w_hat: list[torch.Tensor]) -> None:
         """Back-prop step: ∂CE(z^t)/∂o_L down through all blocks within the step (their
         STDPConv2dGrad / STDPLinearGrad backward: ∂a_{l−1} = ∂I/∂a (g_s ⊙ Ψ))."""
-        for i in range(len(self.net.layers) - 1, -1, -1):
+        for i in range(len(self.net.layers) - 1, self.frozen - 1, -1):  # down to the first trained layer
             lay = self.net.layers[i]
             a_in, psi, e_prev, s, idx = kept[i]
             g_s = lay.pool_backward(g_o, s, idx)  # (B, *neuron)
             del g_o
             self._authors_wgrad(i, a_in, st.tr_in[i], e_prev, psi, g_s)
-            if i > 0:
+            if i > self.frozen:
                 d = g_s.mul_(psi)  # ∂L/∂I  (B, *neuron), in place: g_s is not read again
                 if lay.is_conv:
                     g_o = torch.nn.grad.conv2d_input(a_in.shape, w_hat[i], d, padding=lay.spec.kernel // 2)

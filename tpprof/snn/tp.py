@@ -205,12 +205,14 @@ class TPLearner(Learner):
             self.lif = self.lif._replace(reset="hard")
         self._lif_t1 = self.lif._replace(v_th=1.0) if self._authors_cnn else self.lif  # D4
         self.R_t1: torch.Tensor | None = None
-        if self.authors and lay1.R is not None:  # D1: nn.Linear(H, H) default init, U(±1/√H), never trained
+        # D1: nn.Linear(H, H) default init, U(±1/√H), never trained (none when no target path runs)
+        if self.authors and lay1.R is not None and not self.freeze_hidden:
             gen = torch.Generator().manual_seed(self.seed + 104729)
             H = lay1.R.shape[0]
             r = (torch.rand((H, H), generator=gen, dtype=torch.float64) * 2 - 1) / H**0.5
             self.R_t1 = r.to(device=self.device, dtype=self.dtype)
-        self.aux_stored = self.cfg.rule.aux == "stored" or self.train_s  # a trained S must be stored
+        # a trained S must be stored; with every hidden layer frozen no target path runs: no fixed S
+        self.aux_stored = (self.cfg.rule.aux == "stored" and not self.freeze_hidden) or self.train_s
         self._s_shape = (g1.n_neurons, self.classes)  # S: (n_neurons_1, C), c ↦ S c
         self._aux_seed = self.seed + 7919  # S has its own stream: the net's draw does not move it
         s = self._draw_s()
@@ -289,18 +291,24 @@ class TPLearner(Learner):
                     (f"layer{l}.v_target", "neuron_state", st.tgt[i].v),
                     (f"layer{l}.s_target", "neuron_state", st.tgt[i].s),
                     (f"layer{l}.eps", "traces", st.eps[i]), (f"layer{l}.eps_target", "traces", st.eps_t[i])]
+            inv = [e for e in inv if e[2] is not None]  # traces a frozen layer does not need
         inv += [("readout.m", "neuron_state", st.m)]
         return inv
 
     def _new_state(self, B: int, K: int | None = None) -> TPState:
-        """Zero state; the target path has K rows (one per class present) or, by default, B."""
+        """Zero state; the target path has K rows (one per class present) or, by default, B.
+
+        With frozen layers (RuleSpec.trainable, layers 1..F): ε_l is held for a trained layer and
+        for the readout's ε_L; ε̃_l for a trained layer and for layer F (the first trained layer's
+        y reads it); the target path's LIF state for every layer (it carries S c up)."""
         layers = self.net.layers
         Kt = B if K is None else K
+        F, L = self.frozen, len(layers)
         return TPState(
             inp=[self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers],
             tgt=[self._lif_zeros(Kt, lay.geom.neuron_shape) for lay in layers],
-            eps=[self._zeros(B, *lay.geom.out_shape) for lay in layers],
-            eps_t=[self._zeros(Kt, *lay.geom.out_shape) for lay in layers],
+            eps=[self._zeros(B, *lay.geom.out_shape) if i >= F or i == L - 1 else None for i, lay in enumerate(layers)],
+            eps_t=[self._zeros(Kt, *lay.geom.out_shape) if i >= F - 1 else None for i, lay in enumerate(layers)],
             kappa=0.0,
             m=self._zeros(B, self.classes),
         )
@@ -320,12 +328,13 @@ class TPLearner(Learner):
         if self.by_class:
             uniq, inv, counts = torch.unique(y, sorted=True, return_inverse=True, return_counts=True)
             self._rows = ClassRows(inv, counts.to(self.dtype).log_(), self._one_hot(uniq))  # K = len(uniq)
-        st = self._state = self._new_state(B, None if self._rows is None else self._rows.c.shape[0])
+        K = 0 if self.freeze_hidden else None if self._rows is None else self._rows.c.shape[0]
+        st = self._state = self._new_state(B, K)  # every hidden layer frozen: no target path (K = 0 rows)
         per_step = self.cfg.rule.cadence == "step"
         self._zero_grads()  # per step, the first contribution overwrites instead (beta = 0)
         acc = 0.0 if per_step else 1.0
         local = torch.zeros((), dtype=self.dtype, device=self.device)
-        self._use_frames(x)  # the sparse input path's CSR frames, when it is taken (tpprof.snn.sparse)
+        self._use_frames(x)  # the sparse input path's frames, when it is taken (tpprof.snn.sparse)
         try:
             for t in range(T):
                 self._t = t
@@ -342,7 +351,7 @@ class TPLearner(Learner):
         """One time step, all layers: both paths, traces, local losses, gradients (in p.grad)."""
         B = x_t.shape[0]
         p, beta = self.lif, self.beta
-        learn = not self.freeze_hidden
+        learn = not self.freeze_hidden  # some hidden layer learns: the target path runs
         kind = self.cfg.rule.similarity
         st.kappa = beta * st.kappa + 1.0  # ε̃_0 ← β ε̃_0 + c, as ε̃_0 = κ c
         rows = self._rows
@@ -358,7 +367,8 @@ class TPLearner(Learner):
                 cur += lay.rec_current(s_prev)
             s, u, st.inp[i] = lif_step(cur, st.inp[i], p)
             o, idx = lay.pool(s)  # (B, *out)
-            torch.add(o, st.eps[i], alpha=beta, out=st.eps[i])  # ε ← β ε + o, one pass
+            if st.eps[i] is not None:
+                torch.add(o, st.eps[i], alpha=beta, out=st.eps[i])  # ε ← β ε + o, one pass
             if learn:
                 if i == 0:
                     cur_t = F.linear(c_t, self._s_matrix()).view(Kt, *lay.geom.neuron_shape)  # S c
@@ -370,40 +380,42 @@ class TPLearner(Learner):
                 p_t = self._lif_t1 if i == 0 else p
                 s_t, u_t, st.tgt[i] = lif_step(cur_t, st.tgt[i], p_t)
                 o_t, idx_t = lay.pool(s_t)
-                torch.add(o_t, st.eps_t[i], alpha=beta, out=st.eps_t[i])
-                # the target-path term reaches W_l for l ≥ 2, R_l, and S when it is trained
-                r_sees_tg = lay.R is not None and not (i == 0 and self.R_t1 is not None)  # D1: R_1 does not
-                need_tg = i > 0 or r_sees_tg or self.train_s
-                sim = (label_similarity(c_t, st.kappa, kind, self._shift) if i == 0
-                       else tp_similarity(prev_t, kind, self._shift))
-                if rows is None:
-                    loss, d_eps, d_eps_t = tp_loss_grad(st.eps[i], st.eps_t[i], sim, need_tg)
-                else:
-                    if kind == "distance" and i > 0:  # a class's distance to itself: exactly 0 (+ the shift)
-                        n_feat = prev_t.shape[1] if prev_t.dim() == 4 else prev_t[0].numel()
-                        sim.diagonal().fill_(-math.sqrt(n_feat) * self._shift)
-                    loss, d_eps, d_eps_t = tp_loss_grad_classes(st.eps[i], st.eps_t[i], sim, rows, need_tg)
-                total += loss
-                d_in = lay.pool_backward(d_eps, s, idx).mul_(surrogate_at(u, p.v_th, p.k))  # (B, *neuron)
-                pairs = [(a, d_in)]
-                if need_tg:
-                    d_tg = lay.pool_backward(d_eps_t, s_t, idx_t).mul_(surrogate_at(u_t, p_t.v_th, p.k))
-                    if i > 0:
-                        pairs.append((a_t, d_tg))
-                if i == 0:  # layer 1's only W term is the input frame's (sparse path or dense)
-                    self._wgrad1(lay.W.grad, a, d_in, acc)
-                else:
-                    lay.add_weight_grad(lay.W.grad, pairs, beta=acc)
-                if lay.R is not None:
-                    lay.R.grad.addmm_(d_in.t(), s_prev, beta=acc)  # (H, H)
-                    if r_sees_tg:
-                        lay.R.grad.addmm_(d_tg.t(), s_prev_t)
-                if i == 0 and self.train_s:
-                    if self._authors_cnn:  # D2: through S_eff = 1.8·WS(S)
-                        g_s = ws_backward(self.S.detach(), d_tg.reshape(Kt, -1).t() @ c_t)  # (n_1, C)
-                        self.S.grad.mul_(acc).add_(g_s)
+                if st.eps_t[i] is not None:
+                    torch.add(o_t, st.eps_t[i], alpha=beta, out=st.eps_t[i])
+                if self.trains(i):  # a frozen layer runs its target path (for the layers above) but has no loss
+                    # the target-path term reaches W_l for l ≥ 2, R_l, and S when it is trained
+                    r_sees_tg = lay.R is not None and not (i == 0 and self.R_t1 is not None)  # D1: R_1 does not
+                    need_tg = i > 0 or r_sees_tg or self.train_s
+                    sim = (label_similarity(c_t, st.kappa, kind, self._shift) if i == 0
+                           else tp_similarity(prev_t, kind, self._shift))
+                    if rows is None:
+                        loss, d_eps, d_eps_t = tp_loss_grad(st.eps[i], st.eps_t[i], sim, need_tg)
                     else:
-                        self.S.grad.addmm_(d_tg.reshape(Kt, -1).t(), c_t, beta=acc)  # (n_1, C)
+                        if kind == "distance" and i > 0:  # a class's distance to itself: exactly 0 (+ the shift)
+                            n_feat = prev_t.shape[1] if prev_t.dim() == 4 else prev_t[0].numel()
+                            sim.diagonal().fill_(-math.sqrt(n_feat) * self._shift)
+                        loss, d_eps, d_eps_t = tp_loss_grad_classes(st.eps[i], st.eps_t[i], sim, rows, need_tg)
+                    total += loss
+                    d_in = lay.pool_backward(d_eps, s, idx).mul_(surrogate_at(u, p.v_th, p.k))  # (B, *neuron)
+                    pairs = [(a, d_in)]
+                    if need_tg:
+                        d_tg = lay.pool_backward(d_eps_t, s_t, idx_t).mul_(surrogate_at(u_t, p_t.v_th, p.k))
+                        if i > 0:
+                            pairs.append((a_t, d_tg))
+                    if i == 0:  # layer 1's only W term is the input frame's (sparse path or dense)
+                        self._wgrad1(lay.W.grad, a, d_in, acc)
+                    else:
+                        lay.add_weight_grad(lay.W.grad, pairs, beta=acc)
+                    if lay.R is not None:
+                        lay.R.grad.addmm_(d_in.t(), s_prev, beta=acc)  # (H, H)
+                        if r_sees_tg:
+                            lay.R.grad.addmm_(d_tg.t(), s_prev_t)
+                    if i == 0 and self.train_s:
+                        if self._authors_cnn:  # D2: through S_eff = 1.8·WS(S)
+                            g_s = ws_backward(self.S.detach(), d_tg.reshape(Kt, -1).t() @ c_t)  # (n_1, C)
+                            self.S.grad.mul_(acc).add_(g_s)
+                        else:
+                            self.S.grad.addmm_(d_tg.reshape(Kt, -1).t(), c_t, beta=acc)  # (n_1, C)
                 a_t, prev_t = o_t, st.eps_t[i]
             a = o
         st.m.addmm_(a.reshape(B, -1), self._w_out().t())  # m ← m + W_out a_L (D3: 1.8·WS(W_out))

@@ -7,9 +7,10 @@ error (as in PyTorch's flop-counter registry), and the registry must cover exact
 
 from __future__ import annotations
 
-from tpprof.analytic.rules._registry import REGISTRY, FullFn, RuleModel, get_rule, register
+from tpprof.analytic.rules._registry import (LOCALITIES, LOCALITY_LABELS, REGISTRY, FullFn, RuleModel, get_rule,
+                                             register)
 
-__all__ = ["REGISTRY", "FullFn", "RuleModel", "get_rule", "register"]
+__all__ = ["REGISTRY", "FullFn", "RuleModel", "get_rule", "register", "LOCALITIES", "LOCALITY_LABELS"]
 
 
 def _load_all() -> None:

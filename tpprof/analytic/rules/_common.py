@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from tpprof.analytic.terms import OPTIMIZER_FACTOR, TermList
-from tpprof.config import Config, LayerGeometry
+from tpprof.config import Config, LayerGeometry, frozen_layers
 
 #: Elementwise operations per trainable element for one optimiser step (order of magnitude:
 #: SGD w -= lr·g; momentum adds m = μm + g; Adam updates two moments, bias-corrects, sqrt, divides).
@@ -35,6 +35,13 @@ class Ctx:
     opt: str
     cadence: str
     aux_stored: bool
+    update: str = "buffered"  # RuleSpec.update: "in-loop" holds no per-step gradient buffer
+    #: F: hidden layers 1..F are frozen (RuleSpec.trainable): no gradient, no optimiser state
+    frozen: int = 0
+
+    def trains(self, layer: int | None) -> bool:
+        """Does hidden layer ``layer`` (1-based; None = the readout) learn?"""
+        return layer is None or layer > self.frozen
 
     @property
     def L(self) -> int:
@@ -48,7 +55,7 @@ class Ctx:
 def ctx(cfg: Config) -> Ctx:
     wl = cfg.workload
     return Ctx(wl.batch, wl.classes, wl.steps, cfg.net.geometry(), cfg.rule.optimizer, cfg.rule.cadence,
-               cfg.rule.aux == "stored")
+               cfg.rule.aux == "stored", cfg.rule.update, frozen_layers(cfg.rule, cfg.net.depth))
 
 
 def positions(g: LayerGeometry) -> int:
@@ -85,6 +92,13 @@ def add_params(tl: TermList, c: Ctx, params: list[Param],
                *, once_per_sequence: bool = False, grad_source: str | None = None) -> None:
     """Weights, one gradient buffer per parameter, optimiser state (sgd 0, momentum 1×, Adam 2×).
 
+    With ``update = "in-loop"`` (per-step rules) there is no gradient buffer: the optimiser step of
+    each element (SGD w −= lr·g; Adam's two moments and w, elementwise) is applied as soon as its
+    gradient g = Σ_b δ[b]·x[b] is summed, inside the gradient loop.
+
+    A frozen layer's parameters (``RuleSpec.trainable``: layer ≤ F) are weights only: no update,
+    so no gradient and no optimiser state (the learners allocate neither).
+
     ``grad_phases(layer)`` gives the phases in which the per-step gradient of a layer lives
     (update every step); cadence ``sequence`` makes the gradient a persistent accumulator
     that outlives the T steps of a mini-batch. ``once_per_sequence`` (BPTT):
@@ -92,20 +106,26 @@ def add_params(tl: TermList, c: Ctx, params: list[Param],
     """
     k = OPTIMIZER_FACTOR[c.opt]
     seq = c.cadence == "sequence" and not once_per_sequence
+    in_loop = c.update == "in-loop" and not seq and not once_per_sequence
+    trained = [(key, n, layer, src) for key, n, layer, src in params if c.trains(layer)]
     for key, n, layer, src in params:
-        tl.mem(key, "weights", n, src, layer=layer)
-        if seq:
+        tl.mem(key, "weights", n, src + ("" if c.trains(layer) else " (frozen: RuleSpec.trainable)"), layer=layer)
+        if not c.trains(layer):
+            continue
+        if in_loop:
+            pass  # update "in-loop": each element's step is applied as its gradient is summed (no buffer)
+        elif seq:
             tl.mem(f"grad {key}", "gradients", n, "gradient accumulator, one element per parameter element: "
                    "cadence 'sequence' sums the T per-step gradients before one update", layer=layer)
         else:
             tl.mem(f"grad {key}", "gradients", n,
                    grad_source or "per-step gradient of this layer's local loss (one element per parameter "
                    "element), applied at once by its own optimiser (update every step, one optimiser per layer, "
-                   "reference §6)", layer=layer, phases=grad_phases(layer))
+                   "TP paper Eq. 18)", layer=layer, phases=grad_phases(layer))
         if k:
             tl.mem(f"{c.opt} state {key}", "optimizer", k * n,
                    f"{c.opt}: {k} buffer(s) per trainable element", layer=layer)
-    total = sum(n for _, n, _, _ in params)
+    total = sum(n for _, n, _, _ in trained)
     per_step = OPT_OPS[c.opt] * total
     if seq or once_per_sequence:
         per_step = -(-per_step // c.T)  # one update per mini-batch, amortised per step

@@ -19,14 +19,17 @@ LayerTerms = Callable[[TermList, Ctx, LayerGeometry], None]
 def local_rule_terms(cfg: Config, tl: TermList, source: str, layer_terms: LayerTerms) -> None:
     """The skeleton every Table-3-depth rule shares: parameters; per hidden layer the LIF state,
     pooled spikes, a presynaptic trace, the rule's own ``layer_terms`` and the forward pass; then
-    the readout (integrator state, the trace ε_L its delta rule reads, §7, and its update)."""
+    the readout (integrator state, the trace ε_L its delta rule reads, §7, and its update).
+    A frozen layer (``RuleSpec.trainable``) has no update: no presynaptic trace and none of the
+    rule's own terms (eligibility, feedback matrix, learning signal), only its forward pass."""
     c = ctx(cfg)
     add_params(tl, c, net_params(c), readout_phases)
     for g in c.geo:
         add_lif_state(tl, c, g, "")
         add_pooled_spikes(tl, c, g, "")
-        presyn_trace(tl, c, g, source)
-        layer_terms(tl, c, g)
+        if c.trains(g.index):
+            presyn_trace(tl, c, g, source)
+            layer_terms(tl, c, g)
         add_forward_ops(tl, c, g, "")
     add_readout_state(tl, c)
     tl.mem("ε_L (readout input trace)", "traces", c.B * c.n_out_last,

@@ -22,7 +22,9 @@ layer carried through time, δ_l = ∂E/∂u_l (B × n_nrn: the carried ∂E/∂
 in place), and ∂E/∂m (B × C), read at every step because m^T = Σ_t W_out s_L^t. The spike
 adjoint ∂E/∂s_l^t = W_{l+1}ᵀ δ_{l+1}^t (or W_outᵀ ∂E/∂m) is consumed as it is formed (the
 product's epilogue combines it elementwise with the carried buffer), so no B × n_out buffer
-per layer is held. Loss: cross-entropy on the readout m^T.
+per layer is held. A recurrent layer also carries R_lᵀ δ_l^t (B × n_nrn) from step t to t − 1:
+it needs all of δ_l^t, which the carried buffer overwrites with δ_l^{t−1} elementwise, so it is a
+buffer of its own. Loss: cross-entropy on the readout m^T.
 Compute: forward B·(nW·P + nR) per layer per step; backward ≈ 2× forward: a weight-gradient
 product for every matmul plus an input-gradient product for every matmul but layer 1's.
 BPTT updates once per sequence whatever the cadence setting.
@@ -53,6 +55,9 @@ def full_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "")
+        if not c.trains(l):  # frozen (RuleSpec.trainable): nothing below a trained layer needs a gradient,
+            add_forward_ops(tl, c, g, "")  # so autograd records nothing for it: no saved tensor, no adjoint
+            continue
         if l == 1:
             tl.mem("saved input x^t × T", "saved", T * B * g.n_in,
                    "BPTT: layer input saved at each of T steps for dW_l, T·B·n_in", layer=l, phases=BACKWARD)
@@ -67,9 +72,14 @@ def full_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
                "BPTT backward: one B × n_nrn buffer per layer carried from t+1 to t; ∂E/∂v^t is turned into "
                "δ^t = ∂E/∂v^t + Θ′(u^t)(∂E/∂s^t − v_th ∂E/∂v^t) in place and scaled by α for t − 1; the spike "
                "adjoint ∂E/∂s^t = W_{l+1}ᵀ δ_{l+1}^t is consumed as formed, B × n_nrn", layer=l, phases=BACKWARD)
+        if g.n_recurrent:
+            tl.mem("R_lᵀ δ (recurrent adjoint, carried)", "loss_buffers", B * g.n_neurons,
+                   "BPTT backward, recurrent layer: s^{t−1} feeds u^t through R_l, so ∂E/∂s^{t−1} gains R_lᵀ δ^t; "
+                   "it is formed at step t from the whole δ^t (which the carried buffer then overwrites with "
+                   "δ^{t−1}) and held until step t − 1 reads it, B × n_nrn", layer=l, phases=BACKWARD)
         f = fwd_macs(c, g)
         add_forward_ops(tl, c, g, "")
-        tl.ops("backward", f * (2 if l >= 2 else 1), (SURR_OPS + 3) * B * g.n_neurons,
+        tl.ops("backward", f * (2 if c.trains(l - 1) and l >= 2 else 1), (SURR_OPS + 3) * B * g.n_neurons,
                "BPTT: weight-gradient product (+ input-gradient product for l ≥ 2), ≈ 2× forward", layer=l)
     _saved_spikes(tl, c, c.geo[-1], "saved s_L", "readout input saved for dW_out", layer=None)
     tl.mem("∂E/∂m", "loss_buffers", B * C, "cross-entropy gradient at m^T, B × C", phases=BACKWARD)
@@ -97,4 +107,6 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "checkpointing / recomputation variants of BPTT (not used here)",
 )
 
-register(RuleModel("bptt", "BPTT (surrogate gradient)", full_terms, NOT_MODELLED))
+register(RuleModel("bptt", "BPTT (surrogate gradient)", full_terms, NOT_MODELLED, locality="through-time",
+                   locality_source="BPTT (tpprof/snn/bptt.py): the readout's loss is back-propagated through every "
+                                   "layer and every past step of the sequence (the unrolled graph)"))

@@ -63,4 +63,6 @@ NOT_MODELLED = _bptt.NOT_MODELLED + (
     "only the recomputed segment's frames are counted)",
 )
 
-register(RuleModel("bptt-ckpt", "BPTT, time checkpointing", full_terms, NOT_MODELLED))
+register(RuleModel("bptt-ckpt", "BPTT, time checkpointing", full_terms, NOT_MODELLED, locality="through-time",
+                   locality_source="bptt-ckpt (tpprof/snn/bptt_variants.py): BPTT's gradient, recomputing segments "
+                                   "of the unrolled graph: back-propagation through layers and time"))

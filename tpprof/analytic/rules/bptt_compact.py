@@ -67,6 +67,9 @@ def compact_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
     for g in c.geo:
         l = g.index
         add_lif_state(tl, c, g, "")
+        if not c.trains(l):  # frozen (RuleSpec.trainable): no graph below the first trained layer
+            add_forward_ops(tl, c, g, "")
+            continue
         if l == 1:
             tl.mem("saved input x^t × T (views)", "saved", T * B * g.n_in,
                    f"{SRC}: input frames kept as views of the input batch (never copied), T·B·n_in at d; a "
@@ -87,7 +90,7 @@ def compact_terms(cfg: Config, tl: TermList, c: Ctx | None = None) -> None:
         tl.mem("adjoint δ = ∂E/∂u (carried)", "loss_buffers", B * g.n_neurons,
                "BPTT backward: one B × n_nrn adjoint per layer carried from t+1 to t", layer=l, phases=BACKWARD)
         add_forward_ops(tl, c, g, "")
-        tl.ops("backward", fwd_macs(c, g) * (2 if l >= 2 else 1), (SURR_OPS + 3) * B * g.n_neurons
+        tl.ops("backward", fwd_macs(c, g) * (2 if l >= 2 and c.trains(l - 1) else 1), (SURR_OPS + 3) * B * g.n_neurons
                + 2 * B * (g.n_in + g.n_neurons), "BPTT backward ≈ 2× forward, plus packing / unpacking the "
                "spikes (≈ 2 ops per spike each way)", layer=l)
     _consumer_input(tl, cfg, c, c.geo[-1], "saved s_L", None, T)
@@ -102,4 +105,7 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "hard reset: u·(1 − s) saves u and 1 − s at d bytes per step (not packed; not modelled)",
 )
 
-register(RuleModel("bptt-compact", "BPTT, compact saving (bit-packed spikes)", compact_terms, NOT_MODELLED))
+register(RuleModel("bptt-compact", "BPTT, compact saving (bit-packed spikes)", compact_terms, NOT_MODELLED,
+                   locality="through-time",
+                   locality_source="bptt-compact (tpprof/snn/bptt_variants.py): BPTT's gradient with compactly "
+                                   "saved tensors: back-propagation through layers and time"))

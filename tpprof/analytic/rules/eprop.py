@@ -39,5 +39,14 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "symmetric e-prop for layers below the last: feedback through transposed weights assumed (no extra memory)",
 )
 
-register(RuleModel("eprop", "e-prop (symmetric feedback)", _terms(random_feedback=False), NOT_MODELLED))
-register(RuleModel("eprop-rfb", "e-prop (random feedback)", _terms(random_feedback=True), NOT_MODELLED))
+register(RuleModel("eprop", "e-prop (symmetric feedback)", _terms(random_feedback=False), NOT_MODELLED,
+                   locality="time-local",
+                   locality_source=f"{SOURCE}: eligibility traces forward in time; the learning signal is the "
+                                   "readout error fed back through the transposed readout (and, below the last "
+                                   "layer, transposed forward) weights: spatial back-propagation, weight transport"))
+register(RuleModel("eprop-rfb", "e-prop (random feedback)", _terms(random_feedback=True), NOT_MODELLED,
+                   locality="local",
+                   locality_source=f"{SOURCE}, random feedback: eligibility traces forward in time; the readout "
+                                   "error reaches every layer through a fixed random C × n_out matrix, a broadcast "
+                                   "third factor: no weight transport, nothing back-propagated through layers "
+                                   "(it needs the readout's error, unlike TP, TESS, ETLP and OSTTP's label signal)"))

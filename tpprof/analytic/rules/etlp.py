@@ -29,4 +29,7 @@ def _layer(tl: TermList, c: Ctx, g: LayerGeometry) -> None:
 
 NOT_MODELLED = COMMON_NOT_MODELLED + ("modelled at the depth of the paper's text (per-neuron traces, O(LH))",)
 
-register(RuleModel("etlp", "ETLP", partial(local_rule_terms, source=SOURCE, layer_terms=_layer), NOT_MODELLED))
+register(RuleModel("etlp", "ETLP", partial(local_rule_terms, source=SOURCE, layer_terms=_layer), NOT_MODELLED,
+                   locality="local",
+                   locality_source=f"{SOURCE}: per-neuron pre/post traces and a fixed random projection of the "
+                                   "label as the third factor; no error crosses a layer or a time step"))

@@ -33,4 +33,7 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "one eligibility value per synapse are not counted",
 )
 
-register(RuleModel("ostl", "OSTL", partial(local_rule_terms, source=SOURCE, layer_terms=_layer), NOT_MODELLED))
+register(RuleModel("ostl", "OSTL", partial(local_rule_terms, source=SOURCE, layer_terms=_layer), NOT_MODELLED,
+                   locality="time-local",
+                   locality_source=f"{SOURCE}: eligibility forward in time; the spatial part is exact "
+                                   "back-propagation through the layers within each step (weight transport)"))

@@ -26,4 +26,7 @@ def _layer(tl: TermList, c: Ctx, g: LayerGeometry) -> None:
 
 NOT_MODELLED = COMMON_NOT_MODELLED + ("modelled at the depth of the paper's Table 3",)
 
-register(RuleModel("osttp", "OSTTP", partial(local_rule_terms, source=SOURCE, layer_terms=_layer), NOT_MODELLED))
+register(RuleModel("osttp", "OSTTP", partial(local_rule_terms, source=SOURCE, layer_terms=_layer), NOT_MODELLED,
+                   locality="local",
+                   locality_source=f"{SOURCE}: OSTL's eligibility forward in time, a fixed random target projection "
+                                   "of the label in space (DRTP): no weight transport, no error crosses a layer"))

@@ -4,8 +4,9 @@ Window K = ``RuleSpec.window`` or min(T, 25): the sequence is cut into ⌈T/K⌉
 starts from the detached state and running readout m of the one before, is back-propagated
 through its own ≤ K steps only (loss CE(m^{w1}, y)) and ends with one optimiser step. Its memory
 is BPTT's (:mod:`tpprof.analytic.rules.bptt`, or bptt-compact's saving with ``compact``) over K
-steps, plus the previous window's readout m^{w0} (B × C) that the window's m^t are summed onto:
-flat in T once T ≥ K.
+steps: flat in T once T ≥ K. The running readout m is summed onto in place (the window's loss
+reads only m^{w1}); the learner's out-of-place sum also holds the previous window's m^{w0}
+(B × C), an implementation term (:mod:`tpprof.analytic.implementation_family`).
 """
 
 from __future__ import annotations
@@ -34,9 +35,6 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     c = ctx(cfg)
     K = window_len(cfg, c.T)
     (compact_terms if cfg.rule.compact else _bptt.full_terms)(cfg, tl, dataclasses.replace(c, T=K))
-    tl.mem("m^{w0} (readout at the window start)", "neuron_state", c.B * c.C,
-           f"{SRC}: the detached readout of the previous windows, B × C, onto which this window's W_out a_L^t "
-           "are summed", phases=("backward",))
 
 
 NOT_MODELLED = COMMON_NOT_MODELLED + (
@@ -44,4 +42,6 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "autograd graph nodes and their metadata (small per op, × K)",
 )
 
-register(RuleModel("tbptt", "truncated BPTT", full_terms, NOT_MODELLED))
+register(RuleModel("tbptt", "truncated BPTT", full_terms, NOT_MODELLED, locality="through-time",
+                   locality_source="tbptt (tpprof/snn/bptt_variants.py): back-propagation through layers and the "
+                                   "≤ K steps of each window"))

@@ -73,6 +73,9 @@ def full_terms(cfg: Config, tl: TermList) -> None:
         l = g.index
         add_lif_state(tl, c, g, "")
         add_pooled_spikes(tl, c, g, "")
+        add_forward_ops(tl, c, g, "")
+        if not c.trains(l):  # frozen (RuleSpec.trainable): no traces, B_l, signal or update
+            continue
         if causal:
             tl.mem("trace_in", "traces", B * g.n_in,
                    "TESS §10: presynaptic trace Σ λ_pre^{t−t′} o^{(l−1)}[t′], B × n_in (causal term, α_pre ≠ 0)",
@@ -92,6 +95,12 @@ def full_terms(cfg: Config, tl: TermList) -> None:
             tl.ops("regenerate B_l", 0, 2 * C * g.n_out,
                    "TESS §10: square-wave columns regenerated for z and m (aux='regenerated')", layer=l)
         phase = (f"loss:{l}",)
+        if g.n_recurrent:
+            # R_l s_l^{t−1} needs every previous spike while s_l^t is formed, and the non-causal R_l term
+            # (δ_ncᵀ s^{t−1}) and the recurrent trace read them after: a copy held through layer l's phase
+            tl.mem("s^{t−1}", "neuron_state", B * g.n_neurons,
+                   "TESS §10 with R_l: previous spikes s_l^{t−1}, B × n_nrn, held from layer l's forward (R_l s^{t−1}) "
+                   "to its R_l update, while s_l^t exists", layer=l, phases=phase)
         tl.mem("p − t* (LSG error)", "loss_buffers", B * C,
                "TESS §10: z = B_l o, p = softmax(z), p − t*, B × C in place", layer=l, phases=phase)
         if causal:
@@ -100,7 +109,6 @@ def full_terms(cfg: Config, tl: TermList) -> None:
         if noncausal:
             tl.mem("δ non-causal", "loss_buffers", B * g.n_neurons,
                    "TESS §10: m_l ⊙ trace_out, B × n_nrn", layer=l, phases=phase)
-        add_forward_ops(tl, c, g, "")
         n_pre = (g.n_in + (g.n_neurons if g.n_recurrent else 0)) * causal
         tl.ops("traces", 0, TRACE_OPS * B * (n_pre + g.n_neurons * noncausal) + SURR_OPS * B * g.n_neurons,
                "TESS §10: trace_in, trace_out, Ψ(u)", layer=l)
@@ -234,4 +242,8 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "conv layers: the pooled-shape m_l before un-pooling (B × n_out)",
 )
 
-register(RuleModel("tess", "TESS", full_terms, NOT_MODELLED))
+register(RuleModel(
+    "tess", "TESS", full_terms, NOT_MODELLED, locality="local",
+    locality_source="TESS (Apolinario et al.; tpprof/snn/tess.py): each layer's learning signal is its own output "
+                    "projected to the classes by a fixed random B_l against the label, times its own eligibility "
+                    "traces; no error crosses a layer or a time step"))

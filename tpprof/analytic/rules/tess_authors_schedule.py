@@ -36,5 +36,10 @@ NOT_MODELLED = TESS_NOT_MODELLED[:-2] + (
     "delay_ls ≥ T (no local step): the local phases are still counted, an upper bound if one of them is the peak",
 )
 
-register(RuleModel("tess-authors-schedule", "TESS, the authors' training loop (local + back-prop steps)", full_terms,
-                   NOT_MODELLED))
+register(RuleModel(
+    "tess-authors-schedule", "TESS, the authors' training loop (local + back-prop steps)", full_terms, NOT_MODELLED,
+    locality="time-local",
+    locality_source="the authors' do_epoch (docs/tess_authors.md D12): on the last delay_ls steps the readout's "
+                     "cross-entropy is back-propagated through all blocks within the step (no temporal graph); "
+                     "with delay_ls = 0 it is fully local (tpprof.analytic.learnability.locality)",
+    learns_nothing=("delay_ls = 0: the readout is trained on the back-prop steps only, so it never learns",)))

@@ -68,14 +68,17 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     # flavour "authors" D1 (docs/tp_authors.md): a recurrent layer 1's target path has its own
     # fixed random R̃_1 (H_1 × H_1, stored), and R_1 sees only the input path.
     authors = cfg.rule.flavour == "authors"
-    d1 = authors and c.geo[0].n_recurrent > 0
+    # every hidden layer frozen (trainable = "readout"): no local loss, so no target path at all
+    # (tpprof/snn/tp.py allocates K = 0 target rows and no fixed S / R̃_1); only the readout learns
+    no_target = c.frozen == c.L
+    d1 = authors and c.geo[0].n_recurrent > 0 and not no_target
     if d1:
         tl.mem("R̃_1 (target-path recurrent, fixed)", "aux", c.geo[0].n_recurrent,
                "flavour 'authors' D1: the layer-1 target path's own fixed random recurrent matrix, H_1 × H_1 "
                "(lollopes/traces_propagation models/tp_mlp.py, TP_MLP.target_propagator)", layer=1)
 
     # Fixed label projection S (not a parameter unless trained).
-    if not train_s:
+    if not train_s and not no_target:
         if c.aux_stored:
             tl.mem("S (label projection)", "aux", C * n1,
                    "§4: fixed random S, C × n_nrn_1 (conv: C × C_1·H·W)", layer=1)
@@ -90,50 +93,72 @@ def full_terms(cfg: Config, tl: TermList) -> None:
     for g in c.geo:
         l = g.index
         for path in ("input", "target"):
+            if path == "target" and no_target:
+                continue
             if path == "target" and dedup:
                 _target_state_k(tl, c, g, Kt, K_WHY)
                 continue
             add_lif_state(tl, c, g, path)
             add_pooled_spikes(tl, c, g, path)
-        tl.mem("ε (input trace)", "traces", B * g.n_out, "Eq. 11: ε_l, B × n_out (post-pool)", layer=l)
-        tl.mem("ε̃ (target trace)", "traces", Kt * g.n_out, f"Eq. 12: ε̃_l, K × n_out (post-pool); {K_WHY}" if dedup
-               else "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
+        if c.trains(l) or l == c.L:  # a frozen layer's ε_l is read by no loss (ε_L: the readout's)
+            tl.mem("ε (input trace)", "traces", B * g.n_out, "Eq. 11: ε_l, B × n_out (post-pool)", layer=l)
+        if not no_target and (c.trains(l) or l == c.frozen):  # ε̃_F: layer F+1's y (Eq. 15)
+            tl.mem("ε̃ (target trace)", "traces", Kt * g.n_out, f"Eq. 12: ε̃_l, K × n_out (post-pool); {K_WHY}"
+                   if dedup else "Eq. 12: ε̃_l, B × n_out (post-pool)", layer=l)
 
         phase = (f"loss:{l}",)
+        if g.n_recurrent:
+            # R_l s_l^{t−1} and dR_l = δᵀ s^{t−1} + δ̃ᵀ s̃^{t−1} read the previous spikes after s_l^t is formed
+            # (s^t is needed at the same time: u = v + v_th s for Θ′(u), the next layer's input), so the
+            # previous spikes of both paths are a copy held while layer l is processed
+            tl.mem("s^{t−1} (input path)", "neuron_state", B * g.n_neurons,
+                   "Eq. 1 and Eq. 18: previous spikes s_l^{t−1}, B × n_nrn, held from layer l's forward (R_l s^{t−1}) "
+                   "to its dR_l, while s_l^t exists", layer=l, phases=phase)
+            tl.mem("s^{t−1} (target path)", "neuron_state", Kt * g.n_neurons,
+                   "Eq. 1 and Eq. 18: previous target-path spikes s̃_l^{t−1}, B (dedup: K) × n_nrn, held from the "
+                   "target forward to dR_l", layer=l, phases=phase)
         # Eq. 18's target-path term is needed wherever a trained matrix sees the target path:
         # W_l for l ≥ 2 (shared), R_l of any recurrent layer (layer 1 included), S when trained.
         w_terms = 2 if l >= 2 else 1
         r_terms = (1 if d1 and l == 1 else 2) if g.n_recurrent else 0
         two_terms = l >= 2 or (g.n_recurrent > 0 and not (d1 and l == 1)) or (train_s and l == 1)
-        if dedup:
-            tl.mem("z (similarity)", "loss_buffers", B * Kt,
-                   f"Eq. 14: z_l = ε_l ε̃_Kᵀ + log n_k, B × K; {K_WHY}", layer=l, phases=phase)
-            tl.mem("y (soft targets)", "loss_buffers", B * Kt,
-                   "Eq. 15: y = softmax_k(f(ε̃_{l−1,K}) + log n_k) (K × K), row k(b) per sample: B × K",
-                   layer=l, phases=phase)
-            tl.mem("softmax(z)", "loss_buffers", B * Kt,
-                   "Eq. 13: softmax(z_l + log n_k), B × K; G_K = (softmax − y)/B in place for Eq. 18",
-                   layer=l, phases=phase)
-        else:
-            tl.mem("z (similarity)", "loss_buffers", B * B, "Eq. 14: z_l = ε_l ε̃_lᵀ, B × B", layer=l, phases=phase)
-            tl.mem("y (soft targets)", "loss_buffers", B * B,
-                   "Eq. 15: y_l = softmax(f(ε̃_{l−1}, ε̃_{l−1})), B × B (distance computed in place)",
-                   layer=l, phases=phase)
-            tl.mem("softmax(z)", "loss_buffers", B * B,
-                   "Eq. 13: softmax(z_l), B × B; (softmax(z) − y)/B formed in place for Eq. 18", layer=l, phases=phase)
-        tl.mem("δ (input-path signal)", "loss_buffers", B * g.n_neurons,
-               "Eq. 18 first term: ((softmax(z) − y) ε̃_l) ⊙ Θ′(u_l), B × n_nrn (un-pooled)", layer=l, phases=phase)
-        if two_terms:
-            tl.mem("δ̃ (target-path signal)", "loss_buffers", Kt * g.n_neurons,
-                   "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B (dedup: K) × n_nrn (needed by W_l for l ≥ 2, "
-                   "R_l of a recurrent layer, S when trained)",
-                   layer=l, phases=phase)
+        if c.trains(l):  # a frozen layer forms no local loss
+            if dedup:
+                tl.mem("z (similarity)", "loss_buffers", B * Kt,
+                       f"Eq. 14: z_l = ε_l ε̃_Kᵀ + log n_k, B × K; {K_WHY}", layer=l, phases=phase)
+                tl.mem("y (soft targets)", "loss_buffers", B * Kt,
+                       "Eq. 15: y = softmax_k(f(ε̃_{l−1,K}) + log n_k) (K × K), row k(b) per sample: B × K",
+                       layer=l, phases=phase)
+                tl.mem("softmax(z)", "loss_buffers", B * Kt,
+                       "Eq. 13: softmax(z_l + log n_k), B × K; G_K = (softmax − y)/B in place for Eq. 18",
+                       layer=l, phases=phase)
+            else:
+                tl.mem("z (similarity)", "loss_buffers", B * B, "Eq. 14: z_l = ε_l ε̃_lᵀ, B × B", layer=l, phases=phase)
+                tl.mem("y (soft targets)", "loss_buffers", B * B,
+                       "Eq. 15: y_l = softmax(f(ε̃_{l−1}, ε̃_{l−1})), B × B (distance computed in place)",
+                       layer=l, phases=phase)
+                tl.mem("softmax(z)", "loss_buffers", B * B,
+                       "Eq. 13: softmax(z_l), B × B; (softmax(z) − y)/B formed in place for Eq. 18", layer=l,
+                       phases=phase)
+            tl.mem("δ (input-path signal)", "loss_buffers", B * g.n_neurons,
+                   "Eq. 18 first term: ((softmax(z) − y) ε̃_l) ⊙ Θ′(u_l), B × n_nrn (un-pooled)", layer=l, phases=phase)
+            if two_terms:
+                tl.mem("δ̃ (target-path signal)", "loss_buffers", Kt * g.n_neurons,
+                       "Eq. 18 second term: ((softmax(z) − y)ᵀ ε_l) ⊙ Θ′(ũ_l), B (dedup: K) × n_nrn "
+                       "(needed by W_l for l ≥ 2, "
+                       "R_l of a recurrent layer, S when trained)",
+                       layer=l, phases=phase)
 
         # ---- compute ----
         add_forward_ops(tl, c, g, "input path")
+        if no_target:
+            tl.ops("traces ε", 0, TRACE_OPS * B * g.n_out * (l == c.L), "Eq. 11", layer=l)
+            continue
         ct = replace(c, B=Kt)  # the target path runs on Kt rows
         add_forward_ops(tl, ct, g, "target path", macs=Kt * C * n1 + Kt * g.n_recurrent if l == 1 else None)
         tl.ops("traces ε, ε̃", 0, TRACE_OPS * (B + Kt) * g.n_out, "Eqs. 11–12", layer=l)
+        if not c.trains(l):
+            continue
         n_prev = C if l == 1 else c.geo[l - 2].n_out
         rows = "B×K" if dedup else "B×B"
         tl.ops("similarity z", B * Kt * g.n_out, 0, f"Eq. 14: {rows}·n_out MACs", layer=l)
@@ -180,4 +205,14 @@ NOT_MODELLED = COMMON_NOT_MODELLED + (
     "the B vector of squared norms in the distance of Eq. 15 (O(B))",
 )
 
-register(RuleModel("tp", "Traces Propagation", full_terms, NOT_MODELLED))
+register(RuleModel(
+    "tp", "Traces Propagation", full_terms, NOT_MODELLED, locality="local",
+    locality_source="Traces Propagation (reference §3–8, tpprof/snn/tp.py): layer l's loss E_l (Eq. 13–15) reads "
+                    "its own input and target traces and layer l−1's target traces, all constants of E_l^t; "
+                    "no error crosses a layer or a time step, and no readout error reaches the hidden layers",
+    min_batch=2,
+    min_batch_source="Eq. 13–15: the contrastive loss is a softmax over the mini-batch's target rows (B, or the "
+                     "K ≤ min(B, C) classes present with target_rows = classes); at B = 1 it is a 1×1 softmax, "
+                     "identically zero, and no hidden weight moves (only the readout's delta rule learns). "
+                     "Likewise any mini-batch whose samples share one class (equal target rows: K = 1)",
+    learns_nothing=("a mini-batch of one class (K = 1 target row) gives every hidden layer a zero update",)))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pandas as pd
@@ -152,23 +154,52 @@ def can_export() -> str | None:
 
 
 def select(label: str, options: Sequence[Any], key: str, default: Any = None, **kw: Any) -> Any:
+    """A URL-bound select box. With a ``format_func`` the URL holds the shown label; a URL that
+    names the option itself (``?f5_rows=classes``, as a user or a script writes it) is accepted
+    too: on the first load it becomes the widget's value."""
     opts = list(options)
     index = opts.index(default) if default in opts else 0
+    fmt = kw.get("format_func")
+    if fmt is not None and key in st.query_params and key not in st.session_state:  # first load only
+        by_key = {str(o): o for o in opts}
+        if (given := st.query_params[key]) in by_key and given not in {fmt(o) for o in opts}:
+            st.session_state[key] = by_key[given]  # the URL's seed (labels only) would drop it
     return st.selectbox(label, opts, index=index, key=key, **_BIND, **kw)
 
 
-def net_input(key: str, default: str = "shd", label: str = "Net") -> str:
+def net_input(key: str, default: str = "shd", label: str = "Net", upload_folded: bool = False) -> str:
     """The typed net, or the path of an uploaded ``.nir`` file (saved under its SHA-256, so an
     upload maps to one path and the cached tables are reused). A typed (URL-bound) text naming a
     ``.nir`` file is refused: the server opens only files that came through the uploader."""
     text = st.text_input(label, value=default, key=key, help=NET_HELP, **_BIND).strip()
-    up = st.file_uploader(f"…or upload a .nir file (at most {MAX_UPLOAD_MB} MB)", type=["nir"], key=f"{key}_nir",
-                          max_upload_size=MAX_UPLOAD_MB,
-                          help="A NIR graph exported by snnTorch, Norse, SpikingJelly, Lava-dl, Rockpool or Sinabs "
-                               "(tpprof export writes one too); it replaces the typed net")
+    # folded: the uploader (~90 px tall) waits in an expander, so the page's chart starts higher
+    with (st.expander("…or upload a .nir net") if upload_folded else contextlib.nullcontext()):
+        up = st.file_uploader(f"…or upload a .nir file (at most {MAX_UPLOAD_MB} MB)", type=["nir"], key=f"{key}_nir",
+                              max_upload_size=MAX_UPLOAD_MB,
+                              help="A NIR graph exported by snnTorch, Norse, SpikingJelly, Lava-dl, Rockpool or "
+                                   "Sinabs (tpprof export writes one too); it replaces the typed net")
     if up is not None:
-        return saved_upload(up.getvalue(), ".nir")
+        path = saved_upload(up.getvalue(), ".nir")
+        _UPLOAD_NAMES[path] = str(up.name)[:120]
+        return path
     return typed_net(text, default)
+
+
+#: Saved upload path → the file name the user chose: titles and errors show the latter, never a
+#: server folder or a hash (a figure title travels into every downloaded PNG/PDF).
+_UPLOAD_NAMES: dict[str, str] = {}
+
+
+def net_label(net: str) -> str:
+    """How a net reads in a title: an uploaded file by the user's file name, else as typed."""
+    return _UPLOAD_NAMES.get(net, net)
+
+
+def user_words(text: str) -> str:
+    """``text`` with every saved upload's path (or its hash name) replaced by the user's file name."""
+    for path, name in _UPLOAD_NAMES.items():
+        text = text.replace(path, name).replace(Path(path).name, name)
+    return text
 
 
 def typed_net(text: str, default: str) -> str:
@@ -188,16 +219,17 @@ def saved_upload(data: bytes, suffix: str) -> str:
     return str(save_upload(data, suffix, MAX_UPLOAD_MB * 2**20))
 
 
-def dtype_optimizer(prefix: str, unused: str | None = None) -> tuple[str, str]:
-    """dtype and optimiser selects; ``unused`` (a reason) disables both and says why beside them."""
-    c1, c2 = st.columns(2)
+def dtype_optimizer(prefix: str, unused: str | None = None, cols: Sequence[Any] | None = None) -> tuple[str, str]:
+    """dtype and optimiser selects; ``unused`` (a reason) disables both and says why beside them
+    (in their help only when ``cols``, two columns of the caller's row, are given)."""
+    c1, c2 = cols if cols is not None else st.columns(2)
     with c1:
         dtype = select("dtype", DTYPES, f"{prefix}_dtype", "fp32", help=unused or "Element type of every tensor, e.g. fp32",
                        disabled=unused is not None)
     with c2:
         opt = select("Optimiser", OPTIMIZERS, f"{prefix}_opt", "adam", disabled=unused is not None,
                      help=unused or "Optimiser state per parameter: sgd 0, momentum 1, adam 2")
-    if unused:
+    if unused and cols is None:
         st.caption(unused)
     return dtype, opt
 
@@ -250,8 +282,8 @@ def guard(fn: Callable[[], None]) -> None:
     try:
         fn()
     except UserError as e:
-        st.error(str(e))
+        st.error(user_words(str(e)))
     except Exception as e:  # noqa: BLE001 - the guard must catch everything a view can raise
-        msg = str(e).splitlines()[0][:300] if str(e) else ""
+        msg = user_words(str(e).splitlines()[0][:300]) if str(e) else ""
         st.error(f"This view failed: {type(e).__name__}" + (f": {msg}" if msg else "")
                  + ". Change the settings, or report it with the URL of this page.")

@@ -72,8 +72,22 @@ def render() -> None:
                 "source"]
         st.dataframe((out if len(out) else sub)[cols], hide_index=True, width="stretch",
                      column_config={"error": st.column_config.NumberColumn(format="percent")})
+    _target_section(pd.concat(frames, ignore_index=True))
     ti = views.t_invariance_frame(sub)
     if ti.empty:
         st.info("No rule and workload was measured at two or more values of T: no T-invariance plot.")
     else:
         common.show_figure(common.figure("t_invariance", ti), ti, "t_invariance")
+
+
+def _target_section(rows: pd.DataFrame) -> None:
+    """The configs measured on a microcontroller target (QEMU), marked apart from the host rows."""
+    tf = views.target_frame(rows)
+    if tf.empty:
+        return
+    ok = tf[tf["status"] == "ok"]
+    worst = int(ok["difference_bytes"].abs().max()) if len(ok) else 0
+    st.markdown(f"**Measured on the target** (the step as C under QEMU, `device` = qemu:<core>): {len(ok)} "
+                f"configs ran, {int((tf['status'] == 'does-not-fit').sum())} did not fit the device's SRAM; "
+                f"the kernel's arrays differ from the algorithmic model by at most {worst} B")
+    st.dataframe(tf, hide_index=True, width="stretch")

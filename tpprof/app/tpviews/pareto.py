@@ -7,16 +7,15 @@ import pandas as pd
 import streamlit as st
 
 from tpprof.analytic.timing import TimeModels, pareto_table, shipped_time_models
-from tpprof.config import make_config
+from tpprof.config import Config
 
 from . import common
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _frame(net: str, batch: int, steps: int, dtype: str, opt: str, model_key: str,
-           _model: TimeModels | None) -> tuple[pd.DataFrame, str]:
+def _frame(cfg: Config, model_key: str, _model: TimeModels | None) -> tuple[pd.DataFrame, str]:
     """``model_key`` (the model's description) keys the cache; ``_model`` itself is not hashed."""
-    df = pareto_table(make_config(net, "tp", batch=batch, steps=steps, dtype=dtype, optimizer=opt), _model)
+    df = pareto_table(cfg, _model)
     return df, df.attrs["time_model"]
 
 
@@ -37,8 +36,9 @@ def render() -> None:
         steps = int(st.number_input("Steps T", min_value=1, max_value=10**5, value=100, step=1, key="pa_t",
                                     help="e.g. 100", **common._BIND))
     dtype, opt = common.dtype_optimizer("pa")
+    cfg = common.config(net=net, batch=batch, steps=steps, dtype=dtype, optimizer=opt)
     tm = shipped_time_models("cpu")
-    df, model = _frame(net, batch, steps, dtype, opt, tm.describe() if tm else "", tm)
+    df, model = _frame(cfg, tm.describe() if tm else "", tm)
     st.caption(f"Time model: {model}. It times the host of the shipped measurements, not a target device; "
                "the column time_error_held_out is each learner's held-out median error.")
     common.show_figure(common.figure("pareto", df), df, "pareto")
