@@ -341,11 +341,9 @@ def run_subprocess(point: Point, protocol: Protocol, timing: bool = True) -> dic
     return row
 
 
-#: What the zygote imports once; every point's process is forked from it, so none of them imports torch
-#: — nor what torch's profiler imports when the memory window first starts it (torch._dynamo, sympy,
-#: ~800 modules: 3–4 s of a point's wall time before they were preloaded, 0.5 s for a small point after).
-ZYGOTE_PRELOAD: tuple[str, ...] = ("torch", "torch.profiler", "torch._dynamo", "tpprof.snn", "tpprof.measure.protocol",
-                                   "tpprof.measure.counters")
+#: What the zygote imports once (one module, :mod:`tpprof.measure.preload`, so the zygote's command
+#: line names no module a point's process is recognised by).
+ZYGOTE_PRELOAD: tuple[str, ...] = ("tpprof.measure.preload",)
 _ZYGOTE: Any = None
 _ZYGOTE_LOCK = threading.Lock()
 
