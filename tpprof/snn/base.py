@@ -10,7 +10,7 @@ their bytes are held for the learner's lifetime and listed under ``gradients``.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -345,10 +345,12 @@ class Learner:
                     p.grad.zero_()
 
     def _run_local_steps(self, x: torch.Tensor, c: torch.Tensor, st: object, lr_scale: float,
-                         on_step: Callable[[int], None] | None) -> None:
+                         on_step: Callable[[int], None] | None,
+                         take: Callable[[Any], object] | None = None) -> None:
         """The time loop of a rule whose ``_step(x_t, c, st, acc)`` adds one step's gradients:
         cadence ``step`` overwrites them each step (acc = 0) and steps the optimisers every step;
-        ``sequence`` accumulates them (acc = 1) and steps once, after step T."""
+        ``sequence`` accumulates them (acc = 1) and steps once, after step T. ``take`` receives
+        each step's return value (TP sums its local losses with it)."""
         per_step = self.cfg.rule.cadence == "step"
         self._zero_grads()
         acc = 0.0 if per_step else 1.0
@@ -357,7 +359,9 @@ class Learner:
         try:
             for t in range(T):
                 self._t = t
-                self._step(self._x_at(x, t), c, st, acc)  # type: ignore[attr-defined]
+                out = self._step(self._x_at(x, t), c, st, acc)  # type: ignore[attr-defined]
+                if take is not None:
+                    take(out)
                 if per_step or t == T - 1:
                     self._step_optims(lr_scale)
                 if on_step is not None:

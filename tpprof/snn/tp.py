@@ -330,21 +330,8 @@ class TPLearner(Learner):
             self._rows = ClassRows(inv, counts.to(self.dtype).log_(), self._one_hot(uniq))  # K = len(uniq)
         K = 0 if self.freeze_hidden else None if self._rows is None else self._rows.c.shape[0]
         st = self._state = self._new_state(B, K)  # every hidden layer frozen: no target path (K = 0 rows)
-        per_step = self.cfg.rule.cadence == "step"
-        self._zero_grads()  # per step, the first contribution overwrites instead (beta = 0)
-        acc = 0.0 if per_step else 1.0
         local = torch.zeros((), dtype=self.dtype, device=self.device)
-        self._use_frames(x)  # the sparse input path's frames, when it is taken (tpprof.snn.sparse)
-        try:
-            for t in range(T):
-                self._t = t
-                local += self._step(self._x_at(x, t), c, st, acc)
-                if per_step or t == T - 1:
-                    self._step_optims(lr_scale)
-                if on_step is not None:
-                    on_step(t)
-        finally:
-            self._use_frames(None)
+        self._run_local_steps(x, c, st, lr_scale, on_step, take=local.add_)  # local += Σ_l E_l^t
         return self._result(st.m, y, local_loss=float(local) / T)
 
     def _step(self, x_t: torch.Tensor, c: torch.Tensor, st: TPState, acc: float) -> torch.Tensor:
