@@ -27,9 +27,11 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
+
+_T = TypeVar("_T")
 
 SOURCE = "fit of measured ms_per_step to t0 + MACs/R (relative least squares)"
 
@@ -105,25 +107,31 @@ def calibrate(rows: Iterable[dict[str, Any]], source: str = "") -> dict[tuple[st
     return {k: fit_time_model(m, t, device=k[0], hardware=k[1], source=source) for k, (m, t) in groups.items()}
 
 
-@lru_cache(maxsize=8)
-def _shipped(folder: str, stamp: tuple[tuple[str, float], ...]) -> dict[tuple[str, str], TimeModel]:  # noqa: ARG001
+@lru_cache(maxsize=16)
+def _fit_files(fit: Callable[..., _T], folder: str, pattern: str,
+               stamp: tuple[tuple[str, float], ...]) -> _T:  # noqa: ARG001 - the cache key
     from tpprof.store import load
 
-    files = sorted(Path(folder).glob("*.csv"))
+    files = sorted(Path(folder).glob(pattern))
     rows = [r for f in files for r in load(f).rows]
-    return calibrate(rows, source=", ".join(f"measurements/{f.name}" for f in files))
+    return fit(rows, source=", ".join(f"measurements/{f.name}" for f in files))
+
+
+def fit_shipped(fit: Callable[..., _T], pattern: str = "*.csv") -> _T:
+    """``fit(rows, source=...)`` of the shipped measurement files matching ``pattern``
+    (``$TPPROF_MEASUREMENTS_DIR`` when set), cached until a file's name or mtime changes."""
+    from tpprof.resources import measurements_dir
+
+    folder = measurements_dir()
+    files = sorted(folder.glob(pattern)) if folder.is_dir() else []
+    return _fit_files(fit, str(folder), pattern, tuple((f.name, f.stat().st_mtime) for f in files))
 
 
 def shipped_time_model(device: str = "cpu") -> TimeModel | None:
     """The time model of the shipped measurements (``$TPPROF_MEASUREMENTS_DIR`` when set) for a
     torch device kind ("cpu", "cuda"): the host with the most points; None without any."""
-    from tpprof.resources import measurements_dir
-
-    folder = measurements_dir()
-    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
-    stamp = tuple((f.name, f.stat().st_mtime) for f in files)
     kind = device.split(":")[0]
-    models = [tm for (dev, _), tm in _shipped(str(folder), stamp).items() if dev.split(":")[0] == kind]
+    models = [tm for (dev, _), tm in fit_shipped(calibrate).items() if dev.split(":")[0] == kind]
     return max(models, key=lambda tm: tm.n_points) if models else None
 
 
@@ -297,25 +305,11 @@ def calibrate_learners(rows: Iterable[dict[str, Any]], source: str = "",
     return out
 
 
-@lru_cache(maxsize=8)
-def _shipped_learners(folder: str, stamp: tuple[tuple[str, float], ...]) -> dict[tuple[str, str], TimeModels]:  # noqa: ARG001
-    from tpprof.store import load
-
-    files = sorted(Path(folder).glob("*.csv"))
-    rows = [r for f in files for r in load(f).rows]
-    return calibrate_learners(rows, source=", ".join(f"measurements/{f.name}" for f in files))
-
-
 def shipped_time_models(device: str = "cpu") -> TimeModels | None:
     """The per-learner time models of the shipped measurements for a torch device kind: the host
     with the most points; None without any."""
-    from tpprof.resources import measurements_dir
-
-    folder = measurements_dir()
-    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
-    stamp = tuple((f.name, f.stat().st_mtime) for f in files)
     kind = device.split(":")[0]
-    models = [tm for (dev, _), tm in _shipped_learners(str(folder), stamp).items() if dev.split(":")[0] == kind]
+    models = [tm for (dev, _), tm in fit_shipped(calibrate_learners).items() if dev.split(":")[0] == kind]
     # a CPU-time calibration before a wall-time one (a shared machine's wall time is mostly others' work)
     return max(models, key=lambda tm: (tm.clock == "cpu", sum(m.n_points for m in tm.learners.values()))) \
         if models else None
