@@ -104,19 +104,7 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
     }
     const int nL = LAYERS[NL - 1].n;
     for (int i = 0; i < B * nL; ++i) NET.epsL[i] = a[i] + BETA * NET.epsL[i];
-    float ce = 0.0f;
-    for (int b = 0; b < B; ++b) {
-        float *e = NET.err + b * CLASSES;
-        for (int c = 0; c < CLASSES; ++c) {
-            float s = 0.0f; const float *w = NET.W_out + c * nL, *ab = a + b * nL;
-            for (int k = 0; k < nL; ++k) s += w[k] * ab[k];
-            NET.m[b * CLASSES + c] += s;
-            e[c] = NET.m[b * CLASSES + c];
-        }
-        float lse = softmax_row(e, CLASSES);
-        ce += lse - NET.m[b * CLASSES + labels[b]];
-        e[labels[b]] -= 1.0f;
-    }
+    float ce = readout_step(NET.W_out, a, NET.m, NET.err, labels, B, CLASSES, nL, 0);
     const tpt_term_t to = {NET.err, NET.epsL, B};
     grad_update(NET.W_out, NET.gW_out, NET.oW_out, CLASSES, nL, &to, 1, (float)B, acc, tess_opt_t);
     if (update && !TPT_IN_LOOP) opt_step(NET.W_out, NET.gW_out, NET.oW_out, (uint32_t)(CLASSES * nL), LR, tess_opt_t);
