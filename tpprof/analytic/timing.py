@@ -155,7 +155,7 @@ HELD_OUT_SOURCE = ("per-learner fit of t = c0 + c_d·MACs_dense + c_c·MACs_conv
 
 def features(cfg: Any) -> np.ndarray:
     """The model's features of one config: [1, dense MACs, conv MACs, elementwise] per step."""
-    from tpprof.analytic import estimate
+    from tpprof.analytic.model import estimate
 
     bd = estimate(cfg)
     geo = cfg.net.geometry()
@@ -265,7 +265,7 @@ def calibrate_learners(rows: Iterable[dict[str, Any]], source: str = "",
     """Per (device, hardware): a :class:`TimeModels` fitted on the ``ok`` rows, grouped by
     ``key(row)`` (default :func:`learner_key`; any function of a row, e.g. one adding the core of
     a target row). CPU-time rows are used when the host has any, else wall-time rows."""
-    from tpprof.validate import config_of
+    from tpprof.store import config_of
 
     key = key or (lambda r: learner_key(config_of(r).rule))  # the rule's options live in config_json
     hosts: dict[tuple[str, str], list[dict[str, Any]]] = {}
