@@ -6,7 +6,9 @@ Cases (fp32, CPU, Adam, one thread):
   micro  one Linear+LIF layer, W-W-10 for W in 512..4096, B=16, T=500 (the community
          micro-benchmark shape)
 
-Time: the three learners are built in this process, warmed up, then their mini-batches are
+Time (CPU time of this process, ``time.process_time``; one thread, so it is the work without
+what other jobs on a shared machine took): the three learners are built in this process, warmed
+up, then their mini-batches are
 interleaved (tp, tess, bptt, tp, ...) ``--repeats`` times; the median per rule is reported,
 so the ratios TP/BPTT and TP/TESS come from the same run under the same load.
 Peak: each rule in a fresh subprocess with the profiler counter (tpprof.measure protocol;
@@ -21,6 +23,7 @@ Achieved GMAC/s = the analytic model's MACs per step / measured seconds per step
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -41,7 +44,7 @@ def cases(names: list[str], widths: list[int]) -> list[tuple[str, str, int, int]
 
 
 def time_rules(net: str, batch: int, steps: int, repeats: int) -> dict[str, list[float]]:
-    """Seconds per mini-batch for each rule, interleaved in this process."""
+    """CPU seconds per mini-batch for each rule, interleaved in this process."""
     import torch
 
     from tpprof.config import make_config
@@ -58,9 +61,9 @@ def time_rules(net: str, batch: int, steps: int, repeats: int) -> dict[str, list
     times: dict[str, list[float]] = {r: [] for r in RULES}
     for _ in range(repeats):
         for r in RULES:
-            t0 = time.perf_counter()
+            t0 = time.process_time()  # CPU time: on a shared machine wall time is mostly others' work
             learners[r].train_batch(*data[r])
-            times[r].append(time.perf_counter() - t0)
+            times[r].append(time.process_time() - t0)
     return times
 
 
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         times = time_rules(net, b, t, args.repeats)
         peaks = {} if args.no_peak else peak_rules(net, b, t, args.timeout)
         print(f"\n== {label}: net {net}, B={b}, T={t}, fp32, adam, {args.repeats} interleaved repeats ==")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; times are CPU time")
         print(f"{'rule':<5} {'s/batch':>9} {'ms/step':>9} {'MMAC/step':>10} {'GMAC/s':>7} {'peak':>11}  status")
         med = {r: statistics.median(times[r]) for r in RULES}
         pk = {}

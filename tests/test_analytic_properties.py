@@ -220,10 +220,14 @@ def test_depth_is_capped_and_linear() -> None:
     import time
 
     def secs(depth: int) -> float:
+        """The best of three (one run can catch a garbage collection or a busy neighbour)."""
         cfg = make_config("-".join(["10"] + ["8"] * depth + ["2"]), "bptt")
-        t0 = time.perf_counter()
-        estimate(cfg)
-        return time.perf_counter() - t0
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            estimate(cfg)
+            best = min(best, time.perf_counter() - t0)
+        return best
 
     secs(8)
     # linear in depth: 8x the layers takes nowhere near 64x the time (a loose bound for a noisy machine)

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from tpprof.analytic.timing import (calibrate, fit_time_model, pareto_front, pareto_table, pareto_variants,
-                                    shipped_time_model)
+from tpprof.analytic.timing import (calibrate, calibrate_learners, fit_linear, fit_time_model, pareto_front,
+                                    pareto_table, pareto_variants, shipped_time_model, shipped_time_models)
 from tpprof.config import TRAINABLE_RULES, make_config
 
 
@@ -78,7 +78,7 @@ def test_pareto_table_marks_the_brute_force_front_and_trades_memory_for_time() -
     # tbptt: the window bounds the memory
     assert tb.sort_values("label", key=lambda s: s.str.extract(r"(\d+)")[0].astype(int))["peak_bytes"
                                                                                     ].is_monotonic_increasing
-    assert "GMAC/s" in df.attrs["time_model"] or "no calibration" in df.attrs["time_model"]
+    assert "held-out error" in df.attrs["time_model"] or "no calibration" in df.attrs["time_model"]
 
 
 def test_variants_keep_the_workload_and_optimiser() -> None:
@@ -108,12 +108,15 @@ def test_ranking_has_the_modelled_time(capsys: pytest.CaptureFixture[str]) -> No
 
     assert main(["estimate", "--net", "shd", "--rule", "all", "--batch", "16", "--steps", "25", "--json"]) == 0
     recs = json.loads(capsys.readouterr().out)
-    tm = shipped_time_model("cpu")
+    tm = shipped_time_models("cpu")
     for r in recs:
-        assert r["time_s_per_step"] == pytest.approx(tm.overhead_s + r["macs_per_step"] / tm.macs_per_s)
+        t, m = tm.predict(make_config("shd", r["rule"], 16, None, 25))
+        assert r["time_s_per_step"] == pytest.approx(t)
+        e = r["time_error_held_out"]
+        assert e == pytest.approx(m.median_error) if m else (e is None or e != e)  # no learner: the pooled fit
     assert main(["estimate", "--net", "shd", "--rule", "all", "--batch", "16", "--steps", "25"]) == 0
     out = capsys.readouterr().out
-    assert "time/step*" in out and "error vs measured median" in out
+    assert "time/step*" in out and "held-out error" in out and "±" in out
 
 
 def test_time_model_and_pareto_stay_torch_free() -> None:
@@ -121,3 +124,44 @@ def test_time_model_and_pareto_stay_torch_free() -> None:
             "pareto_table(make_config('shd', 'tp', batch=4, steps=5)); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_linear_fit_recovers_coefficients_and_held_out_scores_left_out_configs() -> None:
+    rng = np.random.default_rng(1)
+    x = np.c_[np.ones(12), rng.uniform(1e6, 1e8, 12), np.zeros(12), rng.uniform(1e4, 1e6, 12)]
+    c = np.array([2e-4, 1 / 3e10, 0.0, 1 / 1e9])
+    assert np.allclose(fit_linear(x, x @ c), c, rtol=1e-6, atol=1e-15)
+
+
+def _rows(rule: str, noise: float, seed: int = 0) -> list[dict]:
+    """Measurement-like rows whose CPU time is an exact linear function of the features (+ noise)."""
+    from tpprof.analytic.timing import features
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for net, b in (("700-128-20", 16), ("700-450-20", 32), ("700-450-20", 128), ("700-256-256-20", 64),
+                   ("700-300r-20", 32)):
+        cfg = make_config(net, rule, b, None, 20)
+        t = float(features(cfg) @ np.array([3e-4, 1 / 2e10, 0.0, 1 / 5e8])) * (1 + noise * rng.uniform(-1, 1))
+        out.append({"status": "ok", "device": "cpu", "hardware": "h", "rule": rule, "net": net, "batch": b,
+                    "classes": 20, "steps": 20, "dtype": "fp32", "optimizer": "adam", "cadence": "step",
+                    "aux": "stored", "cpu_s_median": t * 20, "ms_per_step": 99.0,
+                    "config_json": cfg.to_json()})
+    return out
+
+
+def test_learner_models_are_scored_held_out() -> None:
+    exact = calibrate_learners(_rows("tp", 0.0) + _rows("bptt", 0.0))[("cpu", "h")]
+    assert exact.clock == "cpu" and set(exact.learners) == {"tp", "bptt"}
+    assert all(m.max_error < 1e-6 and m.n_configs == 5 for m in exact.learners.values())
+    noisy = calibrate_learners(_rows("tp", 0.2, seed=3))[("cpu", "h")].learners["tp"]
+    assert 0 < noisy.median_error <= noisy.max_error  # noise: a held-out fit cannot be exact
+    grouped = calibrate_learners(_rows("tp", 0.0), key=lambda r: "all")[("cpu", "h")]
+    assert set(grouped.learners) == {"all"}  # any grouping of the rows
+
+
+def test_shipped_learner_models_prefer_cpu_time() -> None:
+    tm = shipped_time_models("cpu")
+    assert tm is not None
+    t, m = tm.predict(make_config("shd", "tp", 16, None, 25))
+    assert t > 0 and m is not None and m.n_configs >= 2

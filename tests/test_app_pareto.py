@@ -40,7 +40,7 @@ def test_pareto_page_runs_with_and_without_a_calibration(shipped: bool, tmp_path
     names = _labels(at)
     assert names[0] == "Pareto front" and len(names) > 5
     text = " ".join(c.value for c in at.caption)
-    assert ("GMAC/s" in text) == shipped
+    assert ("held-out error" in text) == shipped
 
 
 def test_pareto_page_follows_the_steps_widget(monkeypatch, tmp_path) -> None:

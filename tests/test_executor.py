@@ -12,7 +12,8 @@ from tpprof.executor import LocalExecutor, make_executor, worker_pid
 from tpprof.measure.grid import Point, Protocol, run_grid, run_in_process
 from tpprof.store import load
 
-TIME_KEYS = {"batch_s_median", "batch_s_min", "build_s", "ms_per_step", "step_ms_median", "wall_s", "timestamp"}
+TIME_KEYS = {"batch_s_median", "batch_s_min", "build_s", "ms_per_step", "step_ms_median", "wall_s", "timestamp",
+             "cpu_s_median"}
 
 
 def _points() -> list[Point]:

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -57,26 +58,28 @@ def _good(tmp: Path, name: str = "g.nir") -> Path:
     return p
 
 
-def _external_storage(tmp: Path, target: Path) -> Path:
-    p = _good(tmp, "ext.nir")
+def _tau_remade(tmp: Path, name: str, make: Callable[[h5py.Group, tuple[int, ...]], object]) -> Path:
+    """A good graph whose ``lif1/tau`` dataset is deleted and remade by ``make(group, shape)``."""
+    p = _good(tmp, name)
     with h5py.File(p, "a") as f:
         g = f["node/nodes/lif1"]
         n = g["tau"].shape
         del g["tau"]
-        g.create_dataset("tau", shape=n, dtype="u1", external=[(str(target), 0, n[0])])
+        make(g, n)
     return p
+
+
+def _external_storage(tmp: Path, target: Path) -> Path:
+    return _tau_remade(tmp, "ext.nir", lambda g, n: g.create_dataset("tau", shape=n, dtype="u1",
+                                                                      external=[(str(target), 0, n[0])]))
 
 
 def _virtual(tmp: Path, target: Path) -> Path:
-    p = _good(tmp, "vds.nir")
-    with h5py.File(p, "a") as f:
-        g = f["node/nodes/lif1"]
-        n = g["tau"].shape
-        del g["tau"]
+    def make(g: h5py.Group, n: tuple[int, ...]) -> None:
         layout = h5py.VirtualLayout(shape=n, dtype="f8")
         layout[:] = h5py.VirtualSource(str(target), "data", shape=n)
         g.create_virtual_dataset("tau", layout, fillvalue=0.5)
-    return p
+    return _tau_remade(tmp, "vds.nir", make)
 
 
 def _external_link(tmp: Path, target: Path) -> Path:

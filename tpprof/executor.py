@@ -45,24 +45,29 @@ RunOne = Callable[[Any, Any], dict]
 
 
 class LocalExecutor:
-    """Run the points here: in order in this process (``jobs=1``), or in a pool of ``jobs`` worker
-    processes (``concurrent.futures``, rows in completion order), as the training sweeps do."""
+    """Run the points here: in order in this process (``jobs=1``), or ``jobs`` at once (rows in
+    completion order) in a pool of worker processes (``pool="process"``, as the training sweeps
+    do) or of threads (``pool="thread"``: for a ``run_one`` that itself starts a process per point,
+    such as ``tpprof measure``'s, so the pool costs no interpreter start-up)."""
 
     name = "local"
 
-    def __init__(self, jobs: int = 1) -> None:
+    def __init__(self, jobs: int = 1, pool: str = "process") -> None:
         if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
             raise UserError("jobs", f"{jobs!r} is not a worker count", "an integer >= 1")
-        self.jobs = jobs
+        if pool not in ("process", "thread"):
+            raise UserError("pool", f"{pool!r} is not known", "process or thread")
+        self.jobs, self.pool = jobs, pool
 
     def imap(self, run_one: RunOne, points: Sequence[Any], protocol: Any) -> Iterator[Any]:
         if self.jobs == 1:
             for p in points:
                 yield run_one(p, protocol)
             return
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=self.jobs) as pool:
+        kind = ThreadPoolExecutor if self.pool == "thread" else ProcessPoolExecutor
+        with kind(max_workers=self.jobs) as pool:
             futs = [pool.submit(run_one, p, protocol) for p in points]
             for f in as_completed(futs):
                 yield f.result()
@@ -521,12 +526,12 @@ def check_executor(value: str | None) -> str:
     return f"ray executor: cluster at {address} answers"
 
 
-def make_executor(value: str | None, jobs: int = 1) -> LocalExecutor | RayExecutor:
-    """``None`` / ``local`` → :class:`LocalExecutor` (``jobs`` workers); ``ray`` / ``ray:auto`` /
-    ``ray:ADDRESS`` → :class:`RayExecutor` (see :func:`parse_executor`)."""
+def make_executor(value: str | None, jobs: int = 1, pool: str = "process") -> LocalExecutor | RayExecutor:
+    """``None`` / ``local`` → :class:`LocalExecutor` (``jobs`` workers of kind ``pool``); ``ray`` /
+    ``ray:auto`` / ``ray:ADDRESS`` → :class:`RayExecutor` (see :func:`parse_executor`)."""
     kind, address = parse_executor(value)
     if kind == "local":
-        return LocalExecutor(jobs)
+        return LocalExecutor(jobs, pool)
     return RayExecutor(address)
 
 

@@ -139,6 +139,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("batch_s_median", "float", "median wall seconds per mini-batch of T steps (no counter attached)", "ok"),
     _c("batch_s_min", "float", "fastest timed mini-batch, seconds", "ok"),
     _c("ms_per_step", "float", "batch_s_median * 1000 / T", "ok"),
+    _c("cpu_s_median", "float", "median CPU seconds (process time of the measuring process) per timed "
+       "mini-batch: the work, without the time other jobs on a shared machine took"),
     _c("step_ms_median", "float", "median interval between on_step callbacks, ms"),
     _c("build_s", "float", "seconds to construct the learner"),
     # --- outcome and provenance ---
@@ -480,11 +482,18 @@ def _csv_line(values: Iterable[str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def _without(names: tuple[str, ...], drop: str) -> tuple[str, ...]:
+    return tuple(n for n in names if n != drop)
+
+
 #: Headers a row may be appended under: this schema, the one before the target columns (core …
 #: weight_checksum), the one before ``python_executable`` and ``tpprof_path`` existed, and the one
-#: before ``config_json`` (rows are written with the columns the file has).
-APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = (FIELDNAMES, PRE_TARGET_FIELDNAMES, PRE_TARGET_FIELDNAMES[:-2],
-                                                   PRE_TARGET_FIELDNAMES[:-3])
+#: before ``config_json``; each also without ``cpu_s_median`` (added in the middle) and, for older
+#: files, without ``config_json`` alone (rows are written with the columns the file has).
+APPENDABLE_HEADERS: tuple[tuple[str, ...], ...] = tuple(
+    h for base in (FIELDNAMES, PRE_TARGET_FIELDNAMES, _without(FIELDNAMES, "cpu_s_median"),
+                   _without(PRE_TARGET_FIELDNAMES, "cpu_s_median"))
+    for h in (base, base[:-2], base[:-3], _without(base, "config_json")))
 
 
 def _check_and_quarantine(p: Path, f: IO[bytes]) -> tuple[str, ...]:

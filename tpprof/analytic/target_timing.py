@@ -16,8 +16,6 @@ the FPU's multi-cycle operations, and the dependence of the count on the spikes 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -94,22 +92,11 @@ def calibrate_target(rows: Iterable[dict[str, Any]], source: str = "") -> dict[t
     return out
 
 
-@lru_cache(maxsize=4)
-def _shipped(folder: str, stamp: tuple[tuple[str, float], ...]) -> dict[tuple[str, str], InsnModel]:  # noqa: ARG001
-    from tpprof.store import load
-
-    files = sorted(Path(folder).glob("target_*.csv"))
-    rows = [r for f in files for r in load(f).rows]
-    return calibrate_target(rows, source=", ".join(f"measurements/{f.name}" for f in files))
-
-
 def shipped_insn_models() -> dict[tuple[str, str], InsnModel]:
     """The models of the shipped target rows (``measurements/target_*.csv``)."""
-    from tpprof.resources import measurements_dir
+    from tpprof.analytic.timing import fit_shipped
 
-    folder = measurements_dir()
-    files = sorted(folder.glob("target_*.csv")) if folder.is_dir() else []
-    return _shipped(str(folder), tuple((f.name, f.stat().st_mtime) for f in files))
+    return fit_shipped(calibrate_target, "target_*.csv")
 
 
 def core_of(device: str | None) -> str | None:

@@ -27,9 +27,11 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
+
+_T = TypeVar("_T")
 
 SOURCE = "fit of measured ms_per_step to t0 + MACs/R (relative least squares)"
 
@@ -105,26 +107,212 @@ def calibrate(rows: Iterable[dict[str, Any]], source: str = "") -> dict[tuple[st
     return {k: fit_time_model(m, t, device=k[0], hardware=k[1], source=source) for k, (m, t) in groups.items()}
 
 
-@lru_cache(maxsize=8)
-def _shipped(folder: str, stamp: tuple[tuple[str, float], ...]) -> dict[tuple[str, str], TimeModel]:  # noqa: ARG001
+@lru_cache(maxsize=16)
+def _fit_files(fit: Callable[..., _T], folder: str, pattern: str,
+               stamp: tuple[tuple[str, float], ...]) -> _T:  # noqa: ARG001 - the cache key
     from tpprof.store import load
 
-    files = sorted(Path(folder).glob("*.csv"))
+    files = sorted(Path(folder).glob(pattern))
     rows = [r for f in files for r in load(f).rows]
-    return calibrate(rows, source=", ".join(f"measurements/{f.name}" for f in files))
+    return fit(rows, source=", ".join(f"measurements/{f.name}" for f in files))
+
+
+def fit_shipped(fit: Callable[..., _T], pattern: str = "*.csv") -> _T:
+    """``fit(rows, source=...)`` of the shipped measurement files matching ``pattern``
+    (``$TPPROF_MEASUREMENTS_DIR`` when set), cached until a file's name or mtime changes."""
+    from tpprof.resources import measurements_dir
+
+    folder = measurements_dir()
+    files = sorted(folder.glob(pattern)) if folder.is_dir() else []
+    return _fit_files(fit, str(folder), pattern, tuple((f.name, f.stat().st_mtime) for f in files))
 
 
 def shipped_time_model(device: str = "cpu") -> TimeModel | None:
     """The time model of the shipped measurements (``$TPPROF_MEASUREMENTS_DIR`` when set) for a
     torch device kind ("cpu", "cuda"): the host with the most points; None without any."""
-    from tpprof.resources import measurements_dir
-
-    folder = measurements_dir()
-    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
-    stamp = tuple((f.name, f.stat().st_mtime) for f in files)
     kind = device.split(":")[0]
-    models = [tm for (dev, _), tm in _shipped(str(folder), stamp).items() if dev.split(":")[0] == kind]
+    models = [tm for (dev, _), tm in fit_shipped(calibrate).items() if dev.split(":")[0] == kind]
     return max(models, key=lambda tm: tm.n_points) if models else None
+
+
+# ---- the per-learner model, scored held out --------------------------------------------------
+#
+#   t_step = c_0 + c_d · MACs_dense + c_c · MACs_conv + c_e · elementwise        (per learner)
+#
+# from the analytic model's compute terms of the config (Breakdown.compute: MACs of dense and
+# recurrent layers and of the readout, MACs of convolution layers, elementwise operations — the
+# optimiser step's included); the coefficients are fitted per learner (group key
+# :func:`learner_key`, and per host) by non-negative least squares on the relative error, and a
+# feature no training row of the learner exercises (e.g. conv MACs when its only conv point is held
+# out) takes the coefficient fitted on every learner's rows of that host. The score is held out:
+# leave one config out, fit on the rest, predict it. The time is CPU seconds per step
+# (``cpu_s_median`` / T) where the rows carry it (clock "cpu"), else the wall ``ms_per_step``.
+
+FEATURES: tuple[str, ...] = ("overhead", "dense_macs", "conv_macs", "elementwise")
+HELD_OUT_SOURCE = ("per-learner fit of t = c0 + c_d·MACs_dense + c_c·MACs_conv + c_e·elementwise "
+                   "(relative non-negative least squares), scored leave-one-config-out")
+
+
+def features(cfg: Any) -> np.ndarray:
+    """The model's features of one config: [1, dense MACs, conv MACs, elementwise] per step."""
+    from tpprof.analytic.model import estimate
+
+    bd = estimate(cfg)
+    geo = cfg.net.geometry()
+
+    def conv(layer: int | None) -> bool:
+        return layer is not None and 1 <= layer <= len(geo) and geo[layer - 1].kind == "conv"
+
+    dense = sum(int(c.macs) for c in bd.compute if not conv(c.layer))
+    cmacs = sum(int(c.macs) for c in bd.compute if conv(c.layer))
+    elem = sum(int(c.elementwise) for c in bd.compute)
+    return np.array([1.0, float(dense), float(cmacs), float(elem)])
+
+
+def learner_key(rule: Any) -> str:
+    """The learner a :class:`tpprof.config.RuleSpec` runs: the rule, plus ``classes`` for TP's
+    class-deduplicated target path and ``authors`` for an authors' flavour."""
+    key = str(rule.name)
+    if getattr(rule, "target_rows", None) == "classes":
+        key += " classes"
+    if getattr(rule, "flavour", None) == "authors":
+        key += " authors"
+    return key
+
+
+def fit_linear(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Non-negative c minimising Σ (x_i·c / t_i − 1)² (columns of x that are all zero get 0)."""
+    from scipy.optimize import nnls
+
+    c = np.zeros(x.shape[1])
+    used = np.any(x != 0, axis=0)
+    if used.any():
+        c[used] = nnls(x[:, used] / t[:, None], np.ones(len(t)))[0]
+    return c
+
+
+def _fit_with_fallback(x: np.ndarray, t: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+    c = fit_linear(x, t)
+    unused = ~np.any(x != 0, axis=0)
+    c[unused] = pooled[unused]
+    return c
+
+
+@dataclass(frozen=True)
+class LearnerTimeModel:
+    """One learner's t_step = x · coef on one host, with its held-out error."""
+
+    group: str
+    device: str
+    hardware: str
+    coef: tuple[float, ...]
+    n_points: int
+    n_configs: int
+    median_error: float  # held out: leave one config out
+    max_error: float
+    clock: str  # "cpu" (CPU seconds) or "wall"
+
+    def predict(self, x: np.ndarray) -> float:
+        return float(np.asarray(x, dtype=float) @ np.asarray(self.coef))
+
+    def error_text(self) -> str:
+        return f"held-out error median {self.median_error:.0%}, max {self.max_error:.0%} ({self.n_configs} configs)"
+
+
+@dataclass(frozen=True)
+class TimeModels:
+    """Per-learner time models of one host (:data:`HELD_OUT_SOURCE`) and the pooled fit used for a
+    learner without rows of its own."""
+
+    device: str
+    hardware: str
+    clock: str
+    learners: dict[str, LearnerTimeModel]
+    pooled: tuple[float, ...]
+    source: str
+
+    def model_for(self, cfg: Any) -> LearnerTimeModel | None:
+        return self.learners.get(learner_key(cfg.rule))
+
+    def predict(self, cfg: Any) -> tuple[float, LearnerTimeModel | None]:
+        """(seconds per step, the learner's model or None when the pooled fit stood in)."""
+        x = features(cfg)
+        m = self.model_for(cfg)
+        return (m.predict(x) if m else float(x @ np.asarray(self.pooled))), m
+
+    def held_out(self) -> tuple[float, float]:
+        """Median and max held-out error over every learner's configs (all points pooled)."""
+        meds = [m.median_error for m in self.learners.values()]
+        return (float(np.median(meds)) if meds else math.nan,
+                max((m.max_error for m in self.learners.values()), default=math.nan))
+
+    def describe(self) -> str:
+        per = "; ".join(f"{k} {m.median_error:.0%}/{m.max_error:.0%}" for k, m in sorted(self.learners.items()))
+        return (f"time/step: {HELD_OUT_SOURCE}, {self.clock} time on {self.device} '{self.hardware}' from "
+                f"{self.source}; held-out error median/max per learner: {per}")
+
+
+def _row_time(r: dict[str, Any], clock: str) -> float | None:
+    if clock == "cpu":
+        v = r.get("cpu_s_median")
+        return float(v) / int(r["steps"]) if isinstance(v, (int, float)) and math.isfinite(v) and v > 0 else None
+    ms = r.get("ms_per_step")
+    return float(ms) / 1e3 if isinstance(ms, (int, float)) and math.isfinite(ms) and ms > 0 else None
+
+
+def calibrate_learners(rows: Iterable[dict[str, Any]], source: str = "",
+                       key: Any = None) -> dict[tuple[str, str], TimeModels]:
+    """Per (device, hardware): a :class:`TimeModels` fitted on the ``ok`` rows, grouped by
+    ``key(row)`` (default :func:`learner_key`; any function of a row, e.g. one adding the core of
+    a target row). CPU-time rows are used when the host has any, else wall-time rows."""
+    from tpprof.store import config_of
+
+    key = key or (lambda r: learner_key(config_of(r).rule))  # the rule's options live in config_json
+    hosts: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("status") == "ok":
+            hosts.setdefault((str(r["device"]), str(r.get("hardware") or "")), []).append(r)
+    out = {}
+    for host, rs in hosts.items():
+        clock = "cpu" if any(_row_time(r, "cpu") for r in rs) else "wall"
+        pts = [(str(key(r)), config_of(r), _row_time(r, clock)) for r in rs]
+        pts = [(g, c, t) for g, c, t in pts if t is not None]
+        if not pts:
+            continue
+        x = np.array([features(c) for _, c, _ in pts])
+        t = np.array([tt for _, _, tt in pts])
+        cfgs = [str(c) for _, c, _ in pts]
+        groups = np.array([g for g, _, _ in pts])
+        pooled = fit_linear(x, t)
+        learners = {}
+        for g in sorted(set(groups)):
+            idx = np.flatnonzero(groups == g)
+            errs = []
+            for held in sorted({cfgs[i] for i in idx}):
+                tr = np.array([i for i in idx if cfgs[i] != held])
+                te = np.array([i for i in idx if cfgs[i] == held])
+                if len(tr) == 0:
+                    continue
+                rest = np.array([i for i in range(len(t)) if cfgs[i] != held])
+                c = _fit_with_fallback(x[tr], t[tr], fit_linear(x[rest], t[rest]))
+                errs += list(np.abs(x[te] @ c / t[te] - 1.0))
+            coef = _fit_with_fallback(x[idx], t[idx], pooled)
+            learners[g] = LearnerTimeModel(g, host[0], host[1], tuple(float(v) for v in coef), len(idx),
+                                           len({cfgs[i] for i in idx}),
+                                           float(np.median(errs)) if errs else math.nan,
+                                           float(np.max(errs)) if errs else math.nan, clock)
+        out[host] = TimeModels(host[0], host[1], clock, learners, tuple(float(v) for v in pooled), source)
+    return out
+
+
+def shipped_time_models(device: str = "cpu") -> TimeModels | None:
+    """The per-learner time models of the shipped measurements for a torch device kind: the host
+    with the most points; None without any."""
+    kind = device.split(":")[0]
+    models = [tm for (dev, _), tm in fit_shipped(calibrate_learners).items() if dev.split(":")[0] == kind]
+    # a CPU-time calibration before a wall-time one (a shared machine's wall time is mostly others' work)
+    return max(models, key=lambda tm: (tm.clock == "cpu", sum(m.n_points for m in tm.learners.values()))) \
+        if models else None
 
 
 # ---- the memory × time Pareto view ---------------------------------------------------------
@@ -185,24 +373,24 @@ def pareto_variants(cfg: Any) -> list[tuple[str, Any]]:
     return out
 
 
-def pareto_table(cfg: Any, model: TimeModel | None = None, accounting: str = "full") -> Any:
+def pareto_table(cfg: Any, model: TimeModels | None = None, accounting: str = "full") -> Any:
     """Every learner on one config as a point (peak, modelled time/step), with ``pareto`` marking
     the non-dominated ones. Columns: label, rule, peak_bytes, macs_per_step, time_s_per_step,
-    pareto. ``model`` defaults to :func:`shipped_time_model` for the config's device kind
-    (``cpu`` without one); without any calibration the time is MACs alone at 1 MAC/s (a ranking,
-    not seconds) and the frame's ``attrs['time_model']`` says so."""
+    time_error_held_out (the learner's held-out median error; NaN where the pooled fit stood in),
+    pareto. ``model`` defaults to :func:`shipped_time_models` (``cpu``); without any calibration the
+    time is MACs alone at 1 MAC/s (a ranking, not seconds) and ``attrs['time_model']`` says so."""
     import pandas as pd
 
     from tpprof.analytic.model import estimate
 
-    model = model if model is not None else shipped_time_model("cpu")
+    model = model if model is not None else shipped_time_models("cpu")
     recs = []
     for label, c in pareto_variants(cfg):
         bd = estimate(c, accounting)
         macs = int(bd.macs_per_step)
-        t = float(model.step_seconds(macs)) if model else float(macs)
+        t, m = model.predict(c) if model else (float(macs), None)
         recs.append({"label": label, "rule": c.rule.name, "peak_bytes": int(bd.peak_bytes), "macs_per_step": macs,
-                     "time_s_per_step": t})
+                     "time_s_per_step": t, "time_error_held_out": m.median_error if m else math.nan})
     df = pd.DataFrame.from_records(recs)
     df["pareto"] = pareto_front(df["peak_bytes"], df["time_s_per_step"])
     df.attrs["time_model"] = model.describe() if model else "no calibration: time column = MACs/step"

@@ -341,13 +341,28 @@ def add_target_cycles(df: Any, dev: Any) -> Any:
 
 
 def add_step_time(df: Any) -> Any:
-    """Adds ``time_s_per_step`` (the compute model t_0 + MACs/R of :mod:`tpprof.analytic.timing`,
-    calibrated on the shipped CPU measurements; NaN without a calibration) and puts the model's
-    one-line description, with its measured error, in ``df.attrs['time_model']``."""
-    from tpprof.analytic.timing import shipped_time_model
+    """Adds ``time_s_per_step`` (the per-learner time model of :mod:`tpprof.analytic.timing`,
+    calibrated on the shipped CPU measurements; NaN without a calibration) and
+    ``time_error_held_out`` (that learner's held-out median error), and puts the model's
+    description, with every learner's held-out error, in ``df.attrs['time_model']``."""
+    from tpprof.analytic.timing import shipped_time_models
+    from tpprof.config import make_config
 
-    tm = shipped_time_model("cpu")
-    df["time_s_per_step"] = tm.step_seconds(df["macs_per_step"].to_numpy()) if tm else float("nan")
+    tm = shipped_time_models("cpu")
+    times, errs = [], []
+    for r in df.to_dict("records"):
+        if tm is None:
+            times.append(float("nan"))
+            errs.append(float("nan"))
+            continue
+        cfg = make_config(str(r["net"]), str(r["rule"]), int(r["batch"]), int(r["classes"]), int(r["steps"]),
+                          dtype=str(r["dtype"]), optimizer=str(r["optimizer"]), cadence=str(r["cadence"]),
+                          aux=str(r["aux"]))
+        t, m = tm.predict(cfg)
+        times.append(t)
+        errs.append(m.median_error if m else float("nan"))
+    df["time_s_per_step"] = times
+    df["time_error_held_out"] = errs
     df.attrs["time_model"] = tm.describe() if tm else "no shipped step times to calibrate a time model on"
     return df
 
@@ -368,8 +383,10 @@ def render_ranking(df: Any, dev: Any) -> str:
     rows = [cols]
     for i, r in enumerate(df.to_dict("records"), start=1):
         t = r.get("time_s_per_step", float("nan"))
+        e = r.get("time_error_held_out", float("nan"))
         row = [str(i), str(r["rule"]), format_bytes(r["peak_bytes"]), format_bytes(r["total_bytes"]),
-               _si(r["macs_per_step"]), f"{t * 1e3:.3g} ms" if t == t else "-"]
+               _si(r["macs_per_step"]), (f"{t * 1e3:.3g} ms" + (f" ±{e:.0%}" if e == e else " (pooled)"))
+               if t == t else "-"]
         if cyc:
             c = r["cycles_per_step"]
             row.append(_si(c) if c == c else "-")

@@ -87,7 +87,7 @@ def _backend(text: str) -> str:
 
 
 def _handle_measure(args: argparse.Namespace) -> int:
-    from tpprof.measure.grid import Protocol, expand, load_grid, run_grid, run_subprocess
+    from tpprof.measure.grid import Protocol, expand, load_grid, run_forked, run_grid, run_subprocess
 
     if _is_target(args):
         return _handle_measure_target(args)
@@ -143,8 +143,16 @@ def _handle_measure(args: argparse.Namespace) -> int:
         raise UserError("out", "is missing", "a CSV file to append rows to, e.g. --out measurements/mine.csv")
     from tpprof.executor import make_executor
 
-    res = run_grid(points, args.out, protocol, run_one=run_subprocess, retry_failed=args.retry_failed,
-                   progress=not args.quiet, executor=make_executor(args.executor))
+    jobs = 1 if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise UserError("jobs", f"{jobs} is not a worker count", "an integer >= 1, e.g. --jobs 2")
+    local = (args.executor or "local").strip().lower() == "local"
+    # locally, each point runs in a process forked from a zygote that imported torch once; Ray's
+    # workers are fresh processes of their own, started by Ray
+    run_one = run_forked if local else run_subprocess
+    executor = make_executor(args.executor, jobs, pool="thread") if local else make_executor(args.executor)
+    res = run_grid(points, args.out, protocol, run_one=run_one, retry_failed=args.retry_failed,
+                   progress=not args.quiet, executor=executor if jobs > 1 or not local else None)
     print(f"{len(res.ran)} measured ({res.count('ok')} ok, {res.count('oom')} oom, {res.count('timeout')} timeout, "
           f"{res.count('error')} error{_killed(res)}), {res.skipped} already in {args.out}"
           + (f", {res.busy} skipped: another run on {args.out} is measuring them" if res.busy else ""))
@@ -211,6 +219,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="profile one CPU point in this process and list the blocks live at its peak by "
                    "allocating op, next to the analytic terms (writes no row), e.g. --explain")
     m.add_argument("--quiet", action="store_true", help="no progress bar, e.g. --quiet")
+    m.add_argument("--jobs", type=ascii_int,
+                   help="points measured at once on this machine, each in its own process forked from one "
+                        "process that imported torch once, e.g. --jobs 2 (default 1)")
     m.add_argument("--executor", default="local",
                    help="where points run: local (one at a time on this machine, default), ray (a private "
                         "Ray instance this command starts, on 127.0.0.1, this Python), ray:auto (join the running "

@@ -30,6 +30,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,6 +339,134 @@ def run_subprocess(point: Point, protocol: Protocol, timing: bool = True) -> dic
         return failure_row(point, protocol, "error", "the point printed no result row", wall)
     row["wall_s"] = wall
     return row
+
+
+#: What the zygote imports once (one module, :mod:`tpprof.measure.preload`, so the zygote's command
+#: line names no module a point's process is recognised by).
+ZYGOTE_PRELOAD: tuple[str, ...] = ("tpprof.measure.preload",)
+_ZYGOTE: Any = None
+_ZYGOTE_LOCK = threading.Lock()
+
+
+def _zygote(threads: int) -> Any:
+    """The multiprocessing context whose fork server (started once, with the measuring
+    environment: glibc's mmap threshold, ``threads`` OpenMP/MKL threads) has imported
+    :data:`ZYGOTE_PRELOAD`."""
+    global _ZYGOTE
+    with _ZYGOTE_LOCK:
+        if _ZYGOTE is None:
+            import multiprocessing as mp
+            from multiprocessing import forkserver
+
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(list(ZYGOTE_PRELOAD))
+            env = {"MALLOC_MMAP_THRESHOLD_": "65536", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+            old = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)  # the fork server reads them when it starts, its children inherit them
+            try:
+                forkserver.ensure_running()
+            finally:
+                for k, v in old.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+            _ZYGOTE = ctx
+    return _ZYGOTE
+
+
+def _zygote_child(spec: dict[str, Any], conn: Any) -> None:
+    """One point in a process forked from the zygote: measure, send ("ok", row) or (status, message)."""
+    from tpprof.measure.protocol import measure_point, tie_to_parent
+
+    tie_to_parent(os.getppid(), spec["deadline_s"])  # dies with the zygote, which dies with the parent
+    fd = os.open(spec["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 2)  # the profiler's and torch's notes, and a crash's last words, go to the parent's file
+    os.close(fd)
+    cfg = Config.from_dict(spec["config"])
+    kw = {k: spec[k] for k in ("device", "batches", "repeats", "warmup", "rss", "seed", "threads", "timing")}
+    try:
+        row = measure_point(cfg, **kw)
+        row["net"] = spec["net"]
+        msg: tuple[str, Any] = ("ok", row)
+    except UserError as e:
+        msg = ("error", str(e))
+    except MemoryError as e:
+        msg = ("oom", f"MemoryError: {e}")
+    except Exception as e:  # noqa: BLE001 - a failed point is data
+        text = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        msg = ("oom" if any(m in text.lower() for m in OOM_MARKERS) else "error", text)
+    conn.send(msg)
+    conn.close()
+
+
+def run_forked(point: Point, protocol: Protocol, timing: bool = True) -> dict[str, Any]:
+    """Measure one point in a fresh process forked from the zygote (:func:`_zygote`): isolated
+    as :func:`run_subprocess` (its own process, so its peak and RSS are its own; killed with its
+    process on timeout), without paying the interpreter's and torch's import per point."""
+    ctx = _zygote(protocol.threads)
+    spec = {"config": point.cfg.to_dict(), "net": point.net, "device": point.device,
+            "batches": protocol.batches, "repeats": protocol.repeats, "warmup": protocol.warmup,
+            "rss": protocol.rss, "seed": protocol.seed, "threads": protocol.threads, "timing": timing,
+            "deadline_s": protocol.timeout + CHILD_GRACE_S}
+    import tempfile
+
+    err_fd, spec["stderr"] = tempfile.mkstemp(prefix="tpprof-point-", suffix=".err")
+    os.close(err_fd)
+    try:
+        return _run_forked(ctx, point, protocol, spec)
+    finally:
+        Path(spec["stderr"]).unlink(missing_ok=True)
+
+
+def _run_forked(ctx: Any, point: Point, protocol: Protocol, spec: dict[str, Any]) -> dict[str, Any]:
+    recv, send = ctx.Pipe(duplex=False)
+    kills0 = oom_kill_count()
+    t0 = time.perf_counter()
+    proc = ctx.Process(target=_zygote_child, args=(spec, send))  # not daemonic: the RSS sampler may start one
+    proc.start()
+    send.close()
+    msg = None
+    try:
+        while msg is None:
+            left = t0 + protocol.timeout - time.perf_counter()
+            if recv.poll(max(0.0, min(left, 0.5))):
+                try:
+                    msg = recv.recv()
+                except EOFError:  # the process died before it could answer
+                    break
+            elif not proc.is_alive() and not recv.poll(0):
+                break
+            elif left <= 0:
+                proc.kill()
+                proc.join(10)
+                return failure_row(point, protocol, "timeout", f"exceeded {protocol.timeout:g} s",
+                                   time.perf_counter() - t0)
+    except BaseException:  # Ctrl-C or any error here: the point's process must not outlive us
+        proc.kill()
+        raise
+    finally:
+        recv.close()
+    proc.join(30)
+    wall = time.perf_counter() - t0
+    if msg is None:
+        rc = proc.exitcode if proc.exitcode is not None else -signal.SIGKILL
+        kills1 = oom_kill_count()
+        oom_kills = None if kills0 is None or kills1 is None else kills1 - kills0
+        try:
+            stderr = Path(spec["stderr"]).read_text(errors="replace")
+        except OSError:
+            stderr = ""
+        status = _classify(rc, stderr, oom_kills)
+        if rc == -signal.SIGALRM:
+            return failure_row(point, protocol, status, f"exceeded its own deadline of {spec['deadline_s']:g} s", wall)
+        name = signal.Signals(-rc).name if rc < 0 and -rc in signal.Signals._value2member_map_ else f"exit {rc}"
+        return failure_row(point, protocol, status, f"ended ({name}) without a row: {_last_error_line(stderr)}", wall)
+    status, body = msg
+    if status != "ok":
+        return failure_row(point, protocol, status, str(body), wall)
+    body["wall_s"] = wall
+    return body
 
 
 def run_in_process(point: Point, protocol: Protocol, factory: Any = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ their bytes are held for the learner's lifetime and listed under ``gradients``.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ from tpprof.config import CATEGORIES, Config, frozen_layers
 from tpprof.errors import UserError
 from tpprof.snn.neurons import LIFParams, LIFState, lif_step, lif_zeros
 from tpprof.snn.nets import SpikingNet, build_net
+from tpprof.snn.sparse import SpikeFrames, choose_frames
 
 __all__ = ["Learner", "CATEGORIES", "LayerOptimizer", "make_optimizer"]
 
@@ -72,8 +73,11 @@ class LayerOptimizer:
         if self._fused:
             try:
                 torch._foreach_add_(steps, 1)
-                torch._fused_adam_(self.params, [p.grad for p in self.params], [st["exp_avg"] for st in sts],
-                                   [st["exp_avg_sq"] for st in sts], [], steps, lr=lr, beta1=b1, beta2=b2,
+                # elementwise: a column-major W_1 and its like-strided buffers go in as their contiguous
+                # transposes (the kernel's contiguous path; 2.5× faster than on the strided views)
+                torch._fused_adam_([_dense(p) for p in self.params], [_dense(p.grad) for p in self.params],
+                                   [_dense(st["exp_avg"]) for st in sts], [_dense(st["exp_avg_sq"]) for st in sts],
+                                   [], steps, lr=lr, beta1=b1, beta2=b2,
                                    weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
                 return
             except (RuntimeError, NotImplementedError):  # dtype/backend without the kernel
@@ -87,6 +91,11 @@ class LayerOptimizer:
             st["exp_avg_sq"].mul_(b2).addcmul_(g, g, value=1 - b2)
             denom = (st["exp_avg_sq"].sqrt() / math.sqrt(1 - b2**t)).add_(self.eps)
             p.addcdiv_(st["exp_avg"], denom, value=-lr / (1 - b1**t))
+
+
+def _dense(t: torch.Tensor) -> torch.Tensor:
+    """t itself, or its contiguous transpose when t is a column-major matrix (same elements)."""
+    return t.t() if t.dim() == 2 and not t.is_contiguous() and t.t().is_contiguous() else t
 
 
 def make_optimizer(params: list[torch.nn.Parameter], name: str, lr: float) -> LayerOptimizer:
@@ -112,6 +121,10 @@ class Learner:
         #: F: hidden layers 1..F are frozen (``RuleSpec.trainable``): no update, so no gradient
         #: buffer and no optimiser state; layers F+1..L and the readout learn.
         self.frozen = frozen_layers(cfg.rule, cfg.net.depth)
+        #: layer 1's input products on the spikes' indices: "auto" (by the batch's density), "dense", "sparse"
+        self.input_path = "auto"
+        self._frames: SpikeFrames | None = None  # this mini-batch's sparse input frames, or None
+        self._t = 0  # the time step being run (indexes the frames)
         self._state: object | None = None  # per-mini-batch state, (re)allocated by train_batch
         self._setup_extra()
         self._groups = self._param_groups()
@@ -263,6 +276,27 @@ class Learner:
         """Input frame t as the learner's dtype/device: (B, *input_shape)."""
         return x[:, t].to(device=self.device, dtype=self.dtype)
 
+    def _use_frames(self, x: torch.Tensor | None) -> None:
+        """Set (x given) or drop (None) this mini-batch's sparse input frames (tpprof.snn.sparse)."""
+        self._frames = None  # the previous batch's index arrays go first
+        if x is not None:
+            lay = self.net.layers[0]
+            self._frames = choose_frames(self.input_path, x, not lay.is_conv, lay.W.shape[0], self.dtype, self.device)
+
+    def _current1(self, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Layer 1's feed-forward current I_1 = current(x^t): on the spikes' indices of step
+        ``self._t`` when the sparse path is on, else dense."""
+        if self._frames is None:
+            return self.net.layers[0].current(a, w)
+        return self._frames.linear(self._t, w)  # (B, H)
+
+    def _wgrad1(self, gbuf: torch.Tensor, a: torch.Tensor, delta: torch.Tensor, beta: float) -> None:
+        """gbuf ← beta·gbuf + δᵀ x^t for layer 1 (its input-frame pair), sparse or dense."""
+        if self._frames is None:
+            self.net.layers[0].add_weight_grad(gbuf, [(a, delta)], beta=beta)
+        else:
+            self._frames.add_wgrad(self._t, gbuf, delta.reshape(delta.shape[0], -1), beta=beta)
+
     def _one_hot(self, y: torch.Tensor) -> torch.Tensor:
         return F.one_hot(y, self.classes).to(self.dtype)  # (B, C)
 
@@ -311,20 +345,29 @@ class Learner:
                     p.grad.zero_()
 
     def _run_local_steps(self, x: torch.Tensor, c: torch.Tensor, st: object, lr_scale: float,
-                         on_step: Callable[[int], None] | None) -> None:
+                         on_step: Callable[[int], None] | None,
+                         take: Callable[[Any], object] | None = None) -> None:
         """The time loop of a rule whose ``_step(x_t, c, st, acc)`` adds one step's gradients:
         cadence ``step`` overwrites them each step (acc = 0) and steps the optimisers every step;
-        ``sequence`` accumulates them (acc = 1) and steps once, after step T."""
+        ``sequence`` accumulates them (acc = 1) and steps once, after step T. ``take`` receives
+        each step's return value (TP sums its local losses with it)."""
         per_step = self.cfg.rule.cadence == "step"
         self._zero_grads()
         acc = 0.0 if per_step else 1.0
         T = x.shape[1]
-        for t in range(T):
-            self._step(self._x_at(x, t), c, st, acc)  # type: ignore[attr-defined]
-            if per_step or t == T - 1:
-                self._step_optims(lr_scale)
-            if on_step is not None:
-                on_step(t)
+        self._use_frames(x)
+        try:
+            for t in range(T):
+                self._t = t
+                out = self._step(self._x_at(x, t), c, st, acc)  # type: ignore[attr-defined]
+                if take is not None:
+                    take(out)
+                if per_step or t == T - 1:
+                    self._step_optims(lr_scale)
+                if on_step is not None:
+                    on_step(t)
+        finally:
+            self._use_frames(None)
 
     def _step_optims(self, lr_scale: float = 1.0) -> None:
         """Optimiser steps of the groups that learn (a frozen layer has none)."""

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from tpprof.snn.base import Inventory, Learner
 from tpprof.snn.neurons import lif_step
+from tpprof.snn.sparse import SparseInputLinear
 
 __all__ = ["BPTTLearner"]
 
@@ -61,6 +62,8 @@ class BPTTLearner(Learner):
 
         self._zero_grads()
         layers = self.net.layers
+        self._use_frames(x)  # the sparse input path's CSR frames, when it is taken (tpprof.snn.sparse)
+        frames = self._frames
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             states = [self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers]
             m = self._zeros(B, self.classes)  # (B, C)
@@ -68,7 +71,11 @@ class BPTTLearner(Learner):
             for t in range(T):
                 a = self._x_at(x, t)
                 for i, lay in enumerate(layers):
-                    cur = lay.current(a, w_eff[i])  # (B, *neuron)
+                    if i == 0 and frames is not None:  # I_1 on the spike indices; backward adds δᵀ x^t into
+                        # W_1.grad in place (no per-step gradient tensor, no autograd sum over T)
+                        cur = SparseInputLinear.apply(w_eff[0], frames, t, lay.W.grad if lay.W.requires_grad else None)
+                    else:
+                        cur = lay.current(a, w_eff[i])  # (B, *neuron)
                     if lay.R is not None:
                         cur = cur + lay.rec_current(states[i].s)
                     s, _, states[i] = lif_step(cur, states[i], self.lif)
@@ -80,6 +87,7 @@ class BPTTLearner(Learner):
                     on_step(t)
             loss = F.cross_entropy(m, y)
         loss.backward()
+        self._use_frames(None)
         self._saved = []
         self._live = {}
         del states, w_eff

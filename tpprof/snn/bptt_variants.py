@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from tpprof.snn.base import Inventory, Learner
 from tpprof.snn.neurons import LIFState, lif_step
 from tpprof.snn.nets import HiddenLayer
+from tpprof.snn.sparse import SparseInputLinear
 
 __all__ = ["BPTTCompactLearner", "BPTTCkptLearner", "TBPTTLearner", "pack_bits", "unpack_bits",
            "CompactLinear", "CompactConv", "CompactPool"]
@@ -207,6 +208,26 @@ class _BPTTFamily(Learner):
             a = self._x_at(x, t)  # (B, *input) — a view of x
             a_keep = a  # what a consumer saves for this input: the view itself, or its packed bits
             for i, lay in enumerate(layers):
+                if i == 0 and self._frames is not None:  # the sparse input path: I_1 on the CSR frame
+                    gbuf = lay.W.grad if grad and lay.W.requires_grad else None  # ∂W_1 added in place
+                    cur = SparseInputLinear.apply(w_eff[0], self._frames, t, gbuf)  # (B, H)
+                    if lay.R is not None:
+                        if compact and grad:
+                            s_prev = states[i].s
+                            pk = packed_prev[i] if packed_prev[i] is not None else pack_bits(s_prev)
+                            cur = cur + CompactLinear.apply(s_prev, lay.R, pk, lay.R.grad if lay.W.requires_grad else None)
+                            del s_prev, pk
+                        else:
+                            cur = cur + lay.rec_current(states[i].s)
+                    s, states[i] = lif_step(cur, states[i], self.lif)[::2]
+                    del cur
+                    if compact and grad:
+                        ps = pack_bits(s) if lay.R is not None or _binary_out(lay) else None
+                        packed_prev[i] = ps if lay.R is not None else None
+                        a, a_keep = s, ps  # a dense first layer is not pooled
+                    else:
+                        a = a_keep = s
+                    continue
                 if compact and grad:
                     trainable = lay.W.requires_grad
                     if lay.is_conv:
@@ -256,6 +277,7 @@ class _BPTTFamily(Learner):
         return m, states
 
     def _finish(self, m: torch.Tensor, y: torch.Tensor, hidden: list[torch.nn.Parameter]) -> dict:
+        self._use_frames(None)
         self._live = {}
         self._kept = []
         return self._result(m.detach(), y)
@@ -270,6 +292,7 @@ class BPTTCompactLearner(_BPTTFamily):
                     lr_scale: float = 1.0) -> dict:
         """Forward T steps with the compact graph, backward once, one optimiser step."""
         x, y = self._check_xy(x, y)
+        self._use_frames(x)  # the sparse input path's CSR frames, when taken (tpprof.snn.sparse)
         B, T = x.shape[0], x.shape[1]
         hidden = self._hidden_trainable()
         self._zero_grads()
@@ -294,6 +317,7 @@ class BPTTCkptLearner(_BPTTFamily):
                     lr_scale: float = 1.0) -> dict:
         """No-graph forward keeping the segment-start states, then segment-wise recompute + backward."""
         x, y = self._check_xy(x, y)
+        self._use_frames(x)  # the sparse input path's CSR frames, when taken (tpprof.snn.sparse)
         B, T = x.shape[0], x.shape[1]
         k = self.cfg.rule.segment_for(T)
         compact = self.cfg.rule.compact
@@ -375,6 +399,7 @@ class TBPTTLearner(_BPTTFamily):
         """Windows [w0, w0 + K): forward with a graph from the detached state, loss CE(m^{w1}, y),
         backward, one optimiser step."""
         x, y = self._check_xy(x, y)
+        self._use_frames(x)  # the sparse input path's CSR frames, when taken (tpprof.snn.sparse)
         B, T = x.shape[0], x.shape[1]
         K = min(self.cfg.rule.window_for(T), T)
         hidden = self._hidden_trainable()

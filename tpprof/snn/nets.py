@@ -185,7 +185,11 @@ def build_net(spec: NetSpec, device: torch.device | str = "cpu", dtype: torch.dt
             r = None
             if layer.kind == "recurrent":
                 r = param(_uniform((layer.width, layer.width), 1.0 / math.sqrt(layer.width), gen))
-            layers.append(HiddenLayer(layer, g, param(w), r))
+            # layer 1 reads the input spikes: its W_1 (H, n_in) is stored column-major, so a column
+            # W_1[:, j] (what one input spike adds) is contiguous for the sparse input path
+            # (tpprof.snn.sparse); the dense products take either layout at the same speed
+            w_p = torch.nn.Parameter(w.t().contiguous().to(device=device, dtype=dtype).t()) if not layers else param(w)
+            layers.append(HiddenLayer(layer, g, w_p, r))
     n_last = spec.geometry()[-1].n_out
     w_out = param(_uniform((spec.readout, n_last), 1.0 / math.sqrt(n_last), gen))
     return SpikingNet(spec, layers, w_out)

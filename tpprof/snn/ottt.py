@@ -99,7 +99,7 @@ class OTTTLearner(Learner):
         keep: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = []  # (u, s, pool idx) per layer
         for i, lay in enumerate(layers):
             s_prev = st.lif[i].s
-            cur = lay.current(a, w_eff[i])  # (B, *neuron)
+            cur = self._current1(a, w_eff[i]) if i == 0 else lay.current(a, w_eff[i])  # (B, *neuron)
             if lay.R is not None:
                 cur += lay.rec_current(s_prev)
                 if st.tr_rec[i] is not None:

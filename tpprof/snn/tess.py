@@ -196,7 +196,8 @@ class TESSLearner(Learner):
         a = x_t
         for i, lay in enumerate(self.net.layers):
             s_prev = st.lif[i].s
-            cur = lay.current(a, lay.weight_eff())  # (B, *neuron)
+            w_eff = lay.weight_eff()
+            cur = self._current1(a, w_eff) if i == 0 else lay.current(a, w_eff)  # (B, *neuron)
             if lay.R is not None:
                 cur += lay.rec_current(s_prev)
             s, u, st.lif[i] = lif_step(cur, st.lif[i], p)
@@ -216,16 +217,22 @@ class TESSLearner(Learner):
                     if lay.R is not None:
                         torch.add(s_prev, st.tr_rec[i], alpha=lam_pre, out=st.tr_rec[i])
                         rec.append((st.tr_rec[i], d_causal))
+                frame_delta = None  # layer 1 on the sparse path: the input frame's δ, applied on its CSR frame
                 if a_post != 0.0:  # non-causal term
                     q = st.tr_post[i].mul_(lam_post)  # q = λ_post e^{t−1}, in place (e is rebuilt below)
                     d_nc = sig * q * a_post  # (B, *neuron)
-                    pairs.append((a, d_nc))
+                    if i == 0 and self._frames is not None:
+                        frame_delta = d_nc
+                    else:
+                        pairs.append((a, d_nc))
                     if lay.R is not None:
                         rec.append((s_prev, d_nc))
                     q.add_(psi)  # e^t = λ_post e^{t−1} + Ψ(u^t)
                 if pairs:
                     lay.add_weight_grad(lay.W.grad, pairs, beta=acc)
-                else:  # α_pre = α_post = 0: no hidden update
+                if frame_delta is not None:
+                    self._wgrad1(lay.W.grad, a, frame_delta, 1.0 if pairs else acc)
+                elif not pairs:  # α_pre = α_post = 0: no hidden update
                     lay.W.grad.mul_(acc)
                 if lay.R is not None:
                     lay.R.grad.mul_(acc)

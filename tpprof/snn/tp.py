@@ -330,16 +330,8 @@ class TPLearner(Learner):
             self._rows = ClassRows(inv, counts.to(self.dtype).log_(), self._one_hot(uniq))  # K = len(uniq)
         K = 0 if self.freeze_hidden else None if self._rows is None else self._rows.c.shape[0]
         st = self._state = self._new_state(B, K)  # every hidden layer frozen: no target path (K = 0 rows)
-        per_step = self.cfg.rule.cadence == "step"
-        self._zero_grads()  # per step, the first contribution overwrites instead (beta = 0)
-        acc = 0.0 if per_step else 1.0
         local = torch.zeros((), dtype=self.dtype, device=self.device)
-        for t in range(T):
-            local += self._step(self._x_at(x, t), c, st, acc)
-            if per_step or t == T - 1:
-                self._step_optims(lr_scale)
-            if on_step is not None:
-                on_step(t)
+        self._run_local_steps(x, c, st, lr_scale, on_step, take=local.add_)  # local += Σ_l E_l^t
         return self._result(st.m, y, local_loss=float(local) / T)
 
     def _step(self, x_t: torch.Tensor, c: torch.Tensor, st: TPState, acc: float) -> torch.Tensor:
@@ -357,7 +349,7 @@ class TPLearner(Learner):
         for i, lay in enumerate(self.net.layers):
             w_eff = lay.weight_eff()
             s_prev, s_prev_t = st.inp[i].s, st.tgt[i].s  # (B, H) previous spikes (recurrent term)
-            cur = lay.current(a, w_eff)  # (B, *neuron)
+            cur = self._current1(a, w_eff) if i == 0 else lay.current(a, w_eff)  # (B, *neuron)
             if lay.R is not None:
                 cur += lay.rec_current(s_prev)
             s, u, st.inp[i] = lif_step(cur, st.inp[i], p)
@@ -397,7 +389,10 @@ class TPLearner(Learner):
                         d_tg = lay.pool_backward(d_eps_t, s_t, idx_t).mul_(surrogate_at(u_t, p_t.v_th, p.k))
                         if i > 0:
                             pairs.append((a_t, d_tg))
-                    lay.add_weight_grad(lay.W.grad, pairs, beta=acc)
+                    if i == 0:  # layer 1's only W term is the input frame's (sparse path or dense)
+                        self._wgrad1(lay.W.grad, a, d_in, acc)
+                    else:
+                        lay.add_weight_grad(lay.W.grad, pairs, beta=acc)
                     if lay.R is not None:
                         lay.R.grad.addmm_(d_in.t(), s_prev, beta=acc)  # (H, H)
                         if r_sees_tg:

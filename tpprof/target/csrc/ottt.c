@@ -44,20 +44,7 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
     const int nL = LAYERS[NL - 1].n;
     for (int i = 0; i < B * nL; ++i) NET.epsL[i] += a[i];
     /* readout: m, g_m, ∂L/∂a_L (old W_out), ∂W_out, W_out's update */
-    float ce = 0.0f;
-    for (int b = 0; b < B; ++b) {
-        float *g = NET.gm + b * CLASSES;
-        for (int c = 0; c < CLASSES; ++c) {
-            float s = 0.0f; const float *w = NET.W_out + c * nL, *ab = a + b * nL;
-            for (int k = 0; k < nL; ++k) s += w[k] * ab[k];
-            NET.m[b * CLASSES + c] += s;
-            g[c] = NET.m[b * CLASSES + c];
-        }
-        float lse = softmax_row(g, CLASSES);
-        ce += lse - NET.m[b * CLASSES + labels[b]];
-        g[labels[b]] -= 1.0f;
-        for (int c = 0; c < CLASSES; ++c) g[c] /= (float)B;
-    }
+    float ce = readout_step(NET.W_out, a, NET.m, NET.gm, labels, B, CLASSES, nL, 1);
     const ottt_layer_t *Ll = &LAYERS[NL - 1];
     for (int b = 0; b < B; ++b)
         for (int k = 0; k < nL; ++k) {

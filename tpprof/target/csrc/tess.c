@@ -28,6 +28,22 @@ void rule_begin_batch(const int32_t *labels) {
     }
 }
 
+/* ∂M = δ_cᵀ x_c + δ_ncᵀ x_nc (the terms the factors keep; M is n × ni), then M's optimiser step */
+static inline void tess_update(const tess_layer_t *L, float *w, float *g, float *o, int ni, const float *xc,
+                               const float *xnc, int acc, int update) {
+    tpt_term_t tw[2];
+    int nt = 0;
+#if TESS_CAUSAL
+    tw[nt].d = L->dc; tw[nt].x = xc; tw[nt].rows = BATCH; ++nt;
+#endif
+#if TESS_NONCAUSAL
+    tw[nt].d = L->dnc; tw[nt].x = xnc; tw[nt].rows = BATCH; ++nt;
+#endif
+    (void)xc; (void)xnc;
+    grad_update(w, g, o, L->n, ni, tw, nt, 1.0f, acc, tess_opt_t);
+    if (update && !TPT_IN_LOOP) opt_step(w, g, o, (uint32_t)(L->n * ni), LR, tess_opt_t);
+}
+
 void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, float *readout_ce) {
     const int B = BATCH, seq = TPT_CADENCE_SEQ, update = !seq || t == STEPS - 1, acc = seq && t > 0;
     if (update) ++tess_opt_t;
@@ -78,45 +94,13 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
 #endif
                 (void)psi;
             }
-        tpt_term_t tw[2];
-        int nt = 0;
-#if TESS_CAUSAL
-        tw[nt].d = L->dc; tw[nt].x = L->tri; tw[nt].rows = B; ++nt;
-#endif
-#if TESS_NONCAUSAL
-        tw[nt].d = L->dnc; tw[nt].x = a; tw[nt].rows = B; ++nt;
-#endif
-        grad_update(L->W, L->gW, L->oW, n, ni, tw, nt, 1.0f, acc, tess_opt_t);
-        if (update && !TPT_IN_LOOP) opt_step(L->W, L->gW, L->oW, (uint32_t)(n * ni), LR, tess_opt_t);
-        if (L->rec) {   /* R_l: δ_cᵀ r̂ + δ_ncᵀ s^{t−1} */
-            tpt_term_t tr[2];
-            int nr = 0;
-#if TESS_CAUSAL
-            tr[nr].d = L->dc; tr[nr].x = L->trr; tr[nr].rows = B; ++nr;
-#endif
-#if TESS_NONCAUSAL
-            tr[nr].d = L->dnc; tr[nr].x = L->sp; tr[nr].rows = B; ++nr;
-#endif
-            grad_update(L->R, L->gR, L->oR, n, n, tr, nr, 1.0f, acc, tess_opt_t);
-            if (update && !TPT_IN_LOOP) opt_step(L->R, L->gR, L->oR, (uint32_t)(n * n), LR, tess_opt_t);
-        }
+        tess_update(L, L->W, L->gW, L->oW, ni, L->tri, a, acc, update);   /* W_l: δ_cᵀ x̄ + δ_ncᵀ a_{l−1} */
+        if (L->rec) tess_update(L, L->R, L->gR, L->oR, n, L->trr, L->sp, acc, update);   /* R_l: δ_cᵀ r̂ + δ_ncᵀ s^{t−1} */
         a = L->s;
     }
     const int nL = LAYERS[NL - 1].n;
     for (int i = 0; i < B * nL; ++i) NET.epsL[i] = a[i] + BETA * NET.epsL[i];
-    float ce = 0.0f;
-    for (int b = 0; b < B; ++b) {
-        float *e = NET.err + b * CLASSES;
-        for (int c = 0; c < CLASSES; ++c) {
-            float s = 0.0f; const float *w = NET.W_out + c * nL, *ab = a + b * nL;
-            for (int k = 0; k < nL; ++k) s += w[k] * ab[k];
-            NET.m[b * CLASSES + c] += s;
-            e[c] = NET.m[b * CLASSES + c];
-        }
-        float lse = softmax_row(e, CLASSES);
-        ce += lse - NET.m[b * CLASSES + labels[b]];
-        e[labels[b]] -= 1.0f;
-    }
+    float ce = readout_step(NET.W_out, a, NET.m, NET.err, labels, B, CLASSES, nL, 0);
     const tpt_term_t to = {NET.err, NET.epsL, B};
     grad_update(NET.W_out, NET.gW_out, NET.oW_out, CLASSES, nL, &to, 1, (float)B, acc, tess_opt_t);
     if (update && !TPT_IN_LOOP) opt_step(NET.W_out, NET.gW_out, NET.oW_out, (uint32_t)(CLASSES * nL), LR, tess_opt_t);

@@ -144,19 +144,7 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
     /* readout: m += W_out a_L;  e = softmax(m) − c;  ∂W_out = eᵀ ε_L / B */
     const tp_layer_t *Ll = &LAYERS[NL - 1];
     const int nL = Ll->n;
-    float ce = 0.0f;
-    for (int b = 0; b < B; ++b) {
-        float *e = NET.err + b * CLASSES;
-        for (int c = 0; c < CLASSES; ++c) {
-            float acc = 0.0f; const float *w = NET.W_out + c * nL, *s = a + b * nL;
-            for (int k = 0; k < nL; ++k) acc += w[k] * s[k];
-            NET.m[b * CLASSES + c] += acc;
-            e[c] = NET.m[b * CLASSES + c];
-        }
-        float lse = softmax_row(e, CLASSES);
-        ce += lse - NET.m[b * CLASSES + labels[b]];
-        e[labels[b]] -= 1.0f;
-    }
+    float ce = readout_step(NET.W_out, a, NET.m, NET.err, labels, B, CLASSES, nL, 0);
     const tpt_term_t to = {NET.err, Ll->eps, B};
     grad_update(NET.W_out, NET.gW_out, NET.oW_out, CLASSES, nL, &to, 1, (float)B, seq && t > 0, tp_opt_t);
     if (update && !TPT_IN_LOOP) opt_step(NET.W_out, NET.gW_out, NET.oW_out, (uint32_t)(CLASSES * nL), LR, tp_opt_t);

@@ -59,6 +59,30 @@ void grad_update(float *w, float *g, float *state, int n, int ni, const tpt_term
 /* rows of softmax in place; returns log Σ exp of the row (before normalising) */
 float softmax_row(float *x, int n);
 
+/* ---- readout of one step, per row b: m_b += W_out a_b;  g_b = softmax(m_b) − onehot(label_b)
+ * (÷ B when div_b: OTTT's g_m); returns Σ_b CE_b = Σ_b (log Σ exp m_b − m_b[label_b]).
+ * W_out is C × n, a B × n, m and g B × C. Inlined so each kernel keeps its own code. ---- */
+static inline __attribute__((always_inline)) float readout_step(const float *W_out, const float *a, float *m,
+                                                                float *g, const int32_t *labels, int B, int C,
+                                                                int n, int div_b) {
+    float ce = 0.0f;
+    for (int b = 0; b < B; ++b) {
+        float *gb = g + b * C;
+        for (int c = 0; c < C; ++c) {
+            float s = 0.0f; const float *w = W_out + c * n, *ab = a + b * n;
+            for (int k = 0; k < n; ++k) s += w[k] * ab[k];
+            m[b * C + c] += s;
+            gb[c] = m[b * C + c];
+        }
+        float lse = softmax_row(gb, C);
+        ce += lse - m[b * C + labels[b]];
+        gb[labels[b]] -= 1.0f;
+        if (div_b)
+            for (int c = 0; c < C; ++c) gb[c] /= (float)B;
+    }
+    return ce;
+}
+
 /* ---- the rule's kernel (one of tp.c, ottt.c, ...) ---- */
 void rule_begin_batch(const int32_t *labels);
 void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, float *readout_ce);

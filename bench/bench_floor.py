@@ -1,0 +1,234 @@
+"""Each learner's step next to its floor: the step's matrix products alone plus its optimiser steps.
+
+    PYTHONPATH=$PWD python bench/bench_floor.py                      # SHD 700-450-20, B=128, T=100
+    PYTHONPATH=$PWD python bench/bench_floor.py --rules tp,bptt --steps 25 --rounds 4
+    PYTHONPATH=$PWD python bench/bench_floor.py --threshold          # the sparse path's density threshold
+
+CPU time (``time.process_time``), one thread, synthetic spikes at ``--density``; every figure is
+the median over ``--rounds`` rounds, and inside a round every learner and every floor is timed
+once, one after the other (alternating), so all ratios come from the same window of a shared
+machine. The load average is printed with the results.
+
+Floor of a learner (per time step): every matrix product its mini-batch ran (``aten.mm``,
+``addmm``, ``bmm``, ``baddbmm``, ``convolution`` and its backward, and the sparse input path's
+``embedding_bag``, ``index_select`` and ``index_add_``), recorded by a dispatch mode during one mini-batch and replayed alone on tensors of the
+same shapes, strides and layout, plus its optimiser steps (the same ``LayerOptimizer``: fused Adam),
+divided by T, replayed in the order the mini-batch ran them (weights and optimiser state pass
+through the caches as in the step). The *dense floor* records the dense input path, the *sparse
+floor* the sparse one.
+A learner's step is timed on both paths; ``best/floor`` = the faster path over its floor.
+
+``--threshold`` times layer 1's two products with the input (forward x Wᵀ and weight gradient
+δᵀ x) dense and on CSR frames (plus the conversion of the batch, amortised over T) at several
+densities, and prints the largest density at which the sparse path is faster: the value of
+``tpprof.snn.sparse.SPARSE_DENSITY_MAX``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections import Counter
+from typing import Any, Callable
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from tpprof.config import make_config
+from tpprof.snn import make_learner
+from tpprof.snn.sparse import SpikeFrames
+
+RULES = ("tp", "tp:classes", "tess", "ottt", "bptt", "bptt-compact", "bptt-ckpt", "tbptt")
+#: the products: dense matrix products and convolutions, and the sparse input path's gathers and
+#: scatter-adds (its forward is an embedding_bag over Wᵀ, its weight gradient index_select + index_add)
+MM_OPS = {"mm", "addmm", "bmm", "baddbmm", "addmm_", "mv", "addmv", "convolution", "convolution_backward",
+          "embedding_bag", "_embedding_bag", "_embedding_bag_forward_only", "index_add", "index_add_",
+          "index_select"}
+
+
+def cpu_time(fn: Callable[[], Any]) -> float:
+    c0 = time.process_time()
+    fn()
+    return time.process_time() - c0
+
+
+class _Recorder(TorchDispatchMode):
+    """Records every matrix-product op: one example call per signature and how often it ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[tuple, tuple] = {}
+        self.counts: Counter = Counter()
+        self.order: list = []  # signatures (and optimiser steps) in the order the mini-batch ran them
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = func.overloadpacket.__name__
+        if name in MM_OPS:
+            sig = (str(func),) + tuple(_sig(a) for a in args)
+            if sig not in self.calls:
+                self.calls[sig] = (func, tuple(_keep(a) for a in args), dict(kwargs))
+            self.counts[sig] += 1
+            self.order.append(sig)
+        return out
+
+
+def _sig(a: Any) -> Any:
+    if torch.is_tensor(a):
+        return (tuple(a.shape), a.stride() if a.layout == torch.strided else None, str(a.layout), a.dtype)
+    if isinstance(a, (list, tuple)):
+        return tuple(_sig(x) for x in a)
+    return repr(a)
+
+
+def _keep(a: Any) -> Any:
+    """A private copy of a tensor argument (same layout and strides), so replays own their buffers."""
+    if torch.is_tensor(a):
+        if a.layout != torch.strided:
+            return a.clone()
+        return torch.empty_strided(a.shape, a.stride(), dtype=a.dtype).copy_(a)
+    if isinstance(a, (list, tuple)):
+        return type(a)(_keep(x) for x in a)
+    return a
+
+
+def _learner(rule: str, cfg_kw: dict, path: str):
+    name, _, mode = rule.partition(":")
+    kw = {"target_rows": "classes"} if mode == "classes" else {}
+    cfg = make_config(cfg_kw["net"], name, cfg_kw["batch"], None, cfg_kw["steps"], **kw)
+    lr = make_learner(cfg, seed=0)
+    lr.input_path = path
+    return lr
+
+
+def _batch(cfg_kw: dict, density: float):
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand((cfg_kw["batch"], cfg_kw["steps"], 700), generator=g) < density).float()
+    y = torch.arange(cfg_kw["batch"]) % 20
+    return x, y
+
+
+def _floor(lr, x, y) -> Callable[[], None]:
+    """Replay of one mini-batch's matrix products and optimiser steps, in the order it ran them
+    (so the weights and optimiser state pass through the caches as in the step)."""
+    rec = _Recorder()
+    orig = [o.step for o in lr._optims]
+
+    def counting(o, f):
+        def step(*a, **k):
+            rec.order.append(("opt", o))
+            return f(*a, **k)
+        return step
+
+    for o, f in zip(lr._optims, orig):
+        o.step = counting(o, f)
+    with rec:
+        lr.train_batch(x, y)
+    for o, f in zip(lr._optims, orig):
+        o.step = f
+    seq = [item if item[0] == "opt" else rec.calls[item] for item in rec.order]
+
+    def run() -> None:
+        with torch.no_grad():
+            for item in seq:
+                if item[0] == "opt":
+                    item[1].step()
+                else:
+                    func, args, kwargs = item
+                    func(*args, **kwargs)
+    return run
+
+
+def bench_floor(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    cfg_kw = {"net": "700-450-20", "batch": args.batch, "steps": args.steps}
+    x, y = _batch(cfg_kw, args.density)
+    T = args.steps
+    jobs: dict[tuple[str, str], Callable[[], None]] = {}
+    for rule in args.rules.split(","):
+        for path in ("dense", "sparse"):
+            lr = _learner(rule, cfg_kw, path)
+            lr.train_batch(x, y)  # warm-up
+            jobs[(rule, f"step {path}")] = (lambda lr=lr: lr.train_batch(x, y))
+            fl = _learner(rule, cfg_kw, path)
+            jobs[(rule, f"floor {path}")] = _floor(fl, x, y)
+    load0 = os.getloadavg()[0]
+    times: dict[tuple[str, str], list[float]] = {k: [] for k in jobs}
+    for _ in range(args.rounds):
+        for k, fn in jobs.items():
+            times[k].append(cpu_time(fn) / T)
+    med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    print(f"700-450-20, B={args.batch}, T={T}, input density {args.density}, CPU ms per step (median of "
+          f"{args.rounds} alternating rounds, 1 thread); load average {load0:.1f} → {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")
+    print(f"{'learner':14s} {'step dense':>10s} {'step sparse':>11s} {'floor dense':>11s} {'floor sparse':>12s} "
+          f"{'dense/floor':>11s} {'sparse/floor':>12s} {'best/floor':>10s}")
+    for rule in args.rules.split(","):
+        sd, ss, fd, fs = (med[(rule, k)] for k in ("step dense", "step sparse", "floor dense", "floor sparse"))
+        best = min(sd, ss)
+        fl = fs if ss <= sd else fd
+        print(f"{rule:14s} {sd:10.3f} {ss:11.3f} {fd:11.3f} {fs:12.3f} {sd / fd:11.2f} {ss / fs:12.2f} "
+              f"{best / fl:10.2f}")
+
+
+def bench_threshold(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    B, n, H, T = args.batch, 700, 450, args.steps
+    w = torch.randn(n, H).t()  # column-major, as the learners store W_1 (tpprof.snn.nets.build_net)
+    g = torch.zeros(n, H).t()
+    d = torch.randn(B, H)
+    load0 = os.getloadavg()[0]
+    dens = [0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1]
+    res: dict[float, tuple[list[float], list[float], list[float]]] = {p: ([], [], []) for p in dens}
+    xs = {p: (torch.rand(B, T, n, generator=torch.Generator().manual_seed(2)) < p).float() for p in dens}
+    for _ in range(args.rounds):
+        for p in dens:
+            x = xs[p]
+
+            def dense() -> None:
+                for t in range(T):
+                    torch.nn.functional.linear(x[:, t], w)
+                    g.addmm_(d.t(), x[:, t])
+
+            fr: list[SpikeFrames] = []
+            conv = cpu_time(lambda: fr.append(SpikeFrames(x, torch.float32, torch.device("cpu"))))
+
+            def sparse() -> None:
+                for t in range(T):
+                    fr[0].linear(t, w)
+                    fr[0].add_wgrad(t, g, d)
+
+            res[p][0].append(cpu_time(dense) / T)
+            res[p][1].append(cpu_time(sparse) / T)
+            res[p][2].append(conv / T)
+    print(f"layer 1 of 700-450-20, B={B}, T={T}: forward + weight-gradient products per step, CPU ms "
+          f"(median of {args.rounds} alternating rounds, 1 thread); load average {load0:.1f} → "
+          f"{os.getloadavg()[0]:.1f}")
+    best, unbroken = 0.0, True
+    for p in dens:
+        dn, sp, cv = (statistics.median(v) * 1e3 for v in res[p])
+        win = sp + cv < dn
+        unbroken = unbroken and win
+        best = p if unbroken else best
+        print(f"  density {p:<7g} dense {dn:6.3f}   sparse {sp:6.3f} + conversion {cv:6.3f} = {sp + cv:6.3f}   "
+              f"{'sparse wins' if win else 'dense wins'}")
+    print(f"threshold (largest density of an unbroken run of sparse wins from the lowest): {best:g}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rules", default=",".join(RULES))
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--density", type=float, default=0.05)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threshold", action="store_true", help="measure the sparse path's density threshold")
+    args = ap.parse_args()
+    bench_threshold(args) if args.threshold else bench_floor(args)
+
+
+if __name__ == "__main__":
+    main()
