@@ -242,13 +242,18 @@ def check_fits(cfg: Config, data: ArrayDataset) -> None:
 
 
 def check_batch(cfg: Config, train: ArrayDataset) -> None:
-    """A training batch of min(B, len(train)) >= 2 samples (the TP loss compares samples); the
-    one-line error names the field that is short: ``batch`` for B < 2, else ``data``."""
-    if cfg.workload.batch < 2:
-        raise UserError("batch", f"{cfg.workload.batch} is too small to train", "an integer >= 2 (the TP loss "
-                        "compares samples)")
-    if len(train) < 2:
-        raise UserError("data", f"{len(train)} training sample(s)", "at least 2 (the TP loss compares samples)")
+    """A training batch of min(B, len(train)) samples at least the rule's minimum batch
+    (:func:`tpprof.analytic.learnability.min_batch`: TP's contrastive loss compares samples, so B ≥ 2;
+    the other rules learn from one); the one-line error names the field that is short: ``batch``,
+    else ``data``."""
+    from tpprof.analytic.learnability import min_batch
+
+    need = min_batch(cfg.rule)
+    if cfg.workload.batch < need:
+        raise UserError("batch", f"{cfg.workload.batch} is too small to train {cfg.rule.name}",
+                        f"an integer >= {need} ({cfg.rule.name}'s minimum batch: below it the rule learns nothing)")
+    if len(train) < need:
+        raise UserError("data", f"{len(train)} training sample(s)", f"at least {need} ({cfg.rule.name}'s minimum batch)")
 
 
 # --------------------------------------------------------------------------------------
