@@ -1,6 +1,6 @@
 """TP flavour "paper" vs "authors" on FSDD digits with a recurrent layer 1 (D1 applies).
 
-    OMP_NUM_THREADS=1 TPPROF_FSDD=/work/shared/data/fsdd python bench/tp_s_scale/flavour_fsdd.py --epochs 20 --seeds 0 1 2 [--flavours paper]
+    OMP_NUM_THREADS=1 TPPROF_FSDD=/path/to/fsdd python bench/tp_s_scale/flavour_fsdd.py --epochs 20 --seeds 0 1 2 [--flavours paper]
 
 Net 40-256r-256-10 with the ``fsdd`` preset's neuron, B = 32, lr 1e-4, Adam, S fixed. D2–D4
 are conv-only and D5 gsc-only, so on this dense net "authors" differs by D1 and the +1e-9.

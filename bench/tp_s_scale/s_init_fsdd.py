@@ -1,6 +1,6 @@
 """TP's fixed S by ``RuleSpec.s_init`` on FSDD (digit × speaker, 60 classes; digit, 10 classes).
 
-    OMP_NUM_THREADS=1 TPPROF_FSDD=/work/shared/data/fsdd python bench/tp_s_scale/s_init_fsdd.py \
+    OMP_NUM_THREADS=1 TPPROF_FSDD=/path/to/fsdd python bench/tp_s_scale/s_init_fsdd.py \
         --inits uniform ws c-invariant --task digit-speaker --epochs 10 --seeds 0 1 2
 
 The ``fsdd`` preset's neuron (α = β = 0.9, v_th = 1), B = 32, lr 1e-4, Adam, S fixed (not
