@@ -51,6 +51,13 @@ def _color(t) -> str | None:
     return None
 
 
+def _marker(t, what: str) -> str | None:
+    """A trace's marker symbol, or its bar pattern's shape (hatched controls)."""
+    m = getattr(t, "marker", None)
+    v = getattr(m, what, None) if m is not None else None
+    return getattr(v, "shape", None) if what == "pattern" and v is not None else v
+
+
 def test_the_report_has_every_figure(figures) -> None:
     assert {"figure5", "figure5_full", "regime_map", "scaling", "measured_vs_analytic", "t_invariance",
             "accuracy", "finetune", "silhouette"} <= set(figures)
@@ -77,6 +84,15 @@ def test_one_colour_per_rule_and_distinct_across_rules(figures) -> None:
         colours = [next(iter(c)) for c in by_rule.values()]
         assert len(colours) == len(set(colours)), (stem, by_rule)
     assert {"tp", "bptt"} <= {LABEL_TO_RULE.get(t.name) for t in figures["t_invariance"][0].data}
+
+
+def test_every_legend_entry_is_told_apart_by_colour_and_symbol(figures) -> None:
+    """Two entries of one figure never look the same: a rule's modes (TP per sample, per class, the
+    authors') share the rule's colour, so they differ by marker symbol."""
+    for stem, (fig, _) in figures.items():
+        looks = [(_color(t), _marker(t, "symbol"), _marker(t, "pattern"), getattr(getattr(t, "line", None), "dash", None))
+                 for t in _shown(fig) if getattr(t, "mode", None) != "lines"]
+        assert len(looks) == len(set(looks)), (stem, [t.name for t in _shown(fig)], looks)
 
 
 def test_every_rule_has_its_own_colour() -> None:

@@ -873,6 +873,10 @@ def pareto(df: pd.DataFrame, title: str | None = None) -> go.Figure:
                                    yaxis=_axis("time per step, ms (compute model)", rangemode="tozero")))
 
 
+#: Marker symbols of a rule's modes in one figure (its first mode a circle), each with an "-open" form.
+_MODE_SYMBOLS: tuple[str, ...] = ("circle", "diamond", "square", "triangle-up")
+
+
 def accuracy_vs_peak(df: pd.DataFrame, budget_bytes: int | None = None, device: str = "",
                      title: str | None = None) -> go.Figure:
     """Final-epoch test accuracy (mean ± sd over seeds) against peak memory (log x) per learner of a
@@ -884,13 +888,16 @@ def accuracy_vs_peak(df: pd.DataFrame, budget_bytes: int | None = None, device: 
     traces: list[dict[str, Any]] = [dict(type="scatter", x=front["peak_bytes"], y=front["acc_mean"] * 100,
                                          mode="lines", line={"color": "#888", "dash": "dot"},
                                          name="Pareto front", hoverinfo="skip")]
+    modes: dict[str, int] = {}  # a rule's modes (TP per sample, per class, authors') share its colour: one symbol each
     for label, g in df.groupby("label", sort=False):
         rule = str(g["rule"].iloc[0])
         ok = bool(g["fits_learns"].iloc[0])
+        shape = _MODE_SYMBOLS[modes.setdefault(rule, 0) % len(_MODE_SYMBOLS)]
+        modes[rule] += 1
         traces.append(dict(
             type="scatter", x=g["peak_bytes"], y=g["acc_mean"] * 100, mode="markers", name=str(label),
             error_y={"type": "data", "array": g["acc_sd"].fillna(0) * 100},
-            marker={"size": 11, "color": RULE_COLORS.get(rule, "#555"), "symbol": "circle" if ok else "circle-open",
+            marker={"size": 11, "color": RULE_COLORS.get(rule, "#555"), "symbol": shape if ok else f"{shape}-open",
                     "line": {"width": 2, "color": RULE_COLORS.get(rule, "#555")}},
             customdata=[[human_bytes(p), w or "fits and learns"] for p, w in zip(g["peak_bytes"], g["why_not"])],
             hovertemplate=f"{label}<br>%{{y:.1f}} %<br>peak %{{customdata[0]}}<br>%{{customdata[1]}}<extra></extra>"))
