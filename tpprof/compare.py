@@ -14,7 +14,7 @@ Honesty rules of the file:
   learner's, implementation temporaries included; ``peak_bytes_algorithm``: what a lean
   implementation must hold), plus a measured peak when ``--measure`` ran one
   (``measured_peak_bytes``, the profiler counter of :mod:`tpprof.measure`);
-* which accounting decides "fits" follows the device (:func:`device_accounting`) and is named
+* which accounting decides "fits" follows the device (:func:`tpprof.analytic.devices.device_accounting`) and is named
   wherever a verdict is printed.
 
 Resuming: every run has its own folder ``OUT/runs/<label>-s<seed>`` that :func:`tpprof.train.fit`
@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from tpprof.analytic.devices import device_accounting
 from tpprof.config import TRAINABLE_RULES, Config, RuleSpec
 from tpprof.device import Device
 from tpprof.errors import UserError
@@ -352,15 +353,6 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------
 
 
-def device_accounting(device: Device | None) -> str:
-    """The accounting a verdict for ``device`` uses (:func:`tpprof.analytic.devices.device_accounting`:
-    a microcontroller or neuromorphic chip runs a lean implementation, ``algorithm``; a host the
-    PyTorch learner, ``full``)."""
-    from tpprof.analytic.devices import device_accounting as which
-
-    return which(device)[0]
-
-
 def _rule_spec(s: Mapping[str, Any]) -> RuleSpec:
     """The RuleSpec of a results row (its ``config_json``; a bare rule name when the file has none)."""
     text = s.get("config_json")
@@ -415,7 +407,7 @@ def rank(summary: Iterable[Mapping[str, Any]], device: Device | None = None,
     """The summary with ``peak_bytes`` (under ``accounting``, default the device's), ``fits``,
     ``learns``, ``why_not`` and ``rank`` added, sorted: learners that fit and learn first, by mean
     accuracy (descending) then peak (ascending); then the others in the same order (``rank`` None)."""
-    acc = accounting or (device_accounting(device) if device is not None else "full")
+    acc = accounting or device_accounting(device)[0]  # no device: full
     out = []
     for s in summary:
         r = dict(s)
@@ -542,11 +534,12 @@ def memory_frame(base: Config, device: Device | None = None, learners: Sequence[
             cfg = lr.config(base)
         except UserError:
             continue  # a learner that refuses this net (e.g. the authors' TESS and recurrent layers)
+        full = estimate(cfg, "full")
         rows.append({"label": lr.label, "rule": lr.rule, "mode": lr.mode, "seed": 0, "test_final": float("nan"),
                      "batch": cfg.workload.batch, "classes": cfg.workload.classes, "config_json": cfg.to_json(),
-                     "peak_bytes_full": int(estimate(cfg, "full").peak_bytes),
+                     "peak_bytes_full": int(full.peak_bytes),
                      "peak_bytes_algorithm": int(estimate(cfg, "algorithm").peak_bytes),
-                     "macs_per_step": int(estimate(cfg, "full").macs_per_step)})
+                     "macs_per_step": int(full.macs_per_step)})
     df = ranking_frame(rows, device)
     if not df.empty:
         df["seeds"] = 0

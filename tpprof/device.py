@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 from tpprof.units import choice as _choice, parse_bytes
 
-#: What ``Device.on_chip_learning`` may say (a coarser reading of the capability below).
-LEARNING_SUPPORT: tuple[str, ...] = ("yes", "no", "partial", "unknown")
 #: What learning a device can run (``Device.learning_capability``): none (inference only),
 #: readout (only the last layer learns on chip), local (on-chip plasticity: rules whose update
 #: needs no error carried back through layers or time), any (a CPU running any rule in

@@ -631,7 +631,7 @@ def accuracy_groups(df: pd.DataFrame, metric: str = "test_final") -> pd.DataFram
 
 def _config_title(net: str, neuron: str) -> str:
     """A panel title for one (net, neuron) configuration: ``40-256-256-60 · α=0.96 β=0.97``."""
-    words = neuron.replace("alpha=", "α=").replace("beta=", "β=").replace("v_th=", "v_th=").strip()
+    words = neuron.replace("alpha=", "α=").replace("beta=", "β=").strip()
     return "<br>".join(x for x in (net, words) if x and x != "nan")
 
 

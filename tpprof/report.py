@@ -23,7 +23,7 @@ from tpprof.config import Config
 from tpprof.datafiles import load_measurements, load_results, shipped_measurement_files
 from tpprof.device import Device
 from tpprof.errors import UserError
-from tpprof.views import (DEFAULT_SCALING_VALUES, compare_frame, dense_net, error_summary, figure5_frame,
+from tpprof.views import (DEFAULT_SCALING_VALUES, compare_frame, dense_net, error_summary, figure5_frame, net_label,
                           informative_device, preset_points, regime_frame, scaling_frame, t_invariance_frame)
 
 
@@ -49,12 +49,6 @@ def report_config(net: str | None = None) -> Config:
     (``net`` replaces its net: a preset, a net string or a .nir file)."""
     d = REPORT_DEFAULTS
     return config_from_values(net=net or d["net"], dtype=d["dtype"], optimizer=d["optimizer"])
-
-
-def default_report_device() -> Device:
-    """The regime map's device in ``tpprof report`` (see :func:`informative_device`)."""
-    d = REPORT_DEFAULTS
-    return informative_device(report_config(), d["classes"], d["batch"])
 
 
 _RESULTS_ACCEPTED = "a folder with accuracy.csv, finetune.csv, silhouette.csv or memory.csv (tpprof's sweeps)"
@@ -116,7 +110,7 @@ def build_report(out: str | Path, measurements: str | Path | None = None, result
     plots.find_browser()  # fail before any work, in one line, when static export cannot work
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dflt = {**REPORT_DEFAULTS, "net": cfg.net.name or cfg.net.to_string()}
+    dflt = {**REPORT_DEFAULTS, "net": net_label(cfg)}
     jobs: list[tuple[str, str, Any, dict[str, Any]]] = []  # (stem, title, thunk, provenance)
 
     def add(stem: str, title: str, thunk: Any, prov: dict[str, Any]) -> None:

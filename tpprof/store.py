@@ -63,19 +63,19 @@ def learner_hash() -> str:
     return h.hexdigest()[:12]
 
 
-def kernel_hash(rule: str) -> str:
-    """SHA-256 (first 12 hex digits) of the C sources a rule's target kernel is built from (the
-    runtime, the start-up code, ``<rule>.c`` and ``<rule>.h`` in tpprof/target/csrc), so a target
-    row names the kernel code it measured."""
+@functools.cache
+def kernel_hash() -> str:
+    """SHA-256 (first 12 hex digits) of every C source of the target backend (tpprof/target/csrc),
+    so a target row names the kernel code it measured. The whole folder, as :func:`learner_hash`
+    hashes all of snn/: a kernel may be built from another rule's file (tbptt from bptt.c), and
+    any file changed marks every target row as measured with other code."""
     import hashlib
 
     d = Path(__file__).resolve().parent / "target" / "csrc"
-    names = sorted(n for n in {"runtime.c", "main.c", "startup_arm.c", "tpt.h", f"{rule}.c", f"{rule}.h"}
-                   if (d / n).is_file())
     h = hashlib.sha256()
-    for name in names:
-        h.update(name.encode())
-        h.update((d / name).read_bytes())
+    for f in sorted(p for p in d.iterdir() if p.suffix in (".c", ".h")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -446,6 +446,12 @@ def append_row(path: str | Path, row: Mapping[str, Any]) -> int:
 _PARSED_OK: dict[str, tuple[int, int, int]] = {}
 
 
+def state_after_append(path: str | Path) -> tuple[int, int, int] | None:
+    """The file's (inode, size, mtime) as this process's last :func:`append_row` left it, taken
+    under the append's lock (so no other writer's row can be in it unseen); None before any."""
+    return _PARSED_OK.get(str(Path(path).resolve()))
+
+
 def _file_state(f: IO[bytes]) -> tuple[int, int, int]:
     st = os.fstat(f.fileno())
     return st.st_ino, st.st_size, st.st_mtime_ns
@@ -473,6 +479,7 @@ def _check_records_parse(p: Path, f: IO[bytes]) -> None:
     if problem:
         raise UserError("out", f"{p.name} {problem}; a row appended now could not be read back",
                         "a new file name, or repair the file (its rows up to there still load)")
+    _PARSED_OK[str(p.resolve())] = _file_state(f)  # parsed once: the next append need not read it again
 
 
 def _csv_line(values: Iterable[str]) -> bytes:

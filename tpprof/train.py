@@ -534,10 +534,7 @@ def refuse_other_run(out: Path, run: dict[str, Any]) -> None:
     if not files:
         return
     run = json.loads(json.dumps(run, sort_keys=True, default=str))  # as metrics.json holds it (lists, str)
-    try:
-        prior = json.loads((out / METRICS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        prior = {}
+    prior = read_metrics(out) or {}
     if isinstance(prior, dict) and all(prior.get(k) == v for k, v in run.items()):
         return  # the same run again: its own files
     what = (f"a {prior.get('rule')} run of {prior.get('net')}, seed {prior.get('seed')}"

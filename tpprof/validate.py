@@ -239,7 +239,7 @@ def validate_rows(rows: list[Mapping[str, Any]], tolerance: float = 0.05, estima
 
     torch_code = learner_hash()  # target rows name their C kernel's code instead
     v.stale = sum(1 for r in ok if r.get("learner_hash") and r["learner_hash"] != (
-        kernel_hash(r["rule"]) if r.get("counter") == TARGET_COUNTER else torch_code))
+        kernel_hash() if r.get("counter") == TARGET_COUNTER else torch_code))
     return v
 
 

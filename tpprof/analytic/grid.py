@@ -263,6 +263,11 @@ def _estimate_grid(grid: Grid, accounting: str, implementation: bool, at_peak: b
 VERDICT_WORDS: tuple[str, ...] = ("does not fit", "fits", "fits, does not learn", "fits, the device cannot run it")
 
 
+def verdict_word(fits: bool, learns: bool, runs: bool) -> str:
+    """One point's :data:`VERDICT_WORDS` entry (the scalar form of :func:`_verdicts`)."""
+    return VERDICT_WORDS[0 if not fits else 3 if not runs else 1 if learns else 2]
+
+
 def _verdicts(fits: np.ndarray, learns: np.ndarray, runs: np.ndarray) -> Any:
     """"fits" only where the rule also learns and the device can run it (:data:`VERDICT_WORDS`)."""
     codes = np.where(fits, np.where(~runs, 3, np.where(learns, 1, 2)), 0).astype(np.int32)

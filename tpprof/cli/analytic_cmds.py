@@ -465,11 +465,9 @@ def learning_doc(cfg: Any, dev: Any) -> dict[str, Any]:
 
 def verdict(fits: bool, learning: dict[str, Any]) -> str:
     """The budget verdict with learning: "fits" only when the rule also learns and the device runs it."""
-    from tpprof.analytic.grid import VERDICT_WORDS
+    from tpprof.analytic.grid import verdict_word
 
-    if not fits:
-        return VERDICT_WORDS[0]
-    return VERDICT_WORDS[3] if not learning["device_runs"] else VERDICT_WORDS[1 if learning["learns"] else 2]
+    return verdict_word(fits, learning["learns"], learning["device_runs"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -485,6 +483,7 @@ def fit_frame(args: argparse.Namespace) -> Any:
     import pandas as pd
 
     from tpprof.analytic import estimate
+    from tpprof.analytic.grid import verdict_word
     from tpprof.analytic.learnability import alternatives_label, device_runs, eligible, locality, why_not
     from tpprof.analytic.regimes import (FIT_PARAMS, largest_fitting, largest_fitting_rules, largest_trained_layers,
                                          resize, trainable_for)
@@ -518,9 +517,8 @@ def fit_frame(args: argparse.Namespace) -> Any:
         peak = estimate(cfg, acc).peak_bytes if found else None
         reasons = why_not(cfg.rule, cfg.workload.batch, cfg.workload.classes) if found else []
         runs = device_runs(dev, cfg.rule)
-        state = ("does not fit at 1" if what != "trained-layers" else "the readout alone does not fit") \
-            if not found else "fits, the device cannot run it" if not runs else \
-            "fits, does not learn" if reasons else "fits"
+        state = verdict_word(True, not reasons, runs) if found else \
+            "does not fit at 1" if what != "trained-layers" else "the readout alone does not fit"
         rows.append({"rule": r, "largest": what, "value": v if found else None,
                      "of": cfg.net.depth if what == "trained-layers" else None, "peak_bytes": peak,
                      "budget_bytes": budget, "headroom_bytes": budget - peak if found else None,

@@ -566,9 +566,13 @@ class _Finished:
     def wrote(self, key: tuple[str, ...], start: int) -> None:
         """This run appended ``key`` at offset ``start``: the file is still known when nothing
         else was appended since it was last read (another run's rows force a re-read)."""
+        from tpprof.store import state_after_append
+
         self.keys.add(key)
         known = self.state is not None and start == self.state[1]
-        self.state = self._state() if known else None
+        # the state the append left, taken under its lock: a stat now could already include
+        # another run's row that this run never read
+        self.state = state_after_append(self.out) if known else None
 
 
 def _claimed(points: Sequence[Point], claims: PointClaims, done: _Finished, res: GridResult) -> list[Point]:

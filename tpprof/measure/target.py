@@ -18,13 +18,13 @@ import statistics
 import time
 from typing import Any, Callable
 
-from tpprof.analytic import estimate
+from tpprof.analytic import Breakdown, estimate
 from tpprof.config import CATEGORIES, Config, Device
 from tpprof.errors import UserError
 from tpprof.target.account import account
 from tpprof.target.build import have_toolchain, toolchain_versions
 from tpprof.target.cores import Core
-from tpprof.target.generate import layout
+from tpprof.target.generate import Layout, layout
 from tpprof.target.run import COUNTER, RUN_TIMEOUT, target_run
 
 PEAK_DEFINITION = ("static+stack: .data + .bss of the linked ELF (arm-none-eabi-size) + the painted stack "
@@ -42,14 +42,13 @@ def _provenance(core: Core, rule: str) -> dict[str, Any]:
 
     return dict(**interpreter(), tpprof_version=__version__, torch_version="", python_version=platform.python_version(),
                 hardware=f"QEMU {core.machine} ({core.name}) on {hardware_description()}", timestamp=now_utc(),
-                learner_hash=kernel_hash(rule), toolchain=toolchain_versions())
+                learner_hash=kernel_hash(), toolchain=toolchain_versions())
 
 
-def _categories(cfg: Config, arrays: dict[str, int]) -> dict[str, int]:
-    """Measured m_* bytes per analytic category: persistent arrays by their term's category, the
-    phase union (m_phase) split as the terms of its largest phase."""
-    lay = layout(cfg)
-    bd = estimate(cfg, "algorithm")
+def _categories(bd: Breakdown, lay: Layout, arrays: dict[str, int]) -> dict[str, int]:
+    """Measured m_* bytes per analytic category (``bd``: the algorithmic breakdown the kernel's
+    ``lay`` was generated from): persistent arrays by their term's category, the phase union
+    (m_phase) split as the terms of its largest phase."""
     cat_of = {t.name: t.category for t in bd.terms}
     out = {c: 0 for c in CATEGORIES}
     for a in lay.persistent:
@@ -74,14 +73,13 @@ def target_row(cfg: Config, core: Core, device: Device | None, *, net_label: str
     row.update(_provenance(core, cfg.rule.name))
     try:
         built, run = target_run(cfg, core, device, count=True, timeout=timeout)
-    except UserError:
-        raise
     except (RuntimeError, OSError) as e:
         row.update(status="error", error=" ".join(str(e).split())[:300], wall_s=time.perf_counter() - t0)
         return row
     row["ram_limit_bytes"] = built.ram_bytes
     row["build_s"] = built.seconds
-    row["macs_per_step"] = int(estimate(cfg, "algorithm").macs_per_step)
+    bd = estimate(cfg, "algorithm")
+    row["macs_per_step"] = int(bd.macs_per_step)
     if not built.fits:
         row.update(status="does-not-fit", overflow_bytes=built.overflow_bytes,
                    error=f"RAM overflowed by {built.overflow_bytes} bytes ({built.ram_what}; {built.ram_bytes} B, "
@@ -92,7 +90,7 @@ def target_row(cfg: Config, core: Core, device: Device | None, *, net_label: str
                    wall_s=time.perf_counter() - t0)
         return row
     acc = account(built, run)
-    cats = _categories(cfg, acc.arrays)
+    cats = _categories(bd, built.layout, acc.arrays)
     peak = acc.static_stack_bytes
     inv = sum(b for s, b in acc.arrays.items() if s != "m_phase")
     row.update({f"bytes_{c}": v for c, v in cats.items()})

@@ -130,20 +130,17 @@ class Learner:
         self._groups = self._param_groups()
         for g, (_, params) in enumerate(self._groups):
             for p in params:
-                if self.trains_group(g):
+                if self.trains(g):
                     p.grad = torch.zeros_like(p)  # persistent gradient buffer
                 else:
                     p.requires_grad_(False)  # frozen: autograd (BPTT family) records nothing for it
         self._optims: list[LayerOptimizer | None] = [
-            make_optimizer(params, cfg.rule.optimizer, cfg.rule.lr) if self.trains_group(g) else None
+            make_optimizer(params, cfg.rule.optimizer, cfg.rule.lr) if self.trains(g) else None
             for g, (_, params) in enumerate(self._groups)]
 
-    def trains_group(self, g: int) -> bool:
-        """Does parameter group ``g`` learn? Groups 0..L−1 are the hidden layers, the last the readout."""
-        return g >= self.frozen
-
     def trains(self, i: int) -> bool:
-        """Does hidden layer ``i`` (0-based) learn?"""
+        """Does hidden layer (or parameter group) ``i`` learn? 0-based; groups 0..L−1 are the hidden
+        layers, the last the readout, which always learns."""
         return i >= self.frozen
 
     @property

@@ -152,8 +152,3 @@ class SparseInputLinear(torch.autograd.Function):
         return ctx.frames.wgrad(ctx.t, g), None, None, None  # (H, n_in)
 
 
-def dense_or_sparse_linear(frames: SpikeFrames | None, t: int, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """x^t Wᵀ on the sparse frame when there is one, else F.linear on the dense frame."""
-    if frames is None:
-        return F.linear(a.reshape(a.shape[0], -1), w)
-    return frames.linear(t, w)

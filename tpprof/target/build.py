@@ -4,6 +4,7 @@ symbol sizes)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -139,6 +140,7 @@ def ram_symbols(elf: Path) -> dict[str, tuple[int, str]]:
     return out
 
 
+@functools.cache
 def toolchain_versions() -> str:
     """``arm-none-eabi-gcc X; newlib Y; qemu Z`` (first lines of --version), or what is missing."""
     parts = []

@@ -392,10 +392,5 @@ def write_sources(cfg: Config, out: Path, core: Core | None = None, device: Devi
     return lay
 
 
-def macs_per_step(cfg: Config) -> int:
-    """MACs of one step by the analytic model (instructions per MAC use this)."""
-    return int(estimate(cfg, "algorithm").macs_per_step)
-
-
 __all__ = ["Array", "Layout", "layout", "write_sources", "linker_script", "ram_limit", "params", "check_supported",
            "supported_rules", "STACK_RESERVE", "DENSITY", "WEIGHT_SEED", "DATA_SEED"] 
