@@ -119,3 +119,15 @@ def test_batch_of_one_is_one_line_naming_batch(files, name) -> None:
     rc, err = _run(argv, files["root"])
     lines = [ln for ln in err.splitlines() if ln.strip() and "warning" not in ln.lower()]
     assert rc == 2 and len(lines) == 1 and "error: batch: 1 is too small" in lines[0], (rc, err[-500:])
+
+
+@pytest.mark.parametrize("name", ["train", "compare"])
+def test_a_net_too_large_for_memory_is_one_line(files, name) -> None:
+    """A net whose peak exceeds the memory available is refused before any progress line (compare
+    runs every learner's checks first; found by the fuzz above on compare)."""
+    argv, _ = _commands(files)[name]
+    argv = list(argv)
+    argv[argv.index("--net") + 1] = "12-10000000r-3"  # R alone is 10^14 weights
+    rc, err = _run(argv, files["root"])
+    lines = [ln for ln in err.splitlines() if ln.strip() and "warning" not in ln.lower()]
+    assert rc == 2 and len(lines) == 1 and "is available" in lines[0], (rc, err[-500:])

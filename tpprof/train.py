@@ -256,6 +256,16 @@ def check_batch(cfg: Config, train: ArrayDataset) -> None:
         raise UserError("data", f"{len(train)} training sample(s)", f"at least {need} ({cfg.rule.name}'s minimum batch)")
 
 
+def check_run(cfg: Config, train: ArrayDataset, memory: bool = True) -> None:
+    """Every check :func:`fit` makes before it trains: the net fits the data, the batch is at least
+    the rule's minimum, and (``memory``: a learner is still to be built) its peak fits the memory
+    available now. ``tpprof compare`` runs it for every learner before its first line."""
+    check_fits(cfg, train)
+    check_batch(cfg, train)
+    if memory:
+        check_memory(cfg, "data" if cfg.workload.classes > 10**4 else "net")
+
+
 # --------------------------------------------------------------------------------------
 # Evaluation and one epoch
 # --------------------------------------------------------------------------------------
@@ -591,15 +601,13 @@ def fit(cfg: Config, train: ArrayDataset, test: ArrayDataset, *, epochs: int, se
     if learner is not None and learner.cfg.rule.trainable != cfg.rule.trainable:
         raise UserError("trainable", f"the learner trains {learner.cfg.rule.trainable!r}, the config "
                         f"{cfg.rule.trainable!r}", "the same value (it is fixed when the learner is built)")
-    check_fits(cfg, train)
-    check_batch(cfg, train)
+    check_run(cfg, train, memory=learner is None)
     batch = min(cfg.workload.batch, len(train))
     check_seed(seed)
     torch.manual_seed(seed)
     if learner is None:
         from tpprof.snn import make_learner
 
-        check_memory(cfg, "data" if cfg.workload.classes > 10**4 else "net")
         learner = make_learner(cfg, device=device, dtype=torch.float32, seed=seed)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:

@@ -135,11 +135,11 @@ def run_compare(args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
     spec = cmp.DataSpec(args.data, args.task, args.data_dir, args.test_data, args.limit, args.test_limit)
     train, _, _ = cmp.load_data(spec)  # the data's shape and classes, checked once before any worker starts
     base = _base_config(args, train)
-    from tpprof.train import check_batch, check_fits
+    from tpprof.train import check_run
 
-    check_fits(base, train)
-    check_batch(base, train)  # before the progress line: a refused run is one line
     learners = cmp.parse_learners(args.rule, base)
+    for lr in learners:  # every run's checks before the progress line: a refused comparison is one line
+        check_run(lr.config(base), train)
     out = Path(args.out)
     jobs = cmp.plan(base, learners, list(range(args.seeds)), args.epochs, out, spec, args.backend, args.threads)
     (out / cmp.RUNS_DIR).mkdir(parents=True, exist_ok=True)
