@@ -3,7 +3,7 @@
 Three counters, each behind one small helper so the semi-private APIs they use are wrapped
 (and tested) in one place:
 
-* :class:`ProfilerCounter` (CPU, primary): ``torch.profiler`` with ``profile_memory=True``
+* :class:`ProfilerCounter` (CPU, primary): torch's Kineto profiler with ``profile_memory=True``
   reports every CPU tensor allocation and free (size, time). Live bytes at time t are the
   running sum  L(t) = Σ_{events e, t_e ≤ t} size_e  over events in time order; only blocks
   allocated while profiling are counted (frees are paired with allocations by pointer; frees
@@ -50,7 +50,7 @@ class PhaseStats:
 
 @dataclass
 class ProfilerCounter:
-    """Exact CPU tensor live bytes from ``torch.profiler`` memory events.
+    """Exact CPU tensor live bytes from the Kineto profiler's memory events.
 
     Usage::
 
@@ -68,9 +68,12 @@ class ProfilerCounter:
     _op_of: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def __enter__(self) -> "ProfilerCounter":
-        from torch.profiler import ProfilerActivity, profile
+        # torch.autograd.profiler.profile is the Kineto profiler under torch.profiler.profile, with
+        # the same events; the latter's start tests ``hasattr(torch, "_inductor")``, which imports
+        # torch._inductor and torch._dynamo (~1.2 s and ~800 modules) into every process it starts in
+        from torch.autograd.profiler import profile
 
-        self._prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True, with_stack=self.keep_ops)
+        self._prof = profile(profile_memory=True, use_kineto=True, with_stack=self.keep_ops)
         self._prof.__enter__()
         return self
 
@@ -82,7 +85,7 @@ class ProfilerCounter:
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Mark a phase; its figures are read with :meth:`stats` after the counter stops."""
-        from torch.profiler import record_function
+        from torch.autograd.profiler import record_function
 
         with record_function(f"tpprof::{name}"):
             yield
@@ -90,7 +93,7 @@ class ProfilerCounter:
     def _collect(self) -> None:
         from torch._C._profiler import _EventType
 
-        stack = list(self._prof.profiler.kineto_results.experimental_event_tree())
+        stack = list(self._prof.kineto_results.experimental_event_tree())
         events: list[tuple[int, int, int]] = []
         while stack:
             node = stack.pop()
@@ -328,8 +331,9 @@ def rss_peak(fn: Callable[[], Any], interval: float = 0.001) -> tuple[int, int, 
     return before, max(peak, before), result
 
 
-def hardware_description() -> str:
-    """CPU model, cores, RAM (and GPU name if any) — no host names."""
+def hardware_description(gpu: bool = True) -> str:
+    """CPU model, cores, RAM (and, with ``gpu``, the GPU name if any: that imports torch) — no host
+    names."""
     import platform
 
     model = platform.processor() or platform.machine()
@@ -349,10 +353,11 @@ def hardware_description() -> str:
         ram = "RAM unknown"
     desc = f"{model}; {os.cpu_count()} cores; {ram}; {platform.system()} {platform.machine()}"
     with contextlib.suppress(Exception):
-        import torch
+        if gpu:
+            import torch
 
-        if torch.cuda.is_available():
-            desc += f"; GPU {torch.cuda.get_device_name(0)}"
+            if torch.cuda.is_available():
+                desc += f"; GPU {torch.cuda.get_device_name(0)}"
     return desc
 
 

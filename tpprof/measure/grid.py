@@ -220,7 +220,7 @@ def failure_row(point: Point, protocol: Protocol, status: str, error: str, wall_
                peak_definition=PEAK_DEFINITION, warmup_batches=protocol.warmup, batches=protocol.batches,
                repeats=protocol.repeats, seed=protocol.seed, threads=protocol.threads,
                status=status, error=" ".join(error.split())[:300], wall_s=wall_s)
-    row.update(provenance(torch_version=tv))
+    row.update(provenance(torch_version=tv, gpu=point.device.startswith("cuda")))
     return row
 
 

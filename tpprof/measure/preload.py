@@ -1,12 +1,19 @@
 """What the measurement zygote imports once (``tpprof.measure.grid.run_forked``): torch, the
-learners, the protocol, and what torch's profiler imports when the memory window first starts it
-(torch._dynamo, sympy: ~800 modules, 3–4 s of a point's wall time when each point imported them).
-Every point's process is forked from the zygote, so none of them imports these again."""
+learners, the protocol and its counters. Every point's process is forked from the zygote, so none
+of them imports these again. (The memory counter starts torch's Kineto profiler directly, not
+through ``torch.profiler.profile``, whose start imports torch._dynamo: ~800 modules, ~1.2 s.)"""
 
 import torch  # noqa: F401
-import torch._dynamo  # noqa: F401
-import torch.profiler  # noqa: F401
+import torch.autograd.profiler  # noqa: F401
 
 import tpprof.measure.counters  # noqa: F401
 import tpprof.measure.protocol  # noqa: F401
 import tpprof.snn  # noqa: F401
+
+import gc  # noqa: E402
+
+# Every point's process runs gc.collect() before its memory window; frozen, the objects imported
+# here are skipped by it (57 of a tiny point's 98 ms were spent walking them), and pages shared with
+# the zygote stay shared.
+gc.collect()
+gc.freeze()

@@ -318,9 +318,11 @@ def config_columns(cfg: Config, device: str, net_label: str | None = None) -> di
     )
 
 
-def provenance(torch_version: str | None = None) -> dict[str, Any]:
+def provenance(torch_version: str | None = None, gpu: bool = True) -> dict[str, Any]:
     """Versions, hardware (no host names) and time. A caller that must not import torch (the
-    grid's parent process) passes ``torch_version`` itself."""
+    grid's parent process) passes ``torch_version`` itself, and ``gpu=False`` unless the point
+    ran on a GPU. Every value is a plain ``str``: a row crosses a pipe to the grid's parent, and
+    torch's ``TorchVersion`` would make the parent import torch (~1 s) to unpickle it."""
     import platform
 
     from tpprof._version import __version__
@@ -330,11 +332,11 @@ def provenance(torch_version: str | None = None) -> dict[str, Any]:
         try:
             import torch
 
-            tv = torch.__version__
+            tv = str(torch.__version__)
         except Exception:  # noqa: BLE001 - rows for failed points still get written
             tv = ""
     return dict(tpprof_version=__version__, torch_version=tv, python_version=platform.python_version(),
-                hardware=hardware_description(), timestamp=now_utc(), learner_hash=learner_hash(),
+                hardware=hardware_description(gpu), timestamp=now_utc(), learner_hash=learner_hash(),
                 **interpreter())
 
 

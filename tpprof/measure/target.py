@@ -41,7 +41,7 @@ def _provenance(core: Core, rule: str) -> dict[str, Any]:
     from tpprof.measure.protocol import interpreter
 
     return dict(**interpreter(), tpprof_version=__version__, torch_version="", python_version=platform.python_version(),
-                hardware=f"QEMU {core.machine} ({core.name}) on {hardware_description()}", timestamp=now_utc(),
+                hardware=f"QEMU {core.machine} ({core.name}) on {hardware_description(gpu=False)}", timestamp=now_utc(),
                 learner_hash=kernel_hash(), toolchain=toolchain_versions())
 
 
