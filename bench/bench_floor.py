@@ -181,7 +181,7 @@ def bench_threshold(args: argparse.Namespace) -> None:
     g = torch.zeros(n, H).t()
     d = torch.randn(B, H)
     load0 = os.getloadavg()[0]
-    dens = [0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1]
+    dens = [0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1]
     res: dict[float, tuple[list[float], list[float], list[float]]] = {p: ([], [], []) for p in dens}
     xs = {p: (torch.rand(B, T, n, generator=torch.Generator().manual_seed(2)) < p).float() for p in dens}
     for _ in range(args.rounds):

@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 
 from tpprof.config import make_config  # noqa: E402
 from tpprof.snn import make_learner  # noqa: E402
-from tpprof.snn.sparse import SPARSE_DENSITY_MAX, SpikeFrames, batch_density, choose_frames  # noqa: E402
+from tpprof.snn.sparse import (  # noqa: E402
+    SPARSE_DENSITY_MAX, SpikeFrames, _entries_numpy, _entries_torch, batch_density, choose_frames)
 
 torch.set_num_threads(1)
 
@@ -81,7 +82,23 @@ def test_frames_are_the_batch() -> None:
             g0 = torch.randn(7, 10, dtype=torch.float64)
             fr.add_wgrad(t, g0, d, beta=0.0)  # overwrite
             assert torch.allclose(g0, d.t() @ x[:, t], atol=1e-12)
-        assert fr.nbytes() == ((2 if binary else 3) * int((x != 0).sum()) + 4 * 3 + 1) * 8
+        # two index arrays (+ two value arrays), bag starts per (t, b) and per (t, j)
+        assert fr.nbytes() == ((2 if binary else 4) * int((x != 0).sum()) + (3 * 4 + 1) + (3 * 10 + 1)) * 8
+
+
+def test_numpy_and_torch_entries_agree() -> None:
+    """The CPU lists (numpy, counting placement) equal the any-device lists (torch.nonzero)."""
+    for binary in (True, False):
+        x, _ = _batch(B=5, T=4, n=9, density=0.3)
+        x[2] = 0  # a sample without entries
+        if not binary:
+            x = x * torch.rand(x.shape, dtype=torch.float64)
+        a, b = _entries_numpy(x), _entries_torch(x)
+        for name, u, v in zip(a._fields, a, b):
+            held = not (binary and name.endswith("vals"))  # values are kept only for graded inputs
+            assert (u is not None, v is not None) == (held, held), name
+            if held:
+                assert torch.equal(u, v.to(u.dtype)), name
 
 
 def test_auto_takes_the_sparse_path_only_when_it_pays() -> None:
@@ -92,6 +109,7 @@ def test_auto_takes_the_sparse_path_only_when_it_pays() -> None:
     assert choose_frames("auto", dense, True, 450, torch.float32, cpu) is None  # the protocol's density
     assert choose_frames("auto", sparse[:4, :, :24], True, 16, torch.float32, cpu) is None  # too small a product
     assert choose_frames("auto", sparse, False, 450, torch.float32, cpu) is None  # conv layer 1
+    assert choose_frames("auto", sparse, True, 45, torch.float32, cpu) is None  # narrow: the conversion dominates
     assert choose_frames("dense", sparse, True, 450, torch.float32, cpu) is None
     assert choose_frames("sparse", dense, True, 450, torch.float32, cpu) is not None
     assert abs(batch_density(dense) - 0.1) < 0.01

@@ -8,37 +8,45 @@ A dense first layer reads the input frame x^t (B, n_in) twice per step:
 (every learner: TP in all modes, TESS's non-causal term, OTTT's forward, the BPTT family's
 forward and backward). Input spikes are mostly zeros: with k_t = density · B · n_in entries,
 both products cost k_t · H instead of B · n_in · H. The batch is converted once per mini-batch
-(:class:`SpikeFrames`: one ``nonzero`` pass); a step's entries are slices of it. Results equal
-the dense path's up to summation order (tests/test_snn_sparse.py: ≤ 1e-6 in float64 for every
-learner).
+(:class:`SpikeFrames`: one scan of x, entries placed by counting); a step's entries are slices of
+it. Results equal the dense path's up to summation order (tests/test_snn_sparse.py: ≤ 1e-6 in
+float64 for every learner).
 
 Which path runs (:func:`choose_frames`): ``Learner.input_path`` = ``"dense"`` | ``"sparse"`` |
 ``"auto"`` (default). ``auto`` takes the sparse path when the batch's input density is at most
-:data:`SPARSE_DENSITY_MAX` and layer 1's product is large enough for the per-call costs
-(B·n_in·H ≥ :data:`SPARSE_MIN_MACS`). The density threshold is measured:
-``PYTHONPATH=$PWD python bench/bench_floor.py --threshold --rounds 3 --steps 50`` times layer 1
-of 700-450-20 at B = 128, dense products against sparse products plus the conversion amortised
-over T (CPU time, one thread, alternating rounds), and prints the largest density of the run of
-sparse wins. On this project's 2-core machine (2026-12-07, load ≈ 9): sparse wins 2.4× at 0.005,
-1.3× at 0.02, 1.06× at 0.03, loses from 0.04 on → 0.03.
+:data:`SPARSE_DENSITY_MAX` · min(1, H / :data:`SPARSE_REFERENCE_H`) and layer 1's product is large
+enough for the per-call costs (B·n_in·H ≥ :data:`SPARSE_MIN_MACS`). The products saved scale with
+H and the conversion does not, so a narrower layer needs a sparser input. The density threshold is
+measured: ``PYTHONPATH=$PWD python bench/bench_floor.py --threshold --rounds 3 --steps 100`` times
+layer 1 of 700-450-20 at B = 128, dense products against sparse products plus the conversion
+amortised over T (CPU time, one thread, alternating rounds), and prints the largest density of
+the run of sparse wins. On this project's 2-core machine (2026-12-07, load 0.5): per step, dense
+1.31 ms at every density; sparse (products + conversion) 0.46 ms at 0.005, 0.92 ms at 0.05,
+1.15 ms at 0.07, 1.31 ms at 0.08, 1.48 ms at 0.1 → wins up to 0.08; the threshold is set a step
+below, 0.07.
 
-Memory: the index arrays live for the mini-batch, nnz · 2 · 8 + (T·B + 1) · 8 bytes (+ nnz · d
-for graded, non-binary inputs); they depend on the data's density, so the analytic model does
-not count them (listed as not modelled in tpprof/analytic/implementation.py). ``auto`` never
-takes the sparse path for the small nets of the allocator tests, nor at the measurement
-protocol's synthetic density (0.1).
+Memory: the index arrays live for the mini-batch, nnz · 2 · 8 + (T·B + 1) · 8 + (T·n_in + 1) · 8
+bytes (+ nnz · 2 · d for graded, non-binary inputs); they depend on the data's density, so the
+analytic model does not count them (listed as not modelled in tpprof/analytic/implementation.py).
+``auto`` never takes the sparse path for the small nets of the allocator tests, nor at the
+measurement protocol's synthetic density (0.1).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SpikeFrames", "SPARSE_DENSITY_MAX", "SPARSE_MIN_MACS", "INPUT_PATHS", "choose_frames",
+__all__ = ["SpikeFrames", "SPARSE_DENSITY_MAX", "SPARSE_REFERENCE_H", "SPARSE_MIN_MACS", "density_max", "INPUT_PATHS", "choose_frames",
            "batch_density", "SparseInputLinear"]
 
-#: Largest input density for which ``auto`` takes the sparse path (measured crossover, see above).
-SPARSE_DENSITY_MAX = 0.03
+#: Largest input density for which ``auto`` takes the sparse path, for a layer of
+#: :data:`SPARSE_REFERENCE_H` neurons or more (measured crossover, see above).
+SPARSE_DENSITY_MAX = 0.07
+#: The layer width the threshold was measured at; a narrower layer's threshold scales with H.
+SPARSE_REFERENCE_H = 450
 #: Smallest layer-1 product B·n_in·H (MACs) for which ``auto`` considers the sparse path.
 SPARSE_MIN_MACS = 2_000_000
 INPUT_PATHS = ("auto", "dense", "sparse")
@@ -57,65 +65,158 @@ def batch_density(x: torch.Tensor) -> float:
 
 class SpikeFrames:
     """The input batch x (B, T, n_in) as per-step lists of its non-zero entries, built once per
-    mini-batch by one ``nonzero`` pass over x in (t, b, j) order: for step t, ``cols`` (input j)
-    of each entry, grouped by sample b (``offsets``, B per step) and, unless every entry is 1
-    (spikes), ``vals`` x^t[b, j]; k_t entries.
+    mini-batch, in two orders:
+
+    * by sample (t, b, j): ``cols`` (input j) of each entry, bags ``offsets`` (one per (t, b));
+    * by input (t, j, b): ``grows`` (sample b) of each entry, bags ``goffsets`` (one per (t, j));
+
+    and, unless every entry is 1 (spikes), the values x^t[b, j] in each order. k_t entries at step t.
 
     forward:      I^t[b] = Σ_{j ∈ b} x[b, j] W[:, j]        embedding_bag over the rows of Wᵀ (n_in, H)
-    weight grad:  ∂W[:, j] += Σ_{b ∋ j} x[b, j] δ[b]         index_add into the rows of ∂Wᵀ (n_in, H)
+    weight grad:  ∂Wᵀ[j] = Σ_{b ∋ j} x[b, j] δ[b]          embedding_bag over the rows of δ (B, H)
 
-    Both cost k_t · H instead of B · n_in · H. Wᵀ and ∂Wᵀ are contiguous because layer 1's
+    Both are gathers of k_t rows (k_t · H adds) instead of B · n_in · H MACs; a scatter (index_add)
+    of the gradient was 3–5× slower than its gather. Wᵀ and ∂Wᵀ are contiguous because layer 1's
     weight is stored column-major (tpprof.snn.nets.build_net); other layouts work, slower.
+    On the CPU the lists are made with numpy (one bool pass, two transposed copies, two
+    ``flatnonzero``: 3–4× faster than torch.nonzero on this machine).
     """
 
     def __init__(self, x: torch.Tensor, dtype: torch.dtype, device: torch.device) -> None:
         B, T = x.shape[0], x.shape[1]
         n = x[0, 0].numel()
-        xtb = x.reshape(B, T, n).transpose(0, 1)  # (T, B, n) view: nonzero lists entries by step, then sample
-        nz = torch.nonzero(xtb)  # (nnz, 3): t, b, j
-        vals = xtb[nz[:, 0], nz[:, 1], nz[:, 2]]
-        self.cols = nz[:, 2].to(device)  # (nnz,)
-        self.rows = nz[:, 1].to(device)  # (nnz,) sample b of each entry (weight gradient)
-        self.vals = None if bool((vals == 1).all()) else vals.to(device=device, dtype=dtype)
-        per_bag = torch.bincount(nz[:, 0] * B + nz[:, 1], minlength=T * B)  # entries per (t, b)
-        starts = torch.zeros(T * B + 1, dtype=torch.long)
-        torch.cumsum(per_bag, 0, out=starts[1:])
-        self.offsets = starts.to(device)  # (T·B + 1,): step t, sample b → entries starts[tB + b] …
-        self._bounds = starts[::B].tolist()  # step t → entries bounds[t] … bounds[t + 1] − 1
+        x3 = x.reshape(B, T, n)
+        e = _entries_numpy(x3) if x3.device.type == "cpu" else _entries_torch(x3)
+        self.cols = e.cols.to(device)  # (nnz,) input j, by (t, b)
+        self.grows = e.grows.to(device)  # (nnz,) sample b, by (t, j)
+        self.vals = None if e.vals is None else e.vals.to(device=device, dtype=dtype)
+        self.gvals = None if e.gvals is None else e.gvals.to(device=device, dtype=dtype)
+        self.offsets = _bag_starts(e.fcount).to(device)  # (T·B + 1,): bag (t, b) → entries
+        self.goffsets = _bag_starts(e.gcount).to(device)  # (T·n + 1,): bag (t, j) → entries
+        self._bounds = self.offsets[::B].tolist()  # step t → entries bounds[t] … bounds[t + 1] − 1
+        self._gbounds = self.goffsets[::n].tolist()
         self.B, self.T, self.n = B, T, n
-
-    def _entries(self, t: int) -> tuple[int, int, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        a, b = self._bounds[t], self._bounds[t + 1]
-        return a, b, self.cols[a:b], self.rows[a:b], None if self.vals is None else self.vals[a:b]
 
     def linear(self, t: int, w: torch.Tensor) -> torch.Tensor:
         """I = x^t Wᵀ (B, H) for W (H, n_in)."""
-        a, _, cols, _, vals = self._entries(t)
+        a, b = self._bounds[t], self._bounds[t + 1]
         off = self.offsets[t * self.B:(t + 1) * self.B] - a  # (B,) start of each sample's entries
-        return F.embedding_bag(cols, w.t(), off, mode="sum", per_sample_weights=vals)  # (B, H)
+        vals = None if self.vals is None else self.vals[a:b]
+        return F.embedding_bag(self.cols[a:b], w.t(), off, mode="sum", per_sample_weights=vals)  # (B, H)
+
+    def wgrad_t(self, t: int, delta: torch.Tensor) -> torch.Tensor:
+        """(δᵀ x^t)ᵀ = x^tᵀ δ (n_in, H) for δ (B, H): one bag of δ's rows per input j."""
+        a, b = self._gbounds[t], self._gbounds[t + 1]
+        off = self.goffsets[t * self.n:(t + 1) * self.n] - a  # (n_in,)
+        vals = None if self.gvals is None else self.gvals[a:b]
+        return F.embedding_bag(self.grows[a:b], delta.contiguous(), off, mode="sum", per_sample_weights=vals)
 
     def add_wgrad(self, t: int, gbuf: torch.Tensor, delta: torch.Tensor, beta: float = 1.0) -> None:
         """gbuf (H, n_in) ← beta·gbuf + δᵀ x^t for δ (B, H)."""
-        _, _, cols, rows, vals = self._entries(t)
-        d = delta.index_select(0, rows)  # (k, H): δ[b] per entry
-        if vals is not None:
-            d.mul_(vals.unsqueeze(1))
+        g = self.wgrad_t(t, delta)  # (n_in, H)
         if beta == 0.0:
-            gbuf.zero_()
-        elif beta != 1.0:
-            gbuf.mul_(beta)
-        gbuf.t().index_add_(0, cols, d)  # ∂Wᵀ[j] += δ[b]
+            gbuf.t().copy_(g)
+        elif beta == 1.0:
+            gbuf.t().add_(g)
+        else:
+            gbuf.t().mul_(beta).add_(g)
 
     def wgrad(self, t: int, delta: torch.Tensor) -> torch.Tensor:
         """δᵀ x^t (H, n_in), column-major like W_1."""
-        g = torch.zeros((self.n, delta.shape[1]), dtype=delta.dtype, device=delta.device).t()
-        self.add_wgrad(t, g, delta)
-        return g
+        return self.wgrad_t(t, delta).t()
 
     def nbytes(self) -> int:
         """Bytes of the index (and value) arrays held for the mini-batch."""
-        ts = [self.rows, self.cols, self.offsets] + ([self.vals] if self.vals is not None else [])
+        ts = [self.cols, self.grows, self.offsets, self.goffsets] + \
+            ([self.vals, self.gvals] if self.vals is not None else [])
         return sum(t.numel() * t.element_size() for t in ts)
+
+
+def _bag_starts(counts: torch.Tensor) -> torch.Tensor:
+    """(n_bags + 1,) int64 start of each bag's entries, given the entries per bag (n_bags,)."""
+    starts = torch.zeros(counts.numel() + 1, dtype=torch.long)
+    torch.cumsum(counts, 0, out=starts[1:])
+    return starts
+
+
+class _Entries(NamedTuple):
+    """x's non-zero entries in the two orders of :class:`SpikeFrames` (CPU int64 / value tensors)."""
+
+    cols: torch.Tensor  # (nnz,) j, in (t, b, j) order
+    fcount: torch.Tensor  # (T·B,) entries per bag (t, b), bags in that order
+    grows: torch.Tensor  # (nnz,) b, in (t, j, b) order
+    gcount: torch.Tensor  # (T·n,) entries per bag (t, j)
+    vals: torch.Tensor | None  # values in (t, b, j) order; None when every entry is 1
+    gvals: torch.Tensor | None  # values in (t, j, b) order
+
+
+def _entries_numpy(x: torch.Tensor) -> _Entries:
+    """:class:`_Entries` of x (B, T, n) with numpy, in time linear in B·T·n + nnz and no sort.
+
+    One pass per sample b finds its entries (tn + j, in (t, j) order). Counting then places them:
+    by (t, b) each sample's entries of step t are one run, written at the bag's start; by (t, j)
+    no sample has two entries in one bag, so a per-bag fill counter, advanced once per sample in
+    order of b, gives each entry its slot. 2–3× faster than torch.nonzero on transposed copies, and
+    than sorting, on this machine."""
+    import numpy as np
+
+    xn = x.detach().contiguous().numpy()  # (B, T, n), no copy when x is contiguous
+    B, T, n = xn.shape
+    x2 = xn.reshape(B, T * n)
+    mask = np.empty(T * n, dtype=bool)
+    per_b, binary = [], True
+    for b in range(B):
+        np.not_equal(x2[b], 0, out=mask)
+        tj = np.flatnonzero(mask)  # (k_b,) t·n + j, increasing
+        binary = binary and bool((x2[b, tj] == 1).all())
+        per_b.append(tj)
+    gcount = np.zeros(T * n, dtype=np.int64)  # entries per bag (t, j)
+    fcount = np.zeros((T, B), dtype=np.int64)  # entries per bag (t, b)
+    for b, tj in enumerate(per_b):
+        gcount[tj] += 1  # a sample's tj are distinct
+        fcount[:, b] = np.bincount(tj // n, minlength=T)
+    gstart = np.concatenate(([0], np.cumsum(gcount)[:-1]))
+    fstart = np.concatenate(([0], np.cumsum(fcount.ravel())[:-1])).reshape(T, B)
+    nnz = int(gcount.sum())
+    cols, grows = np.empty(nnz, dtype=np.int64), np.empty(nnz, dtype=np.int64)
+    vals = gvals = None if binary else (np.empty(nnz, dtype=xn.dtype), np.empty(nnz, dtype=xn.dtype))
+    fill = np.zeros(T * n, dtype=np.int64)
+    for b, tj in enumerate(per_b):
+        t, j = np.divmod(tj, n)
+        gdest = gstart[tj] + fill[tj]
+        fill[tj] += 1
+        run0 = np.concatenate(([0], np.cumsum(fcount[:, b])[:-1]))  # (T,) first entry of step t in tj
+        fdest = fstart[t, b] + np.arange(len(tj)) - run0[t]
+        grows[gdest] = b
+        cols[fdest] = j
+        if not binary:
+            v = x2[b, tj]
+            vals[0][fdest] = v  # type: ignore[index]
+            vals[1][gdest] = v  # type: ignore[index]
+    if vals is not None:
+        vals, gvals = vals
+    return _Entries(torch.from_numpy(cols), torch.from_numpy(fcount.reshape(-1)), torch.from_numpy(grows),
+                    torch.from_numpy(gcount),
+                    None if binary else torch.from_numpy(vals), None if binary else torch.from_numpy(gvals))
+
+
+def _entries_torch(x: torch.Tensor) -> _Entries:
+    """:class:`_Entries` of x (B, T, n) with torch.nonzero (any device; indices come back on the CPU)."""
+    B, T, n = x.shape
+    xtb, xtj = x.transpose(0, 1), x.permute(1, 2, 0)  # (T, B, n), (T, n, B) views
+    fwd = torch.nonzero(xtb.reshape(-1)).squeeze(1)  # (nnz,) (tB + b)n + j
+    grad = torch.nonzero(xtj.reshape(-1)).squeeze(1)  # (nnz,) (tn + j)B + b
+    vf, vg = xtb.reshape(-1)[fwd], xtj.reshape(-1)[grad]
+    binary = bool((vf == 1).all())
+    fwd, grad = fwd.cpu(), grad.cpu()
+    fcount, gcount = torch.bincount(fwd // n, minlength=T * B), torch.bincount(grad // B, minlength=T * n)
+    return _Entries(fwd % n, fcount, grad % B, gcount, None if binary else vf, None if binary else vg)
+
+
+def density_max(n_out: int) -> float:
+    """The largest input density at which ``auto`` takes the sparse path for a layer 1 of
+    ``n_out`` neurons: SPARSE_DENSITY_MAX · min(1, n_out / SPARSE_REFERENCE_H)."""
+    return SPARSE_DENSITY_MAX * min(1.0, n_out / SPARSE_REFERENCE_H)
 
 
 def choose_frames(mode: str, x: torch.Tensor, first_dense: bool, n_out: int, dtype: torch.dtype,
@@ -127,7 +228,7 @@ def choose_frames(mode: str, x: torch.Tensor, first_dense: bool, n_out: int, dty
         return None
     if mode == "auto":
         B, n = x.shape[0], x[0, 0].numel()
-        if B * n * n_out < SPARSE_MIN_MACS or batch_density(x) > SPARSE_DENSITY_MAX:
+        if B * n * n_out < SPARSE_MIN_MACS or batch_density(x) > density_max(n_out):
             return None
     return SpikeFrames(x, dtype, device)
 
