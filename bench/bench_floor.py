@@ -15,7 +15,8 @@ Floor of a learner (per time step): every matrix product its mini-batch ran (``a
 same shapes, strides and layout, plus its optimiser steps (the same ``LayerOptimizer``: fused Adam),
 divided by T, replayed in the order the mini-batch ran them (weights and optimiser state pass
 through the caches as in the step). The *dense floor* records the dense input path, the *sparse
-floor* the sparse one.
+floor* the sparse one, plus the building of the batch's index lists (SpikeFrames, once per
+mini-batch), without which its products cannot run.
 A learner's step is timed on both paths; ``best/floor`` = the faster path over its floor.
 
 ``--threshold`` times layer 1's two products with the input (forward x Wᵀ and weight gradient
@@ -130,8 +131,11 @@ def _floor(lr, x, y) -> Callable[[], None]:
     for o, f in zip(lr._optims, orig):
         o.step = f
     seq = [item if item[0] == "opt" else rec.calls[item] for item in rec.order]
+    sparse = lr.input_path == "sparse"
 
     def run() -> None:
+        if sparse:  # the sparse path's products need the batch's index lists, built once per mini-batch
+            SpikeFrames(x, lr.dtype, lr.device, grad=lr.sparse_wgrad)
         with torch.no_grad():
             for item in seq:
                 if item[0] == "opt":

@@ -93,12 +93,17 @@ def test_numpy_and_torch_entries_agree() -> None:
         x[2] = 0  # a sample without entries
         if not binary:
             x = x * torch.rand(x.shape, dtype=torch.float64)
-        a, b = _entries_numpy(x), _entries_torch(x)
-        for name, u, v in zip(a._fields, a, b):
-            held = not (binary and name.endswith("vals"))  # values are kept only for graded inputs
-            assert (u is not None, v is not None) == (held, held), name
-            if held:
-                assert torch.equal(u, v.to(u.dtype)), name
+        for grad in (True, False):  # without the weight-gradient lists (OTTT's forward only)
+            a, b = _entries_numpy(x, grad), _entries_torch(x, grad)
+            for name, u, v in zip(a._fields, a, b):
+                # values only for graded inputs; the (t, j) lists only with grad
+                held = not (binary and name.endswith("vals")) and (grad or name in ("cols", "fcount", "vals"))
+                assert (u is not None, v is not None) == (held, held), name
+                if held:
+                    assert torch.equal(u, v.to(u.dtype)), name
+    fr = SpikeFrames(x, torch.float64, torch.device("cpu"), grad=False)
+    with pytest.raises(RuntimeError, match="without the weight-gradient lists"):
+        fr.add_wgrad(0, torch.zeros(3, 9, dtype=torch.float64), torch.zeros(5, 3, dtype=torch.float64))
 
 
 def test_auto_takes_the_sparse_path_only_when_it_pays() -> None:

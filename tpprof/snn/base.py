@@ -107,6 +107,9 @@ class Learner:
     """Base of the TP, TESS and BPTT learners (see ``tpprof.snn`` for the public API)."""
 
     rule = "base"
+    #: Layer 1's weight gradient reads the input frame x^t itself (so the sparse path builds its
+    #: weight-gradient lists); False where it reads a trace of x (OTTT).
+    sparse_wgrad = True
 
     def __init__(self, cfg: Config, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                  seed: int = 0) -> None:
@@ -278,7 +281,8 @@ class Learner:
         self._frames = None  # the previous batch's index arrays go first
         if x is not None:
             lay = self.net.layers[0]
-            self._frames = choose_frames(self.input_path, x, not lay.is_conv, lay.W.shape[0], self.dtype, self.device)
+            self._frames = choose_frames(self.input_path, x, not lay.is_conv, lay.W.shape[0], self.dtype, self.device,
+                                         grad=self.sparse_wgrad)
 
     def _current1(self, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Layer 1's feed-forward current I_1 = current(x^t): on the spikes' indices of step
@@ -288,11 +292,21 @@ class Learner:
         return self._frames.linear(self._t, w)  # (B, H)
 
     def _wgrad1(self, gbuf: torch.Tensor, a: torch.Tensor, delta: torch.Tensor, beta: float) -> None:
-        """gbuf ← beta·gbuf + δᵀ x^t for layer 1 (its input-frame pair), sparse or dense."""
+        """gbuf ← beta·gbuf + δᵀ x^t for layer 1 (its input-frame pair), sparse or dense.
+
+        Sparse, overwriting (beta = 0) W_1's own gradient: the gather's fresh (n_in, H) result
+        becomes W_1.grad (same shape and column-major layout), instead of being copied into the
+        old buffer (one pass over n_in·H saved; the old buffer is freed, so the bytes held are
+        the same)."""
         if self._frames is None:
             self.net.layers[0].add_weight_grad(gbuf, [(a, delta)], beta=beta)
+            return
+        d2 = delta.reshape(delta.shape[0], -1)  # (B, H)
+        w1 = self.net.layers[0].W
+        if beta == 0.0 and gbuf is w1.grad:
+            w1.grad = self._frames.wgrad(self._t, d2)  # (H, n_in) view of a contiguous (n_in, H)
         else:
-            self._frames.add_wgrad(self._t, gbuf, delta.reshape(delta.shape[0], -1), beta=beta)
+            self._frames.add_wgrad(self._t, gbuf, d2, beta=beta)
 
     def _one_hot(self, y: torch.Tensor) -> torch.Tensor:
         return F.one_hot(y, self.classes).to(self.dtype)  # (B, C)

@@ -47,6 +47,7 @@ class OTTTLearner(Learner):
     """OTTT learner; see the module docstring for the equations."""
 
     rule = "ottt"
+    sparse_wgrad = False  # ∂W_1 = δᵀ â_0 reads the input trace, dense: only the forward is sparse
 
     def _state_inventory(self) -> Inventory:
         st = self._state

@@ -82,19 +82,23 @@ class SpikeFrames:
     ``flatnonzero``: 3–4× faster than torch.nonzero on this machine).
     """
 
-    def __init__(self, x: torch.Tensor, dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(self, x: torch.Tensor, dtype: torch.dtype, device: torch.device, grad: bool = True) -> None:
+        """``grad=False``: the lists by (t, j) are not built (a learner whose weight gradient
+        reads a trace of x, not x itself: OTTT); :meth:`add_wgrad` then raises."""
         B, T = x.shape[0], x.shape[1]
         n = x[0, 0].numel()
         x3 = x.reshape(B, T, n)
-        e = _entries_numpy(x3) if x3.device.type == "cpu" else _entries_torch(x3)
+        e = _entries_numpy(x3, grad) if x3.device.type == "cpu" else _entries_torch(x3, grad)
         self.cols = e.cols.to(device)  # (nnz,) input j, by (t, b)
-        self.grows = e.grows.to(device)  # (nnz,) sample b, by (t, j)
         self.vals = None if e.vals is None else e.vals.to(device=device, dtype=dtype)
-        self.gvals = None if e.gvals is None else e.gvals.to(device=device, dtype=dtype)
         self.offsets = _bag_starts(e.fcount).to(device)  # (T·B + 1,): bag (t, b) → entries
-        self.goffsets = _bag_starts(e.gcount).to(device)  # (T·n + 1,): bag (t, j) → entries
         self._bounds = self.offsets[::B].tolist()  # step t → entries bounds[t] … bounds[t + 1] − 1
-        self._gbounds = self.goffsets[::n].tolist()
+        self.grows = self.gvals = self.goffsets = None
+        if grad:
+            self.grows = e.grows.to(device)  # (nnz,) sample b, by (t, j)
+            self.gvals = None if e.gvals is None else e.gvals.to(device=device, dtype=dtype)
+            self.goffsets = _bag_starts(e.gcount).to(device)  # (T·n + 1,): bag (t, j) → entries
+            self._gbounds = self.goffsets[::n].tolist()
         self.B, self.T, self.n = B, T, n
 
     def linear(self, t: int, w: torch.Tensor) -> torch.Tensor:
@@ -106,6 +110,8 @@ class SpikeFrames:
 
     def wgrad_t(self, t: int, delta: torch.Tensor) -> torch.Tensor:
         """(δᵀ x^t)ᵀ = x^tᵀ δ (n_in, H) for δ (B, H): one bag of δ's rows per input j."""
+        if self.goffsets is None:
+            raise RuntimeError("these frames were built without the weight-gradient lists (grad=False)")
         a, b = self._gbounds[t], self._gbounds[t + 1]
         off = self.goffsets[t * self.n:(t + 1) * self.n] - a  # (n_in,)
         vals = None if self.gvals is None else self.gvals[a:b]
@@ -127,9 +133,8 @@ class SpikeFrames:
 
     def nbytes(self) -> int:
         """Bytes of the index (and value) arrays held for the mini-batch."""
-        ts = [self.cols, self.grows, self.offsets, self.goffsets] + \
-            ([self.vals, self.gvals] if self.vals is not None else [])
-        return sum(t.numel() * t.element_size() for t in ts)
+        ts = [self.cols, self.grows, self.offsets, self.goffsets, self.vals, self.gvals]
+        return sum(t.numel() * t.element_size() for t in ts if t is not None)
 
 
 def _bag_starts(counts: torch.Tensor) -> torch.Tensor:
@@ -144,13 +149,13 @@ class _Entries(NamedTuple):
 
     cols: torch.Tensor  # (nnz,) j, in (t, b, j) order
     fcount: torch.Tensor  # (T·B,) entries per bag (t, b), bags in that order
-    grows: torch.Tensor  # (nnz,) b, in (t, j, b) order
-    gcount: torch.Tensor  # (T·n,) entries per bag (t, j)
+    grows: torch.Tensor | None  # (nnz,) b, in (t, j, b) order (None when not asked for)
+    gcount: torch.Tensor | None  # (T·n,) entries per bag (t, j)
     vals: torch.Tensor | None  # values in (t, b, j) order; None when every entry is 1
     gvals: torch.Tensor | None  # values in (t, j, b) order
 
 
-def _entries_numpy(x: torch.Tensor) -> _Entries:
+def _entries_numpy(x: torch.Tensor, grad: bool = True) -> _Entries:
     """:class:`_Entries` of x (B, T, n) with numpy, in time linear in B·T·n + nnz and no sort.
 
     One pass per sample b finds its entries (tn + j, in (t, j) order). Counting then places them:
@@ -173,44 +178,50 @@ def _entries_numpy(x: torch.Tensor) -> _Entries:
     gcount = np.zeros(T * n, dtype=np.int64)  # entries per bag (t, j)
     fcount = np.zeros((T, B), dtype=np.int64)  # entries per bag (t, b)
     for b, tj in enumerate(per_b):
-        gcount[tj] += 1  # a sample's tj are distinct
+        if grad:
+            gcount[tj] += 1  # a sample's tj are distinct
         fcount[:, b] = np.bincount(tj // n, minlength=T)
     gstart = np.concatenate(([0], np.cumsum(gcount)[:-1]))
     fstart = np.concatenate(([0], np.cumsum(fcount.ravel())[:-1])).reshape(T, B)
-    nnz = int(gcount.sum())
+    nnz = int(fcount.sum())
     cols, grows = np.empty(nnz, dtype=np.int64), np.empty(nnz, dtype=np.int64)
     vals = gvals = None if binary else (np.empty(nnz, dtype=xn.dtype), np.empty(nnz, dtype=xn.dtype))
     fill = np.zeros(T * n, dtype=np.int64)
     for b, tj in enumerate(per_b):
         t, j = np.divmod(tj, n)
-        gdest = gstart[tj] + fill[tj]
-        fill[tj] += 1
         run0 = np.concatenate(([0], np.cumsum(fcount[:, b])[:-1]))  # (T,) first entry of step t in tj
         fdest = fstart[t, b] + np.arange(len(tj)) - run0[t]
-        grows[gdest] = b
         cols[fdest] = j
+        if grad:
+            gdest = gstart[tj] + fill[tj]
+            fill[tj] += 1
+            grows[gdest] = b
         if not binary:
             v = x2[b, tj]
             vals[0][fdest] = v  # type: ignore[index]
-            vals[1][gdest] = v  # type: ignore[index]
+            if grad:
+                vals[1][gdest] = v  # type: ignore[index]
     if vals is not None:
         vals, gvals = vals
-    return _Entries(torch.from_numpy(cols), torch.from_numpy(fcount.reshape(-1)), torch.from_numpy(grows),
-                    torch.from_numpy(gcount),
-                    None if binary else torch.from_numpy(vals), None if binary else torch.from_numpy(gvals))
+    return _Entries(torch.from_numpy(cols), torch.from_numpy(fcount.reshape(-1)),
+                    torch.from_numpy(grows) if grad else None, torch.from_numpy(gcount) if grad else None,
+                    None if binary else torch.from_numpy(vals),
+                    None if binary or not grad else torch.from_numpy(gvals))
 
 
-def _entries_torch(x: torch.Tensor) -> _Entries:
+def _entries_torch(x: torch.Tensor, grad: bool = True) -> _Entries:
     """:class:`_Entries` of x (B, T, n) with torch.nonzero (any device; indices come back on the CPU)."""
     B, T, n = x.shape
     xtb, xtj = x.transpose(0, 1), x.permute(1, 2, 0)  # (T, B, n), (T, n, B) views
     fwd = torch.nonzero(xtb.reshape(-1)).squeeze(1)  # (nnz,) (tB + b)n + j
-    grad = torch.nonzero(xtj.reshape(-1)).squeeze(1)  # (nnz,) (tn + j)B + b
-    vf, vg = xtb.reshape(-1)[fwd], xtj.reshape(-1)[grad]
+    gpos = torch.nonzero(xtj.reshape(-1)).squeeze(1)  # (nnz,) (tn + j)B + b
+    vf, vg = xtb.reshape(-1)[fwd], xtj.reshape(-1)[gpos]
     binary = bool((vf == 1).all())
-    fwd, grad = fwd.cpu(), grad.cpu()
-    fcount, gcount = torch.bincount(fwd // n, minlength=T * B), torch.bincount(grad // B, minlength=T * n)
-    return _Entries(fwd % n, fcount, grad % B, gcount, None if binary else vf, None if binary else vg)
+    fwd, gpos = fwd.cpu(), gpos.cpu()
+    fcount, gcount = torch.bincount(fwd // n, minlength=T * B), torch.bincount(gpos // B, minlength=T * n)
+    if not grad:
+        return _Entries(fwd % n, fcount, None, None, None if binary else vf, None)
+    return _Entries(fwd % n, fcount, gpos % B, gcount, None if binary else vf, None if binary else vg)
 
 
 def density_max(n_out: int) -> float:
@@ -220,7 +231,7 @@ def density_max(n_out: int) -> float:
 
 
 def choose_frames(mode: str, x: torch.Tensor, first_dense: bool, n_out: int, dtype: torch.dtype,
-                  device: torch.device) -> SpikeFrames | None:
+                  device: torch.device, grad: bool = True) -> SpikeFrames | None:
     """The CSR frames of this batch when the sparse path is taken, else None (see module)."""
     if mode not in INPUT_PATHS:
         raise ValueError(f"input_path {mode!r}: one of {INPUT_PATHS}")
@@ -230,7 +241,7 @@ def choose_frames(mode: str, x: torch.Tensor, first_dense: bool, n_out: int, dty
         B, n = x.shape[0], x[0, 0].numel()
         if B * n * n_out < SPARSE_MIN_MACS or batch_density(x) > density_max(n_out):
             return None
-    return SpikeFrames(x, dtype, device)
+    return SpikeFrames(x, dtype, device, grad)
 
 
 class SparseInputLinear(torch.autograd.Function):

@@ -156,7 +156,7 @@ def tp_loss_grad(eps: torch.Tensor, eps_t: torch.Tensor, sim: torch.Tensor, need
     z = flat @ flat_t.t() / P  # (B, B)
     y = torch.softmax(sim, dim=1)  # (B, B)
     logp = torch.log_softmax(z, dim=1)  # (B, B)
-    loss = -(y * logp).sum() / B
+    loss = torch.vdot(y.reshape(-1), logp.reshape(-1)).div_(-B)  # −(1/B) Σ y log softmax(z)
     G = logp.exp_().sub_(y).div_(B * P)  # (B, B): (softmax(z) − y) / (B P)
     d_eps = (G @ flat_t).view_as(eps)  # (B, *out)
     d_eps_t = (G.t() @ flat).view_as(eps_t) if need_target else None  # (B, *out)
@@ -177,7 +177,7 @@ def tp_loss_grad_classes(eps: torch.Tensor, eps_t: torch.Tensor, sim: torch.Tens
     zh = torch.addmm(rows.log_n.unsqueeze(0), flat, flat_t.t(), alpha=1.0 / P)  # (B, K): z_K + log n
     y = torch.softmax(sim + rows.log_n, dim=1)[rows.inv]  # (K, K) → (B, K): y_K[k(b)]
     logp = torch.log_softmax(zh, dim=1)  # (B, K)
-    loss = -(y * (logp - rows.log_n)).sum() / B
+    loss = torch.vdot(y.reshape(-1), (logp - rows.log_n).reshape(-1)).div_(-B)
     G = logp.exp_().sub_(y).div_(B * P)  # (B, K): G_K = (softmax(z_K + log n) − y_K) / (B P)
     d_eps = (G @ flat_t).view_as(eps)  # (B, *out)
     d_eps_t = (G.t() @ flat).view_as(eps_t) if need_target else None  # (K, *out)
