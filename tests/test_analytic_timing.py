@@ -140,9 +140,10 @@ def _rows(rule: str, noise: float, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     out = []
     for net, b in (("700-128-20", 16), ("700-450-20", 32), ("700-450-20", 128), ("700-256-256-20", 64),
-                   ("700-300r-20", 32)):
+                   ("700-300r-20", 32), ("700-64-20", 64), ("700-128-128-20", 16), ("700-450-450-20", 32),
+                   ("700-256r-20", 128)):  # enough configs that each left-out one is determined by the rest
         cfg = make_config(net, rule, b, None, 20)
-        t = float(features(cfg) @ np.array([3e-4, 1 / 2e10, 0.0, 1 / 5e8])) * (1 + noise * rng.uniform(-1, 1))
+        t = float(features(cfg) @ np.array([3e-4, 1 / 2e10, 0.0, 1 / 5e8, 5e-5, 4e-7])) * (1 + noise * rng.uniform(-1, 1))
         out.append({"status": "ok", "device": "cpu", "hardware": "h", "rule": rule, "net": net, "batch": b,
                     "classes": 20, "steps": 20, "dtype": "fp32", "optimizer": "adam", "cadence": "step",
                     "aux": "stored", "cpu_s_median": t * 20, "ms_per_step": 99.0,
@@ -153,7 +154,7 @@ def _rows(rule: str, noise: float, seed: int = 0) -> list[dict]:
 def test_learner_models_are_scored_held_out() -> None:
     exact = calibrate_learners(_rows("tp", 0.0) + _rows("bptt", 0.0))[("cpu", "h")]
     assert exact.clock == "cpu" and set(exact.learners) == {"tp", "bptt"}
-    assert all(m.max_error < 1e-6 and m.n_configs == 5 for m in exact.learners.values())
+    assert all(m.max_error < 1e-6 and m.n_configs == 9 for m in exact.learners.values())
     noisy = calibrate_learners(_rows("tp", 0.2, seed=3))[("cpu", "h")].learners["tp"]
     assert 0 < noisy.median_error <= noisy.max_error  # noise: a held-out fit cannot be exact
     grouped = calibrate_learners(_rows("tp", 0.0), key=lambda r: "all")[("cpu", "h")]
