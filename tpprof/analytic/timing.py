@@ -154,9 +154,10 @@ def shipped_time_model(device: str = "cpu") -> TimeModel | None:
 # The time (:data:`CLOCKS`, the first the host's rows carry): "min", the fastest timed mini-batch
 # (``batch_s_min`` / T, wall); else "cpu", the median CPU seconds (``cpu_s_median`` / T); else
 # "wall", the median (``ms_per_step``). On a machine shared with other jobs the median moves with
-# their load: two runs of the timing grid an hour apart differed by 7 % (median) and up to 59 % per
-# point in median CPU time, by 6 % and up to 16 % in the fastest batch. A config measured more than
-# once (several runs of the grid, one file each) counts with its fastest run.
+# their load: two runs of 28 points (15 timed batches each) differed per point by 7 % (median over
+# points) and up to 59 % in median CPU time, by 6 % and up to 16 % in the fastest batch; three runs
+# of the whole grid, one after another, by 7–11 % and up to 37 % in the fastest batch. A config
+# measured more than once (several runs of the grid, one file each) counts with its fastest run.
 
 FEATURES: tuple[str, ...] = ("overhead", "dense_macs", "conv_macs", "elementwise", "layers", "layer_samples")
 #: The clocks a host's rows may carry, in order of preference (see above).
@@ -330,8 +331,9 @@ def shipped_time_models(device: str = "cpu") -> TimeModels | None:
     with the most points; None without any."""
     kind = device.split(":")[0]
     models = [tm for (dev, _), tm in fit_shipped(calibrate_learners).items() if dev.split(":")[0] == kind]
-    # a CPU-time calibration before a wall-time one (a shared machine's wall time is mostly others' work)
-    return max(models, key=lambda tm: (tm.clock == "cpu", sum(m.n_points for m in tm.learners.values()))) \
+    # the steadier clock first (CLOCKS: fastest batch, then median CPU time, then median wall time),
+    # then the host with the most points
+    return max(models, key=lambda tm: (-CLOCKS.index(tm.clock), sum(m.n_points for m in tm.learners.values()))) \
         if models else None
 
 
