@@ -160,8 +160,9 @@ def shipped_time_model(device: str = "cpu") -> TimeModel | None:
 # measured more than once (several runs of the grid, one file each) counts with its fastest run.
 
 FEATURES: tuple[str, ...] = ("overhead", "dense_macs", "conv_macs", "elementwise", "layers", "layer_samples")
-#: The clocks a host's rows may carry, in order of preference (see above).
+#: The clocks a host's rows may carry, in order of preference (see above), and their names in text.
 CLOCKS: tuple[str, ...] = ("min", "cpu", "wall")
+CLOCK_NAMES = {"min": "fastest timed mini-batch", "cpu": "median CPU time", "wall": "median wall time"}
 HELD_OUT_SOURCE = ("per-learner fit of t = c0 + c_d·MACs_dense + c_c·MACs_conv + c_e·elementwise + c_L·L + c_LB·L·B "
                    "(relative non-negative least squares), scored leave-one-config-out")
 
@@ -262,7 +263,7 @@ class TimeModels:
 
     def describe(self) -> str:
         per = "; ".join(f"{k} {m.median_error:.0%}/{m.max_error:.0%}" for k, m in sorted(self.learners.items()))
-        return (f"time/step: {HELD_OUT_SOURCE}, {self.clock} time on {self.device} '{self.hardware}' from "
+        return (f"time/step: {HELD_OUT_SOURCE}, {CLOCK_NAMES[self.clock]} on {self.device} '{self.hardware}' from "
                 f"{self.source}; held-out error median/max per learner: {per}")
 
 
