@@ -3,9 +3,10 @@ own process forked from a zygote), and the former one-fresh-interpreter-per-poin
 
     PYTHONPATH=$PWD python bench/bench_measure_jobs.py [--grid tiny|shd] [--rounds 3] [--no-fresh]
 
-Grids (24 points each): ``tiny`` (100-64-10 and 200-64-10, B 4/8, T 5/10: points of ~0.1 s, so the
-run is mostly the zygote's one torch import, which --jobs cannot split) and ``shd`` (700-450-20,
-B 16/32, T 10/25, the SHD feed-forward net of the shipped grids: points of ~0.2–1 s).
+Grids (24 points each, tp/tess/bptt): ``tiny`` (100-64-10 and 200-64-10, B 4/8, T 5/10: points of
+~0.1 s, so the run is mostly the zygote's one torch import, ~1.5 s, which --jobs cannot split),
+``shd`` (700-450-20, B 16/32, T 10/25, C 20/35: points of ~0.25 s) and ``shd-t100`` (700-450-20,
+B 16/64, T 25/100 as in the SHD runs, C 20/35: points of ~1 s).
 Wall seconds per variant in alternating rounds (jobs1, jobs2, fresh, jobs1, ...), the medians, the
 ratio jobs2/jobs1 and the load average seen (the machine is shared: the ratio is the figure, the
 seconds move with the load).
@@ -23,6 +24,7 @@ from pathlib import Path
 GRIDS = {  # 2 × 3 × 2 × 2 = 24 points each
     "tiny": {"net": ["100-64-10", "200-64-10"], "batch": [4, 8], "steps": [5, 10]},
     "shd": {"net": ["700-450-20"], "batch": [16, 32], "steps": [10, 25], "classes": [20, 35]},
+    "shd-t100": {"net": ["700-450-20"], "batch": [16, 64], "steps": [25, 100], "classes": [20, 35]},
 }
 RULES = ["tp", "tess", "bptt"]
 
