@@ -20,9 +20,9 @@ mini-batch), without which its products cannot run.
 A learner's step is timed on both paths; ``best/floor`` = the faster path over its floor.
 
 ``--threshold`` times layer 1's two products with the input (forward x Wᵀ and weight gradient
-δᵀ x) dense and on CSR frames (plus the conversion of the batch, amortised over T) at several
-densities, and prints the largest density at which the sparse path is faster: the value of
-``tpprof.snn.sparse.SPARSE_DENSITY_MAX``.
+δᵀ x) dense and on the sparse path's index lists (plus building them, amortised over T) at several
+densities, and prints the largest density at which the sparse path is faster;
+``tpprof.snn.sparse.SPARSE_DENSITY_MAX`` is set a step below it.
 """
 
 from __future__ import annotations
