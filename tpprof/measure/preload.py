@@ -3,14 +3,14 @@ learners, the protocol and its counters. Every point's process is forked from th
 of them imports these again. (The memory counter starts torch's Kineto profiler directly, not
 through ``torch.profiler.profile``, whose start imports torch._dynamo: ~800 modules, ~1.2 s.)"""
 
+import gc
+
 import torch  # noqa: F401
 import torch.autograd.profiler  # noqa: F401
 
 import tpprof.measure.counters  # noqa: F401
 import tpprof.measure.protocol  # noqa: F401
 import tpprof.snn  # noqa: F401
-
-import gc  # noqa: E402
 
 # Every point's process runs gc.collect() before its memory window; frozen, the objects imported
 # here are skipped by it (57 of a tiny point's 98 ms were spent walking them), and pages shared with
