@@ -56,3 +56,20 @@ def test_saved_tensor_tracker_counts_distinct_saved_storages() -> None:
     loss.backward()
     del h, z, loss
     assert tr.live == 0 and tr.peak == 800
+
+
+def test_a_point_needs_no_dynamo_and_its_row_no_torch() -> None:
+    """A point's process measures without importing torch._dynamo (torch.profiler.profile's start
+    does: ~1.2 s per point), and its row holds plain Python values only, so the grid's parent
+    unpickles it without importing torch (a TorchVersion in the row cost the parent ~1 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pickle, builtins; "
+            "from tpprof.config import make_config; from tpprof.measure.protocol import measure_point; "
+            "row = measure_point(make_config('20-8-4', 'tp', 2, None, 3), device='cpu', batches=1, repeats=1, "
+            "warmup=1, rss=False, seed=0, threads=1); "
+            "assert 'torch._dynamo' not in sys.modules, 'the memory window imported torch._dynamo'; "
+            "bad = [k for k, v in row.items() if type(v).__module__ not in ('builtins',)]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
