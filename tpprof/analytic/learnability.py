@@ -42,12 +42,19 @@ CAPABILITY_LABELS: dict[str, str] = {
 }
 
 
+def _no_backprop_step(rule: RuleSpec) -> bool:
+    """The authors' TESS schedule with ``delay_ls = 0``: no back-prop step at all, so its hidden
+    blocks learn locally and its readout, trained on the back-prop steps only, never does
+    (docs/tess_authors.md D12)."""
+    return rule.name == "tess-authors-schedule" and rule.delay_ls == 0
+
+
 def locality(rule: RuleSpec) -> str:
     """The locality class of ``rule`` as configured (registry class, adjusted for its options)."""
     if rule.trainable == "readout":
         return "local"  # only the readout's delta rule (softmax(m) − c)ᵀ ε_L learns: layer-local
-    if rule.name == "tess-authors-schedule" and rule.delay_ls == 0:
-        return "local"  # no back-prop step at all (docs/tess_authors.md D12)
+    if _no_backprop_step(rule):
+        return "local"
     return get_rule(rule.name).locality
 
 
@@ -63,8 +70,8 @@ def learns(rule: RuleSpec, batch: Any, classes: Any) -> Any:
     """True where ``rule`` learns something at (batch, classes): B ≥ :func:`min_batch`, C ≥ 2,
     and none of its own conditions holds. Scalars or broadcasting int arrays."""
     ok = (np.asarray(batch) >= min_batch(rule)) & (np.asarray(classes) >= 2)
-    if rule.name == "tess-authors-schedule" and rule.delay_ls == 0:
-        ok = np.zeros_like(ok)  # the readout is trained on back-prop steps only: it never learns
+    if _no_backprop_step(rule):
+        ok = np.zeros_like(ok)
     return bool(ok) if np.ndim(ok) == 0 else ok
 
 
@@ -77,7 +84,7 @@ def why_not(rule: RuleSpec, batch: int, classes: int) -> list[str]:
     mb = min_batch(rule)
     if batch < mb:
         out.append(f"B = {batch} < {mb}, {rule.name}'s minimum batch: {get_rule(rule.name).min_batch_source}")
-    if rule.name == "tess-authors-schedule" and rule.delay_ls == 0:
+    if _no_backprop_step(rule):
         out.append("delay_ls = 0: the authors' loop trains the readout on the back-prop steps only, so it never "
                    "learns (the hidden blocks learn locally, but nothing maps them to the classes)")
     return out

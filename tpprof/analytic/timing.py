@@ -281,10 +281,10 @@ def calibrate_learners(rows: Iterable[dict[str, Any]], source: str = "",
                        key: Any = None) -> dict[tuple[str, str], TimeModels]:
     """Per (device, hardware): a :class:`TimeModels` fitted on the ``ok`` rows, grouped by
     ``key(row)`` (default :func:`learner_key`; any function of a row, e.g. one adding the core of
-    a target row). CPU-time rows are used when the host has any, else wall-time rows."""
+    a target row). The time is the first of :data:`CLOCKS` the host's rows carry; a config
+    measured in several rows counts with its fastest."""
     from tpprof.store import config_of
 
-    key = key or (lambda r: learner_key(config_of(r).rule))  # the rule's options live in config_json
     hosts: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         if r.get("status") == "ok":
@@ -294,17 +294,19 @@ def calibrate_learners(rows: Iterable[dict[str, Any]], source: str = "",
         clock = next((c for c in CLOCKS if any(_row_time(r, c) for r in rs)), None)
         if clock is None:
             continue
-        fastest: dict[tuple[str, str], tuple[str, Any, float]] = {}  # a config measured twice: its fastest run
+        fastest: dict[tuple[str, str], tuple[Any, float]] = {}  # (group, config) → (config, fastest time)
         for r in rs:
-            t, cfg = _row_time(r, clock), config_of(r)
-            k = (str(key(r)), str(cfg))
-            if t is not None and (k not in fastest or t < fastest[k][2]):
-                fastest[k] = (k[0], cfg, t)
-        pts = list(fastest.values())
-        x = np.array([features(c) for _, c, _ in pts])
-        t = np.array([tt for _, _, tt in pts])
-        cfgs = [str(c) for _, c, _ in pts]
-        groups = np.array([g for g, _, _ in pts])
+            t = _row_time(r, clock)
+            if t is None:
+                continue
+            cfg = config_of(r)  # the rule's options live in config_json
+            k = (str(key(r)) if key else learner_key(cfg.rule), str(cfg))
+            if k not in fastest or t < fastest[k][1]:
+                fastest[k] = (cfg, t)
+        x = np.array([features(c) for c, _ in fastest.values()])
+        t = np.array([tt for _, tt in fastest.values()])
+        groups = np.array([g for g, _ in fastest])
+        cfgs = [c for _, c in fastest]
         pooled = fit_linear(x, t)
         learners = {}
         for g in sorted(set(groups)):

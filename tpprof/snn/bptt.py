@@ -62,7 +62,7 @@ class BPTTLearner(Learner):
 
         self._zero_grads()
         layers = self.net.layers
-        self._use_frames(x)  # the sparse input path's CSR frames, when it is taken (tpprof.snn.sparse)
+        self._use_frames(x)  # the sparse input path's index lists, when it is taken (tpprof.snn.sparse)
         frames = self._frames
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             states = [self._lif_zeros(B, lay.geom.neuron_shape) for lay in layers]

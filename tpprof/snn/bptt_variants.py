@@ -208,7 +208,7 @@ class _BPTTFamily(Learner):
             a = self._x_at(x, t)  # (B, *input) — a view of x
             a_keep = a  # what a consumer saves for this input: the view itself, or its packed bits
             for i, lay in enumerate(layers):
-                if i == 0 and self._frames is not None:  # the sparse input path: I_1 on the CSR frame
+                if i == 0 and self._frames is not None:  # the sparse input path: I_1 on the spikes' index lists
                     gbuf = lay.W.grad if grad and lay.W.requires_grad else None  # ∂W_1 added in place
                     cur = SparseInputLinear.apply(w_eff[0], self._frames, t, gbuf)  # (B, H)
                     if lay.R is not None:
@@ -292,7 +292,7 @@ class BPTTCompactLearner(_BPTTFamily):
                     lr_scale: float = 1.0) -> dict:
         """Forward T steps with the compact graph, backward once, one optimiser step."""
         x, y = self._check_xy(x, y)
-        self._use_frames(x)  # the sparse input path's CSR frames, when taken (tpprof.snn.sparse)
+        self._use_frames(x)  # the sparse input path's index lists, when taken (tpprof.snn.sparse)
         B, T = x.shape[0], x.shape[1]
         hidden = self._hidden_trainable()
         self._zero_grads()
@@ -317,7 +317,7 @@ class BPTTCkptLearner(_BPTTFamily):
                     lr_scale: float = 1.0) -> dict:
         """No-graph forward keeping the segment-start states, then segment-wise recompute + backward."""
         x, y = self._check_xy(x, y)
-        self._use_frames(x)  # the sparse input path's CSR frames, when taken (tpprof.snn.sparse)
+        self._use_frames(x)  # the sparse input path's index lists, when taken (tpprof.snn.sparse)
         B, T = x.shape[0], x.shape[1]
         k = self.cfg.rule.segment_for(T)
         compact = self.cfg.rule.compact
@@ -399,7 +399,7 @@ class TBPTTLearner(_BPTTFamily):
         """Windows [w0, w0 + K): forward with a graph from the detached state, loss CE(m^{w1}, y),
         backward, one optimiser step."""
         x, y = self._check_xy(x, y)
-        self._use_frames(x)  # the sparse input path's CSR frames, when taken (tpprof.snn.sparse)
+        self._use_frames(x)  # the sparse input path's index lists, when taken (tpprof.snn.sparse)
         B, T = x.shape[0], x.shape[1]
         K = min(self.cfg.rule.window_for(T), T)
         hidden = self._hidden_trainable()

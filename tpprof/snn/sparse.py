@@ -232,7 +232,7 @@ def density_max(n_out: int) -> float:
 
 def choose_frames(mode: str, x: torch.Tensor, first_dense: bool, n_out: int, dtype: torch.dtype,
                   device: torch.device, grad: bool = True) -> SpikeFrames | None:
-    """The CSR frames of this batch when the sparse path is taken, else None (see module)."""
+    """The index lists (SpikeFrames) of this batch when the sparse path is taken, else None (see module)."""
     if mode not in INPUT_PATHS:
         raise ValueError(f"input_path {mode!r}: one of {INPUT_PATHS}")
     if mode == "dense" or not first_dense:
@@ -245,7 +245,7 @@ def choose_frames(mode: str, x: torch.Tensor, first_dense: bool, n_out: int, dty
 
 
 class SparseInputLinear(torch.autograd.Function):
-    """I = x^t Wᵀ on a CSR frame with autograd for W only (the input is data): backward
+    """I = x^t Wᵀ on the index lists of step t with autograd for W only (the input is data): backward
     ∂W = (x^tᵀ g)ᵀ, added into ``gbuf`` in place when given (then None is returned for W)."""
 
     @staticmethod

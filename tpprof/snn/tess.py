@@ -217,7 +217,7 @@ class TESSLearner(Learner):
                     if lay.R is not None:
                         torch.add(s_prev, st.tr_rec[i], alpha=lam_pre, out=st.tr_rec[i])
                         rec.append((st.tr_rec[i], d_causal))
-                frame_delta = None  # layer 1 on the sparse path: the input frame's δ, applied on its CSR frame
+                frame_delta = None  # layer 1 on the sparse path: the input frame's δ, applied on its index lists
                 if a_post != 0.0:  # non-causal term
                     q = st.tr_post[i].mul_(lam_post)  # q = λ_post e^{t−1}, in place (e is rebuilt below)
                     d_nc = sig * q * a_post  # (B, *neuron)
