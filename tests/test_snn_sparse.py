@@ -83,7 +83,7 @@ def test_frames_are_the_batch() -> None:
             fr.add_wgrad(t, g0, d, beta=0.0)  # overwrite
             assert torch.allclose(g0, d.t() @ x[:, t], atol=1e-12)
         # two index arrays (+ two value arrays), bag starts per (t, b) and per (t, j)
-        assert fr.nbytes() == ((2 if binary else 4) * int((x != 0).sum()) + (3 * 4 + 1) + (3 * 10 + 1)) * 8
+        assert fr.nbytes() == ((2 if binary else 4) * int((x != 0).sum()) + 3 * 4 + 3 * 10) * 8
 
 
 def test_numpy_and_torch_entries_agree() -> None:

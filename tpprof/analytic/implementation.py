@@ -251,7 +251,7 @@ def _tp_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
       P·B²·(8 + d); negation (and the conv mean) 2·P·B²·d (P = positions of a conv ε̃_{l−1});
     * Eq. 13 loss: sim, z, y, log-softmax and y·log p (5·B²·d), or sim, z, y, G with dε (and
       dε̃) formed, with layer l−1's δ buffers until the call returns;
-    * Θ′(u) (``surrogate_at``, one B·n_nrn temporary) while sim, dε, dε̃ and the un-pooled δ
+    * Θ′(u) (``mul_surrogate_``, one B·n_nrn temporary) while sim, dε, dε̃ and the un-pooled δ
       are held (and layer l−1's un-pooled δ until rebound);
     * conv weight gradient: sim, all δ buffers plus :func:`_ws_temps`.
 

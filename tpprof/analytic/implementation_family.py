@@ -199,5 +199,5 @@ def _ottt_terms(tl: TermList, cfg: Config, algo: list[MemoryTerm]) -> None:
                    phases=phases_of(L, lay.l), elem_bytes=8)
         tl.mem("Θ′(u) temporary or weight-gradient temporaries", "implementation",
                np.maximum(B * lay.n, _ws_temps(1, lay, d) / d),
-               SRC + "snn/ottt.py: surrogate_at(u) (B·n_nrn) in δ = g_s ⊙ Θ′(u), then (conv) add_weight_grad's "
+               SRC + "snn/ottt.py: mul_surrogate_ (its u − v_th, B·n_nrn) in δ = g_s ⊙ Θ′(u), then (conv) add_weight_grad's "
                "temporaries", layer=lay.l, phases=(f"backward:{lay.l}",))

@@ -50,6 +50,11 @@ class LayerOptimizer:
             elif name == "momentum":
                 self.state[p] = {"momentum_buffer": torch.zeros_like(p)}
         self._fused = name == "adam" and hasattr(torch, "_fused_adam_")
+        # the fused kernel's fixed arguments, made once: the parameters and their moments never change
+        # identity (a checkpoint is copied into them); the gradients may (a learner can rebind p.grad)
+        self._fixed = ([_dense(p) for p in self.params], [_dense(self.state[p]["exp_avg"]) for p in self.params],
+                       [_dense(self.state[p]["exp_avg_sq"]) for p in self.params],
+                       [self.state[p]["step"] for p in self.params]) if self._fused else None
 
     @torch.no_grad()
     def step(self, lr_scale: float = 1.0) -> None:
@@ -68,21 +73,20 @@ class LayerOptimizer:
 
     def _adam(self, lr: float) -> None:
         b1, b2 = self.betas
-        sts = [self.state[p] for p in self.params]
-        steps = [st["step"] for st in sts]
         if self._fused:
+            params, exp_avg, exp_avg_sq, steps = self._fixed
             try:
                 torch._foreach_add_(steps, 1)
                 # elementwise: a column-major W_1 and its like-strided buffers go in as their contiguous
                 # transposes (the kernel's contiguous path; 2.5× faster than on the strided views)
-                torch._fused_adam_([_dense(p) for p in self.params], [_dense(p.grad) for p in self.params],
-                                   [_dense(st["exp_avg"]) for st in sts], [_dense(st["exp_avg_sq"]) for st in sts],
+                torch._fused_adam_(params, [_dense(p.grad) for p in self.params], exp_avg, exp_avg_sq,
                                    [], steps, lr=lr, beta1=b1, beta2=b2,
                                    weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
                 return
             except (RuntimeError, NotImplementedError):  # dtype/backend without the kernel
                 torch._foreach_sub_(steps, 1)
                 self._fused = False
+        sts = [self.state[p] for p in self.params]
         for p, st in zip(self.params, sts):
             st["step"] += 1
             t = float(st["step"])

@@ -30,7 +30,8 @@ import torch
 
 from tpprof.config import NeuronSpec
 
-__all__ = ["LIFParams", "LIFState", "ArcTanSpike", "surrogate_grad", "surrogate_at", "lif_step", "lif_zeros"]
+__all__ = ["LIFParams", "LIFState", "ArcTanSpike", "surrogate_grad", "surrogate_at", "mul_surrogate_", "lif_step",
+           "lif_zeros"]
 
 
 class LIFParams(NamedTuple):
@@ -86,6 +87,16 @@ def surrogate_at(u: torch.Tensor, v_th: float, k: float) -> torch.Tensor:
     return _arctan_of(torch.sub(u, v_th), k)
 
 
+def mul_surrogate_(g: torch.Tensor, u: torch.Tensor, v_th: float, k: float) -> torch.Tensor:
+    """g ← g ⊙ Θ′(u) = k g / (1 + π² (u − v_th)²) in place (δ = ∂E/∂s ⊙ Θ′(u)); returns g.
+
+    One temporary, like :func:`surrogate_at`, and a division in place of its reciprocal and the
+    product: one pass fewer."""
+    d = torch.sub(u, v_th)  # the temporary, overwritten by 1 + π² d²
+    g.div_(torch.addcmul(_one(d.dtype, d.device), d, d, value=math.pi * math.pi, out=d))
+    return g.mul_(k) if k != 1.0 else g
+
+
 def _step_fn(x: torch.Tensor) -> torch.Tensor:
     # ge into a float buffer: 8x faster on CPU than bool → float conversion
     return torch.ge(x, 0.0, out=torch.empty_like(x))
@@ -103,7 +114,9 @@ class ArcTanSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return grad_out * surrogate_grad(x, ctx.k), None
+        den = torch.addcmul(_one(x.dtype, x.device), x, x, value=math.pi * math.pi)  # 1 + π² x², the one temporary
+        g = torch.div(grad_out, den, out=den)  # grad_out ⊙ Θ′(x): two passes (clone, square, reciprocal, product were four)
+        return (g.mul_(ctx.k) if ctx.k != 1.0 else g), None
 
 
 def lif_step(current: torch.Tensor, state: LIFState, p: LIFParams) -> tuple[torch.Tensor, torch.Tensor, LIFState]:

@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 
 from tpprof.snn.base import Inventory, Learner
-from tpprof.snn.neurons import LIFState, lif_step, surrogate_at
+from tpprof.snn.neurons import LIFState, lif_step, mul_surrogate_
 
 __all__ = ["OTTTLearner", "OTTTState"]
 
@@ -123,7 +123,7 @@ class OTTTLearner(Learner):
             lay = layers[i]
             u, s, idx = keep.pop()
             g_s = lay.pool_backward(g_a, s, idx)  # (B, *neuron)
-            delta = g_s.mul_(surrogate_at(u, p.v_th, p.k))  # δ_l = g_s ⊙ Θ′(u_l), in place (g_s is this step's)
+            delta = mul_surrogate_(g_s, u, p.v_th, p.k)  # δ_l = g_s ⊙ Θ′(u_l), in place (g_s is this step's)
             del u, g_s, g_a
             lay.add_weight_grad(lay.W.grad, [(st.tr_in[i], delta)], beta=acc)  # ∂W_l = δ_lᵀ â_{l−1}
             if lay.R is not None:

@@ -25,7 +25,7 @@ the run of sparse wins. On this project's 2-core machine (2026-12-07, load 0.5):
 1.15 ms at 0.07, 1.31 ms at 0.08, 1.48 ms at 0.1 → wins up to 0.08; the threshold is set a step
 below, 0.07.
 
-Memory: the index arrays live for the mini-batch, nnz · 2 · 8 + (T·B + 1) · 8 + (T·n_in + 1) · 8
+Memory: the index arrays live for the mini-batch, nnz · 2 · 8 + T·B · 8 + T·n_in · 8
 bytes (+ nnz · 2 · d for graded, non-binary inputs); they depend on the data's density, so the
 analytic model does not count them (listed as not modelled in tpprof/analytic/implementation.py).
 ``auto`` never takes the sparse path for the small nets of the allocator tests, nor at the
@@ -67,8 +67,9 @@ class SpikeFrames:
     """The input batch x (B, T, n_in) as per-step lists of its non-zero entries, built once per
     mini-batch, in two orders:
 
-    * by sample (t, b, j): ``cols`` (input j) of each entry, bags ``offsets`` (one per (t, b));
-    * by input (t, j, b): ``grows`` (sample b) of each entry, bags ``goffsets`` (one per (t, j));
+    * by sample (t, b, j): ``cols`` (input j) of each entry, bags ``offsets`` (T, B): bag (t, b)'s
+      start within step t's entries;
+    * by input (t, j, b): ``grows`` (sample b) of each entry, bags ``goffsets`` (T, n_in) likewise;
 
     and, unless every entry is 1 (spikes), the values x^t[b, j] in each order. k_t entries at step t.
 
@@ -91,31 +92,30 @@ class SpikeFrames:
         e = _entries_numpy(x3, grad) if x3.device.type == "cpu" else _entries_torch(x3, grad)
         self.cols = e.cols.to(device)  # (nnz,) input j, by (t, b)
         self.vals = None if e.vals is None else e.vals.to(device=device, dtype=dtype)
-        self.offsets = _bag_starts(e.fcount).to(device)  # (T·B + 1,): bag (t, b) → entries
-        self._bounds = self.offsets[::B].tolist()  # step t → entries bounds[t] … bounds[t + 1] − 1
+        # step t's entries are bounds[t] … bounds[t + 1] − 1; offsets[t] (B,): where each sample's bag
+        # starts inside them (one row per step, so a step's call slices nothing)
+        self.offsets, self._bounds = _step_bags(e.fcount, T, B, device)  # (T, B)
         self.grows = self.gvals = self.goffsets = None
         if grad:
             self.grows = e.grows.to(device)  # (nnz,) sample b, by (t, j)
             self.gvals = None if e.gvals is None else e.gvals.to(device=device, dtype=dtype)
-            self.goffsets = _bag_starts(e.gcount).to(device)  # (T·n + 1,): bag (t, j) → entries
-            self._gbounds = self.goffsets[::n].tolist()
+            self.goffsets, self._gbounds = _step_bags(e.gcount, T, n, device)  # (T, n_in): bags (t, j)
         self.B, self.T, self.n = B, T, n
 
     def linear(self, t: int, w: torch.Tensor) -> torch.Tensor:
         """I = x^t Wᵀ (B, H) for W (H, n_in)."""
         a, b = self._bounds[t], self._bounds[t + 1]
-        off = self.offsets[t * self.B:(t + 1) * self.B] - a  # (B,) start of each sample's entries
         vals = None if self.vals is None else self.vals[a:b]
-        return F.embedding_bag(self.cols[a:b], w.t(), off, mode="sum", per_sample_weights=vals)  # (B, H)
+        return F.embedding_bag(self.cols[a:b], w.t(), self.offsets[t], mode="sum", per_sample_weights=vals)  # (B, H)
 
     def wgrad_t(self, t: int, delta: torch.Tensor) -> torch.Tensor:
         """(δᵀ x^t)ᵀ = x^tᵀ δ (n_in, H) for δ (B, H): one bag of δ's rows per input j."""
         if self.goffsets is None:
             raise RuntimeError("these frames were built without the weight-gradient lists (grad=False)")
         a, b = self._gbounds[t], self._gbounds[t + 1]
-        off = self.goffsets[t * self.n:(t + 1) * self.n] - a  # (n_in,)
         vals = None if self.gvals is None else self.gvals[a:b]
-        return F.embedding_bag(self.grows[a:b], delta.contiguous(), off, mode="sum", per_sample_weights=vals)
+        return F.embedding_bag(self.grows[a:b], delta.contiguous(), self.goffsets[t], mode="sum",
+                               per_sample_weights=vals)  # (n_in, H)
 
     def add_wgrad(self, t: int, gbuf: torch.Tensor, delta: torch.Tensor, beta: float = 1.0) -> None:
         """gbuf (H, n_in) ← beta·gbuf + δᵀ x^t for δ (B, H)."""
@@ -137,11 +137,14 @@ class SpikeFrames:
         return sum(t.numel() * t.element_size() for t in ts if t is not None)
 
 
-def _bag_starts(counts: torch.Tensor) -> torch.Tensor:
-    """(n_bags + 1,) int64 start of each bag's entries, given the entries per bag (n_bags,)."""
-    starts = torch.zeros(counts.numel() + 1, dtype=torch.long)
-    torch.cumsum(counts, 0, out=starts[1:])
-    return starts
+def _step_bags(counts: torch.Tensor, T: int, bags: int, device: torch.device) -> tuple[torch.Tensor, list[int]]:
+    """Bags by step from the entries per bag (T·bags,), bags in (t, bag) order: the start of each
+    bag relative to its step's first entry, (T, bags) int64, and the steps' bounds (T + 1 ints)."""
+    starts = torch.zeros(T * bags + 1, dtype=torch.long)
+    torch.cumsum(counts, 0, out=starts[1:])  # absolute start of every bag, and the total
+    first = starts[::bags]  # (T + 1,) each step's first entry, and the total
+    rel = starts[:-1].view(T, bags) - first[:-1].unsqueeze(1)  # (T, bags)
+    return rel.to(device), first.tolist()
 
 
 class _Entries(NamedTuple):

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from tpprof.snn.base import Inventory, Learner
 from tpprof.snn.nets import ws_backward, ws_forward
-from tpprof.snn.neurons import LIFState, lif_step, surrogate_at
+from tpprof.snn.neurons import LIFState, lif_step, mul_surrogate_
 
 __all__ = ["TPLearner", "TPState", "ClassRows", "tp_similarity", "label_similarity", "tp_loss_grad",
            "tp_loss_grad_classes", "pairwise_distance"]
@@ -334,8 +334,9 @@ class TPLearner(Learner):
         self._run_local_steps(x, c, st, lr_scale, on_step, take=local.add_)  # local += Σ_l E_l^t
         return self._result(st.m, y, local_loss=float(local) / T)
 
-    def _step(self, x_t: torch.Tensor, c: torch.Tensor, st: TPState, acc: float) -> torch.Tensor:
-        """One time step, all layers: both paths, traces, local losses, gradients (in p.grad)."""
+    def _step(self, x_t: torch.Tensor, c: torch.Tensor, st: TPState, acc: float) -> torch.Tensor | float:
+        """One time step, all layers: both paths, traces, local losses, gradients (in p.grad);
+        returns Σ_l E_l^t (0.0 when no layer learns)."""
         B = x_t.shape[0]
         p, beta = self.lif, self.beta
         learn = not self.freeze_hidden  # some hidden layer learns: the target path runs
@@ -345,7 +346,7 @@ class TPLearner(Learner):
         c_t = c if rows is None else rows.c  # the target path's input, (B | K, C)
         Kt = c_t.shape[0]
         a, a_t, prev_t = x_t, c_t, None
-        total = torch.zeros((), dtype=self.dtype, device=self.device)
+        total: torch.Tensor | None = None
         for i, lay in enumerate(self.net.layers):
             w_eff = lay.weight_eff()
             s_prev, s_prev_t = st.inp[i].s, st.tgt[i].s  # (B, H) previous spikes (recurrent term)
@@ -382,11 +383,11 @@ class TPLearner(Learner):
                             n_feat = prev_t.shape[1] if prev_t.dim() == 4 else prev_t[0].numel()
                             sim.diagonal().fill_(-math.sqrt(n_feat) * self._shift)
                         loss, d_eps, d_eps_t = tp_loss_grad_classes(st.eps[i], st.eps_t[i], sim, rows, need_tg)
-                    total += loss
-                    d_in = lay.pool_backward(d_eps, s, idx).mul_(surrogate_at(u, p.v_th, p.k))  # (B, *neuron)
+                    total = loss if total is None else total.add_(loss)
+                    d_in = mul_surrogate_(lay.pool_backward(d_eps, s, idx), u, p.v_th, p.k)  # (B, *neuron)
                     pairs = [(a, d_in)]
                     if need_tg:
-                        d_tg = lay.pool_backward(d_eps_t, s_t, idx_t).mul_(surrogate_at(u_t, p_t.v_th, p.k))
+                        d_tg = mul_surrogate_(lay.pool_backward(d_eps_t, s_t, idx_t), u_t, p_t.v_th, p.k)
                         if i > 0:
                             pairs.append((a_t, d_tg))
                     if i == 0:  # layer 1's only W term is the input frame's (sparse path or dense)
@@ -407,4 +408,4 @@ class TPLearner(Learner):
             a = o
         st.m.addmm_(a.reshape(B, -1), self._w_out().t())  # m ← m + W_out a_L (D3: 1.8·WS(W_out))
         self._readout_delta(st.m, c, st.eps[-1], beta=acc)
-        return total
+        return 0.0 if total is None else total
