@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from tpprof.config import LayerSpec, NetSpec, NeuronSpec, make_config, parse_net
 from tpprof.snn import make_learner
 from tpprof.snn.nets import build_net, ws_backward, ws_forward
-from tpprof.snn.neurons import ArcTanSpike, LIFParams, LIFState, lif_step, surrogate_at, surrogate_grad
+from tpprof.snn.neurons import (ArcTanSpike, LIFParams, LIFState, lif_step, mul_surrogate_, surrogate_at,
+                                 surrogate_grad)
 
 torch.set_num_threads(1)  # 2 shared cores: more threads only spin
 D = torch.float64
@@ -72,6 +73,13 @@ def test_arctan_surrogate(k: float) -> None:
     assert g.tolist() == pytest.approx(want, rel=1e-12)
     assert surrogate_grad(x.detach(), k).tolist() == pytest.approx(want, rel=1e-12)
     assert surrogate_at(x.detach() + 0.5, 0.5, k).tolist() == pytest.approx(want, rel=1e-12)
+    # δ = ∂E/∂s ⊙ Θ′ with ∂E/∂s ≠ 1: in place (mul_surrogate_) and through the autograd Function
+    d = torch.tensor([0.3, -2.0, 1.5, 0.0, -0.25], dtype=D)
+    prod = [a * b for a, b in zip(d.tolist(), want)]
+    buf = d.clone()
+    assert mul_surrogate_(buf, x.detach() + 0.5, 0.5, k) is buf and buf.tolist() == pytest.approx(prod, rel=1e-12)
+    (g,) = torch.autograd.grad(ArcTanSpike.apply(x, k), x, grad_outputs=d)
+    assert g.tolist() == pytest.approx(prod, rel=1e-12)
 
 
 def test_lif_gradient_flows_through_surrogate_at_pre_reset_potential() -> None:
