@@ -23,12 +23,12 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from _alternate import alternate
 from tpprof.analytic import estimate
 from tpprof.config import make_config
 from tpprof.snn import make_learner
@@ -93,13 +93,7 @@ def main() -> None:
     for fn in runs.values():
         fn()  # warm-up
     load0 = os.getloadavg()[0]
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(args.rounds):
-        for k, fn in runs.items():
-            c0 = time.process_time()
-            fn()
-            times[k].append((time.process_time() - c0) / T * 1e3)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in alternate(runs, args.rounds, per=T).items()}
     print(f"SHD 700-450-20, B={B}, T={T}, synthetic spikes P(1)={args.density}, CPU ms per step, 1 thread, median of "
           f"{args.rounds} alternating rounds; load average {load0:.1f} → {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} CPUs")

@@ -30,13 +30,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from collections import Counter
 from typing import Any, Callable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from _alternate import alternate, cpu_time
 from tpprof.config import make_config
 from tpprof.snn import make_learner
 from tpprof.snn.sparse import SpikeFrames
@@ -47,12 +47,6 @@ RULES = ("tp", "tp:classes", "tess", "ottt", "bptt", "bptt-compact", "bptt-ckpt"
 MM_OPS = {"mm", "addmm", "bmm", "baddbmm", "addmm_", "mv", "addmv", "convolution", "convolution_backward",
           "embedding_bag", "_embedding_bag", "_embedding_bag_forward_only", "index_add", "index_add_",
           "index_select"}
-
-
-def cpu_time(fn: Callable[[], Any]) -> float:
-    c0 = time.process_time()
-    fn()
-    return time.process_time() - c0
 
 
 class _Recorder(TorchDispatchMode):
@@ -160,11 +154,7 @@ def bench_floor(args: argparse.Namespace) -> None:
             fl = _learner(rule, cfg_kw, path)
             jobs[(rule, f"floor {path}")] = _floor(fl, x, y)
     load0 = os.getloadavg()[0]
-    times: dict[tuple[str, str], list[float]] = {k: [] for k in jobs}
-    for _ in range(args.rounds):
-        for k, fn in jobs.items():
-            times[k].append(cpu_time(fn) / T)
-    med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in alternate(jobs, args.rounds, per=T).items()}
     print(f"700-450-20, B={args.batch}, T={T}, input density {args.density}, CPU ms per step (median of "
           f"{args.rounds} alternating rounds, 1 thread); load average {load0:.1f} → {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs")

@@ -22,6 +22,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from _alternate import alternate
 from tpprof.config import make_config
 from tpprof.snn import make_learner
 from tpprof.snn.sparse import SpikeFrames
@@ -98,12 +99,7 @@ def main() -> None:
         eager.train_batch(x, y)
         runs["compiled"] = lambda: comp.train_batch(x, y)
         runs["eager twin"] = lambda: eager.train_batch(x, y)
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(args.rounds):
-        for k, fn in runs.items():
-            c0 = time.process_time()
-            fn()
-            times[k].append((time.process_time() - c0) / T * 1e3)
+    times = alternate(runs, args.rounds, per=T)
     print(f"TP classes, 700-450-20, B={B}, T={T}, P(1)={args.density}, sparse path: CPU ms per step, 1 thread, "
           f"median of {args.rounds} alternating rounds")
     for k, v in times.items():

@@ -70,10 +70,15 @@ def _one(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.ones((), dtype=dtype, device=device)  # the 1 of 1 + π² d², made once per dtype and device
 
 
+def _arctan_den(d: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """1 + π² d², the ArcTan surrogate's denominator, in one fused multiply-add pass (into ``out``,
+    which may be d itself), three passes fewer than scaling, squaring and adding one by one."""
+    return torch.addcmul(_one(d.dtype, d.device), d, d, value=math.pi * math.pi, out=out)
+
+
 def _arctan_of(d: torch.Tensor, k: float) -> torch.Tensor:
-    """d ← k / (1 + π² d²) in place: one fused multiply-add pass (addcmul into d itself) and a
-    reciprocal, three passes fewer than scaling, squaring and adding one by one."""
-    g = torch.addcmul(_one(d.dtype, d.device), d, d, value=math.pi * math.pi, out=d).reciprocal_()
+    """d ← k / (1 + π² d²) in place: the denominator into d, then its reciprocal."""
+    g = _arctan_den(d, out=d).reciprocal_()
     return g.mul_(k) if k != 1.0 else g
 
 
@@ -93,7 +98,7 @@ def mul_surrogate_(g: torch.Tensor, u: torch.Tensor, v_th: float, k: float) -> t
     One temporary, like :func:`surrogate_at`, and a division in place of its reciprocal and the
     product: one pass fewer."""
     d = torch.sub(u, v_th)  # the temporary, overwritten by 1 + π² d²
-    g.div_(torch.addcmul(_one(d.dtype, d.device), d, d, value=math.pi * math.pi, out=d))
+    g.div_(_arctan_den(d, out=d))
     return g.mul_(k) if k != 1.0 else g
 
 
@@ -114,7 +119,7 @@ class ArcTanSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        den = torch.addcmul(_one(x.dtype, x.device), x, x, value=math.pi * math.pi)  # 1 + π² x², the one temporary
+        den = _arctan_den(x)  # 1 + π² x², the one temporary
         g = torch.div(grad_out, den, out=den)  # grad_out ⊙ Θ′(x): two passes (clone, square, reciprocal, product were four)
         return (g.mul_(ctx.k) if ctx.k != 1.0 else g), None
 

@@ -58,13 +58,8 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
         const float *sp = L->rec ? prev_spikes(l, tau) : 0;
         for (int b = 0; b < B; ++b)
             for (int j = 0; j < n; ++j) {
-                float cur = 0.0f; const float *w = L->W + j * ni, *xi = a + b * ni;
-                for (int k = 0; k < ni; ++k) cur += w[k] * xi[k];
-                if (sp) {
-                    float r = 0.0f; const float *wr = L->R + j * n, *sb = sp + b * n;
-                    for (int k = 0; k < n; ++k) r += wr[k] * sb[k];
-                    cur += r;
-                }
+                float cur = dot(L->W + j * ni, a + b * ni, ni);
+                if (sp) cur += dot(L->R + j * n, sp + b * n, n);
                 float uu = cur + ALPHA * L->v[b * n + j];
                 float sp = uu >= VTH ? 1.0f : 0.0f;
                 u[b * n + j] = uu; L->s[b * n + j] = sp; L->v[b * n + j] = uu - VTH * sp;

@@ -23,14 +23,8 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
         const int n = L->n, ni = L->n_in;
         for (int b = 0; b < B; ++b)
             for (int j = 0; j < n; ++j) {
-                float cur = 0.0f; const float *w = L->W + j * ni, *xi = a + b * ni;
-                for (int k = 0; k < ni; ++k) cur += w[k] * xi[k];
-                if (L->rec) {
-                    float r = 0.0f;
-                    const float *wr = L->R + j * n, *sp = L->s + b * n;
-                    for (int k = 0; k < n; ++k) r += wr[k] * sp[k];
-                    cur += r;
-                }
+                float cur = dot(L->W + j * ni, a + b * ni, ni);
+                if (L->rec) cur += dot(L->R + j * n, L->s + b * n, n);
                 L->u[b * n + j] = cur + ALPHA * L->v[b * n + j];
             }
         if (L->rec) for (int i = 0; i < B * n; ++i) L->trr[i] = ALPHA * L->trr[i] + L->s[i];

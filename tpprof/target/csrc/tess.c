@@ -54,14 +54,8 @@ void rule_step(int t, const float *x, const int32_t *labels, float *local_loss, 
         if (L->rec) for (int i = 0; i < B * n; ++i) L->sp[i] = L->s[i];   /* s^{t−1} */
         for (int b = 0; b < B; ++b)
             for (int j = 0; j < n; ++j) {
-                float cur = 0.0f; const float *w = L->W + j * ni, *xi = a + b * ni;
-                for (int k = 0; k < ni; ++k) cur += w[k] * xi[k];
-                if (L->rec) {
-                    float r = 0.0f;
-                    const float *wr = L->R + j * n, *sp = L->sp + b * n;
-                    for (int k = 0; k < n; ++k) r += wr[k] * sp[k];
-                    cur += r;
-                }
+                float cur = dot(L->W + j * ni, a + b * ni, ni);
+                if (L->rec) cur += dot(L->R + j * n, L->sp + b * n, n);
                 lif_code_soft(&L->v[b * n + j], &L->s[b * n + j], cur, ALPHA, VTH);
             }
         for (int b = 0; b < B; ++b) {   /* p − t* */

@@ -47,15 +47,8 @@ static void forward(const tp_layer_t *L, int rows, const float *a, const int32_t
     if (L->rec) for (int i = 0; i < rows * n; ++i) sprev[i] = s[i];
     for (int r = 0; r < rows; ++r) {
         for (int j = 0; j < n; ++j) {
-            float acc = 0.0f;
-            if (lab) acc = NET.S[j * CLASSES + lab[r]];
-            else { const float *w = L->W + j * ni, *x = a + r * ni; for (int k = 0; k < ni; ++k) acc += w[k] * x[k]; }
-            if (L->rec) {
-                const float *w = L->R + j * n, *x = sprev + r * n;
-                float ar = 0.0f;
-                for (int k = 0; k < n; ++k) ar += w[k] * x[k];
-                acc += ar;
-            }
+            float acc = lab ? NET.S[j * CLASSES + lab[r]] : dot(L->W + j * ni, a + r * ni, ni);
+            if (L->rec) acc += dot(L->R + j * n, sprev + r * n, n);
             lif_code_soft(&v[r * n + j], &s[r * n + j], acc, ALPHA, VTH);
         }
     }

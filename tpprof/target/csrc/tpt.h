@@ -30,6 +30,13 @@ float rng_uniform(uint32_t *st, float bound);   /* U(−bound, bound) from 24 bi
 /* ---- parameters: what is initialised, dumped and checksummed ---- */
 typedef struct { const char *name; float *p; uint32_t n; uint32_t fan_in; } tpt_param_t;
 
+/* Σ_k w[k] x[k] in index order (every kernel's products sum in this order, as the checksums expect) */
+static inline __attribute__((always_inline)) float dot(const float *w, const float *x, int n) {
+    float acc = 0.0f;
+    for (int k = 0; k < n; ++k) acc += w[k] * x[k];
+    return acc;
+}
+
 /* ---- LIF (reference sheet §2) and the ArcTan surrogate Θ′(u) = k / (1 + (π (u − v_th))²) ---- */
 static inline float surrogate(float u, float vth, float k) {
     float x = (u - vth) * 3.14159265358979f;
@@ -69,9 +76,7 @@ static inline __attribute__((always_inline)) float readout_step(const float *W_o
     for (int b = 0; b < B; ++b) {
         float *gb = g + b * C;
         for (int c = 0; c < C; ++c) {
-            float s = 0.0f; const float *w = W_out + c * n, *ab = a + b * n;
-            for (int k = 0; k < n; ++k) s += w[k] * ab[k];
-            m[b * C + c] += s;
+            m[b * C + c] += dot(W_out + c * n, a + b * n, n);
             gb[c] = m[b * C + c];
         }
         float lse = softmax_row(gb, C);
