@@ -14,7 +14,10 @@ Same window: B = 128, T = 100 steps per mini-batch, synthetic spikes with P(1) =
 variant runs one mini-batch, one after the other (alternating), and the median over rounds is
 printed with the load average. Variants: the authors' TP; tpprof's TP (paper B rows, and
 ``target_rows = classes``) on the input path ``auto`` picks; tpprof's bptt; and the MAC ratio
-TP-classes / bptt of the analytic model next to the time ratio.
+TP-classes / bptt of the analytic model next to the time ratio. ``--floor`` adds TP classes' floor
+(bench/bench_floor.py: its matrix products and Adam steps replayed alone, in the same rounds), with
+and without building the sparse path's index lists: the least a step doing that arithmetic costs
+in this process.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from _alternate import alternate
+from bench_floor import _floor
 from tpprof.analytic import estimate
 from tpprof.config import make_config
 from tpprof.snn import make_learner
@@ -73,11 +77,20 @@ def tpprof_step(rule: str, x: torch.Tensor, y: torch.Tensor, **kw):
     return cfg, (lambda: lr.train_batch(x, y))
 
 
+def tpprof_floor(x: torch.Tensor, y: torch.Tensor, lists: bool):
+    """TP classes' floor on the input path ``auto`` picks (bench/bench_floor.py): its matrix
+    products and Adam steps replayed alone, with or without building the sparse path's index lists."""
+    cfg = make_config("700-450-20", "tp", B, C, T, lr=1e-4, target_rows="classes")
+    return _floor(make_learner(cfg, seed=0), x, y, lists=lists)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--authors", required=True, help="path of a checkout of the authors' traces_propagation")
     ap.add_argument("--density", type=float, default=0.05)
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--floor", action="store_true",
+                    help="also time TP classes' floor (products and Adam replayed alone), with and without the index lists")
     args = ap.parse_args()
     path = Path(args.authors).resolve()
     if not (path / "models" / "tp_mlp.py").is_file():
@@ -90,6 +103,9 @@ def main() -> None:
     cfg_cl, tp_cl = tpprof_step("tp", x, y, target_rows="classes")
     cfg_bp, bptt = tpprof_step("bptt", x, y)
     runs = {"authors TP": authors_step(path, x, y), "tpprof tp": tp, "tpprof tp classes": tp_cl, "tpprof bptt": bptt}
+    if args.floor:
+        runs["tp classes floor"] = tpprof_floor(x, y, lists=True)
+        runs["  without the lists"] = tpprof_floor(x, y, lists=False)
     for fn in runs.values():
         fn()  # warm-up
     load0 = os.getloadavg()[0]

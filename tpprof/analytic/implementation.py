@@ -47,7 +47,8 @@ Terms (what, formula, why):
 
 Not modelled (listed, not zero): the sparse input path's index arrays (tpprof.snn.sparse; taken
 only for input density ≤ 7 % on large enough layers: nnz · 16 + (T·B + T·n_in + 2) · 8 bytes for
-the mini-batch, data-dependent); the convolution backends' weight-gradient workspaces (oneDNN
+the mini-batch, data-dependent, and while they are built (T·B + T·n_in) · 8 bytes of counters
+outside torch's allocator, tpprof.snn.native); the convolution backends' weight-gradient workspaces (oneDNN
 reorders or im2col columns, shape- and backend-dependent); they dominate only for conv layers
 with few channels (and BPTT's input-gradient conv temporaries there: the model reads low on
 small conv nets).

@@ -298,16 +298,16 @@ class Learner:
     def _wgrad1(self, gbuf: torch.Tensor, a: torch.Tensor, delta: torch.Tensor, beta: float) -> None:
         """gbuf ← beta·gbuf + δᵀ x^t for layer 1 (its input-frame pair), sparse or dense.
 
-        Sparse, overwriting (beta = 0) W_1's own gradient: the gather's fresh (n_in, H) result
-        becomes W_1.grad (same shape and column-major layout), instead of being copied into the
-        old buffer (one pass over n_in·H saved; the old buffer is freed, so the bytes held are
-        the same)."""
+        Sparse, overwriting (beta = 0) W_1's own gradient without the native kernels: the gather's
+        fresh (n_in, H) result becomes W_1.grad (same shape and column-major layout), instead of
+        being copied into the old buffer (one pass over n_in·H saved; the old buffer is freed, so
+        the bytes held are the same). The native kernels write into the buffer itself."""
         if self._frames is None:
             self.net.layers[0].add_weight_grad(gbuf, [(a, delta)], beta=beta)
             return
         d2 = delta.reshape(delta.shape[0], -1)  # (B, H)
         w1 = self.net.layers[0].W
-        if beta == 0.0 and gbuf is w1.grad:
+        if beta == 0.0 and gbuf is w1.grad and not self._frames.in_place(gbuf, d2):
             w1.grad = self._frames.wgrad(self._t, d2)  # (H, n_in) view of a contiguous (n_in, H)
         else:
             self._frames.add_wgrad(self._t, gbuf, d2, beta=beta)

@@ -8,9 +8,16 @@ A dense first layer reads the input frame x^t (B, n_in) twice per step:
 (every learner: TP in all modes, TESS's non-causal term, OTTT's forward, the BPTT family's
 forward and backward). Input spikes are mostly zeros: with k_t = density · B · n_in entries,
 both products cost k_t · H instead of B · n_in · H. The batch is converted once per mini-batch
-(:class:`SpikeFrames`: one scan of x, entries placed by counting); a step's entries are slices of
-it. Results equal the dense path's up to summation order (tests/test_snn_sparse.py: ≤ 1e-6 in
+(:class:`SpikeFrames`: entries counted per bag, then placed); a step's entries are slices of it.
+Results equal the dense path's up to summation order (tests/test_snn_sparse.py: ≤ 1e-6 in
 float64 for every learner).
+
+Kernels: the forward is torch's ``embedding_bag``; the lists and, on one thread, the weight
+gradient run the native kernels (tpprof.snn.native: C compiled on first use, the gradient added
+straight into W_1's column-major buffer) when a C compiler is there, else numpy and
+``embedding_bag`` with the same results. At SHD's size (700-450-20, B = 128, T = 100, P(1) = 0.05,
+one thread) they take 6–10 % off the steps of TP classes, TESS and the BPTT family
+(``python bench/ab_step.py``, docs/results.md §9).
 
 Which path runs (:func:`choose_frames`): ``Learner.input_path`` = ``"dense"`` | ``"sparse"`` |
 ``"auto"`` (default). ``auto`` takes the sparse path when the batch's input density is at most
@@ -20,14 +27,16 @@ H and the conversion does not, so a narrower layer needs a sparser input. The de
 measured: ``PYTHONPATH=$PWD python bench/bench_floor.py --threshold --rounds 3 --steps 100`` times
 layer 1 of 700-450-20 at B = 128, dense products against sparse products plus the conversion
 amortised over T (CPU time, one thread, alternating rounds), and prints the largest density of
-the run of sparse wins. On this project's 2-core machine (2026-12-07, load 0.5): per step, dense
-1.31 ms at every density; sparse (products + conversion) 0.46 ms at 0.005, 0.92 ms at 0.05,
-1.15 ms at 0.07, 1.31 ms at 0.08, 1.48 ms at 0.1 → wins up to 0.08; the threshold is set a step
-below, 0.07.
+the run of sparse wins. On this project's 2-core machine (2026-12-07, load 0.8), without the native
+kernels (``TPPROF_NATIVE=0``): per step, dense 1.38–1.48 ms at every density; sparse (products +
+conversion) 0.62 ms at 0.005, 1.09 ms at 0.05, 1.30 ms at 0.07, 1.43 ms at 0.08 → wins up to 0.07;
+with them 0.53, 0.88, 1.00, 1.12 ms, and 1.25 ms at 0.1 → wins up to 0.1. The threshold is the
+lower, 0.07, so the path ``auto`` takes does not depend on whether a C compiler is installed.
 
 Memory: the index arrays live for the mini-batch, nnz · 2 · 8 + T·B · 8 + T·n_in · 8
-bytes (+ nnz · 2 · d for graded, non-binary inputs); they depend on the data's density, so the
-analytic model does not count them (listed as not modelled in tpprof/analytic/implementation.py).
+bytes (+ nnz · 2 · d for graded, non-binary inputs), and the native kernels hold (T·B + T·n_in) · 8
+bytes of counters while they build them; they depend on the data's density, so the analytic model
+does not count them (listed as not modelled in tpprof/analytic/implementation.py).
 ``auto`` never takes the sparse path for the small nets of the allocator tests, nor at the
 measurement protocol's synthetic density (0.1).
 """
@@ -38,6 +47,8 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+from tpprof.snn import native
 
 __all__ = ["SpikeFrames", "SPARSE_DENSITY_MAX", "SPARSE_REFERENCE_H", "SPARSE_MIN_MACS", "density_max", "INPUT_PATHS", "choose_frames",
            "batch_density", "SparseInputLinear"]
@@ -79,8 +90,8 @@ class SpikeFrames:
     Both are gathers of k_t rows (k_t · H adds) instead of B · n_in · H MACs; a scatter (index_add)
     of the gradient was 3–5× slower than its gather. Wᵀ and ∂Wᵀ are contiguous because layer 1's
     weight is stored column-major (tpprof.snn.nets.build_net); other layouts work, slower.
-    On the CPU the lists are made with numpy (one bool pass, two transposed copies, two
-    ``flatnonzero``: 3–4× faster than torch.nonzero on this machine).
+    On the CPU the lists are made by the native kernels (two scans of x) or, without them, with
+    numpy (one pass per sample, entries placed by counting); on other devices with torch.nonzero.
     """
 
     def __init__(self, x: torch.Tensor, dtype: torch.dtype, device: torch.device, grad: bool = True) -> None:
@@ -89,7 +100,12 @@ class SpikeFrames:
         B, T = x.shape[0], x.shape[1]
         n = x[0, 0].numel()
         x3 = x.reshape(B, T, n)
-        e = _entries_numpy(x3, grad) if x3.device.type == "cpu" else _entries_torch(x3, grad)
+        if x3.device.type != "cpu":
+            e = _entries_torch(x3, grad)
+        elif native.enabled(x3.dtype, x3.device):
+            e = _entries_native(x3.contiguous(), grad)
+        else:
+            e = _entries_numpy(x3, grad)
         self.cols = e.cols.to(device)  # (nnz,) input j, by (t, b)
         self.vals = None if e.vals is None else e.vals.to(device=device, dtype=dtype)
         # step t's entries are bounds[t] … bounds[t + 1] − 1; offsets[t] (B,): where each sample's bag
@@ -100,7 +116,9 @@ class SpikeFrames:
             self.grows = e.grows.to(device)  # (nnz,) sample b, by (t, j)
             self.gvals = None if e.gvals is None else e.gvals.to(device=device, dtype=dtype)
             self.goffsets, self._gbounds = _step_bags(e.gcount, T, n, device)  # (T, n_in): bags (t, j)
-        self.B, self.T, self.n = B, T, n
+        self.B, self.T, self.n, self.dtype = B, T, n, dtype  # dtype: the values' (vals, gvals)
+        #: the products may run the native kernels (set False to time or test torch's path alone)
+        self.native = True
 
     def linear(self, t: int, w: torch.Tensor) -> torch.Tensor:
         """I = x^t Wᵀ (B, H) for W (H, n_in)."""
@@ -114,11 +132,22 @@ class SpikeFrames:
             raise RuntimeError("these frames were built without the weight-gradient lists (grad=False)")
         a, b = self._gbounds[t], self._gbounds[t + 1]
         vals = None if self.gvals is None else self.gvals[a:b]
-        return F.embedding_bag(self.grows[a:b], delta.contiguous(), self.goffsets[t], mode="sum",
+        delta = delta.contiguous()
+        if self._native(delta):
+            g = torch.empty((self.n, delta.shape[1]), dtype=delta.dtype)
+            native.wgrad(g, self.grows[a:b], vals, self.goffsets[t], delta, 0.0)
+            return g  # (n_in, H)
+        return F.embedding_bag(self.grows[a:b], delta, self.goffsets[t], mode="sum",
                                per_sample_weights=vals)  # (n_in, H)
 
     def add_wgrad(self, t: int, gbuf: torch.Tensor, delta: torch.Tensor, beta: float = 1.0) -> None:
         """gbuf (H, n_in) ← beta·gbuf + δᵀ x^t for δ (B, H)."""
+        if self.in_place(gbuf, delta):
+            gt = gbuf.t()  # (n_in, H)
+            a, b = self._gbounds[t], self._gbounds[t + 1]
+            vals = None if self.gvals is None else self.gvals[a:b]
+            native.wgrad(gt, self.grows[a:b], vals, self.goffsets[t], delta.contiguous(), beta)  # in place
+            return
         g = self.wgrad_t(t, delta)  # (n_in, H)
         if beta == 0.0:
             gbuf.t().copy_(g)
@@ -127,9 +156,22 @@ class SpikeFrames:
         else:
             gbuf.t().mul_(beta).add_(g)
 
+    def in_place(self, gbuf: torch.Tensor, delta: torch.Tensor) -> bool:
+        """Whether :meth:`add_wgrad` writes into gbuf (H, n_in) directly (the native kernels, for a
+        column-major gbuf: ``gbuf.t()`` contiguous), with no (n_in, H) temporary."""
+        return (self.goffsets is not None and gbuf.t().is_contiguous() and delta.dtype == gbuf.dtype
+                and self._native(gbuf.t()))
+
     def wgrad(self, t: int, delta: torch.Tensor) -> torch.Tensor:
         """δᵀ x^t (H, n_in), column-major like W_1."""
         return self.wgrad_t(t, delta).t()
+
+    def _native(self, t: torch.Tensor) -> bool:
+        """Whether a product on ``t`` (contiguous, of the values' dtype) runs the native kernels
+        (tpprof.snn.native): on one thread only, where they were measured faster; with more,
+        ``embedding_bag`` splits its bags across threads and the kernels would not."""
+        return (self.native and t.dtype == self.dtype and t.device.type == "cpu" and t.is_contiguous()
+                and torch.get_num_threads() == 1 and native.enabled(t.dtype, t.device))
 
     def nbytes(self) -> int:
         """Bytes of the index (and value) arrays held for the mini-batch."""
@@ -210,6 +252,15 @@ def _entries_numpy(x: torch.Tensor, grad: bool = True) -> _Entries:
                     torch.from_numpy(grows) if grad else None, torch.from_numpy(gcount) if grad else None,
                     None if binary else torch.from_numpy(vals),
                     None if binary or not grad else torch.from_numpy(gvals))
+
+
+def _entries_native(x: torch.Tensor, grad: bool = True) -> _Entries:
+    """:class:`_Entries` of a contiguous float32/64 CPU x (B, T, n) with the native kernels: one scan
+    counts the entries per bag, a second places them (tpprof.snn.native; the same lists as
+    :func:`_entries_numpy`)."""
+    nnz, fcount, gcount, binary = native.count(x, grad)
+    cols, vals, grows, gvals = native.fill(x, fcount, gcount, nnz, binary)
+    return _Entries(cols, fcount, grows, gcount, vals, gvals)
 
 
 def _entries_torch(x: torch.Tensor, grad: bool = True) -> _Entries:
