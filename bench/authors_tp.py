@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from _alternate import alternate
-from bench_floor import _floor
+from bench_floor import replay_floor
 from tpprof.analytic import estimate
 from tpprof.config import make_config
 from tpprof.snn import make_learner
@@ -81,7 +81,7 @@ def tpprof_floor(x: torch.Tensor, y: torch.Tensor, lists: bool):
     """TP classes' floor on the input path ``auto`` picks (bench/bench_floor.py): its matrix
     products and Adam steps replayed alone, with or without building the sparse path's index lists."""
     cfg = make_config("700-450-20", "tp", B, C, T, lr=1e-4, target_rows="classes")
-    return _floor(make_learner(cfg, seed=0), x, y, lists=lists)
+    return replay_floor(make_learner(cfg, seed=0), x, y, lists=lists)
 
 
 def main() -> None:

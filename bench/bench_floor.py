@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-from collections import Counter
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -57,16 +56,16 @@ NATIVE_PRODUCTS = ("wgrad",)
 
 
 class _Recorder(TorchDispatchMode):
-    """Records every matrix-product op: one example call per signature and how often it ran, and
-    every call with its operands' storages (for the replay on the step's own buffers)."""
+    """Records every matrix-product op of a mini-batch, in order, for :func:`replay_floor`: laid out
+    (each call with its operands as views of :class:`_Storages`) or hot (each call as its signature,
+    one kept example call per signature). Optimiser steps go into the same sequence as ("opt", o)."""
 
-    def __init__(self) -> None:
+    def __init__(self, laid: bool, live: list[torch.Tensor]) -> None:
         super().__init__()
-        self.calls: dict[tuple, tuple] = {}
-        self.counts: Counter = Counter()
-        self.order: list = []  # signatures (and optimiser steps) in the order the mini-batch ran them
-        self.laid: list = []  # per call, in order: (func, args as _Operand, kwargs); optimiser steps too
-        self.storages = _Storages()
+        self.laid = laid
+        self.seq: list = []
+        self.calls: dict[tuple, tuple] = {}  # hot: signature → (func, private args, kwargs)
+        self.storages = _Storages(live)
         self.sparse = False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
@@ -79,12 +78,13 @@ class _Recorder(TorchDispatchMode):
         return out
 
     def record(self, func: Callable, name: str, args: tuple, kwargs: dict) -> None:
+        if self.laid:
+            self.seq.append((func, self.storages.operand(args), dict(kwargs)))
+            return
         sig = (name,) + tuple(_sig(a) for a in args)
         if sig not in self.calls:
             self.calls[sig] = (func, tuple(_keep(a) for a in args), dict(kwargs))
-        self.counts[sig] += 1
-        self.order.append(sig)
-        self.laid.append((func, tuple(self.storages.operand(a) for a in args), dict(kwargs)))
+        self.seq.append(sig)
 
     def native(self, func: Callable) -> Callable:
         """``func`` (a tpprof.snn.native kernel, which the dispatch mode does not see) recorded too."""
@@ -93,6 +93,18 @@ class _Recorder(TorchDispatchMode):
             self.sparse = True
             return func(*args)
         return run
+
+    def replay(self) -> list:
+        """The recorded sequence as calls ready to run (views built now, before any timing)."""
+        out = []
+        for item in self.seq:
+            if item[0] == "opt":
+                out.append(item)
+            elif self.laid:
+                out.append((item[0], self.storages.view(item[1]), item[2]))
+            else:
+                out.append(self.calls[item])
+        return out
 
 
 class _Operand(NamedTuple):
@@ -114,9 +126,10 @@ class _Storages:
     sparse path's index lists) keep their contents, which the gathers need; a float copy's values
     are those of its first use (the timing of a product does not depend on them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, live: list[torch.Tensor]) -> None:
         self.bufs: dict[tuple, torch.Tensor] = {}
-        self.live: dict[int, torch.UntypedStorage] = {}  # the learner's parameters and gradients, used as they are
+        # the learner's parameters and gradients, used as they are
+        self.live = {t.untyped_storage().data_ptr(): t.untyped_storage() for t in live}
 
     def operand(self, a: Any) -> Any:
         if isinstance(a, (list, tuple)):
@@ -184,7 +197,7 @@ def _batch(cfg_kw: dict, density: float):
     return x, y
 
 
-def _floor(lr, x, y, laid: bool = True, lists: bool = True) -> Callable[[], None]:
+def replay_floor(lr, x, y, laid: bool = True, lists: bool = True) -> Callable[[], None]:
     """Replay of one mini-batch's matrix products and optimiser steps, in the order it ran them
     (so the weights and optimiser state pass through the caches as in the step).
 
@@ -193,17 +206,13 @@ def _floor(lr, x, y, laid: bool = True, lists: bool = True) -> Callable[[], None
     step kept in memory for later are read back out of cache, as in the step. Otherwise (``hot``)
     one private copy per call signature, shared by all its calls: every operand hot in cache.
     ``lists=False``: the sparse path's index lists are not built (the products and optimiser alone)."""
-    rec = _Recorder()
-    for _, p in lr.named_parameters():
-        rec.storages.live[p.untyped_storage().data_ptr()] = p.untyped_storage()
-        if p.grad is not None:
-            rec.storages.live[p.grad.untyped_storage().data_ptr()] = p.grad.untyped_storage()
+    params = [p for _, p in lr.named_parameters()]
+    rec = _Recorder(laid, params + [p.grad for p in params if p.grad is not None])
     orig = [o.step for o in lr._optims]
 
     def counting(o, f):
         def step(*a, **k):
-            rec.order.append(("opt", o))
-            rec.laid.append(("opt", o))
+            rec.seq.append(("opt", o))
             return f(*a, **k)
         return step
 
@@ -220,11 +229,7 @@ def _floor(lr, x, y, laid: bool = True, lists: bool = True) -> Callable[[], None
             o.step = f
         for k, f in kernels.items():
             setattr(native, k, f)
-    if laid:
-        view = rec.storages.view
-        seq = [item if item[0] == "opt" else (item[0], view(item[1]), item[2]) for item in rec.laid]
-    else:
-        seq = [item if item[0] == "opt" else rec.calls[item] for item in rec.order]
+    seq = rec.replay()
     sparse = lists and rec.sparse
 
     def run() -> None:
@@ -251,9 +256,9 @@ def bench_floor(args: argparse.Namespace) -> None:
             lr = _learner(rule, cfg_kw, path)
             lr.train_batch(x, y)  # warm-up
             jobs[(rule, f"step {path}")] = (lambda lr=lr: lr.train_batch(x, y))
-            jobs[(rule, f"floor {path}")] = _floor(_learner(rule, cfg_kw, path), x, y, laid=True)
+            jobs[(rule, f"floor {path}")] = replay_floor(_learner(rule, cfg_kw, path), x, y, laid=True)
             if args.hot:
-                jobs[(rule, f"hot {path}")] = _floor(_learner(rule, cfg_kw, path), x, y, laid=False)
+                jobs[(rule, f"hot {path}")] = replay_floor(_learner(rule, cfg_kw, path), x, y, laid=False)
     load0 = os.getloadavg()[0]
     med = {k: statistics.median(v) for k, v in alternate(jobs, args.rounds, per=T).items()}
     print(f"700-450-20, B={args.batch}, T={T}, input density {args.density}, CPU ms per step (median of "

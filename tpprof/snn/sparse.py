@@ -120,33 +120,37 @@ class SpikeFrames:
         #: the products may run the native kernels (set False to time or test torch's path alone)
         self.native = True
 
-    def linear(self, t: int, w: torch.Tensor) -> torch.Tensor:
-        """I = x^t Wᵀ (B, H) for W (H, n_in)."""
-        a, b = self._bounds[t], self._bounds[t + 1]
-        vals = None if self.vals is None else self.vals[a:b]
-        return F.embedding_bag(self.cols[a:b], w.t(), self.offsets[t], mode="sum", per_sample_weights=vals)  # (B, H)
-
-    def wgrad_t(self, t: int, delta: torch.Tensor) -> torch.Tensor:
-        """(δᵀ x^t)ᵀ = x^tᵀ δ (n_in, H) for δ (B, H): one bag of δ's rows per input j."""
+    def _bags(self, t: int, by_input: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Step t's bags: (entries' indices, their values or None, bag starts), by sample (forward:
+        inputs j, (B,) starts) or by input (weight gradient: samples b, (n_in,) starts)."""
+        if not by_input:
+            a, b = self._bounds[t], self._bounds[t + 1]
+            return self.cols[a:b], None if self.vals is None else self.vals[a:b], self.offsets[t]
         if self.goffsets is None:
             raise RuntimeError("these frames were built without the weight-gradient lists (grad=False)")
         a, b = self._gbounds[t], self._gbounds[t + 1]
-        vals = None if self.gvals is None else self.gvals[a:b]
+        return self.grows[a:b], None if self.gvals is None else self.gvals[a:b], self.goffsets[t]
+
+    def linear(self, t: int, w: torch.Tensor) -> torch.Tensor:
+        """I = x^t Wᵀ (B, H) for W (H, n_in)."""
+        cols, vals, offs = self._bags(t, by_input=False)
+        return F.embedding_bag(cols, w.t(), offs, mode="sum", per_sample_weights=vals)  # (B, H)
+
+    def wgrad_t(self, t: int, delta: torch.Tensor) -> torch.Tensor:
+        """(δᵀ x^t)ᵀ = x^tᵀ δ (n_in, H) for δ (B, H): one bag of δ's rows per input j."""
+        rows, vals, offs = self._bags(t, by_input=True)
         delta = delta.contiguous()
         if self._native(delta):
             g = torch.empty((self.n, delta.shape[1]), dtype=delta.dtype)
-            native.wgrad(g, self.grows[a:b], vals, self.goffsets[t], delta, 0.0)
+            native.wgrad(g, rows, vals, offs, delta, 0.0)
             return g  # (n_in, H)
-        return F.embedding_bag(self.grows[a:b], delta, self.goffsets[t], mode="sum",
-                               per_sample_weights=vals)  # (n_in, H)
+        return F.embedding_bag(rows, delta, offs, mode="sum", per_sample_weights=vals)  # (n_in, H)
 
     def add_wgrad(self, t: int, gbuf: torch.Tensor, delta: torch.Tensor, beta: float = 1.0) -> None:
         """gbuf (H, n_in) ← beta·gbuf + δᵀ x^t for δ (B, H)."""
         if self.in_place(gbuf, delta):
-            gt = gbuf.t()  # (n_in, H)
-            a, b = self._gbounds[t], self._gbounds[t + 1]
-            vals = None if self.gvals is None else self.gvals[a:b]
-            native.wgrad(gt, self.grows[a:b], vals, self.goffsets[t], delta.contiguous(), beta)  # in place
+            rows, vals, offs = self._bags(t, by_input=True)
+            native.wgrad(gbuf.t(), rows, vals, offs, delta.contiguous(), beta)  # into gbuf, (n_in, H)
             return
         g = self.wgrad_t(t, delta)  # (n_in, H)
         if beta == 0.0:
@@ -159,8 +163,7 @@ class SpikeFrames:
     def in_place(self, gbuf: torch.Tensor, delta: torch.Tensor) -> bool:
         """Whether :meth:`add_wgrad` writes into gbuf (H, n_in) directly (the native kernels, for a
         column-major gbuf: ``gbuf.t()`` contiguous), with no (n_in, H) temporary."""
-        return (self.goffsets is not None and gbuf.t().is_contiguous() and delta.dtype == gbuf.dtype
-                and self._native(gbuf.t()))
+        return self.goffsets is not None and delta.dtype == gbuf.dtype and self._native(gbuf.t())
 
     def wgrad(self, t: int, delta: torch.Tensor) -> torch.Tensor:
         """δᵀ x^t (H, n_in), column-major like W_1."""
@@ -170,8 +173,8 @@ class SpikeFrames:
         """Whether a product on ``t`` (contiguous, of the values' dtype) runs the native kernels
         (tpprof.snn.native): on one thread only, where they were measured faster; with more,
         ``embedding_bag`` splits its bags across threads and the kernels would not."""
-        return (self.native and t.dtype == self.dtype and t.device.type == "cpu" and t.is_contiguous()
-                and torch.get_num_threads() == 1 and native.enabled(t.dtype, t.device))
+        return (self.native and t.dtype == self.dtype and t.is_contiguous() and torch.get_num_threads() == 1
+                and native.enabled(t.dtype, t.device))
 
     def nbytes(self) -> int:
         """Bytes of the index (and value) arrays held for the mini-batch."""
